@@ -1,0 +1,117 @@
+"""openEO API errors: one class per code of the spec's errors.json (checked by tests/unit/test_errors.py).
+
+Domain code raises these; the HTTP layer turns them into `{id, code, message, links}` bodies. The
+processing container raises them too, so a failed node reaches the job log with its spec code.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, ClassVar
+
+
+class OpenEOApiException(Exception):
+    status_code: ClassVar[int] = 500
+    code: ClassVar[str] = "Internal"
+    message_template: ClassVar[str] = "Server error: {message}"
+
+    def __init__(self, message: str | None = None, **params: Any) -> None:
+        self.params = params
+        self.message = message if message is not None else self.message_template.format(**params)
+        self.id = uuid.uuid4().hex
+        super().__init__(self.message)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "code": self.code, "message": self.message, "links": []}
+
+
+class InternalException(OpenEOApiException):
+    pass
+
+
+class NotFoundException(OpenEOApiException):
+    status_code, code, message_template = 404, "NotFound", "Resource not found."
+
+
+class FeatureUnsupportedException(OpenEOApiException):
+    status_code, code, message_template = 501, "FeatureUnsupported", "Feature not supported."
+
+
+class CollectionNotFoundException(OpenEOApiException):
+    status_code, code, message_template = 404, "CollectionNotFound", "Collection '{identifier}' does not exist."
+
+
+class ProcessGraphMissingException(OpenEOApiException):
+    status_code, code = 400, "ProcessGraphMissing"
+    message_template = "Invalid process specified. It doesn't contain a process graph."
+
+
+class ProcessGraphInvalidException(OpenEOApiException):
+    status_code, code, message_template = 400, "ProcessGraphInvalid", "Invalid process graph specified."
+
+
+class ProcessUnsupportedException(OpenEOApiException):
+    status_code, code = 400, "ProcessUnsupported"
+    message_template = "Process with identifier '{process}' is not available in namespace '{namespace}'."
+
+
+class ProcessParameterInvalidException(OpenEOApiException):
+    status_code, code = 400, "ProcessParameterInvalid"
+    message_template = "The value passed for parameter '{parameter}' in process '{process}' is invalid: {reason}"
+
+
+class ProcessParameterRequiredException(OpenEOApiException):
+    status_code, code = 400, "ProcessParameterRequired"
+    message_template = "Process '{process}' parameter '{parameter}' is required."
+
+
+class JobNotFoundException(OpenEOApiException):
+    status_code, code, message_template = 404, "JobNotFound", "The batch job '{identifier}' does not exist."
+
+
+class JobLockedException(OpenEOApiException):
+    status_code, code = 400, "JobLocked"
+    message_template = "Batch job is locked due to a queued or running batch computation."
+
+
+class JobNotFinishedException(OpenEOApiException):
+    status_code, code = 400, "JobNotFinished"
+    message_template = (
+        "Batch job has not finished computing the results yet. Please try again later or contact our support."
+    )
+
+
+class AuthenticationRequiredException(OpenEOApiException):
+    status_code, code, message_template = 401, "AuthenticationRequired", "Unauthorized."
+
+
+class AuthenticationSchemeInvalidException(OpenEOApiException):
+    status_code, code, message_template = 403, "AuthenticationSchemeInvalid", "Authentication method not supported."
+
+
+class TokenInvalidException(OpenEOApiException):
+    status_code, code = 403, "TokenInvalid"
+    message_template = "Authorization token has expired or is invalid. Please authenticate again."
+
+
+class CredentialsInvalidException(OpenEOApiException):
+    status_code, code, message_template = 403, "CredentialsInvalid", "Credentials are not correct."
+
+
+class PermissionsInsufficientException(OpenEOApiException):
+    status_code, code = 403, "PermissionsInsufficient"
+    message_template = (
+        "Forbidden. The permissions of the authenticated account do not allow to request the requested resource."
+    )
+
+
+class BadRequestException(OpenEOApiException):
+    """A malformed request body; openEO has no dedicated code, the reference back-ends use `BadRequest`."""
+
+    status_code, code, message_template = 400, "BadRequest", "Bad request: {reason}"
+
+
+ALL_ERRORS: tuple[type[OpenEOApiException], ...] = tuple(
+    cls for cls in list(globals().values())
+    if isinstance(cls, type) and issubclass(cls, OpenEOApiException) and cls is not OpenEOApiException
+)

@@ -1,0 +1,102 @@
+"""Status and log events: what travels on the status and log SQS queues.
+
+Events carry ids and short texts only, never data: large things live in S3 and are referenced by key.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from enum import StrEnum, unique
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@unique
+class JobStatus(StrEnum):
+    CREATED = "created"
+    QUEUED = "queued"
+    RUNNING = "running"
+    FINISHED = "finished"
+    ERROR = "error"
+    CANCELED = "canceled"
+
+    @property
+    def rank(self) -> int:
+        """Position in the lifecycle; a job only ever moves to a higher rank within one run."""
+        return _RANK[self]
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.rank == _RANK[JobStatus.FINISHED]
+
+    def earlier(self) -> list["JobStatus"]:
+        """Statuses from which a job may move to this one."""
+        return [s for s in JobStatus if s.rank < self.rank]
+
+
+_RANK = {
+    JobStatus.CREATED: 0,
+    JobStatus.QUEUED: 1,
+    JobStatus.RUNNING: 2,
+    JobStatus.FINISHED: 3,
+    JobStatus.ERROR: 3,
+    JobStatus.CANCELED: 3,
+}
+
+
+@unique
+class LogLevel(StrEnum):
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+class StatusEvent(BaseModel):
+    job_id: str
+    run_id: str
+    status: JobStatus
+    time: datetime = Field(default_factory=utcnow)
+    progress: float | None = None  # percent, 0-100
+    reason: str | None = None  # why a job failed, for the job log and `GET /jobs/{id}`
+    detail: str | None = None  # raw failure cause (e.g. the Batch job description), truncated when stored
+    usage: dict[str, Any] | None = None  # cpu/memory/duration figures from the processing
+
+
+class LogEvent(BaseModel):
+    job_id: str
+    level: LogLevel = LogLevel.INFO
+    message: str
+    time: datetime = Field(default_factory=utcnow)
+    path: list[dict[str, Any]] | None = None  # openEO log `path`: the node(s) the entry is about
+    code: str | None = None
+    data: Any = None  # e.g. a traceback; kept as one entry, never split into many
+
+
+class EventPublisher:
+    """Sends status and log events to their queues; one instance per process."""
+
+    def __init__(self, sqs_client: Any, status_queue_url: str, log_queue_url: str) -> None:
+        self._sqs = sqs_client
+        self._status_queue_url = status_queue_url
+        self._log_queue_url = log_queue_url
+
+    def status(self, event: StatusEvent) -> None:
+        self._sqs.send_message(QueueUrl=self._status_queue_url, MessageBody=event.model_dump_json(exclude_none=True))
+
+    def log(self, event: LogEvent) -> None:
+        self._sqs.send_message(QueueUrl=self._log_queue_url, MessageBody=event.model_dump_json(exclude_none=True))
+
+
+def parse_status_event(body: str) -> StatusEvent:
+    return StatusEvent.model_validate(json.loads(body))
+
+
+def parse_log_event(body: str) -> LogEvent:
+    return LogEvent.model_validate(json.loads(body))

@@ -1,0 +1,51 @@
+"""Runtime settings, read from the environment only in `Settings.from_env()`."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+
+from stratus import resources
+
+# Environment variable names, shared by the CDK app (which sets them) and the runtime (which reads them).
+ENV = {
+    "users_table": "STRATUS_USERS_TABLE",
+    "jobs_table": "STRATUS_JOBS_TABLE",
+    "logs_table": "STRATUS_LOGS_TABLE",
+    "data_bucket": "STRATUS_DATA_BUCKET",
+    "results_bucket": "STRATUS_RESULTS_BUCKET",
+    "status_queue_url": "STRATUS_STATUS_QUEUE_URL",
+    "log_queue_url": "STRATUS_LOG_QUEUE_URL",
+    "state_machine_arn": "STRATUS_STATE_MACHINE_ARN",
+    "token_secret_id": "STRATUS_TOKEN_SECRET_ID",
+    "presign_expiry_s": "STRATUS_PRESIGN_EXPIRY_S",
+    "backend_title": "STRATUS_BACKEND_TITLE",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    users_table: str = "stratus-users"
+    jobs_table: str = "stratus-jobs"
+    logs_table: str = "stratus-logs"
+    data_bucket: str = "stratus-data"
+    results_bucket: str = "stratus-results"
+    status_queue_url: str = ""
+    log_queue_url: str = ""
+    state_machine_arn: str = ""
+    token_secret_id: str = resources.TOKEN_SECRET_NAME
+    presign_expiry_s: int = resources.PRESIGNED_URL_EXPIRY_S
+    backend_title: str = "Stratus"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+        environ = os.environ if environ is None else environ
+        values = {}
+        for f in fields(cls):
+            raw = environ.get(ENV[f.name])
+            if raw is not None and raw != "":
+                values[f.name] = int(raw) if f.type in ("int", int) else raw
+        return cls(**values)
+
+    def as_env(self) -> dict[str, str]:
+        return {ENV[f.name]: str(getattr(self, f.name)) for f in fields(self)}
