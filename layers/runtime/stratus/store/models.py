@@ -5,7 +5,6 @@ from __future__ import annotations
 from pynamodb.attributes import (
     JSONAttribute,
     ListAttribute,
-    MapAttribute,
     NumberAttribute,
     UnicodeAttribute,
     UTCDateTimeAttribute,
@@ -77,7 +76,7 @@ class LogEntryModel(Model):
     message = UnicodeAttribute()
     time = UTCDateTimeAttribute()
     code = UnicodeAttribute(null=True)
-    path = ListAttribute(of=MapAttribute, null=True)
+    path = JSONAttribute(null=True)
     data = JSONAttribute(null=True)
 
 

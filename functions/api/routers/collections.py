@@ -1,0 +1,21 @@
+"""Data discovery: `GET /collections`, `GET /collections/{collection_id}`."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+
+from routers.context import backend, openeo_url
+
+router = Router()
+
+
+@router.get("/collections")
+def list_collections() -> dict:
+    base = openeo_url(router)
+    return {"collections": backend().catalog.list_collections(base),
+            "links": [{"rel": "self", "href": f"{base}/collections"}]}
+
+
+@router.get("/collections/<collection_id>")
+def describe_collection(collection_id: str) -> dict:
+    return backend().catalog.get_collection(collection_id, openeo_url(router))

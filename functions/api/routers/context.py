@@ -1,0 +1,51 @@
+"""Per-request helpers shared by the routers: the backend, the caller and this API's public URL."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+
+from stratus.backend import Backend
+from stratus.errors import BadRequestException
+
+OPENEO_PREFIX = "/openeo/1.2"
+
+
+@cache
+def backend() -> Backend:
+    """Built on first use, once per Lambda container (no I/O at import time)."""
+    return Backend.from_env()
+
+
+def current_user(router: Router) -> str:
+    """The authenticated user id; raises the openEO authentication errors."""
+    return backend().auth.authenticate(router.current_event.headers.get("Authorization")
+                                       or router.current_event.headers.get("authorization"))
+
+
+def root_url(router: Router) -> str:
+    """The public URL of the API root, as the client reached it (custom domain or stage URL)."""
+    event = router.current_event
+    headers = {k.lower(): v for k, v in (event.headers or {}).items()}
+    host = headers.get("x-forwarded-host") or headers.get("host") or "localhost"
+    proto = headers.get("x-forwarded-proto", "https")
+    request_path = event.request_context.path or event.path
+    stage_prefix = request_path[: len(request_path) - len(event.path)] if request_path.endswith(event.path) else ""
+    return f"{proto}://{host}{stage_prefix}"
+
+
+def openeo_url(router: Router) -> str:
+    return root_url(router) + OPENEO_PREFIX
+
+
+def json_body(router: Router) -> dict[str, Any]:
+    try:
+        body = router.current_event.json_body
+    except (json.JSONDecodeError, TypeError, ValueError):
+        raise BadRequestException(reason="the request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequestException(reason="the request body must be a JSON object")
+    return body

@@ -1,0 +1,33 @@
+"""Every error leaves the API in the openEO error format (`id`, `code`, `message`, `links`)."""
+
+from __future__ import annotations
+
+import json
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+
+from stratus.errors import InternalException, NotFoundException, OpenEOApiException
+from stratus.observability import logger
+
+
+def openeo_error_response(error: OpenEOApiException) -> Response:
+    return Response(status_code=error.status_code, content_type=content_types.APPLICATION_JSON,
+                    body=json.dumps(error.to_dict()))
+
+
+def register(app: APIGatewayRestResolver) -> None:
+    @app.exception_handler(OpenEOApiException)
+    def handle_openeo_error(error: OpenEOApiException) -> Response:
+        logger.info("request refused", extra={"code": error.code, "error_id": error.id})
+        return openeo_error_response(error)
+
+    @app.not_found
+    def handle_not_found(_: NotFoundError) -> Response:
+        return openeo_error_response(NotFoundException())
+
+    @app.exception_handler(Exception)
+    def handle_unexpected(error: Exception) -> Response:
+        internal = InternalException(message="Server error: an unexpected error occurred; see the log for its id.")
+        logger.exception("unexpected error", extra={"error_id": internal.id})
+        return openeo_error_response(internal)

@@ -1,0 +1,120 @@
+"""Batch jobs: `/jobs`, `/jobs/{job_id}`, `/jobs/{job_id}/results`, `/jobs/{job_id}/logs`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+
+from routers.context import backend, current_user, json_body, openeo_url
+from stratus.domain import results
+from stratus.domain.jobs import Job
+from stratus.domain.logs import visible_entries
+from stratus.errors import BadRequestException
+from stratus.events import LogLevel
+
+router = Router()
+
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000  # bounded so one request never scans a large table
+
+
+def _iso(value) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def job_metadata(job: Job, full: bool) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": job.job_id,
+        "title": job.title,
+        "description": job.description,
+        "status": job.status.value,
+        "created": _iso(job.created),
+        "updated": _iso(job.updated),
+    }
+    if job.progress is not None:
+        data["progress"] = job.progress
+    if job.plan:
+        data["plan"] = job.plan
+    if job.budget is not None:
+        data["budget"] = job.budget
+    if full:
+        data["process"] = job.process
+        data["queued"] = _iso(job.queued)
+        data["started"] = _iso(job.started)
+        data["finished"] = _iso(job.finished)
+        if job.usage:
+            data["usage"] = job.usage
+        if job.reason:
+            data["reason"] = job.reason
+    return data
+
+
+def _page_size() -> int:
+    raw = router.current_event.get_query_string_value("limit", None)
+    if raw is None:
+        return DEFAULT_PAGE_SIZE
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise BadRequestException(reason="`limit` must be a positive integer") from None
+    if limit < 1:
+        raise BadRequestException(reason="`limit` must be a positive integer")
+    return min(limit, MAX_PAGE_SIZE)
+
+
+@router.post("/jobs")
+def create_job() -> Response:
+    job = backend().jobs.create_job(current_user(router), json_body(router))
+    return Response(
+        status_code=201,
+        headers={"Location": f"{openeo_url(router)}/jobs/{job.job_id}", "OpenEO-Identifier": job.job_id},
+        body="",
+    )
+
+
+@router.get("/jobs")
+def list_jobs() -> dict:
+    limit = _page_size()
+    after = router.current_event.get_query_string_value("after", None)
+    jobs, next_token = backend().jobs.list_jobs(current_user(router), limit, after)
+    links = []
+    if next_token:
+        links.append({"rel": "next", "href": f"{openeo_url(router)}/jobs?limit={limit}&after={next_token}"})
+    return {"jobs": [job_metadata(job, full=False) for job in jobs], "links": links}
+
+
+@router.get("/jobs/<job_id>")
+def describe_job(job_id: str) -> dict:
+    return job_metadata(backend().jobs.get_job(current_user(router), job_id), full=True)
+
+
+@router.post("/jobs/<job_id>/results")
+def start_job(job_id: str) -> Response:
+    backend().jobs.start_job(current_user(router), job_id)
+    return Response(status_code=202, body="")
+
+
+@router.get("/jobs/<job_id>/results")
+def list_results(job_id: str) -> dict:
+    job = backend().jobs.get_job(current_user(router), job_id)
+    settings = backend().settings
+    return results.job_results(job, backend().results, openeo_url(router), settings.presign_expiry_s)
+
+
+@router.get("/jobs/<job_id>/logs")
+def list_logs(job_id: str) -> dict:
+    backend().jobs.get_job(current_user(router), job_id)  # ownership check
+    limit = _page_size()
+    offset = router.current_event.get_query_string_value("offset", None)
+    level = router.current_event.get_query_string_value("level", None)
+    if level is not None and level not in {lvl.value for lvl in LogLevel}:
+        raise BadRequestException(reason="`level` must be one of error, warning, info, debug")
+    entries = backend().logs.list(job_id, offset, limit)
+    links = []
+    if len(entries) == limit:
+        links.append({"rel": "next",
+                      "href": f"{openeo_url(router)}/jobs/{job_id}/logs?limit={limit}&offset={entries[-1].log_id}"})
+    return {"level": level or "debug", "logs": [e.to_openeo() for e in visible_entries(entries, level)],
+            "links": links}

@@ -1,0 +1,43 @@
+"""Status consumer: applies job status events from SQS to the jobs table, monotonically.
+
+A failed record is reported back (`ReportBatchItemFailures`) so only it is retried and, after the
+queue's maxReceiveCount, parked in the DLQ.
+"""
+
+from functools import cache
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from stratus.backend import Backend
+from stratus.domain.jobs import apply_status_event, describe_workflow_failure
+from stratus.domain.logs import entry_from_event
+from stratus.events import JobStatus, LogEvent, LogLevel, parse_status_event
+from stratus.observability import logger, tracer
+
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+@cache
+def backend() -> Backend:
+    return Backend.from_env()
+
+
+def handle_record(record: SQSRecord) -> None:
+    event = parse_status_event(record.body)
+    if event.status is JobStatus.ERROR and event.detail is not None:
+        # came from the state machine's Catch: make the raw cause readable and keep it in the log
+        reason = describe_workflow_failure(event.reason, event.detail)
+        event = event.model_copy(update={"reason": reason, "detail": None})
+        log = LogEvent(job_id=event.job_id, level=LogLevel.ERROR, message=reason, time=event.time)
+        backend().logs.add(entry_from_event(log, record.message_id))
+    applied = apply_status_event(backend().jobs_repository, event)
+    logger.info("status event", extra={"job_id": event.job_id, "run_id": event.run_id,
+                                       "status": event.status.value, "applied": applied})
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return process_partial_response(event=event, record_handler=handle_record, processor=processor, context=context)

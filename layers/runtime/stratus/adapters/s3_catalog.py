@@ -1,0 +1,46 @@
+"""`CatalogReader` over the static STAC catalog in the data bucket."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from stratus import catalog_layout
+
+CACHE_SECONDS = 60  # collections change rarely; a warm Lambda re-reads at most once a minute
+
+
+class S3CatalogReader:
+    def __init__(self, s3_client: Any, bucket: str) -> None:
+        self._s3 = s3_client
+        self._bucket = bucket
+        self._cache: dict[str, tuple[float, Any]] = {}
+
+    def _read_json(self, key: str) -> Any:
+        cached = self._cache.get(key)
+        if cached and time.monotonic() - cached[0] < CACHE_SECONDS:
+            return cached[1]
+        try:
+            body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+            value = json.loads(body)
+        except self._s3.exceptions.NoSuchKey:
+            value = None
+        self._cache[key] = (time.monotonic(), value)
+        return value
+
+    def collection_ids(self) -> list[str]:
+        catalog = self._read_json(catalog_layout.catalog_key()) or {}
+        ids = []
+        for link in catalog.get("links", []):
+            if link.get("rel") == "child":
+                # ./collections/<id>/collection.json
+                parts = link["href"].rstrip("/").split("/")
+                if len(parts) >= 2:
+                    ids.append(parts[-2])
+        return ids
+
+    def collection(self, collection_id: str) -> dict[str, Any] | None:
+        if "/" in collection_id or collection_id in {".", ".."}:
+            return None
+        return self._read_json(catalog_layout.collection_key(collection_id))

@@ -1,0 +1,27 @@
+"""`ResultStore` over the results bucket: manifests in, presigned URLs out."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+class S3ResultStore:
+    def __init__(self, s3_client: Any, bucket: str) -> None:
+        self._s3 = s3_client
+        self._bucket = bucket
+
+    def read_manifest(self, key: str) -> dict[str, Any] | None:
+        try:
+            return json.loads(self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read())
+        except self._s3.exceptions.NoSuchKey:
+            return None
+
+    def presign(self, key: str, expires_in_s: int) -> str:
+        return self._s3.generate_presigned_url(
+            "get_object", Params={"Bucket": self._bucket, "Key": key}, ExpiresIn=expires_in_s
+        )
+
+    def write_json(self, key: str, value: Any) -> None:
+        self._s3.put_object(Bucket=self._bucket, Key=key, Body=json.dumps(value).encode(),
+                            ContentType="application/json")

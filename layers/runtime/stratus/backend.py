@@ -1,0 +1,57 @@
+"""Wires the domain services to their AWS adapters for one deployment (the composition root)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from stratus import aws, resources
+from stratus.adapters.s3_catalog import S3CatalogReader
+from stratus.adapters.s3_results import S3ResultStore
+from stratus.adapters.secrets import SecretValue
+from stratus.adapters.workflow import StepFunctionsWorkflow
+from stratus.domain.auth import AuthService
+from stratus.domain.catalog import CatalogService
+from stratus.domain.jobs import JobService
+from stratus.settings import Settings
+from stratus.store import models
+from stratus.store.jobs import DynamoJobRepository
+from stratus.store.logs import DynamoLogRepository
+from stratus.store.users import DynamoUserRepository
+
+
+@dataclass
+class Backend:
+    settings: Settings
+
+    @classmethod
+    def from_env(cls) -> "Backend":
+        settings = Settings.from_env()
+        models.configure(settings)
+        return cls(settings)
+
+    @cached_property
+    def jobs_repository(self) -> DynamoJobRepository:
+        return DynamoJobRepository()
+
+    @cached_property
+    def logs(self) -> DynamoLogRepository:
+        return DynamoLogRepository()
+
+    @cached_property
+    def auth(self) -> AuthService:
+        signing_key = SecretValue(aws.client("secretsmanager"), self.settings.token_secret_id)
+        return AuthService(DynamoUserRepository(), signing_key, resources.TOKEN_LIFETIME_S)
+
+    @cached_property
+    def jobs(self) -> JobService:
+        workflow = StepFunctionsWorkflow(aws.client("stepfunctions"), self.settings.state_machine_arn)
+        return JobService(self.jobs_repository, workflow)
+
+    @cached_property
+    def catalog(self) -> CatalogService:
+        return CatalogService(S3CatalogReader(aws.client("s3"), self.settings.data_bucket))
+
+    @cached_property
+    def results(self) -> S3ResultStore:
+        return S3ResultStore(aws.client("s3"), self.settings.results_bucket)

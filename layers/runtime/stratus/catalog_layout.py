@@ -1,0 +1,44 @@
+"""Where the static STAC catalog and job artefacts live in S3; shared by the API, the processing
+container and the demo-data generator so the three never disagree about a key."""
+
+from __future__ import annotations
+
+STAC_ROOT = "stac"
+
+
+def catalog_key() -> str:
+    return f"{STAC_ROOT}/catalog.json"
+
+
+def collection_key(collection_id: str) -> str:
+    return f"{STAC_ROOT}/collections/{collection_id}/collection.json"
+
+
+def items_prefix(collection_id: str) -> str:
+    return f"{STAC_ROOT}/collections/{collection_id}/items/"
+
+
+def item_key(collection_id: str, item_id: str) -> str:
+    return f"{items_prefix(collection_id)}{item_id}.json"
+
+
+def asset_key(collection_id: str, item_id: str, asset: str) -> str:
+    return f"data/{collection_id}/{item_id}/{asset}.tif"
+
+
+def run_prefix(job_id: str, run_id: str) -> str:
+    """Everything one run of a job writes, in the results bucket."""
+    return f"jobs/{job_id}/runs/{run_id}/"
+
+
+def graph_key(job_id: str, run_id: str) -> str:
+    return f"{run_prefix(job_id, run_id)}process_graph.json"
+
+
+def results_prefix(job_id: str, run_id: str) -> str:
+    return f"{run_prefix(job_id, run_id)}results/"
+
+
+def manifest_key(results_prefix_: str) -> str:
+    """The processing writes this last: its presence means the run's outputs are complete."""
+    return f"{results_prefix_}manifest.json"

@@ -1,0 +1,119 @@
+"""Accounts and tokens: basic-auth credentials exchanged for short-lived signed bearer tokens.
+
+Implements openEO `GET /credentials/basic` and the bearer check every protected endpoint makes
+(`Authorization: Bearer basic//<token>`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import cache
+from typing import Callable, Protocol
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from stratus.errors import (
+    AuthenticationRequiredException,
+    AuthenticationSchemeInvalidException,
+    CredentialsInvalidException,
+    TokenInvalidException,
+)
+from stratus.events import utcnow
+
+_ISSUER = "stratus"
+_ALGORITHM = "HS256"
+_hasher = PasswordHasher()  # argon2id with the library's OWASP-aligned defaults
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verifying against this when a user is unknown costs the same time as a real check, so response
+    times don't reveal which user names exist. Made on first use: hashing at import would slow cold starts."""
+    return _hasher.hash(secrets.token_hex(16))
+
+
+@dataclass
+class User:
+    user_id: str
+    password_hash: str
+    name: str | None = None
+    email: str | None = None
+    roles: list[str] = field(default_factory=list)
+    created: datetime = field(default_factory=utcnow)
+
+
+class UserRepository(Protocol):
+    def get(self, user_id: str) -> User | None: ...
+
+    def add(self, user: User) -> bool: ...
+
+    def update_password_hash(self, user_id: str, password_hash: str) -> None: ...
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+class AuthService:
+    def __init__(self, users: UserRepository, signing_key: Callable[[], str], token_lifetime_s: int) -> None:
+        self._users = users
+        self._signing_key = signing_key  # fetched lazily: only requests that need it pay for the secret
+        self._lifetime = timedelta(seconds=token_lifetime_s)
+
+    def create_user(self, user_id: str, password: str, name: str | None = None, roles: list[str] | None = None) -> bool:
+        return self._users.add(User(user_id=user_id, password_hash=hash_password(password), name=name,
+                                    roles=roles or []))
+
+    def issue_basic_token(self, authorization: str | None) -> str:
+        """GET /credentials/basic. Raises `CredentialsInvalidException` on a wrong user or password."""
+        user_id, password = _parse_basic(authorization)
+        user = self._users.get(user_id)
+        try:
+            _hasher.verify(user.password_hash if user else _dummy_hash(), password)
+        except (VerificationError, InvalidHashError):
+            raise CredentialsInvalidException() from None
+        if user is None:
+            raise CredentialsInvalidException()
+        if _hasher.check_needs_rehash(user.password_hash):
+            self._users.update_password_hash(user.user_id, hash_password(password))
+        now = utcnow()
+        claims = {"sub": user.user_id, "iss": _ISSUER, "iat": now, "exp": now + self._lifetime}
+        return jwt.encode(claims, self._signing_key(), algorithm=_ALGORITHM)
+
+    def authenticate(self, authorization: str | None) -> str:
+        """The user id behind an openEO bearer token; raises the openEO auth errors otherwise."""
+        if not authorization:
+            raise AuthenticationRequiredException()
+        scheme, _, credentials = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not credentials:
+            raise AuthenticationSchemeInvalidException()
+        method, _, token = credentials.strip().partition("//")
+        if method != "basic" or not token:
+            raise AuthenticationSchemeInvalidException()
+        try:
+            claims = jwt.decode(token, self._signing_key(), algorithms=[_ALGORITHM], issuer=_ISSUER,
+                                options={"require": ["exp", "sub", "iss"]})
+        except jwt.PyJWTError:
+            raise TokenInvalidException() from None
+        return claims["sub"]
+
+
+def _parse_basic(authorization: str | None) -> tuple[str, str]:
+    if not authorization:
+        raise AuthenticationRequiredException()
+    scheme, _, encoded = authorization.partition(" ")
+    if scheme.lower() != "basic":
+        raise AuthenticationSchemeInvalidException()
+    try:
+        user_id, sep, password = base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        raise CredentialsInvalidException() from None
+    if not sep:
+        raise CredentialsInvalidException()
+    return user_id, password

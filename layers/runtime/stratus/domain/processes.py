@@ -1,0 +1,23 @@
+"""Predefined processes: the official openEO specs of the processes the engine implements.
+
+The specs are copied verbatim from openeo-processes into `stratus/process_specs/` (never retyped);
+a test checks that this set equals the engine's registry, so `/processes` lists exactly what runs.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+
+@cache
+def predefined_processes() -> tuple[dict[str, Any], ...]:
+    folder = resources.files("stratus") / "process_specs"
+    specs = [json.loads(f.read_text(encoding="utf-8")) for f in folder.iterdir() if f.name.endswith(".json")]
+    return tuple(sorted(specs, key=lambda spec: spec["id"]))
+
+
+def predefined_process_ids() -> set[str]:
+    return {spec["id"] for spec in predefined_processes()}

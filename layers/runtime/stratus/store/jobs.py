@@ -1,0 +1,111 @@
+"""PynamoDB implementation of `JobRepository`; every transition is one conditional write."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+
+from stratus.domain.jobs import Job, JobRepository
+from stratus.events import JobStatus, StatusEvent
+from stratus.store.models import JobModel
+
+_TIMESTAMP_FOR = {
+    JobStatus.QUEUED: JobModel.queued,
+    JobStatus.RUNNING: JobModel.started,
+    JobStatus.FINISHED: JobModel.finished,
+    JobStatus.ERROR: JobModel.finished,
+    JobStatus.CANCELED: JobModel.finished,
+}
+
+
+def _is_condition_failure(error: Exception) -> bool:
+    return getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+def _to_job(item: JobModel) -> Job:
+    return Job(
+        job_id=item.job_id, user_id=item.user_id, process=item.process, status=JobStatus(item.status),
+        run_id=item.run_id, title=item.title, description=item.description, plan=item.plan,
+        budget=item.budget, progress=item.progress, reason=item.reason, usage=item.usage,
+        created=item.created, updated=item.updated, queued=item.queued, started=item.started,
+        finished=item.finished,
+    )
+
+
+class DynamoJobRepository(JobRepository):
+    def add(self, job: Job) -> None:
+        item = JobModel(
+            job.job_id, user_id=job.user_id, status=job.status.value, process=job.process, title=job.title,
+            description=job.description, plan=job.plan, budget=job.budget, created=job.created,
+            updated=job.updated,
+        )
+        try:
+            item.save(condition=JobModel.job_id.does_not_exist())
+        except PutError as error:
+            if _is_condition_failure(error):
+                raise ValueError(f"job {job.job_id} exists already") from error
+            raise
+
+    def get(self, job_id: str) -> Job | None:
+        try:
+            return _to_job(JobModel.get(job_id, consistent_read=True))
+        except DoesNotExist:
+            return None
+
+    def list_for_user(self, user_id: str, limit: int, after: str | None) -> tuple[list[Job], str | None]:
+        start_key = json.loads(base64.urlsafe_b64decode(after)) if after else None
+        query = JobModel.user_jobs.query(user_id, limit=limit, last_evaluated_key=start_key,
+                                         scan_index_forward=False)
+        jobs = [_to_job(item) for item in query]
+        next_key = query.last_evaluated_key
+        token = base64.urlsafe_b64encode(json.dumps(next_key).encode()).decode() if next_key else None
+        return jobs, token
+
+    def begin_run(self, job_id: str, run_id: str, allowed_from: tuple[JobStatus, ...], now: datetime) -> bool:
+        try:
+            JobModel(job_id).update(
+                actions=[
+                    JobModel.run_id.set(run_id),
+                    JobModel.status.set(JobStatus.CREATED.value),
+                    JobModel.progress.set(0),
+                    JobModel.updated.set(now),
+                    JobModel.reason.remove(),
+                    JobModel.queued.remove(),
+                    JobModel.started.remove(),
+                    JobModel.finished.remove(),
+                    JobModel.usage.remove(),
+                ],
+                condition=JobModel.status.is_in(*[s.value for s in allowed_from]),
+            )
+            return True
+        except UpdateError as error:
+            if _is_condition_failure(error):
+                return False
+            raise
+
+    def apply_status(self, event: StatusEvent, allowed_from: list[JobStatus], now: datetime) -> bool:
+        actions = [JobModel.status.set(event.status.value), JobModel.updated.set(now)]
+        condition = (JobModel.run_id == event.run_id) & JobModel.status.is_in(*[s.value for s in allowed_from])
+        if event.status is JobStatus.RUNNING and event.progress is not None:
+            # a late progress report must not lower the progress shown
+            condition &= JobModel.status.is_in(*[s.value for s in allowed_from if s is not JobStatus.RUNNING]) \
+                | JobModel.progress.does_not_exist() | (JobModel.progress < event.progress)
+        if event.status in _TIMESTAMP_FOR:
+            timestamp = _TIMESTAMP_FOR[event.status]
+            actions.append(timestamp.set(timestamp | event.time))  # if_not_exists: the first report wins
+        if event.progress is not None:
+            actions.append(JobModel.progress.set(event.progress))
+        if event.reason:
+            actions.append(JobModel.reason.set(event.reason))
+        if event.usage:
+            actions.append(JobModel.usage.set(event.usage))
+        try:
+            JobModel(event.job_id).update(actions=actions, condition=condition)
+            return True
+        except UpdateError as error:
+            if _is_condition_failure(error):
+                return False
+            raise

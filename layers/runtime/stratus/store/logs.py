@@ -1,0 +1,19 @@
+"""PynamoDB implementation of `LogRepository`."""
+
+from __future__ import annotations
+
+from stratus.domain.logs import LogEntry, LogRepository
+from stratus.store.models import LogEntryModel
+
+
+class DynamoLogRepository(LogRepository):
+    def add(self, entry: LogEntry) -> None:
+        # Keyed by (job, log id): a redelivered event overwrites itself instead of duplicating.
+        LogEntryModel(entry.job_id, entry.log_id, level=entry.level, message=entry.message, time=entry.time,
+                      code=entry.code, path=entry.path, data=entry.data).save()
+
+    def list(self, job_id: str, after: str | None, limit: int) -> list[LogEntry]:
+        condition = LogEntryModel.log_id > after if after else None
+        items = LogEntryModel.query(job_id, range_key_condition=condition, limit=limit, consistent_read=True)
+        return [LogEntry(job_id=i.job_id, log_id=i.log_id, level=i.level, message=i.message, time=i.time,
+                         code=i.code, path=i.path, data=i.data) for i in items]
