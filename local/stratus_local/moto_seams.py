@@ -1,0 +1,1014 @@
+"""Seams that make an in-process moto 5.2.5 run serverless code without Docker.
+
+Generic: nothing here knows about Stratus.  Every seam replaces or wraps one
+*internal* name of moto (moto has no public extension points for this), so the
+module is pinned to ``moto==5.2.5``; :data:`MOTO_INTERNALS` lists every name
+touched and :func:`missing_moto_internals` lets a test fail loudly on upgrade.
+
+Public API
+----------
+- :func:`enable_stepfunctions_execution` - let Step Functions run definitions.
+- :func:`install_lambda_seam` - ``lambda:invoke`` / ``Invoke`` call a Python callable.
+- :func:`install_batch_seam` - Batch jobs run as local processes, ``batch:submitJob.sync``
+  works with AWS field names; fixes moto's environment growth and missing exitCode.
+- :func:`install_sync_retry_fix` - Retry of ``.sync`` / ``.waitForTaskToken`` tasks.
+- :func:`set_sync_poll_interval` - ``.sync`` poll interval (moto: 0.5 s).
+- :func:`expiring_presign_guard` - WSGI middleware enforcing presigned-URL expiry.
+- :func:`start_moto_server` - ThreadedMotoServer with the guard, ``MOTO_PORT`` set.
+- :func:`uninstall_seams` - restore every patched moto attribute (tests).
+
+Every ``install_*`` function is idempotent: installing twice patches once (the
+second call only swaps the callable that the already-installed seam uses).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import decimal
+import importlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+LOG = logging.getLogger(__name__)
+
+PINNED_MOTO_VERSION = "5.2.5"
+
+# --------------------------------------------------------------------------------------
+# Internals registry and patch bookkeeping
+# --------------------------------------------------------------------------------------
+
+#: Every moto internal a seam touches, as ``seam -> [(module, "Attr.path"), ...]``.
+MOTO_INTERNALS: dict[str, list[tuple[str, str]]] = {
+    "stepfunctions_execution": [
+        ("moto.core.config", "default_user_config"),
+        ("moto.stepfunctions.responses", "get_backend"),
+    ],
+    "lambda": [
+        ("moto.awslambda.models", "LambdaFunction._invoke_lambda"),
+        ("moto.awslambda.models", "LambdaFunction.invoke"),
+        ("moto.awslambda.models", "LambdaFunction.save_logs"),
+        ("moto.core.config", "default_user_config"),
+    ],
+    "batch": [
+        ("moto.batch.models", "Job.run"),
+        ("moto.batch.models", "Job.describe"),
+        ("moto.batch.models", "Job.terminate"),
+        ("moto.batch.models", "Job._get_container_property"),
+        ("moto.batch.models", "Job._get_attempt_duration"),
+        ("moto.batch.models", "Job._add_parameters_to_command"),
+        ("moto.batch.models", "Job._wait_for_dependencies"),
+        ("moto.batch.models", "Job._mark_stopped"),
+        ("moto.batch.models", "Job._start_attempt"),
+        ("moto.batch.models", "BatchBackend.cancel_job"),
+        ("moto.batch.utils", "JobStatus"),
+        ("moto.moto_api", "state_manager"),
+        ("moto.moto_api._internal.state_manager", "StateManager.register_default_transition"),
+        (
+            "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_batch",
+            "StateTaskServiceBatch._build_sync_resolver",
+        ),
+        (
+            "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service",
+            "StateTaskService._normalise_parameters",
+        ),
+        (
+            "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service",
+            "StateTaskService._normalise_response",
+        ),
+        (
+            "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service",
+            "StateTaskService._to_boto_request",
+        ),
+        (
+            "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service",
+            "StateTaskService._from_boto_response",
+        ),
+        (
+            "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service",
+            "StateTaskService._get_boto_service_name",
+        ),
+        (
+            "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service",
+            "StateTaskService._get_boto_service_action",
+        ),
+    ],
+    "sync_retry": [
+        (
+            "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback",
+            "StateTaskServiceCallback._eval_integration_pattern",
+        ),
+        (
+            "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback",
+            "StateTaskServiceCallback._is_integration_pattern",
+        ),
+        (
+            "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service",
+            "StateTaskService._eval_execution",
+        ),
+        ("moto.stepfunctions.parser.asl.eval.callback.callback", "CallbackPoolManager.get"),
+        ("moto.stepfunctions.parser.asl.eval.callback.callback", "CallbackPoolManager.add"),
+        ("moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource", "ResourceCondition.WaitForTaskToken"),
+        ("moto.stepfunctions.parser.utils", "long_uid"),
+    ],
+    "sync_poll_interval": [
+        (
+            "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback",
+            "_DELAY_SECONDS_SYNC_CONDITION_CHECK",
+        ),
+    ],
+    "server": [
+        ("moto.moto_server.threaded_moto_server", "ThreadedMotoServer._server_entry"),
+        ("moto.moto_server.threaded_moto_server", "DomainDispatcherApplication"),
+        ("moto.moto_server.threaded_moto_server", "create_backend_app"),
+        ("moto.moto_server.threaded_moto_server", "MotoRequestHandler"),
+        ("moto.moto_server.threaded_moto_server", "make_server"),
+        ("moto.settings", "moto_server_port"),
+    ],
+}
+
+_SVC = "moto.stepfunctions.parser.asl.component.state.exec.state_task.service"
+
+_patch_lock = threading.RLock()
+# (owner object, attribute name) -> original value (``_MISSING`` if the owner lacked it).
+_originals: dict[tuple[Any, str], Any] = {}
+_MISSING = object()
+
+
+def _resolve(module: str, path: str) -> Any:
+    obj: Any = importlib.import_module(module)
+    for part in path.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def missing_moto_internals(seam: str | None = None) -> list[str]:
+    """Names in :data:`MOTO_INTERNALS` (for one seam, or all) that this moto lacks."""
+    seams = [seam] if seam else list(MOTO_INTERNALS)
+    missing = []
+    for s in seams:
+        for module, path in MOTO_INTERNALS[s]:
+            try:
+                _resolve(module, path)
+            except (ImportError, AttributeError) as exc:
+                missing.append(f"{module}:{path} ({type(exc).__name__}: {exc})")
+    return missing
+
+
+def _patch(owner: Any, name: str, new: Any) -> None:
+    """setattr that remembers the first original, so re-installing never stacks wrappers."""
+    with _patch_lock:
+        key = (owner, name)
+        if key not in _originals:
+            _originals[key] = owner.__dict__.get(name, _MISSING) if isinstance(owner, type) else getattr(owner, name, _MISSING)
+        setattr(owner, name, new)
+
+
+def _original(owner: Any, name: str) -> Any:
+    """The pre-seam value of ``owner.name`` (class attributes resolved through the MRO)."""
+    key = (owner, name)
+    orig = _originals.get(key, _MISSING)
+    if orig is _MISSING:
+        if key in _originals and isinstance(owner, type):
+            # The attribute was inherited: look it up on the bases.
+            for base in owner.__mro__[1:]:
+                if name in base.__dict__:
+                    return base.__dict__[name]
+        return getattr(owner, name)
+    return orig
+
+
+def uninstall_seams() -> None:
+    """Restore every attribute patched by this module (mainly for tests)."""
+    global _lambda_resolver, _batch_runner
+    with _patch_lock:
+        for (owner, name), orig in reversed(list(_originals.items())):
+            if orig is _MISSING:
+                try:
+                    delattr(owner, name)
+                except AttributeError:
+                    pass
+            else:
+                setattr(owner, name, orig)
+        _originals.clear()
+        _lambda_resolver = None
+        _batch_runner = None
+
+
+# --------------------------------------------------------------------------------------
+# 5. Step Functions execution flag
+# --------------------------------------------------------------------------------------
+
+
+def enable_stepfunctions_execution() -> None:
+    """Make moto's Step Functions *execute* definitions (in this process).
+
+    Touches ``moto.core.config.default_user_config["stepfunctions"]``; moto's
+    ``stepfunctions.responses.get_backend`` reads it per request and, when on, uses a
+    *separate* store (``stepfunctions_parser_backends``): call this before creating
+    state machines, machines created earlier are not found afterwards.
+    """
+    from moto.core.config import default_user_config
+
+    default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True  # type: ignore[typeddict-item]
+
+
+# --------------------------------------------------------------------------------------
+# 4. .sync poll interval
+# --------------------------------------------------------------------------------------
+
+
+def set_sync_poll_interval(seconds: float = 0.1) -> None:
+    """Set how often ``.sync`` tasks poll their job (moto default 0.5 s).
+
+    Touches the module constant ``state_task_service_callback._DELAY_SECONDS_SYNC_CONDITION_CHECK``,
+    read by ``StateTaskServiceCallback._eval_sync`` on every loop iteration.
+    """
+    if seconds <= 0:
+        raise ValueError("poll interval must be > 0")
+    mod = importlib.import_module(f"{_SVC}.state_task_service_callback")
+    _patch(mod, "_DELAY_SECONDS_SYNC_CONDITION_CHECK", float(seconds))
+
+
+# --------------------------------------------------------------------------------------
+# 3. Retry of .sync / .waitForTaskToken tasks
+# --------------------------------------------------------------------------------------
+
+
+def install_sync_retry_fix() -> None:
+    """Give every attempt of a callback-capable task a fresh task token / callback endpoint.
+
+    moto bug: ``StateTaskServiceCallback._eval_body`` mints the task token once per
+    *state*, but Retry re-runs only ``_eval_execution``; the first attempt's
+    ``_eval_integration_pattern`` ends with ``callback_endpoint.interrupt_all()``, so on
+    the second attempt the endpoint is already "done", the token waiter returns at once
+    with no outcome and the attempt fails with ``States.Timeout``.
+
+    Fix (wraps ``StateTaskService._eval_execution`` for ``StateTaskServiceCallback``):
+    before each attempt after the first, mint a new token in the shared ``$$.Task`` dict
+    and register a new endpoint in ``env.callback_pool_manager``.  This is done *before*
+    the service call (rather than resetting the endpoint inside ``_eval_integration_pattern``)
+    so that a worker answering a ``.waitForTaskToken`` message very fast cannot have its
+    answer wiped, and a late answer to the previous attempt's token cannot complete the
+    new attempt.  AWS also issues a new token per attempt.
+    """
+    callback_mod = importlib.import_module(f"{_SVC}.state_task_service_callback")
+    resource_mod = importlib.import_module(f"{_SVC}.resource")
+    from moto.stepfunctions.parser.utils import long_uid
+
+    cls = callback_mod.StateTaskServiceCallback
+    with _patch_lock:
+        if getattr(cls.__dict__.get("_eval_execution"), "__stratus_seam__", False):
+            return
+        inherited = cls._eval_execution  # StateTaskService._eval_execution
+        wait_for_token = resource_mod.ResourceCondition.WaitForTaskToken
+
+        def _eval_execution(self: Any, env: Any) -> None:
+            if self._is_integration_pattern() and wait_for_token in self._supported_integration_patterns:
+                task = env.states.context_object.context_object_data.get("Task")
+                token = task.get("Token") if isinstance(task, dict) else None
+                if token is not None:
+                    endpoint = env.callback_pool_manager.get(token)
+                    if endpoint is not None and getattr(endpoint, "_stratus_attempted", False):
+                        # ``task`` is the same dict object in the state's env and every
+                        # attempt frame, so updating it in place renews $$.Task.Token for all.
+                        task["Token"] = long_uid()
+                        endpoint = env.callback_pool_manager.add(task["Token"])
+                    if endpoint is not None:
+                        endpoint._stratus_attempted = True
+            return inherited(self, env)
+
+        _eval_execution.__stratus_seam__ = True  # type: ignore[attr-defined]
+        _patch(cls, "_eval_execution", _eval_execution)
+
+
+# --------------------------------------------------------------------------------------
+# 1. Lambda
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LambdaFunctionInfo:
+    """What the resolver learns about the moto function being invoked."""
+
+    function_name: str
+    function_arn: str
+    handler: str | None
+    runtime: str | None
+    environment: Mapping[str, str]
+    memory_size: int
+    timeout_s: int
+    version: str
+    region: str
+    account_id: str
+
+
+class LambdaContext:
+    """Subset of the AWS Lambda Python context object."""
+
+    def __init__(self, info: LambdaFunctionInfo, request_id: str | None = None):
+        self.function_name = info.function_name
+        self.function_version = info.version
+        self.invoked_function_arn = info.function_arn
+        self.memory_limit_in_mb = int(info.memory_size)
+        self.aws_request_id = request_id or str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{info.function_name}"
+        now = _dt.datetime.now(_dt.timezone.utc)
+        self.log_stream_name = f"{now:%Y/%m/%d}/[{info.version}]{self.aws_request_id.replace('-', '')}"
+        self.identity = None
+        self.client_context = None
+        self._deadline = time.monotonic() + float(info.timeout_s)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+LambdaHandler = Callable[[Any, Any], Any]
+LambdaResolver = Callable[[LambdaFunctionInfo], LambdaHandler]
+
+_lambda_resolver: LambdaResolver | None = None
+
+
+class _EnvOverlay:
+    """Process-wide, reference-counted overlay of variables onto ``os.environ``.
+
+    A Lambda handler running in-process reads its configuration from ``os.environ``,
+    so the function's variables are set there for the duration of the call and
+    removed / restored when the last concurrent call that set them returns.  When
+    concurrent calls set the *same* name to *different* values, the most recently
+    started still-running call wins for everybody (a documented limitation of
+    running several functions in one process).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._saved: dict[str, str | None] = {}
+        self._active: dict[str, list[tuple[object, str]]] = {}
+
+    @contextmanager
+    def applied(self, variables: Mapping[str, str]):
+        token = object()
+        with self._lock:
+            for k, v in variables.items():
+                if k not in self._active:
+                    self._saved[k] = os.environ.get(k)
+                    self._active[k] = []
+                self._active[k].append((token, v))
+                os.environ[k] = v
+        try:
+            yield
+        finally:
+            with self._lock:
+                for k in variables:
+                    stack = [e for e in self._active.get(k, []) if e[0] is not token]
+                    if stack:
+                        self._active[k] = stack
+                        os.environ[k] = stack[-1][1]
+                    else:
+                        self._active.pop(k, None)
+                        orig = self._saved.pop(k, None)
+                        if orig is None:
+                            os.environ.pop(k, None)
+                        else:
+                            os.environ[k] = orig
+
+
+_env_overlay = _EnvOverlay()
+
+
+class _MarshalError(Exception):
+    pass
+
+
+def _json_default(obj: Any) -> Any:
+    # Like the AWS Python runtime: Decimal (e.g. from DynamoDB) marshals as a number.
+    if isinstance(obj, decimal.Decimal):
+        return int(obj) if obj == obj.to_integral_value() else float(obj)
+    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+
+
+def _error_payload(exc: BaseException, request_id: str, error_type: str | None = None) -> str:
+    return json.dumps(
+        {
+            "errorMessage": str(exc),
+            "errorType": error_type or type(exc).__name__,
+            "requestId": request_id,
+            "stackTrace": traceback.format_list(traceback.extract_tb(exc.__traceback__)),
+        }
+    )
+
+
+def _function_info(fn: Any) -> LambdaFunctionInfo:
+    return LambdaFunctionInfo(
+        function_name=fn.function_name,
+        function_arn=fn.function_arn,
+        handler=fn.handler,
+        runtime=getattr(fn, "run_time", None),
+        environment={str(k): str(v) for k, v in (fn.environment_vars or {}).items()},
+        memory_size=int(fn.memory_size or 128),
+        timeout_s=int(fn.timeout or 3),
+        version=str(getattr(fn, "version", "$LATEST")),
+        region=fn.region,
+        account_id=fn.account_id,
+    )
+
+
+def _seam_invoke_lambda(self: Any, event: Any = None) -> tuple[str, bool, str]:
+    """Replacement for ``LambdaFunction._invoke_lambda(self, event) -> (payload, errored, logs)``."""
+    resolver = _lambda_resolver
+    info = _function_info(self)
+    context = LambdaContext(info)
+    rid = context.aws_request_id
+    # moto's LambdaFunction.invoke passes the *parsed* JSON body, except that an empty
+    # body arrives as the string "{}".
+    if event is None or event == "{}":
+        event = {}
+    started = time.monotonic()
+    errored = False
+    try:
+        if resolver is None:
+            raise RuntimeError("no Lambda resolver installed (install_lambda_seam)")
+        try:
+            handler = resolver(info)
+        except Exception as exc:  # resolution failure ~ AWS "Runtime.ImportModuleError"
+            payload, errored = _error_payload(exc, rid, "Runtime.ImportModuleError"), True
+        else:
+            with _env_overlay.applied(info.environment):
+                try:
+                    result = handler(event, context)
+                except Exception as exc:
+                    payload, errored = _error_payload(exc, rid), True
+                else:
+                    try:
+                        payload = json.dumps(result, default=_json_default)
+                    except (TypeError, ValueError) as exc:
+                        err = _MarshalError(f"Unable to marshal response: {exc}")
+                        payload, errored = _error_payload(err, rid, "Runtime.MarshalError"), True
+    except Exception as exc:
+        payload, errored = _error_payload(exc, rid), True
+    duration_ms = (time.monotonic() - started) * 1000
+    logs = (
+        f"START RequestId: {rid} Version: {info.version}\n"
+        f"END RequestId: {rid}\n"
+        f"REPORT RequestId: {rid}\tDuration: {duration_ms:.2f} ms\t"
+        f"Memory Size: {info.memory_size} MB"
+    )
+    try:  # best effort, like moto: the invocation log lands in CloudWatch Logs
+        self.logs_backend.ensure_log_group(self.logs_group_name)
+        self.save_logs(logs)
+    except Exception:  # pragma: no cover - logging must never fail an invocation
+        LOG.debug("could not save lambda logs", exc_info=True)
+    return payload, errored, logs
+
+
+def install_lambda_seam(resolve: LambdaResolver) -> None:
+    """Make every invocation of a moto Lambda function call a Python handler in-process.
+
+    ``resolve(info)`` is called per invocation with the function's name/ARN/handler
+    setting/environment and returns ``handler(event, context)``.  The return value is
+    JSON-serialised (Decimal allowed); an exception becomes the AWS error payload
+    ``{"errorMessage", "errorType": <class name>, "stackTrace"}`` with ``errored=True``
+    so ASL ``Catch``/``Retry`` match on the class name.  During the call the function's
+    environment variables are overlaid on ``os.environ`` (see ``_EnvOverlay``).  The
+    function's ``Timeout`` only feeds ``context.get_remaining_time_in_millis()``; it is
+    not enforced.
+
+    Touches ``moto.awslambda.models.LambdaFunction._invoke_lambda`` (the one place that
+    runs a Docker container; used by boto3 ``Invoke``, Step Functions ``lambda:invoke``
+    and moto's own event-source mappings) and forces
+    ``default_user_config["lambda"]["use_docker"] = True`` (otherwise moto routes to its
+    echo-only ``awslambda_simple`` backend and the seam is bypassed).
+    """
+    global _lambda_resolver
+    from moto.awslambda.models import LambdaFunction
+    from moto.core.config import default_user_config
+
+    if not callable(resolve):
+        raise TypeError("resolve must be callable")
+    with _patch_lock:
+        _lambda_resolver = resolve
+        default_user_config.setdefault("lambda", {})["use_docker"] = True  # type: ignore[typeddict-item]
+        if LambdaFunction.__dict__.get("_invoke_lambda") is not _seam_invoke_lambda:
+            _patch(LambdaFunction, "_invoke_lambda", _seam_invoke_lambda)
+
+
+# --------------------------------------------------------------------------------------
+# 2. Batch
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BatchJobSpec:
+    """What the runner gets to start one Batch job attempt as a local process."""
+
+    job_id: str
+    job_name: str
+    command: list[str]
+    environment: dict[str, str]
+    timeout_s: int | None
+    image: str | None = None
+    job_definition_arn: str | None = None
+    job_queue_arn: str | None = None
+    parameters: dict[str, str] = field(default_factory=dict)
+
+
+BatchRunner = Callable[[BatchJobSpec], "subprocess.Popen[Any]"]
+
+_batch_runner: BatchRunner | None = None
+_batch_kill_grace_s: float = 2.0
+_batch_wait_step_s: float = 0.02
+
+#: AWS Batch's statusReason for a container that exits on its own (success or not).
+REASON_EXITED = "Essential container in task exited"
+#: AWS Batch's statusReason when attemptDurationSeconds elapses.
+REASON_TIMEOUT = "Job attempt duration exceeded timeout"
+
+
+def _merged_environment(job: Any) -> list[dict[str, str]]:
+    """Job-definition environment overlaid by the overrides (overrides win), plus AWS_BATCH_*.
+
+    Always a fresh list: moto's ``Job._get_container_property("environment")`` appends to
+    ``container_overrides["environment"]`` in place on every call (every DescribeJobs
+    poll grows the list by the job-definition variables and one more AWS_BATCH_JOB_ID).
+    """
+    merged: dict[str, str] = {}
+    jd_env = (job.job_definition.container_properties or {}).get("environment") or []
+    for item in jd_env:
+        merged[str(item["name"])] = str(item.get("value", ""))
+    for item in job.container_overrides.get("environment") or []:
+        merged[str(item["name"])] = str(item.get("value", ""))
+    merged["AWS_BATCH_JOB_ID"] = job.job_id
+    merged["AWS_BATCH_JQ_NAME"] = getattr(job.job_queue, "name", "")
+    merged["AWS_BATCH_JOB_ATTEMPT"] = str(max(1, len(job.attempts)))
+    index = (job.array_properties or {}).get("index")
+    if index is not None:
+        merged["AWS_BATCH_JOB_ARRAY_INDEX"] = str(index)
+    return [{"name": k, "value": v} for k, v in merged.items()]
+
+
+def _seam_get_container_property(self: Any, p: str, default: Any) -> Any:
+    """Replacement for ``Job._get_container_property``: non-mutating ``environment``."""
+    if p == "environment":
+        return _merged_environment(self)
+    return _original(type(self), "_get_container_property")(self, p, default)
+
+
+def _seam_describe(self: Any) -> dict[str, Any]:
+    """Wrapper of ``Job.describe``: keeps ``container.exitCode`` (moto's ``describe`` replaces
+    the ``container`` dict of ``describe_short`` and drops it) and settles array parents."""
+    from moto.batch.utils import JobStatus
+
+    children = getattr(self, "_child_jobs", None)
+    if children:
+        statuses = [c.status for c in children]
+        done = all(s in (JobStatus.SUCCEEDED, JobStatus.FAILED) for s in statuses)
+        if done and any(s == JobStatus.FAILED for s in statuses):
+            self.status = JobStatus.FAILED
+        elif not done and self.status == JobStatus.SUBMITTED and any(s != JobStatus.SUBMITTED for s in statuses):
+            self.status = JobStatus.PENDING
+    result = _original(type(self), "describe")(self)
+    if self.job_stopped and self.exit_code is not None:
+        container = result.setdefault("container", {})
+        if isinstance(container, dict):
+            container.setdefault("exitCode", self.exit_code)
+    return result
+
+
+def _seam_cancel_job(self: Any, job_id: str, reason: str) -> None:
+    """Wrapper of ``BatchBackend.cancel_job`` (moto validates and calls ``job.terminate`` only
+    while the job has not started; unchanged) - kept as a hook point, no behaviour change."""
+    return _original(type(self), "cancel_job")(self, job_id, reason)
+
+
+def _kill(proc: subprocess.Popen, grace_s: float) -> None:
+    """SIGTERM (the process group if the runner used start_new_session), then SIGKILL."""
+    if proc.poll() is not None:
+        return
+
+    def _send(sig: int) -> None:
+        try:
+            if os.name == "posix" and os.getpgid(proc.pid) == proc.pid:
+                os.killpg(proc.pid, sig)
+            else:
+                proc.send_signal(sig)
+        except (ProcessLookupError, PermissionError, OSError):
+            pass
+
+    _send(signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        _send(signal.SIGKILL)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # pragma: no cover
+            LOG.error("batch seam: process %s survived SIGKILL", proc.pid)
+
+
+def _drain(stream: Any, sink: list[tuple[int, str]]) -> None:
+    try:
+        for raw in iter(stream.readline, b"" if "b" in getattr(stream, "mode", "b") else ""):
+            line = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+            sink.append((int(time.time() * 1000), line.rstrip("\n")))
+    except Exception:  # pragma: no cover
+        pass
+
+
+def _set_status(job: Any, status: Any) -> None:
+    job.status = status  # ManagedState setter; the seam drives progression itself
+
+
+def _seam_job_run(self: Any) -> None:
+    """Replacement for ``moto.batch.models.Job.run`` (the job's thread body).
+
+    SUBMITTED -> PENDING (dependencies) -> RUNNABLE -> STARTING -> runner(spec) -> RUNNING,
+    then wait for the process while honouring TerminateJob/CancelJob (``self.stop``) and
+    attemptDurationSeconds; SUCCEEDED on exit 0, else FAILED with statusReason and
+    ``exitCode``.  Piped stdout/stderr is drained into CloudWatch Logs ``/aws/batch/job``.
+    """
+    from moto.batch.utils import JobStatus
+
+    proc: subprocess.Popen | None = None
+
+    def fail(reason: str, exit_code: int | None = None) -> None:
+        if self.job_stopped_reason is None:
+            self.job_stopped_reason = reason
+        if exit_code is not None:
+            self.exit_code = exit_code
+        self._mark_stopped(success=False)
+
+    try:
+        if self.job_definition.container_properties is None:
+            fail("Local Batch seam runs container jobs only (no multinode/EKS)")
+            return
+
+        for status in (JobStatus.PENDING,):
+            _set_status(self, status)
+        if self.stop:
+            fail(self.job_stopped_reason or "Job cancelled")
+            return
+        if self.depends_on and not self._wait_for_dependencies():
+            if self.job_stopped_reason is None:
+                self.job_stopped_reason = "Dependent job failed or job cancelled"
+            return
+        for status in (JobStatus.RUNNABLE, JobStatus.STARTING):
+            if self.stop:
+                fail(self.job_stopped_reason or "Job cancelled")
+                return
+            _set_status(self, status)
+
+        runner = _batch_runner
+        if runner is None:
+            fail("CannotStartContainerError: no Batch runner installed (install_batch_seam)")
+            return
+
+        self.job_started_at = _dt.datetime.now()
+        self._start_attempt()
+        env = {e["name"]: e["value"] for e in _merged_environment(self)}
+        command = self._add_parameters_to_command(self._get_container_property("command", []) or [])
+        timeout_s = self._get_attempt_duration()
+        spec = BatchJobSpec(
+            job_id=self.job_id,
+            job_name=self.job_name,
+            command=[str(c) for c in command],
+            environment=env,
+            timeout_s=int(timeout_s) if timeout_s else None,
+            image=(self.job_definition.container_properties or {}).get("image"),
+            job_definition_arn=self.job_definition.arn,
+            job_queue_arn=self.job_queue.arn,
+            parameters=dict(self.parameters or {}),
+        )
+        try:
+            proc = runner(spec)
+        except Exception as exc:
+            fail(f"CannotStartContainerError: {type(exc).__name__}: {exc}")
+            return
+        _set_status(self, JobStatus.RUNNING)
+
+        logs: list[tuple[int, str]] = []
+        drainers = []
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                t = threading.Thread(target=_drain, args=(stream, logs), daemon=True, name=f"batch-log-{self.job_id}")
+                t.start()
+                drainers.append(t)
+
+        deadline = time.monotonic() + timeout_s if timeout_s else None
+        stop_reason: str | None = None
+        while True:
+            try:
+                rc = proc.wait(timeout=_batch_wait_step_s)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            if self.stop:
+                stop_reason = self.job_stopped_reason or "Job terminated"
+                _kill(proc, _batch_kill_grace_s)
+                rc = proc.returncode
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                stop_reason = REASON_TIMEOUT
+                _kill(proc, _batch_kill_grace_s)
+                rc = proc.returncode
+                break
+
+        for t in drainers:
+            t.join(timeout=1.0)
+        if logs:
+            try:
+                self.log_stream_name = self._stream_name
+                self._log_backend.ensure_log_group(self._log_group)
+                self._log_backend.ensure_log_stream(self._log_group, self.log_stream_name)
+                self._log_backend.put_log_events(
+                    self._log_group,
+                    self.log_stream_name,
+                    [{"timestamp": ts, "message": msg} for ts, msg in sorted(logs, key=lambda x: x[0])],
+                )
+            except Exception:  # pragma: no cover
+                LOG.warning("batch seam: could not store logs of job %s", self.job_id, exc_info=True)
+
+        self.exit_code = rc
+        if self.latest_attempt is not None:
+            self.latest_attempt["container"]["exitCode"] = rc
+            self.latest_attempt["statusReason"] = stop_reason or REASON_EXITED
+        if stop_reason is not None:
+            fail(stop_reason)
+        elif rc == 0:
+            self.job_stopped_reason = REASON_EXITED
+            self._mark_stopped(success=True)
+        else:
+            fail(REASON_EXITED)
+    except Exception as exc:
+        LOG.exception("batch seam: job %s crashed", self.job_id)
+        if proc is not None:
+            _kill(proc, 0.5)
+        fail(f"Local Batch seam error: {type(exc).__name__}: {exc}")
+
+
+# --- Step Functions normalisation for Batch (AWS field names) -----------------------
+
+_service_models: dict[str, Any] = {}
+
+
+def _operation_model(service: str, action_snake: str) -> Any:
+    import botocore.session
+    from botocore import xform_name
+
+    model = _service_models.get(service)
+    if model is None:
+        model = botocore.session.get_session().get_service_model(service)
+        _service_models[service] = model
+    for op in model.operation_names:
+        if xform_name(op) == action_snake or op == action_snake:
+            return model.operation_model(op)
+    raise KeyError(f"{service} has no operation {action_snake}")
+
+
+def _batch_normalise_parameters(
+    self: Any, parameters: dict, boto_service_name: str | None = None, service_action_name: str | None = None
+) -> None:
+    """``StateTaskService._normalise_parameters`` is a no-op in moto's copy of the interpreter:
+    map AWS Step Functions field names (``JobName``, ``ContainerOverrides.Environment[].Name``)
+    onto the botocore request shape (``jobName``, ``containerOverrides.environment[].name``)."""
+    service = self._get_boto_service_name(boto_service_name=boto_service_name)
+    action = self._get_boto_service_action(service_action_name=service_action_name)
+    shape = _operation_model(service, action).input_shape
+    if shape is not None:
+        self._to_boto_request(parameters, shape)
+
+
+def _batch_normalise_response(
+    self: Any, response: Any, boto_service_name: str | None = None, service_action_name: str | None = None
+) -> None:
+    """Counterpart of :func:`_batch_normalise_parameters`: botocore response keys -> SFN casing
+    (``jobId`` -> ``JobId``, ``container.exitCode`` -> ``Container.ExitCode``)."""
+    service = self._get_boto_service_name(boto_service_name=boto_service_name)
+    action = self._get_boto_service_action(service_action_name=service_action_name)
+    shape = _operation_model(service, action).output_shape
+    if shape is not None:
+        self._from_boto_response(response, shape)
+
+
+def install_batch_sfn_normalisation() -> None:
+    """Implement ``_normalise_parameters`` / ``_normalise_response`` for the Batch task only.
+
+    Touches ``StateTaskServiceBatch`` (patched on that subclass, so the other integrations,
+    which already work with moto's no-op base methods, keep their behaviour).
+    """
+    mod = importlib.import_module(f"{_SVC}.state_task_service_batch")
+    cls = mod.StateTaskServiceBatch
+    with _patch_lock:
+        if cls.__dict__.get("_normalise_parameters") is not _batch_normalise_parameters:
+            _patch(cls, "_normalise_parameters", _batch_normalise_parameters)
+        if cls.__dict__.get("_normalise_response") is not _batch_normalise_response:
+            _patch(cls, "_normalise_response", _batch_normalise_response)
+
+
+def install_batch_seam(runner: BatchRunner, *, kill_grace_s: float = 2.0) -> None:
+    """Run moto Batch jobs as local processes started by ``runner(spec) -> Popen``.
+
+    Replaces ``moto.batch.models.Job.run`` (the per-job thread that would start Docker),
+    fixes ``Job._get_container_property`` (environment grew per DescribeJobs) and
+    ``Job.describe`` (dropped ``container.exitCode``), registers a *manual* default state
+    transition for ``batch::job`` (moto's default "immediate" progression would report
+    RUNNING on the first describe and make CancelJob a no-op before the process even
+    starts; the seam drives the status itself) and installs
+    :func:`install_batch_sfn_normalisation`.  Also forces
+    ``default_user_config["batch"]["use_docker"] = True`` (otherwise moto uses
+    ``batch_simple``, which never runs anything).  Terminate/timeout send SIGTERM to the
+    process (group, if the runner used ``start_new_session=True``) and SIGKILL after
+    ``kill_grace_s``.  Batch-level ``retryStrategy`` is not implemented (one attempt).
+    """
+    global _batch_runner, _batch_kill_grace_s
+    from moto.batch.models import BatchBackend, Job
+    from moto.core.config import default_user_config
+    from moto.moto_api import state_manager
+
+    if not callable(runner):
+        raise TypeError("runner must be callable")
+    with _patch_lock:
+        _batch_runner = runner
+        _batch_kill_grace_s = float(kill_grace_s)
+        default_user_config.setdefault("batch", {})["use_docker"] = True  # type: ignore[typeddict-item]
+        state_manager.register_default_transition("batch::job", {"progression": "manual", "times": sys.maxsize})
+        for name, new in (
+            ("run", _seam_job_run),
+            ("_get_container_property", _seam_get_container_property),
+            ("describe", _seam_describe),
+        ):
+            if Job.__dict__.get(name) is not new:
+                _patch(Job, name, new)
+        if BatchBackend.__dict__.get("cancel_job") is not _seam_cancel_job:
+            _patch(BatchBackend, "cancel_job", _seam_cancel_job)
+    install_batch_sfn_normalisation()
+
+
+# --------------------------------------------------------------------------------------
+# 6. Presigned URL expiry + server
+# --------------------------------------------------------------------------------------
+
+_MAX_PRESIGN_EXPIRES = 604800
+
+
+def _first(params: list[tuple[str, str]], name: str) -> str | None:
+    lname = name.lower()
+    for k, v in params:
+        if k.lower() == lname:
+            return v
+    return None
+
+
+def _iso(ts: float) -> str:
+    return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def presign_expiry_status(query_string: str, now: float) -> tuple[int, str, str, dict[str, str]] | None:
+    """``(http_status, code, message, extra_xml_fields)`` if a presigned query must be refused."""
+    if not query_string:
+        return None
+    params = parse_qsl(query_string, keep_blank_values=True)
+    amz_date = _first(params, "X-Amz-Date")
+    amz_expires = _first(params, "X-Amz-Expires")
+    if amz_date is not None and amz_expires is not None:
+        try:
+            signed = _dt.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=_dt.timezone.utc).timestamp()
+            expires_in = int(amz_expires)
+        except ValueError:
+            return None  # malformed: leave it to moto
+        if expires_in > _MAX_PRESIGN_EXPIRES:
+            return (
+                400,
+                "AuthorizationQueryParametersError",
+                f"X-Amz-Expires must be less than a week (in seconds) that is {_MAX_PRESIGN_EXPIRES}",
+                {},
+            )
+        if now > signed + expires_in:
+            return (
+                403,
+                "AccessDenied",
+                "Request has expired",
+                {"X-Amz-Expires": str(expires_in), "Expires": _iso(signed + expires_in), "ServerTime": _iso(now)},
+            )
+        return None
+    legacy = _first(params, "Expires")
+    if legacy is not None and _first(params, "Signature") is not None:
+        try:
+            expires_at = int(legacy)
+        except ValueError:
+            return None
+        if now > expires_at:
+            return (403, "AccessDenied", "Request has expired", {"Expires": _iso(expires_at), "ServerTime": _iso(now)})
+    return None
+
+
+def expiring_presign_guard(app: Callable, *, clock: Callable[[], float] = time.time) -> Callable:
+    """WSGI middleware: refuse expired presigned requests before they reach ``app``.
+
+    moto neither checks signatures nor expiry.  Any request (OPTIONS preflights excepted)
+    whose query has ``X-Amz-Date`` + ``X-Amz-Expires`` in the past, or a SigV2 ``Expires``
+    (with ``Signature``) in the past, gets S3's 403 ``AccessDenied`` "Request has expired"
+    XML error; ``X-Amz-Expires`` over a week gets S3's 400.  Everything else passes through.
+    """
+    if getattr(app, "__stratus_presign_guard__", False):
+        return app
+
+    def guarded(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD", "GET") != "OPTIONS":
+            refusal = presign_expiry_status(environ.get("QUERY_STRING", ""), clock())
+            if refusal is not None:
+                status, code, message, extra = refusal
+                request_id = uuid.uuid4().hex[:16].upper()
+                fields = "".join(f"<{k}>{v}</{k}>" for k, v in extra.items())
+                body = (
+                    '<?xml version="1.0" encoding="UTF-8"?>\n'
+                    f"<Error><Code>{code}</Code><Message>{message}</Message>{fields}"
+                    f"<RequestId>{request_id}</RequestId>"
+                    f"<HostId>{base64.b64encode(os.urandom(24)).decode()}</HostId></Error>"
+                ).encode()
+                if environ.get("REQUEST_METHOD") == "HEAD":
+                    body = b""
+                reason = {403: "Forbidden", 400: "Bad Request"}[status]
+                start_response(
+                    f"{status} {reason}",
+                    [
+                        ("Content-Type", "application/xml"),
+                        ("Content-Length", str(len(body))),
+                        ("x-amz-request-id", request_id),
+                    ],
+                )
+                return [body]
+        return app(environ, start_response)
+
+    guarded.__stratus_presign_guard__ = True  # type: ignore[attr-defined]
+    guarded.wrapped_app = app  # type: ignore[attr-defined]
+    return guarded
+
+
+def _guarded_server_class() -> type:
+    from moto.moto_server import threaded_moto_server as tms
+
+    class GuardedThreadedMotoServer(tms.ThreadedMotoServer):
+        """ThreadedMotoServer whose WSGI app is wrapped by :func:`expiring_presign_guard`.
+
+        Overrides ``ThreadedMotoServer._server_entry`` (moto builds
+        ``DomainDispatcherApplication(create_backend_app)`` inline there, with no hook)
+        and reports bind errors instead of hanging in ``start()``.
+        """
+
+        startup_error: BaseException | None = None
+
+        def _server_entry(self) -> None:
+            try:
+                app = expiring_presign_guard(tms.DomainDispatcherApplication(tms.create_backend_app))
+                self._server = tms.make_server(
+                    self._ip_address, self._port, app, True, request_handler=tms.MotoRequestHandler
+                )
+            except BaseException as exc:
+                self.startup_error = exc
+                self._server_ready_event.set()
+                return
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+        def stop(self) -> None:
+            if self._server is None:
+                self._server_ready_event.clear()
+                if self._thread is not None:
+                    self._thread.join(timeout=5)
+                return
+            super().stop()
+            self._server.server_close()
+
+    return GuardedThreadedMotoServer
+
+
+def start_moto_server(host: str = "127.0.0.1", port: int = 0, *, verbose: bool = False) -> tuple[Any, str]:
+    """Start a guarded ``ThreadedMotoServer`` and return ``(server, endpoint_url)``.
+
+    ``port=0`` binds a free port; the real one is read back from the bound socket.
+    Sets ``os.environ["MOTO_PORT"]`` to it: moto's Step Functions interpreter calls
+    services at ``http://localhost:{MOTO_PORT}``.  Stop with ``server.stop()``.
+    """
+    server = _guarded_server_class()(ip_address=host, port=port, verbose=verbose)
+    server.start()
+    if server.startup_error is not None:
+        raise RuntimeError(f"moto server could not bind {host}:{port}") from server.startup_error
+    bound_host, bound_port = server.get_host_and_port()
+    os.environ["MOTO_PORT"] = str(bound_port)
+    url_host = "127.0.0.1" if bound_host in ("0.0.0.0", "", "::") else bound_host
+    if ":" in url_host:
+        url_host = f"[{url_host}]"
+    return server, f"http://{url_host}:{bound_port}"

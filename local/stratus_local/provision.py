@@ -1,0 +1,162 @@
+"""Creates Stratus' resources in the embedded emulator from the same definitions the CDK app uses:
+table keys from the PynamoDB models, queues from `resources.QUEUES`, the state machine from the
+ASL file with the same substitution names."""
+
+from __future__ import annotations
+
+import io
+import json
+import secrets
+import zipfile
+from dataclasses import dataclass, replace
+from typing import Any
+
+from stratus import resources
+from stratus.settings import Settings
+from stratus.store import models
+from stratus_local.handlers import REPO_ROOT, local_function_name
+
+ACCOUNT = "123456789012"
+STATE_MACHINE_NAME = "stratus-batch-job"
+
+
+@dataclass
+class Provisioned:
+    settings: Settings
+    queue_urls: dict[str, str]
+    queue_arns: dict[str, str]
+    dlq_urls: dict[str, str]
+    state_machine_arn: str
+
+
+def _dynamodb_table_args(model) -> dict[str, Any]:
+    schema = models.key_schema(model)
+    definitions: dict[str, str] = {}
+
+    def keys(partition: dict, sort: dict | None) -> list[dict]:
+        result = [{"AttributeName": partition["name"], "KeyType": "HASH"}]
+        definitions[partition["name"]] = partition["type"]
+        if sort:
+            result.append({"AttributeName": sort["name"], "KeyType": "RANGE"})
+            definitions[sort["name"]] = sort["type"]
+        return result
+
+    args: dict[str, Any] = {
+        "KeySchema": keys(schema["partition_key"], schema["sort_key"]),
+        "BillingMode": "PAY_PER_REQUEST",
+        "SSESpecification": {"Enabled": True},
+    }
+    if schema["indexes"]:
+        args["GlobalSecondaryIndexes"] = [
+            {"IndexName": index["name"], "KeySchema": keys(index["partition_key"], index["sort_key"]),
+             "Projection": {"ProjectionType": "ALL"}}
+            for index in schema["indexes"]
+        ]
+    args["AttributeDefinitions"] = [{"AttributeName": n, "AttributeType": t} for n, t in definitions.items()]
+    return args
+
+
+def _dummy_zip() -> bytes:
+    """The emulator wants code for a function; ours runs in-process, so a placeholder suffices."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", "# runs in-process through the local Lambda seam\n")
+    return buffer.getvalue()
+
+
+def provision(session: Any, settings: Settings) -> Provisioned:
+    s3, ddb, sqs = session.client("s3"), session.client("dynamodb"), session.client("sqs")
+    region = session.region_name
+
+    for bucket in (settings.data_bucket, settings.results_bucket):
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+        s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+
+    for key, model in models.TABLES.items():
+        ddb.create_table(TableName=getattr(settings, f"{key}_table"), **_dynamodb_table_args(model))
+
+    queue_urls, queue_arns, dlq_urls = {}, {}, {}
+    for key, spec in resources.QUEUES.items():
+        dlq_url = sqs.create_queue(QueueName=f"stratus-{key}-dlq", Attributes={
+            "MessageRetentionPeriod": str(spec.dlq_retention_days * 86400), "SqsManagedSseEnabled": "true"})["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        url = sqs.create_queue(QueueName=f"stratus-{key}", Attributes={
+            "VisibilityTimeout": str(spec.visibility_timeout_s),
+            "MessageRetentionPeriod": str(spec.retention_days * 86400),
+            "SqsManagedSseEnabled": "true",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": spec.max_receive_count}),
+        })["QueueUrl"]
+        queue_urls[key], dlq_urls[key] = url, dlq_url
+        queue_arns[key] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+    session.client("secretsmanager").create_secret(Name=settings.token_secret_id,
+                                                   SecretString=secrets.token_urlsafe(48))
+
+    role_arn = _create_role(session.client("iam"))
+    settings = replace(settings, status_queue_url=queue_urls["status"], log_queue_url=queue_urls["logs"])
+
+    lam = session.client("lambda")
+    function_arns = {}
+    for key, spec in resources.FUNCTIONS.items():
+        function_arns[key] = lam.create_function(
+            FunctionName=local_function_name(key), Runtime="python3.11", Role=role_arn, Handler=spec.handler,
+            Code={"ZipFile": _dummy_zip()}, Timeout=spec.timeout_s, MemorySize=spec.memory_mb,
+            Environment={"Variables": settings.as_env()},
+        )["FunctionArn"]
+
+    job_queue_arn, job_definition_arn = _create_batch(session, role_arn, settings)
+
+    definition = (REPO_ROOT / resources.STATE_MACHINE_FILE).read_text()
+    substitutions = {
+        "PrepareJobFunctionArn": function_arns["prepare_job"],
+        "StatusQueueUrl": queue_urls["status"],
+        "JobQueueArn": job_queue_arn,
+        "JobDefinitionArn": job_definition_arn,
+    }
+    assert set(substitutions) == set(resources.STATE_MACHINE_SUBSTITUTIONS)
+    for name, value in substitutions.items():
+        definition = definition.replace("${" + name + "}", value)
+    state_machine_arn = session.client("stepfunctions").create_state_machine(
+        name=STATE_MACHINE_NAME, definition=definition, roleArn=role_arn)["stateMachineArn"]
+    settings = replace(settings, state_machine_arn=state_machine_arn)
+    return Provisioned(settings, queue_urls, queue_arns, dlq_urls, state_machine_arn)
+
+
+def _create_role(iam: Any) -> str:
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {
+        "Service": ["lambda.amazonaws.com", "states.amazonaws.com", "batch.amazonaws.com", "ecs-tasks.amazonaws.com"]}}]}
+    return iam.create_role(RoleName="stratus-local", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+
+
+def _create_batch(session: Any, role_arn: str, settings: Settings) -> tuple[str, str]:
+    ec2, batch = session.client("ec2"), session.client("batch")
+    vpc_id = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
+    subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.42.0.0/24")["Subnet"]["SubnetId"]
+    group_id = ec2.create_security_group(GroupName="stratus-batch", Description="batch", VpcId=vpc_id)["GroupId"]
+    environment_arn = batch.create_compute_environment(
+        computeEnvironmentName="stratus-fargate", type="MANAGED", state="ENABLED",
+        computeResources={"type": "FARGATE", "maxvCpus": 8, "subnets": [subnet_id], "securityGroupIds": [group_id]},
+        serviceRole=role_arn,
+    )["computeEnvironmentArn"]
+    queue_arn = batch.create_job_queue(
+        jobQueueName="stratus-jobs", state="ENABLED", priority=1,
+        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": environment_arn}],
+    )["jobQueueArn"]
+    container_env = {k: v for k, v in settings.as_env().items() if v}
+    definition_arn = batch.register_job_definition(
+        jobDefinitionName="stratus-processing", type="container", platformCapabilities=["FARGATE"],
+        timeout={"attemptDurationSeconds": resources.PROCESSING_TIMEOUT_S},
+        containerProperties={
+            "image": "stratus-processing:local",
+            "command": list(resources.PROCESSING_COMMAND),
+            "jobRoleArn": role_arn,
+            "executionRoleArn": role_arn,
+            "resourceRequirements": [
+                {"type": "VCPU", "value": str(resources.PROCESSING_VCPU)},
+                {"type": "MEMORY", "value": str(resources.PROCESSING_MEMORY_MB)},
+            ],
+            "environment": [{"name": k, "value": v} for k, v in sorted(container_env.items())],
+        },
+    )["jobDefinitionArn"]
+    return queue_arn, definition_arn

@@ -1,0 +1,131 @@
+"""The whole Stratus system in one local process: embedded AWS (moto server), the Lambda and Batch
+seams, the resources, the demo data and user, the API Gateway front and the SQS pollers."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+
+from stratus import aws, resources
+from stratus.settings import Settings
+from stratus.store import models
+from stratus_local import moto_seams
+from stratus_local.api_front import ApiGatewayFront, HttpServer
+from stratus_local.demo_data import DEMO_COLLECTION_ID, generate_demo_collection
+from stratus_local.handlers import handler_for_function_name, load_handler, local_function_name
+from stratus_local.provision import Provisioned, provision
+from stratus_local.sqs_poller import SqsPoller
+
+log = logging.getLogger("stratus_local")
+
+REGION = "eu-central-1"
+DEMO_USER = "demo"
+
+# Fake credentials: the emulator accepts anything, and real ones must never be picked up by accident.
+LOCAL_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon locally
+    "POWERTOOLS_SERVICE_NAME": "stratus",
+    "POWERTOOLS_LOG_LEVEL": "WARNING",
+}
+
+
+@dataclass
+class LocalOptions:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    moto_port: int = 0  # 0: any free port
+    with_demo_data: bool = True
+    demo_password: str | None = None
+    retry_delay_s: int | None = 2  # local shortcut for failed SQS records; None: the queue's visibility timeout
+
+
+@dataclass
+class LocalStratus:
+    options: LocalOptions = field(default_factory=LocalOptions)
+    settings: Settings | None = None
+    provisioned: Provisioned | None = None
+    endpoint_url: str = ""
+    api_url: str = ""
+    demo_password: str = ""
+    demo_summary: dict[str, Any] | None = None
+    _moto: Any = None
+    _http: HttpServer | None = None
+    _pollers: list[SqsPoller] = field(default_factory=list)
+    _processes: list[subprocess.Popen] = field(default_factory=list)
+
+    def start(self) -> "LocalStratus":
+        started = time.monotonic()
+        os.environ.update(LOCAL_AWS_ENV)
+        moto_seams.enable_stepfunctions_execution()
+        self._moto, self.endpoint_url = moto_seams.start_moto_server(self.options.host, self.options.moto_port)
+        os.environ["AWS_ENDPOINT_URL"] = self.endpoint_url
+        aws.reset_clients()
+        moto_seams.install_lambda_seam(lambda info: handler_for_function_name(info.function_name))
+        moto_seams.install_batch_seam(self._run_batch_job)
+
+        session = boto3.session.Session(region_name=REGION)
+        self.provisioned = provision(session, Settings())
+        self.settings = self.provisioned.settings
+        os.environ.update(self.settings.as_env())
+        models.configure(self.settings)
+
+        if self.options.with_demo_data:
+            self.demo_summary = generate_demo_collection(aws.client("s3"), self.settings.data_bucket)
+        self.demo_password = self.options.demo_password or secrets.token_urlsafe(12)
+        self._create_demo_user()
+
+        for key, spec in resources.QUEUES.items():
+            function = resources.FUNCTIONS[spec.consumer]
+            poller = SqsPoller(aws.client("sqs"), self.provisioned.queue_urls[key], self.provisioned.queue_arns[key],
+                               spec, load_handler(function), local_function_name(spec.consumer),
+                               retry_delay_s=self.options.retry_delay_s)
+            poller.start()
+            self._pollers.append(poller)
+
+        api_spec = resources.FUNCTIONS["api"]
+        front = ApiGatewayFront(load_handler(api_spec), local_function_name("api"), api_spec.timeout_s)
+        self._http = HttpServer(front, self.options.host, self.options.port)
+        self._http.start()
+        self.api_url = f"http://{self.options.host}:{self._http.port}"
+        self.startup_seconds = time.monotonic() - started
+        return self
+
+    def _create_demo_user(self) -> None:
+        # imported late: the API function's domain code, used exactly as the Lambda uses it
+        from stratus.backend import Backend
+
+        Backend(self.settings).auth.create_user(DEMO_USER, self.demo_password, name="Demo user")
+
+    def _run_batch_job(self, job: "moto_seams.BatchJobSpec") -> subprocess.Popen:
+        """Runs the processing container's entrypoint as a local process with the job's command and env."""
+        command = list(job.command)
+        if command and command[0] in ("python", "python3"):
+            command[0] = sys.executable  # the container's interpreter is this virtualenv's
+        env = {**os.environ, **job.environment}
+        process = subprocess.Popen(command, env=env)
+        self._processes.append(process)
+        return process
+
+    def stop(self) -> None:
+        for poller in self._pollers:
+            poller.stop()
+        if self._http:
+            self._http.stop()
+        for process in self._processes:
+            if process.poll() is None:
+                process.terminate()
+        if self._moto:
+            self._moto.stop()
