@@ -1,0 +1,38 @@
+# Stratus developer commands. `make run` and `make test` install whatever is missing first.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test install synth bench clean
+
+run: install ## start the whole system locally on http://127.0.0.1:$(PORT)
+	$(PY) -m stratus_local --port $(PORT)
+
+test: install node_modules/.installed ## run every test
+	$(PY) -m pytest
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements-dev.txt constraints.txt layers/runtime/pyproject.toml containers/processing/pyproject.toml local/pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+synth: install node_modules/.installed ## synthesize the CDK app into cdk.out (offline, no Docker)
+	npx cdk synth --quiet
+
+bench: install ## run the benchmarks (prints ratios against a baseline measured in the same run)
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out .pytest_cache

@@ -1,0 +1,155 @@
+"""The walking skeleton, end to end: the real openEO client against the local system.
+
+NDVI over the Bolzano box for June 2022, averaged over time, run as a batch job through API →
+Step Functions → Batch (local process) → S3, with status and logs through SQS, the GeoTIFF
+downloaded through its presigned URL and compared with NDVI computed independently with numpy.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from datetime import datetime
+
+import boto3
+import numpy as np
+import openeo
+import pytest
+import rasterio
+import requests
+from botocore.config import Config
+from rasterio.windows import from_bounds
+
+pytestmark = pytest.mark.e2e
+
+COLLECTION = "sentinel-2-l2a-demo"
+BBOX = {"west": 679720, "east": 680680, "south": 5151080, "north": 5151920, "crs": 32632}
+JUNE = ["2022-06-01", "2022-07-01"]
+JOB_TIMEOUT_S = 60
+
+
+def wait_for(job, statuses=("finished", "error", "canceled"), timeout=JOB_TIMEOUT_S):
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        status = job.status()
+        if not seen or seen[-1] != status:
+            seen.append(status)
+        if status in statuses:
+            return status, seen
+        time.sleep(0.25)
+    pytest.fail(f"job {job.job_id} still {seen[-1]} after {timeout} s (saw {seen})")
+
+
+@pytest.fixture(scope="module")
+def connection(local_system):
+    return openeo.connect(local_system.api_url).authenticate_basic(local_system.user, local_system.password)
+
+
+@pytest.fixture(scope="module")
+def s3(local_system):
+    return boto3.client("s3", endpoint_url=local_system.endpoint_url, region_name="eu-central-1",
+                        aws_access_key_id="testing", aws_secret_access_key="testing",
+                        config=Config(signature_version="s3v4"))
+
+
+def expected_ndvi_mean(s3, bucket="stratus-data"):
+    """Independent reference: read the source COGs of every June item over the box, numpy only."""
+    prefix = f"stac/collections/{COLLECTION}/items/"
+    keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            for o in page.get("Contents", [])]
+    ndvis = []
+    for key in keys:
+        item = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        when = datetime.fromisoformat(item["properties"]["datetime"].replace("Z", "+00:00"))
+        if not (datetime.fromisoformat("2022-06-01T00:00:00+00:00") <= when
+                < datetime.fromisoformat("2022-07-01T00:00:00+00:00")):
+            continue
+        if item["properties"].get("proj:epsg") != 32632:
+            continue
+        bands = {}
+        for band in ("B04", "B08"):
+            asset = item["assets"][band]
+            bucket_name, _, asset_key = asset["href"].removeprefix("s3://").partition("/")
+            data = s3.get_object(Bucket=bucket_name, Key=asset_key)["Body"].read()
+            with rasterio.MemoryFile(data) as memfile, memfile.open() as src:
+                window = from_bounds(BBOX["west"], BBOX["south"], BBOX["east"], BBOX["north"], src.transform)
+                raw = src.read(1, window=window).astype("float64")
+                scale = asset["raster:bands"][0].get("scale", 1)
+                values = raw * scale
+                values[raw == 0] = np.nan
+                bands[band] = values
+        ndvis.append((bands["B08"] - bands["B04"]) / (bands["B08"] + bands["B04"]))
+    assert ndvis, "no June items for the Bolzano box in the demo collection"
+    with np.errstate(invalid="ignore"):
+        return np.nanmean(np.stack(ndvis), axis=0), len(ndvis)
+
+
+def test_capabilities_and_collection(connection, local_system):
+    assert connection.capabilities().api_version() == "1.2.0"
+    assert COLLECTION in connection.list_collection_ids()
+    metadata = connection.describe_collection(COLLECTION)
+    assert {"x", "y", "t", "bands"} <= set(metadata["cube:dimensions"])
+    well_known = requests.get(f"{local_system.api_url}/.well-known/openeo", timeout=10).json()
+    assert well_known["versions"][0]["api_version"] == "1.2.0"
+
+
+def test_ndvi_mean_batch_job_matches_numpy(connection, s3, tmp_path):
+    # Given the demo collection over the Bolzano box for June 2022
+    cube = connection.load_collection(COLLECTION, spatial_extent=BBOX, temporal_extent=JUNE, bands=["B04", "B08"])
+    result = cube.ndvi(nir="B08", red="B04").reduce_dimension(dimension="t", reducer="mean")
+    # When it runs as a batch job
+    started = time.monotonic()
+    job = result.create_job(out_format="GTiff", title="e2e ndvi mean")
+    job.start()
+    status, seen = wait_for(job)
+    elapsed = time.monotonic() - started
+    print(f"\nend-to-end job: {elapsed:.1f} s, statuses {seen}")
+    logs = job.logs()
+    assert status == "finished", f"job ended {status}; logs: {[entry.message for entry in logs]}"
+    # Then its GeoTIFF, fetched through the presigned URL, equals NDVI computed with numpy
+    results = job.get_results()
+    assets = results.get_metadata()["assets"]
+    assert all("X-Amz-Signature=" in a["href"] and "expires" in a for a in assets.values())
+    path = results.download_file(tmp_path / "ndvi.tif")
+    expected, dates = expected_ndvi_mean(s3)
+    with rasterio.open(path) as dataset:
+        actual = dataset.read(1)
+        assert dataset.crs.to_epsg() == 32632
+        assert (dataset.transform.c, dataset.transform.f, dataset.transform.a) == (679720, 5151920, 10)
+        assert actual.shape == (84, 96) == expected.shape
+    np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-6, equal_nan=True)
+    assert np.isfinite(actual).mean() > 0.9 and 0.05 < np.nanstd(actual)  # values vary in space
+    # And the job's history is complete
+    info = job.describe()
+    assert info["progress"] == 100 and info["queued"] and info["started"] and info["finished"]
+    assert any("item" in entry.message for entry in logs), [entry.message for entry in logs]
+    assert elapsed < JOB_TIMEOUT_S
+
+
+def test_failing_job_ends_in_error_with_a_readable_log(connection):
+    cube = connection.load_collection("no-such-collection", spatial_extent=BBOX, temporal_extent=JUNE,
+                                      bands=["B04"])
+    job = cube.create_job(out_format="GTiff")
+    job.start()
+    status, _ = wait_for(job)
+    assert status == "error"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        errors = [entry for entry in job.logs(level="error")]
+        if errors:
+            break
+        time.sleep(0.25)
+    assert any("no-such-collection" in entry.message for entry in errors), [e.message for e in errors]
+    assert any(entry.get("data") for entry in errors)  # the traceback travels as data of one entry
+
+
+def test_errors_use_the_openeo_format(local_system, connection):
+    response = requests.get(f"{local_system.api_url}/openeo/1.2/jobs", timeout=10)
+    assert response.status_code == 401
+    body = response.json()
+    assert body["code"] == "AuthenticationRequired" and body["id"] and body["message"]
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    missing = connection.get("/jobs/j-doesnotexist", expected_status=404)
+    assert missing.json()["code"] == "JobNotFound"
