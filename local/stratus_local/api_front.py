@@ -31,6 +31,9 @@ def build_proxy_event(request: Request) -> dict[str, Any]:
     multi_headers: dict[str, list[str]] = {}
     for key, value in request.headers.items():
         multi_headers.setdefault(key, []).append(value)
+    # API Gateway adds these; the API builds its public URLs from them
+    multi_headers.setdefault("X-Forwarded-Proto", [request.scheme])
+    multi_headers.setdefault("X-Forwarded-Port", [str(request.host.rpartition(":")[2] or 80)])
     return {
         "resource": "/{proxy+}",
         "path": request.path,

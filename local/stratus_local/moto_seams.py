@@ -7,7 +7,8 @@ touched and :func:`missing_moto_internals` lets a test fail loudly on upgrade.
 
 Public API
 ----------
-- :func:`enable_stepfunctions_execution` - let Step Functions run definitions.
+- :func:`enable_stepfunctions_execution` - let Step Functions run definitions (and, by
+  default, apply the ``.sync`` poll-interval and Retry fixes below).
 - :func:`install_lambda_seam` - ``lambda:invoke`` / ``Invoke`` call a Python callable.
 - :func:`install_batch_seam` - Batch jobs run as local processes, ``batch:submitJob.sync``
   works with AWS field names; fixes moto's environment growth and missing exitCode.
@@ -32,7 +33,6 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import traceback
@@ -73,10 +73,10 @@ MOTO_INTERNALS: dict[str, list[tuple[str, str]]] = {
         ("moto.batch.models", "Job._wait_for_dependencies"),
         ("moto.batch.models", "Job._mark_stopped"),
         ("moto.batch.models", "Job._start_attempt"),
-        ("moto.batch.models", "BatchBackend.cancel_job"),
+        ("moto.batch.models", "BatchBackend.cancel_job"),  # read: terminates only before RUNNING
         ("moto.batch.utils", "JobStatus"),
         ("moto.moto_api", "state_manager"),
-        ("moto.moto_api._internal.state_manager", "StateManager.register_default_transition"),
+        ("moto.moto_api", "state_manager.get_transition"),
         (
             "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_batch",
             "StateTaskServiceBatch._build_sync_resolver",
@@ -121,7 +121,10 @@ MOTO_INTERNALS: dict[str, list[tuple[str, str]]] = {
         ),
         ("moto.stepfunctions.parser.asl.eval.callback.callback", "CallbackPoolManager.get"),
         ("moto.stepfunctions.parser.asl.eval.callback.callback", "CallbackPoolManager.add"),
-        ("moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource", "ResourceCondition.WaitForTaskToken"),
+        (
+            "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource",
+            "ResourceCondition.WaitForTaskToken",
+        ),
         ("moto.stepfunctions.parser.utils", "long_uid"),
     ],
     "sync_poll_interval": [
@@ -137,6 +140,48 @@ MOTO_INTERNALS: dict[str, list[tuple[str, str]]] = {
         ("moto.moto_server.threaded_moto_server", "MotoRequestHandler"),
         ("moto.moto_server.threaded_moto_server", "make_server"),
         ("moto.settings", "moto_server_port"),
+    ],
+}
+
+#: Instance attributes the seams read/write, checked against the class source (they are
+#: set in ``__init__``, so they cannot be checked with getattr on the class).
+MOTO_INSTANCE_ATTRIBUTES: dict[str, list[tuple[str, str, tuple[str, ...]]]] = {
+    "lambda": [
+        (
+            "moto.awslambda.models",
+            "LambdaFunction",
+            ("function_name", "function_arn", "handler", "run_time", "environment_vars", "memory_size",
+             "timeout", "version", "region", "account_id", "logs_backend", "logs_group_name"),
+        ),
+    ],
+    "batch": [
+        (
+            "moto.batch.models",
+            "Job",
+            ("job_name", "job_id", "job_definition", "container_overrides", "job_queue", "job_started_at",
+             "job_stopped", "job_stopped_reason", "depends_on", "parameters", "array_properties", "stop",
+             "exit_code", "_log_backend", "_log_group", "_stream_name", "log_stream_name", "attempts",
+             "latest_attempt", "_child_jobs"),
+        ),
+        ("moto.batch.models", "JobDefinition", ("container_properties", "arn")),
+        ("moto.batch.models", "JobQueue", ("name", "arn")),
+    ],
+    "sync_retry": [
+        ("moto.stepfunctions.parser.asl.eval.environment", "Environment", ("callback_pool_manager", "states")),
+        ("moto.stepfunctions.parser.asl.eval.states", "ContextObject", ("context_object_data",)),
+        ("moto.stepfunctions.parser.asl.eval.states", "States", ("context_object",)),
+        (
+            "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback",
+            "StateTaskServiceCallback",
+            ("_supported_integration_patterns",),
+        ),
+    ],
+    "server": [
+        (
+            "moto.moto_server.threaded_moto_server",
+            "ThreadedMotoServer",
+            ("_server", "_server_ready_event", "_ip_address", "_port", "_thread"),
+        ),
     ],
 }
 
@@ -156,7 +201,10 @@ def _resolve(module: str, path: str) -> Any:
 
 
 def missing_moto_internals(seam: str | None = None) -> list[str]:
-    """Names in :data:`MOTO_INTERNALS` (for one seam, or all) that this moto lacks."""
+    """Names in :data:`MOTO_INTERNALS` / :data:`MOTO_INSTANCE_ATTRIBUTES` (for one seam, or
+    all) that the installed moto lacks; empty when the seams can work."""
+    import inspect
+
     seams = [seam] if seam else list(MOTO_INTERNALS)
     missing = []
     for s in seams:
@@ -165,6 +213,16 @@ def missing_moto_internals(seam: str | None = None) -> list[str]:
                 _resolve(module, path)
             except (ImportError, AttributeError) as exc:
                 missing.append(f"{module}:{path} ({type(exc).__name__}: {exc})")
+        for module, cls_name, attrs in MOTO_INSTANCE_ATTRIBUTES.get(s, []):
+            try:
+                cls = _resolve(module, cls_name)
+                source = "".join(inspect.getsource(c) for c in cls.__mro__ if c.__module__.startswith("moto."))
+            except (ImportError, AttributeError, OSError, TypeError) as exc:
+                missing.append(f"{module}:{cls_name} ({type(exc).__name__}: {exc})")
+                continue
+            for attr in attrs:
+                if f"self.{attr}" not in source:
+                    missing.append(f"{module}:{cls_name}().{attr}")
     return missing
 
 
@@ -173,21 +231,18 @@ def _patch(owner: Any, name: str, new: Any) -> None:
     with _patch_lock:
         key = (owner, name)
         if key not in _originals:
-            _originals[key] = owner.__dict__.get(name, _MISSING) if isinstance(owner, type) else getattr(owner, name, _MISSING)
+            _originals[key] = vars(owner).get(name, _MISSING)
         setattr(owner, name, new)
 
 
-def _original(owner: Any, name: str) -> Any:
-    """The pre-seam value of ``owner.name`` (class attributes resolved through the MRO)."""
-    key = (owner, name)
-    orig = _originals.get(key, _MISSING)
+def _original(owner: type, name: str) -> Any:
+    """The pre-seam class attribute ``owner.name`` (looked up on the bases if it was inherited)."""
+    orig = _originals.get((owner, name), _MISSING)
     if orig is _MISSING:
-        if key in _originals and isinstance(owner, type):
-            # The attribute was inherited: look it up on the bases.
-            for base in owner.__mro__[1:]:
-                if name in base.__dict__:
-                    return base.__dict__[name]
-        return getattr(owner, name)
+        for base in owner.__mro__[1:] if (owner, name) in _originals else owner.__mro__:
+            if name in base.__dict__:
+                return base.__dict__[name]
+        raise AttributeError(f"{owner.__name__}.{name}")
     return orig
 
 
@@ -213,17 +268,25 @@ def uninstall_seams() -> None:
 # --------------------------------------------------------------------------------------
 
 
-def enable_stepfunctions_execution() -> None:
+def enable_stepfunctions_execution(*, sync_poll_interval_s: float | None = 0.1, fix_sync_retry: bool = True) -> None:
     """Make moto's Step Functions *execute* definitions (in this process).
 
     Touches ``moto.core.config.default_user_config["stepfunctions"]``; moto's
     ``stepfunctions.responses.get_backend`` reads it per request and, when on, uses a
     *separate* store (``stepfunctions_parser_backends``): call this before creating
     state machines, machines created earlier are not found afterwards.
+
+    Also, by default, applies the two interpreter fixes every executing setup wants:
+    :func:`set_sync_poll_interval` (``sync_poll_interval_s``; ``None`` keeps moto's 0.5 s)
+    and :func:`install_sync_retry_fix` (``fix_sync_retry``).
     """
     from moto.core.config import default_user_config
 
     default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True  # type: ignore[typeddict-item]
+    if sync_poll_interval_s is not None:
+        set_sync_poll_interval(sync_poll_interval_s)
+    if fix_sync_retry:
+        install_sync_retry_fix()
 
 
 # --------------------------------------------------------------------------------------
@@ -537,12 +600,20 @@ REASON_EXITED = "Essential container in task exited"
 REASON_TIMEOUT = "Job attempt duration exceeded timeout"
 
 
-def _merged_environment(job: Any) -> list[dict[str, str]]:
-    """Job-definition environment overlaid by the overrides (overrides win), plus AWS_BATCH_*.
+def _job_class() -> type:
+    from moto.batch.models import Job
+
+    return Job
+
+
+def _merged_environment(job: Any, *, runtime: bool = False) -> list[dict[str, str]]:
+    """Job-definition environment overlaid by the overrides (overrides win) + AWS_BATCH_JOB_ID.
 
     Always a fresh list: moto's ``Job._get_container_property("environment")`` appends to
     ``container_overrides["environment"]`` in place on every call (every DescribeJobs
-    poll grows the list by the job-definition variables and one more AWS_BATCH_JOB_ID).
+    poll grew the list by the job-definition variables and one more AWS_BATCH_JOB_ID).
+    With ``runtime=True`` also the other variables AWS Batch sets in the container
+    (AWS_BATCH_JQ_NAME, AWS_BATCH_JOB_ATTEMPT, AWS_BATCH_JOB_ARRAY_INDEX).
     """
     merged: dict[str, str] = {}
     jd_env = (job.job_definition.container_properties or {}).get("environment") or []
@@ -551,11 +622,12 @@ def _merged_environment(job: Any) -> list[dict[str, str]]:
     for item in job.container_overrides.get("environment") or []:
         merged[str(item["name"])] = str(item.get("value", ""))
     merged["AWS_BATCH_JOB_ID"] = job.job_id
-    merged["AWS_BATCH_JQ_NAME"] = getattr(job.job_queue, "name", "")
-    merged["AWS_BATCH_JOB_ATTEMPT"] = str(max(1, len(job.attempts)))
-    index = (job.array_properties or {}).get("index")
-    if index is not None:
-        merged["AWS_BATCH_JOB_ARRAY_INDEX"] = str(index)
+    if runtime:
+        merged["AWS_BATCH_JQ_NAME"] = str(getattr(job.job_queue, "name", ""))
+        merged["AWS_BATCH_JOB_ATTEMPT"] = str(max(1, len(job.attempts)))
+        index = (job.array_properties or {}).get("index")
+        if index is not None:
+            merged["AWS_BATCH_JOB_ARRAY_INDEX"] = str(index)
     return [{"name": k, "value": v} for k, v in merged.items()]
 
 
@@ -563,7 +635,7 @@ def _seam_get_container_property(self: Any, p: str, default: Any) -> Any:
     """Replacement for ``Job._get_container_property``: non-mutating ``environment``."""
     if p == "environment":
         return _merged_environment(self)
-    return _original(type(self), "_get_container_property")(self, p, default)
+    return _original(_job_class(), "_get_container_property")(self, p, default)
 
 
 def _seam_describe(self: Any) -> dict[str, Any]:
@@ -579,18 +651,12 @@ def _seam_describe(self: Any) -> dict[str, Any]:
             self.status = JobStatus.FAILED
         elif not done and self.status == JobStatus.SUBMITTED and any(s != JobStatus.SUBMITTED for s in statuses):
             self.status = JobStatus.PENDING
-    result = _original(type(self), "describe")(self)
+    result = _original(_job_class(), "describe")(self)
     if self.job_stopped and self.exit_code is not None:
         container = result.setdefault("container", {})
         if isinstance(container, dict):
             container.setdefault("exitCode", self.exit_code)
     return result
-
-
-def _seam_cancel_job(self: Any, job_id: str, reason: str) -> None:
-    """Wrapper of ``BatchBackend.cancel_job`` (moto validates and calls ``job.terminate`` only
-    while the job has not started; unchanged) - kept as a hook point, no behaviour change."""
-    return _original(type(self), "cancel_job")(self, job_id, reason)
 
 
 def _kill(proc: subprocess.Popen, grace_s: float) -> None:
@@ -655,17 +721,13 @@ def _seam_job_run(self: Any) -> None:
             fail("Local Batch seam runs container jobs only (no multinode/EKS)")
             return
 
-        for status in (JobStatus.PENDING,):
-            _set_status(self, status)
-        if self.stop:
-            fail(self.job_stopped_reason or "Job cancelled")
-            return
+        _set_status(self, JobStatus.PENDING)
         if self.depends_on and not self._wait_for_dependencies():
             if self.job_stopped_reason is None:
-                self.job_stopped_reason = "Dependent job failed or job cancelled"
+                self.job_stopped_reason = "Dependent job failed"
             return
         for status in (JobStatus.RUNNABLE, JobStatus.STARTING):
-            if self.stop:
+            if self.stop:  # CancelJob (allowed until RUNNING) or TerminateJob
                 fail(self.job_stopped_reason or "Job cancelled")
                 return
             _set_status(self, status)
@@ -677,7 +739,7 @@ def _seam_job_run(self: Any) -> None:
 
         self.job_started_at = _dt.datetime.now()
         self._start_attempt()
-        env = {e["name"]: e["value"] for e in _merged_environment(self)}
+        env = {e["name"]: e["value"] for e in _merged_environment(self, runtime=True)}
         command = self._add_parameters_to_command(self._get_container_property("command", []) or [])
         timeout_s = self._get_attempt_duration()
         spec = BatchJobSpec(
@@ -740,6 +802,8 @@ def _seam_job_run(self: Any) -> None:
             except Exception:  # pragma: no cover
                 LOG.warning("batch seam: could not store logs of job %s", self.job_id, exc_info=True)
 
+        if rc is not None and rc < 0:  # killed by a signal: report it like Docker (128 + signo)
+            rc = 128 - rc
         self.exit_code = rc
         if self.latest_attempt is not None:
             self.latest_attempt["container"]["exitCode"] = rc
@@ -822,28 +886,33 @@ def install_batch_seam(runner: BatchRunner, *, kill_grace_s: float = 2.0) -> Non
 
     Replaces ``moto.batch.models.Job.run`` (the per-job thread that would start Docker),
     fixes ``Job._get_container_property`` (environment grew per DescribeJobs) and
-    ``Job.describe`` (dropped ``container.exitCode``), registers a *manual* default state
-    transition for ``batch::job`` (moto's default "immediate" progression would report
-    RUNNING on the first describe and make CancelJob a no-op before the process even
-    starts; the seam drives the status itself) and installs
-    :func:`install_batch_sfn_normalisation`.  Also forces
+    ``Job.describe`` (dropped ``container.exitCode``) and installs
+    :func:`install_batch_sfn_normalisation`.  The seam sets each status itself; moto's
+    registered transition for ``batch::job`` is "manual" (advances only on
+    ``Job.advance()``, which the seam never calls), so DescribeJobs reports the real
+    state.  A user-set non-manual transition (``/moto-api/state-manager``) would let
+    DescribeJobs run ahead of the process; a warning is logged.  CancelJob behaves as on
+    AWS (and in moto): it fails a job that has not reached RUNNING; a RUNNING job needs
+    TerminateJob.  Also forces
     ``default_user_config["batch"]["use_docker"] = True`` (otherwise moto uses
     ``batch_simple``, which never runs anything).  Terminate/timeout send SIGTERM to the
     process (group, if the runner used ``start_new_session=True``) and SIGKILL after
     ``kill_grace_s``.  Batch-level ``retryStrategy`` is not implemented (one attempt).
     """
     global _batch_runner, _batch_kill_grace_s
-    from moto.batch.models import BatchBackend, Job
+    from moto.batch.models import Job
     from moto.core.config import default_user_config
     from moto.moto_api import state_manager
 
+    transition = state_manager.get_transition("batch::job")
+    if transition.get("progression") != "manual":
+        LOG.warning("batch::job state transition is %s: DescribeJobs may run ahead of the local process", transition)
     if not callable(runner):
         raise TypeError("runner must be callable")
     with _patch_lock:
         _batch_runner = runner
         _batch_kill_grace_s = float(kill_grace_s)
         default_user_config.setdefault("batch", {})["use_docker"] = True  # type: ignore[typeddict-item]
-        state_manager.register_default_transition("batch::job", {"progression": "manual", "times": sys.maxsize})
         for name, new in (
             ("run", _seam_job_run),
             ("_get_container_property", _seam_get_container_property),
@@ -851,8 +920,6 @@ def install_batch_seam(runner: BatchRunner, *, kill_grace_s: float = 2.0) -> Non
         ):
             if Job.__dict__.get(name) is not new:
                 _patch(Job, name, new)
-        if BatchBackend.__dict__.get("cancel_job") is not _seam_cancel_job:
-            _patch(BatchBackend, "cancel_job", _seam_cancel_job)
     install_batch_sfn_normalisation()
 
 
@@ -960,6 +1027,12 @@ def expiring_presign_guard(app: Callable, *, clock: Callable[[], float] = time.t
 def _guarded_server_class() -> type:
     from moto.moto_server import threaded_moto_server as tms
 
+    class _QuietMotoRequestHandler(tms.MotoRequestHandler):
+        """moto's handler without werkzeug's per-request access log line (errors still logged)."""
+
+        def log_request(self, code: Any = "-", size: Any = "-") -> None:
+            return None
+
     class GuardedThreadedMotoServer(tms.ThreadedMotoServer):
         """ThreadedMotoServer whose WSGI app is wrapped by :func:`expiring_presign_guard`.
 
@@ -969,13 +1042,13 @@ def _guarded_server_class() -> type:
         """
 
         startup_error: BaseException | None = None
+        log_requests: bool = False
 
         def _server_entry(self) -> None:
             try:
                 app = expiring_presign_guard(tms.DomainDispatcherApplication(tms.create_backend_app))
-                self._server = tms.make_server(
-                    self._ip_address, self._port, app, True, request_handler=tms.MotoRequestHandler
-                )
+                handler = tms.MotoRequestHandler if self.log_requests else _QuietMotoRequestHandler
+                self._server = tms.make_server(self._ip_address, self._port, app, True, request_handler=handler)
             except BaseException as exc:
                 self.startup_error = exc
                 self._server_ready_event.set()
@@ -995,14 +1068,18 @@ def _guarded_server_class() -> type:
     return GuardedThreadedMotoServer
 
 
-def start_moto_server(host: str = "127.0.0.1", port: int = 0, *, verbose: bool = False) -> tuple[Any, str]:
+def start_moto_server(
+    host: str = "127.0.0.1", port: int = 0, *, verbose: bool = False, log_requests: bool = False
+) -> tuple[Any, str]:
     """Start a guarded ``ThreadedMotoServer`` and return ``(server, endpoint_url)``.
 
     ``port=0`` binds a free port; the real one is read back from the bound socket.
     Sets ``os.environ["MOTO_PORT"]`` to it: moto's Step Functions interpreter calls
     services at ``http://localhost:{MOTO_PORT}``.  Stop with ``server.stop()``.
+    ``log_requests`` keeps werkzeug's access log line per request (off: it is very chatty).
     """
     server = _guarded_server_class()(ip_address=host, port=port, verbose=verbose)
+    server.log_requests = log_requests
     server.start()
     if server.startup_error is not None:
         raise RuntimeError(f"moto server could not bind {host}:{port}") from server.startup_error

@@ -1,0 +1,604 @@
+"""The moto seams against a real (threaded, in-process) moto server, driven with boto3.
+
+Run: PYTHONPATH=local .venv/bin/pytest tests/integration/test_moto_seams.py
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+import zipfile
+from typing import Any
+from wsgiref.util import setup_testing_defaults
+
+import boto3
+import pytest
+import requests
+from botocore.config import Config
+
+from stratus_local import moto_seams as ms
+
+REGION = "eu-central-1"
+ACCOUNT = "123456789012"
+FAST = Config(retries={"max_attempts": 1, "mode": "standard"})
+
+
+# --------------------------------------------------------------------------------------
+# Handlers the Lambda resolver hands out, and the Batch runner
+# --------------------------------------------------------------------------------------
+
+
+class ProcessingFailed(Exception):
+    pass
+
+
+def echo_handler(event: Any, context: Any) -> dict:
+    return {
+        "got": event,
+        "greeting": os.environ.get("GREETING"),
+        "function_name": context.function_name,
+        "memory": context.memory_limit_in_mb,
+        "arn": context.invoked_function_arn,
+        "request_id": context.aws_request_id,
+        "remaining_ok": 0 < context.get_remaining_time_in_millis() <= 30_000,
+    }
+
+
+def failing_handler(event: Any, context: Any) -> dict:
+    raise ProcessingFailed(f"cannot process {event.get('what')}")
+
+
+CALLBACK_ATTEMPTS: dict[str, int] = {}
+
+
+def callback_handler(event: Any, context: Any) -> None:
+    """Answers its own .waitForTaskToken task (inline, or from a thread after a delay):
+    failure on the first attempt, success on the next."""
+    sfn = boto3.client("stepfunctions")
+    attempt = CALLBACK_ATTEMPTS[event["key"]] = CALLBACK_ATTEMPTS.get(event["key"], 0) + 1
+
+    def answer() -> None:
+        time.sleep(event["delay"])
+        if attempt == 1:
+            sfn.send_task_failure(taskToken=event["token"], error="Flaky", cause="first attempt")
+        else:
+            sfn.send_task_success(taskToken=event["token"], output=json.dumps({"attempt": attempt}))
+
+    if event["delay"]:
+        threading.Thread(target=answer, daemon=True).start()
+    else:
+        answer()
+
+
+HANDLERS = {"app.echo": echo_handler, "app.fail": failing_handler, "app.callback": callback_handler}
+RESOLVED: list[ms.LambdaFunctionInfo] = []
+
+
+def resolve(info: ms.LambdaFunctionInfo):
+    RESOLVED.append(info)
+    return HANDLERS[info.handler]
+
+
+PROCS: dict[str, subprocess.Popen] = {}
+SPECS: dict[str, ms.BatchJobSpec] = {}
+
+
+def runner(spec: ms.BatchJobSpec) -> subprocess.Popen:
+    command = list(spec.command)
+    if command and command[0] in ("python", "python3"):
+        command[0] = sys.executable
+    proc = subprocess.Popen(
+        command,
+        env={**os.environ, **spec.environment},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    PROCS[spec.job_id] = proc
+    SPECS[spec.job_id] = spec
+    return proc
+
+
+# --------------------------------------------------------------------------------------
+# Fixtures
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def moto_url():
+    from moto.core.config import default_user_config
+
+    saved_config = copy.deepcopy(default_user_config)
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "MOTO_PORT": "0",  # recorded, so the fixture restores it
+        }.items():
+            mp.setenv(name, value)
+        mp.delenv("AWS_SESSION_TOKEN", raising=False)
+        ms.enable_stepfunctions_execution(sync_poll_interval_s=0.1)
+        ms.install_lambda_seam(resolve)
+        ms.install_batch_seam(runner, kill_grace_s=2.0)
+        server, url = ms.start_moto_server()
+        mp.setenv("AWS_ENDPOINT_URL", url)
+        try:
+            yield url
+        finally:
+            for proc in PROCS.values():
+                if proc.poll() is None:
+                    proc.kill()
+            server.stop()
+            ms.uninstall_seams()
+            default_user_config.clear()
+            default_user_config.update(saved_config)
+
+
+@pytest.fixture
+def aws(moto_url, monkeypatch):
+    # tests/conftest.py sets fake credentials per test; point everything at the server too.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    session = boto3.session.Session(region_name=REGION)
+    return lambda service, **kw: session.client(service, config=kw.pop("config", FAST), **kw)
+
+
+@pytest.fixture(scope="module")
+def role_arn(moto_url):
+    iam = boto3.client("iam", region_name=REGION, endpoint_url=moto_url)
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "batch.amazonaws.com"},
+                                                       "Action": "sts:AssumeRole"}]}
+    return iam.create_role(RoleName="seams-role", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+
+
+@pytest.fixture(scope="module")
+def batch_env(moto_url, role_arn):
+    """Compute environment + queue + job definition created through the Batch API on moto."""
+    batch = boto3.client("batch", region_name=REGION, endpoint_url=moto_url)
+    ce = batch.create_compute_environment(computeEnvironmentName="seams-ce", type="UNMANAGED", serviceRole=role_arn)
+    order = [{"order": 1, "computeEnvironment": ce["computeEnvironmentArn"]}]
+    queue = batch.create_job_queue(jobQueueName="seams-q", priority=1, state="ENABLED", computeEnvironmentOrder=order)
+    write_env = (
+        "import json, os, sys; "
+        "json.dump(dict(os.environ), open(os.environ['OUT_FILE'], 'w')); "
+        "print('wrote', os.environ['OUT_FILE']); sys.exit(int(os.environ.get('EXIT_WITH', '0')))"
+    )
+    jd = batch.register_job_definition(
+        jobDefinitionName="seams-jd",
+        type="container",
+        containerProperties={
+            "image": "stratus/processing:local",
+            "command": ["python", "-c", write_env],
+            "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "512"}],
+            "environment": [{"name": "FROM_JD", "value": "jd"}, {"name": "BOTH", "value": "jd"}],
+        },
+    )
+    return {"queue": queue["jobQueueArn"], "jd": jd["jobDefinitionArn"]}
+
+
+def _create_function(lam, role_arn: str, name: str, handler: str, env: dict | None = None) -> str:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("app.py", "# code runs in-process through the seam\n")
+    return lam.create_function(
+        FunctionName=name, Runtime="python3.11", Role=role_arn, Handler=handler, Code={"ZipFile": buf.getvalue()},
+        Timeout=30, MemorySize=256, Environment={"Variables": env or {}},
+    )["FunctionArn"]
+
+
+def _machine(sfn, definition: dict) -> str:
+    return sfn.create_state_machine(
+        name=f"m-{uuid.uuid4().hex[:10]}", definition=json.dumps(definition),
+        roleArn=f"arn:aws:iam::{ACCOUNT}:role/sfn",
+    )["stateMachineArn"]
+
+
+def _run(sfn, machine_arn: str, payload: dict, timeout_s: float = 20.0) -> dict:
+    execution_arn = sfn.start_execution(stateMachineArn=machine_arn, name=f"e-{uuid.uuid4().hex}",
+                                        input=json.dumps(payload))["executionArn"]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        described = sfn.describe_execution(executionArn=execution_arn)
+        if described["status"] != "RUNNING":
+            return described
+        time.sleep(0.02)
+    raise AssertionError(f"execution still running after {timeout_s}s")
+
+
+def _wait_job(batch, job_id: str, statuses: set[str], timeout_s: float = 10.0) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        job = batch.describe_jobs(jobs=[job_id])["jobs"][0]
+        if job["status"] in statuses:
+            return job
+        time.sleep(0.02)
+    raise AssertionError(f"job {job_id} not in {statuses}: {job['status']}")
+
+
+def _sync_task(queue: str, jd: str, environment: list[dict] | None = None, command: list[str] | None = None) -> dict:
+    overrides: dict[str, Any] = {}
+    if environment is not None:
+        overrides["Environment"] = environment
+    if command is not None:
+        overrides["Command"] = command
+    return {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::batch:submitJob.sync",
+        "Parameters": {"JobName.$": "$.job_name", "JobQueue": queue, "JobDefinition": jd,
+                       "ContainerOverrides": overrides},
+    }
+
+
+# --------------------------------------------------------------------------------------
+# (a) Lambda
+# --------------------------------------------------------------------------------------
+
+
+def test_lambda_invoke_task_runs_the_resolved_handler(aws, role_arn):
+    lam, sfn = aws("lambda"), aws("stepfunctions")
+    arn = _create_function(lam, role_arn, "seams-echo", "app.echo", {"GREETING": "hello"})
+    machine = _machine(sfn, {
+        "StartAt": "Echo",
+        "States": {"Echo": {
+            "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+            "Parameters": {"FunctionName": arn, "Payload": {"x.$": "$.x"}},
+            "ResultSelector": {"out.$": "$.Payload"}, "End": True,
+        }},
+    })
+    assert "GREETING" not in os.environ
+    result = _run(sfn, machine, {"x": 42})
+    assert result["status"] == "SUCCEEDED", result
+    out = json.loads(result["output"])["out"]
+    assert out["got"] == {"x": 42}
+    assert out["greeting"] == "hello"  # the function's environment was visible during the call
+    assert out["function_name"] == "seams-echo" and out["memory"] == 256 and out["arn"] == arn
+    assert out["remaining_ok"] is True and out["request_id"]
+    assert "GREETING" not in os.environ  # ... and removed afterwards
+    info = next(i for i in RESOLVED if i.function_name == "seams-echo")
+    assert info.handler == "app.echo" and info.environment == {"GREETING": "hello"} and info.region == REGION
+
+    # plain boto3 Invoke goes through the same seam
+    direct = lam.invoke(FunctionName="seams-echo", Payload=json.dumps({"y": 1}))
+    assert "FunctionError" not in direct
+    assert json.loads(direct["Payload"].read())["got"] == {"y": 1}
+
+
+def test_raising_handler_is_caught_by_its_class_name(aws, role_arn):
+    lam, sfn = aws("lambda"), aws("stepfunctions")
+    arn = _create_function(lam, role_arn, "seams-fail", "app.fail")
+    machine = _machine(sfn, {
+        "StartAt": "Fail",
+        "States": {
+            "Fail": {
+                "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {"FunctionName": arn, "Payload": {"what.$": "$.what"}},
+                "Catch": [{"ErrorEquals": ["ProcessingFailed"], "ResultPath": "$.error", "Next": "Handled"}],
+                "End": True,
+            },
+            "Handled": {"Type": "Pass", "End": True},
+        },
+    })
+    result = _run(sfn, machine, {"what": "tile-7"})
+    assert result["status"] == "SUCCEEDED", result
+    error = json.loads(result["output"])["error"]
+    assert error["Error"] == "ProcessingFailed"
+    cause = json.loads(error["Cause"])
+    assert cause["errorType"] == "ProcessingFailed"
+    assert cause["errorMessage"] == "cannot process tile-7"
+    assert any("failing_handler" in line for line in cause["stackTrace"])
+
+    direct = lam.invoke(FunctionName="seams-fail", Payload=b"{}")
+    assert direct["FunctionError"]
+    assert json.loads(direct["Payload"].read())["errorType"] == "ProcessingFailed"
+
+
+# --------------------------------------------------------------------------------------
+# (b) Batch .sync
+# --------------------------------------------------------------------------------------
+
+
+def test_batch_sync_task_runs_the_process_with_merged_environment(aws, batch_env, tmp_path):
+    sfn, batch = aws("stepfunctions"), aws("batch")
+    out_file = tmp_path / "env.json"
+    task = _sync_task(batch_env["queue"], batch_env["jd"], environment=[
+        {"Name": "FROM_OVERRIDE", "Value": "ov"},
+        {"Name": "BOTH", "Value": "ov"},
+        {"Name": "OUT_FILE", "Value.$": "$.out"},
+    ])
+    task.update({"ResultSelector": {"job_id.$": "$.JobId", "status.$": "$.Status",
+                                    "exit_code.$": "$.Container.ExitCode"}, "End": True})
+    machine = _machine(sfn, {"StartAt": "Run", "States": {"Run": task}})
+
+    result = _run(sfn, machine, {"job_name": "env-job", "out": str(out_file)})
+    assert result["status"] == "SUCCEEDED", result
+    out = json.loads(result["output"])
+    assert out["status"] == "SUCCEEDED" and out["exit_code"] == 0
+
+    env = json.loads(out_file.read_text())
+    assert env["FROM_JD"] == "jd" and env["FROM_OVERRIDE"] == "ov" and env["BOTH"] == "ov"
+    assert env["AWS_BATCH_JOB_ID"] == out["job_id"]
+    assert env["MANAGED_BY_AWS"] == "STARTED_BY_STEP_FUNCTIONS"  # what SFN adds for .sync
+    assert SPECS[out["job_id"]].job_name == "env-job"
+
+    # The job was polled several times: each variable is still listed exactly once.
+    for _ in range(3):
+        job = batch.describe_jobs(jobs=[out["job_id"]])["jobs"][0]
+    names = [e["name"] for e in job["container"]["environment"]]
+    assert sorted(names) == sorted(set(names)), names
+    assert {"FROM_JD", "FROM_OVERRIDE", "BOTH", "OUT_FILE", "AWS_BATCH_JOB_ID"} <= set(names)
+    assert {e["name"]: e["value"] for e in job["container"]["environment"]}["BOTH"] == "ov"
+    assert job["status"] == "SUCCEEDED" and job["container"]["exitCode"] == 0
+
+    # piped output went to CloudWatch Logs like Batch's awslogs driver
+    events = aws("logs").get_log_events(logGroupName="/aws/batch/job",
+                                        logStreamName=job["container"]["logStreamName"])["events"]
+    assert any("wrote" in e["message"] for e in events)
+
+
+def test_failing_batch_process_takes_the_catch_path(aws, batch_env, tmp_path):
+    sfn = aws("stepfunctions")
+    task = _sync_task(batch_env["queue"], batch_env["jd"], environment=[
+        {"Name": "OUT_FILE", "Value.$": "$.out"}, {"Name": "EXIT_WITH", "Value": "3"},
+    ])
+    task.update({"Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "MarkError"}],
+                 "Next": "Done"})
+    machine = _machine(sfn, {"StartAt": "Run", "States": {
+        "Run": task,
+        "Done": {"Type": "Succeed"},
+        "MarkError": {"Type": "Pass", "Result": "error-marked", "ResultPath": "$.marked", "End": True},
+    }})
+    result = _run(sfn, machine, {"job_name": "exit-3", "out": str(tmp_path / "e.json")})
+    assert result["status"] == "SUCCEEDED", result
+    out = json.loads(result["output"])
+    assert out["marked"] == "error-marked"
+    assert out["error"]["Error"] == "States.TaskFailed"
+    cause = json.loads(out["error"]["Cause"])
+    assert cause["Status"] == "FAILED"
+    assert cause["Container"]["ExitCode"] == 3
+    assert cause["StatusReason"] == ms.REASON_EXITED
+    assert "FAILED" in out["error"]["Cause"] and '"ExitCode":3' in out["error"]["Cause"].replace(" ", "")
+
+
+# --------------------------------------------------------------------------------------
+# (c) TerminateJob / attemptDurationSeconds
+# --------------------------------------------------------------------------------------
+
+
+def test_terminate_kills_a_running_job(aws, batch_env):
+    batch = aws("batch")
+    job_id = batch.submit_job(jobName="sleeper", jobQueue=batch_env["queue"], jobDefinition=batch_env["jd"],
+                              containerOverrides={"command": ["python", "-c", "import time; time.sleep(60)"]})["jobId"]
+    _wait_job(batch, job_id, {"RUNNING"})
+    proc = PROCS[job_id]
+    assert proc.poll() is None
+
+    started = time.monotonic()
+    batch.terminate_job(jobId=job_id, reason="user asked")
+    job = _wait_job(batch, job_id, {"FAILED", "SUCCEEDED"})
+    elapsed = time.monotonic() - started
+    assert job["status"] == "FAILED"
+    assert job["statusReason"] == "user asked"
+    assert job["container"]["exitCode"] == 128 + 15  # SIGTERM, reported like Docker
+    assert proc.poll() is not None
+    assert elapsed < 2.0, elapsed
+
+
+def test_attempt_duration_timeout_fails_the_job(aws, batch_env):
+    batch = aws("batch")
+    job_id = batch.submit_job(jobName="too-slow", jobQueue=batch_env["queue"], jobDefinition=batch_env["jd"],
+                              timeout={"attemptDurationSeconds": 1},
+                              containerOverrides={"command": ["python", "-c", "import time; time.sleep(60)"]})["jobId"]
+    job = _wait_job(batch, job_id, {"FAILED", "SUCCEEDED"}, timeout_s=6)
+    assert job["status"] == "FAILED"
+    assert job["statusReason"] == ms.REASON_TIMEOUT
+    assert PROCS[job_id].poll() is not None
+
+
+def test_cancel_before_start_and_no_op_once_running(aws, batch_env):
+    batch = aws("batch")
+    # a job waiting on a dependency stays PENDING, so CancelJob applies (as on AWS)
+    blocker = batch.submit_job(jobName="blocker", jobQueue=batch_env["queue"], jobDefinition=batch_env["jd"],
+                               containerOverrides={"command": ["python", "-c", "import time; time.sleep(60)"]})["jobId"]
+    waiting = batch.submit_job(jobName="waiting", jobQueue=batch_env["queue"], jobDefinition=batch_env["jd"],
+                               dependsOn=[{"jobId": blocker}])["jobId"]
+    assert _wait_job(batch, waiting, {"PENDING"})["status"] == "PENDING"
+    batch.cancel_job(jobId=waiting, reason="not needed")
+    job = _wait_job(batch, waiting, {"FAILED"}, timeout_s=5)
+    assert job["statusReason"] == "not needed" and waiting not in PROCS
+
+    _wait_job(batch, blocker, {"RUNNING"})
+    batch.cancel_job(jobId=blocker, reason="too late")  # RUNNING jobs need TerminateJob
+    time.sleep(0.2)
+    assert batch.describe_jobs(jobs=[blocker])["jobs"][0]["status"] == "RUNNING"
+    batch.terminate_job(jobId=blocker, reason="cleanup")
+    _wait_job(batch, blocker, {"FAILED"})
+
+
+# --------------------------------------------------------------------------------------
+# (d) Retry of a .sync task
+# --------------------------------------------------------------------------------------
+
+
+def test_retry_of_a_sync_task_retries(aws, batch_env, tmp_path):
+    sfn = aws("stepfunctions")
+    marker = tmp_path / "first-attempt-done"
+    fail_once = (
+        "import os, pathlib, sys; p = pathlib.Path(os.environ['MARKER']); "
+        "first = not p.exists(); p.touch(); sys.exit(7 if first else 0)"
+    )
+    task = _sync_task(batch_env["queue"], batch_env["jd"],
+                      environment=[{"Name": "MARKER", "Value.$": "$.marker"}],
+                      command=["python", "-c", fail_once])
+    task.update({
+        "Retry": [{"ErrorEquals": ["States.TaskFailed"], "IntervalSeconds": 1, "MaxAttempts": 2, "BackoffRate": 1}],
+        "ResultSelector": {"job_id.$": "$.JobId", "status.$": "$.Status"}, "End": True,
+    })
+    machine = _machine(sfn, {"StartAt": "Run", "States": {"Run": task}})
+    result = _run(sfn, machine, {"job_name": "fail-once", "marker": str(marker)})
+    assert result["status"] == "SUCCEEDED", result
+    assert json.loads(result["output"])["status"] == "SUCCEEDED"
+
+    history = sfn.get_execution_history(executionArn=result["executionArn"])["events"]
+    failed = [e for e in history if e["type"] == "TaskFailed"]
+    assert len(failed) == 1 and failed[0]["taskFailedEventDetails"]["error"] == "States.TaskFailed"
+    assert sum(e["type"] == "TaskSubmitted" for e in history) == 2
+    jobs = [s for s in SPECS.values() if s.job_name == "fail-once"]
+    assert len(jobs) == 2
+
+
+@pytest.mark.parametrize("delay", [0, 0.3], ids=["answer-inline", "answer-later"])
+def test_retry_of_a_wait_for_task_token_task_gets_a_fresh_token(aws, role_arn, delay):
+    # answer-later: without the fix the retry reuses the answered endpoint and fails at once.
+    # answer-inline: the answer arrives before the interpreter waits; it must not be wiped.
+    lam, sfn = aws("lambda"), aws("stepfunctions")
+    name = f"seams-callback-{uuid.uuid4().hex[:6]}"
+    arn = _create_function(lam, role_arn, name, "app.callback")
+    machine = _machine(sfn, {"StartAt": "Wait", "States": {"Wait": {
+        "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+        "Parameters": {"FunctionName": arn,
+                       "Payload": {"token.$": "$$.Task.Token", "key.$": "$.key", "delay.$": "$.delay"}},
+        "Retry": [{"ErrorEquals": ["Flaky"], "IntervalSeconds": 1, "MaxAttempts": 1}],
+        "TimeoutSeconds": 10, "End": True,
+    }}})
+    result = _run(sfn, machine, {"key": name, "delay": delay})
+    assert result["status"] == "SUCCEEDED", result
+    assert json.loads(result["output"]) == {"attempt": 2}
+
+
+def test_env_overlay_restores_and_nests(monkeypatch):
+    monkeypatch.setenv("SEAM_A", "outer")
+    monkeypatch.delenv("SEAM_B", raising=False)
+    overlay = ms._EnvOverlay()
+    with overlay.applied({"SEAM_A": "one", "SEAM_B": "one"}):
+        with overlay.applied({"SEAM_B": "two"}):
+            assert os.environ["SEAM_B"] == "two" and os.environ["SEAM_A"] == "one"
+        assert os.environ["SEAM_B"] == "one"
+    assert os.environ["SEAM_A"] == "outer" and "SEAM_B" not in os.environ
+
+
+# --------------------------------------------------------------------------------------
+# (e) Presigned URL expiry
+# --------------------------------------------------------------------------------------
+
+
+def test_presigned_get_expires(aws):
+    s3 = aws("s3", config=Config(signature_version="s3v4"))
+    s3.create_bucket(Bucket="seams-bucket", CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_object(Bucket="seams-bucket", Key="a.txt", Body=b"hello")
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": "seams-bucket", "Key": "a.txt"}, ExpiresIn=1)
+    assert "X-Amz-Expires=1" in url
+
+    ok = requests.get(url, timeout=5)
+    assert ok.status_code == 200 and ok.content == b"hello"
+
+    time.sleep(2.1)  # X-Amz-Date has one-second resolution
+    expired = requests.get(url, timeout=5)
+    assert expired.status_code == 403
+    assert "<Code>AccessDenied</Code>" in expired.text
+    assert "<Message>Request has expired</Message>" in expired.text
+
+
+def _call(app, query: str, method: str = "GET") -> tuple[str, bytes]:
+    environ: dict = {"REQUEST_METHOD": method, "QUERY_STRING": query}
+    setup_testing_defaults(environ)
+    seen: dict = {}
+
+    def start_response(status, headers):
+        seen["status"] = status
+
+    body = b"".join(app(environ, start_response))
+    return seen["status"], body
+
+
+def test_presign_guard_unit_cases():
+    inner = lambda environ, start_response: (start_response("200 OK", []), [b"inner"])[1]  # noqa: E731
+    now = 1_700_000_000.0
+    guard = ms.expiring_presign_guard(inner, clock=lambda: now)
+    assert ms.expiring_presign_guard(guard) is guard  # idempotent
+    signed = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now - 10))
+    assert _call(guard, f"X-Amz-Date={signed}&X-Amz-Expires=60")[0] == "200 OK"
+    status, body = _call(guard, f"X-Amz-Date={signed}&X-Amz-Expires=5")
+    assert status.startswith("403") and b"Request has expired" in body
+    assert _call(guard, f"X-Amz-Date={signed}&X-Amz-Expires=5", "OPTIONS")[0] == "200 OK"  # CORS preflight
+    assert _call(guard, f"X-Amz-Date={signed}&X-Amz-Expires=604801")[0].startswith("400")
+    assert _call(guard, f"AWSAccessKeyId=x&Signature=y&Expires={int(now) - 1}")[0].startswith("403")
+    assert _call(guard, f"AWSAccessKeyId=x&Signature=y&Expires={int(now) + 60}")[0] == "200 OK"
+    assert _call(guard, "Expires=1")[0] == "200 OK"  # not a presigned query
+    assert _call(guard, "")[0] == "200 OK"
+
+
+# --------------------------------------------------------------------------------------
+# (f) Loud breaks on a moto upgrade, idempotency
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seam", sorted(ms.MOTO_INTERNALS))
+def test_moto_internals_used_by_the_seams_exist(seam):
+    assert ms.missing_moto_internals(seam) == [], (
+        f"moto {__import__('moto').__version__} changed internals used by the {seam!r} seam "
+        f"(written against {ms.PINNED_MOTO_VERSION}); re-check local/stratus_local/moto_seams.py"
+    )
+
+
+def test_seams_are_installed_once(moto_url):
+    from moto.awslambda.models import LambdaFunction
+    from moto.batch.models import Job
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_batch as sfn_batch,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_callback as sfn_callback,
+    )
+
+    ms.install_lambda_seam(resolve)
+    ms.install_batch_seam(runner)
+    ms.enable_stepfunctions_execution()
+    assert LambdaFunction._invoke_lambda is ms._seam_invoke_lambda
+    assert Job.run is ms._seam_job_run
+    original_run = ms._originals[(Job, "run")]
+    assert original_run is not ms._seam_job_run and original_run.__module__ == "moto.batch.models"
+    assert sfn_batch.StateTaskServiceBatch._normalise_parameters is ms._batch_normalise_parameters
+    assert getattr(sfn_callback.StateTaskServiceCallback._eval_execution, "__stratus_seam__", False)
+    assert sfn_callback._DELAY_SECONDS_SYNC_CONDITION_CHECK == 0.1
+
+
+# --------------------------------------------------------------------------------------
+# Timing (printed, not asserted)
+# --------------------------------------------------------------------------------------
+
+
+def test_measure_five_state_execution(aws, batch_env, role_arn, capsys):
+    lam, sfn = aws("lambda"), aws("stepfunctions")
+    arn = _create_function(lam, role_arn, "seams-timing", "app.echo")
+    machine = _machine(sfn, {
+        "StartAt": "Start",
+        "States": {
+            "Start": {"Type": "Pass", "Result": "x", "ResultPath": "$.p", "Next": "Prepare"},
+            "Prepare": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                        "Parameters": {"FunctionName": arn, "Payload": {"a": 1}}, "ResultPath": "$.prep",
+                        "Next": "Run"},
+            "Run": {**_sync_task(batch_env["queue"], batch_env["jd"], command=["python", "-c", "pass"]),
+                    "ResultSelector": {"status.$": "$.Status"}, "ResultPath": "$.batch", "Next": "Check"},
+            "Check": {"Type": "Choice", "Choices": [{"Variable": "$.batch.status", "StringEquals": "SUCCEEDED",
+                                                      "Next": "Done"}], "Default": "Done"},
+            "Done": {"Type": "Succeed"},
+        },
+    })
+    durations = []
+    for i in range(5):
+        t0 = time.monotonic()
+        result = _run(sfn, machine, {"job_name": f"timing-{i}"})
+        durations.append(time.monotonic() - t0)
+        assert result["status"] == "SUCCEEDED", result
+    with capsys.disabled():
+        print(f"\n5-state execution (Pass, lambda:invoke, batch .sync `python -c pass`, Choice, Succeed): "
+              f"median {statistics.median(durations):.3f}s, min {min(durations):.3f}s, max {max(durations):.3f}s")
