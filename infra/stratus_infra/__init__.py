@@ -1,0 +1,1 @@
+"""The Stratus CDK app: one construct per concern, composed by `stack.StratusStack`."""

@@ -1,0 +1,127 @@
+"""Names, sizes and limits of the CDK app, in one place (imported by the constructs and the synth tests).
+
+Everything a resource shares with the local runtime (function specs, queue specs, the state machine file,
+the processing image) lives in `stratus.resources`; this module only holds what is AWS/CDK specific.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+
+from stratus import resources
+from stratus.settings import ENV, Settings
+
+# infra/stratus_infra/constants.py -> the repository root; every path in `stratus.resources` is relative to it.
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+PROJECT_TAG = "stratus"
+
+# --- Lambda ---------------------------------------------------------------------------------------------------
+# The layer is built by pip for exactly this interpreter and CPU; the functions must use the same pair.
+LAMBDA_RUNTIME = lambda_.Runtime.PYTHON_3_11
+LAMBDA_ARCHITECTURE = lambda_.Architecture.X86_64
+LAYER_PYTHON_VERSION = "3.11"
+# Wheel platform tags pip may pick. The python3.11 Lambda runtime runs on Amazon Linux 2 (glibc 2.26), so wheels
+# for manylinux2014 (glibc 2.17) and manylinux_2_26 both load there; some pinned releases (argon2-cffi-bindings 26)
+# ship only the latter. Python 3.12+ runtimes run on Amazon Linux 2023 (glibc 2.34).
+LAYER_PIP_PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_26_x86_64")
+LAYER_SOURCE_DIR = "layers/runtime"  # relative to REPO_ROOT; an installable package (pyproject.toml)
+LAYER_CONSTRAINTS = "constraints.txt"  # relative to REPO_ROOT; pins the layer's dependencies when present
+# Docker image for the bundling fallback that CDK requires to be named; local pip bundling always runs first.
+LAYER_FALLBACK_IMAGE = "public.ecr.aws/sam/build-python3.11:latest"
+
+# Left out of every Lambda code asset: bytecode caches and anything test-only.
+FUNCTION_ASSET_EXCLUDE = ("__pycache__", "*.pyc", "tests", ".pytest_cache", "*.egg-info")
+
+# Powertools reads this; it is not a `Settings` field because the runtime never reads it itself.
+LOG_LEVEL_ENV = "POWERTOOLS_LOG_LEVEL"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+DEFAULT_LOG_RETENTION = logs.RetentionDays.ONE_MONTH  # Lambda, API access, Batch and state machine logs
+
+# --- API Gateway ----------------------------------------------------------------------------------------------
+API_STAGE_NAME = "api"  # the stage path segment of the invoke URL: https://<id>.execute-api.<region>.amazonaws.com/api/
+API_THROTTLING_RATE_LIMIT = 50  # requests per second, steady state, for the whole stage
+API_THROTTLING_BURST_LIMIT = 100  # requests, token-bucket size
+
+# --- S3 ---------------------------------------------------------------------------------------------------------
+DEFAULT_RESULTS_EXPIRY_DAYS = 30  # days after which a job run's graph snapshot and results are deleted
+DATA_NONCURRENT_VERSION_EXPIRY_DAYS = 90  # days an overwritten/deleted object of the data bucket stays restorable
+ACCESS_LOG_EXPIRY_DAYS = 90  # days S3 server access logs are kept
+ABORT_INCOMPLETE_UPLOAD_DAYS = 7  # days before parts of an unfinished multipart upload are removed
+PRESIGNED_GET_CORS_MAX_AGE_S = 3600  # seconds browsers may cache the CORS preflight of a presigned download
+
+
+def results_runs_prefix() -> str:
+    """Key prefix under which all job runs live in the results bucket (from `stratus.catalog_layout`)."""
+    from stratus import catalog_layout
+
+    marker = "\0"
+    prefix = catalog_layout.run_prefix(marker, marker).split(marker, 1)[0]
+    if not prefix:
+        raise ValueError("catalog_layout.run_prefix has no constant prefix to scope the results lifecycle rule to")
+    return prefix
+
+
+# --- SQS --------------------------------------------------------------------------------------------------------
+# `stratus.resources.QUEUES` key -> the `Settings` field holding that queue's URL. The keys do not follow one
+# naming rule ("logs" -> "log_queue_url"), so this is spelled out once and checked below.
+QUEUE_URL_SETTINGS = {"status": "status_queue_url", "logs": "log_queue_url"}
+DLQ_ALARM_THRESHOLD = 1  # messages: any parked message needs a human
+
+
+# --- Batch ------------------------------------------------------------------------------------------------------
+BATCH_MAX_VCPUS = 16  # vCPUs the compute environment may run at once (8 concurrent jobs of PROCESSING_VCPU=2)
+BATCH_SPOT_RETRY_ATTEMPTS = 2  # attempts per job on Fargate Spot: one retry after an interruption (or any failure)
+VPC_MAX_AZS = 2
+# Files of the repository that the processing image build must not see (build context = repository root).
+PROCESSING_IMAGE_EXCLUDE = (
+    ".git",
+    ".gitignore",
+    ".venv",
+    ".ci",
+    ".pytest_cache",
+    ".stratus",
+    "node_modules",
+    "cdk.out",
+    "cdk.json",
+    "cdk.context.json",
+    "package.json",
+    "package-lock.json",
+    "Makefile",
+    "README.md",
+    "requirements-dev.txt",
+    "infra",
+    "tests",
+    "local",
+    "benchmarks",
+    "functions",
+    "statemachines",
+    "docs",
+    "**/__pycache__",
+    "**/*.pyc",
+    "**/*.egg-info",
+    "**/build",
+)
+
+# --- Step Functions ---------------------------------------------------------------------------------------------
+# The managed EventBridge rule through which Step Functions learns that a Batch job (`.sync`) finished.
+BATCH_SYNC_EVENT_RULE = "StepFunctionsGetEventsForBatchJobsRule"
+
+
+def _check() -> None:
+    settings_fields = {f.name for f in fields(Settings)}
+    if set(ENV) != settings_fields:
+        raise AssertionError(f"stratus.settings.ENV and Settings disagree: {set(ENV) ^ settings_fields}")
+    if set(QUEUE_URL_SETTINGS) != set(resources.QUEUES):
+        raise AssertionError(f"QUEUE_URL_SETTINGS must cover exactly stratus.resources.QUEUES: {set(resources.QUEUES)}")
+    unknown = set(QUEUE_URL_SETTINGS.values()) - settings_fields
+    if unknown:
+        raise AssertionError(f"QUEUE_URL_SETTINGS names unknown Settings fields: {unknown}")
+
+
+_check()

@@ -1,0 +1,106 @@
+"""`StratusStack`: composes the constructs of one Stratus deployment; `build` adds it to an app."""
+
+from __future__ import annotations
+
+from aws_cdk import App, CfnOutput, RemovalPolicy, Stack, Tags
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from stratus.resources import TOKEN_SECRET_NAME
+from stratus_infra import constants
+from stratus_infra.api import Api, ApiProps
+from stratus_infra.config import StratusConfig
+from stratus_infra.functions import FunctionRuntime, settings_environment
+from stratus_infra.layer import RuntimeLayer
+from stratus_infra.processing import Processing, ProcessingProps
+from stratus_infra.queues import QueueConsumers, QueueConsumersProps, Queues
+from stratus_infra.storage import Storage, StorageProps
+from stratus_infra.tables import Tables, TablesProps
+from stratus_infra.workflow import Workflow, WorkflowProps
+
+
+class StratusStack(Stack):
+    """Tables, buckets, queues + consumers, the job workflow on Batch/Fargate, and the REST API."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: StratusConfig, **kwargs) -> None:
+        super().__init__(scope, construct_id, description=f"Stratus openEO backend ({config.stage})", **kwargs)
+        self.config = config
+
+        self.tables = Tables(self, "Tables", TablesProps(removal_policy=config.data_removal_policy))
+        self.storage = Storage(
+            self,
+            "Storage",
+            StorageProps(removal_policy=config.data_removal_policy, results_expiry_days=config.results_expiry_days),
+        )
+        self.queues = Queues(self, "Queues")
+        layer = RuntimeLayer(self, "RuntimeLayer")
+
+        runtime = FunctionRuntime(
+            layer=layer.layer,
+            environment=settings_environment(**self.tables.settings(), **self.storage.settings(),
+                                             **self.queues.settings()),
+            log_level=config.log_level,
+        )
+        self.consumers = QueueConsumers(
+            self, "Consumers", QueueConsumersProps(queues=self.queues, tables=self.tables, runtime=runtime)
+        )
+        self.processing = Processing(
+            self,
+            "Processing",
+            ProcessingProps(
+                data_bucket=self.storage.data,
+                results_bucket=self.storage.results,
+                event_queues=list(self.queues.queues.values()),
+                environment=settings_environment(**self.storage.settings(), **self.queues.settings()),
+                spot=config.spot,
+            ),
+        )
+        self.workflow = Workflow(
+            self,
+            "Workflow",
+            WorkflowProps(
+                runtime=runtime,
+                jobs_table=self.tables["jobs"],
+                results_bucket=self.storage.results,
+                status_queue=self.queues["status"],
+                job_queue=self.processing.job_queue,
+                job_definition=self.processing.job_definition,
+                log_level=sfn.LogLevel.ALL if config.log_level == "DEBUG" else sfn.LogLevel.ERROR,
+            ),
+        )
+        self.api = Api(
+            self,
+            "Api",
+            ApiProps(
+                runtime=runtime,
+                tables=self.tables,
+                storage=self.storage,
+                state_machine=self.workflow.state_machine,
+                export_prefix=self.stack_name,
+                # one secret per stage, so several stages can share an account and region
+                token_secret_name=f"{TOKEN_SECRET_NAME}/{config.stage}",
+            ),
+        )
+
+        self._output("DataBucketName", self.storage.data.bucket_name, "Bucket of the STAC catalog and its assets")
+        self._output("ResultsBucketName", self.storage.results.bucket_name, "Bucket of job runs and results")
+        self._output("StateMachineArn", self.workflow.state_machine.state_machine_arn, "Job state machine")
+        self._output("JobQueueArn", self.processing.job_queue.job_queue_arn, "Batch job queue")
+        for key, queue in self.queues.queues.items():
+            spec = self.queues.specs[key]
+            self._output(f"{spec.logical_name}Url", queue.queue_url, f"The {key} event queue")
+            self._output(f"{spec.logical_name}DlqUrl", self.queues.dead_letter_queues[key].queue_url,
+                         f"Dead-letter queue of the {key} queue")
+
+    def _output(self, name: str, value: str, description: str) -> None:
+        CfnOutput(self, name, value=value, description=description, export_name=f"{self.stack_name}-{name}")
+
+
+def build(app: App, config: StratusConfig) -> StratusStack:
+    """Add the Stratus stack of `config` to `app`, tagged with project and stage."""
+    stack = StratusStack(app, config.stack_name, config=config)
+    Tags.of(stack).add("project", constants.PROJECT_TAG)
+    Tags.of(stack).add("stage", config.stage)
+    if config.data_removal_policy == RemovalPolicy.DESTROY:
+        Tags.of(stack).add("data", "ephemeral")
+    return stack

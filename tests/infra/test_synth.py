@@ -1,0 +1,463 @@
+"""Synth tests of the Stratus CDK app: resource types and counts, derived-from-source settings, least privilege.
+
+The app is synthesized once per module (`synth` fixture, in-process) and once through the real CLI.
+Neither needs Docker: the layer is bundled by pip on the host and the processing image is only built at deploy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stratus.resources import (
+    BUCKETS,
+    FUNCTIONS,
+    PROCESSING_COMMAND,
+    PROCESSING_MEMORY_MB,
+    PROCESSING_TIMEOUT_S,
+    PROCESSING_VCPU,
+    QUEUES,
+    STATE_MACHINE_SUBSTITUTIONS,
+    TOKEN_SECRET_NAME,
+)
+from stratus.settings import ENV
+from stratus.store.models import TABLES, key_schema
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SYNTH_TIMEOUT_S = 300  # seconds: a cold synth builds the Lambda layer with pip
+
+pytestmark = [pytest.mark.timeout(SYNTH_TIMEOUT_S), pytest.mark.slow]
+Synth = Any  # conftest.Synth: stack, template, resources, outdir
+
+# Actions allowed on "Resource": "*" because AWS offers no resource-level permissions for them.
+WILDCARD_RESOURCE_ACTIONS = {
+    # X-Ray tracing of the Lambda functions and the state machine
+    "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets",
+    # Step Functions logging to CloudWatch Logs goes through "vended log delivery", which needs "*"
+    "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+    # `batch:submitJob.sync` polls the job; DescribeJobs has no resource-level permissions
+    "batch:DescribeJobs",
+    # the Fargate execution role pulls the image; ECR auth tokens are account-wide
+    "ecr:GetAuthorizationToken",
+}
+
+
+INSECURE_TRANSPORT = {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def of_type(synth: Synth, resource_type: str) -> dict[str, dict]:
+    return {lid: r for lid, r in synth.resources.items() if r["Type"] == resource_type}
+
+
+def logical_id(synth: Synth, construct) -> str:
+    """Logical id of an L2 construct's (or an L1's) CloudFormation resource."""
+    cfn = getattr(construct.node, "default_child", None) or construct
+    return synth.stack.resolve(synth.stack.get_logical_id(cfn))
+
+
+def statements(synth: Synth):
+    """(policy logical id, statement) of every identity policy: AWS::IAM::Policy and roles' inline policies."""
+    for lid, resource in synth.resources.items():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::IAM::Policy":
+            documents = [props["PolicyDocument"]]
+        elif resource["Type"] == "AWS::IAM::Role":
+            documents = [p["PolicyDocument"] for p in props.get("Policies", [])]
+        else:
+            continue
+        for document in documents:
+            for statement in document["Statement"]:
+                yield lid, statement
+
+
+def as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def policy_actions_of(synth: Synth, role_logical_id: str) -> set[str]:
+    actions = set()
+    for resource in of_type(synth, "AWS::IAM::Policy").values():
+        if {"Ref": role_logical_id} in resource["Properties"]["Roles"]:
+            for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+                actions.update(as_list(statement["Action"]))
+    return actions
+
+
+# --- resource inventory -----------------------------------------------------------------------------------------
+
+
+def test_resource_counts(synth: Synth) -> None:
+    # Given the app synthesized with cdk.json's context
+    # When counting resources by type
+    # Then each concern is there exactly as often as the shared resource specs say
+    t = synth.template
+    t.resource_count_is("AWS::ApiGateway::RestApi", 1)
+    t.resource_count_is("AWS::Lambda::LayerVersion", 1)
+    t.resource_count_is("AWS::DynamoDB::Table", len(TABLES))
+    t.resource_count_is("AWS::S3::Bucket", len(BUCKETS) + 1)  # + access logs
+    t.resource_count_is("AWS::SQS::Queue", 2 * len(QUEUES))  # each with its DLQ
+    t.resource_count_is("AWS::Lambda::EventSourceMapping", len(QUEUES))
+    t.resource_count_is("AWS::CloudWatch::Alarm", len(QUEUES))  # one per DLQ
+    t.resource_count_is("AWS::StepFunctions::StateMachine", 1)
+    t.resource_count_is("AWS::Batch::ComputeEnvironment", 1)
+    t.resource_count_is("AWS::Batch::JobQueue", 1)
+    t.resource_count_is("AWS::Batch::JobDefinition", 1)
+    t.resource_count_is("AWS::SecretsManager::Secret", 1)
+    t.resource_count_is("AWS::EC2::NatGateway", 0)
+    assert len(of_type(synth, "AWS::Lambda::Function")) >= len(FUNCTIONS)
+
+
+def test_every_resource_is_tagged(synth: Synth) -> None:
+    # Given the synthesized template / When reading the tags of taggable resources / Then project and stage are set
+    for resource_type in ("AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::SQS::Queue", "AWS::Lambda::Function",
+                          "AWS::StepFunctions::StateMachine", "AWS::SecretsManager::Secret", "AWS::EC2::VPC"):
+        for lid, resource in of_type(synth, resource_type).items():
+            if lid.startswith("Custom"):  # CDK's singleton custom resource providers are not taggable
+                continue
+            tags = {t["Key"]: t["Value"] for t in resource["Properties"].get("Tags", [])}
+            assert tags.get("project") == "stratus" and tags.get("stage") == "dev", lid
+
+
+# --- Lambda -----------------------------------------------------------------------------------------------------
+
+
+def test_functions_follow_their_specs(synth: Synth) -> None:
+    # Given the function specs of stratus.resources
+    functions = of_type(synth, "AWS::Lambda::Function")
+    layer_id = logical_id(synth, synth.stack.node.find_child("RuntimeLayer").layer)
+    for key, spec in FUNCTIONS.items():
+        # When finding the function of each spec (by its description)
+        matches = [r["Properties"] for r in functions.values()
+                   if r["Properties"].get("Description") == spec.description]
+        assert len(matches) == 1, key
+        props = matches[0]
+        # Then handler, sizes, runtime, architecture, tracing, layer and environment are as specified
+        assert props["Handler"] == spec.handler
+        assert props["Timeout"] == spec.timeout_s
+        assert props["MemorySize"] == spec.memory_mb
+        assert props["Runtime"] == "python3.11"
+        assert props["Architectures"] == ["x86_64"]
+        assert props["TracingConfig"] == {"Mode": "Active"}
+        assert props["Layers"] == [{"Ref": layer_id}]
+        assert "LogGroup" in props["LoggingConfig"]
+        variables = props["Environment"]["Variables"]
+        for name in ("users_table", "jobs_table", "logs_table", "data_bucket", "results_bucket",
+                     "status_queue_url", "log_queue_url"):
+            assert ENV[name] in variables, (key, name)
+        assert (ENV["state_machine_arn"] in variables) == (key == "api")
+        assert all(name.startswith(("STRATUS_", "POWERTOOLS_")) for name in variables)
+
+
+def test_log_groups_have_retention(synth: Synth) -> None:
+    for lid, resource in of_type(synth, "AWS::Logs::LogGroup").items():
+        assert resource["Properties"].get("RetentionInDays"), lid
+
+
+# --- DynamoDB ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", sorted(TABLES))
+def test_table_matches_its_model(synth: Synth, key: str) -> None:
+    # Given the PynamoDB model's key schema
+    schema = key_schema(TABLES[key])
+    # When reading the table synthesized for it
+    resource = synth.resources[logical_id(synth, synth.stack.tables[key])]
+    props = resource["Properties"]
+
+    # Then keys, indexes and attribute types equal the model's
+    def keys(partition, sort):
+        result = [{"AttributeName": partition["name"], "KeyType": "HASH"}]
+        return result + ([{"AttributeName": sort["name"], "KeyType": "RANGE"}] if sort else [])
+
+    assert props["KeySchema"] == keys(schema["partition_key"], schema["sort_key"])
+    indexes = {i["IndexName"]: i for i in props.get("GlobalSecondaryIndexes", [])}
+    assert set(indexes) == {i["name"] for i in schema["indexes"]}
+    for index in schema["indexes"]:
+        assert indexes[index["name"]]["KeySchema"] == keys(index["partition_key"], index["sort_key"])
+        assert indexes[index["name"]]["Projection"] == {"ProjectionType": "ALL"}
+    expected_types = {}
+    for k in [schema["partition_key"], schema["sort_key"]] + [
+        a for i in schema["indexes"] for a in (i["partition_key"], i["sort_key"])
+    ]:
+        if k:
+            expected_types[k["name"]] = k["type"]
+    assert {a["AttributeName"]: a["AttributeType"] for a in props["AttributeDefinitions"]} == expected_types
+    # and it is on-demand, backed up continuously, encrypted and kept on stack deletion
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["SSESpecification"]["SSEEnabled"] is True
+    assert props["DeletionProtectionEnabled"] is True
+    assert resource["DeletionPolicy"] == "Retain"
+
+
+# --- S3 ---------------------------------------------------------------------------------------------------------
+
+
+def test_buckets_are_private_encrypted_and_ssl_only(synth: Synth) -> None:
+    buckets = of_type(synth, "AWS::S3::Bucket")
+    for lid, resource in buckets.items():
+        props = resource["Properties"]
+        assert props["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True
+        }, lid
+        assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"], lid
+    ssl_denied = set()
+    for resource in of_type(synth, "AWS::S3::BucketPolicy").values():
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+            if statement["Effect"] == "Deny" and statement.get("Condition") == INSECURE_TRANSPORT:
+                ssl_denied.add(resource["Properties"]["Bucket"]["Ref"])
+    assert ssl_denied == set(buckets)
+
+
+def test_data_bucket_is_versioned_and_results_expire(synth: Synth) -> None:
+    data = synth.resources[logical_id(synth, synth.stack.storage.data)]["Properties"]
+    results = synth.resources[logical_id(synth, synth.stack.storage.results)]["Properties"]
+    assert data["VersioningConfiguration"] == {"Status": "Enabled"}
+    rules = {r["Id"]: r for r in results["LifecycleConfiguration"]["Rules"]}
+    assert rules["expire-job-runs"]["Prefix"] == "jobs/"
+    assert rules["expire-job-runs"]["ExpirationInDays"] == 30
+    cors = results["CorsConfiguration"]["CorsRules"][0]
+    assert "GET" in cors["AllowedMethods"]
+    assert data["LoggingConfiguration"]["DestinationBucketName"]
+
+
+# --- SQS --------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", sorted(QUEUES))
+def test_queue_has_dlq_and_encryption(synth: Synth, key: str) -> None:
+    # Given a queue spec / When reading its queue and DLQ / Then the redrive policy and encryption follow the spec
+    spec = QUEUES[key]
+    queue = synth.resources[logical_id(synth, synth.stack.queues[key])]["Properties"]
+    dlq_id = logical_id(synth, synth.stack.queues.dead_letter_queues[key])
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
+        "maxReceiveCount": spec.max_receive_count,
+    }
+    assert queue["VisibilityTimeout"] == spec.visibility_timeout_s
+    assert queue["SqsManagedSseEnabled"] is True
+    assert synth.resources[dlq_id]["Properties"]["SqsManagedSseEnabled"] is True
+
+
+def test_queues_enforce_ssl(synth: Synth) -> None:
+    denied = set()
+    for resource in of_type(synth, "AWS::SQS::QueuePolicy").values():
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+            if statement["Effect"] == "Deny" and statement.get("Condition") == INSECURE_TRANSPORT:
+                denied.update(q["Ref"] for q in resource["Properties"]["Queues"])
+    assert denied == set(of_type(synth, "AWS::SQS::Queue"))
+
+
+@pytest.mark.parametrize("key", sorted(QUEUES))
+def test_consumer_event_source_reports_batch_item_failures(synth: Synth, key: str) -> None:
+    spec = QUEUES[key]
+    queue_id = logical_id(synth, synth.stack.queues[key])
+    function_id = logical_id(synth, synth.stack.consumers.functions[spec.consumer])
+    mappings = [r["Properties"] for r in of_type(synth, "AWS::Lambda::EventSourceMapping").values()
+                if r["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [queue_id, "Arn"]}]
+    assert len(mappings) == 1
+    mapping = mappings[0]
+    assert mapping["FunctionName"] == {"Ref": function_id}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["BatchSize"] == spec.batch_size
+    assert mapping["MaximumBatchingWindowInSeconds"] == spec.max_batching_window_s
+
+
+# --- Step Functions ---------------------------------------------------------------------------------------------
+
+
+def test_state_machine_definition_is_the_asl_file_fully_substituted(synth: Synth) -> None:
+    # Given the state machine resource
+    (props,) = [r["Properties"] for r in of_type(synth, "AWS::StepFunctions::StateMachine").values()]
+    # When reading its definition (DefinitionBody.from_file stages the ASL file as an asset)
+    definition_file = synth.outdir / f"asset.{props['DefinitionS3Location']['Key']}"
+    definition = definition_file.read_text()
+    states = json.loads(definition)["States"]
+    # Then it has the job's states, with the Batch task waiting for the job
+    assert {"PrepareJob", "MarkQueued", "RunProcessing", "MarkFinished", "MarkError", "Failed"} <= set(states)
+    assert states["RunProcessing"]["Resource"] == "arn:aws:states:::batch:submitJob.sync"
+    # and every ${...} placeholder is filled by exactly the shared substitutions
+    placeholders = set(re.findall(r"\$\{([^}]*)\}", definition))
+    assert placeholders == set(props["DefinitionSubstitutions"]) == set(STATE_MACHINE_SUBSTITUTIONS)
+    assert all(not str(v).startswith("${") for v in props["DefinitionSubstitutions"].values())
+    assert props["StateMachineType"] == "STANDARD"
+    assert props["TracingConfiguration"] == {"Enabled": True}
+    assert props["LoggingConfiguration"]["Level"] == "ERROR"
+
+
+def test_state_machine_may_run_its_tasks(synth: Synth) -> None:
+    role_id = logical_id(synth, synth.stack.workflow.state_machine.role)
+    actions = policy_actions_of(synth, role_id)
+    assert {
+        "lambda:InvokeFunction",
+        "sqs:SendMessage",
+        "batch:SubmitJob",
+        "batch:DescribeJobs",
+        "batch:TerminateJob",
+        "events:PutTargets",
+        "events:PutRule",
+        "events:DescribeRule",
+    } <= actions
+
+
+# --- Batch ------------------------------------------------------------------------------------------------------
+
+
+def test_batch_runs_the_processing_image_on_fargate(synth: Synth) -> None:
+    (environment,) = [r["Properties"] for r in of_type(synth, "AWS::Batch::ComputeEnvironment").values()]
+    assert environment["ComputeResources"]["Type"] == "FARGATE"
+    (job,) = [r["Properties"] for r in of_type(synth, "AWS::Batch::JobDefinition").values()]
+    assert job["PlatformCapabilities"] == ["FARGATE"]
+    container = job["ContainerProperties"]
+    # the image is an asset: built and pushed at deploy time, never at synth time
+    image_hash = re.search(r":([0-9a-f]{64})$", container["Image"]["Fn::Sub"]).group(1)
+    staged = synth.outdir / f"asset.{image_hash}"
+    assert (staged / "containers" / "processing" / "Dockerfile").is_file()
+    for unwanted in (".venv", "node_modules", "tests", "local", "infra", ".git", "benchmarks", "cdk.out"):
+        assert not (staged / unwanted).exists(), unwanted
+    assert container["Command"] == PROCESSING_COMMAND
+    assert {r["Type"]: r["Value"] for r in container["ResourceRequirements"]} == {
+        "VCPU": f"{PROCESSING_VCPU:g}", "MEMORY": str(PROCESSING_MEMORY_MB)
+    }
+    assert container["NetworkConfiguration"] == {"AssignPublicIp": "ENABLED"}
+    assert job["Timeout"] == {"AttemptDurationSeconds": PROCESSING_TIMEOUT_S}
+    names = {e["Name"] for e in container["Environment"]}
+    assert {ENV["data_bucket"], ENV["results_bucket"], ENV["status_queue_url"], ENV["log_queue_url"]} <= names
+
+
+def test_processing_network_has_s3_gateway_endpoint(synth: Synth) -> None:
+    (endpoint,) = [r["Properties"] for r in of_type(synth, "AWS::EC2::VPCEndpoint").values()]
+    assert endpoint["VpcEndpointType"] == "Gateway"
+    assert ".s3" in json.dumps(endpoint["ServiceName"])
+
+
+def test_job_role_is_least_privilege(synth: Synth) -> None:
+    actions = policy_actions_of(synth, logical_id(synth, synth.stack.processing.job_role))
+    assert "sqs:SendMessage" in actions and "s3:PutObject" in actions
+    assert not any(a.startswith(("dynamodb:", "states:", "sqs:Receive", "sqs:Delete")) for a in actions)
+
+
+# --- API --------------------------------------------------------------------------------------------------------
+
+
+def test_api_proxies_everything_to_the_lambda(synth: Synth) -> None:
+    methods = [r["Properties"] for r in of_type(synth, "AWS::ApiGateway::Method").values()]
+    # OPTIONS is not answered by API Gateway: the Lambda sets CORS headers, on errors too
+    assert {m["HttpMethod"] for m in methods} == {"ANY"}
+    assert all(m["Integration"]["Type"] == "AWS_PROXY" for m in methods)
+    (stage,) = [r["Properties"] for r in of_type(synth, "AWS::ApiGateway::Stage").values()]
+    assert stage["AccessLogSetting"]["DestinationArn"]
+    assert stage["TracingEnabled"] is True
+    (settings,) = stage["MethodSettings"]
+    assert settings["ThrottlingRateLimit"] > 0 and settings["ThrottlingBurstLimit"] > 0
+
+
+def test_outputs_are_exported_with_the_stack_name(synth: Synth) -> None:
+    outputs = synth.template.to_json()["Outputs"]
+    exports = {o["Export"]["Name"] for o in outputs.values() if "Export" in o}
+    assert "Stratus-dev-ApiUrl" in exports
+    assert all(name.startswith("Stratus-dev-") for name in exports)
+
+
+def test_api_function_permissions(synth: Synth) -> None:
+    actions = policy_actions_of(synth, logical_id(synth, synth.stack.api.function.role))
+    assert {"states:StartExecution", "secretsmanager:GetSecretValue", "dynamodb:Query", "dynamodb:PutItem",
+            "s3:GetObject*"} <= actions
+    assert "s3:PutObject" not in actions
+
+
+def test_token_secret_is_generated(synth: Synth) -> None:
+    (secret,) = [r["Properties"] for r in of_type(synth, "AWS::SecretsManager::Secret").values()]
+    assert secret["Name"] == f"{TOKEN_SECRET_NAME}/dev"
+    assert secret["GenerateSecretString"]["PasswordLength"] >= 32
+
+
+# --- IAM --------------------------------------------------------------------------------------------------------
+
+
+def test_no_wildcard_permissions_beyond_what_aws_requires(synth: Synth) -> None:
+    # Given every identity policy statement
+    for lid, statement in statements(synth):
+        actions = as_list(statement["Action"])
+        resources = as_list(statement.get("Resource", []))
+        assert "NotAction" not in statement and "NotResource" not in statement, lid
+        # Then no statement allows every action, or every action of a service
+        assert not any(a == "*" or a.endswith(":*") for a in actions), (lid, actions)
+        # and "*" resources are limited to actions that have no resource-level permissions
+        if "*" in resources:
+            assert set(actions) <= WILDCARD_RESOURCE_ACTIONS, (lid, set(actions) - WILDCARD_RESOURCE_ACTIONS)
+
+
+# --- configuration variants -------------------------------------------------------------------------------------
+
+
+def test_spot_and_ephemeral_stage(synthesize, tmp_path: Path) -> None:
+    # Given a stage with Fargate Spot and without data retention
+    variant = synthesize(tmp_path, **{"stratus:stage": "test", "stratus:spot": "true", "stratus:retainData": "false"})
+    # Then the compute environment uses Spot, tables and buckets are deleted with the stack
+    (environment,) = [r["Properties"] for r in of_type(variant, "AWS::Batch::ComputeEnvironment").values()]
+    assert environment["ComputeResources"]["Type"] == "FARGATE_SPOT"
+    assert variant.stack.stack_name == "Stratus-test"
+    for resource in of_type(variant, "AWS::DynamoDB::Table").values():
+        assert resource["DeletionPolicy"] == "Delete"
+        assert resource["Properties"]["DeletionProtectionEnabled"] is False
+    for resource in of_type(variant, "AWS::S3::Bucket").values():
+        assert resource["DeletionPolicy"] == "Delete"
+
+
+def test_config_rejects_invalid_context() -> None:
+    import aws_cdk as cdk
+
+    from stratus_infra.config import StratusConfig
+
+    assert StratusConfig.from_context(cdk.App(context={"stratus:spot": "yes"}).node).spot is True
+    for key, value in (("stage", "Prod!"), ("spot", "maybe"), ("logLevel", "loud"), ("resultsExpiryDays", "0")):
+        with pytest.raises(ValueError):
+            StratusConfig.from_context(cdk.App(context={f"stratus:{key}": value}).node)
+
+
+# --- the real CLI -----------------------------------------------------------------------------------------------
+
+
+def test_cli_synth_without_docker(tmp_path: Path) -> None:
+    # Given the pinned CDK CLI
+    if not (REPO_ROOT / "node_modules" / ".bin" / "cdk").exists() or shutil.which("npx") is None:
+        pytest.skip("node_modules/.bin/cdk is missing: run `npm ci` in the repository root to install the CDK CLI")
+    if not (REPO_ROOT / ".venv" / "bin" / "python").exists():
+        pytest.skip("cdk.json runs .venv/bin/python: create the virtualenv with `make install`")
+    out = tmp_path / "cdk.out"
+    # When synthesizing from the repository root, as a developer would
+    result = subprocess.run(
+        ["npx", "--no-install", "cdk", "synth", "--quiet", "--no-notices", "-o", str(out)],
+        cwd=REPO_ROOT,
+        env={**os.environ, "CDK_DISABLE_CLI_TELEMETRY": "1"},
+        capture_output=True,
+        text=True,
+        timeout=SYNTH_TIMEOUT_S,
+    )
+    # Then it succeeds and writes the template
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert (out / "Stratus-dev.template.json").is_file()
+    # and the Lambda assets hold no dev-only code
+    manifest = json.loads((out / "Stratus-dev.assets.json").read_text())
+    directories = [out / a["source"]["path"] for a in manifest["files"].values()
+                   if a["source"].get("packaging") == "zip"]
+    directories += [out / a["source"]["directory"] for a in manifest.get("dockerImages", {}).values()]
+    assert directories
+    (layer,) = [out / a["source"]["path"] for a in manifest["files"].values()
+                if a.get("displayName", "").startswith("RuntimeLayer")]
+    assert (layer / "python" / "stratus" / "__init__.py").is_file()
+    assert not (layer / "python" / "bin").exists()
+    for directory in directories:
+        for path in directory.rglob("*"):
+            parts = path.relative_to(directory).parts
+            assert "stratus_local" not in parts and "tests" not in parts, path
+            assert not any(p in (".venv", "node_modules", ".git") for p in parts), path
