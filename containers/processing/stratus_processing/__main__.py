@@ -1,0 +1,34 @@
+"""`python -m stratus_processing`: the AWS Batch container's entrypoint (no arguments; all
+configuration comes from the environment, see `runner.RunConfig` and `stratus.settings`)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from stratus import aws
+from stratus.events import EventPublisher
+from stratus.settings import ENV, Settings
+
+from stratus_processing.io.cog import RasterReader
+from stratus_processing.runner import EXIT_MISCONFIGURED, RunConfig, RunConfigError, run_job
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("botocore").setLevel(logging.WARNING)  # "Found credentials ..." on every client
+    settings = Settings.from_env()
+    try:
+        config = RunConfig.from_env()
+        if not settings.status_queue_url or not settings.log_queue_url:
+            raise RunConfigError(f"missing environment variable(s): {ENV['status_queue_url']}, {ENV['log_queue_url']}")
+    except RunConfigError as exc:
+        logging.getLogger("stratus_processing").error("Cannot run: %s", exc)
+        return EXIT_MISCONFIGURED
+    publisher = EventPublisher(aws.client("sqs"), settings.status_queue_url, settings.log_queue_url)
+    return run_job(config, settings, s3=aws.client("s3"), publisher=publisher, rasters=RasterReader.from_environ())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

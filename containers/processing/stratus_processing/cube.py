@@ -1,0 +1,136 @@
+"""The raster data cube: an `xarray.DataArray` with dimensions named `t`, `bands`, `y`, `x`.
+
+Conventions every process relies on:
+- values are float64 with NaN as the only no-data marker (source no-data, pixels outside a scene and
+  undefined results all become NaN); scale/offset are already applied;
+- `y`/`x` coordinates are pixel centres; the CRS and pixel size travel in the scalar `spatial_ref`
+  coordinate (the rioxarray/CF convention), which xarray keeps through arithmetic, selection and
+  reductions, so the exact grid can always be rebuilt (`grid_of`);
+- `bands` labels are band names, with the STAC `common_name` (e.g. "nir") as a coordinate along it;
+- `t` labels are acquisition datetimes (numpy datetime64, UTC); the time span the cube represents
+  survives a reduction over `t` in the `temporal_extent` attribute.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from rasterio.crs import CRS
+
+from stratus_processing.grid import Grid
+
+T, BANDS, Y, X = "t", "bands", "y", "x"
+DIMENSION_ORDER = (T, BANDS, Y, X)
+SPATIAL_REF = "spatial_ref"
+COMMON_NAME = "common_name"
+TEMPORAL_EXTENT_ATTR = "temporal_extent"
+
+# Double precision so chains of band math and temporal means reproduce a plain numpy computation of
+# the same formula to the last bit of the float32 output; memory is bounded by windowed reads.
+CUBE_DTYPE = np.float64
+
+
+def make_cube(values: np.ndarray, *, grid: Grid, times: Sequence[datetime] | None = None,
+              bands: Sequence[str] | None = None, common_names: Sequence[str | None] | None = None,
+              temporal_extent: tuple[datetime, datetime] | None = None) -> xr.DataArray:
+    """Wrap an array shaped (t?, bands?, y, x) as a cube; which leading dims exist follows the arguments."""
+    dims: list[str] = []
+    coords: dict[str, Any] = {}
+    if times is not None:
+        dims.append(T)
+        coords[T] = pd.DatetimeIndex([_as_naive_utc(v) for v in times]).values.astype("datetime64[ns]")
+    if bands is not None:
+        dims.append(BANDS)
+        coords[BANDS] = list(bands)
+        names = list(common_names) if common_names is not None else [None] * len(bands)
+        coords[COMMON_NAME] = (BANDS, np.array(["" if n is None else n for n in names], dtype=object))
+    dims += [Y, X]
+    coords[Y] = grid.y_coords()
+    coords[X] = grid.x_coords()
+    coords[SPATIAL_REF] = spatial_ref_coord(grid)
+    attrs = {}
+    if temporal_extent is not None:
+        attrs[TEMPORAL_EXTENT_ATTR] = [isoformat_utc(temporal_extent[0]), isoformat_utc(temporal_extent[1])]
+    return xr.DataArray(np.asarray(values, dtype=CUBE_DTYPE), dims=dims, coords=coords, attrs=attrs)
+
+
+def spatial_ref_coord(grid: Grid) -> xr.DataArray:
+    return xr.DataArray(0, attrs={"crs_wkt": grid.crs.to_wkt(), "resolution": list(grid.resolution)})
+
+
+def is_cube(value: Any) -> bool:
+    return isinstance(value, xr.DataArray) and Y in value.dims and X in value.dims and SPATIAL_REF in value.coords
+
+
+def grid_of(cube: xr.DataArray) -> Grid:
+    ref = cube.coords[SPATIAL_REF].attrs
+    return Grid.from_coords(CRS.from_wkt(ref["crs_wkt"]), cube[X].values, cube[Y].values,
+                            tuple(ref["resolution"]))
+
+
+def band_names(cube: xr.DataArray) -> list[str]:
+    return [str(b) for b in cube[BANDS].values] if BANDS in cube.dims else []
+
+
+def common_names(cube: xr.DataArray) -> dict[str, str]:
+    """Band name -> STAC common name, for bands that have one."""
+    if BANDS not in cube.dims or COMMON_NAME not in cube.coords:
+        return {}
+    return {str(b): str(c) for b, c in zip(cube[BANDS].values, cube[COMMON_NAME].values, strict=True) if c}
+
+
+def temporal_extent(cube: xr.DataArray) -> tuple[datetime, datetime] | None:
+    """First and last instant the cube's data stems from (kept when `t` was reduced away)."""
+    if T in cube.dims and cube.sizes[T] > 0:
+        times = pd.DatetimeIndex(cube[T].values)
+        return _as_aware_utc(times.min()), _as_aware_utc(times.max())
+    extent = cube.attrs.get(TEMPORAL_EXTENT_ATTR)
+    if extent:
+        return parse_utc(extent[0]), parse_utc(extent[1])
+    return None
+
+
+def carry_metadata(result: xr.DataArray, source: xr.DataArray) -> xr.DataArray:
+    """Give a cube derived from `source` the grid reference and temporal extent it may have lost
+    (e.g. when a callback combined it with constants or built it from scratch)."""
+    if SPATIAL_REF not in result.coords and SPATIAL_REF in source.coords:
+        result = result.assign_coords({SPATIAL_REF: source.coords[SPATIAL_REF]})
+    extent = temporal_extent(source)
+    if extent is not None and TEMPORAL_EXTENT_ATTR not in result.attrs:
+        result = result.copy(deep=False)
+        result.attrs[TEMPORAL_EXTENT_ATTR] = [isoformat_utc(extent[0]), isoformat_utc(extent[1])]
+    return result
+
+
+def time_labels(cube: xr.DataArray) -> list[datetime]:
+    return [_as_aware_utc(v) for v in pd.DatetimeIndex(cube[T].values)] if T in cube.dims else []
+
+
+# --- datetimes: aware UTC at the edges, naive UTC inside numpy ----------------------------------
+
+def parse_utc(value: str) -> datetime:
+    """An RFC 3339 date or date-time as an aware UTC datetime (a date means its midnight)."""
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    parsed = datetime.fromisoformat(text)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def isoformat_utc(value: datetime) -> str:
+    return _as_aware_utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _as_aware_utc(value: Any) -> datetime:
+    stamp = pd.Timestamp(value)
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return stamp.to_pydatetime()
+
+
+def _as_naive_utc(value: Any) -> datetime:
+    return _as_aware_utc(value).replace(tzinfo=None)

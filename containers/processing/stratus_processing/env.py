@@ -1,0 +1,41 @@
+"""What a process function may use besides its arguments: data access, result output, reporting,
+and the dimension a callback is vectorised over."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from stratus.errors import InternalException
+
+from stratus_processing.reporting import NullReporter, Reporter
+
+if TYPE_CHECKING:
+    from stratus_processing.io.cog import RasterReader
+    from stratus_processing.io.stac import StacCatalog
+    from stratus_processing.results import ResultStore
+
+
+@dataclass(frozen=True)
+class EvalEnv:
+    catalog: StacCatalog | None = None
+    rasters: RasterReader | None = None
+    results: ResultStore | None = None
+    reporter: Reporter = field(default_factory=NullReporter)
+    # Inside a callback over a cube dimension (e.g. reduce_dimension's reducer) the `data` parameter
+    # is the whole cube and this names the dimension that plays the role of the openEO array, so
+    # `mean(data)` is `data.mean(array_dimension)`: callbacks run vectorised, never per pixel.
+    array_dimension: str | None = None
+
+    def for_array_dimension(self, dimension: str | None) -> EvalEnv:
+        return replace(self, array_dimension=dimension)
+
+    def require_catalog(self) -> StacCatalog:
+        if self.catalog is None or self.rasters is None:
+            raise InternalException(message="No data catalog is configured for this evaluation.")
+        return self.catalog
+
+    def require_results(self) -> ResultStore:
+        if self.results is None:
+            raise InternalException(message="No result store is configured for this evaluation.")
+        return self.results

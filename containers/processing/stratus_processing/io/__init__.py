@@ -1,0 +1,1 @@
+"""Input/output adapters of the engine: the STAC catalog, raster reads and result files."""

@@ -1,0 +1,74 @@
+"""The run manifest: what the API turns into the openEO/STAC batch job result document.
+
+Written last (`catalog_layout.manifest_key`), so its presence means every asset it lists exists.
+The API replaces each asset's `key` by a presigned `href`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stratus_processing.cube import isoformat_utc
+from stratus_processing.results import AssetRecord
+
+
+def build_manifest(assets: list[AssetRecord]) -> dict[str, Any]:
+    gridded = [a for a in assets if a.grid is not None]
+    bbox = _union([a.grid.bounds_wgs84() for a in gridded]) if gridded else None
+    starts = [a.start_datetime for a in assets if a.start_datetime]
+    ends = [a.end_datetime for a in assets if a.end_datetime]
+    properties: dict[str, Any] = {
+        "datetime": None,
+        "start_datetime": isoformat_utc(min(starts)) if starts else None,
+        "end_datetime": isoformat_utc(max(ends)) if ends else None,
+    }
+    epsgs = {a.grid.epsg for a in gridded}
+    if len(epsgs) == 1:
+        properties["proj:epsg"] = epsgs.pop()
+    return {
+        "bbox": list(bbox) if bbox else None,
+        "geometry": _geometry(gridded, bbox) if bbox else None,
+        "properties": properties,
+        "assets": {a.name: _asset(a) for a in assets},
+    }
+
+
+def _asset(record: AssetRecord) -> dict[str, Any]:
+    asset: dict[str, Any] = {
+        "key": record.key,
+        "type": record.media_type,
+        "roles": list(record.roles),
+        "title": record.title,
+        "file:size": record.file_size,
+    }
+    if record.datetime is not None:
+        asset["datetime"] = isoformat_utc(record.datetime)
+    if record.grid is not None:
+        grid = record.grid
+        asset["proj:epsg"] = grid.epsg
+        if grid.epsg is None:
+            asset["proj:wkt2"] = grid.crs.to_wkt()
+        asset["proj:shape"] = [grid.height, grid.width]
+        asset["proj:transform"] = list(grid.transform)[:6]
+        asset["proj:bbox"] = list(grid.bounds)
+    if record.raster_bands:
+        asset["raster:bands"] = record.raster_bands
+    if record.eo_bands:
+        asset["eo:bands"] = record.eo_bands
+    return asset
+
+
+def _union(boxes: list[tuple[float, float, float, float]]) -> tuple[float, float, float, float]:
+    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+
+
+def _geometry(gridded: list[AssetRecord], bbox: tuple[float, float, float, float]) -> dict[str, Any]:
+    """The exact footprint when all assets share one grid (the usual case), else the bbox outline."""
+    grids = {a.grid for a in gridded}
+    return grids.pop().footprint_wgs84() if len(grids) == 1 else _bbox_polygon(bbox)
+
+
+def _bbox_polygon(bbox: tuple[float, float, float, float]) -> dict[str, Any]:
+    west, south, east, north = bbox
+    return {"type": "Polygon",
+            "coordinates": [[[west, south], [east, south], [east, north], [west, north], [west, south]]]}

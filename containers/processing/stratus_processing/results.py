@@ -1,0 +1,118 @@
+"""Where a run's outputs go, and the record of each output the manifest is built from.
+
+`save_result` publishes files through a `ResultStore`; the runner writes the manifest from the
+store's records once the graph is done. `S3ResultStore` is the real one (results bucket, run
+prefix), `DirectoryResultStore` keeps everything on disk (tests, local debugging).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from stratus import catalog_layout
+
+from stratus_processing.grid import Grid
+
+
+@dataclass(frozen=True)
+class AssetRecord:
+    """One published output file, with what the STAC result document says about it."""
+
+    name: str  # asset key in the manifest, also the file name
+    key: str  # full S3 key (or path, for a directory store)
+    media_type: str
+    title: str
+    file_size: int  # bytes
+    roles: tuple[str, ...] = ("data",)
+    grid: Grid | None = None
+    raster_bands: list[dict[str, Any]] = field(default_factory=list)
+    eo_bands: list[dict[str, Any]] | None = None
+    datetime: datetime | None = None  # the single acquisition an asset stems from, when it does
+    start_datetime: datetime | None = None
+    end_datetime: datetime | None = None
+
+
+class ResultStore(ABC):
+    def __init__(self) -> None:
+        self.assets: list[AssetRecord] = []
+
+    def unique_name(self, name: str) -> str:
+        """`name`, or `name` with a counter when an earlier save_result already used it."""
+        taken = {a.name for a in self.assets}
+        if name not in taken:
+            return name
+        stem, dot, suffix = name.rpartition(".")
+        stem, suffix = (stem, f".{suffix}") if dot else (name, "")
+        counter = 2
+        while f"{stem}_{counter}{suffix}" in taken:
+            counter += 1
+        return f"{stem}_{counter}{suffix}"
+
+    def publish(self, name: str, media_type: str, write: Callable[[Path], None]) -> tuple[str, int]:
+        """Let `write` create the file, then store it; returns (key, size in bytes)."""
+        with tempfile.TemporaryDirectory(prefix="stratus-result-") as staging:
+            path = Path(staging) / name
+            write(path)
+            size = path.stat().st_size
+            return self._store_file(path, name, media_type), size
+
+    def add_asset(self, record: AssetRecord) -> None:
+        self.assets.append(record)
+
+    @abstractmethod
+    def _store_file(self, path: Path, name: str, media_type: str) -> str: ...
+
+    @abstractmethod
+    def write_manifest(self, manifest: dict[str, Any]) -> str:
+        """Store the manifest (always last: its presence marks the outputs complete); returns its key."""
+
+
+class S3ResultStore(ResultStore):
+    def __init__(self, s3_client: Any, bucket: str, prefix: str) -> None:
+        super().__init__()
+        self._s3 = s3_client
+        self.bucket = bucket
+        self.prefix = prefix
+
+    def _store_file(self, path: Path, name: str, media_type: str) -> str:
+        key = f"{self.prefix}{name}"
+        self._s3.upload_file(str(path), self.bucket, key, ExtraArgs={"ContentType": media_type})
+        return key
+
+    def write_manifest(self, manifest: dict[str, Any]) -> str:
+        key = catalog_layout.manifest_key(self.prefix)
+        self._s3.put_object(Bucket=self.bucket, Key=key, Body=json.dumps(manifest, indent=1).encode(),
+                            ContentType="application/json")
+        return key
+
+
+class DirectoryResultStore(ResultStore):
+    """Keys are paths relative to `root`, laid out like the S3 keys."""
+
+    def __init__(self, root: Path, prefix: str = "") -> None:
+        super().__init__()
+        self.root = Path(root)
+        self.prefix = prefix
+
+    def path_of(self, key: str) -> Path:
+        return self.root / key
+
+    def _store_file(self, path: Path, name: str, media_type: str) -> str:
+        key = f"{self.prefix}{name}"
+        self.path_of(key).parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(path, self.path_of(key))
+        return key
+
+    def write_manifest(self, manifest: dict[str, Any]) -> str:
+        key = catalog_layout.manifest_key(self.prefix)
+        self.path_of(key).parent.mkdir(parents=True, exist_ok=True)
+        self.path_of(key).write_text(json.dumps(manifest, indent=1))
+        return key

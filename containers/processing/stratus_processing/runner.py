@@ -1,0 +1,191 @@
+"""Runs one run of a job: graph in (S3), events out (SQS), outputs and manifest out (S3).
+
+Contract with the state machine (statemachines/batch_job.asl.json) and the API:
+- status `running` with progress 0 first, then progress while evaluating; never `finished` (the
+  state machine sends it once Batch reports success);
+- outputs under the run's results prefix, the manifest written LAST;
+- on failure one error log entry (readable reason, openEO code, failing node path, traceback in
+  `data`), then status `error` with the same reason, and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import resource
+import time
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from botocore.exceptions import ClientError
+from stratus.errors import OpenEOApiException, ProcessGraphInvalidException, ProcessGraphMissingException
+from stratus.events import EventPublisher, JobStatus, LogEvent, LogLevel, StatusEvent
+from stratus.settings import Settings
+
+import stratus_processing.processes  # noqa: F401  (registers the process implementations)
+from stratus_processing import cube as cubes
+from stratus_processing.env import EvalEnv
+from stratus_processing.errors import describe_failure, node_path
+from stratus_processing.graph import ProcessGraph, evaluate_process
+from stratus_processing.io.cog import RasterReader
+from stratus_processing.io.save import save_geotiff
+from stratus_processing.io.stac import S3JsonStore, StacCatalog
+from stratus_processing.manifest import build_manifest
+from stratus_processing.registry import DEFAULT_REGISTRY, ProcessRegistry
+from stratus_processing.results import S3ResultStore
+
+logger = logging.getLogger("stratus_processing")
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # the job failed; the reason is in the job log and status
+EXIT_MISCONFIGURED = 2  # the container was started without its run environment; no events possible
+
+# Progress (percent) the evaluation spans: 0 is sent at start, the rest is writing the manifest.
+_EVALUATION_PROGRESS = (5.0, 95.0)
+_MIN_PROGRESS_STEP = 5.0  # percent; fewer, meaningful status events rather than one per node
+# SQS messages are limited to 256 KiB; a traceback longer than this (characters) keeps its end,
+# where the error is.
+MAX_TRACEBACK_CHARS = 64_000
+
+
+# Per-run environment variables: the state machine's container overrides (statemachines/batch_job.asl.json).
+RUN_ENV = {"job_id": "STRATUS_JOB_ID", "run_id": "STRATUS_RUN_ID", "graph_key": "STRATUS_GRAPH_KEY",
+           "results_prefix": "STRATUS_RESULTS_PREFIX"}
+
+
+class RunConfigError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What one run is about; the state machine passes it as container environment overrides."""
+
+    job_id: str
+    run_id: str
+    graph_key: str  # in the results bucket: {"process_graph": {...}} (the openEO process object)
+    results_prefix: str  # in the results bucket, ends with "/"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> RunConfig:
+        environ = os.environ if environ is None else environ
+        missing = [RUN_ENV[f.name] for f in fields(cls) if not environ.get(RUN_ENV[f.name])]
+        if missing:
+            raise RunConfigError(f"missing environment variable(s): {', '.join(missing)}")
+        config = cls(**{f.name: environ[RUN_ENV[f.name]] for f in fields(cls)})
+        if not config.results_prefix.endswith("/"):
+            raise RunConfigError(f"{RUN_ENV['results_prefix']} must end with '/': {config.results_prefix!r}")
+        return config
+
+
+class EventReporter:
+    """Sends the engine's log entries and progress as job events (and mirrors them to stdout,
+    which ends up in CloudWatch)."""
+
+    def __init__(self, publisher: EventPublisher, job_id: str, run_id: str) -> None:
+        self._publisher = publisher
+        self._job_id = job_id
+        self._run_id = run_id
+        self._last_percent = 0.0
+
+    def log(self, message: str, *, level: LogLevel = LogLevel.INFO,
+            path: list[dict[str, Any]] | None = None, data: Any = None, code: str | None = None) -> None:
+        logger.log(logging.ERROR if level == LogLevel.ERROR else logging.INFO, message)
+        self._publisher.log(LogEvent(job_id=self._job_id, level=level, message=message, path=path, data=data,
+                                     code=code))
+
+    def progress(self, fraction: float) -> None:
+        low, high = _EVALUATION_PROGRESS
+        percent = round(low + (high - low) * min(max(fraction, 0.0), 1.0))
+        if percent - self._last_percent >= _MIN_PROGRESS_STEP:
+            self.status(JobStatus.RUNNING, progress=percent)
+
+    def status(self, status: JobStatus, *, progress: float | None = None, reason: str | None = None,
+               usage: dict[str, Any] | None = None) -> None:
+        if progress is not None:
+            self._last_percent = progress
+        self._publisher.status(StatusEvent(job_id=self._job_id, run_id=self._run_id, status=status,
+                                           progress=progress, reason=reason, usage=usage))
+
+
+def run_job(config: RunConfig, settings: Settings, *, s3: Any, publisher: EventPublisher, rasters: RasterReader,
+            registry: ProcessRegistry = DEFAULT_REGISTRY) -> int:
+    """Run the job; returns the process exit code. Never raises for a failing graph."""
+    started = time.monotonic()
+    reporter = EventReporter(publisher, config.job_id, config.run_id)
+    reporter.status(JobStatus.RUNNING, progress=0)
+    try:
+        process = load_process(s3, settings.results_bucket, config.graph_key)
+        graph = ProcessGraph(process["process_graph"])
+        process_ids = sorted({node.process_id for node in graph.nodes.values()})
+        reporter.log(f"Process graph loaded: {len(graph)} nodes ({', '.join(process_ids)})")
+
+        store = S3ResultStore(s3, settings.results_bucket, config.results_prefix)
+        env = EvalEnv(catalog=StacCatalog(S3JsonStore(s3, settings.data_bucket)), rasters=rasters,
+                      results=store, reporter=reporter)
+        result = evaluate_process(process, env, registry=registry)
+        if not store.assets:
+            if not cubes.is_cube(result):
+                raise ProcessGraphInvalidException(
+                    message="The process graph produced no output: end it with save_result.")
+            reporter.log("The process graph has no save_result: saving the result as GTiff")
+            save_geotiff(result, store)
+
+        manifest_key = store.write_manifest(build_manifest(store.assets))
+        reporter.log(f"Results complete: {len(store.assets)} file(s), manifest at {manifest_key}")
+        reporter.status(JobStatus.RUNNING, progress=100, usage=_usage(started))
+        return EXIT_OK
+    except Exception as exc:  # noqa: BLE001 - every failure must reach the job log and status
+        report_failure(reporter, exc)
+        return EXIT_FAILED
+
+
+def load_process(s3: Any, bucket: str, key: str) -> dict[str, Any]:
+    """The openEO process object stored for this run."""
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+            raise ProcessGraphMissingException(
+                message=f"The process graph of this run is missing (s3://{bucket}/{key}).") from exc
+        raise
+    try:
+        process = json.loads(body)
+    except ValueError as exc:
+        raise ProcessGraphInvalidException(message=f"The stored process graph is not valid JSON: {exc}") from exc
+    if not isinstance(process, dict) or not isinstance(process.get("process_graph"), dict):
+        raise ProcessGraphMissingException()
+    return process
+
+
+def report_failure(reporter: EventReporter, exc: BaseException) -> None:
+    """One error log entry with the whole traceback, then the error status with the same reason."""
+    reason = describe_failure(exc)
+    trace = "".join(traceback.format_exception(exc))
+    if len(trace) > MAX_TRACEBACK_CHARS:
+        trace = "…" + trace[-MAX_TRACEBACK_CHARS:]
+    logger.error("Job failed: %s\n%s", reason, trace)
+    try:
+        reporter.log(reason, level=LogLevel.ERROR, path=node_path(exc), data={"traceback": trace},
+                     code=exc.code if isinstance(exc, OpenEOApiException) else None)
+    except Exception:
+        logger.exception("Could not send the error log event")
+    try:
+        reporter.status(JobStatus.ERROR, reason=reason)
+    except Exception:
+        logger.exception("Could not send the error status event")
+
+
+def _usage(started: float) -> dict[str, Any]:
+    """openEO batch job `usage`: duration and CPU time of this run, and its peak memory."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "duration": {"value": round(time.monotonic() - started, 1), "unit": "seconds"},
+        "cpu": {"value": round(own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime, 1),
+                "unit": "cpu-seconds"},
+        "max_memory": {"value": round(own.ru_maxrss / 1024), "unit": "mb"},  # ru_maxrss is KiB on Linux
+    }

@@ -1,0 +1,140 @@
+"""`python -m stratus_processing` as AWS Batch runs it, against an embedded moto server: S3 through
+GDAL's /vsis3, events on SQS, the manifest, and failures."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+from rasterio.crs import CRS
+from stratus import catalog_layout
+
+from tests.integration.processing_fixtures import ProcessingStack, running_processing_stack
+from tests.unit.processing.processing_testkit import BOLZANO_EXTENT, JUNE_2022, june_items, reference_mean_ndvi
+
+COLLECTION = "sentinel-2-l2a-demo"
+
+
+@pytest.fixture(scope="module")
+def processing_stack() -> Iterator[ProcessingStack]:
+    with running_processing_stack() as stack:
+        yield stack
+
+
+def load_node(collection=COLLECTION):
+    return {"process_id": "load_collection", "arguments": {
+        "id": collection, "spatial_extent": BOLZANO_EXTENT, "temporal_extent": JUNE_2022, "bands": ["B04", "B08"]}}
+
+
+def mean_over_time(node_id):
+    return {"process_id": "reduce_dimension", "arguments": {
+        "data": {"from_node": node_id}, "dimension": "t", "reducer": {"process_graph": {
+            "mean1": {"process_id": "mean", "arguments": {"data": {"from_parameter": "data"}}, "result": True}}}}}
+
+
+def save_node(node_id):
+    return {"process_id": "save_result", "arguments": {"data": {"from_node": node_id}, "format": "GTiff"},
+            "result": True}
+
+
+def ndvi_with_process(collection=COLLECTION):
+    return {"process_graph": {
+        "load1": load_node(collection),
+        "ndvi1": {"process_id": "ndvi", "arguments": {"data": {"from_node": "load1"}}},
+        "reduce1": mean_over_time("ndvi1"),
+        "save1": save_node("reduce1"),
+    }}
+
+
+def ndvi_with_band_math():
+    """What the openeo Python client sends for `(B08 - B04) / (B08 + B04)` via `reduce_dimension`."""
+    def band(label):
+        return {"process_id": "array_element", "arguments": {"data": {"from_parameter": "data"}, "label": label}}
+    return {"process_graph": {
+        "loadcollection1": load_node(),
+        "reducedimension1": {"process_id": "reduce_dimension", "arguments": {
+            "data": {"from_node": "loadcollection1"}, "dimension": "bands", "reducer": {"process_graph": {
+                "arrayelement1": band("B08"), "arrayelement2": band("B04"),
+                "subtract1": {"process_id": "subtract", "arguments": {
+                    "x": {"from_node": "arrayelement1"}, "y": {"from_node": "arrayelement2"}}},
+                "add1": {"process_id": "add", "arguments": {
+                    "x": {"from_node": "arrayelement1"}, "y": {"from_node": "arrayelement2"}}},
+                "divide1": {"process_id": "divide", "arguments": {
+                    "x": {"from_node": "subtract1"}, "y": {"from_node": "add1"}}, "result": True}}}}},
+        "reducedimension2": mean_over_time("reducedimension1"),
+        "saveresult1": save_node("reducedimension2"),
+    }}
+
+
+@pytest.mark.parametrize("job_id, process", [
+    ("job-ndvi-process", ndvi_with_process()),
+    ("job-ndvi-band-math", ndvi_with_band_math()),
+])
+def test_mean_ndvi_job(processing_stack, job_id, process):
+    stack = processing_stack
+    # When the container runs the job
+    completed = stack.run(process, job_id)
+    # Then it succeeds
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+
+    # And the manifest lists one COG on exactly the source pixel grid
+    prefix = catalog_layout.results_prefix(job_id, "run-1")
+    manifest = json.loads(stack.read(catalog_layout.manifest_key(prefix)))
+    asset = manifest["assets"]["result.tif"]
+    assert asset["key"] == f"{prefix}result.tif"
+    assert asset["proj:epsg"] == 32632 and asset["proj:shape"] == [84, 96]
+    assert asset["proj:transform"] == [10, 0, 679720, 0, -10, 5151920]
+    assert asset["file:size"] == len(stack.read(asset["key"]))
+    assert manifest["properties"]["start_datetime"] == "2022-06-02T10:20:31Z"
+    assert manifest["properties"]["end_datetime"] == "2022-06-27T10:20:31Z"
+    assert 11.34 < manifest["bbox"][0] < manifest["bbox"][2] < 11.36
+
+    # And the values are the mean over the dates of the NDVI computed with numpy from the source COGs
+    item_keys = stack.keys(stack.data_bucket, catalog_layout.items_prefix(COLLECTION))
+    items = june_items(lambda key: json.loads(stack.read(key, stack.data_bucket)), item_keys)
+    assert len(items) == 6
+    expected = reference_mean_ndvi(stack.read_href, items, BOLZANO_EXTENT)
+    with rasterio.MemoryFile(stack.read(asset["key"])) as memfile, memfile.open() as result:
+        assert result.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        assert result.crs == CRS.from_epsg(32632)
+        assert result.transform == Affine(10, 0, 679720, 0, -10, 5151920)
+        assert (result.width, result.height, result.dtypes[0]) == (96, 84, "float32")
+        np.testing.assert_array_equal(result.read(1), expected.astype("float32"))
+
+    # And the job told its progress and main steps, without claiming to be finished
+    statuses = stack.events(stack.status_queue_url, job_id)
+    assert statuses[0]["status"] == "running" and statuses[0]["progress"] == 0
+    assert statuses[0]["run_id"] == "run-1"
+    assert {s["status"] for s in statuses} == {"running"} and len(statuses) > 2
+    logs = stack.events(stack.log_queue_url, job_id)
+    assert {entry["level"] for entry in logs} == {"info"}
+    assert logs[0]["message"].startswith("Process graph loaded")
+    assert any("6 items" in entry["message"] for entry in logs)
+    assert any(entry["message"].startswith("save_result: writing") for entry in logs)
+
+
+def test_failing_job_reports_the_error_and_exits_non_zero(processing_stack):
+    stack = processing_stack
+    job_id = "job-unknown-collection"
+    # When the graph loads a collection that does not exist
+    completed = stack.run(ndvi_with_process(collection="no-such-collection"), job_id)
+    # Then the container fails
+    assert completed.returncode != 0
+    # And one error log entry explains it, with the node, the openEO code and the traceback
+    errors = [entry for entry in stack.events(stack.log_queue_url, job_id) if entry["level"] == "error"]
+    assert len(errors) == 1
+    [error] = errors
+    assert error["code"] == "CollectionNotFound"
+    assert "no-such-collection" in error["message"] and "\n" not in error["message"]
+    assert error["path"] == [{"node_id": "load1", "process_id": "load_collection"}]
+    assert error["data"]["traceback"].startswith("Traceback (most recent call last)")
+    # And the status turns to error with the same reason, after running
+    statuses = stack.events(stack.status_queue_url, job_id)
+    assert statuses[0]["status"] == "running"
+    assert statuses[-1]["status"] == "error" and statuses[-1]["reason"] == error["message"]
+    # And no manifest claims results
+    assert stack.keys(stack.results_bucket, catalog_layout.results_prefix(job_id, "run-1")) == []

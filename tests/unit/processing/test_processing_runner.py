@@ -1,0 +1,130 @@
+"""Running a job: events, outputs, manifest last, and failure reporting (fake S3 and SQS, no AWS)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from stratus import catalog_layout
+from stratus.events import EventPublisher
+from stratus.settings import Settings
+from stratus_processing import __main__ as entrypoint
+from stratus_processing.io.cog import RasterReader
+from stratus_processing.runner import EXIT_FAILED, EXIT_MISCONFIGURED, EXIT_OK, RunConfig, RunConfigError, run_job
+
+from tests.unit.processing.conftest import DEMO_BUCKET
+from tests.unit.processing.processing_testkit import BOLZANO_EXTENT, JUNE_2022, RecordingSQS
+
+RESULTS_BUCKET = "results"
+STATUS_QUEUE, LOG_QUEUE = "https://sqs/status", "https://sqs/logs"
+CONFIG = RunConfig(job_id="j-1", run_id="r-1", graph_key=catalog_layout.graph_key("j-1", "r-1"),
+                   results_prefix=catalog_layout.results_prefix("j-1", "r-1"))
+
+
+def ndvi_process(collection="sentinel-2-l2a-demo", save=True):
+    graph = {
+        "load": {"process_id": "load_collection", "arguments": {
+            "id": collection, "spatial_extent": BOLZANO_EXTENT, "temporal_extent": JUNE_2022, "bands": ["B04", "B08"]}},
+        "ndvi": {"process_id": "ndvi", "arguments": {"data": {"from_node": "load"}}},
+        "mean": {"process_id": "reduce_dimension", "arguments": {
+            "data": {"from_node": "ndvi"}, "dimension": "t", "reducer": {"process_graph": {
+                "m": {"process_id": "mean", "arguments": {"data": {"from_parameter": "data"}}, "result": True}}}}},
+    }
+    if save:
+        graph["save"] = {"process_id": "save_result", "arguments": {"data": {"from_node": "mean"}, "format": "GTiff"}}
+        graph["save"]["result"] = True
+    else:
+        graph["mean"]["result"] = True
+    return {"process_graph": graph}
+
+
+@pytest.fixture
+def sqs():
+    return RecordingSQS()
+
+
+@pytest.fixture
+def run(demo_s3, sqs):
+    """Store a process for the run and run it against the demo collection."""
+    def run_process(process):
+        if process is not None:
+            demo_s3.put_object(Bucket=RESULTS_BUCKET, Key=CONFIG.graph_key, Body=json.dumps(process).encode())
+        demo_s3.written.clear()
+        settings = Settings(data_bucket=DEMO_BUCKET, results_bucket=RESULTS_BUCKET,
+                            status_queue_url=STATUS_QUEUE, log_queue_url=LOG_QUEUE)
+        return run_job(CONFIG, settings, s3=demo_s3, publisher=EventPublisher(sqs, STATUS_QUEUE, LOG_QUEUE),
+                       rasters=RasterReader(resolve_href=demo_s3.resolve_href))
+    yield run_process
+    for key in [*demo_s3.written, CONFIG.graph_key]:
+        demo_s3.path(RESULTS_BUCKET, key).unlink(missing_ok=True)
+
+
+def test_a_successful_run(run, demo_s3, sqs):
+    # When
+    exit_code = run(ndvi_process())
+    # Then it exits 0, writes the COG and then the manifest, last
+    assert exit_code == EXIT_OK
+    prefix = CONFIG.results_prefix
+    assert demo_s3.written == [f"{prefix}result.tif", catalog_layout.manifest_key(prefix)]
+    manifest = json.loads(demo_s3.path(RESULTS_BUCKET, catalog_layout.manifest_key(prefix)).read_text())
+    assert manifest["assets"]["result.tif"]["key"] == f"{prefix}result.tif"
+    assert manifest["assets"]["result.tif"]["proj:shape"] == [84, 96]
+    # And the status goes running 0 → ... → 100 (with usage), never finished
+    statuses = sqs.messages[STATUS_QUEUE]
+    assert statuses[0]["status"] == "running" and statuses[0]["progress"] == 0
+    assert {s["status"] for s in statuses} == {"running"}
+    progress = [s["progress"] for s in statuses]
+    assert progress == sorted(progress) and len(progress) >= 3
+    assert statuses[-1]["progress"] == 100 and statuses[-1]["usage"]["duration"]["unit"] == "seconds"
+    assert all(s["job_id"] == "j-1" and s["run_id"] == "r-1" for s in statuses)
+    # And the log tells the main steps
+    messages = [entry["message"] for entry in sqs.messages[LOG_QUEUE]]
+    assert messages[0].startswith("Process graph loaded: 4 nodes")
+    assert any("6 items" in m and "96 × 84 px" in m for m in messages)
+    assert any(m.startswith("save_result: writing") for m in messages)
+    assert all(entry["level"] == "info" for entry in sqs.messages[LOG_QUEUE])
+
+
+def test_a_result_without_save_result_is_saved_as_gtiff(run, demo_s3, sqs):
+    assert run(ndvi_process(save=False)) == EXIT_OK
+    assert f"{CONFIG.results_prefix}result.tif" in demo_s3.written
+    assert any("no save_result" in entry["message"] for entry in sqs.messages[LOG_QUEUE])
+
+
+def test_a_failing_run_reports_once_and_exits_non_zero(run, demo_s3, sqs):
+    # When the graph loads an unknown collection
+    exit_code = run(ndvi_process(collection="no-such-collection"))
+    # Then
+    assert exit_code == EXIT_FAILED
+    [error] = [e for e in sqs.messages[LOG_QUEUE] if e["level"] == "error"]
+    assert error["code"] == "CollectionNotFound"
+    assert error["message"] == ("Collection 'no-such-collection' does not exist. "
+                                "(node 'load', process 'load_collection')")
+    assert error["path"] == [{"node_id": "load", "process_id": "load_collection"}]
+    assert "Traceback (most recent call last)" in error["data"]["traceback"]
+    assert "CollectionNotFoundException" in error["data"]["traceback"]
+    final = sqs.messages[STATUS_QUEUE][-1]
+    assert final["status"] == "error" and final["reason"] == error["message"]
+    assert demo_s3.written == []  # no outputs, and above all no manifest
+
+
+def test_a_missing_graph_fails_the_run(run, sqs):
+    assert run(None) == EXIT_FAILED
+    [error] = [e for e in sqs.messages[LOG_QUEUE] if e["level"] == "error"]
+    assert error["code"] == "ProcessGraphMissing" and "path" not in error
+
+
+def test_run_config_comes_from_the_environment():
+    environ = {"STRATUS_JOB_ID": "j", "STRATUS_RUN_ID": "r", "STRATUS_GRAPH_KEY": "g.json",
+               "STRATUS_RESULTS_PREFIX": "p/"}
+    assert RunConfig.from_env(environ) == RunConfig("j", "r", "g.json", "p/")
+    with pytest.raises(RunConfigError, match="STRATUS_RUN_ID"):
+        RunConfig.from_env({**environ, "STRATUS_RUN_ID": ""})
+    with pytest.raises(RunConfigError, match="end with '/'"):
+        RunConfig.from_env({**environ, "STRATUS_RESULTS_PREFIX": "p"})
+
+
+def test_entrypoint_without_run_environment_exits_2(monkeypatch):
+    for name in ("STRATUS_JOB_ID", "STRATUS_RUN_ID", "STRATUS_GRAPH_KEY", "STRATUS_RESULTS_PREFIX"):
+        monkeypatch.delenv(name, raising=False)
+    assert entrypoint.main() == EXIT_MISCONFIGURED
