@@ -44,11 +44,12 @@ Press Ctrl-C to stop.""",
         flush=True,
     )
     stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    # Installed explicitly: a shell may start background jobs with SIGINT ignored.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopped.set())
     try:
-        stopped.wait()
-    except KeyboardInterrupt:
-        pass
+        while not stopped.wait(1):
+            pass
     finally:
         print("Stopping Stratus ...", flush=True)
         system.stop()
