@@ -4,7 +4,7 @@ and the dimension a callback is vectorised over."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from stratus.errors import InternalException
 
@@ -29,6 +29,16 @@ class EvalEnv:
 
     def for_array_dimension(self, dimension: str | None) -> EvalEnv:
         return replace(self, array_dimension=dimension)
+
+    def array_dimension_of(self, data: Any) -> str | None:
+        """The dimension of an `xarray.DataArray` that plays the openEO array: the callback's dimension,
+        or the only dimension of a one-dimensional (labeled) array outside any cube."""
+        dims = getattr(data, "dims", ())
+        if self.array_dimension is not None and self.array_dimension in dims:
+            return self.array_dimension
+        if len(dims) == 1:
+            return dims[0]
+        return None
 
     def require_catalog(self) -> StacCatalog:
         if self.catalog is None or self.rasters is None:
