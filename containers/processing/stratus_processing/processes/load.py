@@ -1,4 +1,4 @@
-"""Loading and saving data (openEO category "import"/"export")."""
+"""Loading data (openEO category "import"): `load_collection` from the STAC catalog."""
 
 from __future__ import annotations
 
@@ -13,15 +13,11 @@ from rasterio.warp import transform_bounds
 
 from stratus_processing import cube as cubes
 from stratus_processing.env import EvalEnv
-from stratus_processing.errors import FormatUnsuitableException, NoDataAvailableException, TemporalExtentEmptyException
+from stratus_processing.errors import NoDataAvailableException, TemporalExtentEmptyException
 from stratus_processing.grid import WGS84, parse_crs
 from stratus_processing.io.load import load_cube, target_grid
-from stratus_processing.io.save import save_geotiff
 from stratus_processing.io.stac import BandInfo, Collection
 from stratus_processing.registry import ProcessArgs, process
-
-# openEO output format name -> writer; names match case-insensitively (openEO file format ids).
-OUTPUT_FORMATS = {"GTiff": save_geotiff}
 
 # Largest cube load_collection materialises, in bytes: a quarter of the 8 GiB Fargate task
 # (resources.PROCESSING_MEMORY_MB) leaves room for the intermediate cubes of band math and reducers.
@@ -63,20 +59,6 @@ def load_collection(args: ProcessArgs, env: EvalEnv) -> xr.DataArray:
         f"({_describe_interval(start, end)}); reading onto a {grid.width} × {grid.height} px grid at "
         f"{grid.resolution[0]:g} m in {_crs_name(grid.crs)}", path=args.path)
     return load_cube(items, bands, grid, env.rasters)
-
-
-@process("save_result")
-def save_result(args: ProcessArgs, env: EvalEnv) -> bool:
-    data = args.get_required("data")
-    writer = args.get_enum("format", OUTPUT_FORMATS, case_sensitive=False)
-    options = args.get_optional("options", {}, expected_type=dict)
-    if not cubes.is_cube(data):
-        raise FormatUnsuitableException(reason="only raster data cubes can be saved in this format")
-    shape = " × ".join(f"{dim} {size}" for dim, size in data.sizes.items())
-    env.reporter.log(f"save_result: writing result as {args['format']} ({shape})", path=args.path)
-    records = writer(data, env.require_results(), options=options)
-    env.reporter.log(f"save_result: wrote {', '.join(r.name for r in records)}", path=args.path)
-    return True
 
 
 def _spatial_extent(args: ProcessArgs) -> tuple[CRS, tuple[float, float, float, float]] | None:
