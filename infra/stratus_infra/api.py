@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_stepfunctions as sfn
@@ -34,6 +35,7 @@ class ApiProps:
     :param tables: Users (read/write: password rehash), jobs (read/write), logs (read).
     :param storage: Data bucket (read: STAC catalog) and results bucket (read: manifests, presigned downloads).
     :param state_machine: The job state machine the API starts executions of.
+    :param sync_function: The processing function the API invokes for synchronous requests (`POST /result`).
     :param export_prefix: Prefix of the output export names, normally the stack name.
     :param token_secret_name: Name of the generated token signing secret. @default `resources.TOKEN_SECRET_NAME`
     :param stage_name: API Gateway stage, the first path segment of the URL. @default "api"
@@ -46,6 +48,7 @@ class ApiProps:
     tables: Tables
     storage: Storage
     state_machine: sfn.IStateMachine
+    sync_function: lambda_.IFunction
     export_prefix: str
     token_secret_name: str = TOKEN_SECRET_NAME
     stage_name: str = constants.API_STAGE_NAME
@@ -78,6 +81,7 @@ class Api(Construct):
             environment=settings_environment(
                 state_machine_arn=props.state_machine.state_machine_arn,
                 token_secret_id=self.token_secret.secret_arn,
+                sync_function_name=props.sync_function.function_name,
             ),
         )
         props.tables["users"].grant_read_write_data(self.function)
@@ -86,6 +90,8 @@ class Api(Construct):
         props.storage.data.grant_read(self.function)
         props.storage.results.grant_read(self.function)  # presigned GETs are signed with the function's role
         props.state_machine.grant_start_execution(self.function)
+        props.sync_function.grant_invoke(self.function)
+        props.storage.results.grant_put(self.function, "sync/*")  # frozen graphs of synchronous requests only
         self.token_secret.grant_read(self.function)
 
         access_logs = logs.LogGroup(
@@ -96,6 +102,8 @@ class Api(Construct):
             "RestApi",
             handler=self.function,
             proxy=True,  # ANY on / and /{proxy+}; no API Gateway OPTIONS mock: preflights reach the Lambda
+            # results of POST /result are GeoTIFF/netCDF bytes: let base64 bodies from the Lambda through as binary
+            binary_media_types=["*/*"],
             description="Stratus openEO API",
             endpoint_types=[apigw.EndpointType.REGIONAL],
             endpoint_export_name=f"{props.export_prefix}-ApiUrl",

@@ -18,6 +18,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
@@ -152,3 +153,30 @@ class Processing(Construct):
             retry_attempts=constants.BATCH_SPOT_RETRY_ATTEMPTS if props.spot else 1,
             propagate_tags=True,
         )
+
+        # The same image answers synchronous requests (POST /result) as a Lambda function: same code, same
+        # asset (CDK builds it once), started through the Lambda runtime interface client instead of Batch.
+        sync_spec = resources.FUNCTIONS["sync_processing"]
+        self.sync_function = lambda_.DockerImageFunction(
+            self,
+            sync_spec.logical_name,
+            description=sync_spec.description,
+            code=lambda_.DockerImageCode.from_image_asset(
+                str(props.build_context),
+                file=props.dockerfile,
+                exclude=list(props.image_exclude),
+                platform=ecr_assets.Platform.LINUX_AMD64,
+                entrypoint=["python", "-m", "awslambdaric"],
+                cmd=[sync_spec.handler],
+            ),
+            architecture=lambda_.Architecture.X86_64,
+            timeout=Duration.seconds(sync_spec.timeout_s),
+            memory_size=sync_spec.memory_mb,
+            environment=dict(props.environment),
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=logs.LogGroup(
+                self, "SyncLogs", retention=props.log_retention, removal_policy=RemovalPolicy.DESTROY
+            ),
+        )
+        props.data_bucket.grant_read(self.sync_function)
+        props.results_bucket.grant_read_write(self.sync_function)

@@ -76,6 +76,7 @@ class StratusStack(Stack):
                 tables=self.tables,
                 storage=self.storage,
                 state_machine=self.workflow.state_machine,
+                sync_function=self.processing.sync_function,
                 export_prefix=self.stack_name,
                 # one secret per stage, so several stages can share an account and region
                 token_secret_name=f"{TOKEN_SECRET_NAME}/{config.stage}",

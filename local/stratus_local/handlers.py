@@ -1,4 +1,5 @@
-"""Loads the Lambda handlers from `functions/` the way the Lambda runtime does: by file, per function.
+"""Loads the Lambda handlers from `functions/` the way the Lambda runtime does: by file, per function
+(and, for functions packaged as the processing image, by their dotted path).
 
 Every function has an `app.py`, so each is imported under its own module name; the function's
 directory goes on `sys.path` for its sibling packages (the API's `routers`), as in the Lambda task root.
@@ -22,6 +23,10 @@ _loaded: dict[str, Callable[[dict, Any], Any]] = {}
 
 def load_handler(spec: FunctionSpec) -> Callable[[dict, Any], Any]:
     with _lock:
+        if spec.logical_name not in _loaded and spec.packaging == "image":
+            # inside the container image the handler is an installed package, as it is in this venv
+            module_name, function_name = spec.handler.rsplit(".", 1)
+            _loaded[spec.logical_name] = getattr(importlib.import_module(module_name), function_name)
         if spec.logical_name not in _loaded:
             code_dir = REPO_ROOT / spec.code_dir
             module_name, function_name = spec.handler.rsplit(".", 1)

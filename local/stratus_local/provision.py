@@ -94,7 +94,8 @@ def provision(session: Any, settings: Settings) -> Provisioned:
                                                    SecretString=secrets.token_urlsafe(48))
 
     role_arn = _create_role(session.client("iam"))
-    settings = replace(settings, status_queue_url=queue_urls["status"], log_queue_url=queue_urls["logs"])
+    settings = replace(settings, status_queue_url=queue_urls["status"], log_queue_url=queue_urls["logs"],
+                       sync_function_name=local_function_name("sync_processing"))
 
     lam = session.client("lambda")
     function_arns = {}

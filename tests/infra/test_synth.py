@@ -139,21 +139,30 @@ def test_functions_follow_their_specs(synth: Synth) -> None:
                    if r["Properties"].get("Description") == spec.description]
         assert len(matches) == 1, key
         props = matches[0]
-        # Then handler, sizes, runtime, architecture, tracing, layer and environment are as specified
-        assert props["Handler"] == spec.handler
+        # Then handler, sizes, architecture, tracing and environment are as specified
         assert props["Timeout"] == spec.timeout_s
         assert props["MemorySize"] == spec.memory_mb
-        assert props["Runtime"] == "python3.11"
         assert props["Architectures"] == ["x86_64"]
         assert props["TracingConfig"] == {"Mode": "Active"}
-        assert props["Layers"] == [{"Ref": layer_id}]
         assert "LogGroup" in props["LoggingConfig"]
         variables = props["Environment"]["Variables"]
+        assert all(name.startswith(("STRATUS_", "POWERTOOLS_")) for name in variables)
+        if spec.packaging == "image":
+            # the processing image, started by the Lambda runtime interface client with the spec's handler
+            assert props["PackageType"] == "Image"
+            assert props["ImageConfig"]["Command"] == [spec.handler]
+            assert props["ImageConfig"]["EntryPoint"] == ["python", "-m", "awslambdaric"]
+            for name in ("data_bucket", "results_bucket"):
+                assert ENV[name] in variables, (key, name)
+            continue
+        assert props["Handler"] == spec.handler
+        assert props["Runtime"] == "python3.11"
+        assert props["Layers"] == [{"Ref": layer_id}]
         for name in ("users_table", "jobs_table", "logs_table", "data_bucket", "results_bucket",
                      "status_queue_url", "log_queue_url"):
             assert ENV[name] in variables, (key, name)
         assert (ENV["state_machine_arn"] in variables) == (key == "api")
-        assert all(name.startswith(("STRATUS_", "POWERTOOLS_")) for name in variables)
+        assert (ENV["sync_function_name"] in variables) == (key == "api")
 
 
 def test_log_groups_have_retention(synth: Synth) -> None:
@@ -371,7 +380,16 @@ def test_api_function_permissions(synth: Synth) -> None:
     actions = policy_actions_of(synth, logical_id(synth, synth.stack.api.function.role))
     assert {"states:StartExecution", "secretsmanager:GetSecretValue", "dynamodb:Query", "dynamodb:PutItem",
             "s3:GetObject*"} <= actions
-    assert "s3:PutObject" not in actions
+    assert "lambda:InvokeFunction" in actions
+    # the only writes to S3: frozen graphs of synchronous requests, under sync/
+    role = logical_id(synth, synth.stack.api.function.role)
+    for resource in of_type(synth, "AWS::IAM::Policy").values():
+        if {"Ref": role} not in resource["Properties"]["Roles"]:
+            continue
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+            if "s3:PutObject" in as_list(statement["Action"]):
+                targets = json.dumps(statement["Resource"])
+                assert "/sync/*" in targets, targets
 
 
 def test_token_secret_is_generated(synth: Synth) -> None:

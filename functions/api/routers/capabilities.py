@@ -21,6 +21,7 @@ ENDPOINTS = [
     ("/collections/{collection_id}", ["GET"]),
     ("/processes", ["GET"]),
     ("/file_formats", ["GET"]),
+    ("/result", ["POST"]),
     ("/jobs", ["GET", "POST"]),
     ("/jobs/{job_id}", ["GET"]),
     ("/jobs/{job_id}/results", ["GET", "POST"]),

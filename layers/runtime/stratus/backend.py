@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from stratus import aws, resources
+from stratus.adapters.lambda_processor import LambdaSyncProcessor
 from stratus.adapters.s3_catalog import S3CatalogReader
 from stratus.adapters.s3_results import S3ResultStore
 from stratus.adapters.secrets import SecretValue
@@ -13,6 +14,7 @@ from stratus.adapters.workflow import StepFunctionsWorkflow
 from stratus.domain.auth import AuthService
 from stratus.domain.catalog import CatalogService
 from stratus.domain.jobs import JobService
+from stratus.domain.sync_processing import SyncProcessingService
 from stratus.settings import Settings
 from stratus.store import models
 from stratus.store.jobs import DynamoJobRepository
@@ -49,8 +51,17 @@ class Backend:
         return JobService(self.jobs_repository, workflow)
 
     @cached_property
+    def catalog_reader(self) -> S3CatalogReader:
+        return S3CatalogReader(aws.client("s3"), self.settings.data_bucket)
+
+    @cached_property
     def catalog(self) -> CatalogService:
-        return CatalogService(S3CatalogReader(aws.client("s3"), self.settings.data_bucket))
+        return CatalogService(self.catalog_reader)
+
+    @cached_property
+    def sync_processing(self) -> SyncProcessingService:
+        processor = LambdaSyncProcessor(aws.client("lambda"), self.settings.sync_function_name)
+        return SyncProcessingService(self.catalog_reader, self.results, processor, self.settings.presign_expiry_s)
 
     @cached_property
     def results(self) -> S3ResultStore:

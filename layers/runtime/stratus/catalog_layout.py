@@ -42,3 +42,8 @@ def results_prefix(job_id: str, run_id: str) -> str:
 def manifest_key(results_prefix_: str) -> str:
     """The processing writes this last: its presence means the run's outputs are complete."""
     return f"{results_prefix_}manifest.json"
+
+
+def sync_prefix(user_id: str, request_id: str) -> str:
+    """What one synchronous request (`POST /result`) writes, in the results bucket."""
+    return f"sync/{user_id}/{request_id}/"

@@ -50,6 +50,11 @@ class ProcessGraphInvalidException(OpenEOApiException):
     status_code, code, message_template = 400, "ProcessGraphInvalid", "Invalid process graph specified."
 
 
+class ProcessGraphComplexityException(OpenEOApiException):
+    status_code, code = 400, "ProcessGraphComplexity"
+    message_template = "The process is too complex for for synchronous processing. Please use a batch job instead."
+
+
 class ProcessUnsupportedException(OpenEOApiException):
     status_code, code = 400, "ProcessUnsupported"
     message_template = "Process with identifier '{process}' is not available in namespace '{namespace}'."

@@ -33,6 +33,9 @@ class FunctionSpec:
     timeout_s: int
     memory_mb: int
     description: str
+    # "zip": code_dir is the asset, `module.function` a file in it, the layer supplies `stratus`;
+    # "image": the processing container image, `handler` an importable dotted path inside it.
+    packaging: str = "zip"
 
 
 FUNCTIONS: dict[str, FunctionSpec] = {
@@ -41,6 +44,12 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     "logging": FunctionSpec("LogConsumer", "functions/logging", "app.lambda_handler", 30, 256, "Stores job log entries"),
     "prepare_job": FunctionSpec(
         "PrepareJob", "functions/workflow", "app.lambda_handler", 30, 512, "Snapshots a job's process graph for a run"
+    ),
+    # Runs small graphs for `POST /result`; the API invokes it so the API itself never imports the
+    # raster stack. 25 s leaves the API time to answer inside API Gateway's 29 s.
+    "sync_processing": FunctionSpec(
+        "SyncProcessing", "containers/processing", "stratus_processing.sync_handler.lambda_handler", 25, 3008,
+        "Synchronous openEO processing (POST /result)", packaging="image",
     ),
 }
 

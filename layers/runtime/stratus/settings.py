@@ -17,6 +17,7 @@ ENV = {
     "status_queue_url": "STRATUS_STATUS_QUEUE_URL",
     "log_queue_url": "STRATUS_LOG_QUEUE_URL",
     "state_machine_arn": "STRATUS_STATE_MACHINE_ARN",
+    "sync_function_name": "STRATUS_SYNC_FUNCTION",
     "token_secret_id": "STRATUS_TOKEN_SECRET_ID",
     "presign_expiry_s": "STRATUS_PRESIGN_EXPIRY_S",
     "backend_title": "STRATUS_BACKEND_TITLE",
@@ -33,6 +34,7 @@ class Settings:
     status_queue_url: str = ""
     log_queue_url: str = ""
     state_machine_arn: str = ""
+    sync_function_name: str = ""
     token_secret_id: str = resources.TOKEN_SECRET_NAME
     presign_expiry_s: int = resources.PRESIGNED_URL_EXPIRY_S
     backend_title: str = "Stratus"

@@ -40,6 +40,21 @@ class S3CatalogReader:
                     ids.append(parts[-2])
         return ids
 
+    def items(self, collection_id: str) -> list[dict[str, Any]]:
+        """Every item of a collection (a listing plus one read per item, cached like the rest)."""
+        if self.collection(collection_id) is None:
+            return []
+        cached = self._cache.get(f"items:{collection_id}")
+        if cached and time.monotonic() - cached[0] < CACHE_SECONDS:
+            return cached[1]
+        keys = []
+        paginator = self._s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self._bucket, Prefix=catalog_layout.items_prefix(collection_id)):
+            keys.extend(obj["Key"] for obj in page.get("Contents", []) if obj["Key"].endswith(".json"))
+        items = [item for item in (self._read_json(key) for key in keys) if item]
+        self._cache[f"items:{collection_id}"] = (time.monotonic(), items)
+        return items
+
     def collection(self, collection_id: str) -> dict[str, Any] | None:
         if "/" in collection_id or collection_id in {".", ".."}:
             return None

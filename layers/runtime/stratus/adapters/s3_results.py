@@ -22,6 +22,9 @@ class S3ResultStore:
             "get_object", Params={"Bucket": self._bucket, "Key": key}, ExpiresIn=expires_in_s
         )
 
+    def read_bytes(self, key: str) -> bytes:
+        return self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+
     def write_json(self, key: str, value: Any) -> None:
         self._s3.put_object(Bucket=self._bucket, Key=key, Body=json.dumps(value).encode(),
                             ContentType="application/json")

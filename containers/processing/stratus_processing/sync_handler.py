@@ -1,0 +1,45 @@
+"""Lambda entry point for synchronous processing (`POST /result`), in the processing image.
+
+It runs the same `run_job` as a Batch job, on a graph the API froze in S3, and answers with an
+outcome instead of status events: the caller is waiting on the line.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stratus import aws
+from stratus.events import JobStatus, LogEvent, LogLevel, StatusEvent
+from stratus.settings import Settings
+
+from stratus_processing.io.cog import RasterReader
+from stratus_processing.runner import EXIT_OK, RunConfig, run_job
+
+
+class OutcomePublisher:
+    """Stands in for the event queues: keeps the failure a synchronous caller must be told about."""
+
+    def __init__(self) -> None:
+        self.error_code: str | None = None
+        self.reason: str | None = None
+
+    def status(self, event: StatusEvent) -> None:
+        if event.status is JobStatus.ERROR:
+            self.reason = event.reason
+
+    def log(self, event: LogEvent) -> None:
+        if event.level is LogLevel.ERROR and event.code:
+            self.error_code = event.code
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    settings = Settings.from_env()
+    config = RunConfig(job_id=event["request_id"], run_id="sync", graph_key=event["graph_key"],
+                       results_prefix=event["results_prefix"])
+    outcome = OutcomePublisher()
+    exit_code = run_job(config, settings, s3=aws.client("s3"), publisher=outcome,
+                        rasters=RasterReader.from_environ())
+    if exit_code == EXIT_OK:
+        return {"ok": True}
+    return {"ok": False, "error": {"code": outcome.error_code or "Internal",
+                                   "message": outcome.reason or "Synchronous processing failed."}}

@@ -1,0 +1,19 @@
+"""Data processing: synchronous `POST /result`."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+
+from routers.context import backend, current_user, json_body
+
+router = Router()
+
+
+@router.post("/result")
+def compute_result() -> Response:
+    result = backend().sync_processing.process(current_user(router), json_body(router))
+    if result.redirect_url:
+        # too large for a Lambda response: the client follows the redirect to S3
+        return Response(status_code=303, headers={"Location": result.redirect_url}, body="")
+    return Response(status_code=200, content_type=result.media_type, body=result.body)

@@ -1,0 +1,167 @@
+"""A dry run over the STAC items: how big a process graph's data cubes will be, before running it.
+
+Used to refuse synchronous requests that could not finish inside API Gateway's limits, and (later)
+for job estimates. Pure Python on purpose: it runs in the API Lambda, which must not import the
+raster stack, so coordinates are handled with plain arithmetic (an estimate, not a reprojection).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+BYTES_PER_VALUE = 8  # the engine computes in float64
+METRES_PER_DEGREE_LAT = 110_540.0
+METRES_PER_DEGREE_LON_AT_EQUATOR = 111_320.0
+
+
+@dataclass(frozen=True)
+class LoadEstimate:
+    node_id: str
+    collection_id: str
+    width: int
+    height: int
+    dates: int
+    bands: int
+
+    @property
+    def values(self) -> int:
+        return self.width * self.height * self.dates * self.bands
+
+
+@dataclass(frozen=True)
+class GraphEstimate:
+    loads: tuple[LoadEstimate, ...]
+
+    @property
+    def values(self) -> int:
+        return sum(load.values for load in self.loads)
+
+    @property
+    def cube_bytes(self) -> int:
+        return self.values * BYTES_PER_VALUE
+
+
+ItemsOf = Callable[[str], Iterable[Mapping[str, Any]]]
+CollectionOf = Callable[[str], Mapping[str, Any] | None]
+
+
+def estimate_graph(process_graph: Mapping[str, Any], collection_of: CollectionOf, items_of: ItemsOf) -> GraphEstimate:
+    """Every `load_collection` node, including those inside callbacks, sized from the catalog."""
+    loads = []
+    for node_id, node in _walk_nodes(process_graph):
+        if node.get("process_id") == "load_collection":
+            arguments = node.get("arguments") or {}
+            collection_id = arguments.get("id")
+            if not isinstance(collection_id, str):
+                continue
+            collection = collection_of(collection_id)
+            if collection is None:
+                continue
+            loads.append(_estimate_load(node_id, collection, items_of(collection_id), arguments))
+    return GraphEstimate(tuple(loads))
+
+
+def _walk_nodes(graph: Mapping[str, Any]) -> Iterable[tuple[str, Mapping[str, Any]]]:
+    for node_id, node in graph.items():
+        if not isinstance(node, Mapping):
+            continue
+        yield node_id, node
+        for value in (node.get("arguments") or {}).values():
+            if isinstance(value, Mapping) and isinstance(value.get("process_graph"), Mapping):
+                yield from _walk_nodes(value["process_graph"])
+
+
+def _estimate_load(node_id: str, collection: Mapping[str, Any], items: Iterable[Mapping[str, Any]],
+                   arguments: Mapping[str, Any]) -> LoadEstimate:
+    dimensions = collection.get("cube:dimensions") or {}
+    step_x = float((dimensions.get("x") or {}).get("step") or 10.0)
+    step_y = float((dimensions.get("y") or {}).get("step") or step_x)
+    band_values = (dimensions.get("bands") or {}).get("values") or []
+    requested_bands = arguments.get("bands")
+    bands = len(requested_bands) if isinstance(requested_bands, list) and requested_bands else max(len(band_values), 1)
+
+    extent = arguments.get("spatial_extent")
+    box = _bbox(extent)
+    start, end = _interval(arguments.get("temporal_extent"))
+    days = set()
+    footprint = (0.0, 0.0)
+    for item in items:
+        when = _item_time(item)
+        if when is None or (start and when < start) or (end and when >= end):
+            continue
+        if box:
+            item_box = _item_box_in(item, box[0])
+            if item_box and not _intersects(box[1], item_box):
+                continue
+        elif item.get("bbox"):
+            footprint = max(footprint, _size_in_metres(4326, tuple(item["bbox"][:4])))
+        days.add(when.date())
+    if box:
+        footprint = _size_in_metres(box[0], box[1])
+    width = max(1, math.ceil(footprint[0] / step_x)) if footprint[0] else 0
+    height = max(1, math.ceil(footprint[1] / step_y)) if footprint[1] else 0
+    return LoadEstimate(node_id, str(collection.get("id")), width, height, len(days), bands)
+
+
+def _bbox(extent: Any) -> tuple[int, tuple[float, float, float, float]] | None:
+    if not isinstance(extent, Mapping) or not all(k in extent for k in ("west", "south", "east", "north")):
+        return None  # null or a GeoJSON extent: the whole footprint of the matching items counts
+    crs = extent.get("crs") or 4326
+    try:
+        epsg = int(str(crs).upper().removeprefix("EPSG:"))
+    except ValueError:
+        epsg = 4326
+    return epsg, (float(extent["west"]), float(extent["south"]), float(extent["east"]), float(extent["north"]))
+
+
+def _interval(extent: Any) -> tuple[datetime | None, datetime | None]:
+    if not isinstance(extent, list) or len(extent) != 2:
+        return None, None
+    return _parse_time(extent[0]), _parse_time(extent[1])
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _item_time(item: Mapping[str, Any]) -> datetime | None:
+    properties = item.get("properties") or {}
+    return _parse_time(properties.get("datetime") or properties.get("start_datetime"))
+
+
+def _item_box_in(item: Mapping[str, Any], epsg: int) -> tuple[float, float, float, float] | None:
+    """The item's footprint in the requested CRS when the item knows it (WGS84 bbox or its native one);
+    None when it can't be told without a reprojection (then the item counts, to stay on the safe side)."""
+    properties = item.get("properties") or {}
+    if epsg != 4326 and properties.get("proj:epsg") == epsg:
+        for asset in (item.get("assets") or {}).values():
+            transform, shape = asset.get("proj:transform"), asset.get("proj:shape")
+            if transform and shape:
+                a, _, c, _, e, f = transform[:6]
+                return c, f + e * shape[0], c + a * shape[1], f
+    if epsg == 4326 and item.get("bbox"):
+        return tuple(item["bbox"][:4])  # type: ignore[return-value]
+    return None
+
+
+def _intersects(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _size_in_metres(epsg: int, box: tuple[float, float, float, float]) -> tuple[float, float]:
+    west, south, east, north = box
+    if epsg == 4326:
+        latitude = math.radians((south + north) / 2)
+        return ((east - west) * METRES_PER_DEGREE_LON_AT_EQUATOR * math.cos(latitude),
+                (north - south) * METRES_PER_DEGREE_LAT)
+    return east - west, north - south  # projected CRSs of EO data are in metres

@@ -1,0 +1,105 @@
+"""Synchronous processing: openEO `POST /result` for small requests, inside API Gateway's limits.
+
+The graph is sized with a dry run over the STAC items first; what would not finish within the
+29 s of API Gateway is refused with `ProcessGraphComplexity` and a hint to use a batch job. What
+runs is frozen to S3 and handed to the processing function by pointer; its output comes back
+inline when it fits the 6 MB Lambda response, else as a redirect to a presigned URL.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from stratus import catalog_layout
+from stratus.domain.estimate import estimate_graph
+from stratus.errors import OpenEOApiException, ProcessGraphComplexityException, ProcessGraphMissingException
+
+# float64 values across all loaded cubes: ~256 MB, which a 3 GB processing Lambda reads and reduces
+# well inside the 29 s API Gateway timeout (measured locally at ~1-2 s per 10 M values).
+SYNC_MAX_VALUES = 32_000_000
+# Lambda responses are capped at 6 MB; base64 for binary bodies adds a third.
+INLINE_MAX_BYTES = 4_400_000
+
+
+class CatalogItems(Protocol):
+    def collection(self, collection_id: str) -> dict[str, Any] | None: ...
+
+    def items(self, collection_id: str) -> list[dict[str, Any]]: ...
+
+
+class SyncStore(Protocol):
+    def write_json(self, key: str, value: Any) -> None: ...
+
+    def read_manifest(self, key: str) -> dict[str, Any] | None: ...
+
+    def read_bytes(self, key: str) -> bytes: ...
+
+    def presign(self, key: str, expires_in_s: int) -> str: ...
+
+
+class SyncProcessor(Protocol):
+    def run(self, request_id: str, graph_key: str, results_prefix: str) -> dict[str, Any]:
+        """Runs the graph; `{"ok": true}` or `{"ok": false, "error": {"code", "message"}}`."""
+        ...
+
+
+class ProcessingFailedException(OpenEOApiException):
+    """An error the processing reported, passed on with its own openEO code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message=message)
+        self.code = code  # type: ignore[misc]  # per instance: the processing's code, e.g. NoDataAvailable
+        self.status_code = 500 if code == "Internal" else 400  # type: ignore[misc]
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    media_type: str
+    body: bytes | None = None  # inline output
+    redirect_url: str | None = None  # or where to fetch it
+
+
+class SyncProcessingService:
+    def __init__(self, catalog: CatalogItems, store: SyncStore, processor: SyncProcessor, expires_in_s: int) -> None:
+        self._catalog = catalog
+        self._store = store
+        self._processor = processor
+        self._expires_in_s = expires_in_s
+
+    def process(self, user_id: str, body: dict[str, Any]) -> SyncResult:
+        """POST /result. Raises `ProcessGraphMissingException`, `ProcessGraphComplexityException` or the
+        processing's own error."""
+        process = body.get("process")
+        if not isinstance(process, dict) or not isinstance(process.get("process_graph"), dict) \
+                or not process["process_graph"]:
+            raise ProcessGraphMissingException()
+        estimate = estimate_graph(process["process_graph"], self._catalog.collection, self._catalog.items)
+        if estimate.values > SYNC_MAX_VALUES:
+            raise ProcessGraphComplexityException(
+                message=(f"The process is too complex for synchronous processing: it would load about "
+                         f"{estimate.values / 1e6:.0f} million values (the limit is {SYNC_MAX_VALUES / 1e6:.0f} "
+                         f"million). Please use a batch job instead."))
+        request_id = f"r-{uuid.uuid4().hex}"
+        prefix = catalog_layout.sync_prefix(user_id, request_id)
+        graph_key = f"{prefix}process_graph.json"
+        results_prefix = f"{prefix}results/"
+        self._store.write_json(graph_key, process)
+        outcome = self._processor.run(request_id, graph_key, results_prefix)
+        if not outcome.get("ok"):
+            error = outcome.get("error") or {}
+            raise ProcessingFailedException(error.get("code") or "Internal",
+                                            error.get("message") or "Synchronous processing failed.")
+        manifest = self._store.read_manifest(catalog_layout.manifest_key(results_prefix)) or {}
+        assets = list((manifest.get("assets") or {}).values())
+        if len(assets) != 1:
+            raise ProcessingFailedException(
+                "FormatUnsuitable",
+                f"The result has {len(assets)} files; synchronous processing returns exactly one. Reduce the "
+                f"time dimension, choose a single-file format such as netCDF, or use a batch job.")
+        asset = assets[0]
+        media_type = asset.get("type") or "application/octet-stream"
+        if (asset.get("file:size") or 0) <= INLINE_MAX_BYTES:
+            return SyncResult(media_type=media_type, body=self._store.read_bytes(asset["key"]))
+        return SyncResult(media_type=media_type, redirect_url=self._store.presign(asset["key"], self._expires_in_s))
