@@ -1,6 +1,6 @@
 """Runs every benchmark in turn."""
 
-from benchmarks import api_cold_start
+from benchmarks import api_cold_start, ndvi_time_mean
 
-for benchmark in (api_cold_start,):
+for benchmark in (api_cold_start, ndvi_time_mean):
     benchmark.main()

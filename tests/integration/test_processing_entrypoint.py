@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 import rasterio
+import xarray as xr
 from affine import Affine
 from rasterio.crs import CRS
 from stratus import catalog_layout
@@ -115,6 +116,35 @@ def test_mean_ndvi_job(processing_stack, job_id, process):
     assert logs[0]["message"].startswith("Process graph loaded")
     assert any("6 items" in entry["message"] for entry in logs)
     assert any(entry["message"].startswith("save_result: writing") for entry in logs)
+
+
+def test_netcdf_job_tiled_over_s3(processing_stack, tmp_path):
+    stack = processing_stack
+    job_id = "job-ndvi-netcdf"
+    # Given NDVI per date saved as netCDF (a tileable graph: reads by window through /vsis3)
+    process = {"process_graph": {
+        "load1": load_node(),
+        "ndvi1": {"process_id": "ndvi", "arguments": {"data": {"from_node": "load1"}}},
+        "save1": {"process_id": "save_result", "arguments": {"data": {"from_node": "ndvi1"}, "format": "netCDF"},
+                  "result": True},
+    }}
+    # When
+    completed = stack.run(process, job_id)
+    # Then
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    prefix = catalog_layout.results_prefix(job_id, "run-1")
+    manifest = json.loads(stack.read(catalog_layout.manifest_key(prefix)))
+    asset = manifest["assets"]["result.nc"]
+    assert asset["type"] == "application/netcdf" and asset["proj:shape"] == [84, 96]
+    assert asset["start_datetime"] == "2022-06-02T10:20:31Z" and asset["end_datetime"] == "2022-06-27T10:20:31Z"
+    path = tmp_path / "result.nc"
+    path.write_bytes(stack.read(asset["key"]))
+    with xr.open_dataset(path, engine="netcdf4") as dataset:
+        assert dataset["data"].dims == ("t", "y", "x") and dataset.sizes["t"] == 6
+        assert dataset["crs"].attrs["grid_mapping_name"] == "transverse_mercator"
+        assert np.isfinite(dataset["data"].values).mean() > 0.9
+    logs = [entry["message"] for entry in stack.events(stack.log_queue_url, job_id)]
+    assert any(m.startswith("Tiled execution") for m in logs)
 
 
 def test_failing_job_reports_the_error_and_exits_non_zero(processing_stack):

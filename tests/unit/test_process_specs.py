@@ -15,4 +15,8 @@ def test_listed_processes_equal_the_engine_registry():
 def test_specs_are_verbatim_copies_of_the_official_ones():
     official = require_shared(CONFORMANCE / "openeo-processes")
     for spec in predefined_processes():
-        assert spec == json.loads((official / f"{spec['id']}.json").read_text()), spec["id"]
+        # experimental processes the issues ask for (e.g. load_stac) live under proposals/
+        path = official / f"{spec['id']}.json"
+        if not path.exists():
+            path = official / "proposals" / f"{spec['id']}.json"
+        assert spec == json.loads(path.read_text()), spec["id"]

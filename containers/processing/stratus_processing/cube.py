@@ -85,8 +85,9 @@ def common_names(cube: xr.DataArray) -> dict[str, str]:
 
 
 def temporal_extent(cube: xr.DataArray) -> tuple[datetime, datetime] | None:
-    """First and last instant the cube's data stems from (kept when `t` was reduced away)."""
-    if T in cube.dims and cube.sizes[T] > 0:
+    """First and last instant the cube's data stems from (kept when `t` was reduced away, or when its
+    labels stopped being instants, e.g. `2024-djf` after aggregate_temporal_period)."""
+    if T in cube.dims and cube.sizes[T] > 0 and np.issubdtype(cube[T].dtype, np.datetime64):
         times = pd.DatetimeIndex(cube[T].values)
         return _as_aware_utc(times.min()), _as_aware_utc(times.max())
     extent = cube.attrs.get(TEMPORAL_EXTENT_ATTR)

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from stratus_processing.io.cog import RasterReader
     from stratus_processing.io.stac import StacCatalog
     from stratus_processing.results import ResultStore
+    from stratus_processing.tiling import TileContext
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,9 @@ class EvalEnv:
     # is the whole cube and this names the dimension that plays the role of the openEO array, so
     # `mean(data)` is `data.mean(array_dimension)`: callbacks run vectorised, never per pixel.
     array_dimension: str | None = None
+    # Set in tiled execution (`tiling.run_tiled`): the window of the output grid being evaluated, the
+    # load plans made once for the whole grid, and the output sinks save_result writes each tile to.
+    tile: TileContext | None = None
 
     def for_array_dimension(self, dimension: str | None) -> EvalEnv:
         return replace(self, array_dimension=dimension)

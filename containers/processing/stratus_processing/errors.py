@@ -83,6 +83,71 @@ class DataCubeEmptyException(OpenEOApiException):
     message_template = "The file format doesn't support storing empty data cubes."
 
 
+
+# --- dimensions, labels and combining cubes (cubes.py, dimensions.py, filters.py, temporal.py, combine.py)
+
+class DimensionExistsException(OpenEOApiException):
+    status_code, code = 400, "DimensionExists"
+    message_template = "A dimension with the specified name already exists: '{dimension}'."
+
+
+class DimensionLabelCountMismatchException(OpenEOApiException):
+    status_code, code = 400, "DimensionLabelCountMismatch"
+    message_template = "The number of dimension labels exceeds one, which requires a reducer."
+
+
+class DimensionMissingException(OpenEOApiException):
+    status_code, code = 400, "DimensionMissing"
+    message_template = "A band dimension is missing."
+
+
+class TooManyDimensionsException(OpenEOApiException):
+    status_code, code = 400, "TooManyDimensions"
+    message_template = ("The data cube contains multiple temporal dimensions. The parameter `dimension` must be "
+                        "specified.")
+
+
+class DistinctDimensionLabelsRequiredException(OpenEOApiException):
+    status_code, code = 400, "DistinctDimensionLabelsRequired"
+    message_template = "The dimension labels have duplicate values. Distinct labels must be specified."
+
+
+class LabelsNotEnumeratedException(OpenEOApiException):
+    status_code, code = 400, "LabelsNotEnumerated"
+    message_template = "The dimension labels are not enumerated."
+
+
+class LabelMismatchException(OpenEOApiException):
+    status_code, code = 400, "LabelMismatch"
+    message_template = "The number of labels in the parameters `source` and `target` don't match."
+
+
+class LabelNotAvailableException(OpenEOApiException):
+    status_code, code = 400, "LabelNotAvailable"
+    message_template = "A label with the specified name does not exist: '{label}'."
+
+
+class LabelExistsException(OpenEOApiException):
+    status_code, code = 400, "LabelExists"
+    message_template = "A label with the specified name exists: '{label}'."
+
+
+class BandFilterParameterMissingException(OpenEOApiException):
+    status_code, code = 400, "BandFilterParameterMissing"
+    message_template = ("The process `filter_bands` requires any of the parameters `bands`, `common_names` or "
+                        "`wavelengths` to be set.")
+
+
+class OverlapResolverMissingException(OpenEOApiException):
+    status_code, code = 400, "OverlapResolverMissing"
+    message_template = "Overlapping data cubes, but no overlap resolver has been specified."
+
+
+class IncompatibleDataCubesException(OpenEOApiException):
+    status_code, code = 400, "IncompatibleDataCubes"
+    message_template = ("The data cube and the mask are incompatible, e.g. because of different dimensions or "
+                        "labels: {reason}")
+
 # --- where an error happened -------------------------------------------------------------------
 # The evaluator records the failing node on the exception itself (keeping its type), innermost
 # first like the openEO log `path`: [failing node, the node whose callback contained it, ...].

@@ -1,7 +1,9 @@
 """The run manifest: what the API turns into the openEO/STAC batch job result document.
 
 Written last (`catalog_layout.manifest_key`), so its presence means every asset it lists exists.
-The API replaces each asset's `key` by a presigned `href`.
+The API replaces each asset's `key` by a presigned `href`. Asset fields follow the STAC
+extensions file (`file:size`, `file:checksum`), projection (`proj:*`), raster (`raster:bands`)
+and eo (`eo:bands`); `datetime` for an asset of one time step, else its `start_datetime`/`end_datetime`.
 """
 
 from __future__ import annotations
@@ -41,8 +43,14 @@ def _asset(record: AssetRecord) -> dict[str, Any]:
         "title": record.title,
         "file:size": record.file_size,
     }
+    if record.file_checksum:
+        asset["file:checksum"] = record.file_checksum
     if record.datetime is not None:
         asset["datetime"] = isoformat_utc(record.datetime)
+    elif record.start_datetime is not None and record.end_datetime is not None:
+        # An asset spanning several acquisitions (a temporal reduction, a netCDF with all dates).
+        asset["start_datetime"] = isoformat_utc(record.start_datetime)
+        asset["end_datetime"] = isoformat_utc(record.end_datetime)
     if record.grid is not None:
         grid = record.grid
         asset["proj:epsg"] = grid.epsg

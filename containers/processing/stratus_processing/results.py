@@ -7,6 +7,7 @@ prefix), `DirectoryResultStore` keeps everything on disk (tests, local debugging
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import tempfile
@@ -32,12 +33,33 @@ class AssetRecord:
     title: str
     file_size: int  # bytes
     roles: tuple[str, ...] = ("data",)
+    file_checksum: str | None = None  # STAC file extension: multihash of the content (sha2-256)
     grid: Grid | None = None
     raster_bands: list[dict[str, Any]] = field(default_factory=list)
     eo_bands: list[dict[str, Any]] | None = None
     datetime: datetime | None = None  # the single acquisition an asset stems from, when it does
     start_datetime: datetime | None = None
     end_datetime: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PublishedFile:
+    key: str
+    size: int  # bytes
+    checksum: str  # multihash, see `file_checksum`
+
+
+# Bytes hashed per read: large enough for throughput, small enough to stay out of the memory budget.
+_HASH_CHUNK_BYTES = 4 * 1024 * 1024
+
+
+def file_checksum(path: Path) -> str:
+    """The STAC file extension's `file:checksum`: a multihash, here sha2-256 (code 0x12, 32 bytes)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while chunk := stream.read(_HASH_CHUNK_BYTES):
+            digest.update(chunk)
+    return "1220" + digest.hexdigest()
 
 
 class ResultStore(ABC):
@@ -56,13 +78,14 @@ class ResultStore(ABC):
             counter += 1
         return f"{stem}_{counter}{suffix}"
 
-    def publish(self, name: str, media_type: str, write: Callable[[Path], None]) -> tuple[str, int]:
-        """Let `write` create the file, then store it; returns (key, size in bytes)."""
+    def publish(self, name: str, media_type: str, write: Callable[[Path], None]) -> PublishedFile:
+        """Let `write` create the file, then store it."""
         with tempfile.TemporaryDirectory(prefix="stratus-result-") as staging:
             path = Path(staging) / name
             write(path)
             size = path.stat().st_size
-            return self._store_file(path, name, media_type), size
+            checksum = file_checksum(path)
+            return PublishedFile(self._store_file(path, name, media_type), size, checksum)
 
     def add_asset(self, record: AssetRecord) -> None:
         self.assets.append(record)

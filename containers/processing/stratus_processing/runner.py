@@ -32,10 +32,11 @@ from stratus_processing.errors import describe_failure, node_path
 from stratus_processing.graph import ProcessGraph, evaluate_process
 from stratus_processing.io.cog import RasterReader
 from stratus_processing.io.save import save_geotiff
-from stratus_processing.io.stac import S3JsonStore, StacCatalog
+from stratus_processing.io.stac import DocumentReader, S3JsonStore, StacCatalog
 from stratus_processing.manifest import build_manifest
 from stratus_processing.registry import DEFAULT_REGISTRY, ProcessRegistry
 from stratus_processing.results import S3ResultStore
+from stratus_processing.tiling import run_tiled
 
 logger = logging.getLogger("stratus_processing")
 
@@ -124,15 +125,10 @@ def run_job(config: RunConfig, settings: Settings, *, s3: Any, publisher: EventP
         reporter.log(f"Process graph loaded: {len(graph)} nodes ({', '.join(process_ids)})")
 
         store = S3ResultStore(s3, settings.results_bucket, config.results_prefix)
-        env = EvalEnv(catalog=StacCatalog(S3JsonStore(s3, settings.data_bucket)), rasters=rasters,
-                      results=store, reporter=reporter)
-        result = evaluate_process(process, env, registry=registry)
-        if not store.assets:
-            if not cubes.is_cube(result):
-                raise ProcessGraphInvalidException(
-                    message="The process graph produced no output: end it with save_result.")
-            reporter.log("The process graph has no save_result: saving the result as GTiff")
-            save_geotiff(result, store)
+        documents = DocumentReader(s3_client=s3, s3_buckets=[settings.data_bucket])
+        env = EvalEnv(catalog=StacCatalog(S3JsonStore(s3, settings.data_bucket), documents=documents),
+                      rasters=rasters, results=store, reporter=reporter)
+        evaluate(process, env, registry=registry)
 
         manifest_key = store.write_manifest(build_manifest(store.assets))
         reporter.log(f"Results complete: {len(store.assets)} file(s), manifest at {manifest_key}")
@@ -141,6 +137,26 @@ def run_job(config: RunConfig, settings: Settings, *, s3: Any, publisher: EventP
     except Exception as exc:  # noqa: BLE001 - every failure must reach the job log and status
         report_failure(reporter, exc)
         return EXIT_FAILED
+
+
+def evaluate(process: dict[str, Any], env: EvalEnv, *, registry: ProcessRegistry = DEFAULT_REGISTRY,
+             tiling: bool = True, tile_size: int | None = None) -> None:
+    """Evaluate the process into `env.results`: tile by tile when every process is pixel-local
+    (`tiling`: memory bounded by the tile), else (or with `tiling=False`) on the whole cube at once.
+    A graph without save_result has its (raster) result saved as GTiff."""
+    if tiling:
+        tiled = run_tiled(process, env, registry=registry, tile_size=tile_size)
+        if tiled.ran:
+            return
+        env.reporter.log(f"Evaluating the whole cube at once: {tiled.reason}")
+    store = env.require_results()
+    result = evaluate_process(process, env, registry=registry)
+    if not store.assets:
+        if not cubes.is_cube(result):
+            raise ProcessGraphInvalidException(
+                message="The process graph produced no output: end it with save_result.")
+        env.reporter.log("The process graph has no save_result: saving the result as GTiff")
+        save_geotiff(result, store)
 
 
 def load_process(s3: Any, bucket: str, key: str) -> dict[str, Any]:

@@ -122,6 +122,20 @@ def test_load_collection_in_another_utm_zone(demo_env):
     assert cube.sizes["t"] == 8
 
 
+def test_load_collection_with_a_polygon_extent_masks_outside_pixels(demo_env):
+    # Given a triangle over the south-west half of the extent, in the items' UTM zone
+    west, south, east, north = (BOLZANO_EXTENT[k] for k in ("west", "south", "east", "north"))
+    triangle = {"type": "Polygon", "crs": {"type": "name", "properties": {"name": "EPSG:32632"}},
+                "coordinates": [[[west, south], [east, south], [west, north], [west, south]]]}
+    # When
+    cube = load(demo_env, bands=["B04"], spatial_extent=triangle)
+    # Then the grid is the polygon's bounding box, and pixels whose centre is outside it are NaN
+    assert (cubes.grid_of(cube).width, cubes.grid_of(cube).height) == (96, 84)
+    first = cube.isel(t=0, bands=0).values
+    assert np.isnan(first[0, -1]) and np.isfinite(first[-1, 0])
+    assert np.isfinite(first).sum() == pytest.approx(96 * 84 / 2, rel=0.05)
+
+
 def test_load_collection_temporal_end_is_exclusive(demo_env):
     cube = load(demo_env, bands=["B04"], temporal_extent=["2022-06-02T10:20:31Z", "2022-06-07T10:20:31Z"])
     assert [t.day for t in cubes.time_labels(cube)] == [2]

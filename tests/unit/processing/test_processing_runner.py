@@ -82,7 +82,44 @@ def test_a_successful_run(run, demo_s3, sqs):
     assert messages[0].startswith("Process graph loaded: 4 nodes")
     assert any("6 items" in m and "96 × 84 px" in m for m in messages)
     assert any(m.startswith("save_result: writing") for m in messages)
+    assert any(m.startswith("Tiled execution: 1 tile(s)") for m in messages)
     assert all(entry["level"] == "info" for entry in sqs.messages[LOG_QUEUE])
+
+
+def test_a_run_with_netcdf_and_per_date_outputs(run, demo_s3, sqs):
+    # Given NDVI per date saved as netCDF and as one GTiff per date
+    process = ndvi_process()
+    graph = process["process_graph"]
+    graph["save"]["arguments"]["data"] = {"from_node": "ndvi"}
+    graph["save"]["arguments"]["format"] = "netCDF"
+    graph["save"].pop("result")
+    graph["tifs"] = {"process_id": "save_result", "result": True,
+                     "arguments": {"data": {"from_node": "ndvi"}, "format": "GTiff"}}
+    del graph["mean"]
+    # When
+    assert run(process) == EXIT_OK
+    # Then both outputs, then the manifest, last; per-date GTiffs carry their datetime
+    prefix = CONFIG.results_prefix
+    assert demo_s3.written[0] == f"{prefix}result.nc" and len(demo_s3.written) == 1 + 6 + 1
+    assert demo_s3.written[-1] == catalog_layout.manifest_key(prefix)
+    manifest = json.loads(demo_s3.path(RESULTS_BUCKET, catalog_layout.manifest_key(prefix)).read_text())
+    assert manifest["assets"]["result.nc"]["type"] == "application/netcdf"
+    assert manifest["assets"]["result.nc"]["start_datetime"] == "2022-06-02T10:20:31Z"
+    assert manifest["assets"]["result_2022-06-07.tif"]["datetime"] == "2022-06-07T10:20:31Z"
+    assert all(a["file:checksum"].startswith("1220") for a in manifest["assets"].values())
+
+
+def test_a_graph_that_is_not_pixel_local_is_evaluated_whole(run, demo_s3, sqs):
+    process = ndvi_process()
+    process["process_graph"]["save"]["arguments"]["format"] = "JSON"
+    process["process_graph"]["pick"] = {"process_id": "reduce_dimension", "arguments": {
+        "data": {"from_node": "mean"}, "dimension": "x", "reducer": {"process_graph": {
+            "m": {"process_id": "max", "arguments": {"data": {"from_parameter": "data"}}, "result": True}}}}}
+    process["process_graph"]["save"]["arguments"]["data"] = {"from_node": "pick"}
+    assert run(process) == EXIT_OK
+    messages = [entry["message"] for entry in sqs.messages[LOG_QUEUE]]
+    assert any(m.startswith("Evaluating the whole cube at once: save_result format 'JSON'") for m in messages)
+    assert f"{CONFIG.results_prefix}result.json" in demo_s3.written
 
 
 def test_a_result_without_save_result_is_saved_as_gtiff(run, demo_s3, sqs):

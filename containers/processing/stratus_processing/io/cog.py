@@ -27,7 +27,7 @@ from stratus_processing.grid import Grid
 
 # GDAL settings for reading COGs over HTTP: don't list "directories" on open, only treat .tif as
 # rasters, merge adjacent range requests and keep fetched blocks in memory.
-_GDAL_READ_OPTIONS = {
+_GDAL_READ_OPTIONS: dict[str, Any] = {
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
     "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.tiff",
     "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
@@ -35,6 +35,10 @@ _GDAL_READ_OPTIONS = {
     "VSI_CACHE": "TRUE",
     "GDAL_HTTP_MAX_RETRY": "3",
     "GDAL_HTTP_RETRY_DELAY": "1",  # seconds
+    # Bytes of decoded blocks GDAL keeps (its default is 5 % of the machine's RAM). Tiles are read
+    # once each, block-aligned, so a large cache only holds memory; this is enough for warped
+    # reads, whose source blocks neighbouring output rows share. (rasterio wants an int here.)
+    "GDAL_CACHEMAX": 128 * 1024 * 1024,
 }
 
 # A pixel offset within this fraction of an integer counts as aligned (float noise in transforms).
@@ -68,7 +72,7 @@ def gdal_path(href: str) -> str:
 class RasterReader:
     """Reads single-band assets onto a target grid as float64 with NaN for no-data and gaps."""
 
-    def __init__(self, *, gdal_options: Mapping[str, str] | None = None, aws_session: boto3.Session | None = None,
+    def __init__(self, *, gdal_options: Mapping[str, Any] | None = None, aws_session: boto3.Session | None = None,
                  resolve_href: Callable[[str], str] = gdal_path) -> None:
         self._gdal_options = {**_GDAL_READ_OPTIONS, **(gdal_options or {})}
         self._aws_session = aws_session
@@ -91,22 +95,27 @@ class RasterReader:
                 session = AWSSession(self._aws_session)
         return rasterio.Env(session=session, **self._gdal_options)
 
-    def read(self, href: str, grid: Grid, *, nodata: float | None = None,
+    def read(self, href: str, grid: Grid, *, nodata: float | None = None, band: int = 1,
              resampling: Resampling = Resampling.nearest) -> np.ndarray:
-        """The asset's first band on `grid`; `nodata` (from STAC) overrides the file's own."""
+        """Band `band` of the asset on `grid`; `nodata` (from STAC) overrides the file's own."""
         with self.gdal_env(), rasterio.open(self._resolve_href(href)) as src:
-            nodata = src.nodata if nodata is None else nodata
+            nodata = src.nodatavals[band - 1] if nodata is None else nodata
             if _same_pixel_grid(src, grid):
-                values = _read_window(src, grid)
+                values = _read_window(src, grid, band, masked=nodata is None)
             else:
                 # Without a no-data value an alpha band marks the area the source doesn't cover.
                 nodata_options = {"src_nodata": nodata, "nodata": nodata} if nodata is not None else {"add_alpha": True}
                 with WarpedVRT(src, crs=grid.crs, transform=grid.transform, width=grid.width,
                                height=grid.height, resampling=resampling, **nodata_options) as vrt:
-                    values = np.ma.filled(vrt.read(1, masked=True).astype(np.float64), np.nan)
+                    values = np.ma.filled(vrt.read(band, masked=True).astype(np.float64), np.nan)
         if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):
             values[values == nodata] = np.nan
         return values
+
+    def grid_of(self, href: str) -> Grid:
+        """The asset's pixel grid, from the file's header (for items without projection metadata)."""
+        with self.gdal_env(), rasterio.open(self._resolve_href(href)) as src:
+            return Grid(src.crs, src.transform, src.width, src.height)
 
 
 def _same_pixel_grid(src: Any, grid: Grid) -> bool:
@@ -120,18 +129,26 @@ def _same_pixel_grid(src: Any, grid: Grid) -> bool:
     return abs(col - round(col)) < _ALIGNMENT_TOLERANCE_PX and abs(row - round(row)) < _ALIGNMENT_TOLERANCE_PX
 
 
-def _read_window(src: Any, grid: Grid) -> np.ndarray:
-    """Read the part of `grid` the file covers; the rest stays NaN."""
+def _read_window(src: Any, grid: Grid, band: int, *, masked: bool) -> np.ndarray:
+    """Read the part of `grid` the file covers; the rest stays NaN. GDAL converts to float64 while
+    decoding (no intermediate integer array); with `masked` the file's mask marks no-data."""
     res_x, res_y = grid.resolution
     col_off = round((grid.transform.c - src.transform.c) / res_x)
     row_off = round((src.transform.f - grid.transform.f) / res_y)
-    out = np.full(grid.shape, np.nan, dtype=np.float64)
     col_start, row_start = max(col_off, 0), max(row_off, 0)
     col_stop, row_stop = min(col_off + grid.width, src.width), min(row_off + grid.height, src.height)
     if col_stop <= col_start or row_stop <= row_start:
-        return out
+        return np.full(grid.shape, np.nan, dtype=np.float64)
     window = Window(col_start, row_start, col_stop - col_start, row_stop - row_start)
-    data = src.read(1, window=window, masked=True)
-    out[row_start - row_off:row_stop - row_off, col_start - col_off:col_stop - col_off] = np.ma.filled(
-        data.astype(np.float64), np.nan)
+    inside = (slice(row_start - row_off, row_stop - row_off), slice(col_start - col_off, col_stop - col_off))
+    covers_grid = (row_start - row_off, col_start - col_off) == (0, 0) and (
+        window.height, window.width) == grid.shape
+    if masked:
+        data = np.ma.filled(src.read(band, window=window, masked=True, out_dtype=np.float64), np.nan)
+    else:
+        data = src.read(band, window=window, out_dtype=np.float64)
+    if covers_grid:
+        return data
+    out = np.full(grid.shape, np.nan, dtype=np.float64)
+    out[inside] = data
     return out

@@ -1,10 +1,17 @@
 """Assembles a data cube from STAC items: one time step per acquisition day, one read per item and
-band, each onto the same target grid; scale/offset applied, no-data as NaN."""
+band, each onto the same target grid; no-data as NaN, scale/offset applied when asked.
+
+Loading is planned once (`plan_load`: which items, bands, time steps, and the full target grid)
+and then executed for the whole grid or for any window of it (`load_cube(plan, reader, grid=tile)`),
+so tiled execution reads exactly the pixels of each tile, and only from the items whose footprint
+reaches the tile.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -12,35 +19,75 @@ import numpy as np
 import xarray as xr
 from rasterio.crs import CRS
 from rasterio.warp import transform_bounds
+from shapely.geometry.base import BaseGeometry
 
 from stratus_processing import cube as cubes
+from stratus_processing.geometry import covered_pixels
 from stratus_processing.grid import WGS84, Grid
 from stratus_processing.io.cog import RasterReader
-from stratus_processing.io.stac import BandInfo, StacItem
+from stratus_processing.io.stac import BandInfo, StacItem, bboxes_intersect, most_common_crs
 
-# Reads in flight at once: GDAL releases the GIL while fetching and decoding, so a few threads hide
-# S3 latency; more would mostly add memory on a 2-vCPU Fargate task.
+# Reads in flight at once per cube (or tile): GDAL releases the GIL while fetching and decoding, so
+# a few threads hide S3 latency; more would mostly add memory on a 2-vCPU Fargate task.
 READ_CONCURRENCY = 4
 
+Bounds = tuple[float, float, float, float]
 
-def target_grid(first_item: StacItem, bands: Sequence[BandInfo],
-                extent: tuple[CRS, tuple[float, float, float, float]] | None,
-                items: Sequence[StacItem]) -> Grid:
-    """The pixel grid the cube is loaded onto: the first item's CRS and its finest requested band's
-    resolution and pixel alignment, over the pixels whose centres lie in the extent (all items'
-    footprints when there is no extent)."""
-    finest = min((first_item.asset_grid(b.name) for b in bands if b.name in first_item.assets),
-                 key=lambda g: g.resolution[0] * g.resolution[1])
+
+@dataclass(frozen=True)
+class LoadPlan:
+    """Everything a load needs but the pixels: the same plan loads the whole grid or any window."""
+
+    grid: Grid  # the full target grid
+    bands: tuple[BandInfo, ...]
+    days: tuple[tuple[StacItem, ...], ...]  # time steps: the items of one UTC day, in mosaic order
+    apply_scale: bool  # apply STAC scale/offset (load_collection) or keep stored values (load_stac)
+    # Where each item lies in the grid's CRS (west, south, east, north), to skip items outside a tile.
+    footprints: dict[str, Bounds] = field(repr=False)
+    # Polygons (grid CRS) outside of which pixels are no-data, for GeoJSON spatial extents.
+    geometries: tuple[BaseGeometry, ...] | None = field(default=None, repr=False)
+
+    @property
+    def item_count(self) -> int:
+        return sum(len(day) for day in self.days)
+
+    def size_bytes(self, grid: Grid | None = None) -> int:
+        grid = grid or self.grid
+        return len(self.days) * len(self.bands) * grid.width * grid.height * np.dtype(cubes.CUBE_DTYPE).itemsize
+
+
+def plan_load(items: Sequence[StacItem], bands: Sequence[BandInfo], extent: tuple[CRS, Bounds] | None,
+              reader: RasterReader, *, apply_scale: bool,
+              geometries: Sequence[BaseGeometry] | None = None, geometries_crs: CRS | None = None) -> LoadPlan:
+    """Plan the load of `bands` of `items` (already filtered, in datetime order; each has at least
+    one of the bands) over `extent` (all items' footprints when None).
+
+    The target grid is the CRS most of the items are in (ties: the earliest item's), with the
+    resolution and pixel alignment of the finest requested band of the first item in that CRS,
+    over the pixels whose centres lie in the extent."""
+    crs = most_common_crs(items, lambda item: next((k for b in bands if (k := item.asset_for(b))), None))
+    native = [item for item in items if crs is None or _item_crs(item, bands) == crs] or list(items)
+    first = native[0]
+    grids = [_asset_grid(first, key, reader) for b in bands if (key := first.asset_for(b)) is not None]
+    finest = min(grids, key=lambda g: g.resolution[0] * g.resolution[1])
     if extent is not None:
         extent_crs, bounds = extent
         if extent_crs != finest.crs:
             bounds = transform_bounds(extent_crs, finest.crs, *bounds, densify_pts=21)
     else:
         boxes = [transform_bounds(WGS84, finest.crs, *item.bbox, densify_pts=21) for item in items]
-        bounds = (min(b[0] for b in boxes), min(b[1] for b in boxes),
-                  max(b[2] for b in boxes), max(b[3] for b in boxes))
-    return Grid.covering(finest.crs, bounds, origin=(finest.transform.c, finest.transform.f),
+        bounds = _union(boxes)
+    grid = Grid.covering(finest.crs, bounds, origin=(finest.transform.c, finest.transform.f),
                          resolution=finest.resolution)
+    footprints = {item.id: transform_bounds(WGS84, grid.crs, *item.bbox, densify_pts=21) for item in items}
+    projected = None
+    if geometries is not None:
+        from stratus_processing.geometry import reproject_geometries
+
+        projected = tuple(g for g in reproject_geometries(list(geometries), geometries_crs or WGS84, grid.crs)
+                          if g is not None)
+    return LoadPlan(grid, tuple(bands), tuple(tuple(day) for day in group_by_day(items)), apply_scale,
+                    footprints, projected)
 
 
 def group_by_day(items: Sequence[StacItem]) -> list[list[StacItem]]:
@@ -51,30 +98,47 @@ def group_by_day(items: Sequence[StacItem]) -> list[list[StacItem]]:
     return list(groups.values())
 
 
-def load_cube(items: Sequence[StacItem], bands: Sequence[BandInfo], grid: Grid, reader: RasterReader) -> xr.DataArray:
-    """Read every (item, band) onto `grid`; within a day the earlier item wins where both have data."""
-    days = group_by_day(items)
-    reads = [(day_index, band_index, item, band)
-             for day_index, day in enumerate(days)
-             for item in day
-             for band_index, band in enumerate(bands) if band.name in item.assets]
+def load_cube(plan: LoadPlan, reader: RasterReader, grid: Grid | None = None) -> xr.DataArray:
+    """Read the plan onto `grid` (the plan's grid or a window of it); within a day the earlier item
+    wins where both have data. Items whose footprint misses `grid` aren't opened."""
+    grid = grid or plan.grid
+    reads = [(day_index, band_index, item, key)
+             for day_index, day in enumerate(plan.days)
+             for item in day if bboxes_intersect(plan.footprints[item.id], grid.bounds)
+             for band_index, band in enumerate(plan.bands) if (key := item.asset_for(band)) is not None]
 
-    def read(task: tuple[int, int, StacItem, BandInfo]) -> np.ndarray:
-        _, _, item, band = task
-        raster_band = item.raster_band(band.name)
-        values = reader.read(item.assets[band.name]["href"], grid, nodata=raster_band.get("nodata"))
-        return _apply_scale(values, raster_band)
+    def read(task: tuple[int, int, StacItem, str]) -> np.ndarray:
+        _, _, item, key = task
+        raster_band = item.raster_band(key)
+        values = reader.read(item.assets[key]["href"], grid, nodata=raster_band.get("nodata"))
+        return _apply_scale(values, raster_band) if plan.apply_scale else values
 
-    values = np.full((len(days), len(bands), grid.height, grid.width), np.nan, dtype=cubes.CUBE_DTYPE)
+    values = np.full((len(plan.days), len(plan.bands), grid.height, grid.width), np.nan, dtype=cubes.CUBE_DTYPE)
+    written: set[tuple[int, int]] = set()
     with ThreadPoolExecutor(max_workers=READ_CONCURRENCY, thread_name_prefix="read") as pool:
         # map() yields in submission order, i.e. item order within a day: the mosaic is deterministic.
         for (day_index, band_index, _, _), data in zip(reads, pool.map(read, reads), strict=True):
             target = values[day_index, band_index]
-            gaps = np.isnan(target)
-            target[gaps] = data[gaps]
+            if (day_index, band_index) not in written:
+                target[...] = data
+                written.add((day_index, band_index))
+            else:
+                gaps = np.isnan(target)
+                target[gaps] = data[gaps]
+    if plan.geometries is not None:
+        values[..., ~covered_pixels(plan.geometries, grid)] = np.nan
 
-    return cubes.make_cube(values, grid=grid, times=[day[0].datetime for day in days],
-                           bands=[b.name for b in bands], common_names=[b.common_name for b in bands])
+    return cubes.make_cube(values, grid=grid, times=[day[0].datetime for day in plan.days],
+                           bands=[b.name for b in plan.bands], common_names=[b.common_name for b in plan.bands])
+
+
+def _item_crs(item: StacItem, bands: Sequence[BandInfo]) -> CRS | None:
+    key = next((k for b in bands if (k := item.asset_for(b)) is not None), None)
+    return item.asset_crs(key) if key is not None else None
+
+
+def _asset_grid(item: StacItem, key: str, reader: RasterReader) -> Grid:
+    return item.asset_grid(key) or reader.grid_of(item.assets[key]["href"])
 
 
 def _apply_scale(values: np.ndarray, raster_band: dict[str, Any]) -> np.ndarray:
@@ -84,3 +148,7 @@ def _apply_scale(values: np.ndarray, raster_band: dict[str, Any]) -> np.ndarray:
     if offset:
         values += offset
     return values
+
+
+def _union(boxes: Sequence[Bounds]) -> Bounds:
+    return min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)

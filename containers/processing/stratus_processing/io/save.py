@@ -1,18 +1,43 @@
-"""Writes data cubes as Cloud-Optimized GeoTIFFs (float32, NaN no-data, the cube's exact grid).
+"""Result files: raster cubes as Cloud-Optimized GeoTIFF or CF netCDF, other values as JSON/GeoJSON
+(format definitions and options: `stratus.file_formats`).
 
-One file per time step when the cube still has a `t` dimension (`result_<YYYY-MM-DD>.tif`), else a
-single `result.tif`; a `bands` dimension becomes the file's bands, in cube order.
+Rasters are written through a `RasterSink`, window by window: the whole cube in one window when it
+was evaluated at once, or tile after tile in tiled execution (`stratus_processing.tiling`), so a
+result never has to be in memory as a whole. Both paths go through the same code and give the same
+files.
+
+- GTiff: each tile goes into an uncompressed tiled GeoTIFF (one per time step when the cube still
+  has `t`); once complete, GDAL's COG driver copies it into the published COG (compression with
+  all CPUs, overviews). Files `result.tif` or `result_<YYYY-MM-DD>.tif`; bands named after labels.
+- netCDF: one CF-1.8 file written by slices with netCDF4 (see `NetCDFSink`).
+
+Every raster asset carries `raster:bands` statistics of the values as written, accumulated per
+window and merged in window order (Chan et al.'s parallel variance), so they don't depend on the
+order tiles finished in.
 """
 
 from __future__ import annotations
 
+import json
+import math
+import re
+import shutil
+import tempfile
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import rasterio
+import rasterio.shutil
 import xarray as xr
 from rasterio.session import DummySession
+from rasterio.windows import Window
+from stratus.file_formats import GTIFF, NETCDF
 
 from stratus_processing import cube as cubes
 from stratus_processing.errors import DataCubeEmptyException, FormatUnsuitableException
@@ -20,52 +45,530 @@ from stratus_processing.grid import Grid
 from stratus_processing.results import AssetRecord, ResultStore
 
 GTIFF_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
-OUTPUT_DTYPE = "float32"
+NETCDF_MEDIA_TYPE = "application/netcdf"
+JSON_MEDIA_TYPE = "application/json"
+GEOJSON_MEDIA_TYPE = "application/geo+json"
+OUTPUT_DTYPE = "float32"  # the default data type of raster results
 
-# GDAL COG driver creation options: DEFLATE with the floating-point predictor compresses float32
-# well and every GDAL reads it; 512 px internal tiles (GDAL's default) and overviews down to one
-# tile, averaged because results are continuous values (NaN is ignored by GDAL's averaging).
-_COG_CREATION_OPTIONS = {
-    "compress": "DEFLATE",
-    "predictor": "YES",
-    "blocksize": 512,
-    "overviews": "AUTO",
-    "overview_resampling": "AVERAGE",
-    "bigtiff": "IF_SAFER",
-}
+# Internal tile edge (px) of the COGs; GDAL's default, and the alignment tiled execution uses.
+COG_BLOCK_SIZE = 512
+# GDAL COG driver creation options: the floating-point (or horizontal, for integers) predictor
+# compresses well and every GDAL reads it; overviews down to one tile; compression in all CPUs.
+# Blocks without any data are left out of the file (sparse), so a large, mostly empty grid stays small.
+_COG_CREATION_OPTIONS = {"blocksize": COG_BLOCK_SIZE, "bigtiff": "IF_SAFER", "num_threads": "ALL_CPUS",
+                         "sparse_ok": True}
+# Bytes of GDAL block cache while writing: the intermediate GeoTIFF's dirty blocks and the COG
+# copy's source blocks pass through it; GDAL's default (5 % of RAM) would only hold more memory.
+WRITE_CACHE_BYTES = 128 * 1024 * 1024
+# A raster cube saved as JSON is for small results (e.g. a few pixels); beyond this many values
+# GTiff or netCDF are the formats to use.
+MAX_JSON_RASTER_VALUES = 1_000_000
+# netCDF variable names: letters, digits, underscores, starting with a letter.
+_NETCDF_NAME = re.compile(r"[^A-Za-z0-9_]")
+_NETCDF_RESERVED = {"t", "x", "y", "crs"}
+_FILE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+# --- what a cube looks like besides its pixels ----------------------------------------------------
+
+@dataclass(frozen=True)
+class CubeLayout:
+    """The non-spatial structure of a raster result; every window written must share it."""
+
+    times: tuple[datetime | str, ...] | None  # instants, or other labels (e.g. "2022-jja" periods)
+    bands: tuple[str, ...] | None
+    common_names: tuple[tuple[str, str], ...]
+    temporal_extent: tuple[datetime, datetime] | None
+
+    @classmethod
+    def of(cls, cube: xr.DataArray) -> CubeLayout:
+        times = None
+        if cubes.T in cube.dims:
+            instants = np.issubdtype(cube[cubes.T].dtype, np.datetime64)
+            times = tuple(cubes.time_labels(cube)) if instants else tuple(str(v) for v in cube[cubes.T].values)
+        bands = tuple(cubes.band_names(cube)) if cubes.BANDS in cube.dims else None
+        return cls(times, bands, tuple(sorted(cubes.common_names(cube).items())), cubes.temporal_extent(cube))
+
+    @property
+    def band_count(self) -> int:
+        return len(self.bands) if self.bands is not None else 1
+
+    @property
+    def instants(self) -> list[datetime]:
+        return [t for t in self.times or () if isinstance(t, datetime)]
+
+    def extent(self) -> tuple[datetime, datetime] | None:
+        """The time span of the data: of the instants of `t`, else the cube's temporal extent."""
+        instants = self.instants
+        return (min(instants), max(instants)) if instants else self.temporal_extent
+
+
+def arranged(cube: xr.DataArray, format_name: str) -> xr.DataArray:
+    """The cube with dims in (t, bands, y, x) order; other dimensions can't go into a raster file."""
+    extra = [d for d in cube.dims if d not in cubes.DIMENSION_ORDER]
+    if extra:
+        names = ", ".join(map(str, extra))
+        raise FormatUnsuitableException(
+            reason=f"{format_name} stores dimensions t, bands, y and x only; reduce or drop {names} first.")
+    cube = cube.transpose(*[d for d in cubes.DIMENSION_ORDER if d in cube.dims])
+    if any(size == 0 for size in cube.shape):
+        raise DataCubeEmptyException()
+    return cube
+
+
+def window_of(grid: Grid, full: Grid) -> tuple[int, int]:
+    """(row, col) offset of `grid` in `full`; raises ValueError unless `grid` is a window of it."""
+    if grid.crs != full.crs or not all(math.isclose(a, b, rel_tol=1e-9)
+                                       for a, b in zip(grid.resolution, full.resolution, strict=True)):
+        raise ValueError("the cube is not on the output grid")
+    col = (grid.transform.c - full.transform.c) / full.resolution[0]
+    row = (full.transform.f - grid.transform.f) / full.resolution[1]
+    row_off, col_off = round(row), round(col)
+    if (abs(row - row_off) > 1e-6 or abs(col - col_off) > 1e-6 or row_off < 0 or col_off < 0
+            or row_off + grid.height > full.height or col_off + grid.width > full.width):
+        raise ValueError("the cube is not a window of the output grid")
+    return row_off, col_off
+
+
+# --- statistics -----------------------------------------------------------------------------------
+
+@dataclass
+class BandStatistics:
+    """Count, mean and sum of squared deviations of valid values (mergeable), min, max."""
+
+    total: int = 0
+    count: int = 0
+    mean: float = 0.0
+    m2: float = 0.0
+    minimum: float = math.inf
+    maximum: float = -math.inf
+
+    @classmethod
+    def of(cls, written: np.ndarray, valid: np.ndarray) -> BandStatistics:
+        values = written[valid]
+        stats = cls(total=written.size, count=int(values.size))
+        if values.size:
+            stats.mean = float(values.mean(dtype=np.float64))
+            stats.m2 = float(np.square(values.astype(np.float64) - stats.mean).sum())
+            stats.minimum, stats.maximum = float(values.min()), float(values.max())
+        return stats
+
+    def merge(self, other: BandStatistics) -> BandStatistics:
+        count = self.count + other.count
+        merged = BandStatistics(total=self.total + other.total, count=count,
+                                minimum=min(self.minimum, other.minimum), maximum=max(self.maximum, other.maximum))
+        if count:
+            delta = other.mean - self.mean
+            merged.mean = self.mean + delta * other.count / count
+            merged.m2 = self.m2 + other.m2 + delta * delta * self.count * other.count / count
+        return merged
+
+    def as_stac(self) -> dict[str, Any]:
+        statistics: dict[str, Any] = {"valid_percent": round(100.0 * self.count / self.total, 2) if self.total else 0}
+        if self.count:
+            statistics.update(minimum=self.minimum, maximum=self.maximum, mean=self.mean,
+                              stddev=math.sqrt(max(self.m2, 0.0) / self.count))
+        return statistics
+
+
+# --- output data types ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class OutputType:
+    dtype: np.dtype
+    nodata: float  # NaN for floating-point types
+
+    @classmethod
+    def of(cls, datatype: str, nodata: float | None) -> OutputType:
+        dtype = np.dtype(datatype)
+        if dtype.kind == "f":
+            return cls(dtype, float("nan") if nodata is None else float(nodata))
+        info = np.iinfo(dtype)
+        if nodata is None:
+            nodata = info.max if dtype.kind == "u" else info.min
+        if not info.min <= nodata <= info.max or float(nodata) != int(nodata):
+            raise ValueError(f"nodata {nodata} is not a {datatype} value")
+        return cls(dtype, float(nodata))
+
+    @property
+    def is_float(self) -> bool:
+        return self.dtype.kind == "f"
+
+    def convert(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The values as written, and where they are valid (not no-data)."""
+        if self.is_float:
+            written = values.astype(self.dtype)
+            valid = np.isfinite(written)
+            if not math.isnan(self.nodata):
+                written[np.isnan(written)] = self.nodata
+                valid &= written != self.nodata
+            return written, valid
+        info = np.iinfo(self.dtype)
+        valid = np.isfinite(values)
+        written = np.where(valid, np.clip(np.rint(values), info.min, info.max), self.nodata).astype(self.dtype)
+        return written, valid & (written != self.nodata)
+
+    def raster_band(self, statistics: BandStatistics) -> dict[str, Any]:
+        return {"data_type": self.dtype.name, "nodata": "nan" if math.isnan(self.nodata) else self.nodata,
+                "statistics": statistics.as_stac()}
+
+
+# --- sinks ----------------------------------------------------------------------------------------
+
+class RasterSink(ABC):
+    """A raster result written window by window (thread-safe), then published in one go.
+
+    The files are opened at the first write, which fixes the layout (time steps, bands) every later
+    window must share. `finalize` publishes through the store and returns the asset records;
+    `discard` drops everything (a failed or abandoned run)."""
+
+    format_name: str
+    media_type: str
+
+    def __init__(self, store: ResultStore, grid: Grid, options: dict[str, Any]) -> None:
+        self._output_type = OutputType.of(options.get("datatype") or OUTPUT_DTYPE, options.get("nodata"))
+        self.store = store
+        self.grid = grid
+        self.options = options
+        self.layout: CubeLayout | None = None
+        self._lock = threading.Lock()
+        self._staging = Path(tempfile.mkdtemp(prefix="stratus-output-"))
+        # (row, col) of each window -> per file, per band statistics of that window
+        self._statistics: dict[tuple[int, int], list[list[BandStatistics]]] = {}
+
+    def write(self, cube: xr.DataArray) -> None:
+        """Write a cube on the sink's grid or on a window of it."""
+        cube = arranged(cube, self.format_name)
+        layout = CubeLayout.of(cube)
+        row, col = window_of(cubes.grid_of(cube), self.grid)
+        values = cube.values if cubes.BANDS in cube.dims else cube.values[..., np.newaxis, :, :]
+        if cubes.T not in cube.dims:
+            values = values[np.newaxis]
+        # Conversion and statistics outside the lock: they are the CPU part.
+        written, valid = self._output_type.convert(values)
+        statistics = [[BandStatistics.of(written[s, b], valid[s, b]) for b in range(written.shape[1])]
+                      for s in range(written.shape[0])]
+        with self._lock:
+            if self.layout is None:
+                self.layout = layout
+                self._open(layout)
+            elif (layout.times, layout.bands) != (self.layout.times, self.layout.bands):
+                raise ValueError("a window has other time steps or bands than the rest of the result")
+            if valid.any():  # an all-no-data window stays unwritten: the files read no-data there
+                self._write(written, row, col)
+            self._statistics[(row, col)] = statistics
+
+    def finalize(self) -> list[AssetRecord]:
+        try:
+            with self._lock:
+                if self.layout is None:
+                    raise DataCubeEmptyException()
+                self._close()
+                statistics = self._merged_statistics()
+                return self._publish(self.layout, statistics)
+        finally:
+            shutil.rmtree(self._staging, ignore_errors=True)
+
+    def discard(self) -> None:
+        with self._lock:
+            try:
+                self._close()
+            except Exception:  # noqa: BLE001 - discarding after a failure: nothing left to save
+                pass
+            shutil.rmtree(self._staging, ignore_errors=True)
+
+    def _merged_statistics(self) -> list[list[BandStatistics]]:
+        merged: list[list[BandStatistics]] | None = None
+        for key in sorted(self._statistics):
+            window = self._statistics[key]
+            merged = window if merged is None else [[a.merge(b) for a, b in zip(mine, theirs, strict=True)]
+                                                    for mine, theirs in zip(merged, window, strict=True)]
+        return merged or []
+
+    def _record(self, name: str, title: str, write: Callable[[Path], None], *, statistics: list[BandStatistics],
+                moment: datetime | None, layout: CubeLayout) -> AssetRecord:
+        name = self.store.unique_name(name)
+        published = self.store.publish(name, self.media_type, write)
+        start, end = layout.extent() or (None, None)
+        common = dict(layout.common_names)
+        eo_bands = ([{"name": b, **({"common_name": common[b]} if b in common else {})} for b in layout.bands]
+                    if layout.bands else None)
+        record = AssetRecord(
+            name=name, key=published.key, media_type=self.media_type, title=title, file_size=published.size,
+            file_checksum=published.checksum, grid=self.grid,
+            raster_bands=[self._output_type.raster_band(s) for s in statistics], eo_bands=eo_bands,
+            datetime=moment, start_datetime=moment or start, end_datetime=moment or end)
+        self.store.add_asset(record)
+        return record
+
+    @abstractmethod
+    def _open(self, layout: CubeLayout) -> None: ...
+
+    @abstractmethod
+    def _write(self, values: np.ndarray, row: int, col: int) -> None:
+        """`values` shaped (steps, bands, height, width), already in the output type."""
+
+    @abstractmethod
+    def _close(self) -> None: ...
+
+    @abstractmethod
+    def _publish(self, layout: CubeLayout, statistics: list[list[BandStatistics]]) -> list[AssetRecord]: ...
+
+
+def write_env() -> rasterio.Env:
+    """GDAL settings for writing local files: an explicit no-credentials session keeps rasterio
+    from building a boto3 one, and a bounded block cache (GDAL's cache size is process-wide: the
+    tiled runner holds the same setting for the whole run, see `tiling.run_tiled`)."""
+    return rasterio.Env(session=DummySession(), GDAL_CACHEMAX=WRITE_CACHE_BYTES)
+
+
+class GTiffSink(RasterSink):
+    format_name = GTIFF
+    media_type = GTIFF_MEDIA_TYPE
+
+    def __init__(self, store: ResultStore, grid: Grid, options: dict[str, Any]) -> None:
+        super().__init__(store, grid, options)
+        self._paths: list[Path] = []
+        self._datasets: list[Any] = []
+
+    def _open(self, layout: CubeLayout) -> None:
+        steps = len(layout.times) if layout.times is not None else 1
+        tiled = self.grid.width >= COG_BLOCK_SIZE and self.grid.height >= COG_BLOCK_SIZE
+        profile = {"driver": "GTiff", "width": self.grid.width, "height": self.grid.height,
+                   "count": layout.band_count, "dtype": self._output_type.dtype.name, "crs": self.grid.crs,
+                   "transform": self.grid.transform, "nodata": self._output_type.nodata, "bigtiff": "IF_SAFER",
+                   "sparse_ok": True,
+                   **({"tiled": True, "blockxsize": COG_BLOCK_SIZE, "blockysize": COG_BLOCK_SIZE} if tiled else {})}
+        # rasterio environments are per thread: the datasets outlive this one (tiles are written from
+        # other threads), which is fine, GDAL's block cache being process-wide.
+        with write_env():
+            for step in range(steps):
+                path = self._staging / f"step_{step}.tif"
+                dataset = rasterio.open(path, "w", **profile)
+                for index, band in enumerate(layout.bands or [], start=1):
+                    dataset.set_band_description(index, band)
+                self._paths.append(path)
+                self._datasets.append(dataset)
+
+    def _write(self, values: np.ndarray, row: int, col: int) -> None:
+        window = Window(col, row, values.shape[-1], values.shape[-2])
+        for dataset, step in zip(self._datasets, values, strict=True):
+            dataset.write(step, window=window)
+
+    def _close(self) -> None:
+        datasets, self._datasets = self._datasets, []
+        for dataset in datasets:
+            dataset.close()
+
+    def _publish(self, layout: CubeLayout, statistics: list[list[BandStatistics]]) -> list[AssetRecord]:
+        if layout.times is not None:
+            steps = [(f"result_{moment:%Y-%m-%d}.tif", f"Result for {moment:%Y-%m-%d}", moment)
+                     if isinstance(moment, datetime) else
+                     (f"result_{_FILE_NAME.sub('_', moment)}.tif", f"Result for {moment}", None)
+                     for moment in layout.times]
+        else:
+            steps = [("result.tif", "Result", None)]
+        records = []
+        for (name, title, moment), path, step_statistics in zip(steps, self._paths, statistics, strict=True):
+            records.append(self._record(name, title, lambda target, source=path: self._to_cog(source, target),
+                                        statistics=step_statistics, moment=moment, layout=layout))
+            path.unlink(missing_ok=True)
+        return records
+
+    def _to_cog(self, source: Path, target: Path) -> None:
+        compression = self.options.get("compression") or "DEFLATE"
+        options: dict[str, Any] = {**_COG_CREATION_OPTIONS, "compress": compression}
+        if compression != "NONE":
+            options["predictor"] = "YES"
+        if self.options.get("overviews", True):
+            options.update(overviews="AUTO",
+                           overview_resampling="AVERAGE" if self._output_type.is_float else "NEAREST")
+        else:
+            options["overviews"] = "NONE"
+        with write_env():
+            rasterio.shutil.copy(str(source), str(target), driver="COG", **options)
+
+
+class NetCDFSink(RasterSink):
+    """CF-1.8 netCDF-4, written by slices with netCDF4 (xarray's `to_netcdf` needs the whole cube in
+    memory, or dask): `t` as CF time (int64 seconds since the epoch, so instants stay exact), `y`/`x`
+    pixel centres with `projection_[xy]_coordinate` (or latitude/longitude) standard names and
+    units, one variable per band, and the grid mapping `crs` with pyproj's CF parameters, `crs_wkt`
+    and GDAL's `spatial_ref`/`GeoTransform`, so GDAL and xarray both read the georeferencing."""
+
+    format_name = NETCDF
+    media_type = NETCDF_MEDIA_TYPE
+
+    def __init__(self, store: ResultStore, grid: Grid, options: dict[str, Any]) -> None:
+        super().__init__(store, grid, options)
+        self._path = self._staging / "result.nc"
+        self._dataset: Any = None
+        self._variables: list[Any] = []
+        self._has_time = False
+
+    def _open(self, layout: CubeLayout) -> None:
+        import netCDF4  # noqa: PLC0415 - only jobs that write netCDF load the library
+
+        grid = self.grid
+        dataset = netCDF4.Dataset(self._path, "w", format="NETCDF4")
+        self._dataset = dataset
+        dataset.setncatts(_global_attributes(layout))
+        self._has_time = layout.times is not None
+        if self._has_time:
+            dataset.createDimension(cubes.T, len(layout.times))
+            if len(layout.instants) == len(layout.times):
+                time = dataset.createVariable(cubes.T, "i8", (cubes.T,))
+                time.setncatts({"standard_name": "time", "long_name": "time", "axis": "T",
+                                "units": "seconds since 1970-01-01 00:00:00", "calendar": "proleptic_gregorian"})
+                time[:] = np.array([round(moment.timestamp()) for moment in layout.instants], dtype=np.int64)
+            else:  # labels that aren't instants (e.g. seasons): kept as text, not CF time
+                time = dataset.createVariable(cubes.T, str, (cubes.T,))
+                time.long_name = "time period"
+                for index, label in enumerate(layout.times):
+                    time[index] = str(label)
+        dataset.createDimension(cubes.Y, grid.height)
+        dataset.createDimension(cubes.X, grid.width)
+        geographic = grid.crs.is_geographic
+        for name, values, axis in ((cubes.Y, grid.y_coords(), "Y"), (cubes.X, grid.x_coords(), "X")):
+            variable = dataset.createVariable(name, "f8", (name,))
+            variable.setncatts(_axis_attributes(axis, geographic, grid))
+            variable[:] = values
+        crs = dataset.createVariable("crs", "i4")
+        crs.setncatts(_grid_mapping_attributes(grid))
+        dims = ((cubes.T,) if self._has_time else ()) + (cubes.Y, cubes.X)
+        level = int(self.options.get("compression_level", 4) or 0)
+        chunks = ((1,) if self._has_time else ()) + (min(COG_BLOCK_SIZE, grid.height), min(COG_BLOCK_SIZE, grid.width))
+        common = dict(layout.common_names)
+        fill = np.array(self._output_type.nodata, dtype=self._output_type.dtype)
+        for name, label in zip(_variable_names(layout.bands), layout.bands or [None], strict=True):
+            variable = dataset.createVariable(name, self._output_type.dtype, dims, zlib=level > 0,
+                                              complevel=level or None, shuffle=level > 0, chunksizes=chunks,
+                                              fill_value=fill)
+            attributes = {"grid_mapping": "crs", "long_name": label or "data"}
+            if label is not None:
+                attributes["band"] = label
+            if label in common:
+                attributes["common_name"] = common[label]
+            variable.setncatts(attributes)
+            self._variables.append(variable)
+
+    def _write(self, values: np.ndarray, row: int, col: int) -> None:
+        rows, cols = slice(row, row + values.shape[-2]), slice(col, col + values.shape[-1])
+        for band, variable in enumerate(self._variables):
+            if self._has_time:
+                variable[:, rows, cols] = values[:, band]
+            else:
+                variable[rows, cols] = values[0, band]
+
+    def _close(self) -> None:
+        if self._dataset is not None and self._dataset.isopen():
+            self._dataset.close()
+
+    def _publish(self, layout: CubeLayout, statistics: list[list[BandStatistics]]) -> list[AssetRecord]:
+        # One file: the statistics of a band are over all its time steps.
+        per_band = statistics[0]
+        for step in statistics[1:]:
+            per_band = [a.merge(b) for a, b in zip(per_band, step, strict=True)]
+        record = self._record("result.nc", "Result", lambda target: shutil.move(self._path, target),
+                              statistics=per_band, moment=None, layout=layout)
+        return [record]
+
+
+def _variable_names(bands: tuple[str, ...] | None) -> list[str]:
+    if bands is None:
+        return ["data"]
+    names: list[str] = []
+    for band in bands:
+        name = _NETCDF_NAME.sub("_", band) or "band"
+        if not name[0].isalpha() or name in _NETCDF_RESERVED:
+            name = f"band_{name}"
+        while name in names:
+            name += "_"
+        names.append(name)
+    return names
+
+
+def _global_attributes(layout: CubeLayout) -> dict[str, Any]:
+    attributes: dict[str, Any] = {
+        "Conventions": "CF-1.8",
+        "title": "openEO result",
+        "institution": "Stratus openEO back-end",
+        "source": "openEO process graph evaluated by Stratus",
+        "history": f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ} created by Stratus save_result",
+    }
+    extent = layout.extent()
+    if extent:
+        attributes["time_coverage_start"] = cubes.isoformat_utc(extent[0])
+        attributes["time_coverage_end"] = cubes.isoformat_utc(extent[1])
+    return attributes
+
+
+def _axis_attributes(axis: str, geographic: bool, grid: Grid) -> dict[str, Any]:
+    if geographic:
+        names = {"Y": ("latitude", "degrees_north"), "X": ("longitude", "degrees_east")}
+        standard_name, units = names[axis]
+        return {"standard_name": standard_name, "long_name": standard_name, "units": units, "axis": axis}
+    units = grid.crs.linear_units or "m"
+    units = {"metre": "m", "meter": "m"}.get(units, units)
+    kind = "x" if axis == "X" else "y"
+    return {"standard_name": f"projection_{kind}_coordinate", "long_name": f"{kind} coordinate of projection",
+            "units": units, "axis": axis}
+
+
+def _grid_mapping_attributes(grid: Grid) -> dict[str, Any]:
+    from pyproj import CRS as ProjCRS  # noqa: PLC0415 - only for netCDF
+
+    wkt = grid.crs.to_wkt()
+    try:
+        attributes = {k: v for k, v in ProjCRS.from_wkt(wkt).to_cf().items() if v is not None}
+    except Exception:  # noqa: BLE001 - a CRS without a CF grid mapping still gets its WKT
+        attributes = {}
+    transform = grid.transform
+    attributes.update({
+        "crs_wkt": wkt,
+        "spatial_ref": wkt,
+        "GeoTransform": " ".join(repr(float(v)) for v in (transform.c, transform.a, transform.b,
+                                                           transform.f, transform.d, transform.e)),
+    })
+    if grid.epsg is not None:
+        attributes["epsg_code"] = f"EPSG:{grid.epsg}"
+    return attributes
+
+
+SINKS: dict[str, type[RasterSink]] = {GTIFF: GTiffSink, NETCDF: NetCDFSink}
+
+
+def open_sink(format_name: str, store: ResultStore, grid: Grid, options: dict[str, Any] | None = None) -> RasterSink:
+    """A sink for a raster result on `grid` in format `format_name` (canonical name, validated options)."""
+    try:
+        return SINKS[format_name](store, grid, dict(options or {}))
+    except ValueError as exc:
+        raise FormatUnsuitableException(reason=str(exc)) from None
+
+
+def save_raster(cube: xr.DataArray, store: ResultStore, format_name: str,
+                options: dict[str, Any] | None = None) -> list[AssetRecord]:
+    """Publish a whole (in-memory) cube: one window covering the grid."""
+    cube = arranged(cube, format_name)
+    sink = open_sink(format_name, store, cubes.grid_of(cube), options)
+    with write_env():
+        try:
+            sink.write(cube)
+        except BaseException:
+            sink.discard()
+            raise
+        return sink.finalize()
 
 
 def save_geotiff(cube: xr.DataArray, store: ResultStore, *,
                  options: dict[str, Any] | None = None) -> list[AssetRecord]:
     """Publish the cube as COG asset(s) through `store`; returns the records added to the store."""
-    cube = _arranged(cube)
-    if any(size == 0 for size in cube.shape):
-        raise DataCubeEmptyException()
-    grid = cubes.grid_of(cube)
-    band_names = cubes.band_names(cube)
-    eo_bands = _eo_bands(cube) if band_names else None
-    extent = cubes.temporal_extent(cube)
-    start, end = extent if extent else (None, None)
+    return save_raster(cube, store, GTIFF, options)
 
-    if cubes.T in cube.dims:
-        steps = [(f"result_{moment:%Y-%m-%d}.tif", f"Result for {moment:%Y-%m-%d}", moment, cube.isel({cubes.T: i}))
-                 for i, moment in enumerate(cubes.time_labels(cube))]
-    else:
-        steps = [("result.tif", "Result", None, cube)]
 
-    records = []
-    for name, title, moment, step in steps:
-        values = step.values if cubes.BANDS in step.dims else step.values[np.newaxis]
-        name = store.unique_name(name)
-        key, size = store.publish(name, GTIFF_MEDIA_TYPE,
-                                  lambda path, v=values: write_cog(path, v, grid, band_descriptions=band_names))
-        record = AssetRecord(
-            name=name, key=key, media_type=GTIFF_MEDIA_TYPE, title=title, file_size=size, grid=grid,
-            raster_bands=[_raster_band(band) for band in values], eo_bands=eo_bands, datetime=moment,
-            start_datetime=moment or start, end_datetime=moment or end)
-        store.add_asset(record)
-        records.append(record)
-    return records
+def save_netcdf(cube: xr.DataArray, store: ResultStore, *,
+                options: dict[str, Any] | None = None) -> list[AssetRecord]:
+    return save_raster(cube, store, NETCDF, options)
 
 
 def write_cog(path: Path, values: np.ndarray, grid: Grid, *, band_descriptions: list[str] | None = None) -> None:
@@ -74,36 +577,78 @@ def write_cog(path: Path, values: np.ndarray, grid: Grid, *, band_descriptions: 
     if (height, width) != grid.shape:
         raise ValueError(f"array shape {(height, width)} does not match the grid {grid.shape}")
     profile = {"driver": "COG", "width": width, "height": height, "count": count, "dtype": OUTPUT_DTYPE,
-               "crs": grid.crs, "transform": grid.transform, "nodata": np.nan, **_COG_CREATION_OPTIONS}
-    # A local file: an explicit no-credentials session keeps rasterio from building a boto3 one.
-    with rasterio.Env(session=DummySession()), rasterio.open(path, "w", **profile) as dst:
+               "crs": grid.crs, "transform": grid.transform, "nodata": np.nan, "compress": "DEFLATE",
+               "predictor": "YES", "overviews": "AUTO", "overview_resampling": "AVERAGE", **_COG_CREATION_OPTIONS}
+    with write_env(), rasterio.open(path, "w", **profile) as dst:
         dst.write(values.astype(OUTPUT_DTYPE))
         for index, description in enumerate(band_descriptions or [], start=1):
             dst.set_band_description(index, description)
 
 
-def _arranged(cube: xr.DataArray) -> xr.DataArray:
-    """The cube with dims in (t, bands, y, x) order; other dimensions can't go into a GeoTIFF."""
-    extra = [d for d in cube.dims if d not in cubes.DIMENSION_ORDER]
-    if extra:
-        names = ", ".join(map(str, extra))
-        raise FormatUnsuitableException(
-            reason=f"GTiff stores dimensions t, bands, y and x only; reduce or drop {names} first.")
-    return cube.transpose(*[d for d in cubes.DIMENSION_ORDER if d in cube.dims])
+# --- JSON -----------------------------------------------------------------------------------------
+
+def save_json(value: Any, store: ResultStore, *, options: dict[str, Any] | None = None) -> list[AssetRecord]:
+    """Non-raster results as JSON: see `stratus.file_formats` for the shapes."""
+    document = to_json_value(value)
+    return [_publish_json(store, "result.json", JSON_MEDIA_TYPE, document)]
 
 
-def _eo_bands(cube: xr.DataArray) -> list[dict[str, Any]]:
-    common = cubes.common_names(cube)
-    return [{"name": name, **({"common_name": common[name]} if name in common else {})}
-            for name in cubes.band_names(cube)]
+def save_geojson(value: Any, store: ResultStore, *, options: dict[str, Any] | None = None) -> list[AssetRecord]:
+    vector_cube = _vector_cube_module()
+    if vector_cube is None or not vector_cube.is_vector_cube(value):
+        raise FormatUnsuitableException(reason="GeoJSON stores vector data cubes only (e.g. from aggregate_spatial).")
+    return [_publish_json(store, "result.geojson", GEOJSON_MEDIA_TYPE, vector_cube.to_geojson(value))]
 
 
-def _raster_band(band: np.ndarray) -> dict[str, Any]:
-    """STAC raster:bands entry, with statistics of the values as written (float32)."""
-    written = band.astype(OUTPUT_DTYPE)
-    valid = written[np.isfinite(written)]
-    statistics: dict[str, Any] = {"valid_percent": round(100.0 * valid.size / written.size, 2)}
-    if valid.size:
-        statistics.update(minimum=float(valid.min()), maximum=float(valid.max()),
-                          mean=float(valid.mean(dtype=np.float64)), stddev=float(valid.std(dtype=np.float64)))
-    return {"data_type": OUTPUT_DTYPE, "nodata": "nan", "statistics": statistics}
+def _publish_json(store: ResultStore, name: str, media_type: str, document: Any) -> AssetRecord:
+    name = store.unique_name(name)
+    body = json.dumps(document, allow_nan=False, separators=(",", ":")).encode()
+    published = store.publish(name, media_type, lambda path: path.write_bytes(body))
+    record = AssetRecord(name=name, key=published.key, media_type=media_type, title="Result",
+                         file_size=published.size, file_checksum=published.checksum)
+    store.add_asset(record)
+    return record
+
+
+def to_json_value(value: Any) -> Any:
+    """A JSON-serialisable form of a process result (NaN and no-data as null)."""
+    if isinstance(value, xr.DataArray):
+        vector_cube = _vector_cube_module()
+        if vector_cube is not None and vector_cube.is_vector_cube(value):
+            return vector_cube.to_json(value)
+        if value.size > MAX_JSON_RASTER_VALUES:
+            raise FormatUnsuitableException(
+                reason=f"the data has {value.size} values, JSON is for small results (at most "
+                       f"{MAX_JSON_RASTER_VALUES}); save raster data cubes as GTiff or netCDF.")
+        dims = [str(d) for d in value.dims]
+        return {"dimensions": dims,
+                "labels": {d: [to_json_value(v) for v in value[d].values] for d in dims if d in value.coords},
+                "data": to_json_value(value.values)}
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind == "M":
+            return [to_json_value(v) for v in value.tolist()]
+        return to_json_value(value.tolist())
+    if isinstance(value, np.datetime64):
+        return cubes.isoformat_utc(value)
+    if isinstance(value, datetime):
+        return cubes.isoformat_utc(value)
+    if isinstance(value, np.generic):
+        return to_json_value(value.item())
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, dict):
+        return {str(k): to_json_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json_value(v) for v in value]
+    raise FormatUnsuitableException(reason=f"a {type(value).__name__} can't be stored as JSON")
+
+
+def _vector_cube_module() -> Any:
+    """`stratus_processing.vector_cube`, imported on first use (None while it doesn't exist)."""
+    try:
+        from stratus_processing import vector_cube  # noqa: PLC0415 - optional, and heavy (shapely)
+    except ImportError:
+        return None
+    return vector_cube

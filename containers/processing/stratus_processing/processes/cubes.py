@@ -1,8 +1,16 @@
-"""Cube processes (openEO category "cubes") and the cube-level NDVI."""
+"""Cube processes that run a callback over a cube (apply, apply_dimension, reduce_dimension) and the
+band indices (ndvi, normalized_difference).
+
+Callbacks run vectorised: `apply`'s process gets the whole cube as `x`; the process of
+`apply_dimension` and `reduce_dimension`'s reducer get the whole cube as `data`, with
+`env.array_dimension` naming the dimension that plays the openEO array.
+"""
 
 from __future__ import annotations
 
 import re
+from numbers import Real
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -16,9 +24,62 @@ from stratus_processing.errors import (
     NirBandAmbiguousException,
     RedBandAmbiguousException,
 )
+from stratus_processing.processes.dimensions import (
+    coords_along,
+    dimension_type,
+    require_dimension,
+    with_dimension_type,
+)
 from stratus_processing.registry import ProcessArgs, process
 
 _BAND_NAME = re.compile(r"^\w+$")
+
+
+@process("apply")
+def apply(args: ProcessArgs, env: EvalEnv) -> xr.DataArray:
+    cube = args.get_cube("data")
+    callback = args.get_callback("process")
+    context = args.get_optional("context")
+    # Element-wise: one call with the whole cube as `x`, no dimension plays an array.
+    result = callback(env.for_array_dimension(None), x=cube, context=context)
+    return cubes.carry_metadata(_like_cube(result, cube, args, "process"), cube)
+
+
+@process("apply_dimension")
+def apply_dimension(args: ProcessArgs, env: EvalEnv) -> xr.DataArray:
+    cube = args.get_cube("data")
+    callback = args.get_callback("process")
+    dimension = require_dimension(cube, args.get_required("dimension", expected_type=str))
+    target = args.get_optional("target_dimension", dimension, expected_type=str)
+    context = args.get_optional("context")
+
+    result = callback(env.for_array_dimension(dimension), data=cube, context=context)
+    values = _along(result, dimension, cube, args)
+    template = cube.drop_vars(coords_along(cube, dimension)).isel({dimension: 0}, drop=True)
+    values = values.broadcast_like(template).transpose(dimension, *template.dims)
+    values = values.drop_vars(coords_along(values, dimension))
+
+    count = values.sizes[dimension]
+    keep_labels = target == dimension and count == cube.sizes[dimension]
+    if keep_labels:  # same dimension, same length: the labels (and e.g. band common names) stay
+        values = values.assign_coords({name: cube.coords[name] for name in coords_along(cube, dimension)})
+    else:
+        values = values.assign_coords({dimension: np.arange(count)})
+    order = list(cube.dims)
+    if target != dimension:
+        # A new target dimension is of type "other"; an existing one (with a single label) keeps its
+        # name and type and gets the values, in place of the source dimension.
+        kind = "other"
+        if target in cube.dims:
+            if cube.sizes[target] != 1:
+                raise args.invalid("target_dimension", f"the dimension '{target}' exists with more than one label")
+            kind = dimension_type(cube, target)
+            values = values.isel({target: 0}, drop=True).drop_vars(coords_along(values, target), errors="ignore")
+            order.remove(target)
+        values = values.rename({dimension: target})
+        values = with_dimension_type(with_dimension_type(values, dimension, None), target, kind)
+        order[order.index(dimension)] = target
+    return cubes.carry_metadata(values.transpose(*order), cube)
 
 
 @process("reduce_dimension")
@@ -41,7 +102,21 @@ def reduce_dimension(args: ProcessArgs, env: EvalEnv) -> xr.DataArray:
         raise args.invalid("reducer", f"it must compute a single value per cell, but its result still has "
                                       f"the dimension '{dimension}'")
     reduced = reduced.drop_vars(_coords_along(cube, dimension), errors="ignore").astype(cubes.CUBE_DTYPE)
-    return cubes.carry_metadata(reduced, cube)
+    return cubes.carry_metadata(with_dimension_type(reduced, dimension, None), cube)
+
+
+@process("normalized_difference")
+def normalized_difference(args: ProcessArgs, env: EvalEnv) -> Any:
+    x, y = args.get_required("x"), args.get_required("y")
+    for name, value in (("x", x), ("y", y)):
+        if value is not None and not isinstance(value, xr.DataArray) and (
+                not isinstance(value, Real) or isinstance(value, bool)):
+            raise args.invalid(name, f"expected a number, got {type(value).__name__}")
+    if x is None or y is None:
+        return None
+    # numpy division: IEEE results (x + y == 0 gives ±inf or NaN) instead of ZeroDivisionError.
+    result = np.divide(np.subtract(x, y), np.add(x, y))
+    return result.item() if isinstance(result, np.generic) else result
 
 
 @process("ndvi")
@@ -82,3 +157,52 @@ def _band_values(cube: xr.DataArray, band: str) -> xr.DataArray:
 
 def _coords_along(cube: xr.DataArray, dimension: str) -> list[str]:
     return [str(name) for name, coord in cube.coords.items() if dimension in coord.dims]
+
+
+def _like_cube(result: Any, cube: xr.DataArray, args: ProcessArgs, parameter: str) -> xr.DataArray:
+    """A callback result as a cube shaped like `cube` (constants broadcast, booleans as 0/1)."""
+    if not isinstance(result, xr.DataArray):
+        if result is not None and not isinstance(result, Real):
+            raise args.invalid(parameter, f"it must compute a number per cell, got {type(result).__name__}")
+        return xr.full_like(cube, np.nan if result is None else result, dtype=cubes.CUBE_DTYPE)
+    if not set(result.dims) <= set(cube.dims):
+        raise args.invalid(parameter, f"it must compute one value per cell, but its result has the dimensions "
+                                      f"{list(result.dims)}")
+    return _as_cube_dtype(result.broadcast_like(cube).transpose(*cube.dims))
+
+
+def _along(result: Any, dimension: str, cube: xr.DataArray, args: ProcessArgs) -> xr.DataArray:
+    """The values apply_dimension's process computed, as an array along `dimension`: a cube still
+    having it, or another array dimension the process created (e.g. `quantiles`), or a list of
+    values (e.g. from `array_create`), or a single value per cell."""
+    if isinstance(result, list):
+        if not result:
+            raise args.invalid("process", "it must return an array with at least one element")
+        items = [item if isinstance(item, xr.DataArray) else xr.DataArray(np.nan if item is None else item)
+                 for item in result]
+        for item in items:
+            if dimension in item.dims:
+                raise args.invalid("process", "it returned an array of arrays")
+        result = xr.concat(xr.broadcast(*items), dim=dimension, coords="minimal", compat="override",
+                           join="outer")
+    if not isinstance(result, xr.DataArray):
+        if result is not None and not isinstance(result, Real):
+            raise args.invalid("process", f"it must return an array of numbers, got {type(result).__name__}")
+        result = xr.DataArray(np.nan if result is None else result)
+    if dimension not in result.dims:
+        created = [d for d in result.dims if d not in cube.dims]
+        if len(created) > 1:
+            raise args.invalid("process", f"it must return one array per cell, but its result has the dimensions "
+                                          f"{list(result.dims)}")
+        result = result.rename({created[0]: dimension}) if created else result.expand_dims(dimension)
+    unknown = [d for d in result.dims if d not in cube.dims and d != dimension]
+    if unknown:
+        raise args.invalid("process", f"its result has dimensions the cube doesn't have: {unknown}")
+    return _as_cube_dtype(result)
+
+
+def _as_cube_dtype(values: xr.DataArray) -> xr.DataArray:
+    """Numbers and booleans become the cube's float64 (true/false as 1/0); text stays as it is."""
+    if values.dtype.kind in "biuf":
+        return values.astype(cubes.CUBE_DTYPE)
+    return values

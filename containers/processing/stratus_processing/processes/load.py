@@ -1,74 +1,191 @@
-"""Loading data (openEO category "import"): `load_collection` from the STAC catalog."""
+"""Loading data (openEO category "import"): `load_collection` from the back-end's catalog and
+`load_stac` from any STAC Item, Collection, Catalog or STAC API collection.
+
+Both plan first (search, `properties` filter, bands, time steps, target grid: `io.load.plan_load`)
+and then read the pixels. In tiled execution (`stratus_processing.tiling`) the plan is made once
+for the whole grid, while the runner plans the loads, and each tile then reads its own window.
+
+Differences between the two, both as the openEO specs say:
+- load_collection applies the STAC scale/offset (reflectance for Sentinel-2 L2A), load_stac keeps
+  the stored values ("scale and offset are not applied automatically"); no-data is NaN for both;
+- load_stac's `url` may be http(s):// or s3:// (of the data bucket); its assets must be, too.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
+from typing import Any
 
-import numpy as np
 import xarray as xr
 from rasterio.crs import CRS
 from rasterio.errors import CRSError
 from rasterio.warp import transform_bounds
+from shapely.geometry.base import BaseGeometry
+from stratus.errors import InternalException
 
 from stratus_processing import cube as cubes
 from stratus_processing.env import EvalEnv
 from stratus_processing.errors import NoDataAvailableException, TemporalExtentEmptyException
+from stratus_processing.geometry import POLYGONAL_TYPES, GeometryError, parse_geojson
 from stratus_processing.grid import WGS84, parse_crs
-from stratus_processing.io.load import load_cube, target_grid
-from stratus_processing.io.stac import BandInfo, Collection
-from stratus_processing.registry import ProcessArgs, process
+from stratus_processing.io.load import LoadPlan, load_cube, plan_load
+from stratus_processing.io.stac import (
+    BandInfo,
+    DocumentReader,
+    SearchRequest,
+    StacItem,
+    StacReadError,
+    TooManyItemsError,
+    open_stac_source,
+    resolve_bands,
+)
+from stratus_processing.registry import Callback, ProcessArgs, process
 
-# Largest cube load_collection materialises, in bytes: a quarter of the 8 GiB Fargate task
+# Largest cube a load materialises at once, in bytes: a quarter of the 8 GiB Fargate task
 # (resources.PROCESSING_MEMORY_MB) leaves room for the intermediate cubes of band math and reducers.
+# Tiled execution checks each tile against it, so a tileable graph has no limit on its area.
 MAX_CUBE_BYTES = 2 * 1024**3
 
 _GEOJSON_TYPES = {"Polygon", "MultiPolygon", "Feature", "FeatureCollection", "GeometryCollection", "Point",
                   "MultiPoint", "LineString", "MultiLineString"}
+# Comparisons a STAC API can apply itself (Query extension), and their mirror image for `y op value`.
+_QUERY_OPERATORS = {"eq": "eq", "neq": "neq", "lt": "lt", "lte": "lte", "gt": "gt", "gte": "gte"}
+_MIRRORED = {"eq": "eq", "neq": "neq", "lt": "gt", "lte": "gte", "gt": "lt", "gte": "lte"}
 
 
 @process("load_collection")
-def load_collection(args: ProcessArgs, env: EvalEnv) -> xr.DataArray:
-    catalog = env.require_catalog()
-    collection = catalog.collection(args.get_required("id", expected_type=str))
-    extent = _spatial_extent(args)
-    start, end = _temporal_extent(args)
-    bands = _bands(args, collection)
-    if args.get_optional("properties"):
-        raise args.invalid("properties", "filtering by metadata properties is not supported yet")
+def load_collection(args: ProcessArgs, env: EvalEnv) -> xr.DataArray | None:
+    return _load(args, env, _plan_collection)
 
-    bbox_wgs84 = transform_bounds(extent[0], WGS84, *extent[1], densify_pts=21) if extent else None
-    items = catalog.search(collection.id, bbox=bbox_wgs84, start=start, end=end)
-    items = [item for item in items if any(b.name in item.assets for b in bands)]
-    if not items:
-        raise NoDataAvailableException()
-    grid = target_grid(items[0], bands, extent, items)
-    if grid.width == 0 or grid.height == 0:
-        raise NoDataAvailableException()
-    days = len({item.datetime.date() for item in items})
-    size = days * len(bands) * grid.width * grid.height * np.dtype(cubes.CUBE_DTYPE).itemsize
+
+@process("load_stac")
+def load_stac(args: ProcessArgs, env: EvalEnv) -> xr.DataArray | None:
+    return _load(args, env, _plan_stac)
+
+
+def _load(args: ProcessArgs, env: EvalEnv, planner: Callable[[ProcessArgs, EvalEnv], LoadPlan]) -> xr.DataArray | None:
+    tile = env.tile
+    plan = tile.loads.get(args.node_id) if tile is not None and not tile.planning else None
+    if plan is None:
+        plan = planner(args, env)
+    if tile is not None and tile.planning:
+        tile.loads[args.node_id or ""] = plan
+        return None  # the runner only plans here; the tiles read the pixels
+    grid = tile.grid if tile is not None else plan.grid
+    size = plan.size_bytes(grid)
     if size > MAX_CUBE_BYTES:
         raise args.invalid("spatial_extent", f"the data for this extent would take {size / 1024**3:.1f} GiB "
-                                             f"({days} dates × {len(bands)} bands × {grid.width} × {grid.height} px), "
-                                             f"more than the {MAX_CUBE_BYTES / 1024**3:.0f} GiB a job may load; "
-                                             f"limit the spatial or temporal extent or the bands")
+                                             f"({len(plan.days)} dates × {len(plan.bands)} bands × {grid.width} × "
+                                             f"{grid.height} px), more than the {MAX_CUBE_BYTES / 1024**3:.0f} GiB "
+                                             f"a job may load at once; limit the spatial or temporal extent or "
+                                             f"the bands")
+    return load_cube(plan, env.rasters, grid)
 
-    band_list = ", ".join(b.name for b in bands)
+
+# --- load_collection ----------------------------------------------------------------------------
+
+def _plan_collection(args: ProcessArgs, env: EvalEnv) -> LoadPlan:
+    catalog = env.require_catalog()
+    collection = catalog.collection(args.get_required("id", expected_type=str))
+    args.get_required("spatial_extent")  # required (may be null) for load_collection, optional for load_stac
+    args.get_required("temporal_extent")
+    extent = _spatial_extent(args)
+    start, end = _temporal_extent(args)
+    bands = _bands(args, collection.bands, f"collection '{collection.id}'")
+    request = _search_request(args, env, extent, start, end)
+    try:
+        items = catalog.search(collection.id, request=request)
+    except TooManyItemsError as exc:
+        raise args.invalid("spatial_extent", f"{exc}: limit the spatial or temporal extent") from None
+    except StacReadError as exc:
+        raise InternalException(message=f"The catalog of collection '{collection.id}' is not readable: {exc}") from exc
+    plan = _plan(args, env, items, bands, extent, apply_scale=True)
+    _log_plan(args, env, plan, f"{plan.item_count} items of '{collection.id}'", start, end)
+    return plan
+
+
+# --- load_stac ----------------------------------------------------------------------------------
+
+def _plan_stac(args: ProcessArgs, env: EvalEnv) -> LoadPlan:
+    url = args.get_required("url", expected_type=str)
+    documents = env.catalog.documents if env.catalog is not None else DocumentReader()
+    if env.rasters is None:
+        raise InternalException(message="No raster reader is configured for this evaluation.")
+    extent = _spatial_extent(args)
+    start, end = _temporal_extent(args)
+    request = _search_request(args, env, extent, start, end)
+    try:
+        source = open_stac_source(url, documents)
+        items = source.search(request)
+    except StacReadError as exc:
+        raise args.invalid("url", str(exc)) from None
+    except TooManyItemsError as exc:
+        raise args.invalid("spatial_extent", f"{exc}: limit the spatial or temporal extent") from None
+    if not items:
+        raise NoDataAvailableException()
+    bands = _bands(args, source.bands(items), f"the STAC data at {url}")
+    plan = _plan(args, env, items, bands, extent, apply_scale=False)
+    for day in plan.days:
+        for item in day:
+            for band in plan.bands:
+                key = item.asset_for(band)
+                if key is None:
+                    continue
+                try:
+                    documents.check_href(item.assets[key]["href"])
+                except ValueError as exc:
+                    raise args.invalid("url", f"asset '{key}' of item '{item.id}' can't be read: {exc}") from None
+    _log_plan(args, env, plan, f"{plan.item_count} items from {url}", start, end)
+    return plan
+
+
+# --- shared -------------------------------------------------------------------------------------
+
+Extent = tuple[CRS, tuple[float, float, float, float], list[BaseGeometry] | None]
+
+
+def _plan(args: ProcessArgs, env: EvalEnv, items: list[StacItem], bands: list[BandInfo], extent: Extent | None,
+          *, apply_scale: bool) -> LoadPlan:
+    items = [item for item in items if any(item.asset_for(b) is not None for b in bands)]
+    if not items:
+        raise NoDataAvailableException()
+    plan = plan_load(items, bands, extent[:2] if extent else None, env.rasters, apply_scale=apply_scale,
+                     geometries=extent[2] if extent else None, geometries_crs=extent[0] if extent else None)
+    if plan.grid.width == 0 or plan.grid.height == 0:
+        raise NoDataAvailableException()
+    return plan
+
+
+def _log_plan(args: ProcessArgs, env: EvalEnv, plan: LoadPlan, found: str, start: datetime | None,
+              end: datetime | None) -> None:
+    band_list = ", ".join(b.name for b in plan.bands)
+    grid = plan.grid
     env.reporter.log(
-        f"load_collection: {len(items)} items of '{collection.id}' × bands {band_list} for the extent "
-        f"({_describe_interval(start, end)}); reading onto a {grid.width} × {grid.height} px grid at "
-        f"{grid.resolution[0]:g} m in {_crs_name(grid.crs)}", path=args.path)
-    return load_cube(items, bands, grid, env.rasters)
+        f"{args.process_id}: {found} × bands {band_list} for the extent ({_describe_interval(start, end)}); "
+        f"{len(plan.days)} dates, reading onto a {grid.width} × {grid.height} px grid at "
+        f"{grid.resolution[0]:g} {_unit(grid.crs)} in {_crs_name(grid.crs)}", path=args.path)
 
 
-def _spatial_extent(args: ProcessArgs) -> tuple[CRS, tuple[float, float, float, float]] | None:
-    extent = args.get_required("spatial_extent")
+def _search_request(args: ProcessArgs, env: EvalEnv, extent: Extent | None, start: datetime | None,
+                    end: datetime | None) -> SearchRequest:
+    bbox = transform_bounds(extent[0], WGS84, *extent[1], densify_pts=21) if extent else None
+    filters = _property_filters(args)
+    accept = None
+    if filters:
+        def accept(item: StacItem) -> bool:
+            return all(_holds(callback, env, item.properties.get(name)) for name, callback in filters.items())
+    return SearchRequest(bbox=bbox, start=start, end=end, query=_api_query(filters), accept=accept)
+
+
+def _spatial_extent(args: ProcessArgs) -> Extent | None:
+    extent = args.get_optional("spatial_extent")
     if extent is None:
         return None
     if not isinstance(extent, Mapping):
-        raise args.invalid("spatial_extent", "expected a bounding box object or null")
+        raise args.invalid("spatial_extent", "expected a bounding box, GeoJSON polygons or null")
     if extent.get("type") in _GEOJSON_TYPES:
-        raise args.invalid("spatial_extent", "GeoJSON geometries are not supported yet, use a bounding box")
+        return _geojson_extent(args, extent)
     try:
         west, south, east, north = (float(extent[k]) for k in ("west", "south", "east", "north"))
     except (KeyError, TypeError, ValueError):
@@ -79,11 +196,24 @@ def _spatial_extent(args: ProcessArgs) -> tuple[CRS, tuple[float, float, float, 
         crs = parse_crs(extent.get("crs") if extent.get("crs") is not None else 4326)
     except (CRSError, TypeError, ValueError) as exc:
         raise args.invalid("spatial_extent", f"unknown crs {extent.get('crs')!r}: {exc}") from None
-    return crs, (west, south, east, north)
+    return crs, (west, south, east, north), None
+
+
+def _geojson_extent(args: ProcessArgs, extent: Mapping[str, Any]) -> Extent:
+    """openEO: pixels whose centre lies in any of the polygons (the rest becomes no-data)."""
+    try:
+        features = parse_geojson(extent)
+    except GeometryError as exc:
+        raise args.invalid("spatial_extent", str(exc)) from None
+    geometries = features.non_empty()
+    if not geometries or any(g.geom_type not in POLYGONAL_TYPES for g in geometries):
+        raise args.invalid("spatial_extent", "GeoJSON extents must be Polygons or MultiPolygons "
+                                             "(or Features or a FeatureCollection of them)")
+    return features.crs, features.bounds(), geometries
 
 
 def _temporal_extent(args: ProcessArgs) -> tuple[datetime | None, datetime | None]:
-    interval = args.get_required("temporal_extent")
+    interval = args.get_optional("temporal_extent")
     if interval is None:
         return None, None
     if not isinstance(interval, list) or len(interval) != 2:
@@ -99,18 +229,69 @@ def _temporal_extent(args: ProcessArgs) -> tuple[datetime | None, datetime | Non
     return start, end
 
 
-def _bands(args: ProcessArgs, collection: Collection) -> list[BandInfo]:
+def _bands(args: ProcessArgs, available: list[BandInfo], source: str) -> list[BandInfo]:
     requested = args.get_optional("bands", expected_type=list)
     if requested is None:
-        return collection.bands
+        if not available:
+            raise args.invalid("bands", f"{source} describes no bands")
+        return available
     if not requested or not all(isinstance(b, str) for b in requested):
         raise args.invalid("bands", "expected a non-empty array of band names")
     try:
-        return collection.resolve_bands(requested)
+        return resolve_bands(available, requested)
     except KeyError as exc:
-        known = ", ".join(b.name for b in collection.bands)
-        raise args.invalid("bands", f"collection '{collection.id}' has no band '{exc.args[0]}' "
-                                    f"(bands: {known})") from None
+        known = ", ".join(b.name for b in available)
+        raise args.invalid("bands", f"{source} has no band '{exc.args[0]}' (bands: {known})") from None
+
+
+def _property_filters(args: ProcessArgs) -> dict[str, Callback]:
+    """openEO `properties`: metadata property name -> condition (a child process graph on `value`)."""
+    properties = args.get_optional("properties", expected_type=dict)
+    if not properties:
+        return {}
+    filters = {}
+    for name, condition in properties.items():
+        if not isinstance(condition, Callback):
+            raise args.invalid("properties", f"the condition for '{name}' must be a process graph with the "
+                                             f"parameter 'value'")
+        filters[str(name)] = condition
+    return filters
+
+
+def _holds(condition: Callback, env: EvalEnv, value: Any) -> bool:
+    """The condition on one item's property value; no-data (null) means the item doesn't match."""
+    result = condition(env, value=value)
+    return result is True or (not isinstance(result, (bool, type(None))) and bool(result))
+
+
+def _api_query(filters: Mapping[str, Callback]) -> dict[str, Any] | None:
+    """The STAC API Query-extension form of the conditions that are one plain comparison with a
+    constant (e.g. `lte(value, 50)`), so the API sends fewer items; the rest filter locally only."""
+    query: dict[str, dict[str, Any]] = {}
+    for name, condition in filters.items():
+        graph = getattr(condition, "graph", None)
+        if graph is None or len(graph.nodes) != 1:
+            continue
+        node = next(iter(graph.nodes.values()))
+        if node.process_id not in _QUERY_OPERATORS or node.namespace not in (None, "backend"):
+            continue
+        arguments = dict(node.arguments)
+        if any(arguments[k] is not None and arguments[k] is not True for k in set(arguments) - {"x", "y"}):
+            continue  # delta / case_sensitive=false: not what the Query extension does
+        x, y = arguments.get("x"), arguments.get("y")
+        if _is_value_parameter(x) and _is_constant(y):
+            query.setdefault(name, {})[_QUERY_OPERATORS[node.process_id]] = y
+        elif _is_value_parameter(y) and _is_constant(x):
+            query.setdefault(name, {})[_MIRRORED[node.process_id]] = x
+    return query or None
+
+
+def _is_value_parameter(value: Any) -> bool:
+    return isinstance(value, Mapping) and value.get("from_parameter") == "value"
+
+
+def _is_constant(value: Any) -> bool:
+    return isinstance(value, (str, int, float)) and not isinstance(value, bool)
 
 
 def _describe_interval(start: datetime | None, end: datetime | None) -> str:
@@ -122,3 +303,7 @@ def _describe_interval(start: datetime | None, end: datetime | None) -> str:
 def _crs_name(crs: CRS) -> str:
     epsg = crs.to_epsg()
     return f"EPSG:{epsg}" if epsg else crs.to_string()
+
+
+def _unit(crs: CRS) -> str:
+    return "°" if crs.is_geographic else "m"

@@ -1,91 +1,233 @@
-"""Reducers (openEO category "reducer"): many values to one.
+"""Reducers (openEO category "reducer"): an array to one value.
 
-In a callback over a cube dimension (`env.array_dimension`), `data` is the whole cube and the
-reduction runs along that dimension, vectorised. A plain JSON array reduces with numpy; an array
-built from cube pieces (e.g. `[array_element(data, 0), array_element(data, 1)]`) is stacked first.
+The array arrives in one of the shapes `arrays.array_argument` describes. On a plain array the
+reduction follows the JSON semantics (`None` is no-data; NaN and ±inf are numbers that propagate as
+IEEE 754 says). On a cube the reduction runs along the array dimension for every pixel at once, NaN
+being no-data, and the result is the cube without that dimension. Booleans computed on cubes (`all`,
+`any`) are float64 1.0/0.0 with NaN as no-data, following the cube convention.
 """
 
 from __future__ import annotations
 
-from numbers import Real
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
+from stratus_processing import cube as cubes
 from stratus_processing.env import EvalEnv
-from stratus_processing.registry import ProcessArgs, process
+from stratus_processing.processes.arrays import CubeArray, PlainArray, array_argument, is_number
+from stratus_processing.registry import Callback, ProcessArgs, process
 
-_STACK_DIMENSION = "__array__"
+
+@dataclass(frozen=True)
+class _Statistic:
+    # On the non-null numbers of a plain array (at least one); None when undefined for them.
+    numbers: Callable[[np.ndarray], Any]
+    # Along `dimension` of a cube, skipping NaN when the flag says so.
+    along: Callable[[xr.DataArray, str, bool], xr.DataArray]
+
+
+def _sample_variance(values: np.ndarray) -> Any:
+    return np.var(values, ddof=1) if values.size > 1 else None
+
+
+def _sample_sd(values: np.ndarray) -> Any:
+    return np.std(values, ddof=1) if values.size > 1 else None
+
+
+# sum and product: min_count=1, so a pixel without any valid value is no-data, not 0 or 1
+# (openEO: "An array with solely no-data values returns the no-data value").
+_STATISTICS: dict[str, _Statistic] = {
+    "mean": _Statistic(np.mean, lambda d, dim, skip: d.mean(dim, skipna=skip)),
+    "median": _Statistic(np.median, lambda d, dim, skip: d.median(dim, skipna=skip)),
+    "min": _Statistic(np.min, lambda d, dim, skip: d.min(dim, skipna=skip)),
+    "max": _Statistic(np.max, lambda d, dim, skip: d.max(dim, skipna=skip)),
+    "sum": _Statistic(np.sum, lambda d, dim, skip: d.sum(dim, skipna=skip, min_count=1)),
+    "product": _Statistic(np.prod, lambda d, dim, skip: d.prod(dim, skipna=skip, min_count=1)),
+    "variance": _Statistic(_sample_variance, lambda d, dim, skip: d.var(dim, skipna=skip, ddof=1)),
+    "sd": _Statistic(_sample_sd, lambda d, dim, skip: d.std(dim, skipna=skip, ddof=1)),
+}
 
 
 @process("mean")
 def mean(args: ProcessArgs, env: EvalEnv) -> Any:
-    return _reduce(args, env, "mean")
+    return _statistic(args, env, _STATISTICS["mean"])
 
 
 @process("median")
 def median(args: ProcessArgs, env: EvalEnv) -> Any:
-    return _reduce(args, env, "median")
+    return _statistic(args, env, _STATISTICS["median"])
 
 
 @process("min")
 def min_(args: ProcessArgs, env: EvalEnv) -> Any:
-    return _reduce(args, env, "min")
+    return _statistic(args, env, _STATISTICS["min"])
 
 
 @process("max")
 def max_(args: ProcessArgs, env: EvalEnv) -> Any:
-    return _reduce(args, env, "max")
+    return _statistic(args, env, _STATISTICS["max"])
 
 
 @process("sum")
 def sum_(args: ProcessArgs, env: EvalEnv) -> Any:
-    return _reduce(args, env, "sum")
+    return _statistic(args, env, _STATISTICS["sum"])
 
 
-_NUMPY = {"mean": np.mean, "median": np.median, "min": np.min, "max": np.max, "sum": np.sum}
+@process("product")
+def product(args: ProcessArgs, env: EvalEnv) -> Any:
+    return _statistic(args, env, _STATISTICS["product"])
 
 
-def _reduce(args: ProcessArgs, env: EvalEnv, how: str) -> Any:
-    data = args.get_required("data")
+@process("sd")
+def sd(args: ProcessArgs, env: EvalEnv) -> Any:
+    return _statistic(args, env, _STATISTICS["sd"])
+
+
+@process("variance")
+def variance(args: ProcessArgs, env: EvalEnv) -> Any:
+    return _statistic(args, env, _STATISTICS["variance"])
+
+
+def _statistic(args: ProcessArgs, env: EvalEnv, statistic: _Statistic) -> Any:
+    array = array_argument(args, env)
     ignore_nodata = args.get_optional("ignore_nodata", True, expected_type=bool)
-    if isinstance(data, xr.DataArray):
-        dimension = env.array_dimension
-        if dimension is None or dimension not in data.dims:
-            raise args.invalid("data", "a data cube can only be reduced inside a callback over one of its "
-                                       "dimensions, e.g. the reducer of reduce_dimension")
-        return _reduce_dataarray(data, dimension, how, ignore_nodata)
-    if isinstance(data, list):
-        if any(isinstance(v, xr.DataArray) for v in data):
-            stacked = xr.concat(xr.broadcast(*[_as_dataarray(v) for v in data]), dim=_STACK_DIMENSION,
-                                coords="minimal", compat="override")
-            return _reduce_dataarray(stacked, _STACK_DIMENSION, how, ignore_nodata)
-        return _reduce_numbers(args, data, how, ignore_nodata)
-    raise args.invalid("data", f"expected an array, got {type(data).__name__}")
-
-
-def _reduce_dataarray(data: xr.DataArray, dimension: str, how: str, ignore_nodata: bool) -> xr.DataArray:
-    if how == "sum":
-        # min_count=1: a pixel with no valid value is no-data, not 0 (openEO: "solely no-data ... returns no-data").
-        return data.sum(dimension, skipna=ignore_nodata, min_count=1)
-    return getattr(data, how)(dimension, skipna=ignore_nodata)
-
-
-def _reduce_numbers(args: ProcessArgs, data: list[Any], how: str, ignore_nodata: bool) -> Any:
-    for value in data:
-        if value is not None and not (isinstance(value, Real) and not isinstance(value, bool)):
-            raise args.invalid("data", f"expected an array of numbers, found {type(value).__name__}")
-    values = [v for v in data if v is not None and not (isinstance(v, float) and np.isnan(v))]
-    if len(values) < len(data) and not ignore_nodata:
+    if isinstance(array, CubeArray):
+        with quiet_numpy():
+            return array.reduced(statistic.along(_numeric(array.data), array.dimension, ignore_nodata))
+    numbers, dropped = array.valid_numbers(args)
+    if (dropped and not ignore_nodata) or not numbers:
         return None
-    if not values:
-        return None
-    result = _NUMPY[how](np.asarray(values))
-    return result.item() if isinstance(result, np.generic) else result
+    with quiet_numpy():
+        return python_number(statistic.numbers(np.asarray(numbers)))
 
 
-def _as_dataarray(value: Any) -> xr.DataArray:
-    if isinstance(value, xr.DataArray):
-        return value
-    return xr.DataArray(np.nan if value is None else value)
+# --- first, last --------------------------------------------------------------------------------
+
+@process("first")
+def first(args: ProcessArgs, env: EvalEnv) -> Any:
+    return _first(args, env, from_end=False)
+
+
+@process("last")
+def last(args: ProcessArgs, env: EvalEnv) -> Any:
+    return _first(args, env, from_end=True)
+
+
+def _first(args: ProcessArgs, env: EvalEnv, *, from_end: bool) -> Any:
+    array = array_argument(args, env)
+    ignore_nodata = args.get_optional("ignore_nodata", True, expected_type=bool)
+    if isinstance(array, PlainArray):
+        values = array.values[::-1] if from_end else array.values
+        candidates = [v for v in values if v is not None] if ignore_nodata else values
+        return candidates[0] if candidates else None
+
+    if not array.size:
+        return array.template()
+    data = array.data.isel({array.dimension: slice(None, None, -1)}) if from_end else array.data
+    # The position of the first valid value per pixel (0 where there is none: that value is NaN too).
+    position = data.notnull().argmax(array.dimension) if ignore_nodata else 0
+    return array.reduced(data.isel({array.dimension: position}, drop=True))
+
+
+# --- count --------------------------------------------------------------------------------------
+
+@process("count")
+def count(args: ProcessArgs, env: EvalEnv) -> Any:
+    array = array_argument(args, env)
+    condition = args.get_optional("condition")
+    context = args.get_optional("context")
+    if condition is not None and condition is not True and not isinstance(condition, Callback):
+        raise args.invalid("condition", "expected a child process graph, true or null")
+
+    if isinstance(array, PlainArray):
+        if condition is None:
+            return sum(1 for v in array.values if _is_valid(v))
+        if condition is True:
+            return len(array.values)
+        # A plain JSON array is small: the condition runs once per element, as the spec describes.
+        element_env = env.for_array_dimension(None)
+        return sum(1 for v in array.values if condition(element_env, x=v, context=context) is True)
+
+    data, dimension = array.data, array.dimension
+    if condition is None:
+        counted = np.isfinite(_numeric(data))  # is_valid: neither no-data, NaN nor ±inf
+    elif condition is True:
+        return array.template(array.size)
+    else:
+        # One call with the whole cube: the condition's processes work element-wise on every value at once.
+        verdict = condition(env.for_array_dimension(None), x=data, context=context)
+        if not isinstance(verdict, xr.DataArray):
+            return array.template(array.size if verdict is True else 0)
+        counted = verdict == True  # noqa: E712 (element-wise; float 1.0 is true, NaN no-data is not)
+        if dimension not in counted.dims:
+            counted = counted.expand_dims({dimension: array.size})
+    return array.reduced(counted.sum(dimension).astype(cubes.CUBE_DTYPE))
+
+
+def _is_valid(value: Any) -> bool:
+    """openEO `is_valid`: not no-data, and finite if a number."""
+    if value is None:
+        return False
+    return not is_number(value) or bool(np.isfinite(value))
+
+
+# --- all, any -----------------------------------------------------------------------------------
+
+@process("all")
+def all_(args: ProcessArgs, env: EvalEnv) -> Any:
+    return _logical(args, env, decisive=False)
+
+
+@process("any")
+def any_(args: ProcessArgs, env: EvalEnv) -> Any:
+    return _logical(args, env, decisive=True)
+
+
+def _logical(args: ProcessArgs, env: EvalEnv, *, decisive: bool) -> Any:
+    """`all` (a false decides) and `any` (a true decides). Without a decisive value the result is the
+    other boolean, unless no-data is taken into account and present (the specs' truth tables)."""
+    array = array_argument(args, env)
+    ignore_nodata = args.get_optional("ignore_nodata", True, expected_type=bool)
+    if isinstance(array, PlainArray):
+        for value in array.values:
+            if value is not None and not isinstance(value, bool):
+                raise args.invalid("data", f"expected an array of booleans, found {type(value).__name__}")
+        if decisive in array.values:
+            return decisive
+        if not ignore_nodata and None in array.values:
+            return None
+        return not decisive
+
+    data = _numeric(array.data)
+    missing = data.isnull()
+    decided = ((data != 0) == decisive) & ~missing
+    result = xr.where(decided.any(array.dimension), float(decisive), float(not decisive))
+    if not ignore_nodata:
+        result = xr.where(missing.any(array.dimension) & ~decided.any(array.dimension), np.nan, result)
+    return array.reduced(result.astype(cubes.CUBE_DTYPE))
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+def _numeric(data: xr.DataArray) -> xr.DataArray:
+    """Cube values as float64 (booleans 1.0/0.0), so NaN can mark no-data in every result."""
+    return data if data.dtype == cubes.CUBE_DTYPE else data.astype(cubes.CUBE_DTYPE)
+
+
+def python_number(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+@contextmanager
+def quiet_numpy() -> Iterator[None]:
+    """No warnings for the expected cases of NaN-skipping reductions (a pixel with solely no-data,
+    fewer than two values for a sample variance): their result is NaN, which is no-data."""
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield

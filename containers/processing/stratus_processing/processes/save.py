@@ -1,26 +1,65 @@
-"""Output: `save_result` in the formats listed by `/file_formats`."""
+"""Output: `save_result` in the formats of `stratus.file_formats` (what `/file_formats` lists).
+
+Raster data cubes go to GTiff or netCDF (`io.save` sinks; in tiled execution each tile is written
+into the output by window), other results (numbers, arrays, vector cubes) to JSON or GeoJSON.
+"""
 
 from __future__ import annotations
+
+from stratus.file_formats import GTIFF, JSON, NETCDF, find_format, format_names, validate_options
 
 from stratus_processing import cube as cubes
 from stratus_processing.env import EvalEnv
 from stratus_processing.errors import FormatUnsuitableException
-from stratus_processing.io.save import save_geotiff
+from stratus_processing.io.save import OutputType, arranged, save_geojson, save_json, save_raster
 from stratus_processing.registry import ProcessArgs, process
+from stratus_processing.tiling import TilingNotApplicable
 
-# openEO output format name -> writer; names match case-insensitively (openEO file format ids).
-OUTPUT_FORMATS = {"GTiff": save_geotiff}
+RASTER_FORMATS = frozenset({GTIFF, NETCDF})
 
 
 @process("save_result")
 def save_result(args: ProcessArgs, env: EvalEnv) -> bool:
     data = args.get_required("data")
-    writer = args.get_enum("format", OUTPUT_FORMATS, case_sensitive=False)
-    options = args.get_optional("options", {}, expected_type=dict)
-    if not cubes.is_cube(data):
-        raise FormatUnsuitableException(reason="only raster data cubes can be saved in this format")
-    shape = " × ".join(f"{dim} {size}" for dim, size in data.sizes.items())
-    env.reporter.log(f"save_result: writing result as {args['format']} ({shape})", path=args.path)
-    records = writer(data, env.require_results(), options=options)
+    format_name = _format(args)
+    options = _options(args, format_name)
+    if format_name in RASTER_FORMATS and not cubes.is_cube(data):
+        raise FormatUnsuitableException(reason=f"{format_name} stores raster data cubes; save other results as "
+                                               f"JSON (or vector data cubes as GeoJSON)")
+
+    tile = env.tile
+    if tile is not None and tile.outputs is not None:
+        if format_name not in RASTER_FORMATS:
+            raise TilingNotApplicable(f"{format_name} output is not written by tile")
+        tile.outputs.write(args.node_id or "", format_name, options, data, path=args.path)
+        return True
+
+    if format_name in RASTER_FORMATS:
+        shape = " × ".join(f"{dim} {size}" for dim, size in arranged(data, format_name).sizes.items())
+        env.reporter.log(f"save_result: writing result as {format_name} ({shape})", path=args.path)
+        records = save_raster(data, env.require_results(), format_name, options)
+    else:
+        env.reporter.log(f"save_result: writing result as {format_name}", path=args.path)
+        writer = save_json if format_name == JSON else save_geojson
+        records = writer(data, env.require_results(), options=options)
     env.reporter.log(f"save_result: wrote {', '.join(r.name for r in records)}", path=args.path)
     return True
+
+
+def _format(args: ProcessArgs) -> str:
+    value = args.get_required("format", expected_type=str)
+    format_name = find_format(value)
+    if format_name is None:
+        raise args.invalid("format", f"'{value}' is not one of: {', '.join(format_names())}")
+    return format_name
+
+
+def _options(args: ProcessArgs, format_name: str) -> dict:
+    options = args.get_optional("options", {}, expected_type=dict)
+    try:
+        resolved = validate_options(format_name, options)
+        if format_name in RASTER_FORMATS:
+            OutputType.of(resolved.get("datatype") or "float32", resolved.get("nodata"))
+    except ValueError as exc:
+        raise args.invalid("options", str(exc)) from None
+    return resolved

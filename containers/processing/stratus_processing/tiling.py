@@ -1,0 +1,360 @@
+"""Tiled execution: memory bounded by the tile, not by the area of the job.
+
+When every process of a graph is pixel-local in x and y (a result pixel depends only on the same
+pixel of its inputs: band math, reductions over `t` or `bands`, temporal filters and aggregations,
+masks by another cube on the same grid, ...), evaluating the graph on a window of the grid gives
+exactly that window of the whole result. So the runner:
+
+1. checks the graph against the allow-list below (`tiling_obstacle`); anything else (neighbourhoods,
+   resampling, spatial aggregation, vector processes, JSON output, ...) is evaluated on the whole
+   cube as before, which is correct, just not bounded;
+2. plans every load node once (`plan_load`: the STAC search, properties filter, time steps and the
+   full target grid), evaluating only that node; all loads must land on one grid;
+3. splits the grid into tiles (1024 px, or smaller when many dates × bands make a tile heavy;
+   aligned to the COGs' 512 px blocks), and evaluates the whole graph once per tile, two tiles at
+   a time (GDAL and numpy release the GIL, so reading one tile overlaps computing the other):
+   `load_*` reads only the tile's window (`EvalEnv.tile`), `save_result` writes the tile into its
+   output files by window (`io.save.RasterSink`);
+4. publishes the outputs once every tile is written (GTiff: the COG copy; netCDF: the file).
+
+Values are computed in float64, as in whole-cube evaluation, so both paths give bit-identical
+results; float32 would halve the tile's memory, but the tile already bounds it (a 1024 px tile of
+4 dates × 2 bands is 64 MiB) and time goes to decoding and encoding, not arithmetic.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from affine import Affine
+from stratus.events import LogLevel
+from stratus.file_formats import GTIFF, NETCDF, find_format
+
+from stratus_processing import cube as cubes
+from stratus_processing.env import EvalEnv
+from stratus_processing.graph import ProcessGraph, _numeric_conventions, evaluate_graph
+from stratus_processing.grid import Grid
+from stratus_processing.io.load import LoadPlan
+from stratus_processing.io.save import RasterSink, open_sink, write_env
+from stratus_processing.registry import DEFAULT_REGISTRY, ProcessRegistry
+from stratus_processing.reporting import Reporter
+from stratus_processing.results import AssetRecord, ResultStore
+
+logger = logging.getLogger("stratus_processing")
+
+LOAD_PROCESSES = frozenset({"load_collection", "load_stac"})
+SAVE_PROCESS = "save_result"
+TILED_FORMATS = frozenset({GTIFF, NETCDF})
+
+# The allow-list: processes whose result at a pixel depends on that pixel alone (in x and y). Math,
+# logic and comparisons work per value; reducers, array and date processes run inside callbacks over
+# `t` or `bands` (see DIMENSION_ARGUMENTS for the processes that name the dimension).
+PIXEL_LOCAL = frozenset({
+    # math
+    "absolute", "add", "arccos", "arcosh", "arcsin", "arctan", "arctan2", "arsinh", "artanh", "ceil", "clip",
+    "constant", "cos", "cosh", "divide", "e", "exp", "floor", "int", "linear_scale_range", "ln", "log", "mod",
+    "multiply", "ndvi", "normalized_difference", "pi", "power", "round", "sgn", "sin", "sinh", "sqrt", "subtract",
+    "tan", "tanh",
+    # reducers and statistics (in callbacks over t or bands)
+    "all", "any", "count", "extrema", "first", "last", "max", "mean", "median", "min", "product", "quantiles",
+    "sd", "sum", "variance", "cummax", "cummin", "cumproduct", "cumsum",
+    # logic and comparisons
+    "and", "or", "xor", "not", "if", "between", "eq", "neq", "gt", "gte", "lt", "lte", "is_infinite", "is_nan",
+    "is_nodata", "is_valid",
+    # arrays (in callbacks)
+    "array_append", "array_apply", "array_concat", "array_contains", "array_create", "array_element",
+    "array_filter", "array_find", "array_find_label", "array_interpolate_linear", "array_labels", "order",
+    "rearrange", "sort",
+    # texts and dates (scalars)
+    "text_begins", "text_concat", "text_contains", "text_ends", "date_between", "date_difference", "date_shift",
+    # cubes: along t and bands only (dimension arguments checked below)
+    "apply", "apply_dimension", "reduce_dimension", "filter_bands", "filter_temporal", "filter_labels",
+    "aggregate_temporal", "aggregate_temporal_period", "anomaly", "climatological_normal", "mask",
+    "merge_cubes", "rename_labels", "rename_dimension", "add_dimension", "drop_dimension", "dimension_labels",
+    "resample_cube_temporal",
+    # in and out: planned and written by tile
+    *LOAD_PROCESSES, SAVE_PROCESS,
+})
+# Arguments naming a dimension: the process is pixel-local only when none names x or y.
+DIMENSION_ARGUMENTS: dict[str, tuple[str, ...]] = {
+    "apply_dimension": ("dimension", "target_dimension"),
+    "reduce_dimension": ("dimension",),
+    "filter_labels": ("dimension",),
+    "aggregate_temporal": ("dimension",),
+    "aggregate_temporal_period": ("dimension",),
+    "rename_labels": ("dimension",),
+    "rename_dimension": ("source", "target"),
+    "add_dimension": ("name",),
+    "drop_dimension": ("name",),
+    "dimension_labels": ("dimension",),
+    "resample_cube_temporal": ("dimension",),
+}
+_SPATIAL_DIMENSIONS = frozenset({cubes.X, cubes.Y})
+
+# Tile edges tried, largest first (px): multiples or divisors of the COG block size, so tiles write
+# whole blocks.
+TILE_SIZES = (1024, 512, 256, 128, 64)
+# Bytes of loaded data (float64, all dates × bands of all loads) one tile may hold; intermediate
+# cubes of the graph come on top, and two tiles are in flight.
+TILE_LOAD_BUDGET_BYTES = 256 * 1024 * 1024
+TILE_WORKERS = 2
+# Key of the output of a graph without save_result (saved as GTiff, as in whole-cube evaluation).
+IMPLICIT_OUTPUT = "__result__"
+
+
+class TilingNotApplicable(Exception):
+    """Raised during a tiled run when the graph turns out not to be tileable after all (e.g. its
+    result is not a raster cube): the runner discards the tiles and evaluates the whole cube."""
+
+
+@dataclass(frozen=True)
+class TileContext:
+    """What a process sees of tiled execution (`EvalEnv.tile`)."""
+
+    loads: dict[str, LoadPlan]  # per load node id, planned once for the whole grid
+    grid: Grid | None = None  # the tile being evaluated; None while the loads are being planned
+    outputs: TileOutputs | None = None
+
+    @property
+    def planning(self) -> bool:
+        return self.grid is None
+
+
+class TileOutputs:
+    """The raster sinks of a tiled run, one per save_result node, shared by all tile evaluations."""
+
+    def __init__(self, store: ResultStore, grid: Grid, reporter: Reporter) -> None:
+        self.store = store
+        self.grid = grid
+        self._reporter = reporter
+        self._sinks: dict[str, RasterSink] = {}
+        self._lock = threading.Lock()
+
+    def write(self, node_id: str, format_name: str, options: dict[str, Any], cube: Any, *,
+              path: list[dict[str, Any]] | None = None) -> None:
+        """Write one tile's cube for output `node_id` (raises TilingNotApplicable when it isn't a
+        window of the output grid)."""
+        if not cubes.is_cube(cube):
+            raise TilingNotApplicable("the data to save is not a raster data cube")
+        with self._lock:
+            sink = self._sinks.get(node_id)
+            if sink is None:
+                sink = self._sinks[node_id] = open_sink(format_name, self.store, self.grid, options)
+                sizes = {str(d): s for d, s in cube.sizes.items()} | {cubes.Y: self.grid.height,
+                                                                      cubes.X: self.grid.width}
+                shape = " × ".join(f"{dim} {size}" for dim, size in sizes.items())
+                self._reporter.log(f"save_result: writing result as {format_name} ({shape}) tile by tile",
+                                   path=path)
+        try:
+            sink.write(cube)
+        except ValueError as exc:
+            raise TilingNotApplicable(str(exc)) from exc
+
+    def finalize(self, order: Iterable[str]) -> list[AssetRecord]:
+        """Publish every output, in `order` of node ids (then any other), as whole-cube evaluation
+        would have: the graph's end nodes in evaluation order."""
+        rank = {node_id: index for index, node_id in enumerate(order)}
+        ranked = sorted(self._sinks, key=lambda n: (rank.get(n, len(rank)), n))
+        records = []
+        for node_id in ranked:
+            written = self._sinks.pop(node_id).finalize()
+            self._reporter.log(f"save_result: wrote {', '.join(r.name for r in written)}")
+            records += written
+        return records
+
+    def discard(self) -> None:
+        for sink in self._sinks.values():
+            sink.discard()
+        self._sinks.clear()
+
+
+class _TileReporter:
+    """Tile evaluations repeat the same steps many times: only warnings and errors go through,
+    each distinct message once; progress is counted in tiles by the runner."""
+
+    def __init__(self, reporter: Reporter) -> None:
+        self._reporter = reporter
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def log(self, message: str, *, level: LogLevel = LogLevel.INFO, path: list[dict[str, Any]] | None = None,
+            data: Any = None, code: str | None = None) -> None:
+        if level not in (LogLevel.WARNING, LogLevel.ERROR):
+            return
+        with self._lock:
+            if message in self._seen:
+                return
+            self._seen.add(message)
+        self._reporter.log(message, level=level, path=path, data=data, code=code)
+
+    def progress(self, fraction: float) -> None:
+        pass
+
+
+# --- which graphs ---------------------------------------------------------------------------------
+
+def tiling_obstacle(graph: ProcessGraph, *, top_level: bool = True) -> str | None:
+    """Why the graph can't be evaluated tile by tile, or None when it can."""
+    if top_level and not any(node.process_id in LOAD_PROCESSES for node in graph.nodes.values()):
+        return "the graph loads no data"
+    for node in graph.nodes.values():
+        reason = _node_obstacle(node.process_id, node.arguments, node.namespace, top_level=top_level)
+        if reason is not None:
+            return f"{reason} (node '{node.node_id}')"
+        if node.process_id in LOAD_PROCESSES:
+            continue  # its callbacks (properties) run once, while planning
+        for child in _callbacks(node.arguments):
+            reason = tiling_obstacle(child, top_level=False)
+            if reason is not None:
+                return reason
+    return None
+
+
+def _node_obstacle(process_id: str, arguments: Mapping[str, Any], namespace: str | None, *,
+                   top_level: bool) -> str | None:
+    if namespace not in (None, "backend"):
+        return f"process '{process_id}' from namespace '{namespace}' is not known to be pixel-local"
+    if process_id not in PIXEL_LOCAL:
+        return f"process '{process_id}' is not pixel-local"
+    for name in DIMENSION_ARGUMENTS.get(process_id, ()):
+        value = arguments.get(name)
+        if value is not None and (not isinstance(value, str) or value in _SPATIAL_DIMENSIONS):
+            return f"'{process_id}' works along dimension {value!r}"
+    if process_id in LOAD_PROCESSES:
+        if not top_level:
+            return f"'{process_id}' inside a callback"
+        if _references_nodes(arguments):
+            return f"the arguments of '{process_id}' depend on other nodes"
+    if process_id == SAVE_PROCESS:
+        format_name = find_format(arguments.get("format")) if isinstance(arguments.get("format"), str) else None
+        if format_name not in TILED_FORMATS:
+            return f"save_result format {arguments.get('format')!r} is not written by tile"
+    return None
+
+
+def _callbacks(value: Any) -> list[ProcessGraph]:
+    if isinstance(value, Mapping):
+        if isinstance(value.get("process_graph"), Mapping):
+            return [ProcessGraph(value["process_graph"])]
+        return [graph for item in value.values() for graph in _callbacks(item)]
+    if isinstance(value, list):
+        return [graph for item in value for graph in _callbacks(item)]
+    return []
+
+
+def _references_nodes(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        if "from_node" in value:
+            return True
+        if "process_graph" in value:
+            return False
+        return any(_references_nodes(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_references_nodes(v) for v in value)
+    return False
+
+
+# --- tiles ----------------------------------------------------------------------------------------
+
+def choose_tile_size(plans: Iterable[LoadPlan]) -> int:
+    """The largest tile edge whose loaded data (all loads, float64) fits the tile budget."""
+    bytes_per_pixel = sum(plan.size_bytes() // max(plan.grid.width * plan.grid.height, 1) for plan in plans)
+    for size in TILE_SIZES:
+        if size * size * bytes_per_pixel <= TILE_LOAD_BUDGET_BYTES:
+            return size
+    return TILE_SIZES[-1]
+
+
+def tile_grids(grid: Grid, size: int) -> list[Grid]:
+    """Windows of `grid` of at most size × size px, row by row from the north-west corner."""
+    tiles = []
+    for row in range(0, grid.height, size):
+        for col in range(0, grid.width, size):
+            transform = grid.transform @ Affine.translation(col, row)
+            tiles.append(Grid(grid.crs, transform, min(size, grid.width - col), min(size, grid.height - row)))
+    return tiles
+
+
+# --- the run --------------------------------------------------------------------------------------
+
+@dataclass
+class TiledRun:
+    """The outcome of `run_tiled`: whether it ran, why not, and what it wrote."""
+
+    ran: bool
+    reason: str | None = None
+    records: list[AssetRecord] = field(default_factory=list)
+    tiles: int = 0
+
+
+def run_tiled(process: Mapping[str, Any], env: EvalEnv, *, registry: ProcessRegistry = DEFAULT_REGISTRY,
+              tile_size: int | None = None, workers: int = TILE_WORKERS) -> TiledRun:
+    """Evaluate `process` tile by tile when it can be (see the module docstring); `ran` False means
+    nothing was written and the caller evaluates the whole cube. openEO errors propagate."""
+    graph = ProcessGraph(process["process_graph"])
+    obstacle = tiling_obstacle(graph)
+    if obstacle is not None:
+        return TiledRun(False, obstacle)
+    arguments = parameter_defaults(process)
+
+    # Plan every load once, for the whole grid (logs what it found, raises NoDataAvailable, ...).
+    context = TileContext(loads={})
+    planning_env = replace(env, tile=context)
+    for node_id, node in graph.nodes.items():
+        if node.process_id in LOAD_PROCESSES:
+            spec = {"process_id": node.process_id, "arguments": dict(node.arguments), "result": True}
+            evaluate_graph({node_id: spec}, planning_env, registry=registry, arguments=arguments)
+    grids = {plan.grid for plan in context.loads.values()}
+    if len(grids) != 1:
+        return TiledRun(False, "the loaded cubes lie on different grids")
+    grid = grids.pop()
+    size = tile_size or choose_tile_size(context.loads.values())
+    tiles = tile_grids(grid, size)
+    outputs = TileOutputs(env.require_results(), grid, env.reporter)
+    implicit_output = not any(node.process_id == SAVE_PROCESS for node in graph.nodes.values())
+    env.reporter.log(f"Tiled execution: {len(tiles)} tile(s) of up to {size} × {size} px over the "
+                     f"{grid.width} × {grid.height} px grid, {min(workers, len(tiles))} at a time")
+    tile_reporter = _TileReporter(env.reporter)
+
+    def evaluate(tile: Grid) -> None:
+        tile_env = replace(env, tile=replace(context, grid=tile, outputs=outputs), reporter=tile_reporter)
+        result = evaluate_graph(process["process_graph"], tile_env, registry=registry, arguments=arguments)
+        if implicit_output:
+            outputs.write(IMPLICIT_OUTPUT, GTIFF, {}, result)
+
+    try:
+        # xarray options are process-wide: set them once here, so the evaluations in the threads
+        # (which set the same values) never see another thread restore them mid-way.
+        # GDAL's block cache size is process-wide too: bounded for the whole run (see io.save.write_env).
+        with (_numeric_conventions(), write_env(),
+              ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tile") as pool):
+            futures = [pool.submit(evaluate, tile) for tile in tiles]
+            try:
+                for done, future in enumerate(as_completed(futures), start=1):
+                    future.result()
+                    env.reporter.progress(done / len(tiles))
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+            if implicit_output:
+                env.reporter.log("The process graph has no save_result: saving the result as GTiff")
+            records = outputs.finalize(graph.end_node_ids)
+    except TilingNotApplicable as exc:
+        outputs.discard()
+        return TiledRun(False, str(exc))
+    except BaseException:
+        outputs.discard()
+        raise
+    return TiledRun(True, records=records, tiles=len(tiles))
+
+
+def parameter_defaults(process: Mapping[str, Any]) -> dict[str, Any]:
+    """Values of the process's parameters: their declared defaults (as `graph.evaluate_process`)."""
+    return {p["name"]: p["default"] for p in process.get("parameters") or []
+            if isinstance(p, Mapping) and "name" in p and "default" in p}

@@ -1,0 +1,129 @@
+"""Issue 3's acceptance workflow, as a batch job through the local system with the real client:
+
+load a box around Bolzano → filter_bbox → mask clouds with the SCL band → NDVI →
+aggregate_temporal_period (month, mean) → apply(linear_scale_range -1..1 → 0..255) →
+aggregate_spatial (mean) over two polygons → JSON; checked against numpy and shapely on the source COGs.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+
+import numpy as np
+import openeo
+import pytest
+import rasterio
+from pyproj import Transformer
+from shapely.geometry import Point, Polygon, mapping
+
+from tests.e2e.test_openeo_client_job import COLLECTION, wait_for
+
+pytestmark = pytest.mark.e2e
+
+LOAD_BOX = {"west": 679000, "east": 681000, "south": 5150500, "north": 5152500, "crs": 32632}
+FILTER_BOX = {"west": 679720, "east": 680680, "south": 5151080, "north": 5151920, "crs": 32632}
+MONTHS = {"2022-06": ("2022-06-01", "2022-07-01"), "2022-07": ("2022-07-01", "2022-08-01")}
+CLOUDY_SCL = (3, 8, 9)
+# Two fields inside the filter box, corners off the pixel centres so no centre lies on an edge.
+UTM_POLYGONS = [
+    [(679753.3, 5151103.3), (680103.3, 5151103.3), (680103.3, 5151453.3), (679753.3, 5151453.3)],
+    [(680203.3, 5151503.3), (680653.3, 5151503.3), (680453.3, 5151903.3), (680203.3, 5151853.3)],
+]
+TO_WGS84 = Transformer.from_crs(32632, 4326, always_xy=True)
+TO_UTM = Transformer.from_crs(4326, 32632, always_xy=True)
+
+
+def wgs84_polygons():
+    return [Polygon([TO_WGS84.transform(x, y) for x, y in ring]) for ring in UTM_POLYGONS]
+
+
+def read_window(s3, href):
+    bucket, _, key = href.removeprefix("s3://").partition("/")
+    with rasterio.MemoryFile(s3.get_object(Bucket=bucket, Key=key)["Body"].read()) as memfile, memfile.open() as src:
+        window = rasterio.windows.from_bounds(FILTER_BOX["west"], FILTER_BOX["south"], FILTER_BOX["east"],
+                                              FILTER_BOX["north"], src.transform)
+        return src.read(1, window=window.round_offsets().round_lengths())
+
+
+def expected_zonal_means(s3, bucket="stratus-data"):
+    """Independent reference: numpy on the COGs, shapely for the pixel-centre-in-polygon rule."""
+    prefix = f"stac/collections/{COLLECTION}/items/"
+    items = [json.loads(s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read())
+             for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]]
+    width = (FILTER_BOX["east"] - FILTER_BOX["west"]) // 10
+    height = (FILTER_BOX["north"] - FILTER_BOX["south"]) // 10
+    xs = FILTER_BOX["west"] + 5 + 10 * np.arange(width)
+    ys = FILTER_BOX["north"] - 5 - 10 * np.arange(height)
+    # the engine reprojects the polygons' vertices into the cube's CRS: do the same
+    utm_polygons = [Polygon([TO_UTM.transform(x, y) for x, y in p.exterior.coords]) for p in wgs84_polygons()]
+    inside = [np.array([[p.contains(Point(x, y)) for x in xs] for y in ys]) for p in utm_polygons]
+    result = {}
+    for month, (start, end) in MONTHS.items():
+        ndvis = []
+        for item in items:
+            when = item["properties"]["datetime"][:10]
+            if item["properties"].get("proj:epsg") != 32632 or not (start <= when < end):
+                continue
+            red, nir = (read_window(s3, item["assets"][b]["href"]).astype("float64") for b in ("B04", "B08"))
+            scl = np.repeat(np.repeat(read_window(s3, item["assets"]["SCL"]["href"]), 2, axis=0), 2, axis=1)
+            scl = scl[:height, :width]
+            valid = (red > 0) & (nir > 0) & ~np.isin(scl, CLOUDY_SCL)
+            red, nir = red * 0.0001, nir * 0.0001
+            with np.errstate(invalid="ignore", divide="ignore"):
+                ndvi = np.where(valid, (nir - red) / (nir + red), np.nan)
+            ndvis.append(ndvi)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # pixels cloudy on every date stay no-data
+            monthly = np.nanmean(np.stack(ndvis), axis=0)
+        scaled = (np.clip(monthly, -1, 1) + 1) / 2 * 255
+        result[month] = [float(np.nanmean(scaled[mask])) for mask in inside]
+    return result
+
+
+def test_monthly_ndvi_zonal_statistics(local_system, tmp_path):
+    import boto3
+    from botocore.config import Config
+    s3 = boto3.client("s3", endpoint_url=local_system.endpoint_url, region_name="eu-central-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing",
+                      config=Config(signature_version="s3v4"))
+    connection = openeo.connect(local_system.api_url).authenticate_basic(local_system.user, local_system.password)
+
+    # Given the workflow expressed with the client
+    cube = connection.load_collection(COLLECTION, spatial_extent=LOAD_BOX, temporal_extent=["2022-06-01", "2022-08-01"],
+                                      bands=["B04", "B08", "SCL"])
+    cube = cube.filter_bbox(**{k: v for k, v in FILTER_BOX.items()})
+    scl = cube.band("SCL")
+    clouds = (scl == 3) | (scl == 8) | (scl == 9)
+    masked = cube.filter_bands(["B04", "B08"]).mask(clouds)
+    ndvi = masked.ndvi(red="B04", nir="B08")
+    monthly = ndvi.aggregate_temporal_period(period="month", reducer="mean")
+    scaled = monthly.apply(lambda x: x.linear_scale_range(-1, 1, 0, 255))
+    geometries = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"name": f"field-{i}"}, "geometry": mapping(polygon)}
+        for i, polygon in enumerate(wgs84_polygons())]}
+    stats = scaled.aggregate_spatial(geometries=geometries, reducer="mean")
+
+    # When it runs as a batch job
+    started = time.monotonic()
+    job = stats.create_job(out_format="JSON", title="monthly zonal NDVI")
+    job.start()
+    status, _ = wait_for(job, timeout=90)
+    assert status == "finished", [entry.message for entry in job.logs()]
+    print(f"\nmonthly zonal workflow: {time.monotonic() - started:.1f} s")
+
+    # Then the JSON holds, per polygon and month, the mean of the scaled monthly NDVI
+    path = job.get_results().download_file(tmp_path / "stats.json")
+    document = json.loads(path.read_text())
+    assert document["dimensions"][0] == "geometry" and "t" in document["dimensions"]
+    data = np.array(document["data"], dtype="float64")
+    if document["dimensions"] != ["geometry", "t"]:
+        data = data.reshape(len(document["labels"]["geometry"]), len(document["labels"]["t"]))
+    labels = document["labels"]["t"]
+    assert labels == list(MONTHS)  # openEO labels months YYYY-MM
+    expected = expected_zonal_means(s3)
+    for month_index, month in enumerate(labels):
+        np.testing.assert_allclose(data[:, month_index], expected[month], rtol=0, atol=1e-6, err_msg=month)
+    # the two fields differ and lie in the scaled range
+    assert np.all((data > 0) & (data < 255)) and abs(data[0, 0] - data[1, 0]) > 1

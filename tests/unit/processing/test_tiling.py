@@ -1,0 +1,249 @@
+"""Tiled execution: which graphs qualify, tiles, and above all that tiled and whole-cube evaluation
+give identical outputs on the demo data (tiles of 32 px, so the 96 × 84 px extent is 3 × 3 tiles
+with ragged edges)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import rasterio
+import stratus_processing.processes  # noqa: F401  (registers the processes)
+import xarray as xr
+from affine import Affine
+from rasterio.crs import CRS
+from stratus.errors import ProcessGraphInvalidException
+from stratus_processing.env import EvalEnv
+from stratus_processing.errors import BandExistsException, node_path
+from stratus_processing.graph import ProcessGraph
+from stratus_processing.grid import Grid
+from stratus_processing.io.cog import RasterReader
+from stratus_processing.io.stac import S3JsonStore, StacCatalog
+from stratus_processing.manifest import build_manifest
+from stratus_processing.reporting import RecordingReporter
+from stratus_processing.results import DirectoryResultStore
+from stratus_processing.runner import evaluate
+from stratus_processing.tiling import choose_tile_size, run_tiled, tile_grids, tiling_obstacle
+
+from tests.unit.processing.conftest import DEMO_BUCKET
+from tests.unit.processing.processing_testkit import BOLZANO_EXTENT, JUNE_2022
+
+TILE = 32
+
+
+def load_node(bands=("B04", "B08"), **arguments):
+    return {"process_id": "load_collection", "arguments": {
+        "id": "sentinel-2-l2a-demo", "spatial_extent": BOLZANO_EXTENT, "temporal_extent": JUNE_2022,
+        "bands": list(bands), **arguments}}
+
+
+def reducer(process_id, **arguments):
+    return {"process_graph": {"r": {"process_id": process_id, "result": True,
+                                    "arguments": {"data": {"from_parameter": "data"}, **arguments}}}}
+
+
+def save_node(source, fmt="GTiff", result=True, **options):
+    node = {"process_id": "save_result", "arguments": {"data": {"from_node": source}, "format": fmt}}
+    if options:
+        node["arguments"]["options"] = options
+    if result:
+        node["result"] = True
+    return node
+
+
+def ndvi_mean():
+    return {"process_graph": {
+        "load": load_node(),
+        "ndvi": {"process_id": "ndvi", "arguments": {"data": {"from_node": "load"}}},
+        "mean": {"process_id": "reduce_dimension", "arguments": {
+            "data": {"from_node": "ndvi"}, "dimension": "t", "reducer": reducer("mean")}},
+        "save": save_node("mean"),
+    }}
+
+
+def band_math_max_and_netcdf():
+    """The openeo client's band math through reduce_dimension(bands), then max over t as GTiff and
+    the per-date index as netCDF: two outputs."""
+    def element(label):
+        return {"process_id": "array_element", "arguments": {"data": {"from_parameter": "data"}, "label": label}}
+    return {"process_graph": {
+        "load": load_node(),
+        "index": {"process_id": "reduce_dimension", "arguments": {
+            "data": {"from_node": "load"}, "dimension": "bands", "reducer": {"process_graph": {
+                "nir": element("B08"), "red": element("B04"),
+                "d": {"process_id": "subtract", "arguments": {"x": {"from_node": "nir"}, "y": {"from_node": "red"}}},
+                "s": {"process_id": "add", "arguments": {"x": {"from_node": "nir"}, "y": {"from_node": "red"}}},
+                "q": {"process_id": "divide", "arguments": {"x": {"from_node": "d"}, "y": {"from_node": "s"}},
+                      "result": True}}}}},
+        "max": {"process_id": "reduce_dimension", "arguments": {
+            "data": {"from_node": "index"}, "dimension": "t", "reducer": reducer("max")}},
+        "save_nc": save_node("index", "netCDF", result=False),
+        "save_tif": save_node("max"),
+    }}
+
+
+def scaled_per_date_without_save():
+    return {"process_graph": {
+        "load": load_node(bands=("B08",)),
+        "scaled": {"process_id": "apply", "result": True, "arguments": {
+            "data": {"from_node": "load"}, "process": {"process_graph": {"s": {
+                "process_id": "linear_scale_range", "result": True, "arguments": {
+                    "x": {"from_parameter": "x"}, "inputMin": 0, "inputMax": 0.6, "outputMin": 0,
+                    "outputMax": 255}}}}}},
+    }}
+
+
+def make_env(demo_s3, root, rasters=None) -> EvalEnv:
+    return EvalEnv(catalog=StacCatalog(S3JsonStore(demo_s3, DEMO_BUCKET)),
+                   rasters=rasters or RasterReader(resolve_href=demo_s3.resolve_href),
+                   results=DirectoryResultStore(root), reporter=RecordingReporter())
+
+
+def read_outputs(store: DirectoryResultStore) -> dict[str, np.ndarray]:
+    outputs = {}
+    for asset in store.assets:
+        path = store.path_of(asset.key)
+        if asset.name.endswith(".nc"):
+            with xr.open_dataset(path, engine="netcdf4") as dataset:
+                outputs.update({f"{asset.name}:{name}": dataset[name].values for name in dataset.data_vars
+                                if name != "crs"})
+        else:
+            with rasterio.open(path) as src:
+                outputs[asset.name] = src.read()
+    return outputs
+
+
+@pytest.mark.parametrize("process", [ndvi_mean(), band_math_max_and_netcdf(), scaled_per_date_without_save()],
+                         ids=["ndvi-mean", "band-math-two-outputs", "apply-no-save"])
+def test_tiled_and_whole_cube_outputs_are_identical(demo_s3, tmp_path, process):
+    # Given the same process evaluated tile by tile and on the whole cube
+    tiled_env = make_env(demo_s3, tmp_path / "tiled")
+    whole_env = make_env(demo_s3, tmp_path / "whole")
+    # When
+    evaluate(process, tiled_env, tile_size=TILE)
+    assert any(e["message"].startswith("Tiled execution: 9 tile(s)") for e in tiled_env.reporter.logs)
+    evaluate(process, whole_env, tiling=False)
+    assert not any(e["message"].startswith("Tiled") for e in whole_env.reporter.logs)
+    # Then the same files, values (bit for bit, NaN where NaN) and metadata
+    tiled, whole = read_outputs(tiled_env.results), read_outputs(whole_env.results)
+    assert list(tiled) == list(whole)
+    for name in whole:
+        np.testing.assert_array_equal(tiled[name], whole[name], err_msg=name)
+    tiled_manifest, whole_manifest = build_manifest(tiled_env.results.assets), build_manifest(whole_env.results.assets)
+    assert tiled_manifest["properties"] == whole_manifest["properties"]
+    for name, asset in whole_manifest["assets"].items():
+        mine = tiled_manifest["assets"][name]
+        for key in ("proj:shape", "proj:transform", "proj:epsg", "datetime", "eo:bands", "type"):
+            assert mine.get(key) == asset.get(key), (name, key)
+        for ours, theirs in zip(mine["raster:bands"], asset["raster:bands"], strict=True):
+            assert ours["statistics"] == pytest.approx(theirs["statistics"], rel=1e-9)
+
+
+def test_tiles_read_only_their_window(demo_s3, tmp_path):
+    # Given a reader that records the grids it reads onto
+    grids = []
+
+    class RecordingReader(RasterReader):
+        def read(self, href, grid, **kwargs):
+            grids.append(grid)
+            return super().read(href, grid, **kwargs)
+
+    env = make_env(demo_s3, tmp_path, RecordingReader(resolve_href=demo_s3.resolve_href))
+    # When
+    evaluate(ndvi_mean(), env, tile_size=TILE)
+    # Then every read is one tile (6 dates × 2 bands × 9 tiles), none larger than a tile
+    assert len(grids) == 6 * 2 * 9
+    assert max(g.width for g in grids) == TILE and max(g.height for g in grids) == TILE
+    assert {(g.width, g.height) for g in grids} == {(32, 32), (32, 20)}
+    # And the progress advanced per tile
+    assert env.reporter.fractions == sorted(env.reporter.fractions) and env.reporter.fractions[-1] == 1.0
+
+
+def test_errors_in_a_tile_carry_the_node_and_leave_no_output(demo_s3, tmp_path):
+    process = ndvi_mean()
+    process["process_graph"]["ndvi"]["arguments"]["target_band"] = "B04"  # exists: BandExists
+    env = make_env(demo_s3, tmp_path)
+    with pytest.raises(BandExistsException) as caught:
+        evaluate(process, env, tile_size=TILE)
+    assert node_path(caught.value)[0]["node_id"] == "ndvi"
+    assert env.results.assets == [] and not (tmp_path / "result.tif").exists()
+
+
+def test_a_non_cube_result_falls_back_to_whole_cube_evaluation(demo_s3, tmp_path):
+    # Given a graph without save_result whose result is not a raster cube
+    process = {"process_graph": {"load": load_node(),
+                                 "labels": {"process_id": "dimension_labels", "result": True,
+                                            "arguments": {"data": {"from_node": "load"}, "dimension": "t"}}}}
+    env = make_env(demo_s3, tmp_path)
+    # When / Then: tiling gives up, whole-cube evaluation tells why nothing was saved
+    with pytest.raises(ProcessGraphInvalidException, match="end it with save_result"):
+        evaluate(process, env, tile_size=TILE)
+    assert any("Evaluating the whole cube at once: the data to save is not a raster data cube" in e["message"]
+               for e in env.reporter.logs)
+
+
+def test_loads_on_different_grids_are_not_tiled(demo_s3, tmp_path):
+    # B04 loads at 10 m, SCL alone at 20 m
+    process = {"process_graph": {
+        "a": load_node(bands=("B04",)), "b": load_node(bands=("SCL",)),
+        "sa": save_node("a", result=False), "sb": save_node("b")}}
+    outcome = run_tiled(process, make_env(demo_s3, tmp_path))
+    assert not outcome.ran and outcome.reason == "the loaded cubes lie on different grids"
+
+
+# --- which graphs ---------------------------------------------------------------------------------
+
+def obstacle(process):
+    return tiling_obstacle(ProcessGraph(process["process_graph"]))
+
+
+def test_pixel_local_graphs_qualify():
+    assert obstacle(ndvi_mean()) is None
+    assert obstacle(band_math_max_and_netcdf()) is None
+    assert obstacle(scaled_per_date_without_save()) is None
+
+
+@pytest.mark.parametrize("change, reason", [
+    (lambda g: g["mean"].update(process_id="apply_kernel"), "'apply_kernel' is not pixel-local"),
+    (lambda g: g["mean"]["arguments"].update(dimension="x"), "works along dimension 'x'"),
+    (lambda g: g["save"]["arguments"].update(format="JSON"), "format 'JSON' is not written by tile"),
+    (lambda g: g["save"]["arguments"].update(format={"from_parameter": "f"}), "is not written by tile"),
+    (lambda g: g["ndvi"].update(namespace="user"), "namespace 'user'"),
+    (lambda g: g["load"]["arguments"].update(spatial_extent={"from_node": "ndvi"}), "depend on other nodes"),
+    (lambda g: g["mean"]["arguments"]["reducer"]["process_graph"]["r"].update(process_id="resample_spatial"),
+     "'resample_spatial' is not pixel-local"),
+    (lambda g: g["mean"]["arguments"]["reducer"]["process_graph"]["r"].update(process_id="load_collection"),
+     "'load_collection' inside a callback"),
+])
+def test_other_graphs_are_evaluated_whole(change, reason):
+    process = ndvi_mean()
+    change(process["process_graph"])
+    assert reason in obstacle(process)
+
+
+def test_a_graph_without_loads_is_not_tiled():
+    assert obstacle({"process_graph": {"a": {"process_id": "add", "arguments": {"x": 1, "y": 2},
+                                             "result": True}}}) == "the graph loads no data"
+
+
+# --- tiles ----------------------------------------------------------------------------------------
+
+def test_tiles_cover_the_grid_exactly():
+    grid = Grid(CRS.from_epsg(32633), Affine(10, 0, 600000, 0, -10, 5400000), 2500, 1100)
+    tiles = tile_grids(grid, 1024)
+    assert len(tiles) == 3 * 2
+    assert sum(t.width * t.height for t in tiles) == grid.width * grid.height
+    assert tiles[1].transform == Affine(10, 0, 600000 + 10240, 0, -10, 5400000)
+    assert (tiles[-1].width, tiles[-1].height) == (2500 - 2048, 1100 - 1024)
+
+
+def test_tile_size_shrinks_with_dates_and_bands(demo_s3):
+    from stratus_processing.io.load import LoadPlan
+
+    grid = Grid(CRS.from_epsg(32633), Affine(10, 0, 0, 0, -10, 0), 10980, 10980)
+
+    def plan(days, bands):
+        return LoadPlan(grid, tuple(range(bands)), tuple(() for _ in range(days)), True, {})
+
+    assert choose_tile_size([plan(4, 2)]) == 1024  # 64 MiB of float64 per tile
+    assert choose_tile_size([plan(100, 12)]) == 128
+    assert choose_tile_size([plan(4, 2), plan(60, 4)]) == 256
