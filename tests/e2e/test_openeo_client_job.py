@@ -105,6 +105,18 @@ def test_capabilities_and_collection(connection, local_system):
     assert well_known["versions"][0]["api_version"] == "1.2.0"
 
 
+def test_processes_and_file_formats_are_what_the_engine_implements(connection):
+    import stratus_processing.processes  # noqa: F401  (registers every process)
+    from stratus_processing.registry import DEFAULT_REGISTRY
+
+    processes = {p["id"]: p for p in connection.list_processes()}
+    assert set(processes) == set(DEFAULT_REGISTRY)
+    assert {"ndvi", "aggregate_spatial", "aggregate_temporal_period", "linear_scale_range"} <= set(processes)
+    assert all(p.get("parameters") is not None and "returns" in p for p in processes.values())
+    formats = connection.list_output_formats()
+    assert {"GTiff", "netCDF", "JSON"} <= set(formats)
+
+
 def test_ndvi_mean_batch_job_matches_numpy(connection, s3, tmp_path):
     # Given the demo collection over the Bolzano box for June 2022
     cube = connection.load_collection(COLLECTION, spatial_extent=BBOX, temporal_extent=JUNE, bands=["B04", "B08"])

@@ -7,6 +7,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from routers.context import backend, openeo_url, root_url
 from stratus import __version__
 from stratus.domain.processes import predefined_processes
+from stratus.file_formats import FILE_FORMATS
 
 API_VERSION = "1.2.0"
 
@@ -27,19 +28,6 @@ ENDPOINTS = [
     ("/jobs/{job_id}/results", ["GET", "POST"]),
     ("/jobs/{job_id}/logs", ["GET"]),
 ]
-
-FILE_FORMATS = {
-    "input": {},
-    "output": {
-        "GTiff": {
-            "title": "GeoTIFF (Cloud-Optimized)",
-            "description": "Cloud-Optimized GeoTIFF, float32, NaN as nodata; one file per time step if `t` remains.",
-            "gis_data_types": ["raster"],
-            "parameters": {},
-        },
-    },
-}
-
 
 @well_known.get("/.well-known/openeo")
 def get_well_known() -> dict:
