@@ -6,9 +6,9 @@ scale 0.0001, no-data 0, 512 px tiles, DEFLATE), with no-data swaths on some dat
 without data on any date, plus a static STAC catalog on the local filesystem in the layout of the
 data bucket (`stratus.catalog_layout`).
 
-Measured, each run in its own subprocess (peak RSS is the process's own `ru_maxrss`, the kernel's
-high-water mark, as `/usr/bin/time -v` reports it; time is wall time of the computation, after
-imports):
+Measured, each run in its own subprocess (peak RSS is the kernel's high-water mark of the process's
+own memory, `VmHWM`: what `/usr/bin/time -v` reports, minus what `ru_maxrss` inherits from the parent
+through vfork+exec; time is wall time of the computation, after imports):
 - baseline: rasterio + numpy as one would write it directly: read each band whole, NDVI per date
   (float64), `nanmean` over time, write a COG (same creation options as the engine's);
 - engine: the openEO graph load_collection(B04, B08) → ndvi → reduce_dimension(t, mean) →
@@ -193,6 +193,15 @@ def run_engine(root: Path, out: Path) -> Path:
     return store.path_of(asset.key)
 
 
+def peak_rss_mib() -> float:
+    """The high-water mark of this process's resident memory (all threads), in MiB."""
+    try:
+        status = Path("/proc/self/status").read_text()
+        return int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1]) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
 def worker(variant: str, root: Path, out: Path) -> None:
     """One measured run: prints {"seconds", "max_rss_mib", "output"} as JSON."""
     if variant == "engine":
@@ -202,8 +211,7 @@ def worker(variant: str, root: Path, out: Path) -> None:
     started = time.perf_counter()
     output = (run_engine if variant == "engine" else run_baseline)(root, out)
     seconds = time.perf_counter() - started
-    max_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    print(json.dumps({"seconds": seconds, "max_rss_mib": max_rss_mib, "output": str(output)}))
+    print(json.dumps({"seconds": seconds, "max_rss_mib": peak_rss_mib(), "output": str(output)}))
 
 
 def _measure(variant: str, root: Path, out: Path) -> dict:
@@ -234,7 +242,9 @@ def compare(engine_path: str, baseline_path: str) -> tuple[float, bool]:
 
 def main() -> None:
     started = time.perf_counter()
-    root = ensure_data()
+    # In a subprocess: generating leaves this process's memory high, and children would inherit that.
+    subprocess.run([sys.executable, "-m", "benchmarks.ndvi_time_mean", "--generate"], cwd=REPO_ROOT, check=True)
+    root = data_dir()
     generated = time.perf_counter() - started
     runs: dict[str, list[dict]] = {"baseline": [], "engine": []}
     with tempfile.TemporaryDirectory(prefix="stratus-bench-out-") as scratch:
@@ -263,5 +273,7 @@ def main() -> None:
 if __name__ == "__main__":
     if len(sys.argv) == 5 and sys.argv[1] == "--worker":
         worker(sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]))
+    elif sys.argv[1:] == ["--generate"]:
+        ensure_data()
     else:
         main()

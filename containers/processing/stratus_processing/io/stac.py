@@ -65,8 +65,8 @@ HTTP_ATTEMPTS = 4
 HTTP_BACKOFF_S = 0.5
 
 _JSON_MEDIA_TYPES = ("application/json", "application/geo+json")
-# Asset roles that are never data bands (openEO/STAC best practice roles).
-_NON_DATA_ROLES = {"thumbnail", "overview", "visual", "metadata", "snow-ice", "cloud", "index"}
+# Asset roles that are never data bands (STAC best practice roles); "data" is required besides.
+_NON_DATA_ROLES = {"thumbnail", "overview", "visual", "metadata"}
 _RASTER_MEDIA_HINTS = ("image/tiff", "image/x.geotiff", "application/x-geotiff", "image/vnd.stac.geotiff",
                        "image/jp2")
 

@@ -65,6 +65,8 @@ def load_stac(args: ProcessArgs, env: EvalEnv) -> xr.DataArray | None:
 
 
 def _load(args: ProcessArgs, env: EvalEnv, planner: Callable[[ProcessArgs, EvalEnv], LoadPlan]) -> xr.DataArray | None:
+    """Plan and read the whole grid; or, in tiled execution, plan once (while the runner plans the
+    loads) and read each tile's window with that plan."""
     tile = env.tile
     plan = tile.loads.get(args.node_id) if tile is not None and not tile.planning else None
     if plan is None:
