@@ -4,6 +4,7 @@ and the dimension a callback is vectorised over."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from stratus.errors import InternalException
@@ -30,6 +31,9 @@ class EvalEnv:
     # Set in tiled execution (`tiling.run_tiled`): the window of the output grid being evaluated, the
     # load plans made once for the whole grid, and the output sinks save_result writes each tile to.
     tile: TileContext | None = None
+    # User-defined processes the graph may call, by id: `{id: {"process_graph": ..., "parameters": [...]}}`.
+    # Frozen into the run's snapshot by PrepareJob, so the container needs no access to the store.
+    user_processes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def for_array_dimension(self, dimension: str | None) -> EvalEnv:
         return replace(self, array_dimension=dimension)

@@ -31,6 +31,10 @@ from stratus_processing.registry import DEFAULT_REGISTRY, Callback, ProcessArgs,
 
 # Namespaces that mean "this back-end's predefined processes" (openEO: null or "backend").
 _BACKEND_NAMESPACES = (None, "backend")
+# A process id without namespace is a predefined process first, then the user's (openEO API 1.2).
+_USER_NAMESPACES = (None, "user")
+# User-defined processes may call each other; a chain this deep is a recursion, not a design.
+MAX_USER_PROCESS_DEPTH = 16
 
 
 @dataclass(frozen=True)
@@ -115,12 +119,13 @@ class _Evaluation:
     """One evaluation of one graph: memoises node results and detects cycles."""
 
     def __init__(self, graph: ProcessGraph, env: EvalEnv, registry: ProcessRegistry,
-                 arguments: Mapping[str, Any], *, report_progress: bool = False) -> None:
+                 arguments: Mapping[str, Any], *, report_progress: bool = False, depth: int = 0) -> None:
         self._graph = graph
         self._env = env
         self._registry = registry
         self._arguments = arguments
         self._report_progress = report_progress
+        self._depth = depth  # how many user-defined process calls deep this evaluation is
         self._results: dict[str, Any] = {}
         self._in_progress: set[str] = set()
 
@@ -139,6 +144,8 @@ class _Evaluation:
         node = self._graph.nodes[node_id]
         try:
             function = self._registry.get(node.process_id) if node.namespace in _BACKEND_NAMESPACES else None
+            if function is None and node.namespace in _USER_NAMESPACES and node.process_id in self._env.user_processes:
+                function = self._user_process(node.process_id)
             if function is None:
                 raise ProcessUnsupportedException(process=node.process_id, namespace=node.namespace or "backend")
             arguments = {name: self._resolve(value, node, name) for name, value in node.arguments.items()}
@@ -158,6 +165,34 @@ class _Evaluation:
         if self._report_progress:
             self._env.reporter.progress(len(self._results) / len(self._graph))
         return result
+
+    def _user_process(self, process_id: str):
+        """A user-defined process as a process function: its graph, evaluated with the node's arguments
+        as parameter values (declared defaults for the rest; missing required ones are an error)."""
+        definition = self._env.user_processes[process_id]
+        if self._depth >= MAX_USER_PROCESS_DEPTH:
+            raise ProcessGraphInvalidException(
+                message=f"Invalid process graph specified: user-defined process '{process_id}' is nested more "
+                        f"than {MAX_USER_PROCESS_DEPTH} levels deep (a recursion?).")
+        graph = ProcessGraph(definition.get("process_graph"))
+        declared = [p for p in definition.get("parameters") or [] if isinstance(p, Mapping) and "name" in p]
+
+        def call(args: ProcessArgs, env: EvalEnv) -> Any:
+            values = {}
+            for parameter in declared:
+                name = parameter["name"]
+                if name in args:
+                    values[name] = args[name]
+                elif "default" in parameter:
+                    values[name] = parameter["default"]
+                elif not parameter.get("optional"):
+                    raise ProcessParameterRequiredException(process=process_id, parameter=name)
+            unknown = set(args) - {p["name"] for p in declared}
+            if unknown:
+                raise args.invalid(sorted(unknown)[0], "the user-defined process has no such parameter")
+            return _Evaluation(graph, env, self._registry, values, depth=self._depth + 1).run()
+
+        return call
 
     def _resolve(self, value: Any, node: Node, parameter: str) -> Any:
         if isinstance(value, Mapping):

@@ -57,6 +57,10 @@ RUN_ENV = {"job_id": "STRATUS_JOB_ID", "run_id": "STRATUS_RUN_ID", "graph_key": 
            "results_prefix": "STRATUS_RESULTS_PREFIX"}
 
 
+# Key of the run snapshot holding the user-defined processes the graph calls (frozen by PrepareJob).
+USER_PROCESSES_KEY = "user_processes"
+
+
 class RunConfigError(Exception):
     pass
 
@@ -127,7 +131,8 @@ def run_job(config: RunConfig, settings: Settings, *, s3: Any, publisher: EventP
         store = S3ResultStore(s3, settings.results_bucket, config.results_prefix)
         documents = DocumentReader(s3_client=s3, s3_buckets=[settings.data_bucket])
         env = EvalEnv(catalog=StacCatalog(S3JsonStore(s3, settings.data_bucket), documents=documents),
-                      rasters=rasters, results=store, reporter=reporter)
+                      rasters=rasters, results=store, reporter=reporter,
+                      user_processes=process.get(USER_PROCESSES_KEY) or {})
         evaluate(process, env, registry=registry)
 
         manifest_key = store.write_manifest(build_manifest(store.assets))
