@@ -10,7 +10,10 @@ import sys
 import threading
 import time
 
+import boto3
+import openeo
 import pytest
+from botocore.config import Config
 
 from tests.support import REPO_ROOT
 
@@ -68,3 +71,17 @@ def local_system():
         process.wait(timeout=20)
     except subprocess.TimeoutExpired:
         process.kill()
+
+
+@pytest.fixture(scope="session")
+def connection(local_system):
+    """The real openEO client, logged in as the demo user."""
+    return openeo.connect(local_system.api_url).authenticate_basic(local_system.user, local_system.password)
+
+
+@pytest.fixture(scope="session")
+def s3(local_system):
+    """Direct access to the embedded S3, for computing references from the source data."""
+    return boto3.client("s3", endpoint_url=local_system.endpoint_url, region_name="eu-central-1",
+                        aws_access_key_id="testing", aws_secret_access_key="testing",
+                        config=Config(signature_version="s3v4"))

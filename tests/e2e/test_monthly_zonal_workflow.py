@@ -12,7 +12,6 @@ import time
 import warnings
 
 import numpy as np
-import openeo
 import pytest
 import rasterio
 from pyproj import Transformer
@@ -82,14 +81,7 @@ def expected_zonal_means(s3, bucket="stratus-data"):
     return result
 
 
-def test_monthly_ndvi_zonal_statistics(local_system, tmp_path):
-    import boto3
-    from botocore.config import Config
-    s3 = boto3.client("s3", endpoint_url=local_system.endpoint_url, region_name="eu-central-1",
-                      aws_access_key_id="testing", aws_secret_access_key="testing",
-                      config=Config(signature_version="s3v4"))
-    connection = openeo.connect(local_system.api_url).authenticate_basic(local_system.user, local_system.password)
-
+def test_monthly_ndvi_zonal_statistics(connection, s3, tmp_path):
     # Given the workflow expressed with the client
     cube = connection.load_collection(COLLECTION, spatial_extent=LOAD_BOX, temporal_extent=["2022-06-01", "2022-08-01"],
                                       bands=["B04", "B08", "SCL"])

@@ -12,13 +12,10 @@ import json
 import time
 from datetime import datetime
 
-import boto3
 import numpy as np
-import openeo
 import pytest
 import rasterio
 import requests
-from botocore.config import Config
 from rasterio.windows import from_bounds
 
 pytestmark = pytest.mark.e2e
@@ -50,18 +47,6 @@ def wait_for_logs(job, predicate, timeout=10, level=None):
             assert predicate(entries), [entry.message for entry in entries]
             return entries
         time.sleep(0.25)
-
-
-@pytest.fixture(scope="module")
-def connection(local_system):
-    return openeo.connect(local_system.api_url).authenticate_basic(local_system.user, local_system.password)
-
-
-@pytest.fixture(scope="module")
-def s3(local_system):
-    return boto3.client("s3", endpoint_url=local_system.endpoint_url, region_name="eu-central-1",
-                        aws_access_key_id="testing", aws_secret_access_key="testing",
-                        config=Config(signature_version="s3v4"))
 
 
 def expected_ndvi_mean(s3, bucket="stratus-data"):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import openeo
 import pytest
 import rasterio
 from openeo.rest import OpenEoApiError
@@ -11,20 +10,6 @@ from openeo.rest import OpenEoApiError
 from tests.e2e.test_openeo_client_job import BBOX, COLLECTION, JUNE, expected_ndvi_mean
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def connection(local_system):
-    return openeo.connect(local_system.api_url).authenticate_basic(local_system.user, local_system.password)
-
-
-@pytest.fixture(scope="module")
-def s3(local_system):
-    import boto3
-    from botocore.config import Config
-    return boto3.client("s3", endpoint_url=local_system.endpoint_url, region_name="eu-central-1",
-                        aws_access_key_id="testing", aws_secret_access_key="testing",
-                        config=Config(signature_version="s3v4"))
 
 
 def test_small_graph_is_computed_synchronously(connection, s3, tmp_path):
