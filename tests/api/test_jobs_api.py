@@ -1,0 +1,35 @@
+"""Batch job endpoints through the real handler: status codes, headers, ownership."""
+
+GRAPH = {"process": {"process_graph": {"a": {"process_id": "add", "arguments": {"x": 1, "y": 2}, "result": True}}}}
+
+
+def test_create_job_returns_location_and_identifier(api):
+    response = api.post("/openeo/1.2/jobs", user="alice", json_body=GRAPH)
+    assert response.status == 201
+    job_id = response.headers["openeo-identifier"]
+    assert response.headers["location"].endswith(f"/openeo/1.2/jobs/{job_id}")
+    assert api.get(f"/openeo/1.2/jobs/{job_id}", user="alice").json()["status"] == "created"
+
+
+def test_jobs_are_private(api):
+    job_id = api.post("/openeo/1.2/jobs", user="alice", json_body=GRAPH).headers["openeo-identifier"]
+    for method, path in (("GET", f"/openeo/1.2/jobs/{job_id}"), ("POST", f"/openeo/1.2/jobs/{job_id}/results"),
+                         ("GET", f"/openeo/1.2/jobs/{job_id}/results"), ("GET", f"/openeo/1.2/jobs/{job_id}/logs")):
+        response = api.request(method, path, user="bob")
+        assert response.status == 404 and response.json()["code"] == "JobNotFound", (method, path)
+    assert api.get("/openeo/1.2/jobs", user="bob").json()["jobs"] == []
+
+
+def test_missing_graph_and_bad_json_use_the_openeo_error_format(api):
+    missing = api.post("/openeo/1.2/jobs", user="alice", json_body={"process": {}})
+    assert missing.status == 400 and missing.json()["code"] == "ProcessGraphMissing"
+    bad = api.post("/openeo/1.2/jobs", user="alice", data=b"{not json", content_type="application/json")
+    assert bad.status == 400 and set(bad.json()) >= {"id", "code", "message"}
+
+
+def test_unauthenticated_and_preflight(api):
+    assert api.get("/openeo/1.2/jobs").json()["code"] == "AuthenticationRequired"
+    preflight = api.request("OPTIONS", "/openeo/1.2/jobs", headers={
+        "Origin": "https://editor.openeo.org", "Access-Control-Request-Method": "POST"})
+    assert preflight.status in (200, 204)
+    assert preflight.headers["access-control-allow-origin"] == "*"
