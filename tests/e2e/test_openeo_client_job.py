@@ -88,6 +88,8 @@ def test_capabilities_and_collection(connection, local_system):
     assert {"x", "y", "t", "bands"} <= set(metadata["cube:dimensions"])
     well_known = requests.get(f"{local_system.api_url}/.well-known/openeo", timeout=10).json()
     assert well_known["versions"][0]["api_version"] == "1.2.0"
+    queryables = connection.get(f"/collections/{COLLECTION}/queryables").json()
+    assert queryables["properties"]["eo:cloud_cover"]["type"] == "number"
 
 
 def test_processes_and_file_formats_are_what_the_engine_implements(connection):

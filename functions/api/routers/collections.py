@@ -19,3 +19,8 @@ def list_collections() -> dict:
 @router.get("/collections/<collection_id>")
 def describe_collection(collection_id: str) -> dict:
     return backend().catalog.get_collection(collection_id, openeo_url(router))
+
+
+@router.get("/collections/<collection_id>/queryables")
+def list_queryables(collection_id: str) -> dict:
+    return backend().catalog.queryables(collection_id, openeo_url(router))

@@ -33,6 +33,28 @@ class CatalogService:
             raise CollectionNotFoundException(identifier=collection_id)
         return self._for_api(stac, base_url)
 
+    def queryables(self, collection_id: str, base_url: str) -> dict[str, Any]:
+        """The item properties `load_collection`'s `properties` can filter on, as a JSON Schema (STAC API
+        filter extension): the numeric and string summaries of the collection."""
+        stac = self._reader.collection(collection_id)
+        if stac is None:
+            raise CollectionNotFoundException(identifier=collection_id)
+        properties: dict[str, Any] = {}
+        for name, summary in (stac.get("summaries") or {}).items():
+            if isinstance(summary, dict) and {"minimum", "maximum"} <= set(summary):
+                properties[name] = {"type": "number", "minimum": summary["minimum"], "maximum": summary["maximum"]}
+            elif isinstance(summary, list) and summary and all(isinstance(v, (str, int)) for v in summary) \
+                    and not name.startswith(("eo:bands", "raster:")):
+                properties[name] = {"enum": summary}
+        return {
+            "$schema": "https://json-schema.org/draft/2019-09/schema",
+            "$id": f"{base_url}/collections/{collection_id}/queryables",
+            "type": "object",
+            "title": f"Queryables of {collection_id}",
+            "properties": properties,
+            "additionalProperties": False,
+        }
+
     @staticmethod
     def _for_api(stac: dict[str, Any], base_url: str) -> dict[str, Any]:
         """The stored collection with links that point at this API instead of the bucket."""

@@ -1,0 +1,24 @@
+"""Discovery endpoints through the real handler."""
+
+
+def test_conformance_equals_capabilities(api):
+    capabilities = api.get("/openeo/1.2/").json()
+    conformance = api.get("/openeo/1.2/conformance").json()
+    assert conformance["conformsTo"] == capabilities["conformsTo"]
+    assert "https://api.openeo.org/1.2.0" in conformance["conformsTo"]
+    # every listed endpoint is routed (no 404 NotFound for the listed methods)
+    for endpoint in capabilities["endpoints"]:
+        if "{" in endpoint["path"] or "GET" not in endpoint["methods"]:
+            continue
+        response = api.get(f"/openeo/1.2{endpoint['path']}", user="alice")
+        assert response.status != 404 or response.json()["code"] != "NotFound", endpoint
+
+
+def test_udf_runtimes_and_service_types_are_honestly_empty(api):
+    assert api.get("/openeo/1.2/udf_runtimes").json() == {}
+    assert api.get("/openeo/1.2/service_types").json() == {}
+
+
+def test_queryables_of_an_unknown_collection(api):
+    response = api.get("/openeo/1.2/collections/nope/queryables")
+    assert response.status == 404 and response.json()["code"] == "CollectionNotFound"
