@@ -17,9 +17,13 @@ well_known = Router()
 # (path, methods) as listed in the capabilities document; keep in step with the routers.
 ENDPOINTS = [
     ("/", ["GET"]),
+    ("/conformance", ["GET"]),
+    ("/udf_runtimes", ["GET"]),
+    ("/service_types", ["GET"]),
     ("/credentials/basic", ["GET"]),
     ("/collections", ["GET"]),
     ("/collections/{collection_id}", ["GET"]),
+    ("/collections/{collection_id}/queryables", ["GET"]),
     ("/processes", ["GET"]),
     ("/file_formats", ["GET"]),
     ("/result", ["POST"]),
@@ -28,6 +32,15 @@ ENDPOINTS = [
     ("/jobs/{job_id}/results", ["GET", "POST"]),
     ("/jobs/{job_id}/logs", ["GET"]),
 ]
+
+# The same list is `conformsTo` in the capabilities document (the spec requires them to be equal).
+CONFORMANCE_CLASSES = [
+    "https://api.openeo.org/1.2.0",
+    "https://api.stacspec.org/v1.0.0/core",
+    "https://api.stacspec.org/v1.0.0/collections",
+    "http://www.opengis.net/spec/ogcapi-common-2/1.0/conf/collections",
+]
+
 
 @well_known.get("/.well-known/openeo")
 def get_well_known() -> dict:
@@ -47,15 +60,34 @@ def get_capabilities() -> dict:
         "title": backend().settings.backend_title,
         "description": "Stratus: a serverless openEO back-end on AWS Lambda, Step Functions and AWS Batch.",
         "production": False,
+        "conformsTo": CONFORMANCE_CLASSES,
         "endpoints": [{"path": path, "methods": methods} for path, methods in ENDPOINTS],
         "billing": {"currency": None},
         "links": [
             {"rel": "self", "href": f"{base}/", "type": "application/json"},
             {"rel": "data", "href": f"{base}/collections", "type": "application/json"},
+            {"rel": "conformance", "href": f"{base}/conformance", "type": "application/json"},
             {"rel": "version-history", "href": f"{root_url(router)}/.well-known/openeo",
              "type": "application/json"},
         ],
     }
+
+
+@router.get("/conformance")
+def list_conformance_classes() -> dict:
+    return {"conformsTo": CONFORMANCE_CLASSES}
+
+
+@router.get("/udf_runtimes")
+def list_udf_runtimes() -> dict:
+    """No UDF runtimes: running user code is not offered (an honest empty list, as the spec allows)."""
+    return {}
+
+
+@router.get("/service_types")
+def list_service_types() -> dict:
+    """No secondary web services yet (an honest empty list)."""
+    return {}
 
 
 @router.get("/processes")
