@@ -8,7 +8,18 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConf
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from routers import capabilities, collections, credentials, errors, jobs, processing
+from routers import (
+    account,
+    capabilities,
+    collections,
+    credentials,
+    errors,
+    files,
+    jobs,
+    process_graphs,
+    processing,
+    validation,
+)
 from routers.context import OPENEO_PREFIX
 from stratus.observability import logger, tracer
 
@@ -21,7 +32,7 @@ cors = CORSConfig(
 app = APIGatewayRestResolver(cors=cors)
 errors.register(app)
 app.include_router(capabilities.well_known)
-for area in (capabilities, credentials, collections, jobs, processing):
+for area in (capabilities, credentials, account, collections, processing, jobs, process_graphs, validation, files):
     app.include_router(area.router, prefix=OPENEO_PREFIX)
 
 

@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from stratus import catalog_layout
 from stratus.backend import Backend
+from stratus.domain.user_processes import freeze_user_processes
 from stratus.observability import logger, tracer
 
 
@@ -29,6 +30,8 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     if job is None or job.run_id != run_id:
         raise StaleRunError(f"job {job_id} has no current run {run_id}")
     graph_key = catalog_layout.graph_key(job_id, run_id)
-    backend().results.write_json(graph_key, job.process)
+    # the user-defined processes the graph calls are frozen with it, from the job owner's store
+    snapshot = freeze_user_processes(job.process, backend().user_processes.lookup_for(job.user_id))
+    backend().results.write_json(graph_key, snapshot)
     logger.info("job prepared", extra={"job_id": job_id, "run_id": run_id, "graph_key": graph_key})
     return {"graph_key": graph_key, "results_prefix": catalog_layout.results_prefix(job_id, run_id)}

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
@@ -32,9 +33,14 @@ class ApiProps:
     """Props of `Api`.
 
     :param runtime: Layer, environment and logging of the API function.
-    :param tables: Users (read/write: password rehash), jobs (read/write), logs (read).
-    :param storage: Data bucket (read: STAC catalog) and results bucket (read: manifests, presigned downloads).
-    :param state_machine: The job state machine the API starts executions of.
+    :param tables: Users (read/write: password rehash), jobs (read/write), logs (read/write: deleted with
+        their job), process_graphs
+        (read/write: user-defined processes).
+    :param storage: Data bucket (read: STAC catalog) and results bucket (read: manifests, presigned downloads;
+        delete under `jobs/`: `DELETE /jobs/{job_id}`) and files bucket (read/write/delete under `users/`: the
+        workspaces of `/files`).
+    :param state_machine: The job state machine the API starts and stops executions of (and reads, to find
+        the Batch queue whose job it terminates on cancel).
     :param sync_function: The processing function the API invokes for synchronous requests (`POST /result`).
     :param export_prefix: Prefix of the output export names, normally the stack name.
     :param token_secret_name: Name of the generated token signing secret. @default `resources.TOKEN_SECRET_NAME`
@@ -86,12 +92,26 @@ class Api(Construct):
         )
         props.tables["users"].grant_read_write_data(self.function)
         props.tables["jobs"].grant_read_write_data(self.function)
-        props.tables["logs"].grant_read_data(self.function)
+        props.tables["logs"].grant_read_write_data(self.function)
+        props.tables["process_graphs"].grant_read_write_data(self.function)
         props.storage.data.grant_read(self.function)
         props.storage.results.grant_read(self.function)  # presigned GETs are signed with the function's role
         props.state_machine.grant_start_execution(self.function)
+        props.state_machine.grant_execution(self.function, "states:StopExecution")  # DELETE /jobs/{id}/results
+        # DescribeStateMachine: the Batch queue of a run (grant_read would add account-wide List*).
+        props.state_machine.grant(self.function, "states:DescribeStateMachine")
+        props.storage.results.grant_delete(self.function, "jobs/*")  # DELETE /jobs/{job_id}
+        # Cancel also terminates the run's Batch job, found by name; ListJobs has no resource-level scope.
+        stack = Stack.of(self)
+        self.function.add_to_role_policy(iam.PolicyStatement(
+            actions=["batch:TerminateJob"],
+            resources=[stack.format_arn(service="batch", resource="job", resource_name="*")]))
+        self.function.add_to_role_policy(iam.PolicyStatement(actions=["batch:ListJobs"], resources=["*"]))
         props.sync_function.grant_invoke(self.function)
         props.storage.results.grant_put(self.function, "sync/*")  # frozen graphs of synchronous requests only
+        # the users' workspaces (`/files`); presigned downloads are signed with the function's role
+        props.storage.files.grant_read_write(self.function, "users/*")
+        props.storage.files.grant_delete(self.function, "users/*")
         self.token_secret.grant_read(self.function)
 
         access_logs = logs.LogGroup(

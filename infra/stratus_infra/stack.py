@@ -61,6 +61,7 @@ class StratusStack(Stack):
             WorkflowProps(
                 runtime=runtime,
                 jobs_table=self.tables["jobs"],
+                process_graphs_table=self.tables["process_graphs"],
                 results_bucket=self.storage.results,
                 status_queue=self.queues["status"],
                 job_queue=self.processing.job_queue,

@@ -1,4 +1,5 @@
-"""S3 buckets: `data` (the static STAC catalog and its assets) and `results` (job runs), plus their access logs."""
+"""S3 buckets: `data` (the static STAC catalog and its assets), `results` (job runs) and `files` (the users'
+workspaces, `/files`), plus their access logs."""
 
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ class StorageProps:
 
 
 class Storage(Construct):
-    """`buckets["data"]`, `buckets["results"]` (also `data`, `results`) and `access_log_bucket` (or None)."""
+    """`buckets["data"]`, `buckets["results"]`, `buckets["files"]` (also `data`, `results`, `files`) and
+    `access_log_bucket` (or None)."""
 
     def __init__(self, scope: Construct, construct_id: str, props: StorageProps | None = None) -> None:
         super().__init__(scope, construct_id)
@@ -87,6 +89,9 @@ class Storage(Construct):
                 ),
                 s3.LifecycleRule(id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=abort_uploads),
             ],
+            "files": [
+                s3.LifecycleRule(id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=abort_uploads),
+            ],
         }
         self.buckets: dict[str, s3.Bucket] = {}
         for name in BUCKETS:
@@ -108,6 +113,10 @@ class Storage(Construct):
     @property
     def results(self) -> s3.Bucket:
         return self.buckets["results"]
+
+    @property
+    def files(self) -> s3.Bucket:
+        return self.buckets["files"]
 
     def settings(self) -> dict[str, str]:
         """`Settings` field -> bucket name, e.g. `{"results_bucket": <name>}`."""

@@ -34,6 +34,7 @@ class WorkflowProps:
 
     :param runtime: Layer, environment and logging of the PrepareJob function.
     :param jobs_table: Read by PrepareJob (the job's process graph and current run).
+    :param process_graphs_table: Read by PrepareJob (the user-defined processes the graph calls).
     :param results_bucket: PrepareJob writes the run's process graph snapshot here.
     :param status_queue: The state machine sends queued/finished/error status events here.
     :param job_queue: Batch queue the processing job is submitted to.
@@ -45,6 +46,7 @@ class WorkflowProps:
 
     runtime: FunctionRuntime
     jobs_table: dynamodb.ITable
+    process_graphs_table: dynamodb.ITable
     results_bucket: s3.IBucket
     status_queue: sqs.IQueue
     job_queue: batch.IJobQueue
@@ -68,6 +70,7 @@ class Workflow(Construct):
             self, FUNCTIONS["prepare_job"].logical_name, spec=FUNCTIONS["prepare_job"], runtime=props.runtime
         )
         props.jobs_table.grant_read_data(self.prepare_job)
+        props.process_graphs_table.grant_read_data(self.prepare_job)
         props.results_bucket.grant_write(self.prepare_job)
 
         substitutions = {

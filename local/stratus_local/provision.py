@@ -68,7 +68,7 @@ def provision(session: Any, settings: Settings) -> Provisioned:
     s3, ddb, sqs = session.client("s3"), session.client("dynamodb"), session.client("sqs")
     region = session.region_name
 
-    for bucket in (settings.data_bucket, settings.results_bucket):
+    for bucket in (getattr(settings, f"{name}_bucket") for name in resources.BUCKETS):
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
         s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={
             "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})

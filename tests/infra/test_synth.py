@@ -45,6 +45,8 @@ WILDCARD_RESOURCE_ACTIONS = {
     "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
     # `batch:submitJob.sync` polls the job; DescribeJobs has no resource-level permissions
     "batch:DescribeJobs",
+    # cancel (API) finds the run's Batch job by name; ListJobs has no resource-level permissions
+    "batch:ListJobs",
     # the Fargate execution role pulls the image; ECR auth tokens are account-wide
     "ecr:GetAuthorizationToken",
 }
@@ -381,7 +383,10 @@ def test_api_function_permissions(synth: Synth) -> None:
     assert {"states:StartExecution", "secretsmanager:GetSecretValue", "dynamodb:Query", "dynamodb:PutItem",
             "s3:GetObject*"} <= actions
     assert "lambda:InvokeFunction" in actions
-    # the only writes to S3: frozen graphs of synchronous requests, under sync/
+    # job lifecycle: cancel stops the execution and terminates its Batch job; delete removes results
+    assert {"states:StopExecution", "states:DescribeStateMachine", "batch:TerminateJob", "batch:ListJobs",
+            "s3:DeleteObject*", "dynamodb:BatchWriteItem"} <= actions
+    # the only writes to S3: frozen graphs of synchronous requests under sync/, the users' workspaces under users/
     role = logical_id(synth, synth.stack.api.function.role)
     for resource in of_type(synth, "AWS::IAM::Policy").values():
         if {"Ref": role} not in resource["Properties"]["Roles"]:
@@ -389,7 +394,7 @@ def test_api_function_permissions(synth: Synth) -> None:
         for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
             if "s3:PutObject" in as_list(statement["Action"]):
                 targets = json.dumps(statement["Resource"])
-                assert "/sync/*" in targets, targets
+                assert "/sync/*" in targets or "/users/*" in targets, targets
 
 
 def test_token_secret_is_generated(synth: Synth) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from routers.context import backend, openeo_url, root_url
-from stratus import __version__
+from stratus import __version__, resources
 from stratus.domain.processes import predefined_processes
 from stratus.file_formats import FILE_FORMATS
 
@@ -21,6 +21,7 @@ ENDPOINTS = [
     ("/udf_runtimes", ["GET"]),
     ("/service_types", ["GET"]),
     ("/credentials/basic", ["GET"]),
+    ("/me", ["GET"]),
     ("/collections", ["GET"]),
     ("/collections/{collection_id}", ["GET"]),
     ("/collections/{collection_id}/queryables", ["GET"]),
@@ -28,9 +29,15 @@ ENDPOINTS = [
     ("/file_formats", ["GET"]),
     ("/result", ["POST"]),
     ("/jobs", ["GET", "POST"]),
-    ("/jobs/{job_id}", ["GET"]),
-    ("/jobs/{job_id}/results", ["GET", "POST"]),
+    ("/jobs/{job_id}", ["GET", "PATCH", "DELETE"]),
+    ("/jobs/{job_id}/results", ["GET", "POST", "DELETE"]),
+    ("/jobs/{job_id}/estimate", ["GET"]),
     ("/jobs/{job_id}/logs", ["GET"]),
+    ("/files", ["GET"]),
+    ("/files/{path}", ["GET", "PUT", "DELETE"]),
+    ("/process_graphs", ["GET"]),
+    ("/process_graphs/{process_graph_id}", ["GET", "PUT", "DELETE"]),
+    ("/validation", ["POST"]),
 ]
 
 # The same list is `conformsTo` in the capabilities document (the spec requires them to be equal).
@@ -62,7 +69,7 @@ def get_capabilities() -> dict:
         "production": False,
         "conformsTo": CONFORMANCE_CLASSES,
         "endpoints": [{"path": path, "methods": methods} for path, methods in ENDPOINTS],
-        "billing": {"currency": None},
+        "billing": {"currency": resources.BILLING_CURRENCY},
         "links": [
             {"rel": "self", "href": f"{base}/", "type": "application/json"},
             {"rel": "data", "href": f"{base}/collections", "type": "application/json"},

@@ -1,4 +1,5 @@
-"""Batch jobs: `/jobs`, `/jobs/{job_id}`, `/jobs/{job_id}/results`, `/jobs/{job_id}/logs`."""
+"""Batch jobs: `/jobs`, `/jobs/{job_id}`, `/jobs/{job_id}/results`, `/jobs/{job_id}/estimate`,
+`/jobs/{job_id}/logs`."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
+from datetime import timedelta
+
 from routers.context import backend, current_user, json_body, openeo_url
+from stratus import resources
 from stratus.domain import results
 from stratus.domain.jobs import Job
 from stratus.domain.logs import visible_entries
 from stratus.errors import BadRequestException
-from stratus.events import LogLevel
+from stratus.events import LogLevel, utcnow
 
 router = Router()
 
@@ -90,6 +94,36 @@ def describe_job(job_id: str) -> dict:
     return job_metadata(backend().jobs.get_job(current_user(router), job_id), full=True)
 
 
+@router.patch("/jobs/<job_id>")
+def update_job(job_id: str) -> Response:
+    backend().jobs.update_job(current_user(router), job_id, json_body(router))
+    return Response(status_code=204, body="")
+
+
+@router.delete("/jobs/<job_id>")
+def delete_job(job_id: str) -> Response:
+    backend().jobs.delete_job(current_user(router), job_id)
+    return Response(status_code=204, body="")
+
+
+@router.delete("/jobs/<job_id>/results")
+def stop_job(job_id: str) -> Response:
+    backend().jobs.stop_job(current_user(router), job_id)
+    return Response(status_code=204, body="")
+
+
+@router.get("/jobs/<job_id>/estimate")
+def estimate_job(job_id: str) -> dict:
+    estimate = backend().jobs.estimate_job(current_user(router), job_id)
+    return {
+        "costs": estimate.costs,
+        "duration": f"PT{estimate.duration_s}S",
+        "size": estimate.size_bytes,
+        "downloads_included": None,  # downloads are not charged separately, nor promised free
+        "expires": _iso(utcnow() + timedelta(seconds=resources.ESTIMATE_VALIDITY_S)),
+    }
+
+
 @router.post("/jobs/<job_id>/results")
 def start_job(job_id: str) -> Response:
     backend().jobs.start_job(current_user(router), job_id)
@@ -108,13 +142,14 @@ def list_logs(job_id: str) -> dict:
     backend().jobs.get_job(current_user(router), job_id)  # ownership check
     limit = _page_size()
     offset = router.current_event.get_query_string_value("offset", None)
-    level = router.current_event.get_query_string_value("level", None)
+    level = router.current_event.get_query_string_value("level", None) or None  # `?level=` means the default
     if level is not None and level not in {lvl.value for lvl in LogLevel}:
         raise BadRequestException(reason="`level` must be one of error, warning, info, debug")
     entries = backend().logs.list(job_id, offset, limit)
     links = []
     if len(entries) == limit:
         links.append({"rel": "next",
-                      "href": f"{openeo_url(router)}/jobs/{job_id}/logs?limit={limit}&offset={entries[-1].log_id}"})
+                      "href": f"{openeo_url(router)}/jobs/{job_id}/logs?limit={limit}&offset={entries[-1].log_id}"
+                             + (f"&level={level}" if level else "")})
     return {"level": level or "debug", "logs": [e.to_openeo() for e in visible_entries(entries, level)],
             "links": links}

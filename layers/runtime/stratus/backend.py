@@ -8,17 +8,22 @@ from functools import cached_property
 from stratus import aws, resources
 from stratus.adapters.lambda_processor import LambdaSyncProcessor
 from stratus.adapters.s3_catalog import S3CatalogReader
+from stratus.adapters.s3_files import S3FileStore
 from stratus.adapters.s3_results import S3ResultStore
 from stratus.adapters.secrets import SecretValue
 from stratus.adapters.workflow import StepFunctionsWorkflow
 from stratus.domain.auth import AuthService
 from stratus.domain.catalog import CatalogService
+from stratus.domain.files import FileService
+from stratus.domain.estimate import CostModel
 from stratus.domain.jobs import JobService
 from stratus.domain.sync_processing import SyncProcessingService
+from stratus.domain.user_processes import UserProcessService
 from stratus.settings import Settings
 from stratus.store import models
 from stratus.store.jobs import DynamoJobRepository
 from stratus.store.logs import DynamoLogRepository
+from stratus.store.process_graphs import DynamoProcessGraphRepository
 from stratus.store.users import DynamoUserRepository
 
 
@@ -47,8 +52,12 @@ class Backend:
 
     @cached_property
     def jobs(self) -> JobService:
-        workflow = StepFunctionsWorkflow(aws.client("stepfunctions"), self.settings.state_machine_arn)
-        return JobService(self.jobs_repository, workflow)
+        workflow = StepFunctionsWorkflow(aws.client("stepfunctions"), self.settings.state_machine_arn,
+                                         aws.client("batch"))
+        cost_model = CostModel(resources.COST_PER_GB_PROCESSED, resources.PROCESSING_SECONDS_PER_GB,
+                               resources.MIN_JOB_DURATION_S)
+        return JobService(self.jobs_repository, workflow, catalog=self.catalog_reader, cost_model=cost_model,
+                          artifacts=self.results, logs=self.logs)
 
     @cached_property
     def catalog_reader(self) -> S3CatalogReader:
@@ -61,8 +70,22 @@ class Backend:
     @cached_property
     def sync_processing(self) -> SyncProcessingService:
         processor = LambdaSyncProcessor(aws.client("lambda"), self.settings.sync_function_name)
-        return SyncProcessingService(self.catalog_reader, self.results, processor, self.settings.presign_expiry_s)
+        return SyncProcessingService(self.catalog_reader, self.results, processor, self.settings.presign_expiry_s,
+                                     user_processes=self.user_processes)
+
+    @cached_property
+    def user_processes(self) -> UserProcessService:
+        return UserProcessService(DynamoProcessGraphRepository())
 
     @cached_property
     def results(self) -> S3ResultStore:
         return S3ResultStore(aws.client("s3"), self.settings.results_bucket)
+
+    @cached_property
+    def files(self) -> FileService:
+        return FileService(S3FileStore(aws.client("s3"), self.settings.files_bucket),
+                           quota_bytes=self.settings.files_quota_bytes,
+                           max_upload_bytes=resources.FILES_MAX_UPLOAD_BYTES,
+                           inline_max_bytes=resources.FILES_INLINE_DOWNLOAD_BYTES,
+                           presign_expiry_s=self.settings.presign_expiry_s,
+                           max_path_bytes=resources.FILES_MAX_PATH_BYTES)

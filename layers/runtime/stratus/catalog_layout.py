@@ -3,6 +3,8 @@ container and the demo-data generator so the three never disagree about a key.""
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 STAC_ROOT = "stac"
 
 
@@ -26,9 +28,14 @@ def asset_key(collection_id: str, item_id: str, asset: str) -> str:
     return f"data/{collection_id}/{item_id}/{asset}.tif"
 
 
+def job_prefix(job_id: str) -> str:
+    """Everything all runs of a job wrote, in the results bucket (deleted with the job)."""
+    return f"jobs/{job_id}/"
+
+
 def run_prefix(job_id: str, run_id: str) -> str:
     """Everything one run of a job writes, in the results bucket."""
-    return f"jobs/{job_id}/runs/{run_id}/"
+    return f"{job_prefix(job_id)}runs/{run_id}/"
 
 
 def graph_key(job_id: str, run_id: str) -> str:
@@ -47,3 +54,14 @@ def manifest_key(results_prefix_: str) -> str:
 def sync_prefix(user_id: str, request_id: str) -> str:
     """What one synchronous request (`POST /result`) writes, in the results bucket."""
     return f"sync/{user_id}/{request_id}/"
+
+
+def user_files_prefix(user_id: str) -> str:
+    """A user's workspace (`/files`), in the files bucket. The id is percent-encoded so that no user id
+    (e.g. one containing `/`) can ever name a prefix inside another user's workspace."""
+    return f"users/{quote(user_id, safe='')}/"
+
+
+def user_file_key(user_id: str, path: str) -> str:
+    """`path` must be validated first (`stratus.domain.files.validate_path`)."""
+    return f"{user_files_prefix(user_id)}{path}"

@@ -70,6 +70,21 @@ class ProcessParameterRequiredException(OpenEOApiException):
     message_template = "Process '{process}' parameter '{parameter}' is required."
 
 
+class ProcessParameterUnsupportedException(OpenEOApiException):
+    status_code, code = 400, "ProcessParameterUnsupported"
+    message_template = "Process '{process}' does not support parameter '{parameter}'."
+
+
+class PredefinedProcessExistsException(OpenEOApiException):
+    status_code, code = 400, "PredefinedProcessExists"
+    message_template = "A predefined process with the given identifier exists."
+
+
+class ProcessGraphNotFoundException(OpenEOApiException):
+    status_code, code = 404, "ProcessGraphNotFound"
+    message_template = "User-defined process '{identifier}' does not exist."
+
+
 class JobNotFoundException(OpenEOApiException):
     status_code, code, message_template = 404, "JobNotFound", "The batch job '{identifier}' does not exist."
 
@@ -85,6 +100,19 @@ class JobNotFinishedException(OpenEOApiException):
         "Batch job has not finished computing the results yet. Please try again later or contact our support."
     )
 
+
+
+class NoDataForUpdateException(OpenEOApiException):
+    status_code, code, message_template = 400, "NoDataForUpdate", "No data specified to be updated."
+
+
+class PaymentRequiredException(OpenEOApiException):
+    status_code, code = 402, "PaymentRequired"
+    message_template = "The budget required to fulfil the request is not sufficient. A payment is required first."
+
+
+class BudgetInvalidException(OpenEOApiException):
+    status_code, code, message_template = 400, "BudgetInvalid", "The specified budget is too low."
 
 class AuthenticationRequiredException(OpenEOApiException):
     status_code, code, message_template = 401, "AuthenticationRequired", "Unauthorized."
@@ -108,6 +136,32 @@ class PermissionsInsufficientException(OpenEOApiException):
     message_template = (
         "Forbidden. The permissions of the authenticated account do not allow to request the requested resource."
     )
+
+
+class FilePathInvalidException(OpenEOApiException):
+    status_code, code, message_template = 400, "FilePathInvalid", "File path is invalid: {reason}"
+
+
+class FileNotFoundException(OpenEOApiException):
+    status_code, code, message_template = 404, "FileNotFound", "File '{file}' does not exist."
+
+
+class FileSizeExceededException(OpenEOApiException):
+    status_code, code, message_template = 400, "FileSizeExceeded", "File size it too large. Maximum file size: {size}"
+
+
+class StorageQuotaExceededException(OpenEOApiException):
+    status_code, code, message_template = 400, "StorageQuotaExceeded", "Your storage quota has been exceeded."
+
+
+class FileOperationUnsupportedException(OpenEOApiException):
+    status_code, code = 400, "FileOperationUnsupported"
+    message_template = "The file operation is not supported for the specified path."
+
+
+class FolderOperationUnsupportedException(OpenEOApiException):
+    status_code, code = 400, "FolderOperationUnsupported"
+    message_template = "Operation is only supported for files, not folders."
 
 
 class BadRequestException(OpenEOApiException):

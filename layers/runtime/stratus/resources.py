@@ -60,7 +60,7 @@ QUEUES: dict[str, QueueSpec] = {
                       max_batching_window_s=2, consumer="logging"),
 }
 
-BUCKETS = ("data", "results")
+BUCKETS = ("data", "results", "files")
 
 STATE_MACHINE_FILE = "statemachines/batch_job.asl.json"
 
@@ -81,3 +81,26 @@ PROCESSING_TIMEOUT_S = 4 * 3600  # a batch job longer than this is a runaway
 TOKEN_SECRET_NAME = "stratus/token-signing-key"
 TOKEN_LIFETIME_S = 3600  # an hour, like the openEO reference back-ends
 PRESIGNED_URL_EXPIRY_S = 3600 * 6  # long enough to download large results, short enough to not leak forever
+
+# Job estimates (`GET /jobs/{job_id}/estimate`): a deliberately simple, documented cost model over the
+# dry run's data-cube size (items x bands x pixels x 8 bytes, see `stratus.domain.estimate`).
+COST_PER_GB_PROCESSED = 0.1  # in the plan's currency (openEO `costs`), per GB of cube values read
+# Seconds of Batch time per GB of cube values: a conservative placeholder, not calibrated on AWS. The NDVI
+# benchmark measured ~2.7 s/GB on 2 vCPUs locally; the margin covers reprojection, neighbourhoods and S3 latency.
+PROCESSING_SECONDS_PER_GB = 20.0
+MIN_JOB_DURATION_S = 60  # seconds; container start-up and catalog reads dominate small jobs
+ESTIMATE_VALIDITY_S = 24 * 3600  # an estimate holds a day: the catalog may grow
+
+# User workspace (`/files`): one prefix per user in the files bucket (`catalog_layout.user_files_prefix`).
+FILES_QUOTA_BYTES = 1024**3  # bytes (1 GiB) per user; enforced on upload, reported by `/me`
+# bytes; an upload is the request body of one Lambda invocation: API Gateway caps bodies at 10 MB, but the
+# Lambda invocation payload is capped at 6 MB and binary bodies arrive base64-encoded (+1/3), so ~4.4 MB is
+# what really fits. Larger bodies are refused (`FileSizeExceeded`) or never reach the function at all.
+FILES_MAX_UPLOAD_BYTES = 4_000_000
+# bytes; downloads up to this size are answered inline (Lambda's 6 MB response cap, base64 adds a third),
+# larger ones with a redirect to a presigned S3 GET.
+FILES_INLINE_DOWNLOAD_BYTES = 4_000_000
+FILES_MAX_PATH_BYTES = 900  # UTF-8 bytes of a workspace path; S3 keys end at 1024 and the user prefix needs room
+# openEO `billing.currency` (GET /): costs and budgets are in abstract credits; openEO requires a
+# currency for `costs` to be a number (without one they MUST be null).
+BILLING_CURRENCY = "credits"

@@ -12,8 +12,11 @@ ENV = {
     "users_table": "STRATUS_USERS_TABLE",
     "jobs_table": "STRATUS_JOBS_TABLE",
     "logs_table": "STRATUS_LOGS_TABLE",
+    "process_graphs_table": "STRATUS_PROCESS_GRAPHS_TABLE",
     "data_bucket": "STRATUS_DATA_BUCKET",
     "results_bucket": "STRATUS_RESULTS_BUCKET",
+    "files_bucket": "STRATUS_FILES_BUCKET",
+    "files_quota_bytes": "STRATUS_FILES_QUOTA_BYTES",
     "status_queue_url": "STRATUS_STATUS_QUEUE_URL",
     "log_queue_url": "STRATUS_LOG_QUEUE_URL",
     "state_machine_arn": "STRATUS_STATE_MACHINE_ARN",
@@ -29,8 +32,11 @@ class Settings:
     users_table: str = "stratus-users"
     jobs_table: str = "stratus-jobs"
     logs_table: str = "stratus-logs"
+    process_graphs_table: str = "stratus-process-graphs"
     data_bucket: str = "stratus-data"
     results_bucket: str = "stratus-results"
+    files_bucket: str = "stratus-files"
+    files_quota_bytes: int = resources.FILES_QUOTA_BYTES
     status_queue_url: str = ""
     log_queue_url: str = ""
     state_machine_arn: str = ""

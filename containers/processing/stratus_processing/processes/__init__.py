@@ -1,4 +1,20 @@
 """The openEO process implementations; importing this package registers them all in
 `registry.DEFAULT_REGISTRY`. Grouped like the openEO process categories."""
 
-from stratus_processing.processes import arrays, combine, comparison, cubes, dimensions, filters, load, logic, math, reducers, save, spatial, statistics, temporal, vector  # noqa: F401
+from stratus_processing.processes import (  # noqa: F401
+    arrays,
+    combine,
+    comparison,
+    cubes,
+    dimensions,
+    filters,
+    load,
+    logic,
+    math,
+    reducers,
+    save,
+    spatial,
+    statistics,
+    temporal,
+    vector,
+)

@@ -28,3 +28,11 @@ class S3ResultStore:
     def write_json(self, key: str, value: Any) -> None:
         self._s3.put_object(Bucket=self._bucket, Key=key, Body=json.dumps(value).encode(),
                             ContentType="application/json")
+
+    def delete_prefix(self, prefix: str) -> None:
+        """Every object under `prefix`, 1000 keys (S3's DeleteObjects limit) per request."""
+        paginator = self._s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self._bucket, Prefix=prefix):
+            keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+            if keys:
+                self._s3.delete_objects(Bucket=self._bucket, Delete={"Objects": keys, "Quiet": True})

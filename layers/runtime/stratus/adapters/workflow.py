@@ -5,21 +5,73 @@ from __future__ import annotations
 import json
 from typing import Any
 
+BATCH_FINAL_STATES = ("SUCCEEDED", "FAILED")
+BATCH_ACTIVE_STATES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
+
 
 def execution_name(job_id: str, run_id: str) -> str:
     """Deterministic, so a retried start meets `ExecutionAlreadyExists` instead of a second run."""
     return f"{job_id}-{run_id}"
 
 
+def batch_job_name(job_id: str, run_id: str) -> str:
+    """The name the state machine submits the run's Batch job under (see `start`)."""
+    return f"stratus-{job_id}-{run_id}"
+
+
+def execution_arn(state_machine_arn: str, name: str) -> str:
+    """arn:aws:states:<region>:<account>:stateMachine:<sm> -> ...:execution:<sm>:<name>"""
+    prefix, _, machine = state_machine_arn.rpartition(":stateMachine:")
+    return f"{prefix}:execution:{machine}:{name}"
+
+
 class StepFunctionsWorkflow:
-    def __init__(self, sfn_client: Any, state_machine_arn: str) -> None:
+    """Starts and stops runs.
+
+    Stopping: `StopExecution` on the run's execution; on AWS the `batch:submitJob.sync` task then
+    terminates its Batch job itself. The emulator (moto) does not, so `stop` also terminates the
+    run's Batch job explicitly (harmless on AWS: terminating an ended job is a no-op). The job is
+    found by its deterministic name (`batch_job_name`) with `ListJobs` on the queue the state machine
+    submits to, read once from the state machine's definition (no extra setting to keep in sync).
+    """
+
+    def __init__(self, sfn_client: Any, state_machine_arn: str, batch_client: Any = None) -> None:
         self._sfn = sfn_client
         self._arn = state_machine_arn
+        self._batch = batch_client
+        self._job_queue: str | None = None
 
     def start(self, job_id: str, run_id: str) -> None:
-        payload = {"job_id": job_id, "run_id": run_id, "batch_job_name": f"stratus-{job_id}-{run_id}"}
+        payload = {"job_id": job_id, "run_id": run_id, "batch_job_name": batch_job_name(job_id, run_id)}
         try:
             self._sfn.start_execution(stateMachineArn=self._arn, name=execution_name(job_id, run_id),
                                       input=json.dumps(payload))
         except self._sfn.exceptions.ExecutionAlreadyExists:
             pass
+
+    def stop(self, job_id: str, run_id: str) -> None:
+        arn = execution_arn(self._arn, execution_name(job_id, run_id))
+        try:
+            self._sfn.stop_execution(executionArn=arn, cause="Canceled by the user")
+        except self._sfn.exceptions.ExecutionDoesNotExist:
+            pass  # the start never got through
+        if self._batch is not None:
+            self._terminate_batch_job(batch_job_name(job_id, run_id))
+
+    def _terminate_batch_job(self, name: str) -> None:
+        queue = self._queue()
+        if not queue:
+            return
+        listed = self._batch.list_jobs(jobQueue=queue, filters=[{"name": "JOB_NAME", "values": [name]}])
+        for summary in listed.get("jobSummaryList", []):
+            if summary.get("jobName") == name and summary.get("status") not in BATCH_FINAL_STATES:
+                self._batch.terminate_job(jobId=summary["jobId"], reason="Canceled by the user")
+
+    def _queue(self) -> str | None:
+        if self._job_queue is None:
+            definition = json.loads(self._sfn.describe_state_machine(stateMachineArn=self._arn)["definition"])
+            self._job_queue = next(
+                (state["Parameters"]["JobQueue"] for state in definition.get("States", {}).values()
+                 if str(state.get("Resource", "")).startswith("arn:aws:states:::batch:submitJob")
+                 and "JobQueue" in (state.get("Parameters") or {})), "")
+        return self._job_queue

@@ -86,6 +86,13 @@ class AuthService:
         claims = {"sub": user.user_id, "iss": _ISSUER, "iat": now, "exp": now + self._lifetime}
         return jwt.encode(claims, self._signing_key(), algorithm=_ALGORITHM)
 
+    def describe_user(self, user_id: str) -> User:
+        """The account behind an authenticated user id (GET /me)."""
+        user = self._users.get(user_id)
+        if user is None:  # deleted after the token was issued
+            raise TokenInvalidException()
+        return user
+
     def authenticate(self, authorization: str | None) -> str:
         """The user id behind an openEO bearer token; raises the openEO auth errors otherwise."""
         if not authorization:

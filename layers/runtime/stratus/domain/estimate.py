@@ -165,3 +165,29 @@ def _size_in_metres(epsg: int, box: tuple[float, float, float, float]) -> tuple[
         return ((east - west) * METRES_PER_DEGREE_LON_AT_EQUATOR * math.cos(latitude),
                 (north - south) * METRES_PER_DEGREE_LAT)
     return east - west, north - south  # projected CRSs of EO data are in metres
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """Linear in the GB of cube values a job reads; constants live in `stratus.resources`."""
+
+    cost_per_gb: float  # plan currency per GB
+    seconds_per_gb: float  # seconds of processing per GB
+    min_duration_s: int  # seconds; fixed start-up costs of a run
+
+
+@dataclass(frozen=True)
+class JobEstimate:
+    costs: float
+    duration_s: int
+    size_bytes: int
+
+
+def estimate_job(graph: GraphEstimate, model: CostModel) -> JobEstimate:
+    """openEO `GET /jobs/{job_id}/estimate`: an upper bound from the dry run, no data is read."""
+    gigabytes = graph.cube_bytes / 1e9
+    return JobEstimate(
+        costs=round(gigabytes * model.cost_per_gb, 4),
+        duration_s=max(model.min_duration_s, math.ceil(gigabytes * model.seconds_per_gb)),
+        size_bytes=graph.cube_bytes,
+    )

@@ -1,7 +1,7 @@
 """Batch jobs: creation, listing, starting a run, and the monotonic status lifecycle.
 
 Implements the openEO API v1.2 `/jobs` operations (create_job, list_jobs, describe_job,
-start_job). Pure domain code: storage and the workflow engine come in through the ports below.
+start_job, update_job, delete_job, stop_job, estimate_job). Pure domain code: storage and the workflow engine come in through the ports below.
 """
 
 from __future__ import annotations
@@ -12,11 +12,25 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from stratus.errors import JobNotFoundException, ProcessGraphMissingException
+from stratus import catalog_layout
+from stratus.domain.estimate import CostModel, JobEstimate, estimate_graph, estimate_job
+from stratus.errors import (
+    BudgetInvalidException,
+    JobLockedException,
+    JobNotFoundException,
+    NoDataForUpdateException,
+    PaymentRequiredException,
+    ProcessGraphMissingException,
+)
 from stratus.events import JobStatus, StatusEvent, utcnow
 
 # Runs may start from these; a queued or running job is left alone (openEO: 202, nothing changes).
 STARTABLE = (JobStatus.CREATED, JobStatus.FINISHED, JobStatus.ERROR, JobStatus.CANCELED)
+
+# A job with a run in progress can't be modified (openEO `JobLocked`) and is canceled before deletion.
+ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
+# openEO `PATCH /jobs/{job_id}`: the job properties a client may change.
+UPDATABLE = ("title", "description", "process", "plan", "budget", "log_level")
 
 MAX_REASON_CHARS = 2000  # DynamoDB items are capped at 400 KB; a reason is for humans, not a dump
 
@@ -57,15 +71,47 @@ class JobRepository(Protocol):
         """Write the event's status if the job's run is `event.run_id` and its status is in `allowed_from`."""
         ...
 
+    def update(self, job_id: str, changes: dict[str, Any], locked: tuple[JobStatus, ...], now: datetime) -> bool:
+        """Set the given properties (None removes one) unless the job's status is in `locked`."""
+        ...
+
+    def delete(self, job_id: str) -> None: ...
+
+
+class Catalog(Protocol):
+    def collection(self, collection_id: str) -> Any: ...
+
+    def items(self, collection_id: str) -> Any: ...
+
+
+class JobArtifacts(Protocol):
+    """What runs of a job left behind: result files in S3 and log entries."""
+
+    def delete_prefix(self, prefix: str) -> None: ...
+
+
+class JobLogs(Protocol):
+    def delete_for_job(self, job_id: str) -> None: ...
+
 
 class WorkflowStarter(Protocol):
     def start(self, job_id: str, run_id: str) -> None: ...
 
+    def stop(self, job_id: str, run_id: str) -> None:
+        """Stop the run's execution and its processing; a run that already ended is left alone."""
+        ...
+
 
 class JobService:
-    def __init__(self, repository: JobRepository, workflow: WorkflowStarter) -> None:
+    def __init__(self, repository: JobRepository, workflow: WorkflowStarter, catalog: Catalog | None = None,
+                 cost_model: CostModel | None = None, artifacts: JobArtifacts | None = None,
+                 logs: JobLogs | None = None) -> None:
         self._jobs = repository
         self._workflow = workflow
+        self._catalog = catalog
+        self._cost_model = cost_model
+        self._artifacts = artifacts
+        self._logs = logs
 
     def create_job(self, user_id: str, body: dict[str, Any]) -> Job:
         """POST /jobs. Raises `ProcessGraphMissingException` without a process graph."""
@@ -73,6 +119,7 @@ class JobService:
         if not isinstance(process, dict) or not isinstance(process.get("process_graph"), dict) \
                 or not process["process_graph"]:
             raise ProcessGraphMissingException()
+        _check_budget(body.get("budget"))
         job = Job(
             job_id=f"j-{uuid.uuid4().hex}",
             user_id=user_id,
@@ -96,13 +143,86 @@ class JobService:
         return self._jobs.list_for_user(user_id, limit, after)
 
     def start_job(self, user_id: str, job_id: str) -> bool:
-        """POST /jobs/{job_id}/results. Returns False when the job is already queued or running."""
-        self.get_job(user_id, job_id)
+        """POST /jobs/{job_id}/results. Returns False when the job is already queued or running.
+
+        Raises `PaymentRequiredException` when the job's budget is below its estimated costs (checked
+        here, not at creation: the estimate depends on the catalog at the time the job runs).
+        """
+        job = self.get_job(user_id, job_id)
+        if job.budget is not None and job.status in STARTABLE and self._catalog is not None \
+                and self._cost_model is not None and self._estimate(job).costs > job.budget:
+            raise PaymentRequiredException()
         run_id = uuid.uuid4().hex[:12]
         if not self._jobs.begin_run(job_id, run_id, STARTABLE, utcnow()):
             return False
         self._workflow.start(job_id, run_id)
         return True
+
+    def update_job(self, user_id: str, job_id: str, body: dict[str, Any]) -> None:
+        """PATCH /jobs/{job_id}. Raises `NoDataForUpdateException` for an empty body and
+        `JobLockedException` while a run is queued or running."""
+        if not any(key in body for key in UPDATABLE):
+            raise NoDataForUpdateException()
+        # `log_level` is accepted, not stored: every entry is kept and `GET .../logs?level=` filters.
+        changes = {key: body[key] for key in UPDATABLE if key in body and key != "log_level"}
+        if "process" in changes:
+            process = changes["process"]
+            if not isinstance(process, dict) or not isinstance(process.get("process_graph"), dict) \
+                    or not process["process_graph"]:
+                raise ProcessGraphMissingException()
+        if "budget" in changes:
+            _check_budget(changes["budget"])
+        self.get_job(user_id, job_id)
+        if not self._jobs.update(job_id, changes, ACTIVE, utcnow()):
+            raise JobLockedException()
+
+    def stop_job(self, user_id: str, job_id: str) -> bool:
+        """DELETE /jobs/{job_id}/results. Cancels the current run; returns False when there was none.
+
+        The job ends `canceled` (like finished/error, a terminal status: late events of the canceled
+        run change nothing). A job that is `created` with a run id was started but not yet queued and is
+        canceled too. Repeating the request is harmless.
+        """
+        job = self.get_job(user_id, job_id)
+        if job.run_id is None or job.status.is_terminal:
+            return False
+        event = StatusEvent(job_id=job_id, run_id=job.run_id, status=JobStatus.CANCELED,
+                            reason="Canceled by the user.")
+        canceled = apply_status_event(self._jobs, event)
+        # Stop even when another request won the write: stopping a stopped run is a no-op.
+        self._workflow.stop(job_id, job.run_id)
+        return canceled
+
+    def delete_job(self, user_id: str, job_id: str) -> None:
+        """DELETE /jobs/{job_id}: cancels a run in progress, then removes results of all runs, the log
+        entries and the job itself."""
+        job = self.get_job(user_id, job_id)
+        if job.run_id is not None and not job.status.is_terminal:
+            self.stop_job(user_id, job_id)
+        if self._artifacts is not None:
+            self._artifacts.delete_prefix(catalog_layout.job_prefix(job_id))
+        if self._logs is not None:
+            self._logs.delete_for_job(job_id)
+        self._jobs.delete(job_id)
+
+    def estimate_job(self, user_id: str, job_id: str) -> JobEstimate:
+        """GET /jobs/{job_id}/estimate, from a dry run over the catalog."""
+        return self._estimate(self.get_job(user_id, job_id))
+
+    def _estimate(self, job: Job) -> JobEstimate:
+        if self._catalog is None or self._cost_model is None:
+            raise RuntimeError("JobService was built without a catalog and cost model")
+        graph = estimate_graph(job.process.get("process_graph") or {}, self._catalog.collection,
+                               self._catalog.items)
+        return estimate_job(graph, self._cost_model)
+
+
+def _check_budget(budget: Any) -> None:
+    """openEO `BudgetInvalid`: a budget must be a number above 0 (or null for no limit)."""
+    if budget is None:
+        return
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget <= 0:
+        raise BudgetInvalidException()
 
 
 def apply_status_event(repository: JobRepository, event: StatusEvent) -> bool:

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from stratus import catalog_layout
 from stratus.domain.estimate import estimate_graph
+from stratus.domain.user_processes import Lookup, freeze_user_processes
 from stratus.errors import OpenEOApiException, ProcessGraphComplexityException, ProcessGraphMissingException
 
 # float64 values across all loaded cubes: ~256 MB, which a 3 GB processing Lambda reads and reduces
@@ -39,6 +40,10 @@ class SyncStore(Protocol):
     def presign(self, key: str, expires_in_s: int) -> str: ...
 
 
+class UserProcesses(Protocol):
+    def lookup_for(self, user_id: str) -> Lookup: ...
+
+
 class SyncProcessor(Protocol):
     def run(self, request_id: str, graph_key: str, results_prefix: str) -> dict[str, Any]:
         """Runs the graph; `{"ok": true}` or `{"ok": false, "error": {"code", "message"}}`."""
@@ -62,8 +67,10 @@ class SyncResult:
 
 
 class SyncProcessingService:
-    def __init__(self, catalog: CatalogItems, store: SyncStore, processor: SyncProcessor, expires_in_s: int) -> None:
+    def __init__(self, catalog: CatalogItems, store: SyncStore, processor: SyncProcessor, expires_in_s: int,
+                 user_processes: UserProcesses | None = None) -> None:
         self._catalog = catalog
+        self._user_processes = user_processes
         self._store = store
         self._processor = processor
         self._expires_in_s = expires_in_s
@@ -85,6 +92,8 @@ class SyncProcessingService:
         prefix = catalog_layout.sync_prefix(user_id, request_id)
         graph_key = f"{prefix}process_graph.json"
         results_prefix = f"{prefix}results/"
+        if self._user_processes is not None:
+            process = freeze_user_processes(process, self._user_processes.lookup_for(user_id))
         self._store.write_json(graph_key, process)
         outcome = self._processor.run(request_id, graph_key, results_prefix)
         if not outcome.get("ok"):

@@ -6,7 +6,7 @@ import base64
 import json
 from datetime import datetime
 
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 
 from stratus.domain.jobs import Job, JobRepository
 from stratus.events import JobStatus, StatusEvent
@@ -109,3 +109,27 @@ class DynamoJobRepository(JobRepository):
             if _is_condition_failure(error):
                 return False
             raise
+
+    _UPDATABLE = {"title": JobModel.title, "description": JobModel.description, "process": JobModel.process,
+                  "plan": JobModel.plan, "budget": JobModel.budget}
+
+    def update(self, job_id: str, changes: dict, locked: tuple[JobStatus, ...], now: datetime) -> bool:
+        actions = [JobModel.updated.set(now)]
+        for name, value in changes.items():
+            attribute = self._UPDATABLE[name]
+            actions.append(attribute.remove() if value is None else attribute.set(value))
+        condition = JobModel.job_id.exists() & ~JobModel.status.is_in(*[s.value for s in locked])
+        try:
+            JobModel(job_id).update(actions=actions, condition=condition)
+            return True
+        except UpdateError as error:
+            if _is_condition_failure(error):
+                return False
+            raise
+
+    def delete(self, job_id: str) -> None:
+        try:
+            JobModel(job_id).delete()
+        except DeleteError as error:
+            if not _is_condition_failure(error):
+                raise

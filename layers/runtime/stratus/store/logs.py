@@ -17,3 +17,9 @@ class DynamoLogRepository(LogRepository):
         items = LogEntryModel.query(job_id, range_key_condition=condition, limit=limit, consistent_read=True)
         return [LogEntry(job_id=i.job_id, log_id=i.log_id, level=i.level, message=i.message, time=i.time,
                          code=i.code, path=i.path, data=i.data) for i in items]
+
+    def delete_for_job(self, job_id: str) -> None:
+        """All entries of a job (`DELETE /jobs/{job_id}`), in batches of DynamoDB's 25 writes."""
+        with LogEntryModel.batch_write() as batch:
+            for item in LogEntryModel.query(job_id, attributes_to_get=["job_id", "log_id"]):
+                batch.delete(item)

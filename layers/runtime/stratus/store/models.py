@@ -80,7 +80,20 @@ class LogEntryModel(Model):
     data = JSONAttribute(null=True)
 
 
-TABLES: dict[str, type[Model]] = {"users": UserModel, "jobs": JobModel, "logs": LogEntryModel}
+class ProcessGraphModel(Model):
+    """A user-defined process (openEO `/process_graphs`), private to its owner."""
+
+    class Meta:
+        table_name = "stratus-process-graphs"
+
+    user_id = UnicodeAttribute(hash_key=True)
+    process_graph_id = UnicodeAttribute(range_key=True)
+    process = JSONAttribute()  # the full process object as stored: id, summary, parameters, process_graph...
+    updated = UTCDateTimeAttribute()
+
+
+TABLES: dict[str, type[Model]] = {"users": UserModel, "jobs": JobModel, "logs": LogEntryModel,
+                                  "process_graphs": ProcessGraphModel}
 
 
 def configure(settings: Settings) -> None:

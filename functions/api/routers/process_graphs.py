@@ -1,0 +1,56 @@
+"""User-defined processes: `/process_graphs`, `/process_graphs/{process_graph_id}`."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+
+from routers.context import backend, current_user, json_body, openeo_url
+from stratus.errors import BadRequestException
+
+router = Router()
+
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000  # bounded so one request never reads a large partition
+
+
+def _page_size() -> int:
+    raw = router.current_event.get_query_string_value("limit", None)
+    if raw is None:
+        return DEFAULT_PAGE_SIZE
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise BadRequestException(reason="`limit` must be a positive integer") from None
+    if limit < 1:
+        raise BadRequestException(reason="`limit` must be a positive integer")
+    return min(limit, MAX_PAGE_SIZE)
+
+
+@router.get("/process_graphs")
+def list_process_graphs() -> dict:
+    limit = _page_size()
+    after = router.current_event.get_query_string_value("after", None)
+    processes, next_token = backend().user_processes.list_processes(current_user(router), limit, after)
+    links = []
+    if next_token:
+        links.append({"rel": "next", "href": f"{openeo_url(router)}/process_graphs?limit={limit}&after={next_token}"})
+    return {"processes": processes, "links": links}
+
+
+@router.get("/process_graphs/<process_graph_id>")
+def describe_process_graph(process_graph_id: str) -> dict:
+    return backend().user_processes.get_process(current_user(router), process_graph_id)
+
+
+@router.put("/process_graphs/<process_graph_id>")
+def store_process_graph(process_graph_id: str) -> Response:
+    user_id = current_user(router)
+    backend().user_processes.store_process(user_id, process_graph_id, json_body(router))
+    return Response(status_code=200, body="")
+
+
+@router.delete("/process_graphs/<process_graph_id>")
+def delete_process_graph(process_graph_id: str) -> Response:
+    backend().user_processes.delete_process(current_user(router), process_graph_id)
+    return Response(status_code=204, body="")

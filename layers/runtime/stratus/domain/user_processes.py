@@ -1,0 +1,144 @@
+"""User-defined processes (openEO `/process_graphs`): stored per user, called by id from other graphs.
+
+A run never reads the store: what a graph calls is resolved once, when the run is frozen
+(`freeze_user_processes`, used by PrepareJob and by synchronous processing), so a later edit of a
+user-defined process does not change a job that is already running.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Protocol
+
+from stratus.domain.processes import predefined_process_ids
+from stratus.errors import (
+    BadRequestException,
+    PredefinedProcessExistsException,
+    ProcessGraphMissingException,
+    ProcessGraphNotFoundException,
+)
+
+# Key of the run snapshot holding the user-defined processes the graph calls; the processing
+# container reads the same key (`stratus_processing.runner.USER_PROCESSES_KEY`).
+USER_PROCESSES_KEY = "user_processes"
+PROCESS_ID_PATTERN = re.compile(r"^\w+$")
+# Namespaces in which a process id may name a user-defined process (as in the evaluator).
+USER_NAMESPACES = (None, "user")
+# Properties of the stored process left out of list responses, as the spec recommends.
+LIST_OMITTED = ("process_graph", "exceptions", "examples", "links")
+
+Lookup = Callable[[str], Mapping[str, Any] | None]
+
+
+class UserProcessRepository(Protocol):
+    def get(self, user_id: str, process_graph_id: str) -> dict[str, Any] | None: ...
+
+    def put(self, user_id: str, process_graph_id: str, process: dict[str, Any]) -> None: ...
+
+    def delete(self, user_id: str, process_graph_id: str) -> bool:
+        """False if there was nothing to delete."""
+        ...
+
+    def list_for_user(self, user_id: str, limit: int, after: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        """One page, sorted by id, and the token of the next page (None on the last)."""
+        ...
+
+
+class UserProcessService:
+    def __init__(self, repository: UserProcessRepository) -> None:
+        self._repository = repository
+
+    def list_processes(self, user_id: str, limit: int, after: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        """GET /process_graphs: the metadata of one page of the user's processes."""
+        processes, next_token = self._repository.list_for_user(user_id, limit, after)
+        return [{k: v for k, v in p.items() if k not in LIST_OMITTED} for p in processes], next_token
+
+    def get_process(self, user_id: str, process_graph_id: str) -> dict[str, Any]:
+        """GET /process_graphs/{process_graph_id}. Raises `ProcessGraphNotFoundException`."""
+        process = self._repository.get(user_id, process_graph_id) if PROCESS_ID_PATTERN.match(process_graph_id) \
+            else None
+        if process is None:
+            raise ProcessGraphNotFoundException(identifier=process_graph_id)
+        return process
+
+    def store_process(self, user_id: str, process_graph_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """PUT /process_graphs/{process_graph_id}: creates or fully replaces. Raises
+        `PredefinedProcessExistsException`, `ProcessGraphMissingException` or `BadRequestException`."""
+        if not PROCESS_ID_PATTERN.match(process_graph_id):
+            raise BadRequestException(reason=f"the process id '{process_graph_id}' does not match ^\\w+$")
+        if process_graph_id in predefined_process_ids():
+            raise PredefinedProcessExistsException()
+        graph = body.get("process_graph")
+        if not isinstance(graph, dict) or not graph:
+            raise ProcessGraphMissingException()
+        process = {**body, "id": process_graph_id}  # the path wins over a different `id` in the body
+        self._repository.put(user_id, process_graph_id, process)
+        return process
+
+    def delete_process(self, user_id: str, process_graph_id: str) -> None:
+        """DELETE /process_graphs/{process_graph_id}. Raises `ProcessGraphNotFoundException`."""
+        if not PROCESS_ID_PATTERN.match(process_graph_id) or not self._repository.delete(user_id, process_graph_id):
+            raise ProcessGraphNotFoundException(identifier=process_graph_id)
+
+    def lookup_for(self, user_id: str) -> Lookup:
+        """The user's processes by id, for `freeze_user_processes` and validation."""
+        def lookup(process_graph_id: str) -> dict[str, Any] | None:
+            if not PROCESS_ID_PATTERN.match(process_graph_id):
+                return None
+            return self._repository.get(user_id, process_graph_id)
+        return lookup
+
+
+def called_processes(process_graph: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    """Every node of a graph, including the nodes of callbacks at any depth."""
+    for node in process_graph.values():
+        if not isinstance(node, Mapping):
+            continue
+        yield node
+        yield from _callback_nodes(node.get("arguments"))
+
+
+def _callback_nodes(value: Any) -> Iterator[Mapping[str, Any]]:
+    if isinstance(value, Mapping):
+        if isinstance(value.get("process_graph"), Mapping):
+            yield from called_processes(value["process_graph"])
+        else:
+            for item in value.values():
+                yield from _callback_nodes(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _callback_nodes(item)
+
+
+def resolve_user_processes(process_graph: Mapping[str, Any], lookup: Lookup) -> dict[str, dict[str, Any]]:
+    """The user-defined processes a graph calls, directly, in callbacks or through other user-defined
+    processes: `{id: {"process_graph", "parameters"}}`. A process id without namespace names a
+    predefined process first (as in the evaluator); unknown ids are left for the evaluator to refuse."""
+    predefined = predefined_process_ids()
+    resolved: dict[str, dict[str, Any]] = {}
+    pending = [process_graph]
+    while pending:
+        for node in called_processes(pending.pop()):
+            process_id, namespace = node.get("process_id"), node.get("namespace")
+            if not isinstance(process_id, str) or namespace not in USER_NAMESPACES or process_id in resolved:
+                continue
+            if namespace is None and process_id in predefined:
+                continue
+            definition = lookup(process_id)
+            if definition is None or not isinstance(definition.get("process_graph"), Mapping):
+                continue
+            resolved[process_id] = {"process_graph": definition["process_graph"],
+                                    "parameters": definition.get("parameters") or []}
+            pending.append(definition["process_graph"])
+    return resolved
+
+
+def freeze_user_processes(process: Mapping[str, Any], lookup: Lookup) -> dict[str, Any]:
+    """The process as a run snapshot: with the user-defined processes it calls under `USER_PROCESSES_KEY`."""
+    snapshot = {k: v for k, v in process.items() if k != USER_PROCESSES_KEY}  # never trust a submitted copy
+    graph = process.get("process_graph")
+    resolved = resolve_user_processes(graph, lookup) if isinstance(graph, Mapping) else {}
+    if resolved:
+        snapshot[USER_PROCESSES_KEY] = resolved
+    return snapshot

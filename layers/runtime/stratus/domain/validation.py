@@ -1,0 +1,165 @@
+"""openEO `POST /validation`: check a process against the process specs and report every error found.
+
+Pure Python (no numpy): it runs in the API function. What is checked, per node and in callbacks:
+the process exists (predefined, or one of the user's own), required parameters are given, no
+unknown parameters are passed, `from_node` points at a node of the same graph, `from_parameter`
+names a parameter in scope (the process' own, a callback's, or an enclosing one), each graph has
+exactly one result node, and literal scalar values match the types of the parameter's schema.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from stratus.domain.processes import predefined_processes
+from stratus.domain.user_processes import USER_NAMESPACES, Lookup
+from stratus.errors import (
+    OpenEOApiException,
+    ProcessGraphInvalidException,
+    ProcessGraphMissingException,
+    ProcessParameterInvalidException,
+    ProcessParameterRequiredException,
+    ProcessParameterUnsupportedException,
+    ProcessUnsupportedException,
+)
+
+_BACKEND_NAMESPACES = (None, "backend")
+# JSON schema type -> test of a literal (bool is no number in JSON)
+_TYPE_CHECKS = {
+    "null": lambda v: v is None,
+    "boolean": lambda v: isinstance(v, bool),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "integer": lambda v: (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer()),
+    "string": lambda v: isinstance(v, str),
+    "array": lambda v: isinstance(v, list),
+    "object": lambda v: isinstance(v, dict),
+}
+
+
+def _predefined_specs() -> dict[str, Mapping[str, Any]]:
+    return {spec["id"]: spec for spec in predefined_processes()}
+
+
+def validate_process(process: Any, lookup: Lookup) -> list[OpenEOApiException]:
+    """All errors of a process (`{"process_graph", "parameters"?...}`); an empty list if it is valid."""
+    if not isinstance(process, Mapping) or not isinstance(process.get("process_graph"), Mapping) \
+            or not process["process_graph"]:
+        return [ProcessGraphMissingException()]
+    declared = {p["name"] for p in process.get("parameters") or [] if isinstance(p, Mapping) and "name" in p}
+    validator = _Validator(_predefined_specs(), lookup)
+    validator.graph(process["process_graph"], frozenset(declared), path="")
+    return validator.errors
+
+
+class _Validator:
+    def __init__(self, specs: dict[str, Mapping[str, Any]], lookup: Lookup) -> None:
+        self._specs = specs
+        self._lookup = lookup
+        self._user_specs: dict[str, Mapping[str, Any] | None] = {}
+        self.errors: list[OpenEOApiException] = []
+
+    def graph(self, graph: Mapping[str, Any], scope: frozenset[str], path: str) -> None:
+        results = [node_id for node_id, node in graph.items() if isinstance(node, Mapping) and node.get("result")]
+        if len(results) != 1:
+            where = f" in the callback of {path}" if path else ""
+            self._invalid(f"the graph{where} has {len(results)} result nodes; exactly one is required")
+        for node_id, node in graph.items():
+            self.node(graph, node_id, node, scope, f"{path}/{node_id}" if path else node_id)
+
+    def node(self, graph: Mapping[str, Any], node_id: str, node: Any, scope: frozenset[str], path: str) -> None:
+        if not isinstance(node, Mapping) or not isinstance(node.get("process_id"), str):
+            self._invalid(f"node '{path}' has no process_id")
+            return
+        arguments = node.get("arguments", {})
+        if not isinstance(arguments, Mapping):
+            self._invalid(f"the arguments of node '{path}' are not an object")
+            arguments = {}
+        process_id, namespace = node["process_id"], node.get("namespace")
+        spec = self._spec(process_id, namespace)
+        parameters: dict[str, Mapping[str, Any]] = {}
+        if spec is None:
+            self.errors.append(ProcessUnsupportedException(process=process_id, namespace=namespace or "backend"))
+        else:
+            parameters = {p["name"]: p for p in spec.get("parameters") or []
+                          if isinstance(p, Mapping) and isinstance(p.get("name"), str)}
+            for name, parameter in parameters.items():
+                if name not in arguments and not parameter.get("optional") and "default" not in parameter:
+                    self.errors.append(ProcessParameterRequiredException(process=process_id, parameter=name))
+            for name in arguments:
+                if name not in parameters:
+                    self.errors.append(ProcessParameterUnsupportedException(process=process_id, parameter=name))
+        for name, value in arguments.items():
+            self.value(graph, value, scope, path, process_id, name, parameters.get(name))
+
+    def value(self, graph: Mapping[str, Any], value: Any, scope: frozenset[str], path: str, process_id: str,
+              name: str, parameter: Mapping[str, Any] | None) -> None:
+        if isinstance(value, Mapping):
+            if "from_node" in value:
+                if value["from_node"] not in graph:
+                    self._invalid(f"node '{path}' refers to the node '{value['from_node']}', which does not exist")
+                return
+            if "from_parameter" in value:
+                if value["from_parameter"] not in scope:
+                    self.errors.append(ProcessParameterRequiredException(
+                        message=f"Process '{process_id}' (node '{path}') references the parameter "
+                                f"'{value['from_parameter']}', which is not defined."))
+                return
+            if isinstance(value.get("process_graph"), Mapping):
+                callback_scope = scope | _callback_parameters(parameter)
+                self.graph(value["process_graph"], frozenset(callback_scope), path)
+                return
+            for item in value.values():
+                self.value(graph, item, scope, path, process_id, name, None)
+            return
+        if isinstance(value, list):
+            for item in value:
+                self.value(graph, item, scope, path, process_id, name, None)
+            return
+        if parameter is not None and not _accepts(parameter.get("schema"), value):
+            self.errors.append(ProcessParameterInvalidException(
+                process=process_id, parameter=name, reason=f"{value!r} does not match the parameter's schema"))
+
+    def _spec(self, process_id: str, namespace: str | None) -> Mapping[str, Any] | None:
+        if namespace in _BACKEND_NAMESPACES and process_id in self._specs:
+            return self._specs[process_id]
+        if namespace not in USER_NAMESPACES:
+            return None
+        if process_id not in self._user_specs:
+            self._user_specs[process_id] = self._lookup(process_id)
+        return self._user_specs[process_id]
+
+    def _invalid(self, reason: str) -> None:
+        self.errors.append(ProcessGraphInvalidException(message=f"Invalid process graph specified: {reason}."))
+
+
+def _schemas(schema: Any) -> list[Mapping[str, Any]]:
+    if isinstance(schema, Mapping):
+        nested = schema.get("anyOf") or schema.get("oneOf")
+        return _schemas(nested) if isinstance(nested, list) else [schema]
+    if isinstance(schema, list):
+        return [s for item in schema for s in _schemas(item)]
+    return []
+
+
+def _callback_parameters(parameter: Mapping[str, Any] | None) -> set[str]:
+    """The names of the parameters a callback is called with, from the spec's `process-graph` schema."""
+    if parameter is None:
+        return set()
+    return {p["name"] for schema in _schemas(parameter.get("schema")) if schema.get("subtype") == "process-graph"
+            for p in schema.get("parameters") or [] if isinstance(p, Mapping) and "name" in p}
+
+
+def _accepts(schema: Any, value: Any) -> bool:
+    """Whether a literal scalar matches one of the schema's types; schemas without a type accept anything."""
+    schemas = _schemas(schema)
+    if not schemas:
+        return True
+    for candidate in schemas:
+        types = candidate.get("type")
+        if types is None:
+            return True
+        types = types if isinstance(types, list) else [types]
+        if any(_TYPE_CHECKS.get(t, lambda v: True)(value) for t in types):
+            return True
+    return False
