@@ -19,7 +19,7 @@ from stratus.settings import Settings
 from stratus.store import models
 from stratus_local import moto_seams
 from stratus_local.api_front import ApiGatewayFront, HttpServer
-from stratus_local.demo_data import DEMO_COLLECTION_ID, generate_demo_collection
+from stratus_local.demo_data import generate_demo_collection
 from stratus_local.handlers import handler_for_function_name, load_handler, local_function_name
 from stratus_local.provision import Provisioned, provision
 from stratus_local.sqs_poller import SqsPoller

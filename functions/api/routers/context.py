@@ -12,6 +12,8 @@ from stratus.backend import Backend
 from stratus.errors import BadRequestException
 
 OPENEO_PREFIX = "/openeo/1.2"
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000  # bounded so one request never reads a large table partition
 
 
 @cache
@@ -49,3 +51,17 @@ def json_body(router: Router) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise BadRequestException(reason="the request body must be a JSON object")
     return body
+
+
+def page_size(router: Router) -> int:
+    """The `limit` query parameter of a list endpoint (openEO pagination), capped at `MAX_PAGE_SIZE`."""
+    raw = router.current_event.get_query_string_value("limit", None)
+    if raw is None:
+        return DEFAULT_PAGE_SIZE
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise BadRequestException(reason="`limit` must be a positive integer") from None
+    if limit < 1:
+        raise BadRequestException(reason="`limit` must be a positive integer")
+    return min(limit, MAX_PAGE_SIZE)

@@ -19,14 +19,11 @@ from urllib.parse import quote
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from routers.context import OPENEO_PREFIX, backend, current_user, openeo_url
+from routers.context import OPENEO_PREFIX, backend, current_user, openeo_url, page_size
 from stratus.domain.files import UserFile
-from stratus.errors import BadRequestException
 
 router = Router()
 
-DEFAULT_PAGE_SIZE = 100
-MAX_PAGE_SIZE = 1000  # S3 lists at most 1000 keys per call
 _ITEM_PREFIX = f"{OPENEO_PREFIX}/files/"
 # a regex route: any rest of the URL, newlines included, so every path reaches the validation
 _ITEM_ROUTE = r"/files/[\s\S]+"
@@ -43,18 +40,6 @@ def _file_path() -> str:
     return path[len(_ITEM_PREFIX):] if path.startswith(_ITEM_PREFIX) else path.partition("/files/")[2]
 
 
-def _page_size() -> int:
-    raw = router.current_event.get_query_string_value("limit", None)
-    if raw is None:
-        return DEFAULT_PAGE_SIZE
-    try:
-        limit = int(raw)
-    except ValueError:
-        raise BadRequestException(reason="`limit` must be a positive integer") from None
-    if limit < 1:
-        raise BadRequestException(reason="`limit` must be a positive integer")
-    return min(limit, MAX_PAGE_SIZE)
-
 
 def _body() -> bytes:
     event = router.current_event
@@ -64,7 +49,7 @@ def _body() -> bytes:
 
 @router.get("/files")
 def list_files() -> dict:
-    limit = _page_size()
+    limit = page_size(router)
     after = router.current_event.get_query_string_value("after", None)
     files, next_after = backend().files.list_files(current_user(router), limit, after)
     links = []

@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from datetime import timedelta
 
-from routers.context import backend, current_user, json_body, openeo_url
+from routers.context import backend, current_user, json_body, openeo_url, page_size
 from stratus import resources
 from stratus.domain import results
 from stratus.domain.jobs import Job
@@ -20,8 +20,6 @@ from stratus.events import LogLevel, utcnow
 
 router = Router()
 
-DEFAULT_PAGE_SIZE = 100
-MAX_PAGE_SIZE = 1000  # bounded so one request never scans a large table
 
 
 def _iso(value) -> str | None:
@@ -55,18 +53,6 @@ def job_metadata(job: Job, full: bool) -> dict[str, Any]:
     return data
 
 
-def _page_size() -> int:
-    raw = router.current_event.get_query_string_value("limit", None)
-    if raw is None:
-        return DEFAULT_PAGE_SIZE
-    try:
-        limit = int(raw)
-    except ValueError:
-        raise BadRequestException(reason="`limit` must be a positive integer") from None
-    if limit < 1:
-        raise BadRequestException(reason="`limit` must be a positive integer")
-    return min(limit, MAX_PAGE_SIZE)
-
 
 @router.post("/jobs")
 def create_job() -> Response:
@@ -80,7 +66,7 @@ def create_job() -> Response:
 
 @router.get("/jobs")
 def list_jobs() -> dict:
-    limit = _page_size()
+    limit = page_size(router)
     after = router.current_event.get_query_string_value("after", None)
     jobs, next_token = backend().jobs.list_jobs(current_user(router), limit, after)
     links = []
@@ -140,7 +126,7 @@ def list_results(job_id: str) -> dict:
 @router.get("/jobs/<job_id>/logs")
 def list_logs(job_id: str) -> dict:
     backend().jobs.get_job(current_user(router), job_id)  # ownership check
-    limit = _page_size()
+    limit = page_size(router)
     offset = router.current_event.get_query_string_value("offset", None)
     level = router.current_event.get_query_string_value("level", None) or None  # `?level=` means the default
     if level is not None and level not in {lvl.value for lvl in LogLevel}:

@@ -5,31 +5,16 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from routers.context import backend, current_user, json_body, openeo_url
-from stratus.errors import BadRequestException
+from routers.context import backend, current_user, json_body, openeo_url, page_size
 
 router = Router()
 
-DEFAULT_PAGE_SIZE = 100
-MAX_PAGE_SIZE = 1000  # bounded so one request never reads a large partition
 
-
-def _page_size() -> int:
-    raw = router.current_event.get_query_string_value("limit", None)
-    if raw is None:
-        return DEFAULT_PAGE_SIZE
-    try:
-        limit = int(raw)
-    except ValueError:
-        raise BadRequestException(reason="`limit` must be a positive integer") from None
-    if limit < 1:
-        raise BadRequestException(reason="`limit` must be a positive integer")
-    return min(limit, MAX_PAGE_SIZE)
 
 
 @router.get("/process_graphs")
 def list_process_graphs() -> dict:
-    limit = _page_size()
+    limit = page_size(router)
     after = router.current_event.get_query_string_value("after", None)
     processes, next_token = backend().user_processes.list_processes(current_user(router), limit, after)
     links = []
