@@ -33,3 +33,10 @@ def test_unauthenticated_and_preflight(api):
         "Origin": "https://editor.openeo.org", "Access-Control-Request-Method": "POST"})
     assert preflight.status in (200, 204)
     assert preflight.headers["access-control-allow-origin"] == "*"
+
+
+def test_a_job_has_a_log_from_its_creation(api):
+    job_id = api.post("/openeo/1.2/jobs", user="alice", json_body={**GRAPH, "title": "t1"}).headers["openeo-identifier"]
+    logs = api.get(f"/openeo/1.2/jobs/{job_id}/logs", user="alice").json()["logs"]
+    assert [entry["level"] for entry in logs] == ["info"]
+    assert "created" in logs[0]["message"] and logs[0]["time"].endswith("Z")

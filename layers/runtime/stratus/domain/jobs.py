@@ -22,7 +22,8 @@ from stratus.errors import (
     PaymentRequiredException,
     ProcessGraphMissingException,
 )
-from stratus.events import JobStatus, StatusEvent, utcnow
+from stratus.domain.logs import LogEntry, entry_from_event
+from stratus.events import JobStatus, LogEvent, LogLevel, StatusEvent, utcnow
 
 # Runs may start from these; a queued or running job is left alone (openEO: 202, nothing changes).
 STARTABLE = (JobStatus.CREATED, JobStatus.FINISHED, JobStatus.ERROR, JobStatus.CANCELED)
@@ -91,6 +92,8 @@ class JobArtifacts(Protocol):
 
 
 class JobLogs(Protocol):
+    def add(self, entry: LogEntry) -> None: ...
+
     def delete_for_job(self, job_id: str) -> None: ...
 
 
@@ -130,6 +133,11 @@ class JobService:
             budget=body.get("budget"),
         )
         self._jobs.add(job)
+        if self._logs is not None:
+            # a job's log starts with its creation, so `GET /jobs/{id}/logs` is never a blank page
+            created = LogEvent(job_id=job.job_id, level=LogLevel.INFO, time=job.created,
+                               message=f"Job created{f' ({job.title})' if job.title else ''}; start it to process.")
+            self._logs.add(entry_from_event(created, delivery_id=f"{job.job_id}-created"))
         return job
 
     def get_job(self, user_id: str, job_id: str) -> Job:
