@@ -83,14 +83,14 @@ def evaluate_process(process: Any, env: EvalEnv, *, registry: ProcessRegistry = 
               if isinstance(p, Mapping) and "name" in p and "default" in p}
     values.update(arguments or {})
     graph = ProcessGraph(process["process_graph"])
-    with _numeric_conventions():
+    with numeric_conventions():
         return _Evaluation(graph, env, registry, values, report_progress=True).run()
 
 
 def evaluate_graph(flat_graph: Any, env: EvalEnv, *, registry: ProcessRegistry = DEFAULT_REGISTRY,
                    arguments: Mapping[str, Any] | None = None) -> Any:
     """Evaluate a flat process graph with the given parameter values (no progress reporting)."""
-    with _numeric_conventions():
+    with numeric_conventions():
         return _Evaluation(ProcessGraph(flat_graph), env, registry, dict(arguments or {})).run()
 
 
@@ -243,7 +243,7 @@ def _node_references(value: Any) -> set[str]:
 
 
 @contextmanager
-def _numeric_conventions() -> Iterator[None]:
+def numeric_conventions() -> Iterator[None]:
     """IEEE semantics without warnings (x/0 is ±inf, 0/0 NaN, as openEO allows), attributes kept
     through xarray operations whatever xarray's default is, and an error instead of silently
     dropping pixels when arrays on different coordinates are combined (that is merge_cubes' job)."""

@@ -37,7 +37,7 @@ from stratus.file_formats import GTIFF, NETCDF, find_format
 
 from stratus_processing import cube as cubes
 from stratus_processing.env import EvalEnv
-from stratus_processing.graph import ProcessGraph, _numeric_conventions, evaluate_graph
+from stratus_processing.graph import ProcessGraph, numeric_conventions, evaluate_graph
 from stratus_processing.grid import Grid
 from stratus_processing.io.load import LoadPlan
 from stratus_processing.io.save import RasterSink, open_sink, write_env
@@ -331,7 +331,7 @@ def run_tiled(process: Mapping[str, Any], env: EvalEnv, *, registry: ProcessRegi
         # xarray options are process-wide: set them once here, so the evaluations in the threads
         # (which set the same values) never see another thread restore them mid-way.
         # GDAL's block cache size is process-wide too: bounded for the whole run (see io.save.write_env).
-        with (_numeric_conventions(), write_env(),
+        with (numeric_conventions(), write_env(),
               ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tile") as pool):
             futures = [pool.submit(evaluate, tile) for tile in tiles]
             try:
