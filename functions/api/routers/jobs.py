@@ -16,14 +16,14 @@ from stratus.domain import results
 from stratus.domain.jobs import Job
 from stratus.domain.logs import visible_entries
 from stratus.errors import BadRequestException
-from stratus.events import LogLevel, utcnow
+from stratus.events import LogLevel, isoformat_z, utcnow
 
 router = Router()
 
 
 
 def _iso(value) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
+    return isoformat_z(value) if value else None
 
 
 def job_metadata(job: Job, full: bool) -> dict[str, Any]:

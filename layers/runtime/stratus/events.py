@@ -17,6 +17,11 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def isoformat_z(value: datetime) -> str:
+    """RFC 3339 with a `Z`, as openEO and STAC documents write UTC times."""
+    return value.isoformat().replace("+00:00", "Z")
+
+
 @unique
 class JobStatus(StrEnum):
     CREATED = "created"

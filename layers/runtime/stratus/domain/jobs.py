@@ -20,9 +20,9 @@ from stratus.errors import (
     JobNotFoundException,
     NoDataForUpdateException,
     PaymentRequiredException,
-    ProcessGraphMissingException,
 )
 from stratus.domain.logs import LogEntry, entry_from_event
+from stratus.domain.processes import require_process_graph
 from stratus.events import JobStatus, LogEvent, LogLevel, StatusEvent, utcnow
 
 # Runs may start from these; a queued or running job is left alone (openEO: 202, nothing changes).
@@ -118,10 +118,7 @@ class JobService:
 
     def create_job(self, user_id: str, body: dict[str, Any]) -> Job:
         """POST /jobs. Raises `ProcessGraphMissingException` without a process graph."""
-        process = body.get("process")
-        if not isinstance(process, dict) or not isinstance(process.get("process_graph"), dict) \
-                or not process["process_graph"]:
-            raise ProcessGraphMissingException()
+        process = require_process_graph(body.get("process"))
         _check_budget(body.get("budget"))
         job = Job(
             job_id=f"j-{uuid.uuid4().hex}",
@@ -174,10 +171,7 @@ class JobService:
         # `log_level` is accepted, not stored: every entry is kept and `GET .../logs?level=` filters.
         changes = {key: body[key] for key in UPDATABLE if key in body and key != "log_level"}
         if "process" in changes:
-            process = changes["process"]
-            if not isinstance(process, dict) or not isinstance(process.get("process_graph"), dict) \
-                    or not process["process_graph"]:
-                raise ProcessGraphMissingException()
+            require_process_graph(changes["process"])
         if "budget" in changes:
             _check_budget(changes["budget"])
         self.get_job(user_id, job_id)

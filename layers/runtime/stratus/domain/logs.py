@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from stratus.events import LogEvent, LogLevel
+from stratus.events import LogEvent, LogLevel, isoformat_z
 
 MAX_MESSAGE_CHARS = 4000
 MAX_DATA_CHARS = 100_000  # a traceback fits; DynamoDB's 400 KB item limit is never approached
@@ -28,7 +28,7 @@ class LogEntry:
 
     def to_openeo(self) -> dict[str, Any]:
         entry: dict[str, Any] = {"id": self.log_id, "level": self.level, "message": self.message,
-                                 "time": self.time.isoformat().replace("+00:00", "Z")}
+                                 "time": isoformat_z(self.time)}
         if self.code:
             entry["code"] = self.code
         if self.path:

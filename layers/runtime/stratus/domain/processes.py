@@ -7,9 +7,12 @@ a test checks that this set equals the engine's registry, so `/processes` lists 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 from typing import Any
+
+from stratus.errors import ProcessGraphMissingException
 
 
 @cache
@@ -21,3 +24,16 @@ def predefined_processes() -> tuple[dict[str, Any], ...]:
 
 def predefined_process_ids() -> set[str]:
     return {spec["id"] for spec in predefined_processes()}
+
+
+def has_process_graph(process: Any) -> bool:
+    """Whether `process` is an openEO process object with a non-empty `process_graph`."""
+    return isinstance(process, Mapping) and isinstance(process.get("process_graph"), Mapping) \
+        and bool(process["process_graph"])
+
+
+def require_process_graph(process: Any) -> dict[str, Any]:
+    """The process object itself; raises `ProcessGraphMissingException` without a process graph."""
+    if not has_process_graph(process):
+        raise ProcessGraphMissingException()
+    return process

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from stratus import catalog_layout
 from stratus.domain.jobs import Job
 from stratus.errors import JobNotFinishedException
-from stratus.events import JobStatus, utcnow
+from stratus.events import JobStatus, isoformat_z, utcnow
 
 STAC_EXTENSIONS = [
     "https://stac-extensions.github.io/projection/v1.1.0/schema.json",
@@ -27,10 +27,6 @@ class ResultStore(Protocol):
     def presign(self, key: str, expires_in_s: int) -> str: ...
 
 
-def _iso(value) -> str:
-    return value.isoformat().replace("+00:00", "Z")
-
-
 def job_results(job: Job, store: ResultStore, base_url: str, expires_in_s: int) -> dict[str, Any]:
     """Raises `JobNotFinishedException` unless the job's current run finished."""
     if job.status is not JobStatus.FINISHED or job.run_id is None:
@@ -38,7 +34,7 @@ def job_results(job: Job, store: ResultStore, base_url: str, expires_in_s: int) 
     manifest = store.read_manifest(catalog_layout.manifest_key(catalog_layout.results_prefix(job.job_id, job.run_id)))
     if manifest is None:
         raise JobNotFinishedException(message="The job finished but its results are not available (anymore).")
-    expires = _iso(utcnow() + timedelta(seconds=expires_in_s))
+    expires = isoformat_z(utcnow() + timedelta(seconds=expires_in_s))
     assets = {}
     for name, asset in manifest.get("assets", {}).items():
         asset = copy.deepcopy(asset)

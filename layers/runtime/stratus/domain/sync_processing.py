@@ -14,8 +14,9 @@ from typing import Any, Protocol
 
 from stratus import catalog_layout
 from stratus.domain.estimate import estimate_graph
+from stratus.domain.processes import require_process_graph
 from stratus.domain.user_processes import Lookup, freeze_user_processes
-from stratus.errors import OpenEOApiException, ProcessGraphComplexityException, ProcessGraphMissingException
+from stratus.errors import OpenEOApiException, ProcessGraphComplexityException
 
 # float64 values across all loaded cubes: ~256 MB, which a 3 GB processing Lambda reads and reduces
 # well inside the 29 s API Gateway timeout (measured locally at ~1-2 s per 10 M values).
@@ -78,10 +79,7 @@ class SyncProcessingService:
     def process(self, user_id: str, body: dict[str, Any]) -> SyncResult:
         """POST /result. Raises `ProcessGraphMissingException`, `ProcessGraphComplexityException` or the
         processing's own error."""
-        process = body.get("process")
-        if not isinstance(process, dict) or not isinstance(process.get("process_graph"), dict) \
-                or not process["process_graph"]:
-            raise ProcessGraphMissingException()
+        process = require_process_graph(body.get("process"))
         estimate = estimate_graph(process["process_graph"], self._catalog.collection, self._catalog.items)
         if estimate.values > SYNC_MAX_VALUES:
             raise ProcessGraphComplexityException(

@@ -11,11 +11,10 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
 
-from stratus.domain.processes import predefined_process_ids
+from stratus.domain.processes import predefined_process_ids, require_process_graph
 from stratus.errors import (
     BadRequestException,
     PredefinedProcessExistsException,
-    ProcessGraphMissingException,
     ProcessGraphNotFoundException,
 )
 
@@ -69,9 +68,7 @@ class UserProcessService:
             raise BadRequestException(reason=f"the process id '{process_graph_id}' does not match ^\\w+$")
         if process_graph_id in predefined_process_ids():
             raise PredefinedProcessExistsException()
-        graph = body.get("process_graph")
-        if not isinstance(graph, dict) or not graph:
-            raise ProcessGraphMissingException()
+        require_process_graph(body)
         process = {**body, "id": process_graph_id}  # the path wins over a different `id` in the body
         self._repository.put(user_id, process_graph_id, process)
         return process

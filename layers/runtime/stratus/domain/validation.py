@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from stratus.domain.processes import predefined_processes
+from stratus.domain.processes import has_process_graph, predefined_processes
 from stratus.domain.user_processes import USER_NAMESPACES, Lookup
 from stratus.errors import (
     OpenEOApiException,
@@ -43,8 +43,7 @@ def _predefined_specs() -> dict[str, Mapping[str, Any]]:
 
 def validate_process(process: Any, lookup: Lookup) -> list[OpenEOApiException]:
     """All errors of a process (`{"process_graph", "parameters"?...}`); an empty list if it is valid."""
-    if not isinstance(process, Mapping) or not isinstance(process.get("process_graph"), Mapping) \
-            or not process["process_graph"]:
+    if not has_process_graph(process):
         return [ProcessGraphMissingException()]
     declared = {p["name"] for p in process.get("parameters") or [] if isinstance(p, Mapping) and "name" in p}
     validator = _Validator(_predefined_specs(), lookup)
