@@ -3,7 +3,7 @@ and the secret that signs its basic-auth tokens."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
@@ -43,6 +43,7 @@ class ApiProps:
         the Batch queue whose job it terminates on cancel).
     :param sync_function: The processing function the API invokes for synchronous requests (`POST /result`).
     :param export_prefix: Prefix of the output export names, normally the stack name.
+    :param oidc_settings: `Settings` fields for OpenID Connect (`Identity.settings()`). @default {} (off)
     :param token_secret_name: Name of the generated token signing secret. @default `resources.TOKEN_SECRET_NAME`
     :param stage_name: API Gateway stage, the first path segment of the URL. @default "api"
     :param throttling_rate_limit: Steady-state requests per second of the stage. @default 50
@@ -56,6 +57,7 @@ class ApiProps:
     state_machine: sfn.IStateMachine
     sync_function: lambda_.IFunction
     export_prefix: str
+    oidc_settings: dict[str, str] = field(default_factory=dict)
     token_secret_name: str = TOKEN_SECRET_NAME
     stage_name: str = constants.API_STAGE_NAME
     throttling_rate_limit: float = constants.API_THROTTLING_RATE_LIMIT
@@ -88,6 +90,7 @@ class Api(Construct):
                 state_machine_arn=props.state_machine.state_machine_arn,
                 token_secret_id=self.token_secret.secret_arn,
                 sync_function_name=props.sync_function.function_name,
+                **props.oidc_settings,
             ),
         )
         props.tables["users"].grant_read_write_data(self.function)

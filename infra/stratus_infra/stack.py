@@ -11,6 +11,7 @@ from stratus_infra import constants
 from stratus_infra.api import Api, ApiProps
 from stratus_infra.config import StratusConfig
 from stratus_infra.functions import FunctionRuntime, settings_environment
+from stratus_infra.identity import Identity, IdentityProps
 from stratus_infra.layer import RuntimeLayer
 from stratus_infra.processing import Processing, ProcessingProps
 from stratus_infra.queues import QueueConsumers, QueueConsumersProps, Queues
@@ -69,6 +70,8 @@ class StratusStack(Stack):
                 log_level=sfn.LogLevel.ALL if config.log_level == "DEBUG" else sfn.LogLevel.ERROR,
             ),
         )
+        self.identity = Identity(self, "Identity", IdentityProps(stage=config.stage,
+                                                                  removal_policy=config.data_removal_policy))
         self.api = Api(
             self,
             "Api",
@@ -79,6 +82,7 @@ class StratusStack(Stack):
                 state_machine=self.workflow.state_machine,
                 sync_function=self.processing.sync_function,
                 export_prefix=self.stack_name,
+                oidc_settings=self.identity.settings(),
                 # one secret per stage, so several stages can share an account and region
                 token_secret_name=f"{TOKEN_SECRET_NAME}/{config.stage}",
             ),
@@ -86,6 +90,10 @@ class StratusStack(Stack):
 
         self._output("DataBucketName", self.storage.data.bucket_name, "Bucket of the STAC catalog and its assets")
         self._output("ResultsBucketName", self.storage.results.bucket_name, "Bucket of job runs and results")
+        self._output("UserPoolId", self.identity.user_pool.user_pool_id, "Cognito user pool (OpenID Connect)")
+        self._output("OidcIssuer", self.identity.issuer, "OpenID Connect issuer")
+        self._output("MachineClientId", self.identity.machine_client.user_pool_client_id,
+                     "App client for the client-credentials grant")
         self._output("StateMachineArn", self.workflow.state_machine.state_machine_arn, "Job state machine")
         self._output("JobQueueArn", self.processing.job_queue.job_queue_arn, "Batch job queue")
         for key, queue in self.queues.queues.items():

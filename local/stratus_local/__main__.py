@@ -8,6 +8,7 @@ import os
 import signal
 import threading
 
+from stratus import resources
 from stratus_local.runtime import DEMO_USER, LocalOptions, LocalStratus
 
 
@@ -26,6 +27,7 @@ def main() -> None:
                                        demo_password=os.environ.get("STRATUS_DEMO_PASSWORD")))
     system.start()
     collection = (system.demo_summary or {}).get("collection_id", "(none)")
+    oidc = system.provisioned.oidc
     print(
         f"""
 Stratus is running (ready in {system.startup_seconds:.1f} s).
@@ -35,9 +37,16 @@ Stratus is running (ready in {system.startup_seconds:.1f} s).
   demo user:         {DEMO_USER}
   demo password:     {system.demo_password}
   demo collection:   {collection}
+  oidc provider:     {resources.OIDC_PROVIDER_ID}
+  oidc issuer:       {system.settings.oidc_issuer}
+  oidc client id:    {oidc.machine_client_id}
+  oidc client secret: {oidc.machine_client_secret}
 
   import openeo
   con = openeo.connect("{system.api_url}").authenticate_basic("{DEMO_USER}", "{system.demo_password}")
+  # or, as a machine (OIDC client credentials):
+  con = openeo.connect("{system.api_url}").authenticate_oidc_client_credentials(
+      client_id="{oidc.machine_client_id}", client_secret="{oidc.machine_client_secret}")
 
 READY {system.api_url}
 Press Ctrl-C to stop.""",

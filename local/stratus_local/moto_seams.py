@@ -1043,10 +1043,13 @@ def _guarded_server_class() -> type:
 
         startup_error: BaseException | None = None
         log_requests: bool = False
+        middlewares: tuple[Callable[[Callable], Callable], ...] = ()
 
         def _server_entry(self) -> None:
             try:
                 app = expiring_presign_guard(tms.DomainDispatcherApplication(tms.create_backend_app))
+                for middleware in self.middlewares:
+                    app = middleware(app)
                 handler = tms.MotoRequestHandler if self.log_requests else _QuietMotoRequestHandler
                 self._server = tms.make_server(self._ip_address, self._port, app, True, request_handler=handler)
             except BaseException as exc:
@@ -1069,7 +1072,8 @@ def _guarded_server_class() -> type:
 
 
 def start_moto_server(
-    host: str = "127.0.0.1", port: int = 0, *, verbose: bool = False, log_requests: bool = False
+    host: str = "127.0.0.1", port: int = 0, *, verbose: bool = False, log_requests: bool = False,
+    middlewares: tuple[Callable[[Callable], Callable], ...] = (),
 ) -> tuple[Any, str]:
     """Start a guarded ``ThreadedMotoServer`` and return ``(server, endpoint_url)``.
 
@@ -1077,9 +1081,11 @@ def start_moto_server(
     Sets ``os.environ["MOTO_PORT"]`` to it: moto's Step Functions interpreter calls
     services at ``http://localhost:{MOTO_PORT}``.  Stop with ``server.stop()``.
     ``log_requests`` keeps werkzeug's access log line per request (off: it is very chatty).
+    ``middlewares`` wrap the emulator's WSGI app (outermost last), e.g. endpoints moto lacks.
     """
     server = _guarded_server_class()(ip_address=host, port=port, verbose=verbose)
     server.log_requests = log_requests
+    server.middlewares = tuple(middlewares)
     server.start()
     if server.startup_error is not None:
         raise RuntimeError(f"moto server could not bind {host}:{port}") from server.startup_error

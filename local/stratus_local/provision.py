@@ -27,6 +27,17 @@ class Provisioned:
     queue_arns: dict[str, str]
     dlq_urls: dict[str, str]
     state_machine_arn: str
+    oidc: "OidcClients | None" = None
+
+
+@dataclass
+class OidcClients:
+    """The Cognito pool's app clients: a machine client (client credentials) and the public one for tools."""
+
+    user_pool_id: str
+    machine_client_id: str
+    machine_client_secret: str
+    public_client_id: str
 
 
 def _dynamodb_table_args(model) -> dict[str, Any]:
@@ -64,7 +75,9 @@ def _dummy_zip() -> bytes:
     return buffer.getvalue()
 
 
-def provision(session: Any, settings: Settings) -> Provisioned:
+def provision(session: Any, settings: Settings, *, oidc_issuer_base: str | None = None) -> Provisioned:
+    """``oidc_issuer_base``: where the emulator's Cognito pools are reachable over HTTP (the local
+    issuer); without it, no user pool is made and OpenID Connect stays off."""
     s3, ddb, sqs = session.client("s3"), session.client("dynamodb"), session.client("sqs")
     region = session.region_name
 
@@ -96,6 +109,12 @@ def provision(session: Any, settings: Settings) -> Provisioned:
     role_arn = _create_role(session.client("iam"))
     settings = replace(settings, status_queue_url=queue_urls["status"], log_queue_url=queue_urls["logs"],
                        sync_function_name=local_function_name("sync_processing"))
+    oidc = None
+    if oidc_issuer_base:
+        oidc = _create_user_pool(session.client("cognito-idp"))
+        settings = replace(settings, oidc_issuer=f"{oidc_issuer_base.rstrip('/')}/{oidc.user_pool_id}",
+                           oidc_client_ids=f"{oidc.machine_client_id},{oidc.public_client_id}",
+                           oidc_default_client_id=oidc.public_client_id)
 
     lam = session.client("lambda")
     function_arns = {}
@@ -121,7 +140,27 @@ def provision(session: Any, settings: Settings) -> Provisioned:
     state_machine_arn = session.client("stepfunctions").create_state_machine(
         name=STATE_MACHINE_NAME, definition=definition, roleArn=role_arn)["stateMachineArn"]
     settings = replace(settings, state_machine_arn=state_machine_arn)
-    return Provisioned(settings, queue_urls, queue_arns, dlq_urls, state_machine_arn)
+    return Provisioned(settings, queue_urls, queue_arns, dlq_urls, state_machine_arn, oidc)
+
+
+def _create_user_pool(idp: Any) -> OidcClients:
+    """The same pool shape as the CDK stack: a resource server scope for the API, two app clients."""
+    pool_id = idp.create_user_pool(PoolName="stratus-users")["UserPool"]["Id"]
+    scope = f"{resources.OIDC_RESOURCE_SERVER}/{resources.OIDC_OPENEO_SCOPE}"
+    idp.create_resource_server(UserPoolId=pool_id, Identifier=resources.OIDC_RESOURCE_SERVER, Name="Stratus API",
+                               Scopes=[{"ScopeName": resources.OIDC_OPENEO_SCOPE,
+                                        "ScopeDescription": "Use the openEO API"}])
+    machine = idp.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="stratus-machine", GenerateSecret=True,
+        AllowedOAuthFlowsUserPoolClient=True, AllowedOAuthFlows=["client_credentials"], AllowedOAuthScopes=[scope],
+    )["UserPoolClient"]
+    public = idp.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="openeo-tools", GenerateSecret=False,
+        AllowedOAuthFlowsUserPoolClient=True, AllowedOAuthFlows=["code", "implicit"],
+        AllowedOAuthScopes=["openid", "email", "profile", scope], CallbackURLs=resources.OIDC_REDIRECT_URLS,
+        SupportedIdentityProviders=["COGNITO"],
+    )["UserPoolClient"]
+    return OidcClients(pool_id, machine["ClientId"], machine["ClientSecret"], public["ClientId"])
 
 
 def _create_role(iam: Any) -> str:

@@ -19,6 +19,7 @@ from stratus.settings import Settings
 from stratus.store import models
 from stratus_local import moto_seams
 from stratus_local.api_front import ApiGatewayFront, HttpServer
+from stratus_local.cognito_oauth import CognitoOAuthEndpoints
 from stratus_local.demo_data import generate_demo_collection
 from stratus_local.handlers import handler_for_function_name, load_handler, local_function_name
 from stratus_local.provision import Provisioned, provision
@@ -70,14 +71,17 @@ class LocalStratus:
         started = time.monotonic()
         os.environ.update(LOCAL_AWS_ENV)
         moto_seams.enable_stepfunctions_execution()
-        self._moto, self.endpoint_url = moto_seams.start_moto_server(self.options.host, self.options.moto_port)
+        cognito = lambda: aws.client("cognito-idp")  # noqa: E731 (called per token request, after start)
+        self._moto, self.endpoint_url = moto_seams.start_moto_server(
+            self.options.host, self.options.moto_port,
+            middlewares=(lambda app: CognitoOAuthEndpoints(app, cognito),))
         os.environ["AWS_ENDPOINT_URL"] = self.endpoint_url
         aws.reset_clients()
         moto_seams.install_lambda_seam(lambda info: handler_for_function_name(info.function_name))
         moto_seams.install_batch_seam(self._run_batch_job)
 
         session = boto3.session.Session(region_name=REGION)
-        self.provisioned = provision(session, Settings())
+        self.provisioned = provision(session, Settings(), oidc_issuer_base=self.endpoint_url)
         self.settings = self.provisioned.settings
         os.environ.update(self.settings.as_env())
         models.configure(self.settings)

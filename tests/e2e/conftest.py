@@ -28,10 +28,19 @@ class RunningSystem:
         self.password = password
         self.output = output
 
+    def printed(self, label: str) -> str:
+        """A value from the start banner, e.g. `printed("embedded AWS")`."""
+        line = next(line for line in self.output if line.strip().startswith(f"{label}:"))
+        return line.split(f"{label}:", 1)[1].strip()
+
     @property
     def endpoint_url(self) -> str:
-        line = next(line for line in self.output if "embedded AWS:" in line)
-        return line.split("embedded AWS:")[1].strip()
+        return self.printed("embedded AWS")
+
+    @property
+    def oidc_client(self) -> tuple[str, str]:
+        """The machine client (client-credentials grant) of the local Cognito pool."""
+        return self.printed("oidc client id"), self.printed("oidc client secret")
 
 
 @pytest.fixture(scope="session")

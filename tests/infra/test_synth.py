@@ -397,6 +397,27 @@ def test_api_function_permissions(synth: Synth) -> None:
                 assert "/sync/*" in targets or "/users/*" in targets, targets
 
 
+def test_cognito_pool_serves_the_api_with_oidc(synth: Synth) -> None:
+    # Given the synthesized user pool, its clients and the API function's environment
+    (pool,) = of_type(synth, "AWS::Cognito::UserPool").values()
+    assert pool["Properties"]["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
+    clients = [r["Properties"] for r in of_type(synth, "AWS::Cognito::UserPoolClient").values()]
+    (machine,) = [c for c in clients if c.get("GenerateSecret")]
+    (public,) = [c for c in clients if not c.get("GenerateSecret")]
+    # Then machines get the client-credentials grant for the API scope only, and tools the code grant
+    assert machine["AllowedOAuthFlows"] == ["client_credentials"]
+    (scope,) = machine["AllowedOAuthScopes"]  # "<resource server>/openeo", joined from the server's Ref
+    assert scope["Fn::Join"][1][1] == "/openeo"
+    assert "code" in public["AllowedOAuthFlows"] and "openid" in public["AllowedOAuthScopes"]
+    (server,) = of_type(synth, "AWS::Cognito::UserPoolResourceServer").values()
+    assert server["Properties"]["Identifier"] == "stratus"
+    # And the API knows the issuer and both clients
+    (env,) = [f["Properties"]["Environment"]["Variables"] for f in of_type(synth, "AWS::Lambda::Function").values()
+              if ENV["token_secret_id"] in f["Properties"].get("Environment", {}).get("Variables", {})]
+    assert "cognito-idp" in json.dumps(env[ENV["oidc_issuer"]])
+    assert len(env[ENV["oidc_client_ids"]]["Fn::Join"][1]) == 2
+
+
 def test_token_secret_is_generated(synth: Synth) -> None:
     (secret,) = [r["Properties"] for r in of_type(synth, "AWS::SecretsManager::Secret").values()]
     assert secret["Name"] == f"{TOKEN_SECRET_NAME}/dev"

@@ -70,3 +70,51 @@ def test_expired_and_forged_tokens_are_refused(auth):
     for token in (expired, forged):
         with pytest.raises(TokenInvalidException):
             auth.authenticate(f"Bearer basic//{token}")
+
+
+class StubVerifier:
+    """Stands in for the JWKS verifier (tested against the emulator in tests/integration/test_oidc_tokens.py)."""
+
+    def __init__(self, claims_by_token):
+        self.claims_by_token = claims_by_token
+
+    def verify(self, token):
+        if token not in self.claims_by_token:
+            raise TokenInvalidException()
+        return self.claims_by_token[token]
+
+
+@pytest.fixture
+def oidc_auth(tables):
+    from stratus.domain.auth import OidcProvider
+
+    verifier = StubVerifier({"t1": {"sub": "machine-1", "client_id": "machine-1", "token_use": "access"}})
+    provider = OidcProvider(id="cognito", issuer="https://issuer.example/pool", title="Pool", scopes=["openid"],
+                            verifier=verifier)
+    return AuthService(DynamoUserRepository(), lambda: KEY, token_lifetime_s=60, oidc_providers=[provider])
+
+
+def test_an_oidc_token_names_its_subject_and_creates_the_account_once(oidc_auth):
+    assert oidc_auth.authenticate("Bearer oidc/cognito/t1") == "machine-1"
+    assert oidc_auth.authenticate("Bearer oidc/cognito/t1") == "machine-1"
+    account = oidc_auth.describe_user("machine-1")
+    assert account.name == "machine-1"
+    assert oidc_auth.oidc_providers() == [{"id": "cognito", "issuer": "https://issuer.example/pool",
+                                           "title": "Pool", "scopes": ["openid"]}]
+
+
+def test_an_oidc_account_cannot_log_in_with_a_password(oidc_auth):
+    oidc_auth.authenticate("Bearer oidc/cognito/t1")
+    with pytest.raises(CredentialsInvalidException):
+        oidc_auth.issue_basic_token(basic("machine-1", ""))
+
+
+@pytest.mark.parametrize("header,error", [
+    ("Bearer oidc/keycloak/t1", AuthenticationSchemeInvalidException),
+    ("Bearer oidc/cognito/", AuthenticationSchemeInvalidException),
+    ("Bearer oidc/cognito", AuthenticationSchemeInvalidException),
+    ("Bearer oidc/cognito/t2", TokenInvalidException),
+])
+def test_bad_oidc_bearers(oidc_auth, header, error):
+    with pytest.raises(error):
+        oidc_auth.authenticate(header)

@@ -21,6 +21,7 @@ ENDPOINTS = [
     ("/udf_runtimes", ["GET"]),
     ("/service_types", ["GET"]),
     ("/credentials/basic", ["GET"]),
+    ("/credentials/oidc", ["GET"]),
     ("/me", ["GET"]),
     ("/collections", ["GET"]),
     ("/collections/{collection_id}", ["GET"]),

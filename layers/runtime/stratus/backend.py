@@ -7,12 +7,13 @@ from functools import cached_property
 
 from stratus import aws, resources
 from stratus.adapters.lambda_processor import LambdaSyncProcessor
+from stratus.adapters.oidc import CognitoAccessTokenVerifier
 from stratus.adapters.s3_catalog import S3CatalogReader
 from stratus.adapters.s3_files import S3FileStore
 from stratus.adapters.s3_results import S3ResultStore
 from stratus.adapters.secrets import SecretValue
 from stratus.adapters.workflow import StepFunctionsWorkflow
-from stratus.domain.auth import AuthService
+from stratus.domain.auth import AuthService, OidcProvider
 from stratus.domain.catalog import CatalogService
 from stratus.domain.files import FileService
 from stratus.domain.estimate import CostModel
@@ -48,7 +49,23 @@ class Backend:
     @cached_property
     def auth(self) -> AuthService:
         signing_key = SecretValue(aws.client("secretsmanager"), self.settings.token_secret_id)
-        return AuthService(DynamoUserRepository(), signing_key, resources.TOKEN_LIFETIME_S)
+        return AuthService(DynamoUserRepository(), signing_key, resources.TOKEN_LIFETIME_S,
+                           oidc_providers=self._oidc_providers())
+
+    def _oidc_providers(self) -> list[OidcProvider]:
+        settings = self.settings
+        if not settings.oidc_issuer:
+            return []
+        default_clients = []
+        if settings.oidc_default_client_id:
+            default_clients.append({"id": settings.oidc_default_client_id,
+                                    "grant_types": resources.OIDC_PUBLIC_CLIENT_GRANTS,
+                                    "redirect_urls": resources.OIDC_REDIRECT_URLS})
+        return [OidcProvider(
+            id=resources.OIDC_PROVIDER_ID, issuer=settings.oidc_issuer, title=resources.OIDC_PROVIDER_TITLE,
+            scopes=["openid", f"{resources.OIDC_RESOURCE_SERVER}/{resources.OIDC_OPENEO_SCOPE}"],
+            verifier=CognitoAccessTokenVerifier(settings.oidc_issuer, settings.oidc_client_id_list),
+            default_clients=default_clients)]
 
     @cached_property
     def jobs(self) -> JobService:

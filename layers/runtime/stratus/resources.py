@@ -80,6 +80,15 @@ PROCESSING_TIMEOUT_S = 4 * 3600  # a batch job longer than this is a runaway
 
 TOKEN_SECRET_NAME = "stratus/token-signing-key"
 TOKEN_LIFETIME_S = 3600  # an hour, like the openEO reference back-ends
+
+# OpenID Connect through an Amazon Cognito user pool. Machines use the client-credentials grant, which
+# Cognito only grants for custom scopes of a resource server; people log in through the hosted UI.
+OIDC_PROVIDER_ID = "cognito"
+OIDC_PROVIDER_TITLE = "Stratus accounts (Amazon Cognito)"
+OIDC_RESOURCE_SERVER = "stratus"
+OIDC_OPENEO_SCOPE = "openeo"  # full scope name: "stratus/openeo"
+OIDC_PUBLIC_CLIENT_GRANTS = ["authorization_code+pkce", "implicit", "refresh_token"]
+OIDC_REDIRECT_URLS = ["https://editor.openeo.org/", "http://localhost:1410/"]  # Web Editor, R client
 PRESIGNED_URL_EXPIRY_S = 3600 * 6  # long enough to download large results, short enough to not leak forever
 
 # Job estimates (`GET /jobs/{job_id}/estimate`): a deliberately simple, documented cost model over the

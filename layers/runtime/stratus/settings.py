@@ -24,6 +24,9 @@ ENV = {
     "token_secret_id": "STRATUS_TOKEN_SECRET_ID",
     "presign_expiry_s": "STRATUS_PRESIGN_EXPIRY_S",
     "backend_title": "STRATUS_BACKEND_TITLE",
+    "oidc_issuer": "STRATUS_OIDC_ISSUER",
+    "oidc_client_ids": "STRATUS_OIDC_CLIENT_IDS",
+    "oidc_default_client_id": "STRATUS_OIDC_DEFAULT_CLIENT_ID",
 }
 
 
@@ -44,6 +47,13 @@ class Settings:
     token_secret_id: str = resources.TOKEN_SECRET_NAME
     presign_expiry_s: int = resources.PRESIGNED_URL_EXPIRY_S
     backend_title: str = "Stratus"
+    oidc_issuer: str = ""  # the Cognito user pool's issuer URL; empty: OpenID Connect is off
+    oidc_client_ids: str = ""  # comma-separated app clients whose access tokens are accepted
+    oidc_default_client_id: str = ""  # the public client offered to openEO tools (`default_clients`)
+
+    @property
+    def oidc_client_id_list(self) -> list[str]:
+        return [c.strip() for c in self.oidc_client_ids.split(",") if c.strip()]
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":

@@ -1,7 +1,8 @@
-"""Accounts and tokens: basic-auth credentials exchanged for short-lived signed bearer tokens.
+"""Accounts and tokens: basic-auth credentials exchanged for short-lived signed bearer tokens, and
+access tokens of an OpenID Connect provider (Amazon Cognito).
 
-Implements openEO `GET /credentials/basic` and the bearer check every protected endpoint makes
-(`Authorization: Bearer basic//<token>`).
+Implements openEO `GET /credentials/basic`, `GET /credentials/oidc` and the bearer check every
+protected endpoint makes (`Authorization: Bearer basic//<token>` or `Bearer oidc/<provider>/<token>`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 import jwt
 from argon2 import PasswordHasher
@@ -56,15 +57,48 @@ class UserRepository(Protocol):
     def update_password_hash(self, user_id: str, password_hash: str) -> None: ...
 
 
+class AccessTokenVerifier(Protocol):
+    def verify(self, token: str) -> dict[str, Any]:
+        """The token's claims once signature, issuer, expiry, token use and client are checked;
+        raises `TokenInvalidException` otherwise."""
+        ...
+
+
+@dataclass(frozen=True)
+class OidcProvider:
+    """One entry of `GET /credentials/oidc`, with the verifier for its access tokens."""
+
+    id: str
+    issuer: str
+    title: str
+    scopes: list[str]
+    verifier: AccessTokenVerifier
+    default_clients: list[dict[str, Any]] = field(default_factory=list)
+
+    def describe(self) -> dict[str, Any]:
+        description: dict[str, Any] = {"id": self.id, "issuer": self.issuer, "title": self.title,
+                                       "scopes": self.scopes}
+        if self.default_clients:
+            description["default_clients"] = self.default_clients
+        return description
+
+
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
 class AuthService:
-    def __init__(self, users: UserRepository, signing_key: Callable[[], str], token_lifetime_s: int) -> None:
+    def __init__(self, users: UserRepository, signing_key: Callable[[], str], token_lifetime_s: int,
+                 oidc_providers: list[OidcProvider] | None = None) -> None:
         self._users = users
         self._signing_key = signing_key  # fetched lazily: only requests that need it pay for the secret
         self._lifetime = timedelta(seconds=token_lifetime_s)
+        self._oidc = {provider.id: provider for provider in oidc_providers or []}
+        self._known_oidc_users: set[str] = set()  # per container: one conditional write per user, not per request
+
+    def oidc_providers(self) -> list[dict[str, Any]]:
+        """GET /credentials/oidc."""
+        return [provider.describe() for provider in self._oidc.values()]
 
     def create_user(self, user_id: str, password: str, name: str | None = None, roles: list[str] | None = None) -> bool:
         return self._users.add(User(user_id=user_id, password_hash=hash_password(password), name=name,
@@ -100,7 +134,10 @@ class AuthService:
         scheme, _, credentials = authorization.partition(" ")
         if scheme.lower() != "bearer" or not credentials:
             raise AuthenticationSchemeInvalidException()
-        method, _, token = credentials.strip().partition("//")
+        credentials = credentials.strip()
+        if credentials.startswith("oidc/"):
+            return self._authenticate_oidc(credentials)
+        method, _, token = credentials.partition("//")
         if method != "basic" or not token:
             raise AuthenticationSchemeInvalidException()
         try:
@@ -109,6 +146,26 @@ class AuthService:
         except jwt.PyJWTError:
             raise TokenInvalidException() from None
         return claims["sub"]
+
+    def _authenticate_oidc(self, credentials: str) -> str:
+        _, provider_id, token = credentials.split("/", 2) if credentials.count("/") >= 2 else ("", "", "")
+        provider = self._oidc.get(provider_id)
+        if provider is None or not token:
+            raise AuthenticationSchemeInvalidException(
+                message=f"Unknown OpenID Connect provider '{provider_id}': see GET /credentials/oidc.")
+        claims = provider.verifier.verify(token)
+        user_id = oidc_user_id(claims)
+        if user_id not in self._known_oidc_users:
+            # an OIDC account exists once it logs in; its name is the login name or the machine client's id
+            self._users.add(User(user_id=user_id, password_hash="",
+                                 name=claims.get("username") or claims.get("client_id")))
+            self._known_oidc_users.add(user_id)
+        return user_id
+
+
+def oidc_user_id(claims: dict[str, Any]) -> str:
+    """Cognito's `sub` is the stable identity (a UUID for people, the app client id for machines)."""
+    return claims["sub"]
 
 
 def _parse_basic(authorization: str | None) -> tuple[str, str]:
