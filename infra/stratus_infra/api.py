@@ -11,6 +11,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
@@ -44,6 +45,9 @@ class ApiProps:
     :param sync_function: The processing function the API invokes for synchronous requests (`POST /result`).
     :param export_prefix: Prefix of the output export names, normally the stack name.
     :param oidc_settings: `Settings` fields for OpenID Connect (`Identity.settings()`). @default {} (off)
+    :param event_queues: Queues the API sends events to (order service: an invalid order's end on the status
+        queue, `POST /api/v1/logging` entries on the logs queue). @default none
+    :param email_identity_arn: SES identity of password-reset e-mails. @default None (no e-mail)
     :param token_secret_name: Name of the generated token signing secret. @default `resources.TOKEN_SECRET_NAME`
     :param stage_name: API Gateway stage, the first path segment of the URL. @default "api"
     :param throttling_rate_limit: Steady-state requests per second of the stage. @default 50
@@ -58,6 +62,8 @@ class ApiProps:
     sync_function: lambda_.IFunction
     export_prefix: str
     oidc_settings: dict[str, str] = field(default_factory=dict)
+    event_queues: list[sqs.IQueue] = field(default_factory=list)
+    email_identity_arn: str | None = None
     token_secret_name: str = TOKEN_SECRET_NAME
     stage_name: str = constants.API_STAGE_NAME
     throttling_rate_limit: float = constants.API_THROTTLING_RATE_LIMIT
@@ -97,6 +103,12 @@ class Api(Construct):
         props.tables["jobs"].grant_read_write_data(self.function)
         props.tables["logs"].grant_read_write_data(self.function)
         props.tables["process_graphs"].grant_read_write_data(self.function)
+        props.tables["services"].grant_read_write_data(self.function)  # order service: the service catalog
+        for queue in props.event_queues:
+            queue.grant_send_messages(self.function)
+        if props.email_identity_arn:
+            self.function.add_to_role_policy(iam.PolicyStatement(actions=["ses:SendEmail"],
+                                                                 resources=[props.email_identity_arn]))
         props.storage.data.grant_read(self.function)
         props.storage.results.grant_read(self.function)  # presigned GETs are signed with the function's role
         props.state_machine.grant_start_execution(self.function)

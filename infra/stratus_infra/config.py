@@ -9,6 +9,7 @@ Context keys (all optional; `cdk deploy -c stratus:stage=prod -c stratus:spot=tr
 | `stratus:spot`               | bool | `false` | run processing on Fargate Spot (cheaper, can be interrupted)   |
 | `stratus:logLevel`           | str  | `INFO`  | Lambda log level; `DEBUG` also logs every state machine event  |
 | `stratus:resultsExpiryDays`  | int  | `30`    | days after which job runs are deleted from the results bucket |
+| `stratus:notificationSender` | str  | `no-reply@stratus.example` | SES sender of order e-mails (verified on deploy) |
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ class StratusConfig:
         machine logging from ERROR to ALL. @default "INFO"
     :param results_expiry_days: Days after which a job run's objects are deleted from the results bucket.
         @default 30
+    :param notification_sender: E-mail address the order notifications and password resets come from; the
+        stack creates it as an SES identity (SES mails it a verification link). @default no-reply@stratus.example
     """
 
     stage: str = "dev"
@@ -48,6 +51,7 @@ class StratusConfig:
     spot: bool = False
     log_level: str = "INFO"
     results_expiry_days: int = constants.DEFAULT_RESULTS_EXPIRY_DAYS
+    notification_sender: str = "no-reply@stratus.example"
 
     def __post_init__(self) -> None:
         if not _STAGE_PATTERN.match(self.stage):
@@ -56,6 +60,8 @@ class StratusConfig:
             raise ValueError(f"log_level {self.log_level!r} must be one of {constants.LOG_LEVELS}")
         if self.results_expiry_days < 1:
             raise ValueError("results_expiry_days must be at least 1")
+        if "@" not in self.notification_sender:
+            raise ValueError(f"notification_sender {self.notification_sender!r} is not an e-mail address")
 
     @property
     def stack_name(self) -> str:
@@ -79,6 +85,7 @@ class StratusConfig:
             spot=_as_bool(get("spot"), defaults.spot, "spot"),
             log_level=_as_str(get("logLevel"), defaults.log_level).upper(),
             results_expiry_days=_as_int(get("resultsExpiryDays"), defaults.results_expiry_days, "resultsExpiryDays"),
+            notification_sender=_as_str(get("notificationSender"), defaults.notification_sender),
         )
 
 

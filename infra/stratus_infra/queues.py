@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -87,11 +88,13 @@ class QueueConsumersProps:
     :param queues: The queues to drain; each spec's `consumer` names the function (`stratus.resources.FUNCTIONS`).
     :param tables: The tables the consumers write.
     :param runtime: Layer, environment and logging shared by all functions.
+    :param email_identity_arn: The SES identity the status manager sends order notifications from.
     """
 
     queues: Queues
     tables: Tables
     runtime: FunctionRuntime
+    email_identity_arn: str | None = None
 
 
 class QueueConsumers(Construct):
@@ -114,15 +117,20 @@ class QueueConsumers(Construct):
                     report_batch_item_failures=True,
                 )
             )
-            self._grant(spec.consumer, function, props.tables)
+            self._grant(spec.consumer, function, props.tables, props.email_identity_arn)
             self.functions[spec.consumer] = function
 
     @staticmethod
-    def _grant(consumer: str, function: StratusFunction, tables: Tables) -> None:
+    def _grant(consumer: str, function: StratusFunction, tables: Tables, email_identity_arn: str | None) -> None:
         if consumer == "status":
             tables["jobs"].grant_read_write_data(function)
             # a failure event from the state machine is also written to the job's log
             tables["logs"].grant_write_data(function)
+            # an order's end is mailed to its customer
+            tables["users"].grant_read_data(function)
+            if email_identity_arn:
+                function.add_to_role_policy(iam.PolicyStatement(actions=["ses:SendEmail"],
+                                                                resources=[email_identity_arn]))
         elif consumer == "logging":
             tables["logs"].grant_write_data(function)
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aws_cdk import App, CfnOutput, RemovalPolicy, Stack, Tags
+from aws_cdk import aws_ses as ses
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
@@ -35,15 +36,22 @@ class StratusStack(Stack):
         )
         self.queues = Queues(self, "Queues")
         layer = RuntimeLayer(self, "RuntimeLayer")
+        # order notifications and password resets; SES mails the address a verification link on deploy
+        self.email_identity = ses.EmailIdentity(self, "NotificationSender",
+                                                identity=ses.Identity.email(config.notification_sender))
+        email_identity_arn = self.format_arn(service="ses", resource="identity",
+                                             resource_name=self.email_identity.email_identity_name)
 
         runtime = FunctionRuntime(
             layer=layer.layer,
             environment=settings_environment(**self.tables.settings(), **self.storage.settings(),
-                                             **self.queues.settings()),
+                                             **self.queues.settings(),
+                                             notification_sender=config.notification_sender),
             log_level=config.log_level,
         )
         self.consumers = QueueConsumers(
-            self, "Consumers", QueueConsumersProps(queues=self.queues, tables=self.tables, runtime=runtime)
+            self, "Consumers", QueueConsumersProps(queues=self.queues, tables=self.tables, runtime=runtime,
+                                                   email_identity_arn=email_identity_arn)
         )
         self.processing = Processing(
             self,
@@ -83,6 +91,8 @@ class StratusStack(Stack):
                 sync_function=self.processing.sync_function,
                 export_prefix=self.stack_name,
                 oidc_settings=self.identity.settings(),
+                event_queues=[self.queues["status"], self.queues["logs"]],
+                email_identity_arn=email_identity_arn,
                 # one secret per stage, so several stages can share an account and region
                 token_secret_name=f"{TOKEN_SECRET_NAME}/{config.stage}",
             ),

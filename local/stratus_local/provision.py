@@ -103,6 +103,8 @@ def provision(session: Any, settings: Settings, *, oidc_issuer_base: str | None 
         queue_urls[key], dlq_urls[key] = url, dlq_url
         queue_arns[key] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
+    # SES sends only from verified identities (in AWS: the stack's EmailIdentity)
+    session.client("ses").verify_email_identity(EmailAddress=settings.notification_sender)
     session.client("secretsmanager").create_secret(Name=settings.token_secret_id,
                                                    SecretString=secrets.token_urlsafe(48))
 

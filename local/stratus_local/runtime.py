@@ -20,6 +20,8 @@ from stratus.store import models
 from stratus_local import moto_seams
 from stratus_local.api_front import ApiGatewayFront, HttpServer
 from stratus_local.cognito_oauth import CognitoOAuthEndpoints
+from stratus_local.provision import ACCOUNT
+from stratus_local.ses_inbox import SesInbox
 from stratus_local.demo_data import generate_demo_collection
 from stratus_local.handlers import handler_for_function_name, load_handler, local_function_name
 from stratus_local.provision import Provisioned, provision
@@ -74,7 +76,8 @@ class LocalStratus:
         cognito = lambda: aws.client("cognito-idp")  # noqa: E731 (called per token request, after start)
         self._moto, self.endpoint_url = moto_seams.start_moto_server(
             self.options.host, self.options.moto_port,
-            middlewares=(lambda app: CognitoOAuthEndpoints(app, cognito),))
+            middlewares=(lambda app: CognitoOAuthEndpoints(app, cognito),
+                         lambda app: SesInbox(app, ACCOUNT, REGION)))
         os.environ["AWS_ENDPOINT_URL"] = self.endpoint_url
         aws.reset_clients()
         moto_seams.install_lambda_seam(lambda info: handler_for_function_name(info.function_name))

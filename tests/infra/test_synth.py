@@ -397,6 +397,21 @@ def test_api_function_permissions(synth: Synth) -> None:
                 assert "/sync/*" in targets or "/users/*" in targets, targets
 
 
+def test_order_service_permissions(synth: Synth) -> None:
+    # Given the verified sender identity
+    (identity,) = of_type(synth, "AWS::SES::EmailIdentity").values()
+    assert "@" in identity["Properties"]["EmailIdentity"]
+    # Then the status manager may mail from it (and only from it) and read the customers' addresses
+    status_role = logical_id(synth, synth.stack.consumers.functions["status"].role)
+    assert {"ses:SendEmail", "dynamodb:GetItem"} <= policy_actions_of(synth, status_role)
+    for _, statement in statements(synth):
+        if "ses:SendEmail" in as_list(statement["Action"]):
+            assert "identity/" in json.dumps(statement["Resource"]) and statement["Resource"] != "*"
+    # And the API sends order events (invalid orders, log entries) and uses the service catalog
+    api_actions = policy_actions_of(synth, logical_id(synth, synth.stack.api.function.role))
+    assert {"sqs:SendMessage", "ses:SendEmail"} <= api_actions
+
+
 def test_cognito_pool_serves_the_api_with_oidc(synth: Synth) -> None:
     # Given the synthesized user pool, its clients and the API function's environment
     (pool,) = of_type(synth, "AWS::Cognito::UserPool").values()

@@ -13,6 +13,7 @@ ENV = {
     "jobs_table": "STRATUS_JOBS_TABLE",
     "logs_table": "STRATUS_LOGS_TABLE",
     "process_graphs_table": "STRATUS_PROCESS_GRAPHS_TABLE",
+    "services_table": "STRATUS_SERVICES_TABLE",
     "data_bucket": "STRATUS_DATA_BUCKET",
     "results_bucket": "STRATUS_RESULTS_BUCKET",
     "files_bucket": "STRATUS_FILES_BUCKET",
@@ -27,6 +28,8 @@ ENV = {
     "oidc_issuer": "STRATUS_OIDC_ISSUER",
     "oidc_client_ids": "STRATUS_OIDC_CLIENT_IDS",
     "oidc_default_client_id": "STRATUS_OIDC_DEFAULT_CLIENT_ID",
+    "notification_sender": "STRATUS_NOTIFICATION_SENDER",
+    "order_collection_id": "STRATUS_ORDER_COLLECTION_ID",
 }
 
 
@@ -36,6 +39,7 @@ class Settings:
     jobs_table: str = "stratus-jobs"
     logs_table: str = "stratus-logs"
     process_graphs_table: str = "stratus-process-graphs"
+    services_table: str = "stratus-services"
     data_bucket: str = "stratus-data"
     results_bucket: str = "stratus-results"
     files_bucket: str = "stratus-files"
@@ -50,6 +54,8 @@ class Settings:
     oidc_issuer: str = ""  # the Cognito user pool's issuer URL; empty: OpenID Connect is off
     oidc_client_ids: str = ""  # comma-separated app clients whose access tokens are accepted
     oidc_default_client_id: str = ""  # the public client offered to openEO tools (`default_clients`)
+    notification_sender: str = "no-reply@stratus.example"  # SES identity of order e-mails
+    order_collection_id: str = "sentinel-2-l2a-demo"  # the collection the shipped services process
 
     @property
     def oidc_client_id_list(self) -> list[str]:
