@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 import rasterio
 import requests
+from pystac import STACObjectType
+from pystac.validation.stac_validator import JsonSchemaSTACValidator
 from rasterio.windows import from_bounds
 
 pytestmark = pytest.mark.e2e
@@ -24,6 +26,9 @@ COLLECTION = "sentinel-2-l2a-demo"
 BBOX = {"west": 679720, "east": 680680, "south": 5151080, "north": 5151920, "crs": 32632}
 JUNE = ["2022-06-01", "2022-07-01"]
 JOB_TIMEOUT_S = 60
+PROJECTION = "https://stac-extensions.github.io/projection/v2.0.0/schema.json"
+RASTER = "https://stac-extensions.github.io/raster/v2.0.0/schema.json"
+FILE = "https://stac-extensions.github.io/file/v2.1.0/schema.json"
 
 
 def wait_for(job, statuses=("finished", "error", "canceled"), timeout=JOB_TIMEOUT_S):
@@ -46,6 +51,16 @@ def wait_for_logs(job, predicate, timeout=10, level=None):
         if predicate(entries) or time.monotonic() > deadline:
             assert predicate(entries), [entry.message for entry in entries]
             return entries
+        time.sleep(0.25)
+
+
+def wait_for_describe(job, predicate, timeout=10):
+    deadline = time.monotonic() + timeout
+    while True:
+        described = job.describe()
+        if predicate(described) or time.monotonic() > deadline:
+            assert predicate(described), described
+            return described
         time.sleep(0.25)
 
 
@@ -129,9 +144,39 @@ def test_ndvi_mean_batch_job_matches_numpy(connection, s3, tmp_path):
         assert actual.shape == (84, 96) == expected.shape
     np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-6, equal_nan=True)
     assert np.isfinite(actual).mean() > 0.9 and 0.05 < np.nanstd(actual)  # values vary in space
-    # And the job's history is complete
-    info = job.describe()
+    # And the results are a STAC 1.1 Collection linking an Item per file, with its footprint, projection,
+    # bands and file info, which the client's STAC download follows
+    metadata = results.get_metadata()
+    assert (metadata["type"], metadata["stac_version"], metadata["openeo:status"]) == ("Collection", "1.1.0",
+                                                                                      "finished")
+    [link] = [link for link in metadata["links"] if link["rel"] == "item"]
+    assert link["type"] == "application/geo+json"
+    item = connection.get(link["href"], expected_status=200).json()
+    JsonSchemaSTACValidator().validate_core(item, STACObjectType.ITEM, "1.1.0")
+    assert {PROJECTION, RASTER, FILE} <= set(item["stac_extensions"])
+    west, south, east, north = item["bbox"]
+    assert 11.34 < west < east < 11.36 and 46.48 < south < north < 46.50 and item["geometry"]["type"] == "Polygon"
+    assert item["properties"]["start_datetime"] <= item["properties"]["end_datetime"]
+    [item_asset] = item["assets"].values()
+    assert item_asset["proj:code"] == "EPSG:32632" and item_asset["proj:shape"] == [84, 96]
+    assert item_asset["file:size"] == path.stat().st_size and item_asset["bands"][0]["data_type"] == "float32"
+    downloaded = results.download_as_collection(tmp_path / "stac", on_download_failure="raise")
+    item_file = next(p for p in downloaded if p.name == f"{item['id']}.json")
+    tif = item_file.parent / json.loads(item_file.read_text())["assets"][next(iter(item["assets"]))]["href"]
+    assert tif.read_bytes() == path.read_bytes()
+    # And the job's history is complete, with the run's usage (it travels with the processing's last
+    # status event, which may land a moment after the state machine's `finished`) and its costs
+    info = wait_for_describe(job, lambda described: "usage" in described)
     assert info["progress"] == 100 and info["queued"] and info["started"] and info["finished"]
+    when = {key: datetime.fromisoformat(info[key].replace("Z", "+00:00"))
+            for key in ("created", "queued", "started", "finished", "updated")}
+    assert when["created"] <= when["queued"] and when["created"] <= when["started"] <= when["finished"]
+    assert when["finished"] <= when["updated"]
+    usage = info["usage"]
+    assert usage["cpu"]["unit"] == "cpu-seconds" and usage["cpu"]["value"] > 0
+    assert usage["duration"]["unit"] == "seconds" and 0 < usage["duration"]["value"] < elapsed
+    assert usage["memory"]["unit"] == "mb-seconds" and usage["memory"]["value"] > 0
+    assert info["costs"] > 0
     # log events travel on their own queue and may land a moment after the status
     logs = wait_for_logs(job, lambda entries: any("items" in entry.message for entry in entries))
     assert any(entry.get("path") for entry in logs)  # entries name the node they are about

@@ -1,9 +1,13 @@
 """The run manifest: what the API turns into the openEO/STAC batch job result document.
 
 Written last (`catalog_layout.manifest_key`), so its presence means every asset it lists exists.
-The API replaces each asset's `key` by a presigned `href`. Asset fields follow the STAC
-extensions file (`file:size`, `file:checksum`), projection (`proj:*`), raster (`raster:bands`)
-and eo (`eo:bands`); `datetime` for an asset of one time step, else its `start_datetime`/`end_datetime`.
+The API (`stratus.domain.results`) turns it into a STAC 1.1 Collection with one Item per asset,
+replacing each asset's `key` by a presigned `href`. Asset fields follow the STAC extensions file
+(`file:size`, `file:checksum`), projection (`proj:code`, `proj:epsg`, `proj:*`), raster
+(`raster:bands`, `raster:sampling`, `raster:spatial_resolution`) and eo (`eo:bands`); `datetime` for
+an asset of one time step, else its `start_datetime`/`end_datetime`. A gridded asset also carries
+its own WGS84 `bbox` and footprint `geometry`, which become its Item's: the API can't compute them,
+it doesn't import the raster stack.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from stratus_processing.cube import isoformat_utc
+from stratus_processing.grid import Grid
 from stratus_processing.results import AssetRecord
 
 
@@ -56,14 +61,27 @@ def _asset(record: AssetRecord) -> dict[str, Any]:
         asset["proj:epsg"] = grid.epsg
         if grid.epsg is None:
             asset["proj:wkt2"] = grid.crs.to_wkt()
+        else:
+            asset["proj:code"] = f"EPSG:{grid.epsg}"
         asset["proj:shape"] = [grid.height, grid.width]
         asset["proj:transform"] = list(grid.transform)[:6]
         asset["proj:bbox"] = list(grid.bounds)
+        asset["bbox"] = list(grid.bounds_wgs84())
+        asset["geometry"] = grid.footprint_wgs84()
+        # raster extension v2: pixels are areas (GeoTIFF AREA_OR_POINT=Area, CF cells); a resolution in metres
+        asset["raster:sampling"] = "area"
+        if grid.crs.is_projected and _in_metres(grid):
+            asset["raster:spatial_resolution"] = max(grid.resolution)
     if record.raster_bands:
         asset["raster:bands"] = record.raster_bands
     if record.eo_bands:
         asset["eo:bands"] = record.eo_bands
     return asset
+
+
+def _in_metres(grid: Grid) -> bool:
+    units = (grid.crs.linear_units or "").lower()
+    return units in ("metre", "meter", "m", "metres", "meters")
 
 
 def _union(boxes: list[tuple[float, float, float, float]]) -> tuple[float, float, float, float]:

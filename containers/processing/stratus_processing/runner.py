@@ -5,7 +5,10 @@ Contract with the state machine (statemachines/batch_job.asl.json) and the API:
   state machine sends it once Batch reports success);
 - outputs under the run's results prefix, the manifest written LAST;
 - on failure one error log entry (readable reason, openEO code, failing node path, traceback in
-  `data`), then status `error` with the same reason, and a non-zero exit code.
+  `data`), then status `error` with the same reason, and a non-zero exit code;
+- the openEO `usage` of the run (CPU seconds, memory in MB-seconds, wall time, peak memory) on the
+  last `running` event (progress 100) or on the `error` event: the status consumer stores it on the
+  job whatever order the events arrive in.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import json
 import logging
 import os
 import resource
+import sys
+import threading
 import time
 import traceback
 from collections.abc import Mapping
@@ -119,7 +124,12 @@ class EventReporter:
 def run_job(config: RunConfig, settings: Settings, *, s3: Any, publisher: EventPublisher, rasters: RasterReader,
             registry: ProcessRegistry = DEFAULT_REGISTRY) -> int:
     """Run the job; returns the process exit code. Never raises for a failing graph."""
-    started = time.monotonic()
+    with UsageMeter() as meter:
+        return _run(config, settings, meter, s3=s3, publisher=publisher, rasters=rasters, registry=registry)
+
+
+def _run(config: RunConfig, settings: Settings, meter: UsageMeter, *, s3: Any, publisher: EventPublisher,
+         rasters: RasterReader, registry: ProcessRegistry) -> int:
     reporter = EventReporter(publisher, config.job_id, config.run_id)
     reporter.status(JobStatus.RUNNING, progress=0)
     try:
@@ -137,10 +147,10 @@ def run_job(config: RunConfig, settings: Settings, *, s3: Any, publisher: EventP
 
         manifest_key = store.write_manifest(build_manifest(store.assets))
         reporter.log(f"Results complete: {len(store.assets)} file(s), manifest at {manifest_key}")
-        reporter.status(JobStatus.RUNNING, progress=100, usage=_usage(started))
+        reporter.status(JobStatus.RUNNING, progress=100, usage=meter.usage())
         return EXIT_OK
     except Exception as exc:  # noqa: BLE001 - every failure must reach the job log and status
-        report_failure(reporter, exc)
+        report_failure(reporter, exc, usage=meter.usage())
         return EXIT_FAILED
 
 
@@ -182,8 +192,9 @@ def load_process(s3: Any, bucket: str, key: str) -> dict[str, Any]:
     return process
 
 
-def report_failure(reporter: EventReporter, exc: BaseException) -> None:
-    """One error log entry with the whole traceback, then the error status with the same reason."""
+def report_failure(reporter: EventReporter, exc: BaseException, *, usage: dict[str, Any] | None = None) -> None:
+    """One error log entry with the whole traceback, then the error status with the same reason (and
+    the run's `usage` so far)."""
     reason = describe_failure(exc)
     trace = "".join(traceback.format_exception(exc))
     if len(trace) > MAX_TRACEBACK_CHARS:
@@ -195,18 +206,83 @@ def report_failure(reporter: EventReporter, exc: BaseException) -> None:
     except Exception:
         logger.exception("Could not send the error log event")
     try:
-        reporter.status(JobStatus.ERROR, reason=reason)
+        reporter.status(JobStatus.ERROR, reason=reason, usage=usage)
     except Exception:
         logger.exception("Could not send the error status event")
 
 
-def _usage(started: float) -> dict[str, Any]:
-    """openEO batch job `usage`: duration and CPU time of this run, and its peak memory."""
+class UsageMeter:
+    """Measures a run for openEO `usage`: wall time, CPU time (this process and its children, since the
+    start), memory integrated over time (MB-seconds, from the resident set size sampled every
+    `interval_s`) and the peak resident memory.
+
+    Use as a context manager; `usage()` may be called any number of times while it runs.
+    """
+
+    def __init__(self, interval_s: float = 0.5) -> None:
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._started = self._last = 0.0
+        self._cpu_at_start = 0.0
+        self._mb_seconds = 0.0
+        self._last_mb = self._peak_mb = 0.0
+
+    def __enter__(self) -> UsageMeter:
+        self._started = self._last = time.monotonic()
+        self._cpu_at_start = _cpu_seconds()
+        self._last_mb = self._peak_mb = _resident_mb()
+        self._thread = threading.Thread(target=self._sample_until_stopped, name="usage-meter", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _sample_until_stopped(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            self._sample()
+
+    def _sample(self) -> None:
+        now, resident = time.monotonic(), _resident_mb()
+        with self._lock:
+            # trapezoids between samples: the resident size moves gradually, not in steps
+            self._mb_seconds += (now - self._last) * (self._last_mb + resident) / 2
+            self._last, self._last_mb = now, resident
+            self._peak_mb = max(self._peak_mb, resident)
+
+    def usage(self) -> dict[str, Any]:
+        """openEO batch job `usage` (units as in the openEO API's example)."""
+        self._sample()
+        with self._lock:
+            duration, mb_seconds, peak = self._last - self._started, self._mb_seconds, self._peak_mb
+        return {
+            "cpu": {"value": round(max(_cpu_seconds() - self._cpu_at_start, 0.0), 3), "unit": "cpu-seconds"},
+            "memory": {"value": round(mb_seconds, 1), "unit": "mb-seconds"},
+            "duration": {"value": round(duration, 3), "unit": "seconds"},
+            "max_memory": {"value": round(peak, 1), "unit": "mb"},
+        }
+
+
+def _cpu_seconds() -> float:
+    """User and system CPU time of this process (all threads) and of its waited-for children."""
     own = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return {
-        "duration": {"value": round(time.monotonic() - started, 1), "unit": "seconds"},
-        "cpu": {"value": round(own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime, 1),
-                "unit": "cpu-seconds"},
-        "max_memory": {"value": round(own.ru_maxrss / 1024), "unit": "mb"},  # ru_maxrss is KiB on Linux
-    }
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+_PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+_MB = 1024 * 1024  # "mb" as in Fargate's and Lambda's memory sizes (MiB)
+
+
+def _resident_mb() -> float:
+    """The current resident set size in MB (from /proc on Linux; elsewhere the peak so far)."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * _PAGE_BYTES / _MB
+    except (OSError, ValueError, IndexError):
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+        return peak / _MB if sys.platform == "darwin" else peak / 1024

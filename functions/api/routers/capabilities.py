@@ -32,6 +32,7 @@ ENDPOINTS = [
     ("/jobs", ["GET", "POST"]),
     ("/jobs/{job_id}", ["GET", "PATCH", "DELETE"]),
     ("/jobs/{job_id}/results", ["GET", "POST", "DELETE"]),
+    ("/jobs/{job_id}/results/items/{item_id}", ["GET"]),
     ("/jobs/{job_id}/estimate", ["GET"]),
     ("/jobs/{job_id}/logs", ["GET"]),
     ("/files", ["GET"]),

@@ -1,14 +1,14 @@
-"""Batch jobs: `/jobs`, `/jobs/{job_id}`, `/jobs/{job_id}/results`, `/jobs/{job_id}/estimate`,
-`/jobs/{job_id}/logs`."""
+"""Batch jobs: `/jobs`, `/jobs/{job_id}`, `/jobs/{job_id}/results`,
+`/jobs/{job_id}/results/items/{item_id}`, `/jobs/{job_id}/estimate`, `/jobs/{job_id}/logs`."""
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
-
-from datetime import timedelta
 
 from routers.context import backend, current_user, json_body, openeo_url, page_size
 from stratus import resources
@@ -41,6 +41,8 @@ def job_metadata(job: Job, full: bool) -> dict[str, Any]:
         data["plan"] = job.plan
     if job.budget is not None:
         data["budget"] = job.budget
+    if job.costs is not None:
+        data["costs"] = job.costs
     if full:
         data["process"] = job.process
         data["queued"] = _iso(job.queued)
@@ -120,7 +122,28 @@ def start_job(job_id: str) -> Response:
 def list_results(job_id: str) -> dict:
     job = backend().jobs.get_job(current_user(router), job_id)
     settings = backend().settings
-    return results.job_results(job, backend().results, openeo_url(router), settings.presign_expiry_s)
+    return results.job_results(job, backend().results, openeo_url(router), settings.presign_expiry_s,
+                               partial=_flag(router.current_event.get_query_string_value("partial", None), "partial"))
+
+
+@router.get("/jobs/<job_id>/results/items/<item_id>")
+def get_result_item(job_id: str, item_id: str) -> Response:
+    job = backend().jobs.get_job(current_user(router), job_id)
+    item = results.job_result_item(job, backend().results, openeo_url(router), item_id,
+                                   backend().settings.presign_expiry_s)
+    return Response(status_code=200, content_type=results.ITEM_MEDIA_TYPE, body=json.dumps(item))
+
+
+def _flag(raw: str | None, name: str) -> bool:
+    """A boolean query parameter; present without a value (`?partial`) means true."""
+    if raw is None:
+        return False
+    value = raw.strip().lower()
+    if value in ("", "true", "1"):
+        return True
+    if value in ("false", "0"):
+        return False
+    raise BadRequestException(reason=f"`{name}` must be true or false")
 
 
 @router.get("/jobs/<job_id>/logs")

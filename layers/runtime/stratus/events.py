@@ -71,7 +71,12 @@ class StatusEvent(BaseModel):
     progress: float | None = None  # percent, 0-100
     reason: str | None = None  # why a job failed, for the job log and `GET /jobs/{id}`
     detail: str | None = None  # raw failure cause (e.g. the Batch job description), truncated when stored
-    usage: dict[str, Any] | None = None  # cpu/memory/duration figures from the processing
+    # openEO `usage` of the run ({"cpu": {"value": 1.2, "unit": "cpu-seconds"}, "memory": ..., "duration": ...}),
+    # on the processing's last event (running at 100 %, or error); stored once per run, in any order
+    usage: dict[str, Any] | None = None
+    # why the job failed, as a code (stored in the job's `error_code`); the order-service input errors
+    # (`stratus.domain.orders.INPUT_ERROR_CODES`, e.g. "NoDataAvailable") make an order INVALID
+    error_code: str | None = None
 
 
 class LogEvent(BaseModel):

@@ -267,6 +267,28 @@ def test_manifest_describes_the_assets(demo_env, result_store):
     assert manifest["geometry"]["type"] == "Polygon"
     assert manifest["properties"] == {"datetime": None, "start_datetime": "2022-06-02T10:00:00Z",
                                       "end_datetime": "2022-06-07T10:00:00Z", "proj:epsg": 32632}
+    # And the asset carries what its STAC Item needs: its own WGS84 footprint, proj:code, raster fields
+    assert asset["proj:code"] == "EPSG:32632"
+    assert asset["bbox"] == manifest["bbox"] and asset["geometry"] == manifest["geometry"]
+    assert asset["raster:sampling"] == "area" and asset["raster:spatial_resolution"] == 10
+
+
+def test_manifest_assets_on_different_grids_have_their_own_footprints(demo_env, result_store):
+    # Given two results on grids 1 km apart, one in a geographic CRS
+    save(demo_env, reduced_cube())
+    shifted = red_nir_cube(np.zeros((1, 2, 3)), np.ones((1, 2, 3)),
+                           grid=small_grid(3, 2, epsg=4326, west=11.4, north=46.6, resolution=0.001))
+    save(demo_env, shifted.isel(t=0, drop=True).sel(bands="B08", drop=True))
+    # When
+    manifest = build_manifest(result_store.assets)
+    # Then each asset has its footprint, the manifest their union
+    first, second = (manifest["assets"][name] for name in ("result.tif", "result_2.tif"))
+    assert first["bbox"] != second["bbox"]
+    assert second["bbox"] == pytest.approx([11.4, 46.598, 11.403, 46.6])
+    assert manifest["bbox"] == [first["bbox"][0], first["bbox"][1], second["bbox"][2], second["bbox"][3]]
+    assert manifest["geometry"]["type"] == "Polygon" and len(manifest["geometry"]["coordinates"][0]) == 5
+    # And a resolution in degrees is no raster:spatial_resolution (metres)
+    assert second["proj:code"] == "EPSG:4326" and "raster:spatial_resolution" not in second
 
 
 def test_mean_ndvi_equals_numpy_on_the_source_cogs(demo_env, demo_s3, result_store):

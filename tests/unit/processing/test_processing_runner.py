@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import json
+import time
 
+import numpy as np
 import pytest
 from stratus import catalog_layout
 from stratus.events import EventPublisher
 from stratus.settings import Settings
 from stratus_processing import __main__ as entrypoint
 from stratus_processing.io.cog import RasterReader
-from stratus_processing.runner import EXIT_FAILED, EXIT_MISCONFIGURED, EXIT_OK, RunConfig, RunConfigError, run_job
+from stratus_processing.runner import (
+    EXIT_FAILED,
+    EXIT_MISCONFIGURED,
+    EXIT_OK,
+    RunConfig,
+    RunConfigError,
+    UsageMeter,
+    run_job,
+)
 
 from tests.unit.processing.conftest import DEMO_BUCKET
 from tests.unit.processing.processing_testkit import BOLZANO_EXTENT, JUNE_2022, RecordingSQS
@@ -75,7 +85,14 @@ def test_a_successful_run(run, demo_s3, sqs):
     assert {s["status"] for s in statuses} == {"running"}
     progress = [s["progress"] for s in statuses]
     assert progress == sorted(progress) and len(progress) >= 3
-    assert statuses[-1]["progress"] == 100 and statuses[-1]["usage"]["duration"]["unit"] == "seconds"
+    assert statuses[-1]["progress"] == 100
+    # And the last one carries the run's usage, in the units of the openEO API
+    usage = statuses[-1]["usage"]
+    assert {name: metric["unit"] for name, metric in usage.items()} == {
+        "cpu": "cpu-seconds", "memory": "mb-seconds", "duration": "seconds", "max_memory": "mb"}
+    assert usage["cpu"]["value"] > 0 and usage["duration"]["value"] > 0 and usage["max_memory"]["value"] > 10
+    assert 0 < usage["memory"]["value"] <= usage["max_memory"]["value"] * usage["duration"]["value"] * 1.01
+    assert all("usage" not in s for s in statuses[:-1])
     assert all(s["job_id"] == "j-1" and s["run_id"] == "r-1" for s in statuses)
     # And the log tells the main steps
     messages = [entry["message"] for entry in sqs.messages[LOG_QUEUE]]
@@ -142,6 +159,7 @@ def test_a_failing_run_reports_once_and_exits_non_zero(run, demo_s3, sqs):
     assert "CollectionNotFoundException" in error["data"]["traceback"]
     final = sqs.messages[STATUS_QUEUE][-1]
     assert final["status"] == "error" and final["reason"] == error["message"]
+    assert final["usage"]["duration"]["value"] > 0  # a failed run used resources too
     assert demo_s3.written == []  # no outputs, and above all no manifest
 
 
@@ -165,3 +183,19 @@ def test_entrypoint_without_run_environment_exits_2(monkeypatch):
     for name in ("STRATUS_JOB_ID", "STRATUS_RUN_ID", "STRATUS_GRAPH_KEY", "STRATUS_RESULTS_PREFIX"):
         monkeypatch.delenv(name, raising=False)
     assert entrypoint.main() == EXIT_MISCONFIGURED
+
+
+def test_usage_meter_measures_cpu_memory_and_wall_time():
+    # Given a meter around half a second of busy CPU while holding ~200 MB
+    with UsageMeter(interval_s=0.05) as meter:
+        held = np.ones(200 * 1024 * 1024 // 8)
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline:
+            pass
+        usage = meter.usage()
+        del held
+    # Then CPU and wall time are those of the block, and memory counts what it held, over time
+    assert 0.4 <= usage["cpu"]["value"] <= usage["duration"]["value"] + 0.5
+    assert 0.5 <= usage["duration"]["value"] < 5
+    assert usage["max_memory"]["value"] >= 200
+    assert usage["memory"]["value"] >= 200 * 0.4  # MB held for most of the half second

@@ -49,7 +49,8 @@ class Job:
     budget: float | None = None
     progress: float | None = None
     reason: str | None = None
-    usage: dict[str, Any] | None = None
+    usage: dict[str, Any] | None = None  # openEO `usage` of the current run, once it ended
+    costs: float | None = None  # of the current run, in `resources.BILLING_CURRENCY`, from `usage`
     created: datetime = field(default_factory=utcnow)
     updated: datetime = field(default_factory=utcnow)
     queued: datetime | None = None
@@ -69,7 +70,12 @@ class JobRepository(Protocol):
         ...
 
     def apply_status(self, event: StatusEvent, allowed_from: list[JobStatus], now: datetime) -> bool:
-        """Write the event's status if the job's run is `event.run_id` and its status is in `allowed_from`."""
+        """Write the event's status if the job's run is `event.run_id` and its status is in `allowed_from`
+        (its `usage` is left to `record_usage`)."""
+        ...
+
+    def record_usage(self, job_id: str, run_id: str, usage: dict[str, Any], costs: float | None) -> bool:
+        """Store a run's usage (and costs) if `run_id` is the job's run and none is stored yet."""
         ...
 
     def update(self, job_id: str, changes: dict[str, Any], locked: tuple[JobStatus, ...], now: datetime) -> bool:
@@ -227,10 +233,14 @@ def _check_budget(budget: Any) -> None:
         raise BudgetInvalidException()
 
 
-def apply_status_event(repository: JobRepository, event: StatusEvent) -> bool:
+def apply_status_event(repository: JobRepository, event: StatusEvent, cost_model: CostModel | None = None) -> bool:
     """Move a job forward; duplicates, stale runs and out-of-order events change nothing.
 
-    Returns True when the event was applied.
+    The run's `usage` an event carries is stored apart from the status: it comes with the processing's
+    last `running` event, which may arrive after the state machine's `finished`, and must not be lost
+    then. The first usage of the job's current run wins; `costs` are derived from it with `cost_model`.
+
+    Returns True when the event changed the job (its status or its usage).
     """
     if event.reason and len(event.reason) > MAX_REASON_CHARS:
         event = event.model_copy(update={"reason": event.reason[:MAX_REASON_CHARS]})
@@ -238,7 +248,24 @@ def apply_status_event(repository: JobRepository, event: StatusEvent) -> bool:
     if event.status is JobStatus.RUNNING:
         # progress updates arrive as repeated `running` events
         allowed = [*allowed, JobStatus.RUNNING]
-    return repository.apply_status(event, allowed, utcnow())
+    applied = repository.apply_status(event, allowed, utcnow())
+    if event.usage:
+        costs = costs_of_usage(event.usage, cost_model) if cost_model is not None else None
+        applied = repository.record_usage(event.job_id, event.run_id, event.usage, costs) or applied
+    return applied
+
+
+def costs_of_usage(usage: dict[str, Any], model: CostModel) -> float | None:
+    """A run's costs: its wall time priced like the estimate prices it (`model.seconds_per_gb` of
+    processing cost `model.cost_per_gb`), so a run as fast as estimated costs what was estimated
+    (without the estimate's minimum duration). None without a duration in seconds."""
+    duration = usage.get("duration") if isinstance(usage, dict) else None
+    if not isinstance(duration, dict) or duration.get("unit") != "seconds":
+        return None
+    seconds = duration.get("value")
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0 or model.seconds_per_gb <= 0:
+        return None
+    return round(seconds / model.seconds_per_gb * model.cost_per_gb, 4)
 
 
 def describe_workflow_failure(error: str | None, cause: str | None) -> str:

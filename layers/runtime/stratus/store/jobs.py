@@ -29,7 +29,7 @@ def _to_job(item: JobModel) -> Job:
     return Job(
         job_id=item.job_id, user_id=item.user_id, process=item.process, status=JobStatus(item.status),
         run_id=item.run_id, title=item.title, description=item.description, plan=item.plan,
-        budget=item.budget, progress=item.progress, reason=item.reason, usage=item.usage,
+        budget=item.budget, progress=item.progress, reason=item.reason, usage=item.usage, costs=item.costs,
         created=item.created, updated=item.updated, queued=item.queued, started=item.started,
         finished=item.finished,
     )
@@ -77,6 +77,8 @@ class DynamoJobRepository(JobRepository):
                     JobModel.started.remove(),
                     JobModel.finished.remove(),
                     JobModel.usage.remove(),
+                    JobModel.costs.remove(),
+                    JobModel.error_code.remove(),  # a new run has not failed (yet)
                 ],
                 condition=JobModel.status.is_in(*[s.value for s in allowed_from]),
             )
@@ -100,10 +102,23 @@ class DynamoJobRepository(JobRepository):
             actions.append(JobModel.progress.set(event.progress))
         if event.reason:
             actions.append(JobModel.reason.set(event.reason))
-        if event.usage:
-            actions.append(JobModel.usage.set(event.usage))
+        if event.error_code:
+            actions.append(JobModel.error_code.set(event.error_code))
         try:
             JobModel(event.job_id).update(actions=actions, condition=condition)
+            return True
+        except UpdateError as error:
+            if _is_condition_failure(error):
+                return False
+            raise
+
+    def record_usage(self, job_id: str, run_id: str, usage: dict, costs: float | None) -> bool:
+        actions = [JobModel.usage.set(usage)]
+        if costs is not None:
+            actions.append(JobModel.costs.set(costs))
+        try:
+            JobModel(job_id).update(actions=actions,
+                                    condition=(JobModel.run_id == run_id) & JobModel.usage.does_not_exist())
             return True
         except UpdateError as error:
             if _is_condition_failure(error):

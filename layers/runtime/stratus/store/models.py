@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pynamodb.attributes import (
+    BooleanAttribute,
     JSONAttribute,
     ListAttribute,
     NumberAttribute,
@@ -15,8 +16,19 @@ from pynamodb.models import Model
 from stratus.settings import Settings
 
 
+class UsersByEmailIndex(GlobalSecondaryIndex):
+    """Sparse: only accounts with an email (order-service customers); the password grant's user name."""
+
+    class Meta:
+        index_name = "users-by-email"
+        projection = AllProjection()
+
+    email = UnicodeAttribute(hash_key=True)
+
+
 class UserModel(Model):
-    """An account; `user_id` is the login name for basic auth."""
+    """An account: an openEO user (`user_id` is the basic-auth login name), an OIDC subject, or an
+    order-service customer (`user_id` is the customer's OAuth2 client id)."""
 
     class Meta:
         table_name = "stratus-users"
@@ -24,9 +36,17 @@ class UserModel(Model):
     user_id = UnicodeAttribute(hash_key=True)
     password_hash = UnicodeAttribute()
     name = UnicodeAttribute(null=True)
-    email = UnicodeAttribute(null=True)
+    email = UnicodeAttribute(null=True)  # stored lower-case
     roles = ListAttribute(of=UnicodeAttribute, default=list)
     created = UTCDateTimeAttribute()
+    # order service (customers)
+    active = BooleanAttribute(default=True)
+    client_secret_hash = UnicodeAttribute(null=True)  # argon2, like passwords
+    scopes = ListAttribute(of=UnicodeAttribute, default=list)  # e.g. "service:ndvi-composite", "admin"
+    usage_limits = JSONAttribute(null=True)  # {service_id: {"limit": n, "interval_s": s}}
+    password_reset_hash = UnicodeAttribute(null=True)
+    password_reset_expires = UTCDateTimeAttribute(null=True)
+    users_by_email = UsersByEmailIndex()
 
 
 class UserJobsIndex(GlobalSecondaryIndex):
@@ -55,12 +75,17 @@ class JobModel(Model):
     budget = NumberAttribute(null=True)
     progress = NumberAttribute(null=True)
     reason = UnicodeAttribute(null=True)
-    usage = JSONAttribute(null=True)
+    usage = JSONAttribute(null=True)  # openEO `usage` of the current run
+    costs = NumberAttribute(null=True)  # of the current run, from its usage
     created = UTCDateTimeAttribute()
     updated = UTCDateTimeAttribute()
     queued = UTCDateTimeAttribute(null=True)
     started = UTCDateTimeAttribute(null=True)
     finished = UTCDateTimeAttribute(null=True)
+    # order service: a job made from a published service for a customer
+    service_id = UnicodeAttribute(null=True)
+    order = JSONAttribute(null=True)  # the order as submitted: parameters, notification wishes
+    error_code = UnicodeAttribute(null=True)  # why it failed; input errors make an order INVALID
     user_jobs = UserJobsIndex()
 
 
@@ -92,8 +117,21 @@ class ProcessGraphModel(Model):
     updated = UTCDateTimeAttribute()
 
 
+class ServiceModel(Model):
+    """A service of the order API: a published, parameterised process (a user-defined process)."""
+
+    class Meta:
+        table_name = "stratus-services"
+
+    service_id = UnicodeAttribute(hash_key=True)
+    process = JSONAttribute()  # openEO process object: id, summary, description, parameters, process_graph
+    published = BooleanAttribute(default=True)  # withdrawn services stay for the orders that used them
+    default_usage_limit = JSONAttribute(null=True)  # {"limit": n, "interval_s": s}
+    updated = UTCDateTimeAttribute()
+
+
 TABLES: dict[str, type[Model]] = {"users": UserModel, "jobs": JobModel, "logs": LogEntryModel,
-                                  "process_graphs": ProcessGraphModel}
+                                  "process_graphs": ProcessGraphModel, "services": ServiceModel}
 
 
 def configure(settings: Settings) -> None:
