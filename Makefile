@@ -7,13 +7,16 @@ PORT ?= 8000
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test install synth bench clean
+.PHONY: run test install synth bench clean conformance
 
 run: install ## start the whole system locally on http://127.0.0.1:$(PORT)
 	$(PY) -m stratus_local --port $(PORT)
 
 test: install node_modules/.installed ## run every test
 	$(PY) -m pytest
+
+conformance: install ## run the official openeo-test-suite against a freshly started local system (counts per module)
+	$(PY) -m conformance.run $(CONFORMANCE_ARGS)
 
 install: $(VENV)/.installed
 

@@ -36,7 +36,7 @@ from stratus_processing.env import EvalEnv
 from stratus_processing.errors import describe_failure, node_path
 from stratus_processing.graph import ProcessGraph, evaluate_process
 from stratus_processing.io.cog import RasterReader
-from stratus_processing.io.save import save_geotiff
+from stratus_processing.io.save import save_geotiff, save_json
 from stratus_processing.io.stac import DocumentReader, S3JsonStore, StacCatalog
 from stratus_processing.manifest import build_manifest
 from stratus_processing.registry import DEFAULT_REGISTRY, ProcessRegistry
@@ -114,11 +114,11 @@ class EventReporter:
             self.status(JobStatus.RUNNING, progress=percent)
 
     def status(self, status: JobStatus, *, progress: float | None = None, reason: str | None = None,
-               usage: dict[str, Any] | None = None) -> None:
+               usage: dict[str, Any] | None = None, error_code: str | None = None) -> None:
         if progress is not None:
             self._last_percent = progress
         self._publisher.status(StatusEvent(job_id=self._job_id, run_id=self._run_id, status=status,
-                                           progress=progress, reason=reason, usage=usage))
+                                           progress=progress, reason=reason, usage=usage, error_code=error_code))
 
 
 def run_job(config: RunConfig, settings: Settings, *, s3: Any, publisher: EventPublisher, rasters: RasterReader,
@@ -158,7 +158,8 @@ def evaluate(process: dict[str, Any], env: EvalEnv, *, registry: ProcessRegistry
              tiling: bool = True, tile_size: int | None = None) -> None:
     """Evaluate the process into `env.results`: tile by tile when every process is pixel-local
     (`tiling`: memory bounded by the tile), else (or with `tiling=False`) on the whole cube at once.
-    A graph without save_result has its (raster) result saved as GTiff."""
+    A graph without save_result has its result saved as GTiff (a raster cube) or JSON (anything else:
+    numbers, arrays, vector cubes), as the reference back-ends do for `POST /result`."""
     if tiling:
         tiled = run_tiled(process, env, registry=registry, tile_size=tile_size)
         if tiled.ran:
@@ -167,11 +168,12 @@ def evaluate(process: dict[str, Any], env: EvalEnv, *, registry: ProcessRegistry
     store = env.require_results()
     result = evaluate_process(process, env, registry=registry)
     if not store.assets:
-        if not cubes.is_cube(result):
-            raise ProcessGraphInvalidException(
-                message="The process graph produced no output: end it with save_result.")
-        env.reporter.log("The process graph has no save_result: saving the result as GTiff")
-        save_geotiff(result, store)
+        if cubes.is_cube(result):
+            env.reporter.log("The process graph has no save_result: saving the result as GTiff")
+            save_geotiff(result, store)
+        else:
+            env.reporter.log("The process graph has no save_result: saving the result as JSON")
+            save_json(result, store)
 
 
 def load_process(s3: Any, bucket: str, key: str) -> dict[str, Any]:
@@ -206,7 +208,8 @@ def report_failure(reporter: EventReporter, exc: BaseException, *, usage: dict[s
     except Exception:
         logger.exception("Could not send the error log event")
     try:
-        reporter.status(JobStatus.ERROR, reason=reason, usage=usage)
+        reporter.status(JobStatus.ERROR, reason=reason, usage=usage,
+                        error_code=exc.code if isinstance(exc, OpenEOApiException) else None)
     except Exception:
         logger.exception("Could not send the error status event")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from routers.context import backend, current_user, json_body
@@ -16,4 +16,7 @@ def compute_result() -> Response:
     if result.redirect_url:
         # too large for a Lambda response: the client follows the redirect to S3
         return Response(status_code=303, headers={"Location": result.redirect_url}, body="")
-    return Response(status_code=200, content_type=result.media_type, body=result.body)
+    body = result.body
+    if isinstance(body, bytes) and result.media_type.startswith(content_types.APPLICATION_JSON):
+        body = body.decode()  # already JSON: Powertools would serialize a non-str JSON body once more
+    return Response(status_code=200, content_type=result.media_type, body=body)

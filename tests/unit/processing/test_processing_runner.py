@@ -145,6 +145,14 @@ def test_a_result_without_save_result_is_saved_as_gtiff(run, demo_s3, sqs):
     assert any("no save_result" in entry["message"] for entry in sqs.messages[LOG_QUEUE])
 
 
+def test_a_non_raster_result_without_save_result_is_saved_as_json(run, demo_s3, sqs):
+    process = {"process_graph": {"add": {"process_id": "add", "arguments": {"x": 1, "y": 2}, "result": True}}}
+    assert run(process) == EXIT_OK
+    key = f"{CONFIG.results_prefix}result.json"
+    assert key in demo_s3.written
+    assert json.loads(demo_s3.path(RESULTS_BUCKET, key).read_text()) == 3
+
+
 def test_a_failing_run_reports_once_and_exits_non_zero(run, demo_s3, sqs):
     # When the graph loads an unknown collection
     exit_code = run(ndvi_process(collection="no-such-collection"))
