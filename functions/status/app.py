@@ -1,5 +1,5 @@
-"""Status consumer: applies job status events from SQS to the jobs table, monotonically, and stores
-the usage (and the costs derived from it) a run reports.
+"""Status consumer: applies job status events from SQS to the jobs table, monotonically, stores
+the usage (and the costs derived from it) a run reports, and tells a customer when their order ended.
 
 A failed record is reported back (`ReportBatchItemFailures`) so only it is retried and, after the
 queue's maxReceiveCount, parked in the DLQ.
@@ -16,6 +16,7 @@ from stratus.backend import Backend
 from stratus.domain.estimate import CostModel
 from stratus.domain.jobs import apply_status_event, describe_workflow_failure
 from stratus.domain.logs import entry_from_event
+from stratus.domain.notifications import ENDED
 from stratus.events import JobStatus, LogEvent, LogLevel, parse_status_event
 from stratus.observability import logger, tracer
 
@@ -42,6 +43,11 @@ def handle_record(record: SQSRecord) -> None:
     logger.info("status event", extra={"job_id": event.job_id, "run_id": event.run_id,
                                        "status": event.status.value, "usage": event.usage is not None,
                                        "applied": applied})
+    if event.status in ENDED:
+        # also after a not-applied duplicate: a notice that failed to send is retried with the record
+        told = backend().order_notifier.notify_if_ended(event.job_id)
+        if told:
+            logger.info("order notice sent", extra={"job_id": event.job_id, "order_status": told})
 
 
 @logger.inject_lambda_context(clear_state=True)

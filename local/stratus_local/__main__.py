@@ -9,7 +9,7 @@ import signal
 import threading
 
 from stratus import resources
-from stratus_local.runtime import DEMO_USER, LocalOptions, LocalStratus
+from stratus_local.runtime import DEMO_ADMIN_EMAIL, DEMO_USER, LocalOptions, LocalStratus
 
 
 def main() -> None:
@@ -37,6 +37,9 @@ Stratus is running (ready in {system.startup_seconds:.1f} s).
   demo user:         {DEMO_USER}
   demo password:     {system.demo_password}
   demo collection:   {collection}
+  order API docs:    {system.api_url}/api/v1/docs
+  order admin:       {DEMO_ADMIN_EMAIL} (same password; client id {system.admin_client[0]})
+  e-mails sent:      {system.endpoint_url}/_stratus/ses/messages
   oidc provider:     {resources.OIDC_PROVIDER_ID}
   oidc issuer:       {system.settings.oidc_issuer}
   oidc client id:    {oidc.machine_client_id}

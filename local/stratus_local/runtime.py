@@ -31,6 +31,7 @@ log = logging.getLogger("stratus_local")
 
 REGION = "eu-central-1"
 DEMO_USER = "demo"
+DEMO_ADMIN_EMAIL = "admin@stratus.example"  # the order service's administrator (scope `admin`)
 
 # Fake credentials: the emulator accepts anything, and real ones must never be picked up by accident.
 LOCAL_AWS_ENV = {
@@ -63,6 +64,7 @@ class LocalStratus:
     endpoint_url: str = ""
     api_url: str = ""
     demo_password: str = ""
+    admin_client: tuple[str, str] = ("", "")  # the order-service admin's client id and secret
     demo_summary: dict[str, Any] | None = None
     _moto: Any = None
     _http: HttpServer | None = None
@@ -114,7 +116,10 @@ class LocalStratus:
         # imported late: the API function's domain code, used exactly as the Lambda uses it
         from stratus.backend import Backend
 
-        Backend(self.settings).auth.create_user(DEMO_USER, self.demo_password, name="Demo user")
+        backend = Backend(self.settings)
+        backend.auth.create_user(DEMO_USER, self.demo_password, name="Demo user")
+        self.admin_client = backend.customers.ensure_admin(DEMO_ADMIN_EMAIL, self.demo_password,
+                                                           name="Demo administrator")
 
     def _run_batch_job(self, job: "moto_seams.BatchJobSpec") -> subprocess.Popen:
         """Runs the processing container's entrypoint as a local process with the job's command and env."""

@@ -1,4 +1,8 @@
-"""Operator commands against a deployment: `python -m stratus.admin create-user NAME`.
+"""Operator commands against a deployment: create openEO users and order-service customers.
+
+`python -m stratus.admin create-user NAME` makes an openEO basic-auth user;
+`python -m stratus.admin create-customer EMAIL [--admin] [--scope SCOPE ...]` an order-service
+customer (printing its client id and client secret, shown only once).
 
 Reads the deployment's table and secret names from the same environment variables the Lambda
 functions get (see `stratus.settings.ENV`); the password is asked for, never passed as an argument,
@@ -11,7 +15,10 @@ import argparse
 import getpass
 import sys
 
+from stratus import resources
 from stratus.backend import Backend
+from stratus.domain.principal import ADMIN_SCOPE
+from stratus.order_errors import OrderServiceException
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,17 +27,44 @@ def main(argv: list[str] | None = None) -> int:
     create = commands.add_parser("create-user", help="create a basic-auth user")
     create.add_argument("user_id")
     create.add_argument("--name", default=None)
+    customer = commands.add_parser("create-customer", help="create an order-service customer (OAuth2 client)")
+    customer.add_argument("email")
+    customer.add_argument("--name", default=None, help="defaults to the e-mail address")
+    customer.add_argument("--admin", action="store_true", help="with the admin scope (CRM, scope grants, all services)")
+    customer.add_argument("--scope", action="append", default=None, metavar="SCOPE",
+                          help="a scope to grant, e.g. service:ndvi-composite (repeatable); "
+                               "default: the scopes a registering customer gets")
     args = parser.parse_args(argv)
 
-    password = getpass.getpass(f"Password for {args.user_id}: ") if sys.stdin.isatty() else sys.stdin.readline()
+    login = args.user_id if args.command == "create-user" else args.email
+    password = getpass.getpass(f"Password for {login}: ") if sys.stdin.isatty() else sys.stdin.readline()
     password = password.rstrip("\n")
     if len(password) < 12:
         print("refused: use a password of at least 12 characters", file=sys.stderr)
         return 2
+    if args.command == "create-customer":
+        return _create_customer(args, password)
     if not Backend.from_env().auth.create_user(args.user_id, password, name=args.name):
         print(f"refused: user {args.user_id} exists already", file=sys.stderr)
         return 1
     print(f"created user {args.user_id}")
+    return 0
+
+
+def _create_customer(args: argparse.Namespace, password: str) -> int:
+    scopes = list(resources.DEFAULT_CUSTOMER_SCOPES if args.scope is None else args.scope)
+    if args.admin:
+        scopes.append(ADMIN_SCOPE)
+    try:
+        customer, secret = Backend.from_env().customers.create_customer(args.name or args.email, args.email,
+                                                                        password, scopes=scopes)
+    except OrderServiceException as error:
+        print(f"refused: {error.message}", file=sys.stderr)
+        return 1
+    print(f"created customer {customer.customer_id} ({customer.email}), scopes: {' '.join(customer.scopes)}")
+    print(f"client_id: {customer.customer_id}")
+    print(f"client_secret: {secret}")
+    print("the client secret is shown only this once", file=sys.stderr)
     return 0
 
 

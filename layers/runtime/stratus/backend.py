@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from stratus import aws, resources
+from stratus.adapters.email import SesEmailSender
 from stratus.adapters.lambda_processor import LambdaSyncProcessor
 from stratus.adapters.oidc import CognitoAccessTokenVerifier
 from stratus.adapters.s3_catalog import S3CatalogReader
@@ -15,15 +16,24 @@ from stratus.adapters.secrets import SecretValue
 from stratus.adapters.workflow import StepFunctionsWorkflow
 from stratus.domain.auth import AuthService, OidcProvider
 from stratus.domain.catalog import CatalogService
+from stratus.domain.customers import CustomerService
 from stratus.domain.files import FileService
 from stratus.domain.estimate import CostModel
 from stratus.domain.jobs import JobService
+from stratus.domain.notifications import OrderNotifier
+from stratus.domain.orders import OrderService
+from stratus.domain.services import ServiceCatalog
 from stratus.domain.sync_processing import SyncProcessingService
 from stratus.domain.user_processes import UserProcessService
+from stratus.events import EventPublisher
 from stratus.settings import Settings
 from stratus.store import models
+from stratus.store.customers import DynamoCustomerOrders, DynamoCustomerRepository
 from stratus.store.jobs import DynamoJobRepository
 from stratus.store.logs import DynamoLogRepository
+from stratus.store.order_notices import DynamoOrderEndStore
+from stratus.store.orders import DynamoOrderRepository
+from stratus.store.services import DynamoServiceRepository
 from stratus.store.process_graphs import DynamoProcessGraphRepository
 from stratus.store.users import DynamoUserRepository
 
@@ -47,10 +57,25 @@ class Backend:
         return DynamoLogRepository()
 
     @cached_property
+    def signing_key(self) -> SecretValue:
+        """The bearer-token key, shared by the openEO API and the order-service API (fetched on first use)."""
+        return SecretValue(aws.client("secretsmanager"), self.settings.token_secret_id)
+
+    @cached_property
     def auth(self) -> AuthService:
-        signing_key = SecretValue(aws.client("secretsmanager"), self.settings.token_secret_id)
-        return AuthService(DynamoUserRepository(), signing_key, resources.TOKEN_LIFETIME_S,
+        return AuthService(DynamoUserRepository(), self.signing_key, resources.TOKEN_LIFETIME_S,
                            oidc_providers=self._oidc_providers())
+
+    @cached_property
+    def customers(self) -> CustomerService:
+        """Order-service customers: registration, OAuth2 tokens, password resets, CRM."""
+        sender = self.settings.notification_sender
+        return CustomerService(DynamoCustomerRepository(), DynamoCustomerOrders(), self.signing_key,
+                               resources.TOKEN_LIFETIME_S, lambda: SesEmailSender(aws.client("ses"), sender),
+                               default_scopes=resources.DEFAULT_CUSTOMER_SCOPES,
+                               reset_ttl_s=resources.PASSWORD_RESET_TTL_S,
+                               password_min_chars=resources.CUSTOMER_PASSWORD_MIN_CHARS,
+                               password_max_chars=resources.CUSTOMER_PASSWORD_MAX_CHARS)
 
     def _oidc_providers(self) -> list[OidcProvider]:
         settings = self.settings
@@ -66,6 +91,12 @@ class Backend:
             scopes=["openid", f"{resources.OIDC_RESOURCE_SERVER}/{resources.OIDC_OPENEO_SCOPE}"],
             verifier=CognitoAccessTokenVerifier(settings.oidc_issuer, settings.oidc_client_id_list),
             default_clients=default_clients)]
+
+    @cached_property
+    def order_notifier(self) -> OrderNotifier:
+        """Tells customers when their orders end (the status manager uses it)."""
+        return OrderNotifier(DynamoOrderEndStore(),
+                             SesEmailSender(aws.client("ses"), self.settings.notification_sender))
 
     @cached_property
     def jobs(self) -> JobService:
@@ -106,3 +137,19 @@ class Backend:
                            inline_max_bytes=resources.FILES_INLINE_DOWNLOAD_BYTES,
                            presign_expiry_s=self.settings.presign_expiry_s,
                            max_path_bytes=resources.FILES_MAX_PATH_BYTES)
+
+    @cached_property
+    def events(self) -> EventPublisher:
+        """The status and log queues (the API sends the end of invalid orders and `POST /api/v1/logging`)."""
+        return EventPublisher(aws.client("sqs"), self.settings.status_queue_url, self.settings.log_queue_url)
+
+    @cached_property
+    def services(self) -> ServiceCatalog:
+        """Order-service services: shipped definitions merged with the services table."""
+        return ServiceCatalog(DynamoServiceRepository(), self.settings.order_collection_id)
+
+    @cached_property
+    def orders(self) -> OrderService:
+        """Order-service orders: jobs made from services, started through `jobs`."""
+        return OrderService(self.services, DynamoOrderRepository(), self.jobs, self.events, self.logs,
+                            catalog=self.catalog_reader, max_area_km2=resources.ORDER_MAX_AREA_KM2)

@@ -113,3 +113,15 @@ FILES_MAX_PATH_BYTES = 900  # UTF-8 bytes of a workspace path; S3 keys end at 10
 # openEO `billing.currency` (GET /): costs and budgets are in abstract credits; openEO requires a
 # currency for `costs` to be a number (without one they MUST be null).
 BILLING_CURRENCY = "credits"
+
+# Order-service customers (`/api/v1/auth`, `stratus.domain.customers`).
+# Scopes a newly registered customer gets, so register -> token -> order works at once; admins revoke them.
+DEFAULT_CUSTOMER_SCOPES = ["service:ndvi-composite", "service:vegetation-change", "service:zonal-statistics"]
+CUSTOMER_PASSWORD_MIN_CHARS = 8
+CUSTOMER_PASSWORD_MAX_CHARS = 1024  # hashing cost must stay bounded
+PASSWORD_RESET_TTL_S = 3600  # a reset token e-mailed to a customer is valid for an hour
+
+# Order-service orders (`/api/v1/services/{service}/orders`, `stratus.domain.orders`).
+# An order's area (sum of its polygons, on the sphere) above this is INVALID (AreaTooLarge): ~50 x 50 km,
+# far beyond what one Fargate task loads at once for a season of 10 m data.
+ORDER_MAX_AREA_KM2 = 2500.0

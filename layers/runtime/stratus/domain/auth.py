@@ -47,6 +47,7 @@ class User:
     email: str | None = None
     roles: list[str] = field(default_factory=list)
     created: datetime = field(default_factory=utcnow)
+    active: bool = True  # order-service customers can be deactivated; they then get no tokens
 
 
 class UserRepository(Protocol):
@@ -87,6 +88,38 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+def verify_secret(stored_hash: str | None, secret: str) -> bool:
+    """Checks a password or client secret against its argon2 hash. Without a hash (unknown account) it
+    verifies against a dummy hash, so the answer takes as long as for a known one."""
+    try:
+        _hasher.verify(stored_hash or _dummy_hash(), secret)
+    except (VerificationError, InvalidHashError):
+        return False
+    return bool(stored_hash)
+
+
+def needs_rehash(stored_hash: str) -> bool:
+    """True when a verified hash was made with weaker parameters than the current ones."""
+    return _hasher.check_needs_rehash(stored_hash)
+
+
+def sign_token(signing_key: str, subject: str, lifetime: timedelta, **claims: Any) -> str:
+    """A bearer token of this deployment (HS256, issuer "stratus"): what `AuthService.authenticate`
+    accepts as `Bearer basic//<token>` and the order-service API as `Bearer <token>`."""
+    now = utcnow()
+    payload = {**claims, "sub": subject, "iss": _ISSUER, "iat": now, "exp": now + lifetime}
+    return jwt.encode(payload, signing_key, algorithm=_ALGORITHM)
+
+
+def decode_token(signing_key: str, token: str) -> dict[str, Any] | None:
+    """The claims of a token made by `sign_token`, or None if it is forged, expired or malformed."""
+    try:
+        return jwt.decode(token, signing_key, algorithms=[_ALGORITHM], issuer=_ISSUER,
+                          options={"require": ["exp", "sub", "iss"]})
+    except jwt.PyJWTError:
+        return None
+
+
 class AuthService:
     def __init__(self, users: UserRepository, signing_key: Callable[[], str], token_lifetime_s: int,
                  oidc_providers: list[OidcProvider] | None = None) -> None:
@@ -112,13 +145,11 @@ class AuthService:
             _hasher.verify(user.password_hash if user else _dummy_hash(), password)
         except (VerificationError, InvalidHashError):
             raise CredentialsInvalidException() from None
-        if user is None:
+        if user is None or not user.active:
             raise CredentialsInvalidException()
         if _hasher.check_needs_rehash(user.password_hash):
             self._users.update_password_hash(user.user_id, hash_password(password))
-        now = utcnow()
-        claims = {"sub": user.user_id, "iss": _ISSUER, "iat": now, "exp": now + self._lifetime}
-        return jwt.encode(claims, self._signing_key(), algorithm=_ALGORITHM)
+        return sign_token(self._signing_key(), user.user_id, self._lifetime)
 
     def describe_user(self, user_id: str) -> User:
         """The account behind an authenticated user id (GET /me)."""
@@ -140,11 +171,9 @@ class AuthService:
         method, _, token = credentials.partition("//")
         if method != "basic" or not token:
             raise AuthenticationSchemeInvalidException()
-        try:
-            claims = jwt.decode(token, self._signing_key(), algorithms=[_ALGORITHM], issuer=_ISSUER,
-                                options={"require": ["exp", "sub", "iss"]})
-        except jwt.PyJWTError:
-            raise TokenInvalidException() from None
+        claims = decode_token(self._signing_key(), token)
+        if claims is None:
+            raise TokenInvalidException()
         return claims["sub"]
 
     def _authenticate_oidc(self, credentials: str) -> str:

@@ -79,6 +79,7 @@ class DynamoJobRepository(JobRepository):
                     JobModel.usage.remove(),
                     JobModel.costs.remove(),
                     JobModel.error_code.remove(),  # a new run has not failed (yet)
+                    JobModel.notified.remove(),  # and its end is news again
                 ],
                 condition=JobModel.status.is_in(*[s.value for s in allowed_from]),
             )

@@ -86,6 +86,7 @@ class JobModel(Model):
     service_id = UnicodeAttribute(null=True)
     order = JSONAttribute(null=True)  # the order as submitted: parameters, notification wishes
     error_code = UnicodeAttribute(null=True)  # why it failed; input errors make an order INVALID
+    notified = UnicodeAttribute(null=True)  # the order status the customer was told about (sent once)
     user_jobs = UserJobsIndex()
 
 

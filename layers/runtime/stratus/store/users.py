@@ -15,7 +15,7 @@ class DynamoUserRepository(UserRepository):
         except DoesNotExist:
             return None
         return User(user_id=item.user_id, password_hash=item.password_hash, name=item.name, email=item.email,
-                    roles=list(item.roles or []), created=item.created)
+                    roles=list(item.roles or []), created=item.created, active=item.active is not False)
 
     def add(self, user: User) -> bool:
         try:

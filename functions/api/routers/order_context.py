@@ -1,0 +1,80 @@
+"""Per-request helpers of the order-service API (`/api/v1/`): the caller as a `Principal`, scope
+checks, request bodies and page sizes with the order-service errors."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+
+from routers.context import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, backend, root_url
+from stratus.domain.principal import ADMIN_SCOPE, Principal
+from stratus.order_errors import InvalidRequestException, ScopeMissingException
+
+ORDER_PREFIX = "/api/v1"
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}  # responses carrying tokens or secrets
+
+
+def header(router: Router, name: str) -> str | None:
+    """A request header, whatever its case."""
+    wanted = name.lower()
+    return next((value for key, value in (router.current_event.headers or {}).items() if key.lower() == wanted),
+                None)
+
+
+def current_principal(router: Router) -> Principal:
+    """The caller, from `Authorization: Bearer <access_token>`; loaded from the users table on every
+    request. Raises AuthenticationRequired, TokenInvalid (401) or CustomerInactive (403)."""
+    return backend().customers.principal(header(router, "Authorization"))
+
+
+def require_scope(principal: Principal, scope: str) -> None:
+    """Raises ScopeMissing (403) unless the principal holds `scope`; admins hold every scope."""
+    if not (principal.is_admin or scope in principal.scopes):
+        raise ScopeMissingException(scope=scope)
+
+
+def require_admin(router: Router) -> Principal:
+    principal = current_principal(router)
+    require_scope(principal, ADMIN_SCOPE)
+    return principal
+
+
+def order_url(router: Router) -> str:
+    """The public URL of `/api/v1`, as the client reached it."""
+    return root_url(router) + ORDER_PREFIX
+
+
+def order_json_body(router: Router) -> dict[str, Any]:
+    try:
+        body = router.current_event.json_body
+    except (json.JSONDecodeError, TypeError, ValueError):
+        raise InvalidRequestException(reason="the request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise InvalidRequestException(reason="the request body must be a JSON object")
+    return body
+
+
+def order_page_size(router: Router) -> int:
+    """The `limit` query parameter of a list endpoint, capped like the openEO API's."""
+    raw = router.current_event.get_query_string_value("limit", None)
+    if raw is None:
+        return DEFAULT_PAGE_SIZE
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise InvalidRequestException(reason="`limit` must be a positive integer") from None
+    if limit < 1:
+        raise InvalidRequestException(reason="`limit` must be a positive integer")
+    return min(limit, MAX_PAGE_SIZE)
+
+
+def page(router: Router, key: str, items: list[Any], next_token: str | None, path: str, limit: int) -> dict[str, Any]:
+    """A list response like the openEO API's: the items, `links` with a `next` link, and the bare
+    `next` token (pass it as `after` to get the next page)."""
+    links = []
+    if next_token:
+        links.append({"rel": "next", "href": f"{order_url(router)}{path}?limit={limit}&after={quote(next_token)}"})
+    return {key: items, "links": links, "next": next_token}

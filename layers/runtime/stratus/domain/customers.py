@@ -1,0 +1,526 @@
+"""Order-service customers (`/api/v1/auth/*`, `/api/v1/crm/*`): registration, the OAuth2 token
+endpoint (client-credentials and password grants), the caller of each request, password resets,
+and what admins do with customers.
+
+A customer is an account in the users table whose `user_id` is its OAuth2 client id. Its tokens are
+signed with the deployment's key and issuer, so the same customer can also call the openEO API with
+`Authorization: Bearer basic//<access_token>`. Plain Python: repositories, the signing key and the
+e-mail sender are injected, so this is testable without AWS.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Callable, Iterable, Mapping, Protocol
+from urllib.parse import unquote_plus
+
+from stratus.domain.auth import decode_token, hash_password, needs_rehash, sign_token, verify_secret
+from stratus.domain.principal import ADMIN_SCOPE, LOGGING_SCOPE, SERVICE_SCOPE_PREFIX, Principal
+from stratus.events import isoformat_z, utcnow
+from stratus.observability import logger
+from stratus.order_errors import (
+    AuthenticationRequiredException,
+    CustomerExistsException,
+    CustomerInactiveException,
+    CustomerNotFoundException,
+    InvalidClientException,
+    InvalidGrantException,
+    InvalidRequestException,
+    PasswordResetInvalidException,
+    TokenInvalidException,
+    UnsupportedGrantTypeException,
+)
+
+CUSTOMER_ID_PREFIX = "cus-"
+GRANT_TYPES = ("client_credentials", "password")
+MAX_NAME_CHARS = 200
+MAX_EMAIL_CHARS = 254  # RFC 5321 path limit
+MAX_ID_CHARS = 256  # longer client ids are never ours; DynamoDB keys end at 2048 bytes
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_SERVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+_INACTIVE = "This customer account is deactivated."
+
+
+@dataclass
+class Customer:
+    customer_id: str  # also the OAuth2 client id
+    name: str | None
+    email: str | None  # lower-case
+    password_hash: str
+    client_secret_hash: str | None = None  # None: an openEO or OIDC account, not a customer
+    active: bool = True
+    scopes: list[str] = field(default_factory=list)
+    usage_limits: dict[str, dict[str, int]] = field(default_factory=dict)  # {service_id: {limit, interval_s}}
+    created: datetime = field(default_factory=utcnow)
+    password_reset_hash: str | None = None
+    password_reset_expires: datetime | None = None
+
+    @property
+    def is_customer(self) -> bool:
+        return self.client_secret_hash is not None
+
+    def describe(self) -> dict[str, Any]:
+        """The public view: never a hash."""
+        return {
+            "customer_id": self.customer_id,
+            "client_id": self.customer_id,
+            "name": self.name,
+            "email": self.email,
+            "active": self.active,
+            "scopes": sorted(set(self.scopes)),
+            "usage_limits": dict(self.usage_limits),
+            "created": isoformat_z(self.created),
+        }
+
+
+@dataclass(frozen=True)
+class OrderSummary:
+    """An order (a job made from a service) as the CRM lists it."""
+
+    order_id: str
+    service_id: str
+    job_status: str  # the job's status (created, queued, running, finished, error, canceled)
+    created: datetime
+    updated: datetime
+    title: str | None = None
+    progress: float | None = None
+    error_code: str | None = None
+
+
+class CustomerRepository(Protocol):
+    def get(self, customer_id: str) -> Customer | None:
+        """Any account of the users table (consistent read)."""
+        ...
+
+    def ids_by_email(self, email: str) -> list[str]:
+        """Ids of the accounts with this (lower-case) e-mail; eventually consistent."""
+        ...
+
+    def add(self, customer: Customer) -> bool:
+        """False if the id is taken."""
+        ...
+
+    def update(self, customer_id: str, changes: Mapping[str, Any],
+               expected: Mapping[str, Any] | None = None) -> bool:
+        """Sets the attributes in `changes` (None removes one) if the account exists and, for each
+        attribute in `expected`, still has that value (None: has none). False otherwise."""
+        ...
+
+    def list_customers(self, limit: int, after: str | None) -> tuple[list[Customer], str | None]:
+        """Customers only (accounts with a client secret), a page at a time."""
+        ...
+
+
+class CustomerOrders(Protocol):
+    """Read-only view of a user's orders in the jobs table."""
+
+    def list_orders(self, user_id: str, limit: int, after: str | None) -> tuple[list[OrderSummary], str | None]:
+        """Newest first."""
+        ...
+
+    def order_times(self, user_id: str, since: datetime | None = None) -> list[tuple[str, datetime]]:
+        """(service_id, created) of each of the user's orders created at or after `since`."""
+        ...
+
+
+class EmailSender(Protocol):
+    def send(self, to: str, subject: str, body: str) -> str: ...
+
+
+def new_customer_id() -> str:
+    return CUSTOMER_ID_PREFIX + secrets.token_hex(8)
+
+
+def normalise_email(email: Any) -> str:
+    if not isinstance(email, str) or len(email.strip()) > MAX_EMAIL_CHARS or not _EMAIL.match(email.strip()):
+        raise InvalidRequestException(reason="`email` must be an e-mail address")
+    return email.strip().lower()
+
+
+def check_scope(scope: Any) -> str:
+    """Scopes are "admin", "logging" or "service:<service id>"."""
+    if isinstance(scope, str):
+        if scope in (ADMIN_SCOPE, LOGGING_SCOPE):
+            return scope
+        if scope.startswith(SERVICE_SCOPE_PREFIX) and _SERVICE_ID.match(scope[len(SERVICE_SCOPE_PREFIX):]):
+            return scope
+    raise InvalidRequestException(
+        reason=f"`scope` must be '{ADMIN_SCOPE}', '{LOGGING_SCOPE}' or '{SERVICE_SCOPE_PREFIX}<service id>'")
+
+
+def _digest(token: str) -> str:
+    """Reset tokens are 256 random bits: a plain SHA-256 suffices (no guessing to slow down)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _plausible_id(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= MAX_ID_CHARS
+
+
+class CustomerService:
+    def __init__(self, customers: CustomerRepository, orders: CustomerOrders, signing_key: Callable[[], str],
+                 token_lifetime_s: int, email_sender: Callable[[], EmailSender], *,
+                 default_scopes: Iterable[str] = (), reset_ttl_s: int = 3600,
+                 password_min_chars: int = 8, password_max_chars: int = 1024) -> None:
+        self._customers = customers
+        self._orders = orders
+        self._signing_key = signing_key  # fetched lazily, like `AuthService`
+        self._lifetime = timedelta(seconds=token_lifetime_s)
+        self._email_sender = email_sender  # built on first use: most requests send no e-mail
+        self._default_scopes = [check_scope(s) for s in default_scopes]
+        self._reset_ttl = timedelta(seconds=reset_ttl_s)
+        self._password_chars = (password_min_chars, password_max_chars)
+
+    # --- registration -------------------------------------------------------------------------
+
+    def register(self, name: Any, email: Any, password: Any) -> tuple[Customer, str]:
+        """POST /auth/register: a new active customer with the default scopes, and its client secret
+        (returned once, stored only as a hash)."""
+        return self.create_customer(name, email, password, scopes=self._default_scopes)
+
+    def create_customer(self, name: Any, email: Any, password: Any,
+                        scopes: Iterable[str] = ()) -> tuple[Customer, str]:
+        name = self._check_name(name)
+        email = normalise_email(email)
+        self._check_password(password)
+        scopes = sorted({check_scope(s) for s in scopes})
+        if self._by_email(email):
+            raise CustomerExistsException()
+        secret = _new_client_secret()
+        customer = Customer(customer_id=new_customer_id(), name=name, email=email,
+                            password_hash=hash_password(password), client_secret_hash=hash_password(secret),
+                            scopes=scopes)
+        if not self._customers.add(customer):  # a random 64-bit id taken: practically never
+            raise CustomerExistsException(message="Please retry: the generated client id is taken.")
+        logger.info("customer registered", extra={"customer_id": customer.customer_id})
+        return customer, secret
+
+    def ensure_admin(self, email: str, password: str, name: str = "Administrator") -> tuple[str, str]:
+        """An active customer with the admin scope, this e-mail and password (created or reset), and a
+        fresh client secret: for seeding a demo or first admin. Returns (customer_id, client_secret)."""
+        existing = [c for c in self._by_email(normalise_email(email)) if c.is_customer]
+        if not existing:
+            customer, secret = self.create_customer(name, email, password, scopes=[ADMIN_SCOPE])
+            return customer.customer_id, secret
+        customer = existing[0]
+        self._check_password(password)
+        secret = _new_client_secret()
+        self._customers.update(customer.customer_id, {
+            "password_hash": hash_password(password), "client_secret_hash": hash_password(secret),
+            "active": True, "scopes": sorted({*customer.scopes, ADMIN_SCOPE}),
+        })
+        return customer.customer_id, secret
+
+    def rotate_client_secret(self, customer_id: str) -> str:
+        """A new client secret for a customer (the old one stops working at once)."""
+        self.get(customer_id)
+        secret = _new_client_secret()
+        self._customers.update(customer_id, {"client_secret_hash": hash_password(secret)})
+        return secret
+
+    # --- tokens -------------------------------------------------------------------------------
+
+    def issue_token(self, grant_type: Any, form: Mapping[str, Any],
+                    authorization: str | None = None) -> dict[str, Any]:
+        """POST /auth/token (RFC 6749 sections 4.3 and 4.4). `form`: the request's parameters;
+        `authorization`: its Authorization header (client credentials may come as HTTP Basic).
+
+        An optional `scope` parameter narrows the token to those of the customer's scopes; without
+        it the token carries all of them. The scopes in effect are re-read from the customer on every
+        request, so revocations apply at once."""
+        if not isinstance(grant_type, str) or not grant_type.strip():
+            raise InvalidRequestException(reason="`grant_type` is required")
+        grant_type = grant_type.strip()
+        if grant_type == "client_credentials":
+            customer = self._client_credentials(form, authorization)
+        elif grant_type == "password":
+            customer = self._password_owner(form)
+        else:
+            raise UnsupportedGrantTypeException()
+        requested = form.get("scope")
+        granted = set(customer.scopes)
+        claims: dict[str, Any] = {"client_id": customer.customer_id}
+        if isinstance(requested, str) and requested.strip():
+            granted &= set(requested.split())
+            claims["scope"] = " ".join(sorted(granted))  # a narrowed token
+        token = sign_token(self._signing_key(), customer.customer_id, self._lifetime, **claims)
+        logger.info("token issued", extra={"customer_id": customer.customer_id, "grant_type": grant_type})
+        return {"access_token": token, "token_type": "Bearer", "expires_in": int(self._lifetime.total_seconds()),
+                "scope": " ".join(sorted(granted))}
+
+    def _client_credentials(self, form: Mapping[str, Any], authorization: str | None) -> Customer:
+        client_id, secret = _client_authentication(form, authorization)
+        if client_id is None or secret is None:
+            raise InvalidClientException(message="Client authentication is required: `client_id` and "
+                                                  "`client_secret` in the body or HTTP Basic.")
+        customer = self._customers.get(client_id) if _plausible_id(client_id) else None
+        stored = customer.client_secret_hash if customer else None
+        if not verify_secret(stored, secret) or customer is None or stored is None:
+            raise InvalidClientException()
+        if not customer.active:
+            raise InvalidGrantException(message=_INACTIVE)
+        if needs_rehash(stored):
+            self._customers.update(customer.customer_id, {"client_secret_hash": hash_password(secret)})
+        return customer
+
+    def _password_owner(self, form: Mapping[str, Any]) -> Customer:
+        username, password = form.get("username"), form.get("password")
+        if not isinstance(username, str) or not username or not isinstance(password, str):
+            raise InvalidRequestException(reason="the password grant needs `username` (the e-mail) and `password`")
+        try:
+            candidates = [c for c in self._by_email(normalise_email(username)) if c.is_customer]
+        except InvalidRequestException:
+            candidates = []
+        if not candidates:
+            verify_secret(None, password)  # as slow as a real check
+            raise InvalidGrantException()
+        match = next((c for c in candidates if verify_secret(c.password_hash, password)), None)
+        if match is None:
+            raise InvalidGrantException()
+        if not match.active:
+            raise InvalidGrantException(message=_INACTIVE)
+        if needs_rehash(match.password_hash):
+            self._customers.update(match.customer_id, {"password_hash": hash_password(password)})
+        return match
+
+    def principal(self, authorization: str | None) -> Principal:
+        """The caller of an order-service request from `Authorization: Bearer <access_token>` (the
+        openEO form `Bearer basic//<token>` works too). Loads the account on every request."""
+        if not authorization or not authorization.strip():
+            raise AuthenticationRequiredException()
+        scheme, _, credentials = authorization.strip().partition(" ")
+        token = credentials.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise AuthenticationRequiredException(message="Use `Authorization: Bearer <access_token>`.")
+        if token.startswith("basic//"):
+            token = token[len("basic//"):]
+        claims = decode_token(self._signing_key(), token)
+        if claims is None or not _plausible_id(claims.get("sub")):
+            raise TokenInvalidException()
+        customer = self._customers.get(claims["sub"])
+        if customer is None:
+            raise TokenInvalidException()
+        if not customer.active:
+            raise CustomerInactiveException()
+        scopes = set(customer.scopes)
+        if isinstance(claims.get("scope"), str):
+            scopes &= set(claims["scope"].split())
+        return Principal(user_id=customer.customer_id, scopes=frozenset(scopes), email=customer.email,
+                         name=customer.name)
+
+    # --- password reset -----------------------------------------------------------------------
+
+    def request_password_reset(self, email: Any, confirm_url: str | None = None) -> None:
+        """POST /auth/password-reset: e-mails a reset token valid for `reset_ttl_s` to an active
+        customer with this address. Behaves the same whether the address is known or not."""
+        email = normalise_email(email)
+        customer = next((c for c in self._by_email(email) if c.is_customer and c.active), None)
+        if customer is None:
+            return
+        token = secrets.token_urlsafe(32)
+        expires = utcnow() + self._reset_ttl
+        self._customers.update(customer.customer_id, {"password_reset_hash": _digest(token),
+                                                      "password_reset_expires": expires})
+        where = f"POST {confirm_url}" if confirm_url else "POST /api/v1/auth/password-reset/confirm"
+        body = (
+            f"Hello {customer.name or ''},\n\n"
+            "someone (hopefully you) asked to reset the password of your Stratus account.\n\n"
+            f"Reset token: {token}\n\n"
+            f"It is valid until {isoformat_z(expires)}. To choose a new password, send\n"
+            f'{where}\n{{"email": "{email}", "token": "<the token>", "new_password": "<your new password>"}}\n\n'
+            "If you did not ask for this, ignore this message: your password stays as it is.\n"
+        )
+        try:
+            self._email_sender().send(email, "Stratus password reset", body)
+        except Exception:  # the answer must not differ for known addresses; operators see the log
+            logger.exception("password reset e-mail not sent", extra={"customer_id": customer.customer_id})
+
+    def confirm_password_reset(self, email: Any, token: Any, new_password: Any) -> None:
+        """POST /auth/password-reset/confirm: sets the new password if the token is the customer's
+        current, unexpired one; a token works once."""
+        self._check_password(new_password, field_name="new_password")
+        if not isinstance(token, str) or not token:
+            raise PasswordResetInvalidException()
+        try:
+            candidates = self._by_email(normalise_email(email))
+        except InvalidRequestException:
+            raise PasswordResetInvalidException() from None
+        digest, now = _digest(token), utcnow()
+        for customer in candidates:
+            stored, expires = customer.password_reset_hash, customer.password_reset_expires
+            if (customer.is_customer and customer.active and stored and expires and expires > now
+                    and hmac.compare_digest(stored, digest)):
+                changes = {"password_hash": hash_password(new_password), "password_reset_hash": None,
+                           "password_reset_expires": None}
+                if self._customers.update(customer.customer_id, changes, expected={"password_reset_hash": stored}):
+                    logger.info("password reset", extra={"customer_id": customer.customer_id})
+                    return
+        raise PasswordResetInvalidException()
+
+    # --- admin (CRM) --------------------------------------------------------------------------
+
+    def get(self, customer_id: str) -> Customer:
+        customer = self._customers.get(customer_id) if _plausible_id(customer_id) else None
+        if customer is None or not customer.is_customer:
+            raise CustomerNotFoundException(customer_id=customer_id)
+        return customer
+
+    def list_customers(self, limit: int, after: str | None = None,
+                       email: str | None = None) -> tuple[list[Customer], str | None]:
+        """A page of customers and the token of the next page (None: the last). With `email`, the
+        customer with that address (one page)."""
+        if email is not None:
+            return [c for c in self._by_email(normalise_email(email)) if c.is_customer], None
+        return self._customers.list_customers(limit, after)
+
+    _UPDATABLE = ("name", "email", "active", "usage_limits")
+
+    def update(self, customer_id: str, changes: Mapping[str, Any]) -> Customer:
+        """PATCH /crm/customers/{id}: `name`, `email`, `active`, `usage_limits`. `usage_limits` is merged
+        per service (JSON merge patch): `{service: {"limit": n, "interval_s": s}}` sets one,
+        `{service: null}` removes one, `null` removes all."""
+        unknown = sorted(set(changes) - set(self._UPDATABLE))
+        if unknown:
+            raise InvalidRequestException(reason=f"cannot change {', '.join(unknown)}; "
+                                                 f"updatable: {', '.join(self._UPDATABLE)}")
+        customer = self.get(customer_id)
+        values: dict[str, Any] = {}
+        if "name" in changes:
+            values["name"] = self._check_name(changes["name"])
+        if "email" in changes:
+            email = normalise_email(changes["email"])
+            if email != customer.email:
+                if any(c.customer_id != customer_id for c in self._by_email(email)):
+                    raise CustomerExistsException()
+                values["email"] = email
+        if "active" in changes:
+            if not isinstance(changes["active"], bool):
+                raise InvalidRequestException(reason="`active` must be true or false")
+            values["active"] = changes["active"]
+        if "usage_limits" in changes:
+            values["usage_limits"] = _merge_usage_limits(customer.usage_limits, changes["usage_limits"]) or None
+        if values:
+            if not self._customers.update(customer_id, values):
+                raise CustomerNotFoundException(customer_id=customer_id)
+            logger.info("customer updated", extra={"customer_id": customer_id, "changed": sorted(values)})
+        return self.get(customer_id)
+
+    def deactivate(self, customer_id: str) -> Customer:
+        return self.update(customer_id, {"active": False})
+
+    def grant_scope(self, customer_id: str, scope: Any) -> Customer:
+        scope = check_scope(scope)
+        return self._change_scopes(customer_id, lambda held: held | {scope})
+
+    def revoke_scope(self, customer_id: str, scope: Any) -> Customer:
+        scope = check_scope(scope)
+        return self._change_scopes(customer_id, lambda held: held - {scope})
+
+    def _change_scopes(self, customer_id: str, change: Callable[[set[str]], set[str]]) -> Customer:
+        for _ in range(5):  # optimistic: two admins changing scopes at once both win
+            customer = self.get(customer_id)
+            scopes = sorted(change(set(customer.scopes)))
+            if scopes == sorted(set(customer.scopes)):
+                return customer
+            if self._customers.update(customer_id, {"scopes": scopes}, expected={"scopes": customer.scopes}):
+                logger.info("scopes changed", extra={"customer_id": customer_id, "scopes": scopes})
+                return self.get(customer_id)
+        raise InvalidRequestException(reason="the customer's scopes changed concurrently; please retry")
+
+    def orders(self, customer_id: str, limit: int, after: str | None = None) -> tuple[list[OrderSummary], str | None]:
+        """GET /crm/customers/{id}/orders: the customer's orders, newest first."""
+        self.get(customer_id)
+        return self._orders.list_orders(customer_id, limit, after)
+
+    def count_orders(self, customer_id: str, service_id: str | None = None, since: datetime | None = None) -> int:
+        """The customer's orders (of one service, if given) created at or after `since`."""
+        return sum(1 for service, _ in self._orders.order_times(customer_id, since)
+                   if service_id is None or service == service_id)
+
+    def usage(self, customer_id: str) -> dict[str, Any]:
+        """GET /crm/customers/{id}/usage: orders per service, and for the services with a usage limit
+        of this customer the orders inside the limit's current interval."""
+        customer = self.get(customer_id)
+        now = utcnow()
+        times = self._orders.order_times(customer_id)
+        services = sorted({service for service, _ in times} | set(customer.usage_limits))
+        entries = []
+        for service in services:
+            entry: dict[str, Any] = {"service_id": service,
+                                     "orders": sum(1 for s, _ in times if s == service),
+                                     "usage_limit": None}
+            limit = customer.usage_limits.get(service)
+            if limit:
+                since = now - timedelta(seconds=limit["interval_s"])
+                entry["usage_limit"] = {**limit, "orders_in_interval": sum(
+                    1 for s, created in times if s == service and created >= since)}
+            entries.append(entry)
+        return {"customer_id": customer_id, "orders": len(times), "services": entries,
+                "computed": isoformat_z(now)}
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _by_email(self, email: str) -> list[Customer]:
+        """Accounts with this e-mail, re-read consistently (the e-mail index lags behind writes)."""
+        found = (self._customers.get(customer_id) for customer_id in self._customers.ids_by_email(email))
+        return [c for c in found if c is not None and c.email == email]
+
+    @staticmethod
+    def _check_name(name: Any) -> str:
+        if not isinstance(name, str) or not name.strip() or len(name.strip()) > MAX_NAME_CHARS:
+            raise InvalidRequestException(reason=f"`name` must be a text of 1 to {MAX_NAME_CHARS} characters")
+        return name.strip()
+
+    def _check_password(self, password: Any, field_name: str = "password") -> None:
+        low, high = self._password_chars
+        if not isinstance(password, str) or not low <= len(password) <= high:
+            raise InvalidRequestException(reason=f"`{field_name}` must have {low} to {high} characters")
+
+
+def _new_client_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def _client_authentication(form: Mapping[str, Any], authorization: str | None) -> tuple[str | None, str | None]:
+    """Client id and secret from HTTP Basic (RFC 6749 2.3.1: each form-urlencoded before base64) or
+    from the body's `client_id` and `client_secret`."""
+    if authorization and authorization.strip().lower().startswith("basic "):
+        try:
+            decoded = base64.b64decode(authorization.strip()[6:].strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise InvalidClientException() from None
+        client_id, sep, secret = decoded.partition(":")
+        if not sep:
+            raise InvalidClientException()
+        return unquote_plus(client_id), unquote_plus(secret)
+    client_id, secret = form.get("client_id"), form.get("client_secret")
+    return (client_id if isinstance(client_id, str) and client_id else None,
+            secret if isinstance(secret, str) else None)
+
+
+def _merge_usage_limits(current: Mapping[str, Any], patch: Any) -> dict[str, dict[str, int]]:
+    if patch is None:
+        return {}
+    if not isinstance(patch, dict):
+        raise InvalidRequestException(reason="`usage_limits` must be an object {service_id: {limit, interval_s}}")
+    merged = dict(current)
+    for service, limit in patch.items():
+        if not isinstance(service, str) or not _SERVICE_ID.match(service):
+            raise InvalidRequestException(reason=f"`usage_limits`: '{service}' is not a service id")
+        if limit is None:
+            merged.pop(service, None)
+            continue
+        if (not isinstance(limit, dict) or set(limit) != {"limit", "interval_s"}
+                or any(isinstance(v, bool) or not isinstance(v, int) for v in limit.values())
+                or limit["limit"] < 0 or limit["interval_s"] < 1):
+            raise InvalidRequestException(
+                reason=f"`usage_limits.{service}` must be {{\"limit\": integer >= 0, \"interval_s\": integer >= 1}}")
+        merged[service] = {"limit": limit["limit"], "interval_s": limit["interval_s"]}
+    return merged

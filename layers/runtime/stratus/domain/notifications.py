@@ -1,0 +1,78 @@
+"""Telling customers that their order ended (SUCCESS, FAILED, INVALID, CANCELLED).
+
+At least once and without repeats: the status manager asks after every end event; a notice goes out
+while the order's `notified` status differs from its current one, and is marked sent afterwards. A
+failure to send fails the SQS record, whose retry sends again (the status itself is applied already).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from stratus.domain.orders import order_status
+from stratus.events import JobStatus
+
+ENDED = (JobStatus.FINISHED, JobStatus.ERROR, JobStatus.CANCELED)
+
+
+@dataclass(frozen=True)
+class OrderEnd:
+    order_id: str
+    service_id: str
+    status: JobStatus
+    error_code: str | None
+    reason: str | None
+    notified: str | None
+    email: str | None
+    customer_name: str | None
+    notify: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def order_status(self) -> str:
+        return order_status(self.status, self.error_code)
+
+
+class OrderEndStore(Protocol):
+    def order_end(self, order_id: str) -> OrderEnd | None:
+        """The order with its customer's address; None if the job is not an order."""
+        ...
+
+    def mark_notified(self, order_id: str, order_status: str) -> None: ...
+
+
+class EmailSender(Protocol):
+    def send(self, to: str, subject: str, body: str) -> str: ...
+
+
+class OrderNotifier:
+    def __init__(self, store: OrderEndStore, email: EmailSender) -> None:
+        self._store = store
+        self._email = email
+
+    def notify_if_ended(self, order_id: str) -> str | None:
+        """Sends the notice of an ended order once; returns the order status told, or None."""
+        end = self._store.order_end(order_id)
+        if end is None or end.status not in ENDED or end.notified == end.order_status:
+            return None
+        if end.notify.get("email", True) and end.email:
+            subject, body = compose_email(end)
+            self._email.send(end.email, subject, body)
+        self._store.mark_notified(order_id, end.order_status)
+        return end.order_status
+
+
+def compose_email(end: OrderEnd) -> tuple[str, str]:
+    status = end.order_status
+    greeting = f"Dear {end.customer_name}," if end.customer_name else "Hello,"
+    outcome = {
+        "SUCCESS": "has finished successfully. Its products are ready for download.",
+        "FAILED": "has failed.",
+        "INVALID": "cannot be processed with the inputs given and will not be retried.",
+        "CANCELLED": "was cancelled.",
+    }[status]
+    lines = [greeting, "", f"your order {end.order_id} of the service '{end.service_id}' {outcome}"]
+    if end.reason and status != "SUCCESS":
+        lines += ["", f"Reason: {end.reason}"]
+    lines += ["", f"Status and download links: GET /api/v1/orders/{end.order_id}", "", "-- Stratus"]
+    return f"Stratus order {end.order_id}: {status}", "\n".join(lines)

@@ -1,0 +1,130 @@
+"""PynamoDB implementations of `CustomerRepository` (the users table) and `CustomerOrders` (the
+jobs table's `user-jobs` index)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+from typing import Any, Mapping
+
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+
+from stratus.domain.customers import Customer, CustomerOrders, CustomerRepository, OrderSummary
+from stratus.order_errors import InvalidRequestException
+from stratus.store.models import JobModel, UserModel
+
+
+def _is_condition_failure(error: Exception) -> bool:
+    return getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+def _encode_token(key: dict[str, Any] | None) -> str | None:
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode() if key else None
+
+
+def _decode_token(token: str, names: set[str], owner: tuple[str, str] | None = None) -> dict[str, Any]:
+    """The start key of a page token, which must have exactly these key names (and this owner)."""
+    try:
+        key = json.loads(base64.urlsafe_b64decode(token.encode()))
+        valid = isinstance(key, dict) and set(key) == names and all(isinstance(v, dict) for v in key.values())
+        if valid and owner is not None:
+            valid = key[owner[0]] == {"S": owner[1]}
+    except (ValueError, TypeError, KeyError):
+        valid = False
+    if not valid:
+        raise InvalidRequestException(reason="`after` is not a page token of this listing")
+    return key
+
+
+def _to_customer(item: UserModel) -> Customer:
+    return Customer(
+        customer_id=item.user_id, name=item.name, email=item.email, password_hash=item.password_hash,
+        client_secret_hash=item.client_secret_hash, active=item.active is not False,
+        scopes=list(item.scopes or []), usage_limits=dict(item.usage_limits or {}), created=item.created,
+        password_reset_hash=item.password_reset_hash, password_reset_expires=item.password_reset_expires,
+    )
+
+
+class DynamoCustomerRepository(CustomerRepository):
+    _UPDATABLE = {
+        "name": UserModel.name, "email": UserModel.email, "active": UserModel.active, "scopes": UserModel.scopes,
+        "usage_limits": UserModel.usage_limits, "password_hash": UserModel.password_hash,
+        "client_secret_hash": UserModel.client_secret_hash, "password_reset_hash": UserModel.password_reset_hash,
+        "password_reset_expires": UserModel.password_reset_expires,
+    }
+
+    def get(self, customer_id: str) -> Customer | None:
+        try:
+            return _to_customer(UserModel.get(customer_id, consistent_read=True))
+        except DoesNotExist:
+            return None
+
+    def ids_by_email(self, email: str) -> list[str]:
+        return [item.user_id for item in UserModel.users_by_email.query(email, attributes_to_get=["user_id"])]
+
+    def add(self, customer: Customer) -> bool:
+        item = UserModel(
+            customer.customer_id, password_hash=customer.password_hash, name=customer.name, email=customer.email,
+            roles=[], created=customer.created, active=customer.active,
+            client_secret_hash=customer.client_secret_hash, scopes=list(customer.scopes),
+            usage_limits=dict(customer.usage_limits) or None,
+        )
+        try:
+            item.save(condition=UserModel.user_id.does_not_exist())
+            return True
+        except PutError as error:
+            if _is_condition_failure(error):
+                return False
+            raise
+
+    def update(self, customer_id: str, changes: Mapping[str, Any],
+               expected: Mapping[str, Any] | None = None) -> bool:
+        actions = []
+        for name, value in changes.items():
+            attribute = self._UPDATABLE[name]
+            actions.append(attribute.remove() if value is None else attribute.set(value))
+        condition = UserModel.user_id.exists()
+        for name, value in (expected or {}).items():
+            attribute = self._UPDATABLE[name]
+            if value is None:
+                condition &= attribute.does_not_exist()
+            elif isinstance(value, list) and not value:
+                condition &= attribute.does_not_exist() | (attribute == [])
+            else:
+                condition &= attribute == value
+        try:
+            UserModel(customer_id).update(actions=actions, condition=condition)
+            return True
+        except UpdateError as error:
+            if _is_condition_failure(error):
+                return False
+            raise
+
+    def list_customers(self, limit: int, after: str | None) -> tuple[list[Customer], str | None]:
+        start_key = _decode_token(after, {"user_id"}) if after else None
+        scan = UserModel.scan(filter_condition=UserModel.client_secret_hash.exists(), limit=limit,
+                              page_size=limit, last_evaluated_key=start_key)
+        customers = [_to_customer(item) for item in scan]
+        return customers, _encode_token(scan.last_evaluated_key)
+
+
+def _to_order(item: JobModel) -> OrderSummary:
+    return OrderSummary(order_id=item.job_id, service_id=item.service_id, job_status=item.status,
+                        created=item.created, updated=item.updated, title=item.title, progress=item.progress,
+                        error_code=item.error_code)
+
+
+class DynamoCustomerOrders(CustomerOrders):
+    def list_orders(self, user_id: str, limit: int, after: str | None) -> tuple[list[OrderSummary], str | None]:
+        start_key = _decode_token(after, {"job_id", "user_id", "created"}, owner=("user_id", user_id)) if after else None
+        query = JobModel.user_jobs.query(user_id, filter_condition=JobModel.service_id.exists(), limit=limit,
+                                         page_size=limit, last_evaluated_key=start_key, scan_index_forward=False)
+        orders = [_to_order(item) for item in query]
+        return orders, _encode_token(query.last_evaluated_key)
+
+    def order_times(self, user_id: str, since: datetime | None = None) -> list[tuple[str, datetime]]:
+        query = JobModel.user_jobs.query(
+            user_id, range_key_condition=None if since is None else JobModel.created >= since,
+            filter_condition=JobModel.service_id.exists(), attributes_to_get=["service_id", "created"])
+        return [(item.service_id, item.created) for item in query]

@@ -1,0 +1,30 @@
+"""The jobs and users tables as seen by the order notifier."""
+
+from __future__ import annotations
+
+from pynamodb.exceptions import DoesNotExist
+
+from stratus.domain.notifications import OrderEnd
+from stratus.events import JobStatus
+from stratus.store.models import JobModel, UserModel
+
+
+class DynamoOrderEndStore:
+    def order_end(self, order_id: str) -> OrderEnd | None:
+        try:
+            job = JobModel.get(order_id, consistent_read=True)
+        except DoesNotExist:
+            return None
+        if not job.service_id:
+            return None
+        try:
+            customer = UserModel.get(job.user_id)
+            email, name = customer.email, customer.name
+        except DoesNotExist:  # deleted customer: nobody to tell
+            email = name = None
+        return OrderEnd(order_id=job.job_id, service_id=job.service_id, status=JobStatus(job.status),
+                        error_code=job.error_code, reason=job.reason, notified=job.notified, email=email,
+                        customer_name=name, notify=(job.order or {}).get("notify") or {})
+
+    def mark_notified(self, order_id: str, order_status: str) -> None:
+        JobModel(order_id).update(actions=[JobModel.notified.set(order_status)])

@@ -1,0 +1,109 @@
+"""PynamoDB implementation of `OrderRepository`: orders are rows of the jobs table with a `service_id`
+(so the job machinery, the status consumer and the openEO API see them as jobs)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import datetime
+from typing import Any
+
+from pynamodb.exceptions import DoesNotExist, PutError
+
+from stratus.domain.orders import Order, OrderRepository
+from stratus.events import JobStatus
+from stratus.order_errors import InvalidRequestException
+from stratus.store.models import JobModel, UserModel
+
+
+def _is_condition_failure(error: Exception) -> bool:
+    return getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+def _to_order(item: JobModel) -> Order:
+    document = item.order or {}
+    return Order(
+        order_id=item.job_id, user_id=item.user_id, service_id=item.service_id, process=item.process,
+        parameters=document.get("parameters") or {}, notify=document.get("notify") or {},
+        request_hash=document.get("request_hash") or "", idempotency_key=document.get("idempotency_key"),
+        status=JobStatus(item.status), title=item.title, description=item.description, run_id=item.run_id,
+        progress=item.progress, reason=item.reason, error_code=item.error_code, created=item.created,
+        updated=item.updated, queued=item.queued, started=item.started, finished=item.finished,
+    )
+
+
+def _encode(key: dict[str, Any] | None) -> str | None:
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode() if key else None
+
+
+def _decode(token: str, user_id: str | None) -> dict[str, Any]:
+    """The start key of a page token; a user's listing only accepts keys of that user's jobs."""
+    try:
+        key = json.loads(base64.urlsafe_b64decode(token.encode()))
+        valid = isinstance(key, dict) and "job_id" in key and (user_id is None or key.get("user_id") == {"S": user_id})
+    except (ValueError, TypeError, binascii.Error):
+        valid = False
+    if not valid:
+        raise InvalidRequestException(reason="`after` is not a page token of this listing")
+    return key
+
+
+def _filter(status: JobStatus | None):
+    condition = JobModel.service_id.exists()
+    if status is not None:
+        condition &= JobModel.status == status.value
+    return condition
+
+
+class DynamoOrderRepository(OrderRepository):
+    def add(self, order: Order) -> bool:
+        item = JobModel(
+            order.order_id, user_id=order.user_id, status=order.status.value, process=order.process,
+            title=order.title, description=order.description, created=order.created, updated=order.updated,
+            run_id=order.run_id, service_id=order.service_id, order=order.document(), error_code=order.error_code,
+        )
+        try:
+            item.save(condition=JobModel.job_id.does_not_exist())
+            return True
+        except PutError as error:
+            if _is_condition_failure(error):
+                return False
+            raise
+
+    def get(self, order_id: str) -> Order | None:
+        try:
+            item = JobModel.get(order_id, consistent_read=True)
+        except DoesNotExist:
+            return None
+        return _to_order(item) if item.service_id else None
+
+    def list_for_user(self, user_id: str, limit: int, after: str | None,
+                      status: JobStatus | None = None) -> tuple[list[Order], str | None]:
+        start_key = _decode(after, user_id) if after else None
+        query = JobModel.user_jobs.query(user_id, filter_condition=_filter(status), limit=limit, page_size=limit,
+                                         last_evaluated_key=start_key, scan_index_forward=False)
+        orders = [_to_order(item) for item in query]
+        return orders, _encode(query.last_evaluated_key)
+
+    def list_all(self, limit: int, after: str | None,
+                 status: JobStatus | None = None) -> tuple[list[Order], str | None]:
+        """Admins' view: a scan (orders of every customer, in no particular order)."""
+        start_key = _decode(after, None) if after else None
+        scan = JobModel.scan(filter_condition=_filter(status), limit=limit, page_size=limit,
+                             last_evaluated_key=start_key)
+        orders = [_to_order(item) for item in scan]
+        return orders, _encode(scan.last_evaluated_key)
+
+    def created_since(self, user_id: str, service_id: str, since: datetime) -> list[datetime]:
+        query = JobModel.user_jobs.query(user_id, range_key_condition=JobModel.created >= since,
+                                         filter_condition=JobModel.service_id == service_id,
+                                         attributes_to_get=["job_id", "user_id", "created"])
+        return [item.created for item in query]
+
+    def usage_limits(self, user_id: str) -> dict[str, Any]:
+        try:
+            item = UserModel.get(user_id, attributes_to_get=["user_id", "usage_limits"])
+        except DoesNotExist:
+            return {}
+        return item.usage_limits or {}

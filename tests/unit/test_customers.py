@@ -1,0 +1,385 @@
+"""Order-service customers: registration, OAuth2 grants, principals, password resets and the CRM,
+against the real tables in an in-process emulator (e-mail captured in memory)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+from datetime import timedelta
+
+import jwt
+import pytest
+
+from stratus import admin, resources
+from stratus.domain.auth import AuthService
+from stratus.domain.customers import CustomerService
+from stratus.events import utcnow
+from stratus.order_errors import (
+    AuthenticationRequiredException,
+    CustomerExistsException,
+    CustomerInactiveException,
+    CustomerNotFoundException,
+    InvalidClientException,
+    InvalidGrantException,
+    InvalidRequestException,
+    PasswordResetInvalidException,
+    TokenInvalidException,
+    UnsupportedGrantTypeException,
+)
+from stratus.store.customers import DynamoCustomerOrders, DynamoCustomerRepository
+from stratus.store.models import JobModel, UserModel
+from stratus.store.users import DynamoUserRepository
+
+KEY = "k" * 48
+PASSWORD = "a-good-password"
+
+
+class Outbox:
+    def __init__(self, fail: bool = False) -> None:
+        self.sent: list[tuple[str, str, str]] = []
+        self.fail = fail
+
+    def send(self, to: str, subject: str, body: str) -> str:
+        if self.fail:
+            raise RuntimeError("MessageRejected")
+        self.sent.append((to, subject, body))
+        return f"m-{len(self.sent)}"
+
+
+@pytest.fixture
+def outbox():
+    return Outbox()
+
+
+@pytest.fixture
+def service(tables, outbox):
+    return CustomerService(DynamoCustomerRepository(), DynamoCustomerOrders(), lambda: KEY, 600, lambda: outbox,
+                           default_scopes=resources.DEFAULT_CUSTOMER_SCOPES)
+
+
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def register(service, email="Ann@Example.org", name="Ann"):
+    return service.register(name, email, PASSWORD)
+
+
+# --- registration ----------------------------------------------------------------------------
+
+
+def test_register_stores_hashes_and_default_scopes(service):
+    customer, secret = register(service)
+    assert customer.customer_id.startswith("cus-") and customer.email == "ann@example.org"
+    item = UserModel.get(customer.customer_id)
+    assert item.client_secret_hash.startswith("$argon2id$") and secret not in item.client_secret_hash
+    assert item.password_hash.startswith("$argon2id$") and PASSWORD not in item.password_hash
+    assert sorted(item.scopes) == sorted(resources.DEFAULT_CUSTOMER_SCOPES) and item.active
+    described = customer.describe()
+    assert described["client_id"] == customer.customer_id
+    assert not any("hash" in key or "secret" in key for key in described)
+
+
+def test_register_refuses_a_taken_email_in_any_case(service):
+    register(service)
+    with pytest.raises(CustomerExistsException):
+        register(service, email="ANN@example.org")
+
+
+@pytest.mark.parametrize("name,email,password", [
+    ("", "a@example.org", PASSWORD), ("Ann", "not-an-email", PASSWORD), ("Ann", "a@example.org", "short"),
+    ("Ann", "a@example.org", None), (None, "a@example.org", PASSWORD),
+])
+def test_register_validates(service, name, email, password):
+    with pytest.raises(InvalidRequestException):
+        service.register(name, email, password)
+
+
+# --- tokens ----------------------------------------------------------------------------------
+
+
+def test_client_credentials_grant_from_the_form_and_from_http_basic(service):
+    customer, secret = register(service)
+    for form, header in [({"client_id": customer.customer_id, "client_secret": secret}, None),
+                         ({}, basic(customer.customer_id, secret))]:
+        token = service.issue_token("client_credentials", form, header)
+        assert token["token_type"] == "Bearer" and token["expires_in"] == 600
+        assert token["scope"].split() == sorted(resources.DEFAULT_CUSTOMER_SCOPES)
+        principal = service.principal(f"Bearer {token['access_token']}")
+        assert principal.user_id == customer.customer_id and principal.email == "ann@example.org"
+        assert principal.scopes == frozenset(resources.DEFAULT_CUSTOMER_SCOPES) and not principal.is_admin
+
+
+def test_password_grant_with_the_email(service):
+    customer, _ = register(service)
+    token = service.issue_token("password", {"username": "ANN@example.org", "password": PASSWORD})
+    assert service.principal(f"Bearer {token['access_token']}").user_id == customer.customer_id
+
+
+@pytest.mark.parametrize("grant,form,error", [
+    ("client_credentials", {"client_id": "cus-unknown", "client_secret": "x"}, InvalidClientException),
+    ("client_credentials", {}, InvalidClientException),
+    ("password", {"username": "ann@example.org", "password": "wrong-password"}, InvalidGrantException),
+    ("password", {"username": "nobody@example.org", "password": PASSWORD}, InvalidGrantException),
+    ("password", {"username": "ann@example.org"}, InvalidRequestException),
+    ("authorization_code", {}, UnsupportedGrantTypeException),
+    (None, {}, InvalidRequestException),
+])
+def test_grant_refusals(service, grant, form, error):
+    register(service)
+    with pytest.raises(error):
+        service.issue_token(grant, form)
+
+
+def test_wrong_client_secret(service):
+    customer, secret = register(service)
+    with pytest.raises(InvalidClientException):
+        service.issue_token("client_credentials", {"client_id": customer.customer_id, "client_secret": secret + "x"})
+
+
+def test_openeo_users_are_not_oauth_clients(service):
+    AuthService(DynamoUserRepository(), lambda: KEY, 60).create_user("alice", PASSWORD)
+    with pytest.raises(InvalidClientException):
+        service.issue_token("client_credentials", {"client_id": "alice", "client_secret": PASSWORD})
+
+
+def test_inactive_customers_get_no_token_and_their_tokens_stop_working(service):
+    customer, secret = register(service)
+    form = {"client_id": customer.customer_id, "client_secret": secret}
+    bearer = "Bearer " + service.issue_token("client_credentials", form)["access_token"]
+    service.deactivate(customer.customer_id)
+    with pytest.raises(InvalidGrantException) as refused:
+        service.issue_token("client_credentials", form)
+    assert "deactivated" in refused.value.message
+    with pytest.raises(InvalidGrantException):
+        service.issue_token("password", {"username": "ann@example.org", "password": PASSWORD})
+    with pytest.raises(CustomerInactiveException):
+        service.principal(bearer)
+    service.update(customer.customer_id, {"active": True})
+    assert service.principal(bearer).user_id == customer.customer_id
+
+
+def test_a_requested_scope_narrows_the_token(service):
+    customer, secret = register(service)
+    token = service.issue_token("client_credentials", {"client_id": customer.customer_id, "client_secret": secret,
+                                                       "scope": "service:ndvi-composite admin"})
+    assert token["scope"] == "service:ndvi-composite"  # admin is not held: not granted
+    assert service.principal(f"Bearer {token['access_token']}").scopes == {"service:ndvi-composite"}
+
+
+def test_tokens_are_openeo_tokens_of_the_same_deployment(service):
+    customer, secret = register(service)
+    token = service.issue_token("client_credentials", {"client_id": customer.customer_id, "client_secret": secret})
+    auth = AuthService(DynamoUserRepository(), lambda: KEY, 60)
+    assert auth.authenticate(f"Bearer basic//{token['access_token']}") == customer.customer_id
+    # and openEO-style headers work on the order API
+    assert service.principal(f"Bearer basic//{token['access_token']}").user_id == customer.customer_id
+
+
+def test_openeo_basic_login_refuses_deactivated_customers(service):
+    customer, _ = register(service)
+    auth = AuthService(DynamoUserRepository(), lambda: KEY, 60)
+    assert auth.issue_basic_token(basic(customer.customer_id, PASSWORD))
+    service.deactivate(customer.customer_id)
+    from stratus.errors import CredentialsInvalidException
+    with pytest.raises(CredentialsInvalidException):
+        auth.issue_basic_token(basic(customer.customer_id, PASSWORD))
+
+
+@pytest.mark.parametrize("header,error", [
+    (None, AuthenticationRequiredException),
+    ("Basic abc", AuthenticationRequiredException),
+    ("Bearer not-a-jwt", TokenInvalidException),
+    ("Bearer " + jwt.encode({"sub": "cus-x", "iss": "stratus", "exp": 9999999999}, "other-key" * 6,
+                            algorithm="HS256"), TokenInvalidException),
+])
+def test_bad_authorization_headers(service, header, error):
+    with pytest.raises(error):
+        service.principal(header)
+
+
+def test_expired_tokens_and_deleted_customers_are_refused(service):
+    customer, _ = register(service)
+    expired = jwt.encode({"sub": customer.customer_id, "iss": "stratus", "exp": utcnow() - timedelta(seconds=5)},
+                         KEY, algorithm="HS256")
+    with pytest.raises(TokenInvalidException):
+        service.principal(f"Bearer {expired}")
+    gone = jwt.encode({"sub": "cus-deleted", "iss": "stratus", "exp": utcnow() + timedelta(minutes=5)},
+                      KEY, algorithm="HS256")
+    with pytest.raises(TokenInvalidException):
+        service.principal(f"Bearer {gone}")
+
+
+# --- scopes ----------------------------------------------------------------------------------
+
+
+def test_grant_and_revoke_apply_to_existing_tokens(service):
+    customer, secret = register(service)
+    bearer = "Bearer " + service.issue_token("client_credentials", {"client_id": customer.customer_id,
+                                                                    "client_secret": secret})["access_token"]
+    service.revoke_scope(customer.customer_id, "service:ndvi-composite")
+    assert not service.principal(bearer).may_order("ndvi-composite")
+    service.grant_scope(customer.customer_id, "admin")
+    service.grant_scope(customer.customer_id, "admin")  # idempotent
+    principal = service.principal(bearer)
+    assert principal.is_admin and sorted(service.get(customer.customer_id).scopes).count("admin") == 1
+    service.revoke_scope(customer.customer_id, "service:not-held")  # no-op
+
+
+@pytest.mark.parametrize("scope", ["", "root", "service:", "service:bad id", 7])
+def test_invalid_scopes(service, scope):
+    customer, _ = register(service)
+    with pytest.raises(InvalidRequestException):
+        service.grant_scope(customer.customer_id, scope)
+
+
+# --- password reset --------------------------------------------------------------------------
+
+
+def _token_from(body: str) -> str:
+    return re.search(r"Reset token: (\S+)", body).group(1)
+
+
+def test_password_reset_round_trip(service, outbox):
+    customer, _ = register(service)
+    service.request_password_reset("ANN@example.org", confirm_url="https://x/api/v1/auth/password-reset/confirm")
+    (to, subject, body), = outbox.sent
+    assert to == "ann@example.org" and "reset" in subject.lower()
+    token = _token_from(body)
+    assert token not in (UserModel.get(customer.customer_id).password_reset_hash or "")
+    service.confirm_password_reset("ann@example.org", token, "a-new-password")
+    assert service.issue_token("password", {"username": "ann@example.org", "password": "a-new-password"})
+    with pytest.raises(InvalidGrantException):
+        service.issue_token("password", {"username": "ann@example.org", "password": PASSWORD})
+    with pytest.raises(PasswordResetInvalidException):  # a token works once
+        service.confirm_password_reset("ann@example.org", token, "another-password")
+
+
+def test_password_reset_for_unknown_emails_is_silent(service, outbox):
+    service.request_password_reset("nobody@example.org")
+    assert outbox.sent == []
+
+
+def test_password_reset_refuses_wrong_and_expired_tokens(service, outbox):
+    customer, _ = register(service)
+    service.request_password_reset("ann@example.org")
+    token = _token_from(outbox.sent[0][2])
+    with pytest.raises(PasswordResetInvalidException):
+        service.confirm_password_reset("ann@example.org", token + "x", "a-new-password")
+    with pytest.raises(PasswordResetInvalidException):
+        service.confirm_password_reset("other@example.org", token, "a-new-password")
+    UserModel(customer.customer_id).update(
+        actions=[UserModel.password_reset_expires.set(utcnow() - timedelta(seconds=1))])
+    with pytest.raises(PasswordResetInvalidException):
+        service.confirm_password_reset("ann@example.org", token, "a-new-password")
+    with pytest.raises(InvalidRequestException):
+        service.confirm_password_reset("ann@example.org", token, "short")
+
+
+def test_a_failing_mail_server_does_not_change_the_answer(tables):
+    service = CustomerService(DynamoCustomerRepository(), DynamoCustomerOrders(), lambda: KEY, 600,
+                              lambda: Outbox(fail=True))
+    register(service)
+    service.request_password_reset("ann@example.org")  # logged, not raised
+
+
+# --- CRM -------------------------------------------------------------------------------------
+
+
+def test_list_pages_through_customers_only(service):
+    AuthService(DynamoUserRepository(), lambda: KEY, 60).create_user("alice", PASSWORD)  # not a customer
+    ids = {register(service, email=f"c{i}@example.org")[0].customer_id for i in range(5)}
+    seen, after, pages = [], None, 0
+    while True:
+        customers, after = service.list_customers(2, after)
+        assert len(customers) <= 2
+        seen += [c.customer_id for c in customers]
+        pages += 1
+        if after is None:
+            break
+    assert sorted(seen) == sorted(ids) and pages >= 3
+    found, next_token = service.list_customers(10, email="C3@example.org")
+    assert [c.email for c in found] == ["c3@example.org"] and next_token is None
+    with pytest.raises(InvalidRequestException):
+        service.list_customers(2, "bm90LWEtdG9rZW4=")
+
+
+def test_update_validates_and_merges_usage_limits(service):
+    customer, _ = register(service)
+    register(service, email="taken@example.org")
+    updated = service.update(customer.customer_id, {
+        "name": "Ann B", "email": "Ann.B@example.org",
+        "usage_limits": {"ndvi-composite": {"limit": 5, "interval_s": 86400}}})
+    assert updated.name == "Ann B" and updated.email == "ann.b@example.org"
+    updated = service.update(customer.customer_id, {"usage_limits": {
+        "zonal-statistics": {"limit": 1, "interval_s": 60}, "ndvi-composite": None}})
+    assert updated.usage_limits == {"zonal-statistics": {"limit": 1, "interval_s": 60}}
+    assert service.update(customer.customer_id, {"usage_limits": None}).usage_limits == {}
+    assert service.issue_token("password", {"username": "ann.b@example.org", "password": PASSWORD})
+    for bad in [{"email": "taken@example.org"}, {"scopes": ["admin"]}, {"active": "no"},
+                {"usage_limits": {"x": {"limit": -1, "interval_s": 60}}}, {"usage_limits": [1]}]:
+        with pytest.raises((InvalidRequestException, CustomerExistsException)):
+            service.update(customer.customer_id, bad)
+    with pytest.raises(CustomerNotFoundException):
+        service.update("cus-missing", {"name": "x"})
+
+
+def _order(user_id: str, job_id: str, service_id: str | None, age_s: int) -> None:
+    created = utcnow() - timedelta(seconds=age_s)
+    JobModel(job_id, user_id=user_id, process={"process_graph": {}}, created=created, updated=created,
+             service_id=service_id).save()
+
+
+def test_orders_and_usage(service):
+    customer, _ = register(service)
+    service.update(customer.customer_id, {"usage_limits": {"ndvi-composite": {"limit": 2, "interval_s": 3600}}})
+    _order(customer.customer_id, "o1", "ndvi-composite", 7200)
+    _order(customer.customer_id, "o2", "ndvi-composite", 60)
+    _order(customer.customer_id, "o3", "zonal-statistics", 30)
+    _order(customer.customer_id, "j1", None, 10)  # an openEO job, not an order
+    _order("someone-else", "o4", "ndvi-composite", 10)
+
+    orders, after = service.orders(customer.customer_id, 2)
+    assert [o.order_id for o in orders] == ["o3", "o2"] and after
+    more, after = service.orders(customer.customer_id, 2, after)
+    assert [o.order_id for o in more] == ["o1"]
+    assert service.count_orders(customer.customer_id, "ndvi-composite") == 2
+    assert service.count_orders(customer.customer_id, "ndvi-composite", since=utcnow() - timedelta(hours=1)) == 1
+
+    usage = service.usage(customer.customer_id)
+    assert usage["orders"] == 3
+    by_service = {s["service_id"]: s for s in usage["services"]}
+    assert by_service["ndvi-composite"]["orders"] == 2
+    assert by_service["ndvi-composite"]["usage_limit"] == {"limit": 2, "interval_s": 3600, "orders_in_interval": 1}
+    assert by_service["zonal-statistics"] == {"service_id": "zonal-statistics", "orders": 1, "usage_limit": None}
+    with pytest.raises(CustomerNotFoundException):
+        service.usage("alice")
+
+
+# --- admins ----------------------------------------------------------------------------------
+
+
+def test_ensure_admin_creates_then_resets(service):
+    customer_id, secret = service.ensure_admin("Admin@example.org", "admin-password")
+    principal = service.principal("Bearer " + service.issue_token(
+        "client_credentials", {"client_id": customer_id, "client_secret": secret})["access_token"])
+    assert principal.is_admin
+    service.deactivate(customer_id)
+    again, new_secret = service.ensure_admin("admin@example.org", "admin-password-2")
+    assert again == customer_id and new_secret != secret
+    with pytest.raises(InvalidClientException):
+        service.issue_token("client_credentials", {"client_id": customer_id, "client_secret": secret})
+    assert service.issue_token("password", {"username": "admin@example.org", "password": "admin-password-2"})
+
+
+def test_admin_command_creates_an_admin_customer(tables, monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdin", io.StringIO("a-long-password-1\n"))
+    assert admin.main(["create-customer", "ops@example.org", "--admin"]) == 0
+    out = capsys.readouterr().out
+    client_id = re.search(r"client_id: (\S+)", out).group(1)
+    assert re.search(r"client_secret: (\S+)", out)
+    item = UserModel.get(client_id)
+    assert "admin" in item.scopes and item.email == "ops@example.org" and "a-long-password-1" not in out
+    monkeypatch.setattr("sys.stdin", io.StringIO("a-long-password-1\n"))
+    assert admin.main(["create-customer", "ops@example.org"]) == 1  # exists already

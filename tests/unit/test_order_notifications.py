@@ -1,0 +1,77 @@
+"""Order-end notices: sent once per end, through SES (the emulator's), to the customer's address."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from moto.ses.models import ses_backends
+
+from stratus.adapters.email import SesEmailSender
+from stratus.domain.notifications import OrderNotifier
+from stratus.events import JobStatus, utcnow
+from stratus.store.models import JobModel, UserModel
+from stratus.store.order_notices import DynamoOrderEndStore
+
+SENDER = "no-reply@stratus.example"
+
+
+@pytest.fixture
+def notifier(tables):
+    ses = boto3.client("ses", region_name="eu-central-1")
+    ses.verify_email_identity(EmailAddress=SENDER)
+    UserModel("cus-1", password_hash="", name="Ada", email="ada@example.org", created=utcnow()).save()
+    return OrderNotifier(DynamoOrderEndStore(), SesEmailSender(ses, SENDER))
+
+
+def inbox():
+    return ses_backends["123456789012"]["eu-central-1"].sent_messages
+
+
+def order(job_id="o-1", status="finished", error_code=None, notify=None, service_id="ndvi-composite"):
+    now = utcnow()
+    JobModel(job_id, user_id="cus-1", status=status, process={"process_graph": {}}, created=now, updated=now,
+             service_id=service_id, error_code=error_code, reason="no items" if error_code else None,
+             order={"notify": notify or {"email": True}}).save()
+
+
+def test_a_successful_order_is_mailed_once(notifier):
+    order()
+    assert notifier.notify_if_ended("o-1") == "SUCCESS"
+    assert notifier.notify_if_ended("o-1") is None  # duplicate end event
+    (message,) = inbox()
+    assert message.destinations["ToAddresses"] == ["ada@example.org"]
+    assert "o-1" in message.subject and "SUCCESS" in message.subject
+    assert "GET /api/v1/orders/o-1" in message.body
+
+
+def test_invalid_orders_say_why(notifier):
+    order(status="error", error_code="NoDataAvailable")
+    assert notifier.notify_if_ended("o-1") == "INVALID"
+    (message,) = inbox()
+    assert "will not be retried" in message.body and "Reason: no items" in message.body
+
+
+@pytest.mark.parametrize("setup", [
+    dict(status="running"),                         # not ended
+    dict(service_id=None),                          # an openEO job, not an order
+    dict(notify={"email": False}),                  # the customer asked for no e-mail (still marked told)
+])
+def test_no_mail(notifier, setup):
+    order(**setup)
+    notifier.notify_if_ended("o-1")
+    assert inbox() == []
+
+
+def test_a_failed_send_is_retried_by_the_next_attempt(notifier):
+    order(status="canceled")
+    ses = boto3.client("ses", region_name="eu-central-1")
+    # Given SES refuses the sender for a while (e.g. its identity lost verification)
+    ses.delete_identity(Identity=SENDER)
+    with pytest.raises(ses.exceptions.MessageRejected):
+        notifier.notify_if_ended("o-1")
+    assert JobModel.get("o-1").notified is None
+    # When the record is retried after SES accepts the sender again
+    ses.verify_email_identity(EmailAddress=SENDER)
+    assert notifier.notify_if_ended("o-1") == "CANCELLED"
+    # Then exactly one notice went out
+    assert len(inbox()) == 1 and JobModel.get("o-1").notified == "CANCELLED"
