@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import queue
 import secrets
-import subprocess
-import sys
-import threading
 import time
 
 import boto3
@@ -15,14 +10,11 @@ import openeo
 import pytest
 from botocore.config import Config
 
-from tests.support import REPO_ROOT
-
-STARTUP_TIMEOUT_S = 90
+from conformance.run import local_system as start_local_system
 
 
 class RunningSystem:
-    def __init__(self, process: subprocess.Popen, api_url: str, password: str, output: list[str]) -> None:
-        self.process = process
+    def __init__(self, api_url: str, password: str, output: list[str]) -> None:
         self.api_url = api_url
         self.user = "demo"
         self.password = password
@@ -46,40 +38,13 @@ class RunningSystem:
 @pytest.fixture(scope="session")
 def local_system():
     password = secrets.token_urlsafe(12)
-    env = {**os.environ, "STRATUS_DEMO_PASSWORD": password, "PYTHONUNBUFFERED": "1"}
-    env.pop("AWS_ENDPOINT_URL", None)
     started = time.monotonic()
-    process = subprocess.Popen([sys.executable, "-m", "stratus_local", "--port", "0"], cwd=REPO_ROOT, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: queue.Queue[str] = queue.Queue()
-    output: list[str] = []
-
-    def pump():
-        for line in process.stdout:
-            output.append(line.rstrip())
-            lines.put(line)
-
-    threading.Thread(target=pump, daemon=True).start()
-    api_url = None
-    while api_url is None:
-        remaining = STARTUP_TIMEOUT_S - (time.monotonic() - started)
-        try:
-            line = lines.get(timeout=max(0.1, remaining))
-        except queue.Empty:
-            line = ""
-        if line.startswith("READY "):
-            api_url = line.split()[1]
-        elif process.poll() is not None or remaining <= 0:
-            process.kill()
-            pytest.fail("local system did not start:\n" + "\n".join(output[-60:]))
-    print(f"\nlocal system ready in {time.monotonic() - started:.1f} s at {api_url}")
-    system = RunningSystem(process, api_url, password, output)
-    yield system
-    process.terminate()
     try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
+        with start_local_system(password) as (api_url, output):
+            print(f"\nlocal system ready in {time.monotonic() - started:.1f} s at {api_url}")
+            yield RunningSystem(api_url, password, output)
+    except RuntimeError as error:  # did not start: the reason is in its output
+        pytest.fail(str(error))
 
 
 @pytest.fixture(scope="session")

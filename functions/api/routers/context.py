@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from typing import Any
+from typing import Any, Callable
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
@@ -43,17 +43,22 @@ def openeo_url(router: Router) -> str:
     return root_url(router) + OPENEO_PREFIX
 
 
-def json_body(router: Router) -> dict[str, Any]:
+def _bad_request(reason: str) -> Exception:
+    return BadRequestException(reason=reason)
+
+
+def json_body(router: Router, invalid: Callable[[str], Exception] = _bad_request) -> dict[str, Any]:
+    """The request's JSON object; `invalid(reason)` is the error raised otherwise (the API's own kind)."""
     try:
         body = router.current_event.json_body
     except (json.JSONDecodeError, TypeError, ValueError):
-        raise BadRequestException(reason="the request body is not valid JSON") from None
+        raise invalid("the request body is not valid JSON") from None
     if not isinstance(body, dict):
-        raise BadRequestException(reason="the request body must be a JSON object")
+        raise invalid("the request body must be a JSON object")
     return body
 
 
-def page_size(router: Router) -> int:
+def page_size(router: Router, invalid: Callable[[str], Exception] = _bad_request) -> int:
     """The `limit` query parameter of a list endpoint (openEO pagination), capped at `MAX_PAGE_SIZE`."""
     raw = router.current_event.get_query_string_value("limit", None)
     if raw is None:
@@ -61,7 +66,7 @@ def page_size(router: Router) -> int:
     try:
         limit = int(raw)
     except ValueError:
-        raise BadRequestException(reason="`limit` must be a positive integer") from None
+        raise invalid("`limit` must be a positive integer") from None
     if limit < 1:
-        raise BadRequestException(reason="`limit` must be a positive integer")
+        raise invalid("`limit` must be a positive integer")
     return min(limit, MAX_PAGE_SIZE)

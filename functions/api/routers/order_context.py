@@ -3,13 +3,12 @@ checks, request bodies and page sizes with the order-service errors."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import quote
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from routers.context import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, backend, root_url
+from routers.context import backend, json_body, page_size, root_url
 from stratus.domain.principal import ADMIN_SCOPE, Principal
 from stratus.order_errors import InvalidRequestException, ScopeMissingException
 
@@ -47,28 +46,17 @@ def order_url(router: Router) -> str:
     return root_url(router) + ORDER_PREFIX
 
 
+def _invalid_request(reason: str) -> Exception:
+    return InvalidRequestException(reason=reason)
+
+
 def order_json_body(router: Router) -> dict[str, Any]:
-    try:
-        body = router.current_event.json_body
-    except (json.JSONDecodeError, TypeError, ValueError):
-        raise InvalidRequestException(reason="the request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise InvalidRequestException(reason="the request body must be a JSON object")
-    return body
+    return json_body(router, invalid=_invalid_request)
 
 
 def order_page_size(router: Router) -> int:
     """The `limit` query parameter of a list endpoint, capped like the openEO API's."""
-    raw = router.current_event.get_query_string_value("limit", None)
-    if raw is None:
-        return DEFAULT_PAGE_SIZE
-    try:
-        limit = int(raw)
-    except ValueError:
-        raise InvalidRequestException(reason="`limit` must be a positive integer") from None
-    if limit < 1:
-        raise InvalidRequestException(reason="`limit` must be a positive integer")
-    return min(limit, MAX_PAGE_SIZE)
+    return page_size(router, invalid=_invalid_request)
 
 
 def page(router: Router, key: str, items: list[Any], next_token: str | None, path: str, limit: int) -> dict[str, Any]:
