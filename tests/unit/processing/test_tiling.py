@@ -4,6 +4,8 @@ with ragged edges)."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import rasterio
@@ -11,7 +13,6 @@ import stratus_processing.processes  # noqa: F401  (registers the processes)
 import xarray as xr
 from affine import Affine
 from rasterio.crs import CRS
-from stratus.errors import ProcessGraphInvalidException
 from stratus_processing.env import EvalEnv
 from stratus_processing.errors import BandExistsException, node_path
 from stratus_processing.graph import ProcessGraph
@@ -174,11 +175,14 @@ def test_a_non_cube_result_falls_back_to_whole_cube_evaluation(demo_s3, tmp_path
                                  "labels": {"process_id": "dimension_labels", "result": True,
                                             "arguments": {"data": {"from_node": "load"}, "dimension": "t"}}}}
     env = make_env(demo_s3, tmp_path)
-    # When / Then: tiling gives up, whole-cube evaluation tells why nothing was saved
-    with pytest.raises(ProcessGraphInvalidException, match="end it with save_result"):
-        evaluate(process, env, tile_size=TILE)
+    # When evaluating it
+    evaluate(process, env, tile_size=TILE)
+    # Then tiling gives up and says why, and the whole-cube result (the dates) is saved as JSON
     assert any("Evaluating the whole cube at once: the data to save is not a raster data cube" in e["message"]
                for e in env.reporter.logs)
+    (asset,) = env.results.assets
+    labels = json.loads(env.results.path_of(asset.key).read_text())
+    assert asset.name == "result.json" and labels and all(label.startswith("2022-") for label in labels)
 
 
 def test_loads_on_different_grids_are_not_tiled(demo_s3, tmp_path):
