@@ -8,6 +8,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from stratus.resources import TOKEN_SECRET_NAME
+from stratus.settings import ENV
 from stratus_infra import constants
 from stratus_infra.api import Api, ApiProps
 from stratus_infra.config import StratusConfig
@@ -97,6 +98,13 @@ class StratusStack(Stack):
                 token_secret_name=f"{TOKEN_SECRET_NAME}/{config.stage}",
             ),
         )
+
+        # the status manager signs order webhooks with a per-customer key derived from the token key,
+        # and notes undeliverable ones in the order's log
+        status_manager = self.consumers.functions["status"]
+        self.api.token_secret.grant_read(status_manager)
+        status_manager.add_environment(ENV["token_secret_id"], self.api.token_secret.secret_arn)
+        self.queues["logs"].grant_send_messages(status_manager)
 
         self._output("DataBucketName", self.storage.data.bucket_name, "Bucket of the STAC catalog and its assets")
         self._output("ResultsBucketName", self.storage.results.bucket_name, "Bucket of job runs and results")

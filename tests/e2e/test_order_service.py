@@ -123,15 +123,32 @@ def test_register_order_poll_download_and_get_the_email(base, local_system):
     assert order_id in mail["subject"] and "SUCCESS" in mail["subject"]
 
 
-def test_an_area_without_data_ends_invalid_and_is_mailed(base, local_system):
+def test_an_area_without_data_ends_invalid_and_is_mailed_and_signed_to_the_webhook(base, local_system):
+    from tests.unit.test_order_notifications import Receiver
+
+    from stratus.domain.webhooks import SIGNATURE_HEADER, verify
+
     customer = register(base, "grace")
-    response = customer.order("ndvi-composite", {"area": SAHARA, **JUNE})
-    assert response.status_code == 201 and response.json()["status"] == "RECEIVED"
-    order, seen = customer.wait(response.json()["order_id"])
-    assert order["status"] == "INVALID" and "RUNNING" not in seen
-    assert order["error_code"] == "NoDataAvailable" and order["status_reason"]
-    (mail,) = inbox(local_system, customer.email)
-    assert "INVALID" in mail["subject"]
+    receiver = Receiver()
+    try:
+        response = customer.request("POST", "/services/ndvi-composite/orders", json={
+            "parameters": {"area": SAHARA, **JUNE}, "notify": {"email": True, "webhook_url": receiver.url}})
+        assert response.status_code == 201 and response.json()["status"] == "RECEIVED"
+        order, seen = customer.wait(response.json()["order_id"])
+        assert order["status"] == "INVALID" and "RUNNING" not in seen
+        assert order["error_code"] == "NoDataAvailable" and order["status_reason"]
+        (mail,) = inbox(local_system, customer.email)
+        assert "INVALID" in mail["subject"]
+        deadline = time.monotonic() + 10  # the webhook follows the e-mail
+        while not receiver.received and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        receiver.server.shutdown()
+    # the webhook got the end, signed with the customer's own key
+    ((headers, body),) = receiver.received
+    secret = customer.request("GET", "/auth/webhook-secret").json()["webhook_secret"]
+    assert verify(secret, body, headers[SIGNATURE_HEADER])
+    assert b'"status":"INVALID"' in body
 
 
 def test_scope_and_usage_limit_refusals(base, admin):

@@ -22,6 +22,7 @@ from routers.order_context import (
     order_url,
     require_admin,
 )
+from stratus.domain.webhooks import SIGNATURE_HEADER, customer_webhook_secret
 from stratus.order_errors import (
     CustomerNotFoundException,
     InvalidClientException,
@@ -108,6 +109,15 @@ def describe_me() -> dict:
         account = {"customer_id": principal.user_id, "client_id": None, "name": principal.name,
                    "email": principal.email, "active": True, "usage_limits": {}, "created": None}
     return {**account, "scopes": sorted(principal.scopes)}
+
+
+@router.get("/auth/webhook-secret")
+def get_webhook_secret() -> Response:
+    """The caller's key for checking the signature of order webhooks (`X-Stratus-Signature`)."""
+    principal = current_principal(router)
+    secret = customer_webhook_secret(backend().signing_key(), principal.user_id)
+    return _json(200, {"webhook_secret": secret, "algorithm": "HMAC-SHA256", "header": SIGNATURE_HEADER,
+                       "format": "sha256=<hex digest of the raw request body>"}, NO_STORE)
 
 
 @router.post("/auth/scopes")

@@ -21,6 +21,7 @@ from stratus.domain.files import FileService
 from stratus.domain.estimate import CostModel
 from stratus.domain.jobs import JobService
 from stratus.domain.notifications import OrderNotifier
+from stratus.domain.webhooks import WebhookSender
 from stratus.domain.orders import OrderService
 from stratus.domain.services import ServiceCatalog
 from stratus.domain.sync_processing import SyncProcessingService
@@ -96,7 +97,8 @@ class Backend:
     def order_notifier(self) -> OrderNotifier:
         """Tells customers when their orders end (the status manager uses it)."""
         return OrderNotifier(DynamoOrderEndStore(),
-                             SesEmailSender(aws.client("ses"), self.settings.notification_sender))
+                             SesEmailSender(aws.client("ses"), self.settings.notification_sender),
+                             webhook=WebhookSender(self.signing_key), order_log=self.events)
 
     @cached_property
     def jobs(self) -> JobService:

@@ -2,7 +2,9 @@
 
 At least once and without repeats: the status manager asks after every end event; a notice goes out
 while the order's `notified` status differs from its current one, and is marked sent afterwards. A
-failure to send fails the SQS record, whose retry sends again (the status itself is applied already).
+failure to send the e-mail fails the SQS record, whose retry sends again (the status itself is applied
+already). The optional webhook is tried a few times; if the receiver stays unreachable, the order's
+log says so (a webhook receiver's outage must not hold back the e-mail or repeat it).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from stratus.domain.orders import order_status
-from stratus.events import JobStatus
+from stratus.events import JobStatus, LogEvent, LogLevel, isoformat_z, utcnow
 
 ENDED = (JobStatus.FINISHED, JobStatus.ERROR, JobStatus.CANCELED)
 
@@ -19,6 +21,7 @@ ENDED = (JobStatus.FINISHED, JobStatus.ERROR, JobStatus.CANCELED)
 @dataclass(frozen=True)
 class OrderEnd:
     order_id: str
+    customer_id: str
     service_id: str
     status: JobStatus
     error_code: str | None
@@ -45,10 +48,21 @@ class EmailSender(Protocol):
     def send(self, to: str, subject: str, body: str) -> str: ...
 
 
+class WebhookPoster(Protocol):
+    def post(self, url: str, customer_id: str, payload: dict[str, Any]) -> int: ...
+
+
+class OrderLog(Protocol):
+    def log(self, event: LogEvent) -> None: ...
+
+
 class OrderNotifier:
-    def __init__(self, store: OrderEndStore, email: EmailSender) -> None:
+    def __init__(self, store: OrderEndStore, email: EmailSender, webhook: WebhookPoster | None = None,
+                 order_log: OrderLog | None = None) -> None:
         self._store = store
         self._email = email
+        self._webhook = webhook
+        self._order_log = order_log
 
     def notify_if_ended(self, order_id: str) -> str | None:
         """Sends the notice of an ended order once; returns the order status told, or None."""
@@ -58,8 +72,24 @@ class OrderNotifier:
         if end.notify.get("email", True) and end.email:
             subject, body = compose_email(end)
             self._email.send(end.email, subject, body)
+        if end.notify.get("webhook_url") and self._webhook is not None:
+            self._call_webhook(end)
         self._store.mark_notified(order_id, end.order_status)
         return end.order_status
+
+    def _call_webhook(self, end: OrderEnd) -> None:
+        url = end.notify["webhook_url"]
+        payload = {"event": "order.ended", "order_id": end.order_id, "service": end.service_id,
+                   "status": end.order_status, "status_reason": end.reason, "error_code": end.error_code,
+                   "time": isoformat_z(utcnow()), "href": f"/api/v1/orders/{end.order_id}"}
+        try:
+            status = self._webhook.post(url, end.customer_id, payload)
+            problem = None if 200 <= status < 300 else f"the receiver answered HTTP {status}"
+        except OSError as error:
+            problem = f"the receiver could not be reached ({error})"
+        if problem and self._order_log is not None:
+            self._order_log.log(LogEvent(job_id=end.order_id, level=LogLevel.WARNING,
+                                         message=f"Webhook {url} not delivered: {problem}."))
 
 
 def compose_email(end: OrderEnd) -> tuple[str, str]:

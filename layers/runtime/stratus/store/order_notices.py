@@ -22,7 +22,7 @@ class DynamoOrderEndStore:
             email, name = customer.email, customer.name
         except DoesNotExist:  # deleted customer: nobody to tell
             email = name = None
-        return OrderEnd(order_id=job.job_id, service_id=job.service_id, status=JobStatus(job.status),
+        return OrderEnd(order_id=job.job_id, customer_id=job.user_id, service_id=job.service_id, status=JobStatus(job.status),
                         error_code=job.error_code, reason=job.reason, notified=job.notified, email=email,
                         customer_name=name, notify=(job.order or {}).get("notify") or {})
 
