@@ -430,7 +430,7 @@ def test_cognito_pool_serves_the_api_with_oidc(synth: Synth) -> None:
     assert server["Properties"]["Identifier"] == "stratus"
     # And the API knows the issuer and both clients
     (env,) = [f["Properties"]["Environment"]["Variables"] for f in of_type(synth, "AWS::Lambda::Function").values()
-              if ENV["token_secret_id"] in f["Properties"].get("Environment", {}).get("Variables", {})]
+              if ENV["oidc_issuer"] in f["Properties"].get("Environment", {}).get("Variables", {})]
     assert "cognito-idp" in json.dumps(env[ENV["oidc_issuer"]])
     assert len(env[ENV["oidc_client_ids"]]["Fn::Join"][1]) == 2
 
