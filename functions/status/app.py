@@ -11,9 +11,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from stratus import resources
 from stratus.backend import Backend
-from stratus.domain.estimate import CostModel
 from stratus.domain.jobs import apply_status_event, describe_workflow_failure
 from stratus.domain.logs import entry_from_event
 from stratus.domain.notifications import ENDED
@@ -21,9 +19,6 @@ from stratus.events import JobStatus, LogEvent, LogLevel, parse_status_event
 from stratus.observability import logger, tracer
 
 processor = BatchProcessor(event_type=EventType.SQS)
-# the model `GET /jobs/{id}/estimate` uses (see `Backend.jobs`), so a run's costs match its estimate
-COST_MODEL = CostModel(resources.COST_PER_GB_PROCESSED, resources.PROCESSING_SECONDS_PER_GB,
-                       resources.MIN_JOB_DURATION_S)
 
 
 @cache
@@ -39,7 +34,7 @@ def handle_record(record: SQSRecord) -> None:
         event = event.model_copy(update={"reason": reason, "detail": None})
         log = LogEvent(job_id=event.job_id, level=LogLevel.ERROR, message=reason, time=event.time)
         backend().logs.add(entry_from_event(log, record.message_id))
-    applied = apply_status_event(backend().jobs_repository, event, COST_MODEL)
+    applied = apply_status_event(backend().jobs_repository, event, backend().cost_model)
     logger.info("status event", extra={"job_id": event.job_id, "run_id": event.run_id,
                                        "status": event.status.value, "usage": event.usage is not None,
                                        "applied": applied})

@@ -101,12 +101,16 @@ class Backend:
                              webhook=WebhookSender(self.signing_key), order_log=self.events)
 
     @cached_property
+    def cost_model(self) -> CostModel:
+        """Prices estimates and finished runs alike, so a run as fast as estimated costs what was estimated."""
+        return CostModel(resources.COST_PER_GB_PROCESSED, resources.PROCESSING_SECONDS_PER_GB,
+                         resources.MIN_JOB_DURATION_S)
+
+    @cached_property
     def jobs(self) -> JobService:
         workflow = StepFunctionsWorkflow(aws.client("stepfunctions"), self.settings.state_machine_arn,
                                          aws.client("batch"))
-        cost_model = CostModel(resources.COST_PER_GB_PROCESSED, resources.PROCESSING_SECONDS_PER_GB,
-                               resources.MIN_JOB_DURATION_S)
-        return JobService(self.jobs_repository, workflow, catalog=self.catalog_reader, cost_model=cost_model,
+        return JobService(self.jobs_repository, workflow, catalog=self.catalog_reader, cost_model=self.cost_model,
                           artifacts=self.results, logs=self.logs)
 
     @cached_property
