@@ -7,7 +7,6 @@ downloaded through its presigned URL and compared with NDVI computed independent
 
 from __future__ import annotations
 
-import io
 import json
 import time
 from datetime import datetime

@@ -8,7 +8,7 @@ from moto.ses.models import ses_backends
 
 from stratus.adapters.email import SesEmailSender
 from stratus.domain.notifications import OrderNotifier
-from stratus.events import JobStatus, utcnow
+from stratus.events import utcnow
 from stratus.store.models import JobModel, UserModel
 from stratus.store.order_notices import DynamoOrderEndStore
 

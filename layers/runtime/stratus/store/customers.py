@@ -3,8 +3,6 @@ jobs table's `user-jobs` index)."""
 
 from __future__ import annotations
 
-import base64
-import json
 from datetime import datetime
 from typing import Any, Mapping
 
@@ -12,29 +10,14 @@ from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from stratus.domain.customers import Customer, CustomerOrders, CustomerRepository, OrderSummary
 from stratus.order_errors import InvalidRequestException
+from stratus.store.dynamo import decode_page_token, encode_page_token, is_condition_failure
 from stratus.store.models import JobModel, UserModel
 
 
-def _is_condition_failure(error: Exception) -> bool:
-    return getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException"
+def _invalid_token() -> Exception:
+    return InvalidRequestException(reason="`after` is not a page token of this listing")
 
 
-def _encode_token(key: dict[str, Any] | None) -> str | None:
-    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode() if key else None
-
-
-def _decode_token(token: str, names: set[str], owner: tuple[str, str] | None = None) -> dict[str, Any]:
-    """The start key of a page token, which must have exactly these key names (and this owner)."""
-    try:
-        key = json.loads(base64.urlsafe_b64decode(token.encode()))
-        valid = isinstance(key, dict) and set(key) == names and all(isinstance(v, dict) for v in key.values())
-        if valid and owner is not None:
-            valid = key[owner[0]] == {"S": owner[1]}
-    except (ValueError, TypeError, KeyError):
-        valid = False
-    if not valid:
-        raise InvalidRequestException(reason="`after` is not a page token of this listing")
-    return key
 
 
 def _to_customer(item: UserModel) -> Customer:
@@ -74,7 +57,7 @@ class DynamoCustomerRepository(CustomerRepository):
             item.save(condition=UserModel.user_id.does_not_exist())
             return True
         except PutError as error:
-            if _is_condition_failure(error):
+            if is_condition_failure(error):
                 return False
             raise
 
@@ -97,16 +80,16 @@ class DynamoCustomerRepository(CustomerRepository):
             UserModel(customer_id).update(actions=actions, condition=condition)
             return True
         except UpdateError as error:
-            if _is_condition_failure(error):
+            if is_condition_failure(error):
                 return False
             raise
 
     def list_customers(self, limit: int, after: str | None) -> tuple[list[Customer], str | None]:
-        start_key = _decode_token(after, {"user_id"}) if after else None
+        start_key = decode_page_token(after, {"user_id"}, _invalid_token) if after else None
         scan = UserModel.scan(filter_condition=UserModel.client_secret_hash.exists(), limit=limit,
                               page_size=limit, last_evaluated_key=start_key)
         customers = [_to_customer(item) for item in scan]
-        return customers, _encode_token(scan.last_evaluated_key)
+        return customers, encode_page_token(scan.last_evaluated_key)
 
 
 def _to_order(item: JobModel) -> OrderSummary:
@@ -117,11 +100,12 @@ def _to_order(item: JobModel) -> OrderSummary:
 
 class DynamoCustomerOrders(CustomerOrders):
     def list_orders(self, user_id: str, limit: int, after: str | None) -> tuple[list[OrderSummary], str | None]:
-        start_key = _decode_token(after, {"job_id", "user_id", "created"}, owner=("user_id", user_id)) if after else None
+        start_key = decode_page_token(after, {"job_id", "user_id", "created"}, _invalid_token,
+                                      owner=("user_id", user_id)) if after else None
         query = JobModel.user_jobs.query(user_id, filter_condition=JobModel.service_id.exists(), limit=limit,
                                          page_size=limit, last_evaluated_key=start_key, scan_index_forward=False)
         orders = [_to_order(item) for item in query]
-        return orders, _encode_token(query.last_evaluated_key)
+        return orders, encode_page_token(query.last_evaluated_key)
 
     def order_times(self, user_id: str, since: datetime | None = None) -> list[tuple[str, datetime]]:
         query = JobModel.user_jobs.query(

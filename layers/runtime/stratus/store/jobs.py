@@ -10,6 +10,7 @@ from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 
 from stratus.domain.jobs import Job, JobRepository
 from stratus.events import JobStatus, StatusEvent
+from stratus.store.dynamo import encode_page_token, is_condition_failure
 from stratus.store.models import JobModel
 
 _TIMESTAMP_FOR = {
@@ -19,10 +20,6 @@ _TIMESTAMP_FOR = {
     JobStatus.ERROR: JobModel.finished,
     JobStatus.CANCELED: JobModel.finished,
 }
-
-
-def _is_condition_failure(error: Exception) -> bool:
-    return getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
 def _to_job(item: JobModel) -> Job:
@@ -45,7 +42,7 @@ class DynamoJobRepository(JobRepository):
         try:
             item.save(condition=JobModel.job_id.does_not_exist())
         except PutError as error:
-            if _is_condition_failure(error):
+            if is_condition_failure(error):
                 raise ValueError(f"job {job.job_id} exists already") from error
             raise
 
@@ -60,9 +57,7 @@ class DynamoJobRepository(JobRepository):
         query = JobModel.user_jobs.query(user_id, limit=limit, last_evaluated_key=start_key,
                                          scan_index_forward=False)
         jobs = [_to_job(item) for item in query]
-        next_key = query.last_evaluated_key
-        token = base64.urlsafe_b64encode(json.dumps(next_key).encode()).decode() if next_key else None
-        return jobs, token
+        return jobs, encode_page_token(query.last_evaluated_key)
 
     def begin_run(self, job_id: str, run_id: str, allowed_from: tuple[JobStatus, ...], now: datetime) -> bool:
         try:
@@ -85,7 +80,7 @@ class DynamoJobRepository(JobRepository):
             )
             return True
         except UpdateError as error:
-            if _is_condition_failure(error):
+            if is_condition_failure(error):
                 return False
             raise
 
@@ -109,7 +104,7 @@ class DynamoJobRepository(JobRepository):
             JobModel(event.job_id).update(actions=actions, condition=condition)
             return True
         except UpdateError as error:
-            if _is_condition_failure(error):
+            if is_condition_failure(error):
                 return False
             raise
 
@@ -122,7 +117,7 @@ class DynamoJobRepository(JobRepository):
                                     condition=(JobModel.run_id == run_id) & JobModel.usage.does_not_exist())
             return True
         except UpdateError as error:
-            if _is_condition_failure(error):
+            if is_condition_failure(error):
                 return False
             raise
 
@@ -139,7 +134,7 @@ class DynamoJobRepository(JobRepository):
             JobModel(job_id).update(actions=actions, condition=condition)
             return True
         except UpdateError as error:
-            if _is_condition_failure(error):
+            if is_condition_failure(error):
                 return False
             raise
 
@@ -147,5 +142,5 @@ class DynamoJobRepository(JobRepository):
         try:
             JobModel(job_id).delete()
         except DeleteError as error:
-            if not _is_condition_failure(error):
+            if not is_condition_failure(error):
                 raise

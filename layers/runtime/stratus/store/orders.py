@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from datetime import datetime
 from typing import Any
 
@@ -14,11 +11,12 @@ from pynamodb.exceptions import DoesNotExist, PutError
 from stratus.domain.orders import Order, OrderRepository
 from stratus.events import JobStatus
 from stratus.order_errors import InvalidRequestException
+from stratus.store.dynamo import decode_page_token, encode_page_token, is_condition_failure
 from stratus.store.models import JobModel, UserModel
 
 
-def _is_condition_failure(error: Exception) -> bool:
-    return getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException"
+def _invalid_token() -> Exception:
+    return InvalidRequestException(reason="`after` is not a page token of this listing")
 
 
 def _to_order(item: JobModel) -> Order:
@@ -31,22 +29,6 @@ def _to_order(item: JobModel) -> Order:
         progress=item.progress, reason=item.reason, error_code=item.error_code, created=item.created,
         updated=item.updated, queued=item.queued, started=item.started, finished=item.finished,
     )
-
-
-def _encode(key: dict[str, Any] | None) -> str | None:
-    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode() if key else None
-
-
-def _decode(token: str, user_id: str | None) -> dict[str, Any]:
-    """The start key of a page token; a user's listing only accepts keys of that user's jobs."""
-    try:
-        key = json.loads(base64.urlsafe_b64decode(token.encode()))
-        valid = isinstance(key, dict) and "job_id" in key and (user_id is None or key.get("user_id") == {"S": user_id})
-    except (ValueError, TypeError, binascii.Error):
-        valid = False
-    if not valid:
-        raise InvalidRequestException(reason="`after` is not a page token of this listing")
-    return key
 
 
 def _filter(status: JobStatus | None):
@@ -67,7 +49,7 @@ class DynamoOrderRepository(OrderRepository):
             item.save(condition=JobModel.job_id.does_not_exist())
             return True
         except PutError as error:
-            if _is_condition_failure(error):
+            if is_condition_failure(error):
                 return False
             raise
 
@@ -80,20 +62,21 @@ class DynamoOrderRepository(OrderRepository):
 
     def list_for_user(self, user_id: str, limit: int, after: str | None,
                       status: JobStatus | None = None) -> tuple[list[Order], str | None]:
-        start_key = _decode(after, user_id) if after else None
+        start_key = decode_page_token(after, {"job_id", "user_id", "created"}, _invalid_token,
+                                      owner=("user_id", user_id)) if after else None
         query = JobModel.user_jobs.query(user_id, filter_condition=_filter(status), limit=limit, page_size=limit,
                                          last_evaluated_key=start_key, scan_index_forward=False)
         orders = [_to_order(item) for item in query]
-        return orders, _encode(query.last_evaluated_key)
+        return orders, encode_page_token(query.last_evaluated_key)
 
     def list_all(self, limit: int, after: str | None,
                  status: JobStatus | None = None) -> tuple[list[Order], str | None]:
         """Admins' view: a scan (orders of every customer, in no particular order)."""
-        start_key = _decode(after, None) if after else None
+        start_key = decode_page_token(after, {"job_id"}, _invalid_token) if after else None
         scan = JobModel.scan(filter_condition=_filter(status), limit=limit, page_size=limit,
                              last_evaluated_key=start_key)
         orders = [_to_order(item) for item in scan]
-        return orders, _encode(scan.last_evaluated_key)
+        return orders, encode_page_token(scan.last_evaluated_key)
 
     def created_since(self, user_id: str, service_id: str, since: datetime) -> list[datetime]:
         query = JobModel.user_jobs.query(user_id, range_key_condition=JobModel.created >= since,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,23 +9,14 @@ from pynamodb.exceptions import DeleteError, DoesNotExist
 
 from stratus.domain.user_processes import UserProcessRepository
 from stratus.errors import BadRequestException
+from stratus.store.dynamo import decode_page_token, encode_page_token, is_condition_failure
 from stratus.store.models import ProcessGraphModel
 
 
-def _is_condition_failure(error: Exception) -> bool:
-    return getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException"
+def _invalid_token() -> Exception:
+    return BadRequestException(reason="`after` is not a page token of this listing")
 
 
-def _decode_token(token: str, user_id: str) -> dict[str, Any]:
-    """The start key of a page token, which must be one of this user's keys."""
-    try:
-        key = json.loads(base64.urlsafe_b64decode(token))
-        valid = key["user_id"] == {"S": user_id} and set(key) == {"user_id", "process_graph_id"}
-    except (ValueError, TypeError, KeyError):
-        valid = False
-    if not valid:
-        raise BadRequestException(reason="`after` is not a page token of this listing")
-    return key
 
 
 class DynamoProcessGraphRepository(UserProcessRepository):
@@ -46,14 +35,13 @@ class DynamoProcessGraphRepository(UserProcessRepository):
                 condition=ProcessGraphModel.process_graph_id.exists())
             return True
         except DeleteError as error:
-            if _is_condition_failure(error):
+            if is_condition_failure(error):
                 return False
             raise
 
     def list_for_user(self, user_id: str, limit: int, after: str | None) -> tuple[list[dict[str, Any]], str | None]:
-        start_key = _decode_token(after, user_id) if after else None
+        start_key = decode_page_token(after, {"user_id", "process_graph_id"}, _invalid_token,
+                                      owner=("user_id", user_id)) if after else None
         query = ProcessGraphModel.query(user_id, limit=limit, last_evaluated_key=start_key)
         processes = [item.process for item in query]
-        next_key = query.last_evaluated_key
-        token = base64.urlsafe_b64encode(json.dumps(next_key).encode()).decode() if next_key else None
-        return processes, token
+        return processes, encode_page_token(query.last_evaluated_key)

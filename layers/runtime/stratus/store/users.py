@@ -5,6 +5,7 @@ from __future__ import annotations
 from pynamodb.exceptions import DoesNotExist, PutError
 
 from stratus.domain.auth import User, UserRepository
+from stratus.store.dynamo import is_condition_failure
 from stratus.store.models import UserModel
 
 
@@ -23,7 +24,7 @@ class DynamoUserRepository(UserRepository):
                       roles=user.roles, created=user.created).save(condition=UserModel.user_id.does_not_exist())
             return True
         except PutError as error:
-            if getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException":
+            if is_condition_failure(error):
                 return False
             raise
 
