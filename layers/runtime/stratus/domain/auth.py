@@ -141,13 +141,9 @@ class AuthService:
         """GET /credentials/basic. Raises `CredentialsInvalidException` on a wrong user or password."""
         user_id, password = _parse_basic(authorization)
         user = self._users.get(user_id)
-        try:
-            _hasher.verify(user.password_hash if user else _dummy_hash(), password)
-        except (VerificationError, InvalidHashError):
-            raise CredentialsInvalidException() from None
-        if user is None or not user.active:
+        if not verify_secret(user.password_hash if user else None, password) or not user.active:
             raise CredentialsInvalidException()
-        if _hasher.check_needs_rehash(user.password_hash):
+        if needs_rehash(user.password_hash):
             self._users.update_password_hash(user.user_id, hash_password(password))
         return sign_token(self._signing_key(), user.user_id, self._lifetime)
 
