@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+import os
+
+import botocore.loaders
+import botocore.session
 import pytest
+
+# Every test builds fresh boto3 sessions (a fresh emulator each time); without this each one parses
+# botocore's service models again (about 3 s of JSON per API test). The models are read-only data.
+botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)
+# moto's EC2 backend (behind Batch) parses thousands of AMIs per region and emulator; nothing here uses them.
+os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 
 
 @pytest.fixture(autouse=True)

@@ -43,6 +43,8 @@ LOCAL_AWS_ENV = {
     "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon locally
     "POWERTOOLS_SERVICE_NAME": "stratus",
     "POWERTOOLS_LOG_LEVEL": "WARNING",
+    # moto's EC2 backend (behind Batch) would parse thousands of AMIs per region; Fargate needs none
+    "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
 }
 
 
