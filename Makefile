@@ -15,8 +15,10 @@ run: install ## start the whole system locally on http://127.0.0.1:$(PORT)
 test: install node_modules/.installed ## run every test
 	$(PY) -m pytest
 
-conformance: install ## run the official openeo-test-suite against a freshly started local system (counts per module)
-	$(PY) -m conformance.run $(CONFORMANCE_ARGS)
+conformance: install ## the official openeo-test-suite against a fresh local system, then the API fuzzer (schemathesis)
+	$(PY) -m conformance.run $(CONFORMANCE_ARGS); suite=$$?; \
+	$(PY) -m conformance.fuzz $(FUZZ_ARGS); fuzz=$$?; \
+	exit $$(( suite || fuzz ))
 
 install: $(VENV)/.installed
 

@@ -18,6 +18,7 @@ from routers import (
     jobs,
     process_graphs,
     processing,
+    request_guard,
     validation,
 )
 from routers import order_auth, order_crm
@@ -34,6 +35,7 @@ cors = CORSConfig(
 )
 app = APIGatewayRestResolver(cors=cors)
 errors.register(app)
+request_guard.register(app, errors.openeo_error_response)
 app.include_router(capabilities.well_known)
 for area in (capabilities, credentials, account, collections, processing, jobs, process_graphs, validation, files):
     app.include_router(area.router, prefix=OPENEO_PREFIX)

@@ -23,7 +23,13 @@ def build_proxy_event(request: Request) -> dict[str, Any]:
     raw_body = request.get_data()
     content_type = request.headers.get("Content-Type", "")
     is_text = not raw_body or any(content_type.startswith(t) for t in _TEXT_TYPES)
-    body = raw_body.decode("utf-8") if is_text else base64.b64encode(raw_body).decode("ascii")
+    if is_text:
+        try:
+            body = raw_body.decode("utf-8")
+        except UnicodeDecodeError:  # not text after all: passed on base64-encoded, like a binary body
+            is_text = False
+    if not is_text:
+        body = base64.b64encode(raw_body).decode("ascii")
     query = parse_qsl(request.query_string.decode("utf-8"), keep_blank_values=True)
     multi_query: dict[str, list[str]] = {}
     for key, value in query:

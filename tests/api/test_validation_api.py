@@ -71,3 +71,39 @@ def test_declared_parameters_are_in_scope(api):
 def test_missing_graph_and_authentication(api):
     assert codes(api.post(VALIDATION, user="alice", json_body={"summary": "x"})) == ["ProcessGraphMissing"]
     assert api.post(VALIDATION, json_body=ADD).json()["code"] == "AuthenticationRequired"
+
+
+def test_a_cycle_of_nodes_is_reported(api):
+    # Given nodes that depend on each other in a circle (and a cycle inside a callback)
+    graph = {
+        "a": {"process_id": "add", "arguments": {"x": {"from_node": "c"}, "y": 1}},
+        "b": {"process_id": "add", "arguments": {"x": {"from_node": "a"}, "y": 1}},
+        "c": {"process_id": "add", "arguments": {"x": {"from_node": "b"}, "y": 1}, "result": True},
+        "apply": {"process_id": "apply", "arguments": {"data": [1], "process": {"process_graph": {
+            "p": {"process_id": "absolute", "arguments": {"x": {"from_node": "q"}}},
+            "q": {"process_id": "absolute", "arguments": {"x": {"from_node": "p"}}, "result": True}}}}},
+    }
+    response = api.post(VALIDATION, user="alice", json_body={"process_graph": graph})
+    errors = [e for e in response.json()["errors"] if "cycle" in e["message"]]
+    assert [e["code"] for e in errors] == ["ProcessGraphInvalid", "ProcessGraphInvalid"]
+    assert "a -> c -> b -> a" in errors[0]["message"] or "a -> c -> b -> a" in errors[1]["message"]
+
+
+def test_user_defined_processes_calling_themselves_are_reported_and_not_stored(api):
+    def calls(target):
+        return {"process_graph": {"n": {"process_id": target, "namespace": "user", "arguments": {}, "result": True}}}
+
+    # Given alice's process `ping`, which calls `pong` (not stored yet)
+    assert api.put("/openeo/1.2/process_graphs/ping", user="alice", json_body=calls("pong")).status == 200
+    # When she validates `pong` calling `ping`, or `selfish` calling itself
+    for process in ({"id": "pong", **calls("ping")}, {"id": "selfish", **calls("selfish")}):
+        errors = api.post(VALIDATION, user="alice", json_body=process).json()["errors"]
+        # Then the recursion is reported
+        assert any(e["code"] == "ProcessGraphInvalid" and "call themselves" in e["message"] for e in errors), errors
+    # And storing them is refused, with the chain in the message
+    refused = api.put("/openeo/1.2/process_graphs/pong", user="alice", json_body=calls("ping"))
+    assert refused.status == 400 and "pong -> ping -> pong" in refused.json()["message"]
+    assert api.put("/openeo/1.2/process_graphs/selfish", user="alice", json_body=calls("selfish")).status == 400
+    # While a graph calling `ping` (which calls the missing `pong`) is no recursion
+    assert not [e for e in api.post(VALIDATION, user="alice", json_body=calls("ping")).json()["errors"]
+                if "call themselves" in e["message"]]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import json
+import base64
+import binascii
 from functools import cache
 from typing import Any, Callable
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
+from stratus import request_limits
 from stratus.backend import Backend
 from stratus.errors import BadRequestException
 
@@ -47,19 +49,26 @@ def _bad_request(reason: str) -> Exception:
     return BadRequestException(reason=reason)
 
 
-def json_body(router: Router, invalid: Callable[[str], Exception] = _bad_request) -> dict[str, Any]:
-    """The request's JSON object; `invalid(reason)` is the error raised otherwise (the API's own kind)."""
+def json_body(router: Router, invalid: Callable[[str], Exception] = _bad_request,
+              max_bytes: int = request_limits.MAX_STORED_BODY_BYTES) -> dict[str, Any]:
+    """The request's JSON object, within `max_bytes` and `request_limits.MAX_JSON_DEPTH`; `invalid(reason)`
+    is the error raised otherwise (the API's own kind)."""
+    event = router.current_event
     try:
-        body = router.current_event.json_body
-    except (json.JSONDecodeError, TypeError, ValueError):
+        raw = base64.b64decode(event.body or "") if event.is_base64_encoded else event.body
+        body = request_limits.parse_json_body(raw, max_bytes)
+    except binascii.Error:
         raise invalid("the request body is not valid JSON") from None
+    except request_limits.BodyRefused as refused:
+        raise invalid(str(refused)) from None
     if not isinstance(body, dict):
         raise invalid("the request body must be a JSON object")
     return body
 
 
-def page_size(router: Router, invalid: Callable[[str], Exception] = _bad_request) -> int:
-    """The `limit` query parameter of a list endpoint (openEO pagination), capped at `MAX_PAGE_SIZE`."""
+def page_size(router: Router, invalid: Callable[[str], Exception] = _bad_request, refuse_above_max: bool = False) -> int:
+    """The `limit` query parameter of a list endpoint (openEO pagination), capped at `MAX_PAGE_SIZE` (or, with
+    `refuse_above_max`, refused above it: the order API documents the maximum)."""
     raw = router.current_event.get_query_string_value("limit", None)
     if raw is None:
         return DEFAULT_PAGE_SIZE
@@ -69,4 +78,6 @@ def page_size(router: Router, invalid: Callable[[str], Exception] = _bad_request
         raise invalid("`limit` must be a positive integer") from None
     if limit < 1:
         raise invalid("`limit` must be a positive integer")
+    if refuse_above_max and limit > MAX_PAGE_SIZE:
+        raise invalid(f"`limit` must be at most {MAX_PAGE_SIZE}")
     return min(limit, MAX_PAGE_SIZE)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 
-from stratus.errors import InternalException, NotFoundException, OpenEOApiException
+from stratus.errors import InternalException, OpenEOApiException
 from stratus.observability import logger
 
 
@@ -21,10 +20,6 @@ def register(app: APIGatewayRestResolver) -> None:
     def handle_openeo_error(error: OpenEOApiException) -> Response:
         logger.info("request refused", extra={"code": error.code, "error_id": error.id})
         return openeo_error_response(error)
-
-    @app.not_found
-    def handle_not_found(_: NotFoundError) -> Response:
-        return openeo_error_response(NotFoundException())
 
     @app.exception_handler(Exception)
     def handle_unexpected(error: Exception) -> Response:

@@ -9,6 +9,7 @@ from urllib.parse import quote
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from routers.context import backend, json_body, page_size, root_url
+from stratus import request_limits
 from stratus.domain.principal import ADMIN_SCOPE, Principal
 from stratus.order_errors import InvalidRequestException, ScopeMissingException
 
@@ -50,13 +51,13 @@ def _invalid_request(reason: str) -> Exception:
     return InvalidRequestException(reason=reason)
 
 
-def order_json_body(router: Router) -> dict[str, Any]:
-    return json_body(router, invalid=_invalid_request)
+def order_json_body(router: Router, max_bytes: int = request_limits.MAX_STORED_BODY_BYTES) -> dict[str, Any]:
+    return json_body(router, invalid=_invalid_request, max_bytes=max_bytes)
 
 
 def order_page_size(router: Router) -> int:
     """The `limit` query parameter of a list endpoint, capped like the openEO API's."""
-    return page_size(router, invalid=_invalid_request)
+    return page_size(router, invalid=_invalid_request, refuse_above_max=True)
 
 
 def page(router: Router, key: str, items: list[Any], next_token: str | None, path: str, limit: int) -> dict[str, Any]:

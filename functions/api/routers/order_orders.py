@@ -98,7 +98,7 @@ def _log_entry(entry: dict[str, Any]) -> dict[str, Any]:
     """An openEO log entry with the order API's upper-case level and the reporting component on top."""
     entry = {**entry, "level": entry["level"].upper()}
     data = entry.get("data")
-    if isinstance(data, dict) and "component" in data:
+    if isinstance(data, dict) and isinstance(data.get("component"), str):  # the schema: a string or absent
         entry["component"] = data["component"]
     return entry
 

@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from routers.context import backend, openeo_url
 from routers.order_context import current_principal, header, order_json_body, order_url
+from stratus import request_limits
 from stratus.domain.orders import describe_order
 from stratus.domain.services import describe_service
 from stratus.order_errors import UsageLimitExceededException
@@ -60,7 +61,7 @@ def withdraw(service_id: str) -> dict:
 @router.post("/services/<service_id>/orders")
 def place_order(service_id: str) -> Response:
     principal = current_principal(router)
-    body = order_json_body(router)
+    body = order_json_body(router, max_bytes=request_limits.MAX_ORDER_BODY_BYTES)
     try:
         order, created = backend().orders.place_order(principal, service_id, body,
                                                       header(router, "Idempotency-Key"))

@@ -6,13 +6,14 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from routers.context import backend, current_user, json_body
+from stratus import request_limits
 
 router = Router()
 
 
 @router.post("/result")
 def compute_result() -> Response:
-    result = backend().sync_processing.process(current_user(router), json_body(router))
+    result = backend().sync_processing.process(current_user(router), json_body(router, max_bytes=request_limits.MAX_PROCESSED_BODY_BYTES))
     if result.redirect_url:
         # too large for a Lambda response: the client follows the redirect to S3
         return Response(status_code=303, headers={"Location": result.redirect_url}, body="")

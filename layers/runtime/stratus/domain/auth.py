@@ -28,6 +28,7 @@ from stratus.errors import (
 from stratus.events import utcnow
 
 _ISSUER = "stratus"
+MAX_USER_ID_BYTES = 256  # login names; DynamoDB partition keys end at 2048 bytes
 _ALGORITHM = "HS256"
 _hasher = PasswordHasher()  # argon2id with the library's OWASP-aligned defaults
 
@@ -203,6 +204,6 @@ def _parse_basic(authorization: str | None) -> tuple[str, str]:
         user_id, sep, password = base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
     except (binascii.Error, UnicodeDecodeError):
         raise CredentialsInvalidException() from None
-    if not sep:
+    if not sep or not 0 < len(user_id.encode()) <= MAX_USER_ID_BYTES:  # never a key DynamoDB refuses
         raise CredentialsInvalidException()
     return user_id, password

@@ -17,6 +17,7 @@ from typing import Protocol
 
 from stratus import catalog_layout
 from stratus.errors import (
+    BadRequestException,
     FileNotFoundException,
     FilePathInvalidException,
     FileSizeExceededException,
@@ -121,7 +122,10 @@ class FileService:
     def list_files(self, user_id: str, limit: int, after: str | None) -> tuple[list[UserFile], str | None]:
         """GET /files: a page of the user's files in path order, and the `after` token of the next page."""
         prefix = catalog_layout.user_files_prefix(user_id)
-        start_after = catalog_layout.user_file_key(user_id, after) if after else None
+        try:
+            start_after = self._key(user_id, after) if after else None
+        except FilePathInvalidException:
+            raise BadRequestException(reason="`after` is not a page token of this listing") from None
         objects, more = self._store.list(prefix, limit, start_after)
         files = [UserFile(o.key[len(prefix):], o.size, o.modified) for o in objects]
         return files, (files[-1].path if more and files else None)

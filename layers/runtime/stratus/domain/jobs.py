@@ -225,11 +225,16 @@ class JobService:
         return estimate_job(graph, self._cost_model)
 
 
+# DynamoDB numbers span 1e-130..1e125 with 38 digits; a budget is money, so far narrower bounds suffice.
+MIN_BUDGET = 1e-9
+MAX_BUDGET = 1e15
+
+
 def _check_budget(budget: Any) -> None:
-    """openEO `BudgetInvalid`: a budget must be a number above 0 (or null for no limit)."""
+    """openEO `BudgetInvalid`: a budget must be a number above 0 (or null for no limit), stored as given."""
     if budget is None:
         return
-    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget <= 0:
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not MIN_BUDGET <= budget <= MAX_BUDGET:
         raise BudgetInvalidException()
 
 

@@ -15,6 +15,7 @@ from stratus.domain.processes import predefined_process_ids, require_process_gra
 from stratus.errors import (
     BadRequestException,
     PredefinedProcessExistsException,
+    ProcessGraphInvalidException,
     ProcessGraphNotFoundException,
 )
 
@@ -69,6 +70,11 @@ class UserProcessService:
         if process_graph_id in predefined_process_ids():
             raise PredefinedProcessExistsException()
         require_process_graph(body)
+        calls = user_process_cycle(body["process_graph"], self.lookup_for(user_id), process_graph_id)
+        if calls is not None:
+            raise ProcessGraphInvalidException(
+                message=f"Invalid process graph specified: user-defined processes would call themselves "
+                        f"({' -> '.join(calls)}); recursion is not supported.")
         process = {**body, "id": process_graph_id}  # the path wins over a different `id` in the body
         self._repository.put(user_id, process_graph_id, process)
         return process
@@ -139,3 +145,85 @@ def freeze_user_processes(process: Mapping[str, Any], lookup: Lookup) -> dict[st
     if resolved:
         snapshot[USER_PROCESSES_KEY] = resolved
     return snapshot
+
+
+def _user_calls(process_graph: Mapping[str, Any]) -> set[str]:
+    """Ids of the user-defined processes a graph calls itself (in callbacks too, not through other UDPs)."""
+    predefined = predefined_process_ids()
+    return {node["process_id"] for node in called_processes(process_graph)
+            if isinstance(node.get("process_id"), str) and node.get("namespace") in USER_NAMESPACES
+            and not (node.get("namespace") is None and node["process_id"] in predefined)}
+
+
+def user_process_cycle(process_graph: Mapping[str, Any], lookup: Lookup, own_id: str | None = None) -> list[str] | None:
+    """A chain of user-defined processes that calls itself (e.g. `["a", "b", "a"]`), starting from a graph
+    that is (or will be stored as) the user's process `own_id`; None when there is none. Unknown ids end a
+    chain (they are reported elsewhere). Iterative, so a long chain cannot exhaust the stack."""
+    graphs: dict[str, Mapping[str, Any] | None] = {}
+
+    def graph_of(process_id: str) -> Mapping[str, Any] | None:
+        if process_id == own_id:
+            return process_graph
+        if process_id not in graphs:
+            definition = lookup(process_id)
+            graph = definition.get("process_graph") if isinstance(definition, Mapping) else None
+            graphs[process_id] = graph if isinstance(graph, Mapping) else None
+        return graphs[process_id]
+
+    root = own_id if own_id is not None else "\x00"  # a name no process can have
+    on_path: list[str] = [root]
+    done: set[str] = set()
+    stack = [iter(sorted(_user_calls(process_graph)))]
+    while stack:
+        callee = next(stack[-1], None)
+        if callee is None:
+            stack.pop()
+            done.add(on_path.pop())
+            continue
+        if callee in on_path:
+            return on_path[on_path.index(callee):] + [callee]
+        graph = None if callee in done else graph_of(callee)
+        if graph is not None:
+            on_path.append(callee)
+            stack.append(iter(sorted(_user_calls(graph))))
+    return None
+
+
+def node_cycle(process_graph: Mapping[str, Any]) -> list[str] | None:
+    """Node ids of a graph whose `from_node` references go round in a circle (e.g. `["a", "b", "a"]`), or None.
+    Each callback is a graph of its own and checked on its own."""
+    edges = {node_id: sorted(_references(node.get("arguments"))) for node_id, node in process_graph.items()
+             if isinstance(node, Mapping)}
+    state: dict[str, int] = {}  # 1: on the current path, 2: finished
+    for start in edges:
+        if start in state:
+            continue
+        path, stack = [start], [iter(edges[start])]
+        state[start] = 1
+        while stack:
+            target = next(stack[-1], None)
+            if target is None:
+                stack.pop()
+                state[path.pop()] = 2
+                continue
+            if target not in edges or state.get(target) == 2:
+                continue
+            if state.get(target) == 1:
+                return path[path.index(target):] + [target]
+            state[target] = 1
+            path.append(target)
+            stack.append(iter(edges[target]))
+    return None
+
+
+def _references(value: Any) -> Iterator[str]:
+    """`from_node` targets in a node's arguments, outside callbacks (which have their own nodes)."""
+    if isinstance(value, Mapping):
+        if isinstance(value.get("from_node"), str):
+            yield value["from_node"]
+        elif not isinstance(value.get("process_graph"), Mapping):
+            for item in value.values():
+                yield from _references(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _references(item)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from stratus.domain.processes import has_process_graph, predefined_processes
-from stratus.domain.user_processes import USER_NAMESPACES, Lookup
+from stratus.domain.user_processes import USER_NAMESPACES, Lookup, node_cycle, user_process_cycle
 from stratus.errors import (
     OpenEOApiException,
     ProcessGraphInvalidException,
@@ -48,6 +48,12 @@ def validate_process(process: Any, lookup: Lookup) -> list[OpenEOApiException]:
     declared = {p["name"] for p in process.get("parameters") or [] if isinstance(p, Mapping) and "name" in p}
     validator = _Validator(_predefined_specs(), lookup)
     validator.graph(process["process_graph"], frozenset(declared), path="")
+    own_id = process.get("id") if isinstance(process.get("id"), str) else None
+    calls = user_process_cycle(process["process_graph"], lookup, own_id)
+    if calls is not None:
+        validator.errors.append(ProcessGraphInvalidException(
+            message="Invalid process graph specified: user-defined processes call themselves "
+                    f"({' -> '.join(calls)}); recursion is not supported."))
     return validator.errors
 
 
@@ -60,9 +66,12 @@ class _Validator:
 
     def graph(self, graph: Mapping[str, Any], scope: frozenset[str], path: str) -> None:
         results = [node_id for node_id, node in graph.items() if isinstance(node, Mapping) and node.get("result")]
+        where = f" in the callback of {path}" if path else ""
         if len(results) != 1:
-            where = f" in the callback of {path}" if path else ""
             self._invalid(f"the graph{where} has {len(results)} result nodes; exactly one is required")
+        cycle = node_cycle(graph)
+        if cycle is not None:
+            self._invalid(f"the nodes{where} depend on themselves in a cycle ({' -> '.join(cycle)})")
         for node_id, node in graph.items():
             self.node(graph, node_id, node, scope, f"{path}/{node_id}" if path else node_id)
 

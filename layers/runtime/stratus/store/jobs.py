@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from datetime import datetime
 
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 
 from stratus.domain.jobs import Job, JobRepository
 from stratus.events import JobStatus, StatusEvent
-from stratus.store.dynamo import encode_page_token, is_condition_failure
+from stratus.errors import BadRequestException
+from stratus.store.dynamo import decode_page_token, encode_page_token, is_condition_failure
 from stratus.store.models import JobModel
 
 _TIMESTAMP_FOR = {
@@ -20,6 +19,10 @@ _TIMESTAMP_FOR = {
     JobStatus.ERROR: JobModel.finished,
     JobStatus.CANCELED: JobModel.finished,
 }
+
+
+def _invalid_token() -> Exception:
+    return BadRequestException(reason="`after` is not a page token of this listing")
 
 
 def _to_job(item: JobModel) -> Job:
@@ -53,7 +56,8 @@ class DynamoJobRepository(JobRepository):
             return None
 
     def list_for_user(self, user_id: str, limit: int, after: str | None) -> tuple[list[Job], str | None]:
-        start_key = json.loads(base64.urlsafe_b64decode(after)) if after else None
+        start_key = decode_page_token(after, {"job_id", "user_id", "created"}, _invalid_token,
+                                      owner=("user_id", user_id)) if after else None
         query = JobModel.user_jobs.query(user_id, limit=limit, last_evaluated_key=start_key,
                                          scan_index_forward=False)
         jobs = [_to_job(item) for item in query]
