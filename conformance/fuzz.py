@@ -119,6 +119,7 @@ class FuzzReport:
     requests: int = 0
     by_status: Counter = field(default_factory=Counter)
     server_errors: list[str] = field(default_factory=list)  # "METHOD path -> status: body"
+    unsupported: list[str] = field(default_factory=list)  # operations schemathesis could not generate for
     operations: int = 0
     seconds: float = 0.0
 
@@ -126,52 +127,66 @@ class FuzzReport:
         classes = Counter(f"{status // 100}xx" for status in self.by_status.elements())
         return (f"{self.operations} operations, {self.requests} requests in {self.seconds:.0f} s: "
                 + ", ".join(f"{k} {v}" for k, v in sorted(classes.items()))
-                + f"; server errors: {len(self.server_errors)}")
+                + f"; server errors: {len(self.server_errors)}"
+                + (f"; not generated: {len(self.unsupported)}" if self.unsupported else ""))
 
 
 def fuzz(target: FuzzTarget, document: dict[str, Any], auth: dict[str, str], *, max_examples: int,
          seed: int | None = 0, report: FuzzReport | None = None) -> FuzzReport:
     """Sends generated requests for every operation of `document`; a response >= 500 is recorded with
     its request. Deterministic for a given `seed` (None: random)."""
-    import hypothesis
     import schemathesis
-    from hypothesis import HealthCheck, Phase
+    from hypothesis.errors import Unsatisfiable
+    from schemathesis.core.errors import UnsupportedSchema
+    from schemathesis.generation import GenerationMode
 
     report = report or FuzzReport()
     started = time.monotonic()
     schema = schemathesis.openapi.from_dict(document)
     schema.app = target.app  # calls go to the WSGI app in-process
-    from schemathesis.generation import GenerationMode
 
     for result in schema.get_all_operations():
         operation = result.ok()
         report.operations += 1
-        # valid requests and requests that break the schema on purpose (wrong types, missing fields, ...)
-        strategy = operation.as_strategy(GenerationMode.POSITIVE) | operation.as_strategy(GenerationMode.NEGATIVE)
-
-        @hypothesis.given(case=strategy)
-        @hypothesis.settings(max_examples=max_examples, deadline=None, database=None,
-                             derandomize=seed is not None, phases=[Phase.explicit, Phase.generate],
-                             suppress_health_check=list(HealthCheck), print_blob=False)
-        def check(case) -> None:
-            headers = {**(case.headers or {}), **auth}
-            report.requests += 1
+        # valid requests, and requests that break the schema on purpose (wrong types, missing fields, ...)
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             try:
-                response = case.call(headers=headers)
-            except Exception as error:  # the front or the handler crashed: what API Gateway answers with 502
-                report.by_status[502] += 1
-                report.server_errors.append(f"{case.method} {case.formatted_path} -> crash: {error!r}"[:400])
-                return
-            report.by_status[response.status_code] += 1
-            if response.status_code >= 500:
-                text = response.text[:300] if hasattr(response, "text") else ""
-                report.server_errors.append(f"{case.method} {case.formatted_path} -> {response.status_code}: {text}")
-
-        if seed is not None:
-            check = hypothesis.seed(seed)(check)
-        check()
+                _fuzz_operation(operation.as_strategy(mode), auth, max_examples, seed, report)
+            except Unsatisfiable:  # nothing to break: an operation without parameters or body
+                continue
+            except UnsupportedSchema as unsupported:  # schemathesis cannot negate some schemas (e.g. `not`)
+                report.unsupported.append(f"{operation.method.upper()} {operation.path} ({mode.value}): "
+                                          f"{str(unsupported)[:120]}")
     report.seconds += time.monotonic() - started
     return report
+
+
+def _fuzz_operation(strategy: Any, auth: dict[str, str], max_examples: int, seed: int | None,
+                    report: FuzzReport) -> None:
+    """Up to `max_examples` cases of one operation in one generation mode, each sent once."""
+    import hypothesis
+    from hypothesis import HealthCheck, Phase
+
+    @hypothesis.given(case=strategy)
+    @hypothesis.settings(max_examples=max_examples, deadline=None, database=None, derandomize=seed is not None,
+                         phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck),
+                         print_blob=False)
+    def check(case) -> None:
+        report.requests += 1
+        try:
+            response = case.call(headers={**(case.headers or {}), **auth})
+        except Exception as error:  # the front or the handler crashed: what API Gateway answers with 502
+            report.by_status[502] += 1
+            report.server_errors.append(f"{case.method} {case.formatted_path} -> crash: {error!r}"[:400])
+            return
+        report.by_status[response.status_code] += 1
+        if response.status_code >= 500:
+            report.server_errors.append(f"{case.method} {case.formatted_path} -> {response.status_code}: "
+                                        f"{response.text[:300]}")
+
+    if seed is not None:
+        check = hypothesis.seed(seed)(check)
+    check()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -195,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
             report.seconds += part.seconds
             report.by_status.update(part.by_status)
             report.server_errors += part.server_errors
+            report.unsupported += part.unsupported
+    for line in report.unsupported:
+        print(f"  not generated: {line}")
     for line in report.server_errors[:50]:
         print(f"  5xx: {line}")
     print(f"fuzz total: {report.summary()}")

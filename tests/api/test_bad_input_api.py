@@ -147,3 +147,12 @@ def test_order_log_entries_have_a_component_or_none_at_all(api):
     reported = {e["message"]: e for e in entries if e["message"].startswith("from ")}
     assert reported["from qa"]["component"] == "qa"
     assert "component" not in reported["from None"]
+
+
+def test_references_that_are_not_names_are_invalid_graphs(api):
+    # found by the fuzzer: `from_parameter`/`from_node` holding an object crashed the validator
+    graph = {"a": {"process_id": "absolute", "arguments": {"x": {"from_parameter": {"x": 1}}}},
+             "b": {"process_id": "add", "arguments": {"x": {"from_node": ["a"]}, "y": 1}, "result": True}}
+    response = api.post("/openeo/1.2/validation", user="alice", json_body={"process_graph": graph})
+    assert response.status == 200
+    assert [e["code"] for e in response.json()["errors"]] == ["ProcessGraphInvalid", "ProcessGraphInvalid"]

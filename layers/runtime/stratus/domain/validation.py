@@ -104,11 +104,15 @@ class _Validator:
               name: str, parameter: Mapping[str, Any] | None) -> None:
         if isinstance(value, Mapping):
             if "from_node" in value:
-                if value["from_node"] not in graph:
+                if not isinstance(value["from_node"], str):
+                    self._invalid(f"node '{path}' has a `from_node` that is not a node id")
+                elif value["from_node"] not in graph:
                     self._invalid(f"node '{path}' refers to the node '{value['from_node']}', which does not exist")
                 return
             if "from_parameter" in value:
-                if value["from_parameter"] not in scope:
+                if not isinstance(value["from_parameter"], str):
+                    self._invalid(f"node '{path}' has a `from_parameter` that is not a parameter name")
+                elif value["from_parameter"] not in scope:
                     self.errors.append(ProcessParameterRequiredException(
                         message=f"Process '{process_id}' (node '{path}') references the parameter "
                                 f"'{value['from_parameter']}', which is not defined."))
