@@ -28,16 +28,23 @@ def backend() -> Backend:
 
 def handle_record(record: SQSRecord) -> None:
     event = parse_status_event(record.body)
-    if event.status is JobStatus.ERROR and event.detail is not None:
-        # came from the state machine's Catch: make the raw cause readable and keep it in the log
-        reason = describe_workflow_failure(event.reason, event.detail)
-        event = event.model_copy(update={"reason": reason, "detail": None})
-        log = LogEvent(job_id=event.job_id, level=LogLevel.ERROR, message=reason, time=event.time)
-        backend().logs.add(entry_from_event(log, record.message_id))
+    from_workflow = event.status is JobStatus.ERROR and event.detail is not None
+    if from_workflow:
+        # came from the state machine's Catch: users read a reason, operators the raw cause (here)
+        logger.warning("workflow failure", extra={"job_id": event.job_id, "run_id": event.run_id,
+                                                  "error": event.reason, "cause": event.detail[:4000]})
+        event = event.model_copy(update={"reason": describe_workflow_failure(event.reason, event.detail),
+                                         "detail": None})
     applied = apply_status_event(backend().jobs_repository, event, backend().cost_model)
     logger.info("status event", extra={"job_id": event.job_id, "run_id": event.run_id,
                                        "status": event.status.value, "usage": event.usage is not None,
                                        "applied": applied})
+    if applied and from_workflow:
+        # only the job's current run speaks to its owner: a stale or repeated failure says nothing
+        log = LogEvent(job_id=event.job_id, level=LogLevel.ERROR, message=event.reason, time=event.time)
+        backend().logs.add(entry_from_event(log, record.message_id))
+    if applied and event.status in (JobStatus.ERROR, JobStatus.CANCELED):
+        backend().jobs.discard_run_outputs(event.job_id, event.run_id)
     if event.status in ENDED:
         # also after a not-applied duplicate: a notice that failed to send is retried with the record
         told = backend().order_notifier.notify_if_ended(event.job_id)

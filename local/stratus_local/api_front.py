@@ -79,15 +79,22 @@ def to_response(result: dict[str, Any]) -> Response:
 
 
 class ApiGatewayFront:
+    """Requests are handled one at a time, like one warm Lambda container: Powertools keeps the current
+    event in a class attribute (`BaseRouter.current_event`), so concurrent requests in one process would
+    read each other's headers and bodies. HTTP connections are still accepted in parallel."""
+
     def __init__(self, handler: Callable[[dict, Any], dict], function_name: str, timeout_s: int) -> None:
         self._handler = handler
         self._function_name = function_name
         self._timeout_s = timeout_s
+        self._container = threading.Lock()
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         request = Request(environ)
+        event = build_proxy_event(request)
         context = LocalLambdaContext(function_name=self._function_name, timeout_s=self._timeout_s)
-        result = self._handler(build_proxy_event(request), context)
+        with self._container:
+            result = self._handler(event, context)
         return to_response(result)(environ, start_response)
 
 

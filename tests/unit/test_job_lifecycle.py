@@ -53,8 +53,9 @@ def test_other_users_job_is_not_found(service):
 def test_lifecycle_moves_forward_only(service):
     jobs, job_id, run_id = started_job(service)
     repo = DynamoJobRepository()
-    # Given a queued then running job
-    assert apply_status_event(repo, event(job_id, run_id, JobStatus.QUEUED))
+    # Given a started job: queued at once, so the state machine's `queued` only confirms it
+    assert jobs.get_job("alice", job_id).status is JobStatus.QUEUED
+    assert not apply_status_event(repo, event(job_id, run_id, JobStatus.QUEUED))
     assert apply_status_event(repo, event(job_id, run_id, JobStatus.RUNNING, progress=0))
     # When a duplicate queued event arrives late, Then nothing changes
     assert not apply_status_event(repo, event(job_id, run_id, JobStatus.QUEUED))
@@ -96,7 +97,7 @@ def test_events_of_an_old_run_are_ignored(service):
     assert new_run != old_run
     assert not apply_status_event(repo, event(job_id, old_run, JobStatus.FINISHED))
     job = jobs.get_job("alice", job_id)
-    assert job.status is JobStatus.CREATED and job.reason is None and job.run_id == new_run
+    assert job.status is JobStatus.QUEUED and job.reason is None and job.run_id == new_run
 
 
 def test_starting_a_running_job_changes_nothing(service):
@@ -122,7 +123,13 @@ def test_listing_is_per_user_and_paginated(service):
 def test_workflow_failure_reasons_are_readable():
     cause = '{"JobName": "x", "Status": "FAILED", "StatusReason": "Essential container in task exited", ' \
             '"Container": {"ExitCode": 1}}'
-    assert describe_workflow_failure("States.TaskFailed", cause) == \
-        "Processing failed: Essential container in task exited (exit code 1)"
+    # AWS-internal wording stays out, the exit code is kept
+    assert describe_workflow_failure("States.TaskFailed", cause) == "Processing failed (exit code 1); see the job's log."
+    spot = '{"StatusReason": "Host EC2 (instance i-1) terminated.", "Container": {"ExitCode": 137}}'
+    assert describe_workflow_failure("States.TaskFailed", spot) == \
+        "Processing failed: Host EC2 (instance i-1) terminated. (exit code 137); see the job's log."
+    # internal exceptions of our own functions are never named to users
     lambda_cause = '{"errorMessage": "job j has no current run r", "errorType": "StaleRunError"}'
-    assert describe_workflow_failure("StaleRunError", lambda_cause) == "StaleRunError: job j has no current run r"
+    reason = describe_workflow_failure("StaleRunError", lambda_cause)
+    assert "StaleRunError" not in reason and "current run" not in reason and "internal error" in reason
+    assert "longer than" in describe_workflow_failure("States.Timeout", None)

@@ -295,7 +295,7 @@ def ordering(tables):
 def test_a_valid_order_is_a_started_job(ordering):
     service, workflow, events = ordering
     order, created = service.place_order(CAROL, "ndvi-composite", {"parameters": {"area": SQUARE, **JUNE}})
-    assert created and order.order_status == "RECEIVED" and order.run_id
+    assert created and order.order_status == "QUEUED" and order.run_id  # started at once
     assert workflow.started == [(order.order_id, order.run_id)] and events.statuses == []
     assert order.process["process_graph"]["load"]["arguments"]["spatial_extent"] == SQUARE
 

@@ -25,8 +25,11 @@ from stratus.domain.logs import LogEntry, entry_from_event
 from stratus.domain.processes import require_process_graph
 from stratus.events import JobStatus, LogEvent, LogLevel, StatusEvent, utcnow
 
-# Runs may start from these; a queued or running job is left alone (openEO: 202, nothing changes).
-STARTABLE = (JobStatus.CREATED, JobStatus.FINISHED, JobStatus.ERROR, JobStatus.CANCELED)
+# A new run may start once the last one ended (or, from `created`, when the job never ran); a queued or
+# running job is left alone (openEO: 202, nothing changes).
+ENDED = (JobStatus.FINISHED, JobStatus.ERROR, JobStatus.CANCELED)
+STARTABLE = (JobStatus.CREATED, *ENDED)
+START_FAILED_REASON = "The job could not be started; please try again."
 
 # A job with a run in progress can't be modified (openEO `JobLocked`) and is canceled before deletion.
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
@@ -65,8 +68,9 @@ class JobRepository(Protocol):
 
     def list_for_user(self, user_id: str, limit: int, after: str | None) -> tuple[list[Job], str | None]: ...
 
-    def begin_run(self, job_id: str, run_id: str, allowed_from: tuple[JobStatus, ...], now: datetime) -> bool:
-        """Reset the job to `created` under a new run id if its status is in `allowed_from`."""
+    def begin_run(self, job_id: str, run_id: str, ended: tuple[JobStatus, ...], now: datetime) -> bool:
+        """In one conditional write: the job's new run `run_id`, `queued` now, if the job never ran (`created`
+        without a run) or its status is in `ended`; False (nothing written) otherwise."""
         ...
 
     def apply_status(self, event: StatusEvent, allowed_from: list[JobStatus], now: datetime) -> bool:
@@ -164,9 +168,15 @@ class JobService:
                 and self._cost_model is not None and self._estimate(job).costs > job.budget:
             raise PaymentRequiredException()
         run_id = uuid.uuid4().hex[:12]
-        if not self._jobs.begin_run(job_id, run_id, STARTABLE, utcnow()):
-            return False
-        self._workflow.start(job_id, run_id)
+        if not self._jobs.begin_run(job_id, run_id, ENDED, utcnow()):
+            return False  # a run is pending (or another request just started one): that run stands
+        try:
+            self._workflow.start(job_id, run_id)
+        except Exception:
+            # the run must not hang in `queued`: it ended before it began (the outage itself propagates)
+            apply_status_event(self._jobs, StatusEvent(job_id=job_id, run_id=run_id, status=JobStatus.ERROR,
+                                                       reason=START_FAILED_REASON))
+            raise
         return True
 
     def update_job(self, user_id: str, job_id: str, body: dict[str, Any]) -> None:
@@ -199,7 +209,15 @@ class JobService:
         canceled = apply_status_event(self._jobs, event)
         # Stop even when another request won the write: stopping a stopped run is a no-op.
         self._workflow.stop(job_id, job.run_id)
+        if canceled:
+            self.discard_run_outputs(job_id, job.run_id)
         return canceled
+
+    def discard_run_outputs(self, job_id: str, run_id: str) -> None:
+        """What a canceled or failed run wrote: partial results nobody may download are deleted, not left
+        until the bucket's expiry. Results of finished runs stay."""
+        if self._artifacts is not None:
+            self._artifacts.delete_prefix(catalog_layout.run_prefix(job_id, run_id))
 
     def delete_job(self, user_id: str, job_id: str) -> None:
         """DELETE /jobs/{job_id}: cancels a run in progress, then removes results of all runs, the log
@@ -250,6 +268,8 @@ def apply_status_event(repository: JobRepository, event: StatusEvent, cost_model
     if event.reason and len(event.reason) > MAX_REASON_CHARS:
         event = event.model_copy(update={"reason": event.reason[:MAX_REASON_CHARS]})
     allowed = event.status.earlier()
+    if not allowed and event.status is not JobStatus.RUNNING:
+        return False  # `created` follows nothing: an event that claims it is out of order
     if event.status is JobStatus.RUNNING:
         # progress updates arrive as repeated `running` events
         allowed = [*allowed, JobStatus.RUNNING]
@@ -273,8 +293,16 @@ def costs_of_usage(usage: dict[str, Any], model: CostModel) -> float | None:
     return round(seconds / model.seconds_per_gb * model.cost_per_gb, 4)
 
 
-def describe_workflow_failure(error: str | None, cause: str | None) -> str:
-    """A readable reason from a Step Functions Catch (`$.error.Error` / `$.error.Cause`)."""
+# What users read when the workflow (not their graph) failed; the raw cause goes to the operators' log only.
+_AWS_INTERNAL_REASONS = ("Essential container in task exited",)
+PREPARATION_FAILED_REASON = "The job could not be prepared for processing (an internal error); please try again."
+TIMEOUT_REASON = "The job took longer than the {hours:g} hours a run may take and was stopped."
+
+
+def describe_workflow_failure(error: str | None, cause: str | None, max_run_hours: float = 5.0) -> str:
+    """A reason for users from a Step Functions Catch (`$.error.Error` / `$.error.Cause`): never the name of an
+    internal exception, a stack trace or an AWS-internal message (the processing's own log entries say what
+    went wrong in a user's graph)."""
     try:
         detail = json.loads(cause) if cause else {}
     except ValueError:
@@ -283,8 +311,10 @@ def describe_workflow_failure(error: str | None, cause: str | None) -> str:
         detail = {}
     if "StatusReason" in detail or "Container" in detail:
         exit_code = (detail.get("Container") or {}).get("ExitCode")
-        reason = detail.get("StatusReason") or "the processing job failed"
-        return f"Processing failed: {reason}" + (f" (exit code {exit_code})" if exit_code is not None else "")
-    if "errorMessage" in detail:
-        return f"{detail.get('errorType', 'Error')}: {detail['errorMessage']}"
-    return f"Workflow failed: {error or 'unknown error'}" + (f": {cause[:500]}" if cause and not detail else "")
+        reason = detail.get("StatusReason") or ""
+        text = "Processing failed" if not reason or reason.startswith(_AWS_INTERNAL_REASONS) \
+            else f"Processing failed: {reason}"
+        return text + (f" (exit code {exit_code})" if exit_code is not None else "") + "; see the job's log."
+    if error == "States.Timeout":
+        return TIMEOUT_REASON.format(hours=max_run_hours)
+    return PREPARATION_FAILED_REASON

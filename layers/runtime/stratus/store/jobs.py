@@ -10,7 +10,7 @@ from stratus.domain.jobs import Job, JobRepository
 from stratus.events import JobStatus, StatusEvent
 from stratus.errors import BadRequestException
 from stratus.store.dynamo import decode_page_token, encode_page_token, is_condition_failure
-from stratus.store.models import JobModel
+from stratus.store.models import ACTIVE_MARK, JobModel
 
 _TIMESTAMP_FOR = {
     JobStatus.QUEUED: JobModel.queued,
@@ -63,16 +63,20 @@ class DynamoJobRepository(JobRepository):
         jobs = [_to_job(item) for item in query]
         return jobs, encode_page_token(query.last_evaluated_key)
 
-    def begin_run(self, job_id: str, run_id: str, allowed_from: tuple[JobStatus, ...], now: datetime) -> bool:
+    def begin_run(self, job_id: str, run_id: str, ended: tuple[JobStatus, ...], now: datetime) -> bool:
+        # one conditional write: a job never started (created, no run) or whose last run ended; so of
+        # parallel starts exactly one wins, and the winner's job reads `queued` at once
+        never_started = (JobModel.status == JobStatus.CREATED.value) & JobModel.run_id.does_not_exist()
         try:
             JobModel(job_id).update(
                 actions=[
                     JobModel.run_id.set(run_id),
-                    JobModel.status.set(JobStatus.CREATED.value),
+                    JobModel.status.set(JobStatus.QUEUED.value),
+                    JobModel.active.set(ACTIVE_MARK),
                     JobModel.progress.set(0),
                     JobModel.updated.set(now),
+                    JobModel.queued.set(now),
                     JobModel.reason.remove(),
-                    JobModel.queued.remove(),
                     JobModel.started.remove(),
                     JobModel.finished.remove(),
                     JobModel.usage.remove(),
@@ -80,7 +84,7 @@ class DynamoJobRepository(JobRepository):
                     JobModel.error_code.remove(),  # a new run has not failed (yet)
                     JobModel.notified.remove(),  # and its end is news again
                 ],
-                condition=JobModel.status.is_in(*[s.value for s in allowed_from]),
+                condition=never_started | JobModel.status.is_in(*[s.value for s in ended]),
             )
             return True
         except UpdateError as error:
@@ -104,6 +108,8 @@ class DynamoJobRepository(JobRepository):
             actions.append(JobModel.reason.set(event.reason))
         if event.error_code:
             actions.append(JobModel.error_code.set(event.error_code))
+        if event.status.is_terminal:
+            actions.append(JobModel.active.remove())  # leaves the reaper's index
         try:
             JobModel(event.job_id).update(actions=actions, condition=condition)
             return True

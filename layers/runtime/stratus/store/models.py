@@ -10,7 +10,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from stratus.settings import Settings
@@ -58,6 +58,20 @@ class UserJobsIndex(GlobalSecondaryIndex):
     created = UTCDateTimeAttribute(range_key=True)
 
 
+ACTIVE_MARK = "active"  # `JobModel.active` of a job with a run queued or running
+
+
+class ActiveJobsIndex(GlobalSecondaryIndex):
+    """Sparse: only jobs with a run in progress, by last update, so the reaper finds stale ones by a query."""
+
+    class Meta:
+        index_name = "active-jobs"
+        projection = KeysOnlyProjection()
+
+    active = UnicodeAttribute(hash_key=True)
+    updated = UTCDateTimeAttribute(range_key=True)
+
+
 class JobModel(Model):
     """A batch job (openEO) or order (order-service): one model for both."""
 
@@ -87,7 +101,9 @@ class JobModel(Model):
     order = JSONAttribute(null=True)  # the order as submitted: parameters, notification wishes
     error_code = UnicodeAttribute(null=True)  # why it failed; input errors make an order INVALID
     notified = UnicodeAttribute(null=True)  # the order status the customer was told about (sent once)
+    active = UnicodeAttribute(null=True)  # ACTIVE_MARK while a run is queued or running, else absent
     user_jobs = UserJobsIndex()
+    active_jobs = ActiveJobsIndex()
 
 
 class LogEntryModel(Model):
