@@ -70,6 +70,7 @@ def fuzz_target() -> Iterator[FuzzTarget]:
         with mock_aws():
             # `POST /result` invokes the sync processing function: run it in-process, as the local system does
             moto_seams.install_lambda_seam(lambda info: handler_for_function_name(info.function_name))
+            moto_seams.install_dynamodb_atomic_writes()
             aws.reset_clients()
             provisioned = provision(boto3.session.Session(region_name="eu-central-1"), Settings())
             os.environ.update(provisioned.settings.as_env())

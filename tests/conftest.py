@@ -9,11 +9,15 @@ import botocore.loaders
 import botocore.session
 import pytest
 
+from stratus_local import moto_seams
+
 # Every test builds fresh boto3 sessions (a fresh emulator each time); without this each one parses
 # botocore's service models again (about 3 s of JSON per API test). The models are read-only data.
 botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)
 # moto's EC2 backend (behind Batch) parses thousands of AMIs per region and emulator; nothing here uses them.
 os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+# conditional writes must be atomic in the emulator too, or tests of races test moto's races
+moto_seams.install_dynamodb_atomic_writes()
 
 
 @pytest.fixture(autouse=True)

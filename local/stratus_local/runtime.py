@@ -77,6 +77,7 @@ class LocalStratus:
         started = time.monotonic()
         os.environ.update(LOCAL_AWS_ENV)
         moto_seams.enable_stepfunctions_execution()
+        moto_seams.install_dynamodb_atomic_writes()
         cognito = lambda: aws.client("cognito-idp")  # noqa: E731 (called per token request, after start)
         self._moto, self.endpoint_url = moto_seams.start_moto_server(
             self.options.host, self.options.moto_port,
