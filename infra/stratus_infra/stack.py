@@ -105,6 +105,9 @@ class StratusStack(Stack):
         self.api.token_secret.grant_read(status_manager)
         status_manager.add_environment(ENV["token_secret_id"], self.api.token_secret.secret_arn)
         self.queues["logs"].grant_send_messages(status_manager)
+        # the files of a canceled or failed run are deleted when its end is applied
+        self.storage.results.grant_read(status_manager, "jobs/*")
+        self.storage.results.grant_delete(status_manager, "jobs/*")
 
         self._output("DataBucketName", self.storage.data.bucket_name, "Bucket of the STAC catalog and its assets")
         self._output("ResultsBucketName", self.storage.results.bucket_name, "Bucket of job runs and results")

@@ -6,9 +6,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_batch as batch
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
@@ -16,9 +18,9 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from stratus.resources import FUNCTIONS, STATE_MACHINE_FILE, STATE_MACHINE_SUBSTITUTIONS
+from stratus.resources import FUNCTIONS, REAPER_SCHEDULE_MINUTES, STATE_MACHINE_FILE, STATE_MACHINE_SUBSTITUTIONS
 from stratus_infra import constants
-from stratus_infra.functions import FunctionRuntime, StratusFunction
+from stratus_infra.functions import FunctionRuntime, StratusFunction, settings_environment
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 
@@ -57,7 +59,8 @@ class WorkflowProps:
 
 
 class Workflow(Construct):
-    """`state_machine` (standard, traced, logged) and `prepare_job` (its first task's function)."""
+    """`state_machine` (standard, traced, logged), `prepare_job` (its first task's function) and `reaper`
+    (the scheduled function that ends lost runs)."""
 
     def __init__(self, scope: Construct, construct_id: str, props: WorkflowProps) -> None:
         super().__init__(scope, construct_id)
@@ -116,3 +119,25 @@ class Workflow(Construct):
                 ],
             )
         )
+
+        self.reaper = self._reaper(props)
+
+    def _reaper(self, props: WorkflowProps) -> StratusFunction:
+        """JobReaper on a schedule: ends jobs whose run was lost (`stratus.domain.reaper`), through the status
+        queue; it reads the jobs' active index, asks this state machine and Batch about runs, and stops a run
+        that never found capacity."""
+        reaper = StratusFunction(self, FUNCTIONS["reaper"].logical_name, spec=FUNCTIONS["reaper"],
+                                 runtime=props.runtime,
+                                 environment=settings_environment(state_machine_arn=self.state_machine.state_machine_arn))
+        props.jobs_table.grant_read_data(reaper)
+        props.status_queue.grant_send_messages(reaper)
+        self.state_machine.grant(reaper, "states:DescribeStateMachine")
+        self.state_machine.grant_execution(reaper, "states:DescribeExecution", "states:StopExecution")
+        stack = Stack.of(self)
+        reaper.add_to_role_policy(iam.PolicyStatement(
+            actions=["batch:TerminateJob"], resources=[stack.format_arn(service="batch", resource="job", resource_name="*")]))
+        reaper.add_to_role_policy(iam.PolicyStatement(actions=["batch:ListJobs"], resources=["*"]))  # no resource scope
+        events.Rule(self, "ReaperSchedule", description="Ends Stratus jobs whose run was lost",
+                    schedule=events.Schedule.rate(Duration.minutes(REAPER_SCHEDULE_MINUTES)),
+                    targets=[targets.LambdaFunction(reaper, retry_attempts=0)])
+        return reaper

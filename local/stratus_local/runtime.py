@@ -8,6 +8,7 @@ import os
 import secrets
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,6 +57,7 @@ class LocalOptions:
     with_demo_data: bool = True
     demo_password: str | None = None
     retry_delay_s: int | None = 2  # local shortcut for failed SQS records; None: the queue's visibility timeout
+    reaper_interval_s: float = resources.REAPER_SCHEDULE_MINUTES * 60  # like its schedule in AWS; 0: off
 
 
 @dataclass
@@ -72,6 +74,7 @@ class LocalStratus:
     _http: HttpServer | None = None
     _pollers: list[SqsPoller] = field(default_factory=list)
     _processes: list[subprocess.Popen] = field(default_factory=list)
+    _reaper: "_Schedule | None" = None
 
     def start(self) -> "LocalStratus":
         started = time.monotonic()
@@ -107,6 +110,11 @@ class LocalStratus:
             poller.start()
             self._pollers.append(poller)
 
+        if self.options.reaper_interval_s > 0:
+            self._reaper = _Schedule(self.options.reaper_interval_s, load_handler(resources.FUNCTIONS["reaper"]),
+                                     local_function_name("reaper"))
+            self._reaper.start()
+
         api_spec = resources.FUNCTIONS["api"]
         front = ApiGatewayFront(load_handler(api_spec), local_function_name("api"), api_spec.timeout_s)
         self._http = HttpServer(front, self.options.host, self.options.port)
@@ -135,6 +143,8 @@ class LocalStratus:
         return process
 
     def stop(self) -> None:
+        if self._reaper is not None:
+            self._reaper.stop()
         for poller in self._pollers:
             poller.stop()
         if self._http:
@@ -144,3 +154,31 @@ class LocalStratus:
                 process.terminate()
         if self._moto:
             self._moto.stop()
+
+
+class _Schedule:
+    """An EventBridge schedule's stand-in: calls a handler with a scheduled event every `interval_s`."""
+
+    def __init__(self, interval_s: float, handler: Any, function_name: str) -> None:
+        self._interval_s = interval_s
+        self._handler = handler
+        self._function_name = function_name
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"schedule-{function_name}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        from stratus_local.lambda_context import LocalLambdaContext
+
+        while not self._stopped.wait(self._interval_s):
+            event = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
+            try:
+                self._handler(event, LocalLambdaContext(function_name=self._function_name))
+            except Exception:  # a failed run is retried at the next tick, as on AWS
+                log.exception("scheduled %s failed", self._function_name)

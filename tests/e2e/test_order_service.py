@@ -95,7 +95,7 @@ def test_register_order_poll_download_and_get_the_email(base, local_system):
     response = customer.order("ndvi-composite", {"area": BOLZANO, **JUNE})
     assert response.status_code == 201, response.text
     order_id = response.json()["order_id"]
-    assert response.json()["status"] == "RECEIVED"
+    assert response.json()["status"] == "QUEUED"  # started at once
     assert response.headers["Location"].endswith(f"/api/v1/orders/{order_id}")
     # Then polling sees it run and succeed
     order, seen = customer.wait(order_id)

@@ -163,7 +163,7 @@ def test_functions_follow_their_specs(synth: Synth) -> None:
         for name in ("users_table", "jobs_table", "logs_table", "data_bucket", "results_bucket",
                      "status_queue_url", "log_queue_url"):
             assert ENV[name] in variables, (key, name)
-        assert (ENV["state_machine_arn"] in variables) == (key == "api")
+        assert (ENV["state_machine_arn"] in variables) == (key in ("api", "reaper"))  # they start, stop or ask runs
         assert (ENV["sync_function_name"] in variables) == (key == "api")
 
 
@@ -193,7 +193,7 @@ def test_table_matches_its_model(synth: Synth, key: str) -> None:
     assert set(indexes) == {i["name"] for i in schema["indexes"]}
     for index in schema["indexes"]:
         assert indexes[index["name"]]["KeySchema"] == keys(index["partition_key"], index["sort_key"])
-        assert indexes[index["name"]]["Projection"] == {"ProjectionType": "ALL"}
+        assert indexes[index["name"]]["Projection"] == {"ProjectionType": index["projection"]}
     expected_types = {}
     for k in [schema["partition_key"], schema["sort_key"]] + [
         a for i in schema["indexes"] for a in (i["partition_key"], i["sort_key"])

@@ -21,6 +21,7 @@ from stratus.domain.files import FileService
 from stratus.domain.estimate import CostModel
 from stratus.domain.jobs import JobService
 from stratus.domain.notifications import OrderNotifier
+from stratus.domain.reaper import Reaper
 from stratus.domain.webhooks import WebhookSender
 from stratus.domain.orders import OrderService
 from stratus.domain.services import ServiceCatalog
@@ -107,11 +108,19 @@ class Backend:
                          resources.MIN_JOB_DURATION_S)
 
     @cached_property
+    def workflow(self) -> StepFunctionsWorkflow:
+        return StepFunctionsWorkflow(aws.client("stepfunctions"), self.settings.state_machine_arn,
+                                     aws.client("batch"))
+
+    @cached_property
     def jobs(self) -> JobService:
-        workflow = StepFunctionsWorkflow(aws.client("stepfunctions"), self.settings.state_machine_arn,
-                                         aws.client("batch"))
-        return JobService(self.jobs_repository, workflow, catalog=self.catalog_reader, cost_model=self.cost_model,
-                          artifacts=self.results, logs=self.logs)
+        return JobService(self.jobs_repository, self.workflow, catalog=self.catalog_reader,
+                          cost_model=self.cost_model, artifacts=self.results, logs=self.logs)
+
+    @cached_property
+    def reaper(self) -> Reaper:
+        """Ends jobs whose run was lost (scheduled)."""
+        return Reaper(self.jobs_repository, self.workflow, self.events, resources.REAPER_POLICY)
 
     @cached_property
     def catalog_reader(self) -> S3CatalogReader:

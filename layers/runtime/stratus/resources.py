@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from stratus.domain.reaper import ReaperPolicy
+
 
 @dataclass(frozen=True)
 class QueueSpec:
@@ -45,6 +47,9 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     "prepare_job": FunctionSpec(
         "PrepareJob", "functions/workflow", "app.lambda_handler", 30, 512, "Snapshots a job's process graph for a run"
     ),
+    "reaper": FunctionSpec(
+        "JobReaper", "functions/reaper", "app.lambda_handler", 60, 256, "Ends jobs whose run was lost (scheduled)"
+    ),
     # Runs small graphs for `POST /result`; the API invokes it so the API itself never imports the
     # raster stack. 25 s leaves the API time to answer inside API Gateway's 29 s.
     "sync_processing": FunctionSpec(
@@ -71,6 +76,10 @@ STATE_MACHINE_SUBSTITUTIONS = (
     "JobQueueArn",
     "JobDefinitionArn",
 )
+
+# The reaper (`stratus.domain.reaper`) looks at quiet runs this often; its thresholds are in the policy.
+REAPER_SCHEDULE_MINUTES = 5
+REAPER_POLICY = ReaperPolicy(quiet_after_s=15 * 60, never_started_after_s=10 * 60, runnable_limit_s=60 * 60)
 
 PROCESSING_DOCKERFILE = "containers/processing/Dockerfile"
 PROCESSING_COMMAND = ["python", "-m", "stratus_processing"]

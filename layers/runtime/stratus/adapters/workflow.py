@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from typing import Any
+
+from stratus.domain.reaper import RunState
 
 BATCH_FINAL_STATES = ("SUCCEEDED", "FAILED")
 BATCH_ACTIVE_STATES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
@@ -57,6 +60,25 @@ class StepFunctionsWorkflow:
             pass  # the start never got through
         if self._batch is not None:
             self._terminate_batch_job(batch_job_name(job_id, run_id))
+
+    def state(self, job_id: str, run_id: str) -> RunState:
+        """The run's execution status and, while it runs, its Batch job's status (for the reaper)."""
+        arn = execution_arn(self._arn, execution_name(job_id, run_id))
+        try:
+            execution = self._sfn.describe_execution(executionArn=arn)["status"]
+        except self._sfn.exceptions.ExecutionDoesNotExist:
+            return RunState(execution=None)
+        if execution != "RUNNING" or self._batch is None or not self._queue():
+            return RunState(execution=execution)
+        name = batch_job_name(job_id, run_id)
+        listed = self._batch.list_jobs(jobQueue=self._queue(), filters=[{"name": "JOB_NAME", "values": [name]}])
+        jobs = [j for j in listed.get("jobSummaryList", []) if j.get("jobName") == name]
+        if not jobs:
+            return RunState(execution=execution)
+        latest = max(jobs, key=lambda j: j.get("createdAt") or 0)
+        since = latest.get("createdAt")
+        return RunState(execution=execution, batch_status=latest.get("status"),
+                        batch_since=datetime.fromtimestamp(since / 1000, timezone.utc) if since else None)
 
     def _terminate_batch_job(self, name: str) -> None:
         queue = self._queue()

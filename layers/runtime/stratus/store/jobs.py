@@ -148,6 +148,12 @@ class DynamoJobRepository(JobRepository):
                 return False
             raise
 
+    def quiet_since(self, before: datetime, limit: int) -> list[Job]:
+        """Jobs with a run queued or running, last updated before `before` (the sparse `active-jobs` index)."""
+        keys = JobModel.active_jobs.query(ACTIVE_MARK, range_key_condition=JobModel.updated < before, limit=limit)
+        jobs = (self.get(item.job_id) for item in keys)
+        return [job for job in jobs if job is not None]
+
     def delete(self, job_id: str) -> None:
         try:
             JobModel(job_id).delete()

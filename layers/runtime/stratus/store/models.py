@@ -178,6 +178,7 @@ def key_schema(model: type[Model]) -> dict:
                 "partition_key": {"name": hash_name, "type": index_attrs[hash_name].attr_type},
                 "sort_key": None if range_name is None
                 else {"name": range_name, "type": index_attrs[range_name].attr_type},
+                "projection": index.Meta.projection.projection_type,  # "ALL" or "KEYS_ONLY"
             }
         )
     return {

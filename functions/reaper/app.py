@@ -1,0 +1,23 @@
+"""JobReaper: scheduled (EventBridge); ends jobs whose run was lost, through the status queue."""
+
+from functools import cache
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from stratus.backend import Backend
+from stratus.observability import logger, tracer
+
+
+@cache
+def backend() -> Backend:
+    return Backend.from_env()
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    ended = backend().reaper.run()
+    for status in ended:
+        logger.warning("lost run ended", extra={"job_id": status.job_id, "run_id": status.run_id,
+                                                "status": status.status.value, "reason": status.reason})
+    return {"ended": len(ended)}
