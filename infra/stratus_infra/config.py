@@ -10,6 +10,7 @@ Context keys (all optional; `cdk deploy -c stratus:stage=prod -c stratus:spot=tr
 | `stratus:logLevel`           | str  | `INFO`  | Lambda log level; `DEBUG` also logs every state machine event  |
 | `stratus:resultsExpiryDays`  | int  | `30`    | days after which job runs are deleted from the results bucket |
 | `stratus:notificationSender` | str  | `no-reply@stratus.example` | SES sender of order e-mails (verified on deploy) |
+| `stratus:allowedPrivateHosts` | str | empty | host names/CIDRs webhooks and `load_stac` may reach though not public |
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ class StratusConfig:
         @default 30
     :param notification_sender: E-mail address the order notifications and password resets come from; the
         stack creates it as an SES identity (SES mails it a verification link). @default no-reply@stratus.example
+    :param allowed_private_hosts: Comma-separated host names and CIDRs that user-given URLs (order webhooks,
+        `load_stac`) may reach although they are not public addresses, e.g. an operator's own receiver in the
+        VPC (`STRATUS_ALLOWED_PRIVATE_HOSTS`). @default "" (none)
     """
 
     stage: str = "dev"
@@ -52,6 +56,7 @@ class StratusConfig:
     log_level: str = "INFO"
     results_expiry_days: int = constants.DEFAULT_RESULTS_EXPIRY_DAYS
     notification_sender: str = "no-reply@stratus.example"
+    allowed_private_hosts: str = ""
 
     def __post_init__(self) -> None:
         if not _STAGE_PATTERN.match(self.stage):
@@ -86,6 +91,7 @@ class StratusConfig:
             log_level=_as_str(get("logLevel"), defaults.log_level).upper(),
             results_expiry_days=_as_int(get("resultsExpiryDays"), defaults.results_expiry_days, "resultsExpiryDays"),
             notification_sender=_as_str(get("notificationSender"), defaults.notification_sender),
+            allowed_private_hosts=_as_str(get("allowedPrivateHosts"), defaults.allowed_private_hosts),
         )
 
 

@@ -70,7 +70,7 @@ def results_runs_prefix() -> str:
 # --- SQS --------------------------------------------------------------------------------------------------------
 # `stratus.resources.QUEUES` key -> the `Settings` field holding that queue's URL. The keys do not follow one
 # naming rule ("logs" -> "log_queue_url"), so this is spelled out once and checked below.
-QUEUE_URL_SETTINGS = {"status": "status_queue_url", "logs": "log_queue_url"}
+QUEUE_URL_SETTINGS = {"status": "status_queue_url", "logs": "log_queue_url", "webhooks": "webhook_queue_url"}
 DLQ_ALARM_THRESHOLD = 1  # messages: any parked message needs a human
 
 

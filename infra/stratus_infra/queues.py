@@ -133,5 +133,8 @@ class QueueConsumers(Construct):
                                                                 resources=[email_identity_arn]))
         elif consumer == "logging":
             tables["logs"].grant_write_data(function)
+        elif consumer == "webhooks":
+            # reads the order (URL, customer); the signing key and the log queue are granted by the stack
+            tables["jobs"].grant_read_data(function)
         else:
             raise ValueError(f"no permissions defined for queue consumer {consumer!r}")

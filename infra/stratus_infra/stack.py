@@ -47,7 +47,8 @@ class StratusStack(Stack):
             layer=layer.layer,
             environment=settings_environment(**self.tables.settings(), **self.storage.settings(),
                                              **self.queues.settings(),
-                                             notification_sender=config.notification_sender),
+                                             notification_sender=config.notification_sender,
+                                             allowed_private_hosts=config.allowed_private_hosts),
             log_level=config.log_level,
         )
         self.consumers = QueueConsumers(
@@ -60,8 +61,9 @@ class StratusStack(Stack):
             ProcessingProps(
                 data_bucket=self.storage.data,
                 results_bucket=self.storage.results,
-                event_queues=list(self.queues.queues.values()),
-                environment=settings_environment(**self.storage.settings(), **self.queues.settings()),
+                event_queues=[self.queues["status"], self.queues["logs"]],
+                environment=settings_environment(**self.storage.settings(), **self.queues.settings(),
+                                                 allowed_private_hosts=config.allowed_private_hosts),
                 spot=config.spot,
             ),
         )
@@ -99,12 +101,14 @@ class StratusStack(Stack):
             ),
         )
 
-        # the status manager signs order webhooks with a per-customer key derived from the token key,
-        # and notes undeliverable ones in the order's log
+        # the status manager enqueues the webhooks of ended orders; the webhook function signs them with a
+        # per-customer key derived from the token key and notes each outcome in the order's log
         status_manager = self.consumers.functions["status"]
-        self.api.token_secret.grant_read(status_manager)
-        status_manager.add_environment(ENV["token_secret_id"], self.api.token_secret.secret_arn)
-        self.queues["logs"].grant_send_messages(status_manager)
+        self.queues["webhooks"].grant_send_messages(status_manager)
+        webhook_sender = self.consumers.functions["webhooks"]
+        self.api.token_secret.grant_read(webhook_sender)
+        webhook_sender.add_environment(ENV["token_secret_id"], self.api.token_secret.secret_arn)
+        self.queues["logs"].grant_send_messages(webhook_sender)
         # the files of a canceled or failed run are deleted when its end is applied
         self.storage.results.grant_read(status_manager, "jobs/*")
         self.storage.results.grant_delete(status_manager, "jobs/*")

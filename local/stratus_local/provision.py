@@ -110,6 +110,7 @@ def provision(session: Any, settings: Settings, *, oidc_issuer_base: str | None 
 
     role_arn = _create_role(session.client("iam"))
     settings = replace(settings, status_queue_url=queue_urls["status"], log_queue_url=queue_urls["logs"],
+                       webhook_queue_url=queue_urls["webhooks"],
                        sync_function_name=local_function_name("sync_processing"))
     oidc = None
     if oidc_issuer_base:

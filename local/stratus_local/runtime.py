@@ -16,7 +16,7 @@ from typing import Any
 import boto3
 
 from stratus import aws, resources
-from stratus.settings import Settings
+from stratus.settings import ENV, Settings
 from stratus.store import models
 from stratus_local import moto_seams
 from stratus_local.api_front import ApiGatewayFront, HttpServer
@@ -92,7 +92,9 @@ class LocalStratus:
         moto_seams.install_batch_seam(self._run_batch_job)
 
         session = boto3.session.Session(region_name=REGION)
-        self.provisioned = provision(session, Settings(), oidc_issuer_base=self.endpoint_url)
+        # the one setting taken from the environment: private hosts an operator (or a test) lets webhooks reach
+        base = Settings(allowed_private_hosts=os.environ.get(ENV["allowed_private_hosts"], ""))
+        self.provisioned = provision(session, base, oidc_issuer_base=self.endpoint_url)
         self.settings = self.provisioned.settings
         os.environ.update(self.settings.as_env())
         models.configure(self.settings)

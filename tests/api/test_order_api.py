@@ -31,6 +31,7 @@ BOLZANO = {"type": "Polygon", "coordinates": [[[11.325, 46.485], [11.35, 46.485]
 PARIS = {"type": "Polygon", "coordinates": [[[2.30, 48.85], [2.35, 48.85], [2.35, 48.87], [2.30, 48.87],
                                              [2.30, 48.85]]]}
 JUNE = {"start_date": "2022-06-01", "end_date": "2022-07-01"}
+PUBLIC_WEBHOOK = "https://93.184.215.14/hook"  # a public address literal: checking it needs no DNS
 DATE = {"type": "string", "subtype": "date"}
 ALL_SERVICES = ("service:ndvi-composite", "service:vegetation-change", "service:zonal-statistics")
 
@@ -339,7 +340,7 @@ def test_invalid_parameters_are_refused_at_once(api, customers):
 def test_input_that_can_never_succeed_ends_invalid_through_the_status_queue(api, customers, area, code):
     # When the order is placed
     response = customers.order("cus-carol", parameters={"area": area, **JUNE},
-                               notify={"email": True, "webhook_url": "https://example.com/hook"})
+                               notify={"email": True, "webhook_url": PUBLIC_WEBHOOK})
     # Then it is accepted, but not started
     assert response.status == 201, response.body
     order_id = response.json()["order_id"]
@@ -357,7 +358,11 @@ def test_input_that_can_never_succeed_ends_invalid_through_the_status_queue(api,
     # Then the order is INVALID, with a reason, and its log tells why
     order = customers.request("GET", f"/orders/{order_id}", "cus-carol").json()
     assert order["status"] == "INVALID" and order["error_code"] == code and order["finished"]
-    assert order["status_reason"] and order["notify"]["webhook_url"] == "https://example.com/hook"
+    assert order["status_reason"] and order["notify"]["webhook_url"] == PUBLIC_WEBHOOK
+    # and the webhook is left to the webhook function: one delivery of ids only on its queue
+    (delivery,) = [json.loads(m["Body"]) for m in _queued(api, "webhook")]
+    assert set(delivery) == {"event_id", "order_id", "order_status", "time"}
+    assert (delivery["order_id"], delivery["order_status"]) == (order_id, "INVALID")
     assert JobModel.get(order_id).error_code == code
     invalid = customers.request("GET", "/orders?status=INVALID", "cus-carol").json()["orders"]
     assert [o["order_id"] for o in invalid] == [order_id]
@@ -474,3 +479,61 @@ def test_order_logs_are_filtered_and_paged(api, customers):
     assert customers.request("GET", f"/orders/{order_id}/logs?level=LOUD", "cus-carol").status == 400
     page = customers.request("GET", f"/orders/{order_id}/logs?limit=1", "cus-carol").json()
     assert len(page["logs"]) == 1 and page["links"][0]["rel"] == "next"
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:{port}/hook",
+    "http://localhost:{port}/hook",  # a name that resolves to loopback
+    "http://2130706433:{port}/",  # 127.0.0.1 spelt as a number
+    "http://[::ffff:127.0.0.1]:{port}/",
+    "http://169.254.169.254/latest/meta-data/",
+    "http://[fd00:ec2::254]/latest/meta-data/",
+    "http://10.0.0.1/hook",
+    "http://100.64.0.1/hook",
+    "http://no-such-host.invalid/hook",  # unresolvable: the same answer, so names inside can't be probed
+])
+def test_a_webhook_to_a_non_public_address_is_refused_and_never_called(api, customers, url):
+    with ConnectionRecorder() as recorder:
+        # When a customer orders with a webhook to an internal address
+        response = customers.order("cus-carol", notify={"webhook_url": url.format(port=recorder.port)})
+        # Then the order is refused in the order service's format, without telling what is there
+        assert response.status == 400 and response.json()["code"] == "InvalidRequest", response.body
+        message = response.json()["message"]
+        assert "not a public address" in message
+        assert "127.0.0.1" not in message and "169.254" not in message and "resolve" not in message
+    # and nothing was contacted, nor an order made
+    assert recorder.connections == 0
+    assert JobModel.count() == 0
+
+
+class ConnectionRecorder:
+    """A TCP listener on 127.0.0.1 that counts the connections it accepts."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.connections = 0
+        self._socket = socket.create_server(("127.0.0.1", 0))
+        self._socket.settimeout(0.1)
+        self.port = self._socket.getsockname()[1]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._socket.accept()
+            except TimeoutError:
+                continue
+            self.connections += 1
+            connection.close()
+
+    def __enter__(self) -> "ConnectionRecorder":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._socket.close()

@@ -109,46 +109,91 @@ class RecordingLog:
         self.events.append(event)
 
 
-def test_a_webhook_gets_a_signed_notice_the_customer_can_verify(tables):
+class RecordingQueue:
+    def __init__(self):
+        self.deliveries = []
+
+    def send(self, delivery):
+        self.deliveries.append(delivery)
+
+
+def deliverer(log, max_attempts=3):
+    from stratus.adapters.webhooks import GuardedWebhookPoster
+    from stratus.domain.webhooks import WebhookDeliverer
+    from stratus.outbound import AllowList, OutboundGuard, Timeouts
+    from stratus.store.order_notices import DynamoWebhookTargets
+
+    guard = OutboundGuard(allow=AllowList.parse("127.0.0.1"))  # the test receivers' own address only
+    return WebhookDeliverer(DynamoWebhookTargets(), GuardedWebhookPoster(guard, Timeouts()), lambda: "master-key",
+                            log, max_attempts=max_attempts, retry_delay_s=1)
+
+
+def test_a_webhook_is_enqueued_and_delivered_signed_the_customer_can_verify(tables):
     import json
 
-    from stratus.domain.webhooks import SIGNATURE_HEADER, WebhookSender, customer_webhook_secret, verify
+    from stratus.domain.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, customer_webhook_secret, verify
 
     receiver = Receiver()
     ses = boto3.client("ses", region_name="eu-central-1")
     ses.verify_email_identity(EmailAddress=SENDER)
     UserModel("cus-1", password_hash="", email="ada@example.org", created=utcnow()).save()
     order(notify={"email": False, "webhook_url": receiver.url})
-    notifier = OrderNotifier(DynamoOrderEndStore(), SesEmailSender(ses, SENDER),
-                             webhook=WebhookSender(lambda: "master-key"), order_log=RecordingLog())
+    queue = RecordingQueue()
+    notifier = OrderNotifier(DynamoOrderEndStore(), SesEmailSender(ses, SENDER), webhooks=queue)
+    # the status consumer only enqueues (ids, no network)
+    assert notifier.notify_if_ended("o-1") == "SUCCESS"
+    (delivery,) = queue.deliveries
+    assert receiver.received == []
+    # the webhook function delivers it
     try:
-        assert notifier.notify_if_ended("o-1") == "SUCCESS"
+        outcome = deliverer(RecordingLog()).deliver(delivery, attempt=1)
     finally:
         receiver.server.shutdown()
+    assert outcome.delivered
     ((headers, body),) = receiver.received
     assert json.loads(body)["status"] == "SUCCESS" and json.loads(body)["order_id"] == "o-1"
+    assert headers[EVENT_ID_HEADER] == delivery.event_id
     secret = customer_webhook_secret("master-key", "cus-1")
     assert verify(secret, body, headers[SIGNATURE_HEADER])
     assert not verify(customer_webhook_secret("master-key", "cus-2"), body, headers[SIGNATURE_HEADER])
     assert not verify(secret, body + b" ", headers[SIGNATURE_HEADER])
 
 
-def test_an_unreachable_webhook_is_noted_in_the_order_log_and_does_not_block(tables):
-    from stratus.domain.webhooks import WebhookSender
-
-    ses = boto3.client("ses", region_name="eu-central-1")
-    ses.verify_email_identity(EmailAddress=SENDER)
+def test_a_failing_receiver_is_retried_then_given_up_with_generic_log_entries(tables):
     UserModel("cus-1", password_hash="", email="ada@example.org", created=utcnow()).save()
     receiver = Receiver(status=503)
-    order(notify={"email": True, "webhook_url": receiver.url})
+    order(notify={"email": False, "webhook_url": receiver.url})
+    queue = RecordingQueue()
+    OrderNotifier(DynamoOrderEndStore(), SesEmailSender(boto3.client("ses", region_name="eu-central-1"), SENDER),
+                  webhooks=queue).notify_if_ended("o-1")
     log = RecordingLog()
-    notifier = OrderNotifier(DynamoOrderEndStore(), SesEmailSender(ses, SENDER),
-                             webhook=WebhookSender(lambda: "k", attempts=2), order_log=log)
     try:
-        assert notifier.notify_if_ended("o-1") == "SUCCESS"
+        first = deliverer(log, max_attempts=2).deliver(queue.deliveries[0], attempt=1)
+        last = deliverer(log, max_attempts=2).deliver(queue.deliveries[0], attempt=2)
     finally:
         receiver.server.shutdown()
-    assert len(receiver.received) == 2  # retried on a 5xx
-    (warning,) = log.events
-    assert warning.level.value == "warning" and "HTTP 503" in warning.message and warning.job_id == "o-1"
-    assert len(inbox()) == 1  # the e-mail went out all the same
+    assert first.retry_in_s and not last.retry_in_s and last.gave_up
+    assert len(receiver.received) == 2
+    assert [e.level.value for e in log.events] == ["warning", "error"]
+    assert all("HTTP 503" in e.message and receiver.url not in e.message for e in log.events)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/hook", "http://169.254.169.254/latest/meta-data/",
+                                 "http://10.0.0.7/", "http://[::1]:9/", "http://2130706433/", "http://0x7f.1/"])
+def test_a_receiver_on_a_private_address_is_never_contacted(tables, url):
+    from stratus.adapters.webhooks import GuardedWebhookPoster
+    from stratus.domain.webhooks import WebhookDeliverer
+    from stratus.outbound import OutboundGuard, Timeouts
+    from stratus.store.order_notices import DynamoWebhookTargets
+
+    UserModel("cus-1", password_hash="", email="ada@example.org", created=utcnow()).save()
+    order(notify={"email": False, "webhook_url": url})
+    queue = RecordingQueue()
+    OrderNotifier(DynamoOrderEndStore(), SesEmailSender(boto3.client("ses", region_name="eu-central-1"), SENDER),
+                  webhooks=queue).notify_if_ended("o-1")
+    log = RecordingLog()
+    outcome = WebhookDeliverer(DynamoWebhookTargets(), GuardedWebhookPoster(OutboundGuard(), Timeouts()),
+                               lambda: "k", log, max_attempts=3, retry_delay_s=1).deliver(queue.deliveries[0], 1)
+    assert not outcome.delivered and not outcome.record_failed  # dropped, not retried
+    (entry,) = log.events
+    assert entry.message == "Webhook not sent: the URL's host is not a public address."

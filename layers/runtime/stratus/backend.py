@@ -13,6 +13,7 @@ from stratus.adapters.s3_catalog import S3CatalogReader
 from stratus.adapters.s3_files import S3FileStore
 from stratus.adapters.s3_results import S3ResultStore
 from stratus.adapters.secrets import SecretValue
+from stratus.adapters.webhooks import GuardedWebhookPoster, SqsWebhookQueue
 from stratus.adapters.workflow import StepFunctionsWorkflow
 from stratus.domain.auth import AuthService, OidcProvider
 from stratus.domain.catalog import CatalogService
@@ -22,18 +23,19 @@ from stratus.domain.estimate import CostModel
 from stratus.domain.jobs import JobService
 from stratus.domain.notifications import OrderNotifier
 from stratus.domain.reaper import Reaper
-from stratus.domain.webhooks import WebhookSender
+from stratus.domain.webhooks import WebhookDeliverer
 from stratus.domain.orders import OrderService
 from stratus.domain.services import ServiceCatalog
 from stratus.domain.sync_processing import SyncProcessingService
 from stratus.domain.user_processes import UserProcessService
 from stratus.events import EventPublisher
+from stratus.outbound import OutboundGuard, Timeouts
 from stratus.settings import Settings
 from stratus.store import models
 from stratus.store.customers import DynamoCustomerOrders, DynamoCustomerRepository
 from stratus.store.jobs import DynamoJobRepository
 from stratus.store.logs import DynamoLogRepository
-from stratus.store.order_notices import DynamoOrderEndStore
+from stratus.store.order_notices import DynamoOrderEndStore, DynamoWebhookTargets
 from stratus.store.orders import DynamoOrderRepository
 from stratus.store.services import DynamoServiceRepository
 from stratus.store.process_graphs import DynamoProcessGraphRepository
@@ -96,10 +98,29 @@ class Backend:
 
     @cached_property
     def order_notifier(self) -> OrderNotifier:
-        """Tells customers when their orders end (the status manager uses it)."""
+        """Tells customers when their orders end (the status manager uses it; webhooks are only enqueued)."""
         return OrderNotifier(DynamoOrderEndStore(),
                              SesEmailSender(aws.client("ses"), self.settings.notification_sender),
-                             webhook=WebhookSender(self.signing_key), order_log=self.events)
+                             webhooks=self.webhook_queue)
+
+    @cached_property
+    def outbound(self) -> OutboundGuard:
+        """Checks and pins requests to URLs users give us (webhooks)."""
+        return OutboundGuard(self.settings.outbound_allow_list)
+
+    @cached_property
+    def webhook_queue(self) -> SqsWebhookQueue:
+        return SqsWebhookQueue(aws.client("sqs"), self.settings.webhook_queue_url)
+
+    @cached_property
+    def webhooks(self) -> WebhookDeliverer:
+        """Delivers order webhooks from the webhooks queue (the webhook function uses it)."""
+        timeouts = Timeouts(connect_s=resources.WEBHOOK_CONNECT_TIMEOUT_S, read_s=resources.WEBHOOK_READ_TIMEOUT_S,
+                            budget_s=resources.WEBHOOK_BUDGET_S)
+        return WebhookDeliverer(DynamoWebhookTargets(), GuardedWebhookPoster(self.outbound, timeouts),
+                                self.signing_key, self.events,
+                                max_attempts=resources.QUEUES["webhooks"].max_receive_count,
+                                retry_delay_s=resources.WEBHOOK_RETRY_DELAY_S)
 
     @cached_property
     def cost_model(self) -> CostModel:
@@ -167,4 +188,5 @@ class Backend:
     def orders(self) -> OrderService:
         """Order-service orders: jobs made from services, started through `jobs`."""
         return OrderService(self.services, DynamoOrderRepository(), self.jobs, self.events, self.logs,
-                            catalog=self.catalog_reader, max_area_km2=resources.ORDER_MAX_AREA_KM2)
+                            catalog=self.catalog_reader, max_area_km2=resources.ORDER_MAX_AREA_KM2,
+                            check_url=self.outbound.check)

@@ -44,6 +44,8 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     "api": FunctionSpec("Api", "functions/api", "app.lambda_handler", 29, 1024, "openEO and order-service HTTP API"),
     "status": FunctionSpec("StatusConsumer", "functions/status", "app.lambda_handler", 30, 512, "Applies job status events"),
     "logging": FunctionSpec("LogConsumer", "functions/logging", "app.lambda_handler", 30, 256, "Stores job log entries"),
+    "webhooks": FunctionSpec("WebhookSender", "functions/webhooks", "app.lambda_handler", 60, 256,
+                             "Delivers signed order webhooks"),
     "prepare_job": FunctionSpec(
         "PrepareJob", "functions/workflow", "app.lambda_handler", 30, 512, "Snapshots a job's process graph for a run"
     ),
@@ -63,6 +65,10 @@ QUEUES: dict[str, QueueSpec] = {
                         max_batching_window_s=1, consumer="status"),
     "logs": QueueSpec("LogQueue", visibility_timeout_s=180, max_receive_count=5, batch_size=25,
                       max_batching_window_s=2, consumer="logging"),
+    # Order webhooks, apart from the status queue so a slow receiver never holds back anyone's status.
+    # batch_size x WEBHOOK_BUDGET_S stays well inside the function's 60 s timeout.
+    "webhooks": QueueSpec("WebhookQueue", visibility_timeout_s=360, max_receive_count=5, batch_size=4,
+                          max_batching_window_s=1, consumer="webhooks"),
 }
 
 BUCKETS = ("data", "results", "files")
@@ -134,3 +140,11 @@ PASSWORD_RESET_TTL_S = 3600  # a reset token e-mailed to a customer is valid for
 # An order's area (sum of its polygons, on the sphere) above this is INVALID (AreaTooLarge): ~50 x 50 km,
 # far beyond what one Fargate task loads at once for a season of 10 m data.
 ORDER_MAX_AREA_KM2 = 2500.0
+
+# Order webhooks (`stratus.domain.webhooks`), delivered from the webhooks queue at least once.
+WEBHOOK_CONNECT_TIMEOUT_S = 3.0  # seconds per connection attempt
+WEBHOOK_READ_TIMEOUT_S = 5.0  # seconds the receiver may take to answer (per read)
+WEBHOOK_BUDGET_S = 10.0  # seconds for one delivery attempt, all of it
+# seconds before the second attempt; doubled for each further one (30, 60, 120, 240: ~7.5 min for 5 attempts),
+# then the message is parked in the queue's DLQ
+WEBHOOK_RETRY_DELAY_S = 30

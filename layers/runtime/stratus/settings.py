@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, fields
 
 from stratus import resources
+from stratus.outbound import AllowList
 
 # Environment variable names, shared by the CDK app (which sets them) and the runtime (which reads them).
 ENV = {
@@ -20,6 +21,7 @@ ENV = {
     "files_quota_bytes": "STRATUS_FILES_QUOTA_BYTES",
     "status_queue_url": "STRATUS_STATUS_QUEUE_URL",
     "log_queue_url": "STRATUS_LOG_QUEUE_URL",
+    "webhook_queue_url": "STRATUS_WEBHOOK_QUEUE_URL",
     "state_machine_arn": "STRATUS_STATE_MACHINE_ARN",
     "sync_function_name": "STRATUS_SYNC_FUNCTION",
     "token_secret_id": "STRATUS_TOKEN_SECRET_ID",
@@ -30,6 +32,7 @@ ENV = {
     "oidc_default_client_id": "STRATUS_OIDC_DEFAULT_CLIENT_ID",
     "notification_sender": "STRATUS_NOTIFICATION_SENDER",
     "order_collection_id": "STRATUS_ORDER_COLLECTION_ID",
+    "allowed_private_hosts": "STRATUS_ALLOWED_PRIVATE_HOSTS",
 }
 
 
@@ -46,6 +49,7 @@ class Settings:
     files_quota_bytes: int = resources.FILES_QUOTA_BYTES
     status_queue_url: str = ""
     log_queue_url: str = ""
+    webhook_queue_url: str = ""
     state_machine_arn: str = ""
     sync_function_name: str = ""
     token_secret_id: str = resources.TOKEN_SECRET_NAME
@@ -56,10 +60,17 @@ class Settings:
     oidc_default_client_id: str = ""  # the public client offered to openEO tools (`default_clients`)
     notification_sender: str = "no-reply@stratus.example"  # SES identity of order e-mails
     order_collection_id: str = "sentinel-2-l2a-demo"  # the collection the shipped services process
+    # comma-separated host names and CIDRs that user-given URLs (webhooks, load_stac) may reach although they
+    # are not public addresses (`stratus.outbound.AllowList`): an operator's own receivers, tests; empty: none
+    allowed_private_hosts: str = ""
 
     @property
     def oidc_client_id_list(self) -> list[str]:
         return [c.strip() for c in self.oidc_client_ids.split(",") if c.strip()]
+
+    @property
+    def outbound_allow_list(self) -> AllowList:
+        return AllowList.parse(self.allowed_private_hosts)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":

@@ -3,8 +3,10 @@
 At least once and without repeats: the status manager asks after every end event; a notice goes out
 while the order's `notified` status differs from its current one, and is marked sent afterwards. A
 failure to send the e-mail fails the SQS record, whose retry sends again (the status itself is applied
-already). The optional webhook is tried a few times; if the receiver stays unreachable, the order's
-log says so (a webhook receiver's outage must not hold back the e-mail or repeat it).
+already). The optional webhook is only enqueued here (ids only) and delivered by the webhook function
+(`stratus.domain.webhooks`): a slow or unreachable receiver never holds back the status consumer. It is
+enqueued before the e-mail goes out, so a retry repeats the webhook (receivers drop repeats by its event
+id) rather than the e-mail.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from stratus.domain.orders import order_status
-from stratus.events import JobStatus, LogEvent, LogLevel, isoformat_z, utcnow
+from stratus.domain.webhooks import WebhookDelivery, WebhookQueue, event_id
+from stratus.events import JobStatus, isoformat_z, utcnow
 
 ENDED = (JobStatus.FINISHED, JobStatus.ERROR, JobStatus.CANCELED)
 
@@ -48,48 +51,25 @@ class EmailSender(Protocol):
     def send(self, to: str, subject: str, body: str) -> str: ...
 
 
-class WebhookPoster(Protocol):
-    def post(self, url: str, customer_id: str, payload: dict[str, Any]) -> int: ...
-
-
-class OrderLog(Protocol):
-    def log(self, event: LogEvent) -> None: ...
-
-
 class OrderNotifier:
-    def __init__(self, store: OrderEndStore, email: EmailSender, webhook: WebhookPoster | None = None,
-                 order_log: OrderLog | None = None) -> None:
+    def __init__(self, store: OrderEndStore, email: EmailSender, webhooks: WebhookQueue | None = None) -> None:
         self._store = store
         self._email = email
-        self._webhook = webhook
-        self._order_log = order_log
+        self._webhooks = webhooks
 
     def notify_if_ended(self, order_id: str) -> str | None:
         """Sends the notice of an ended order once; returns the order status told, or None."""
         end = self._store.order_end(order_id)
         if end is None or end.status not in ENDED or end.notified == end.order_status:
             return None
+        if end.notify.get("webhook_url") and self._webhooks is not None:
+            self._webhooks.send(WebhookDelivery(event_id=event_id(order_id, end.order_status), order_id=order_id,
+                                                order_status=end.order_status, time=isoformat_z(utcnow())))
         if end.notify.get("email", True) and end.email:
             subject, body = compose_email(end)
             self._email.send(end.email, subject, body)
-        if end.notify.get("webhook_url") and self._webhook is not None:
-            self._call_webhook(end)
         self._store.mark_notified(order_id, end.order_status)
         return end.order_status
-
-    def _call_webhook(self, end: OrderEnd) -> None:
-        url = end.notify["webhook_url"]
-        payload = {"event": "order.ended", "order_id": end.order_id, "service": end.service_id,
-                   "status": end.order_status, "status_reason": end.reason, "error_code": end.error_code,
-                   "time": isoformat_z(utcnow()), "href": f"/api/v1/orders/{end.order_id}"}
-        try:
-            status = self._webhook.post(url, end.customer_id, payload)
-            problem = None if 200 <= status < 300 else f"the receiver answered HTTP {status}"
-        except OSError as error:
-            problem = f"the receiver could not be reached ({error})"
-        if problem and self._order_log is not None:
-            self._order_log.log(LogEvent(job_id=end.order_id, level=LogLevel.WARNING,
-                                         message=f"Webhook {url} not delivered: {problem}."))
 
 
 def compose_email(end: OrderEnd) -> tuple[str, str]:

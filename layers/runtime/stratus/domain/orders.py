@@ -55,6 +55,7 @@ from stratus.order_errors import (
     ScopeMissingException,
     UsageLimitExceededException,
 )
+from stratus.outbound import OutboundRefused
 
 ORDER_STATUS = {
     JobStatus.CREATED: "RECEIVED",
@@ -221,8 +222,12 @@ def usage_retry_after(created: Iterable[datetime], limit: int, interval_s: int, 
     return recent[len(recent) - limit] + timedelta(seconds=interval_s)
 
 
-def check_notify(value: Any) -> dict[str, Any]:
-    """`notify`: `{"email": true|false (default true), "webhook_url": "https://..." (optional)}`."""
+def check_notify(value: Any, check_url: Callable[[str], Any] | None = None) -> dict[str, Any]:
+    """`notify`: `{"email": true|false (default true), "webhook_url": "https://..." (optional)}`.
+
+    `check_url` (`stratus.outbound.OutboundGuard.check`) resolves the webhook's host and raises
+    `OutboundRefused` unless it is a public address (or allow-listed); the refusal says no more than that,
+    whether the name did not resolve or resolved to a private address."""
     if value is None:
         return {"email": True, "webhook_url": None}
     if not isinstance(value, Mapping):
@@ -239,6 +244,12 @@ def check_notify(value: Any) -> dict[str, Any]:
         if parts is None or parts.scheme not in ("https", "http") or not parts.hostname \
                 or len(url) > MAX_WEBHOOK_URL_CHARS or any(c.isspace() for c in url):
             raise InvalidRequestException(reason="`notify.webhook_url` must be an http(s) URL")
+        if check_url is not None:
+            try:
+                check_url(url)
+            except OutboundRefused:
+                raise InvalidRequestException(reason="`notify.webhook_url`: the URL's host is not a public address") \
+                    from None
     return {"email": email, "webhook_url": url}
 
 
@@ -329,7 +340,7 @@ def no_data_problem(bound_graph: Mapping[str, Any], catalog: Catalog) -> InputPr
 class OrderService:
     def __init__(self, services: ServiceCatalog, orders: OrderRepository, jobs: OrderJobs, events: EventSink,
                  logs: OrderLogs, *, catalog: Catalog | None = None, max_area_km2: float,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow, check_url: Callable[[str], Any] | None = None) -> None:
         self._services = services
         self._orders = orders
         self._jobs = jobs
@@ -338,6 +349,7 @@ class OrderService:
         self._catalog = catalog
         self._max_area_km2 = max_area_km2
         self._clock = clock
+        self._check_url = check_url
 
     # --- placing --------------------------------------------------------------------------------
 
@@ -356,7 +368,7 @@ class OrderService:
         problems = check_parameters(service.parameters, parameters)
         if problems:
             raise InvalidRequestException(reason="; ".join(problems))
-        notify = check_notify(body.get("notify"))
+        notify = check_notify(body.get("notify"), self._check_url)
         title = body.get("title")
         if title is not None and (not isinstance(title, str) or len(title) > MAX_TITLE_CHARS):
             raise InvalidRequestException(reason=f"`title` must be a string of at most {MAX_TITLE_CHARS} characters")

@@ -3,6 +3,13 @@ signed like GitHub's and Stripe's webhooks (HMAC-SHA256 of the raw body, hex, in
 
 Each customer has their own signing secret, derived from the deployment's key (HMAC of the customer
 id), so nothing extra is stored and `GET /api/v1/auth/webhook-secret` can show it to its customer.
+
+Delivery is at least once, from a queue of its own (never inside the status consumer: a slow receiver
+must not hold back anyone's status). The status consumer enqueues a `WebhookDelivery` (ids only) when
+an order ends; `WebhookDeliverer` re-checks the URL (DNS may have changed since the order), POSTs
+within a time budget and tells its caller whether SQS should try again later. The event id is the
+same for every repeat of one order end (header `X-Stratus-Event-Id`, field `event_id`), so receivers
+can drop repeats. The order's log gets one generic entry per attempt, never a network error's text.
 """
 
 from __future__ import annotations
@@ -10,11 +17,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
+
+from stratus.events import LogEvent, LogLevel
 
 SIGNATURE_HEADER = "X-Stratus-Signature"
 EVENT_HEADER = "X-Stratus-Event"
+EVENT_ID_HEADER = "X-Stratus-Event-Id"
 ORDER_ENDED_EVENT = "order.ended"
+USER_AGENT = "Stratus-Webhook/1"
+RETRYABLE_STATUSES = frozenset({408, 425, 429})  # besides 5xx: the receiver may accept it later
 
 
 def customer_webhook_secret(master_key: str, customer_id: str) -> str:
@@ -30,36 +43,142 @@ def verify(secret: str, body: bytes, header_value: str) -> bool:
     return hmac.compare_digest(signature(secret, body), header_value or "")
 
 
-class WebhookSender:
-    """POSTs signed notices with urllib (no extra dependency); `attempts` quick tries, then gives up."""
+def event_id(order_id: str, order_status: str) -> str:
+    """The same for every repeat of one order end."""
+    return "evt-" + hashlib.sha256(f"{ORDER_ENDED_EVENT}\x00{order_id}\x00{order_status}".encode()).hexdigest()[:32]
 
-    def __init__(self, master_key: Callable[[], str], *, timeout_s: float = 5.0, attempts: int = 3) -> None:
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """A message of the webhooks queue: which order end to tell (ids only, no URL, no data)."""
+
+    event_id: str
+    order_id: str
+    order_status: str
+    time: str  # when the end was told, RFC 3339
+
+    def to_json(self) -> str:
+        return json.dumps({"event_id": self.event_id, "order_id": self.order_id, "order_status": self.order_status,
+                           "time": self.time}, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, body: str) -> WebhookDelivery:
+        data = json.loads(body)
+        return cls(event_id=str(data["event_id"]), order_id=str(data["order_id"]),
+                   order_status=str(data["order_status"]), time=str(data["time"]))
+
+
+@dataclass(frozen=True)
+class WebhookTarget:
+    """What the deliverer reads of the order."""
+
+    order_id: str
+    customer_id: str
+    service_id: str
+    webhook_url: str | None
+    reason: str | None
+    error_code: str | None
+
+
+class WebhookTargets(Protocol):
+    def webhook_target(self, order_id: str) -> WebhookTarget | None:
+        """None when the order is gone."""
+        ...
+
+
+class WebhookQueue(Protocol):
+    def send(self, delivery: WebhookDelivery) -> None: ...
+
+
+class OrderLog(Protocol):
+    def log(self, event: LogEvent) -> None: ...
+
+
+class NotPublicTarget(Exception):
+    """The URL's host does not resolve to a public address (or not at all)."""
+
+
+class ReceiverUnreachable(Exception):
+    """No HTTP answer: `timed_out` when the receiver stalled."""
+
+    def __init__(self, timed_out: bool) -> None:
+        super().__init__("the receiver did not answer in time" if timed_out else "the receiver could not be reached")
+        self.timed_out = timed_out
+
+
+class WebhookPoster(Protocol):
+    def post(self, url: str, body: bytes, headers: dict[str, str]) -> int:
+        """The receiver's HTTP status (redirects are not followed); raises `NotPublicTarget` or
+        `ReceiverUnreachable`."""
+        ...
+
+
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    delivered: bool
+    retry_in_s: int | None = None  # try again after this long (the SQS record fails)
+    gave_up: bool = False  # the last attempt failed: the record fails once more, into the DLQ
+
+    @property
+    def record_failed(self) -> bool:
+        return self.retry_in_s is not None or self.gave_up
+
+
+DELIVERED = DeliveryOutcome(delivered=True)
+DROPPED = DeliveryOutcome(delivered=False)
+
+
+class WebhookDeliverer:
+    def __init__(self, targets: WebhookTargets, poster: WebhookPoster, master_key: Callable[[], str],
+                 order_log: OrderLog, *, max_attempts: int, retry_delay_s: int) -> None:
+        self._targets = targets
+        self._poster = poster
         self._master_key = master_key
-        self._timeout_s = timeout_s
-        self._attempts = attempts
+        self._order_log = order_log
+        self._max_attempts = max_attempts
+        self._retry_delay_s = retry_delay_s
 
-    def post(self, url: str, customer_id: str, payload: dict[str, Any]) -> int:
-        """Returns the receiver's (last) HTTP status; raises `OSError` when it could never be reached."""
-        import urllib.error
-        import urllib.request
+    def deliver(self, delivery: WebhookDelivery, attempt: int) -> DeliveryOutcome:
+        """Attempt number `attempt` (1-based: the SQS receive count) of one notice."""
+        target = self._targets.webhook_target(delivery.order_id)
+        if target is None or not target.webhook_url:
+            return DROPPED
+        body = notice_body(delivery, target)
+        secret = customer_webhook_secret(self._master_key(), target.customer_id)
+        headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, EVENT_HEADER: ORDER_ENDED_EVENT,
+                   EVENT_ID_HEADER: delivery.event_id, SIGNATURE_HEADER: signature(secret, body)}
+        try:
+            status = self._poster.post(target.webhook_url, body, headers)
+        except NotPublicTarget:
+            self._log(delivery, LogLevel.WARNING, "Webhook not sent: the URL's host is not a public address.")
+            return DROPPED
+        except ReceiverUnreachable as error:
+            return self._failed(delivery, attempt, str(error))
+        if 200 <= status < 300:
+            self._log(delivery, LogLevel.INFO, f"Webhook delivered (HTTP {status}).")
+            return DELIVERED
+        if status >= 500 or status in RETRYABLE_STATUSES:
+            return self._failed(delivery, attempt, f"the receiver did not accept it (HTTP {status})")
+        problem = "answered with a redirect, which is not followed" if 300 <= status < 400 else "refused it"
+        self._log(delivery, LogLevel.WARNING, f"Webhook not delivered: the receiver {problem} (HTTP {status}).")
+        return DROPPED
 
-        body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
-        secret = customer_webhook_secret(self._master_key(), customer_id)
-        headers = {"Content-Type": "application/json", "User-Agent": "Stratus-Webhook/1",
-                   SIGNATURE_HEADER: signature(secret, body), EVENT_HEADER: ORDER_ENDED_EVENT}
-        last_error: OSError | None = None
-        last_status: int | None = None
-        for _ in range(self._attempts):
-            request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-            try:
-                with urllib.request.urlopen(request, timeout=self._timeout_s) as response:  # noqa: S310
-                    return response.status
-            except urllib.error.HTTPError as error:
-                if error.code < 500:
-                    return error.code  # the receiver refused it: trying again would not help
-                last_status = error.code
-            except OSError as error:
-                last_error = error
-        if last_status is not None:
-            return last_status
-        raise last_error or OSError("webhook not delivered")
+    def _failed(self, delivery: WebhookDelivery, attempt: int, problem: str) -> DeliveryOutcome:
+        if attempt >= self._max_attempts:
+            self._log(delivery, LogLevel.ERROR, f"Webhook delivery failed after {attempt} attempts: {problem}.")
+            return DeliveryOutcome(delivered=False, gave_up=True)
+        self._log(delivery, LogLevel.WARNING, f"Webhook not delivered: {problem}; retrying.")
+        return DeliveryOutcome(delivered=False, retry_in_s=self._retry_delay_s * 2 ** (attempt - 1))
+
+    def _log(self, delivery: WebhookDelivery, level: LogLevel, message: str) -> None:
+        self._order_log.log(LogEvent(job_id=delivery.order_id, level=level, message=message,
+                                     code="WebhookDelivery"))
+
+
+def notice_body(delivery: WebhookDelivery, target: WebhookTarget) -> bytes:
+    """The same bytes for every attempt of one notice."""
+    payload: dict[str, Any] = {
+        "event": ORDER_ENDED_EVENT, "event_id": delivery.event_id, "order_id": delivery.order_id,
+        "service": target.service_id, "status": delivery.order_status, "status_reason": target.reason,
+        "error_code": target.error_code, "time": delivery.time, "href": f"/api/v1/orders/{delivery.order_id}"}
+    return json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()

@@ -1,10 +1,11 @@
-"""The jobs and users tables as seen by the order notifier."""
+"""The jobs and users tables as seen by the order notifier and the webhook deliverer."""
 
 from __future__ import annotations
 
 from pynamodb.exceptions import DoesNotExist
 
 from stratus.domain.notifications import OrderEnd
+from stratus.domain.webhooks import WebhookTarget
 from stratus.events import JobStatus
 from stratus.store.models import JobModel, UserModel
 
@@ -28,3 +29,18 @@ class DynamoOrderEndStore:
 
     def mark_notified(self, order_id: str, order_status: str) -> None:
         JobModel(order_id).update(actions=[JobModel.notified.set(order_status)])
+
+
+class DynamoWebhookTargets:
+    """The webhook function's view: the order's job row only (no customer data)."""
+
+    def webhook_target(self, order_id: str) -> WebhookTarget | None:
+        try:
+            job = JobModel.get(order_id, consistent_read=True)
+        except DoesNotExist:
+            return None
+        if not job.service_id:
+            return None
+        notify = (job.order or {}).get("notify") or {}
+        return WebhookTarget(order_id=job.job_id, customer_id=job.user_id, service_id=job.service_id,
+                             webhook_url=notify.get("webhook_url"), reason=job.reason, error_code=job.error_code)
