@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import time
 
@@ -38,6 +39,8 @@ class RunningSystem:
 @pytest.fixture(scope="session")
 def local_system():
     password = secrets.token_urlsafe(12)
+    # the tests' own webhook receivers listen on loopback: allow-listed like an operator's own receivers
+    os.environ["STRATUS_ALLOWED_PRIVATE_HOSTS"] = "127.0.0.1"
     started = time.monotonic()
     try:
         with start_local_system(password) as (api_url, output):

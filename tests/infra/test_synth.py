@@ -403,9 +403,12 @@ def test_order_service_permissions(synth: Synth) -> None:
     assert "@" in identity["Properties"]["EmailIdentity"]
     # Then the status manager may mail from it (and only from it) and read the customers' addresses
     status_role = logical_id(synth, synth.stack.consumers.functions["status"].role)
-    # (and sign webhooks with the token key, noting undelivered ones in the order's log)
-    assert {"ses:SendEmail", "dynamodb:GetItem", "secretsmanager:GetSecretValue",
-            "sqs:SendMessage"} <= policy_actions_of(synth, status_role)
+    # (and enqueue webhooks: the webhook function signs them with the token key and notes outcomes in the log)
+    assert {"ses:SendEmail", "dynamodb:GetItem", "sqs:SendMessage"} <= policy_actions_of(synth, status_role)
+    assert "secretsmanager:GetSecretValue" not in policy_actions_of(synth, status_role)
+    webhook_role = logical_id(synth, synth.stack.consumers.functions["webhooks"].role)
+    assert {"secretsmanager:GetSecretValue", "dynamodb:GetItem", "sqs:SendMessage"} <= \
+        policy_actions_of(synth, webhook_role)
     for _, statement in statements(synth):
         if "ses:SendEmail" in as_list(statement["Action"]):
             assert "identity/" in json.dumps(statement["Resource"]) and statement["Resource"] != "*"
