@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import secrets
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
@@ -23,12 +24,14 @@ from stratus.errors import (
     AuthenticationRequiredException,
     AuthenticationSchemeInvalidException,
     CredentialsInvalidException,
+    PermissionsInsufficientException,
     TokenInvalidException,
 )
 from stratus.events import utcnow
 
 _ISSUER = "stratus"
-MAX_USER_ID_BYTES = 256  # login names; DynamoDB partition keys end at 2048 bytes
+MAX_USER_ID_BYTES = 256
+ACCOUNT_CHECK_TTL_S = 10.0  # how long an API container trusts its last read of an account  # login names; DynamoDB partition keys end at 2048 bytes
 _ALGORITHM = "HS256"
 _hasher = PasswordHasher()  # argon2id with the library's OWASP-aligned defaults
 
@@ -48,7 +51,9 @@ class User:
     email: str | None = None
     roles: list[str] = field(default_factory=list)
     created: datetime = field(default_factory=utcnow)
-    active: bool = True  # order-service customers can be deactivated; they then get no tokens
+    active: bool = True  # order-service customers can be deactivated; then no token of theirs works
+    scopes: list[str] = field(default_factory=list)  # order-service customers' scopes
+    is_customer: bool = False  # an order-service customer (it has a client secret)
 
 
 class UserRepository(Protocol):
@@ -129,6 +134,7 @@ class AuthService:
         self._lifetime = timedelta(seconds=token_lifetime_s)
         self._oidc = {provider.id: provider for provider in oidc_providers or []}
         self._known_oidc_users: set[str] = set()  # per container: one conditional write per user, not per request
+        self._accounts: dict[str, tuple[float, User | None]] = {}  # user id -> (re-read after, account)
 
     def oidc_providers(self) -> list[dict[str, Any]]:
         """GET /credentials/oidc."""
@@ -171,7 +177,30 @@ class AuthService:
         claims = decode_token(self._signing_key(), token)
         if claims is None:
             raise TokenInvalidException()
+        self._check_account(claims)
         return claims["sub"]
+
+    def _check_account(self, claims: dict[str, Any]) -> None:
+        """The account behind a token must still exist and be active; an order-service customer must hold a
+        scope (a token narrowed to none holds none): scopes are what a customer is allowed to process with.
+        Accounts are re-read at most every `ACCOUNT_CHECK_TTL_S` seconds per container, so a deactivation
+        takes effect within that time on every API container."""
+        user_id = claims["sub"]
+        now = time.monotonic()
+        cached = self._accounts.get(user_id)
+        if cached is None or cached[0] <= now:
+            cached = (now + ACCOUNT_CHECK_TTL_S, self._users.get(user_id))
+            self._accounts[user_id] = cached
+        user = cached[1]
+        if user is None or not user.active:
+            raise TokenInvalidException(message="This account does not exist or is deactivated.")
+        if user.is_customer:
+            scopes = set(user.scopes)
+            if isinstance(claims.get("scope"), str):
+                scopes &= set(claims["scope"].split())
+            if not scopes:
+                raise PermissionsInsufficientException(
+                    message="This token holds no scope; the openEO API needs one (see GET /api/v1/auth/scopes).")
 
     def _authenticate_oidc(self, credentials: str) -> str:
         _, provider_id, token = credentials.split("/", 2) if credentials.count("/") >= 2 else ("", "", "")

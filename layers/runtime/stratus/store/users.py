@@ -16,7 +16,8 @@ class DynamoUserRepository(UserRepository):
         except DoesNotExist:
             return None
         return User(user_id=item.user_id, password_hash=item.password_hash, name=item.name, email=item.email,
-                    roles=list(item.roles or []), created=item.created, active=item.active is not False)
+                    roles=list(item.roles or []), created=item.created, active=item.active is not False,
+                    scopes=list(item.scopes or []), is_customer=item.client_secret_hash is not None)
 
     def add(self, user: User) -> bool:
         try:
