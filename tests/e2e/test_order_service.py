@@ -194,3 +194,49 @@ def test_cancel_and_other_customers_orders_are_invisible(base):
         assert refused.status_code == 404 and refused.json()["code"] == "OrderNotFound", (method, path)
     assert order_id not in {o["order_id"] for o in other.request("GET", "/orders").json()["orders"]}
     assert order_id in {o["order_id"] for o in owner.request("GET", "/orders").json()["orders"]}
+
+
+def test_slow_webhooks_hold_back_no_one_elses_status(base):
+    """Three orders whose webhook receiver takes 6 s: their notices go out from the webhook queue, so another
+    customer's order moves through its statuses as fast as without them (it used to wait ~44 s)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    delivered = []
+
+    class SlowReceiver(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's name)
+            self.rfile.read(int(self.headers["Content-Length"]))
+            time.sleep(6)
+            delivered.append(time.monotonic())
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), SlowReceiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    slow, other = register(base, "slow"), register(base, "other")
+    try:
+        hooked = [slow.request("POST", "/services/ndvi-composite/orders", json={
+            "parameters": {"area": BOLZANO, **JUNE},
+            "notify": {"email": False, "webhook_url": f"http://127.0.0.1:{server.server_port}/hook"}}).json()
+            for _ in range(3)]
+        for order in hooked:
+            slow.wait(order["order_id"])
+        # When another customer orders while the three slow notices are being delivered
+        started = time.monotonic()
+        response = other.order("ndvi-composite", {"area": BOLZANO, **JUNE})
+        order, seen = other.wait(response.json()["order_id"])
+        took = time.monotonic() - started
+    finally:
+        deadline = time.monotonic() + 20
+        while len(delivered) < 3 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        server.shutdown()
+    # Then it succeeds without waiting for them, and the slow receiver still got every notice
+    assert order["status"] == "SUCCESS" and seen[0] == "QUEUED"
+    assert took < 18, f"another customer's order took {took:.1f} s behind three 6 s webhooks"
+    assert len(delivered) == 3
+    print(f"\nanother customer's order: {took:.1f} s from order to SUCCESS while 3 slow webhooks were delivered")
