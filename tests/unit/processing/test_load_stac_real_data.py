@@ -86,3 +86,21 @@ def test_ndvi_of_the_real_scene(server, env):
     nir = read_directly("B08", ROWS, COLS).astype(np.float64)
     np.testing.assert_allclose(cube.values[0], (nir - red) / (nir + red), rtol=1e-12)
     assert 0 < np.nanmedian(cube.values) < 0.2
+
+
+def test_load_stac_searches_the_recorded_api_collection(server, env):
+    # Given Earth Search's recorded collection document (items link, root with search links)
+    server.reset_counters()
+    url = f"{server.api_url}/collections/sentinel-2-l2a"
+    # When loading SCL over the window for February 2020 (SCL: the red/nir assets' names are shared
+    # with their `*-jp2` twins, which the engine can't read yet)
+    cube = evaluate_graph({"load": {"process_id": "load_stac", "result": True, "arguments": {
+        "url": url, "spatial_extent": EXTENT, "temporal_extent": ["2020-02-01", "2020-03-01"],
+        "bands": ["scl"]}}}, env)
+    # Then the items come from POST /v1/search, the scene's SCL is read over HTTP on its own 200 m grid
+    [search, *_] = [r for r in server.log if r.path == "/v1/search"]
+    assert search.method == "POST" and search.status == 200
+    assert [t.isoformat() for t in cubes.time_labels(cube)] == ["2020-02-19T11:34:25.405000+00:00"]
+    assert cubes.grid_of(cube).resolution == (200, 200)
+    coarse = read_directly("SCL", slice(ROWS.start // 2, ROWS.stop // 2), slice(COLS.start // 2, COLS.stop // 2))
+    np.testing.assert_array_equal(cube.values[0, 0], coarse.astype(np.float64))
