@@ -268,7 +268,7 @@ def apply_status_event(repository: JobRepository, event: StatusEvent, cost_model
     if event.reason and len(event.reason) > MAX_REASON_CHARS:
         event = event.model_copy(update={"reason": event.reason[:MAX_REASON_CHARS]})
     allowed = event.status.earlier()
-    if not allowed and event.status is not JobStatus.RUNNING:
+    if not allowed:
         return False  # `created` follows nothing: an event that claims it is out of order
     if event.status is JobStatus.RUNNING:
         # progress updates arrive as repeated `running` events

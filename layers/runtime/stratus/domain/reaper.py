@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from stratus.domain.jobs import Job
+from stratus.domain.jobs import ACTIVE, Job
 from stratus.events import JobStatus, StatusEvent, utcnow
 
 EXECUTION_ENDED = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
@@ -70,7 +70,7 @@ class Reaper:
         sent = []
         for job in self._jobs.quiet_since(now - timedelta(seconds=self._policy.quiet_after_s),
                                           self._policy.batch_size):
-            if job.run_id is None or job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
+            if job.run_id is None or job.status not in ACTIVE:
                 continue
             event = self.verdict(job, self._runs.state(job.job_id, job.run_id), now)
             if event is not None:

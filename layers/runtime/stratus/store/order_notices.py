@@ -10,13 +10,19 @@ from stratus.events import JobStatus
 from stratus.store.models import JobModel, UserModel
 
 
+def _order_row(order_id: str) -> JobModel | None:
+    """The job row of an order (consistent read); None for a missing job or one that is no order."""
+    try:
+        job = JobModel.get(order_id, consistent_read=True)
+    except DoesNotExist:
+        return None
+    return job if job.service_id else None
+
+
 class DynamoOrderEndStore:
     def order_end(self, order_id: str) -> OrderEnd | None:
-        try:
-            job = JobModel.get(order_id, consistent_read=True)
-        except DoesNotExist:
-            return None
-        if not job.service_id:
+        job = _order_row(order_id)
+        if job is None:
             return None
         try:
             customer = UserModel.get(job.user_id)
@@ -35,11 +41,8 @@ class DynamoWebhookTargets:
     """The webhook function's view: the order's job row only (no customer data)."""
 
     def webhook_target(self, order_id: str) -> WebhookTarget | None:
-        try:
-            job = JobModel.get(order_id, consistent_read=True)
-        except DoesNotExist:
-            return None
-        if not job.service_id:
+        job = _order_row(order_id)
+        if job is None:
             return None
         notify = (job.order or {}).get("notify") or {}
         return WebhookTarget(order_id=job.job_id, customer_id=job.user_id, service_id=job.service_id,
