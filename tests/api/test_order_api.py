@@ -23,6 +23,7 @@ from stratus.events import JobStatus, StatusEvent
 from stratus.store.models import JobModel, ServiceModel, UserModel
 from stratus_local.handlers import load_handler
 from stratus_local.lambda_context import LocalLambdaContext
+from tests.receivers import ConnectionRecorder
 
 COLLECTION = "sentinel-2-l2a-demo"
 # inside the demo's Bolzano scenes (lon 11.319..11.359, lat 46.479..46.507)
@@ -507,35 +508,3 @@ def test_a_webhook_to_a_non_public_address_is_refused_and_never_called(api, cust
     assert recorder.connections == 0
     assert JobModel.count() == 0
 
-
-class ConnectionRecorder:
-    """A TCP listener on 127.0.0.1 that counts the connections it accepts."""
-
-    def __init__(self) -> None:
-        import socket
-        import threading
-
-        self.connections = 0
-        self._socket = socket.create_server(("127.0.0.1", 0))
-        self._socket.settimeout(0.1)
-        self.port = self._socket.getsockname()[1]
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                connection, _ = self._socket.accept()
-            except TimeoutError:
-                continue
-            self.connections += 1
-            connection.close()
-
-    def __enter__(self) -> "ConnectionRecorder":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._socket.close()
