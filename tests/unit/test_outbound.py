@@ -199,9 +199,11 @@ def test_a_name_that_rebinds_to_loopback_after_the_check_never_reaches_loopback(
     guard = OutboundGuard(resolver=resolver)
     with RecordingServer() as internal:
         # When a request is made to that name on the internal server's port
-        with pytest.raises(OutboundFailed):  # the public address does not answer here (no internet)
+        try:
             guard.request("GET", f"http://rebind.example.com:{internal.port}/",
                           timeouts=Timeouts(connect_s=0.5, read_s=0.5, budget_s=1.0))
+        except OutboundFailed:
+            pass  # whether the public address answers depends on the network the tests run in
     # Then the name was looked up once, and the internal server never saw a connection
     assert resolver.lookups == 1
     assert internal.connections == 0
