@@ -170,7 +170,10 @@ class DocumentReader:
         which resolves the host again: for them this is a check, not a pin."""
         parsed = urllib.parse.urlparse(href)
         if parsed.scheme in ("http", "https"):
-            self._target(href)
+            try:
+                self._target(href)
+            except HostNotResolved:
+                pass  # perhaps for a moment; reading it fails on its own with a clear message
         elif parsed.scheme == "s3":
             if parsed.netloc not in self._s3_buckets:
                 raise ValueError(f"bucket {parsed.netloc!r} is not readable (readable: "
@@ -259,8 +262,6 @@ class DocumentReader:
                     self.check_href(location)
                 except ValueError as exc:
                     raise StacReadError(location, f"redirected to a URL that may not be read: {exc}") from None
-                except HostNotResolved:
-                    pass  # perhaps for a moment: the request below tries again
                 if response.status == 303 or (response.status in (301, 302) and data is not None):
                     data = None  # what browsers and urllib do: the redirected request is a GET
                     headers.pop("Content-Type", None)
