@@ -25,7 +25,7 @@ import threading
 import time
 import xml.etree.ElementTree as ElementTree
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -170,10 +170,11 @@ def _link(link: Path, target: Path) -> None:
 
 
 @contextlib.contextmanager
-def local_system(password: str | None = None) -> Iterator[tuple[str, list[str]]]:
-    """Starts `python -m stratus_local --port 0`; yields its root URL and the output lines printed so far."""
+def local_system(password: str | None = None, env: Mapping[str, str] | None = None) -> Iterator[tuple[str, list[str]]]:
+    """Starts `python -m stratus_local --port 0` (with `env` added to this process' environment); yields its
+    root URL and the output lines printed so far."""
     password = password or secrets.token_urlsafe(12)
-    env = {**os.environ, "STRATUS_DEMO_PASSWORD": password, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, **(env or {}), "STRATUS_DEMO_PASSWORD": password, "PYTHONUNBUFFERED": "1"}
     env.pop("AWS_ENDPOINT_URL", None)
     process = subprocess.Popen([sys.executable, "-m", "stratus_local", "--port", "0"], cwd=REPO_ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

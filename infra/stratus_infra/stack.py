@@ -43,12 +43,13 @@ class StratusStack(Stack):
         email_identity_arn = self.format_arn(service="ses", resource="identity",
                                              resource_name=self.email_identity.email_identity_name)
 
+        # private hosts user-given URLs may reach (webhooks, load_stac); set only when the operator lists some
+        allowed = {"allowed_private_hosts": config.allowed_private_hosts} if config.allowed_private_hosts else {}
         runtime = FunctionRuntime(
             layer=layer.layer,
             environment=settings_environment(**self.tables.settings(), **self.storage.settings(),
                                              **self.queues.settings(),
-                                             notification_sender=config.notification_sender,
-                                             allowed_private_hosts=config.allowed_private_hosts),
+                                             notification_sender=config.notification_sender, **allowed),
             log_level=config.log_level,
         )
         self.consumers = QueueConsumers(
@@ -62,8 +63,7 @@ class StratusStack(Stack):
                 data_bucket=self.storage.data,
                 results_bucket=self.storage.results,
                 event_queues=[self.queues["status"], self.queues["logs"]],
-                environment=settings_environment(**self.storage.settings(), **self.queues.settings(),
-                                                 allowed_private_hosts=config.allowed_private_hosts),
+                environment=settings_environment(**self.storage.settings(), **self.queues.settings(), **allowed),
                 spot=config.spot,
             ),
         )

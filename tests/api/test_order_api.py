@@ -19,10 +19,12 @@ from stratus import catalog_layout, resources
 from stratus.backend import Backend
 from stratus.domain.auth import sign_token
 from stratus.domain.jobs import apply_status_event
+from stratus.domain.webhooks import verify
 from stratus.events import JobStatus, StatusEvent
 from stratus.store.models import JobModel, ServiceModel, UserModel
 from stratus_local.handlers import load_handler
 from stratus_local.lambda_context import LocalLambdaContext
+from tests.receivers import ConnectionRecorder, WebhookReceiver
 
 COLLECTION = "sentinel-2-l2a-demo"
 # inside the demo's Bolzano scenes (lon 11.319..11.359, lat 46.479..46.507)
@@ -506,34 +508,55 @@ def test_a_webhook_to_a_non_public_address_is_refused_and_never_called(api, cust
     assert JobModel.count() == 0
 
 
-class ConnectionRecorder:
-    """A TCP listener on 127.0.0.1 that counts the connections it accepts."""
 
-    def __init__(self) -> None:
-        import socket
-        import threading
+def _webhook_records(api) -> list[dict]:
+    """The webhook queue's visible messages as SQS event records (left on the queue, as the mapping does)."""
+    sqs = boto3.client("sqs", region_name="eu-central-1")
+    messages = sqs.receive_message(QueueUrl=api.settings.webhook_queue_url, MaxNumberOfMessages=10,
+                                   AttributeNames=["All"]).get("Messages", [])
+    return [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+             "attributes": m["Attributes"], "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
+             "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:eu-central-1:123456789012:webhooks",
+             "awsRegion": "eu-central-1"} for m in messages]
 
-        self.connections = 0
-        self._socket = socket.create_server(("127.0.0.1", 0))
-        self._socket.settimeout(0.1)
-        self.port = self._socket.getsockname()[1]
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._accept, daemon=True)
 
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                connection, _ = self._socket.accept()
-            except TimeoutError:
-                continue
-            self.connections += 1
-            connection.close()
-
-    def __enter__(self) -> "ConnectionRecorder":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._socket.close()
+def test_an_ended_orders_webhook_is_delivered_by_the_webhook_function_and_retried(api, customers, monkeypatch):
+    # Given an operator who allow-listed their own receiver on 127.0.0.1
+    monkeypatch.setenv("STRATUS_ALLOWED_PRIVATE_HOSTS", "127.0.0.1")
+    sys.modules["routers.context"].backend.cache_clear()
+    webhook_function = load_handler(resources.FUNCTIONS["webhooks"])
+    sys.modules["stratus_fn_WebhookSender"].backend.cache_clear()
+    with WebhookReceiver(503, 204) as receiver:
+        # When an order with a webhook to it ends (INVALID: no data in Paris)
+        response = customers.order("cus-carol", parameters={"area": PARIS, **JUNE},
+                                   notify={"email": False, "webhook_url": receiver.url()})
+        assert response.status == 201, response.body
+        order_id = response.json()["order_id"]
+        _deliver_status_events(api, _queued(api, "status"))
+        assert receiver.received == []  # the status consumer only enqueued it
+        # and the webhook function gets it, while the receiver answers 503
+        (record,) = _webhook_records(api)
+        first = webhook_function({"Records": [record]}, LocalLambdaContext(function_name="stratus-webhooks"))
+        # Then the record fails (SQS will deliver it again after the backoff)
+        assert first["batchItemFailures"] == [{"itemIdentifier": record["messageId"]}]
+        # When SQS delivers it again (made visible at once here) and the receiver accepts it
+        sqs = boto3.client("sqs", region_name="eu-central-1")
+        sqs.change_message_visibility(QueueUrl=api.settings.webhook_queue_url,
+                                      ReceiptHandle=record["receiptHandle"], VisibilityTimeout=0)
+        (again,) = _webhook_records(api)
+        assert again["messageId"] == record["messageId"] and again["attributes"]["ApproximateReceiveCount"] == "2"
+        second = webhook_function({"Records": [again]}, LocalLambdaContext(function_name="stratus-webhooks"))
+    # Then it is delivered, signed with the key the customer can fetch, with the same event id both times
+    assert second["batchItemFailures"] == []
+    (headers, body), (retry_headers, retry_body) = receiver.received
+    assert body == retry_body and headers["X-Stratus-Event-Id"] == retry_headers["X-Stratus-Event-Id"]
+    notice = json.loads(body)
+    assert (notice["order_id"], notice["status"], notice["error_code"]) == (order_id, "INVALID", "NoDataAvailable")
+    secret = customers.request("GET", "/auth/webhook-secret", "cus-carol").json()["webhook_secret"]
+    assert verify(secret, body, retry_headers["X-Stratus-Signature"])
+    # and the order's log tells each outcome once, in general words
+    logged = [json.loads(m["Body"]) for m in _queued(api, "log")]
+    assert [(e["job_id"], e["message"]) for e in logged if e.get("code") == "WebhookDelivery"] == [
+        (order_id, "Webhook not delivered: the receiver did not accept it (HTTP 503); retrying."),
+        (order_id, "Webhook delivered (HTTP 204)."),
+    ]

@@ -12,6 +12,7 @@ import pytest
 from botocore.config import Config
 
 from conformance.run import local_system as start_local_system
+from tests.receivers import ALLOWED_PRIVATE_HOST
 
 
 class RunningSystem:
@@ -43,7 +44,8 @@ def local_system():
     os.environ["STRATUS_ALLOWED_PRIVATE_HOSTS"] = "127.0.0.1"
     started = time.monotonic()
     try:
-        with start_local_system(password) as (api_url, output):
+        with start_local_system(password, env={"STRATUS_ALLOWED_PRIVATE_HOSTS": ALLOWED_PRIVATE_HOST}) as (
+                api_url, output):
             print(f"\nlocal system ready in {time.monotonic() - started:.1f} s at {api_url}")
             yield RunningSystem(api_url, password, output)
     except RuntimeError as error:  # did not start: the reason is in its output

@@ -84,6 +84,17 @@ def as_list(value) -> list:
     return value if isinstance(value, list) else [value]
 
 
+def sent_to(synth: Synth, role_logical_id: str) -> set[str]:
+    """Logical ids of the queues a role may send messages to."""
+    queues = set()
+    for resource in of_type(synth, "AWS::IAM::Policy").values():
+        if {"Ref": role_logical_id} in resource["Properties"]["Roles"]:
+            for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+                if "sqs:SendMessage" in as_list(statement["Action"]):
+                    queues.update(r["Fn::GetAtt"][0] for r in as_list(statement["Resource"]))
+    return queues
+
+
 def policy_actions_of(synth: Synth, role_logical_id: str) -> set[str]:
     actions = set()
     for resource in of_type(synth, "AWS::IAM::Policy").values():
@@ -401,14 +412,22 @@ def test_order_service_permissions(synth: Synth) -> None:
     # Given the verified sender identity
     (identity,) = of_type(synth, "AWS::SES::EmailIdentity").values()
     assert "@" in identity["Properties"]["EmailIdentity"]
-    # Then the status manager may mail from it (and only from it) and read the customers' addresses
+    # Then the status manager may mail from it (and only from it), read the customers' addresses and enqueue
+    # webhooks, but not sign them
     status_role = logical_id(synth, synth.stack.consumers.functions["status"].role)
-    # (and enqueue webhooks: the webhook function signs them with the token key and notes outcomes in the log)
-    assert {"ses:SendEmail", "dynamodb:GetItem", "sqs:SendMessage"} <= policy_actions_of(synth, status_role)
-    assert "secretsmanager:GetSecretValue" not in policy_actions_of(synth, status_role)
+    status_actions = policy_actions_of(synth, status_role)
+    assert {"ses:SendEmail", "dynamodb:GetItem", "sqs:SendMessage"} <= status_actions
+    assert "secretsmanager:GetSecretValue" not in status_actions
+    assert sent_to(synth, status_role) == {logical_id(synth, synth.stack.queues["webhooks"])}
+    # And the webhook function reads orders and the signing key and writes the order log through its queue: no
+    # table writes, no e-mail, no other queue
     webhook_role = logical_id(synth, synth.stack.consumers.functions["webhooks"].role)
-    assert {"secretsmanager:GetSecretValue", "dynamodb:GetItem", "sqs:SendMessage"} <= \
-        policy_actions_of(synth, webhook_role)
+    webhook_actions = policy_actions_of(synth, webhook_role)
+    assert {"dynamodb:GetItem", "secretsmanager:GetSecretValue", "sqs:SendMessage",
+            "sqs:ChangeMessageVisibility"} <= webhook_actions
+    assert not {a for a in webhook_actions if a.startswith(("dynamodb:Put", "dynamodb:Update", "dynamodb:Delete",
+                                                             "dynamodb:BatchWrite", "ses:", "s3:"))}
+    assert sent_to(synth, webhook_role) == {logical_id(synth, synth.stack.queues["logs"])}
     for _, statement in statements(synth):
         if "ses:SendEmail" in as_list(statement["Action"]):
             assert "identity/" in json.dumps(statement["Resource"]) and statement["Resource"] != "*"
@@ -483,6 +502,8 @@ def test_config_rejects_invalid_context() -> None:
     from stratus_infra.config import StratusConfig
 
     assert StratusConfig.from_context(cdk.App(context={"stratus:spot": "yes"}).node).spot is True
+    assert StratusConfig.from_context(cdk.App(context={"stratus:allowedPrivateHosts": "10.1.0.0/16,hooks.internal"})
+                                      .node).allowed_private_hosts == "10.1.0.0/16,hooks.internal"
     for key, value in (("stage", "Prod!"), ("spot", "maybe"), ("logLevel", "loud"), ("resultsExpiryDays", "0")):
         with pytest.raises(ValueError):
             StratusConfig.from_context(cdk.App(context={f"stratus:{key}": value}).node)

@@ -139,7 +139,7 @@ def _run(config: RunConfig, settings: Settings, meter: UsageMeter, *, s3: Any, p
         reporter.log(f"Process graph loaded: {len(graph)} nodes ({', '.join(process_ids)})")
 
         store = S3ResultStore(s3, settings.results_bucket, config.results_prefix)
-        documents = DocumentReader(s3_client=s3, s3_buckets=[settings.data_bucket])
+        documents = DocumentReader(s3_client=s3, s3_buckets=[settings.data_bucket], allow=settings.outbound_allow_list)
         env = EvalEnv(catalog=StacCatalog(S3JsonStore(s3, settings.data_bucket), documents=documents),
                       rasters=rasters, results=store, reporter=reporter,
                       user_processes=process.get(USER_PROCESSES_KEY) or {})

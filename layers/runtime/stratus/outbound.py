@@ -146,7 +146,8 @@ def system_resolver(timeout_s: float = RESOLVE_TIMEOUT_S) -> Resolver:
     return resolve
 
 
-_RESOLVER_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="resolve")
+# as many as load_stac fetches at once (8) and a webhook batch (4) may look up together
+_RESOLVER_POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="resolve")
 
 
 @dataclass(frozen=True)

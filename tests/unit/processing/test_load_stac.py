@@ -21,6 +21,7 @@ import stratus_processing.processes  # noqa: F401  (registers the processes)
 from rasterio.crs import CRS
 from stratus import catalog_layout
 from stratus.errors import ProcessParameterInvalidException
+from stratus.outbound import AllowList, OutboundGuard
 from stratus_processing import cube as cubes
 from stratus_processing.env import EvalEnv
 from stratus_processing.errors import NoDataAvailableException
@@ -493,3 +494,30 @@ def test_document_reader_errors(stac_server):
         reader.read(f"{stac_server.url}/data/{COLLECTION}")  # a directory listing, HTML
     with pytest.raises(StacReadError, match="unsupported URL scheme"):
         reader.read("ftp://example.org/x.json")
+
+
+def test_an_asset_on_an_unresolvable_host_is_not_refused_as_private():
+    # the read itself fails later with its own message; the check only refuses internal addresses
+    reader = DocumentReader(guard=OutboundGuard(resolver=lambda host, port: []))
+    reader.check_href("https://assets.example.com/B04.tif")
+    with pytest.raises(ValueError, match="not a public address"):
+        DocumentReader().check_href("http://169.254.169.254/latest/meta-data/")
+
+
+def test_a_document_is_read_from_the_address_its_host_was_checked_at(stac_server):
+    # Given a name server that answers the STAC server's (allow-listed) address once, then the metadata endpoint
+    answers = [["127.0.0.1"], ["169.254.169.254"]]
+    lookups = []
+
+    def resolver(host, port):
+        lookups.append(host)
+        return answers[min(len(lookups), 2) - 1]
+
+    reader = DocumentReader(guard=OutboundGuard(AllowList.parse("127.0.0.1/32"), resolver=resolver))
+    port = urllib.parse.urlparse(stac_server.url).port
+    # When a document is read by that name / Then one lookup served check and connection alike
+    assert reader.read(f"http://stac.example.com:{port}/static/collection.json")["type"] == "Collection"
+    assert lookups == ["stac.example.com"]
+    # and the next read, whose lookup answers the metadata endpoint, is refused before any connection
+    with pytest.raises(StacReadError, match="not a public address"):
+        reader.read(f"http://stac.example.com:{port}/static/collection.json")

@@ -19,15 +19,11 @@ true-colour `visual`) are not offered as bands.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import posixpath
-import socket
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +37,8 @@ from botocore.exceptions import ClientError
 from rasterio.crs import CRS
 from stratus import catalog_layout
 from stratus.errors import CollectionNotFoundException
+from stratus.outbound import (AllowList, HostNotResolved, OutboundFailed, OutboundGuard, OutboundRefused, Target,
+                              Timeouts)
 
 from stratus_processing.cube import isoformat_utc, parse_utc
 from stratus_processing.grid import Grid
@@ -63,6 +61,11 @@ FETCH_CONCURRENCY = 8
 HTTP_TIMEOUT_S = 30
 HTTP_ATTEMPTS = 4
 HTTP_BACKOFF_S = 0.5
+HTTP_CONNECT_TIMEOUT_S = 10  # seconds per connection attempt
+HTTP_BUDGET_FACTOR = 4  # one request (connect, send, read the whole document) within this many read timeouts
+MAX_REDIRECTS = 5
+MAX_DOCUMENT_BYTES = 64 * 2**20  # a STAC API page of 250 items is a few MiB
+_REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 
 _JSON_MEDIA_TYPES = ("application/json", "application/geo+json")
 # Asset roles that are never data bands (STAC best practice roles); "data" is required besides.
@@ -140,30 +143,37 @@ class DirectoryJsonStore:
 class DocumentReader:
     """Reads JSON documents by URL for `load_stac` and STAC API searches.
 
-    - http(s) with urllib: retries on throttling, server errors and network failures; hosts that
-      resolve to loopback, link-local or private addresses are refused unless `allow_private_hosts`
-      (they include the container's credentials endpoint);
+    - http(s) through `stratus.outbound.OutboundGuard`: the host is resolved once, refused unless all its
+      addresses are public (or in `allow`; `allow_private_hosts` allows any) and the request goes to exactly
+      the checked address (no DNS rebinding to the container's credentials endpoint). Redirects are
+      followed by hand, each target checked and pinned like the first. Retries on throttling, server
+      errors and network failures;
     - s3:// through the boto3 client, only for `s3_buckets` (the task role can read more than a
       user may: other users' results);
     - local paths and file:// only with `allow_files` (tests, benchmarks).
     """
 
     def __init__(self, *, s3_client: Any = None, s3_buckets: Sequence[str] = (), allow_private_hosts: bool = False,
-                 allow_files: bool = False, timeout: float = HTTP_TIMEOUT_S) -> None:
+                 allow: AllowList | None = None, allow_files: bool = False, timeout: float = HTTP_TIMEOUT_S,
+                 guard: OutboundGuard | None = None) -> None:
         self._s3 = s3_client
         self._s3_buckets = frozenset(s3_buckets)
-        self._allow_private_hosts = allow_private_hosts
         self._allow_files = allow_files
-        self._timeout = timeout
+        self._timeouts = Timeouts(connect_s=min(timeout, HTTP_CONNECT_TIMEOUT_S), read_s=timeout,
+                                  budget_s=timeout * HTTP_BUDGET_FACTOR)
+        if guard is None:
+            guard = OutboundGuard(AllowList.everything() if allow_private_hosts else (allow or AllowList()))
+        self._guard = guard
 
     def check_href(self, href: str) -> None:
-        """Raise `ValueError` when `href` (a document or an asset) may not be read."""
+        """Raise `ValueError` when `href` (a document or an asset) may not be read. Assets are read by GDAL,
+        which resolves the host again: for them this is a check, not a pin."""
         parsed = urllib.parse.urlparse(href)
         if parsed.scheme in ("http", "https"):
-            if not parsed.hostname:
-                raise ValueError(f"no host in {href!r}")
-            if not self._allow_private_hosts and _is_private_host(parsed.hostname):
-                raise ValueError(f"the host {parsed.hostname!r} is not a public address")
+            try:
+                self._target(href)
+            except HostNotResolved:
+                pass  # perhaps for a moment; reading it fails on its own with a clear message
         elif parsed.scheme == "s3":
             if parsed.netloc not in self._s3_buckets:
                 raise ValueError(f"bucket {parsed.netloc!r} is not readable (readable: "
@@ -174,6 +184,14 @@ class DocumentReader:
         else:
             raise ValueError(f"unsupported URL scheme {parsed.scheme!r}")
 
+    def _target(self, url: str) -> Target:
+        try:
+            return self._guard.check(url)
+        except HostNotResolved:
+            raise
+        except OutboundRefused as exc:
+            raise ValueError(str(exc)) from None
+
     def read(self, url: str) -> dict[str, Any]:
         return self._request(url)
 
@@ -181,20 +199,21 @@ class DocumentReader:
         return self._request(url, body)
 
     def _request(self, url: str, body: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        try:
-            self.check_href(url)
-        except ValueError as exc:
-            raise StacReadError(url, str(exc)) from None
         parsed = urllib.parse.urlparse(url)
-        if parsed.scheme == "s3":
-            document = self._read_s3(parsed.netloc, parsed.path.lstrip("/"), url)
-        elif parsed.scheme in ("", "file"):
-            path = Path(urllib.parse.unquote(parsed.path) if parsed.scheme == "file" else url)
-            if not path.is_file():
-                raise StacReadError(url, "no such file")
-            document = _parse_json(path.read_bytes(), url)
-        else:
+        if parsed.scheme in ("http", "https"):
             document = self._http(url, body)
+        else:
+            try:
+                self.check_href(url)
+            except ValueError as exc:
+                raise StacReadError(url, str(exc)) from None
+            if parsed.scheme == "s3":
+                document = self._read_s3(parsed.netloc, parsed.path.lstrip("/"), url)
+            else:
+                path = Path(urllib.parse.unquote(parsed.path) if parsed.scheme == "file" else url)
+                if not path.is_file():
+                    raise StacReadError(url, "no such file")
+                document = _parse_json(path.read_bytes(), url)
         if not isinstance(document, dict):
             raise StacReadError(url, "the document is not a JSON object")
         return document
@@ -213,41 +232,51 @@ class DocumentReader:
         headers = {"Accept": "application/geo+json, application/json", "User-Agent": "stratus-processing"}
         if data is not None:
             headers["Content-Type"] = "application/json"
-        opener = urllib.request.build_opener(_CheckedRedirects(self))
         delay = HTTP_BACKOFF_S
-        for attempt in range(1, HTTP_ATTEMPTS + 1):
-            request = urllib.request.Request(url, data=data, headers=headers, method="POST" if data else "GET")
+        attempt = redirects = 0
+        requested = url
+        while True:
+            attempt += 1
             try:
-                with opener.open(request, timeout=self._timeout) as response:
-                    return _parse_json(response.read(), url)
-            except urllib.error.HTTPError as exc:
-                if exc.code in (429, 500, 502, 503, 504) and attempt < HTTP_ATTEMPTS:
-                    time.sleep(delay)
-                    delay *= 2
-                    continue
-                raise HttpStatusError(url, exc.code) from None
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+                try:
+                    target = self._target(url)
+                except ValueError as exc:
+                    if url == requested:
+                        raise StacReadError(url, str(exc)) from None
+                    raise StacReadError(url, f"redirected to a URL that may not be read: {exc}") from None
+                response = self._guard.send(target, "POST" if data is not None else "GET", body=data,
+                                            headers=headers, timeouts=self._timeouts,
+                                            max_body_bytes=MAX_DOCUMENT_BYTES)
+            except (HostNotResolved, OutboundFailed) as exc:
                 if attempt < HTTP_ATTEMPTS:
                     time.sleep(delay)
                     delay *= 2
                     continue
-                raise StacReadError(url, f"request failed: {getattr(exc, 'reason', exc)}") from None
-        raise AssertionError("unreachable")
-
-
-class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
-    """Redirects are followed only to URLs the reader may read (a public server must not be able to
-    bounce a request to the container's credentials endpoint)."""
-
-    def __init__(self, reader: DocumentReader) -> None:
-        self._reader = reader
-
-    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> Any:
-        try:
-            self._reader.check_href(newurl)
-        except ValueError as exc:
-            raise StacReadError(newurl, f"redirected to a URL that may not be read: {exc}") from None
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
+                raise StacReadError(url, f"request failed: {exc}") from None
+            if response.status in _REDIRECT_STATUSES and response.headers.get("Location"):
+                redirects += 1
+                if redirects > MAX_REDIRECTS:
+                    raise StacReadError(requested, f"more than {MAX_REDIRECTS} redirects")
+                location = urllib.parse.urljoin(url, response.headers["Location"])
+                try:
+                    self.check_href(location)
+                except ValueError as exc:
+                    raise StacReadError(location, f"redirected to a URL that may not be read: {exc}") from None
+                if response.status == 303 or (response.status in (301, 302) and data is not None):
+                    data = None  # what browsers and urllib do: the redirected request is a GET
+                    headers.pop("Content-Type", None)
+                url = location
+                attempt -= 1  # a redirect is not a failed attempt
+                continue
+            if response.status in (429, 500, 502, 503, 504) and attempt < HTTP_ATTEMPTS:
+                time.sleep(delay)
+                delay *= 2
+                continue
+            if not 200 <= response.status < 300:
+                raise HttpStatusError(url, response.status)
+            if response.truncated:
+                raise StacReadError(url, f"the document is larger than {MAX_DOCUMENT_BYTES // 2**20} MiB")
+            return _parse_json(response.body, url)
 
 
 class HttpStatusError(StacReadError):
@@ -261,18 +290,6 @@ def _parse_json(body: bytes, url: str) -> Any:
         return json.loads(body)
     except ValueError:
         raise StacReadError(url, "the response is not JSON") from None
-
-
-def _is_private_host(host: str) -> bool:
-    try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
-    except socket.gaierror:
-        return False  # unresolvable: the request fails on its own with a clear message
-    for address in addresses:
-        ip = ipaddress.ip_address(address.split("%")[0])
-        if ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_unspecified:
-            return True
-    return False
 
 
 def resolve_href(base: str | None, href: str) -> str:
