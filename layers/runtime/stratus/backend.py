@@ -34,6 +34,12 @@ from stratus.settings import Settings
 from stratus.store import models
 from stratus.store.customers import DynamoCustomerOrders, DynamoCustomerRepository
 from stratus.store.jobs import DynamoJobRepository
+from stratus.store.limits import (
+    DynamoCounterStore,
+    DynamoFileQuotaLedger,
+    DynamoPendingRegistrations,
+    DynamoSlotStore,
+)
 from stratus.store.logs import DynamoLogRepository
 from stratus.store.order_notices import DynamoOrderEndStore, DynamoWebhookTargets
 from stratus.store.orders import DynamoOrderRepository
@@ -172,7 +178,7 @@ class Backend:
                            max_upload_bytes=resources.FILES_MAX_UPLOAD_BYTES,
                            inline_max_bytes=resources.FILES_INLINE_DOWNLOAD_BYTES,
                            presign_expiry_s=self.settings.presign_expiry_s,
-                           max_path_bytes=resources.FILES_MAX_PATH_BYTES)
+                           max_path_bytes=resources.FILES_MAX_PATH_BYTES, ledger=DynamoFileQuotaLedger())
 
     @cached_property
     def events(self) -> EventPublisher:
