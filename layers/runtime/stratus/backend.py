@@ -21,6 +21,7 @@ from stratus.domain.customers import CustomerService
 from stratus.domain.files import FileService
 from stratus.domain.estimate import CostModel
 from stratus.domain.jobs import JobService
+from stratus.domain.limits import RateLimiter, UsageSlots
 from stratus.domain.notifications import OrderNotifier
 from stratus.domain.reaper import Reaper
 from stratus.domain.webhooks import WebhookDeliverer
@@ -194,5 +195,5 @@ class Backend:
     def orders(self) -> OrderService:
         """Order-service orders: jobs made from services, started through `jobs`."""
         return OrderService(self.services, DynamoOrderRepository(), self.jobs, self.events, self.logs,
-                            catalog=self.catalog_reader, max_area_km2=resources.ORDER_MAX_AREA_KM2,
-                            check_url=self.outbound.check)
+                            usage_slots=UsageSlots(DynamoSlotStore()), catalog=self.catalog_reader,
+                            max_area_km2=resources.ORDER_MAX_AREA_KM2, check_url=self.outbound.check)

@@ -122,6 +122,7 @@ class UsageSlots:
                 if held.get(key, 0) <= now and self._slots.claim(key, holder, now, now + interval_s):
                     return key
         held = self._slots.expiries(keys)
+        now = self._clock()
         retry_at = min(held.values()) if len(held) == len(keys) else now + 1
         raise LimitReached(max(retry_at, now), now)
 
