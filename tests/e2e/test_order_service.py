@@ -5,6 +5,7 @@ on SQS and the completion e-mail in the emulator's SES."""
 from __future__ import annotations
 
 import io
+import re
 import secrets
 import time
 
@@ -46,13 +47,18 @@ class Customer:
         pytest.fail(f"order {order_id} still {seen[-1]} after {ORDER_TIMEOUT_S} s (saw {seen})")
 
 
-def register(base: str, name: str) -> Customer:
-    """register → token (client credentials), as a new customer would."""
+def register(base: str, name: str, local_system) -> Customer:
+    """register → the verification e-mail (local SES inbox) → verify → token (client credentials), as a new
+    customer would."""
     email, password = f"{name}-{secrets.token_hex(4)}@example.org", secrets.token_urlsafe(16)
     registered = requests.post(f"{base}/api/v1/auth/register", json={"name": name, "email": email,
                                                                      "password": password}, timeout=30)
-    assert registered.status_code == 201, registered.text
-    client = registered.json()
+    assert registered.status_code == 202, registered.text
+    (message,) = [m for m in inbox(local_system, email) if "Verification token" in (m["body"] or "")]
+    verification = re.search(r"Verification token: (\S+)", message["body"]).group(1)
+    verified = requests.post(f"{base}/api/v1/auth/register/verify", json={"token": verification}, timeout=30)
+    assert verified.status_code == 201, verified.text
+    client = verified.json()
     token = requests.post(f"{base}/api/v1/auth/token", data={"grant_type": "client_credentials"},
                           auth=(client["client_id"], client["client_secret"]), timeout=30)
     assert token.status_code == 200, token.text
@@ -85,7 +91,7 @@ def inbox(local_system, address: str, timeout_s: float = 15) -> list[dict]:
 
 def test_register_order_poll_download_and_get_the_email(base, local_system):
     # Given a newly registered customer
-    customer = register(base, "ada")
+    customer = register(base, "ada", local_system)
     # When listing the services it may order
     services = {s["id"]: s for s in customer.request("GET", "/services").json()["services"]}
     assert {"ndvi-composite", "vegetation-change", "zonal-statistics"} <= set(services)
@@ -128,7 +134,7 @@ def test_an_area_without_data_ends_invalid_and_is_mailed_and_signed_to_the_webho
 
     from stratus.domain.webhooks import SIGNATURE_HEADER, verify
 
-    customer = register(base, "grace")
+    customer = register(base, "grace", local_system)
     receiver = Receiver()
     try:
         response = customer.request("POST", "/services/ndvi-composite/orders", json={
@@ -151,8 +157,8 @@ def test_an_area_without_data_ends_invalid_and_is_mailed_and_signed_to_the_webho
     assert b'"status":"INVALID"' in body
 
 
-def test_scope_and_usage_limit_refusals(base, admin):
-    customer = register(base, "linus")
+def test_scope_and_usage_limit_refusals(base, admin, local_system):
+    customer = register(base, "linus", local_system)
     # an admin revokes one service and limits another to one order per hour
     revoked = admin.request("DELETE", f"/auth/scopes/{customer.customer_id}/service:zonal-statistics")
     assert revoked.status_code == 200, revoked.text
@@ -174,8 +180,8 @@ def test_scope_and_usage_limit_refusals(base, admin):
     customer.request("DELETE", f"/orders/{first.json()['order_id']}")
 
 
-def test_cancel_and_other_customers_orders_are_invisible(base):
-    owner, other = register(base, "barbara"), register(base, "edsger")
+def test_cancel_and_other_customers_orders_are_invisible(base, local_system):
+    owner, other = register(base, "barbara", local_system), register(base, "edsger", local_system)
     response = owner.order("ndvi-composite", {"area": BOLZANO, **JUNE}, headers={"Idempotency-Key": "once"})
     order_id = response.json()["order_id"]
     # the owner cancels it at once (processing takes seconds to start): it ends CANCELLED
@@ -196,7 +202,7 @@ def test_cancel_and_other_customers_orders_are_invisible(base):
     assert order_id in {o["order_id"] for o in owner.request("GET", "/orders").json()["orders"]}
 
 
-def test_slow_webhooks_hold_back_no_one_elses_status(base):
+def test_slow_webhooks_hold_back_no_one_elses_status(base, local_system):
     """Three orders whose webhook receiver takes 6 s: their notices go out from the webhook queue, so another
     customer's order moves through its statuses as fast as without them (it used to wait ~44 s)."""
     import threading
@@ -217,7 +223,7 @@ def test_slow_webhooks_hold_back_no_one_elses_status(base):
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), SlowReceiver)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    slow, other = register(base, "slow"), register(base, "other")
+    slow, other = register(base, "slow", local_system), register(base, "other", local_system)
     try:
         hooked = [slow.request("POST", "/services/ndvi-composite/orders", json={
             "parameters": {"area": BOLZANO, **JUNE},
