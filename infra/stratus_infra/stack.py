@@ -48,7 +48,8 @@ class StratusStack(Stack):
             environment=settings_environment(**self.tables.settings(), **self.storage.settings(),
                                              **self.queues.settings(),
                                              notification_sender=config.notification_sender,
-                                             allowed_private_hosts=config.allowed_private_hosts),
+                                             allowed_private_hosts=config.allowed_private_hosts,
+                                             registration=config.registration),
             log_level=config.log_level,
         )
         self.consumers = QueueConsumers(
