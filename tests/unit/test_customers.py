@@ -14,7 +14,7 @@ import pytest
 from stratus import admin, resources
 from stratus.domain.auth import AuthService
 from stratus.domain.customers import CustomerService
-from stratus.domain.limits import Rate, RateLimiter
+from stratus.domain.limits import RateLimiter
 from stratus.events import utcnow
 from stratus.order_errors import (
     AuthenticationRequiredException,
