@@ -104,6 +104,7 @@ class Api(Construct):
         props.tables["logs"].grant_read_write_data(self.function)
         props.tables["process_graphs"].grant_read_write_data(self.function)
         props.tables["services"].grant_read_write_data(self.function)  # order service: the service catalog
+        props.tables["limits"].grant_read_write_data(self.function)  # usage slots, quotas, rate limits
         for queue in props.event_queues:
             queue.grant_send_messages(self.function)
         if props.email_identity_arn:

@@ -11,6 +11,7 @@ Context keys (all optional; `cdk deploy -c stratus:stage=prod -c stratus:spot=tr
 | `stratus:resultsExpiryDays`  | int  | `30`    | days after which job runs are deleted from the results bucket |
 | `stratus:notificationSender` | str  | `no-reply@stratus.example` | SES sender of order e-mails (verified on deploy) |
 | `stratus:allowedPrivateHosts` | str | empty | host names/CIDRs webhooks and `load_stac` may reach though not public |
+| `stratus:registration`       | str  | `verify` | order-service self-registration: `verify`, `approval` or `closed` |
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 from aws_cdk import RemovalPolicy
 from constructs import Node
 
+from stratus.resources import REGISTRATION_MODES, REGISTRATION_VERIFY
 from stratus_infra import constants
 
 CONTEXT_PREFIX = "stratus:"
@@ -48,6 +50,9 @@ class StratusConfig:
     :param allowed_private_hosts: Comma-separated host names and CIDRs that user-given URLs (order webhooks,
         `load_stac`) may reach although they are not public addresses, e.g. an operator's own receiver in the
         VPC (`STRATUS_ALLOWED_PRIVATE_HOSTS`). @default "" (none)
+    :param registration: Order-service self-registration (`STRATUS_REGISTRATION`): `verify` (an e-mail
+        verification activates the customer), `approval` (verification, then an admin activates) or `closed`.
+        @default "verify"
     """
 
     stage: str = "dev"
@@ -57,8 +62,11 @@ class StratusConfig:
     results_expiry_days: int = constants.DEFAULT_RESULTS_EXPIRY_DAYS
     notification_sender: str = "no-reply@stratus.example"
     allowed_private_hosts: str = ""
+    registration: str = REGISTRATION_VERIFY
 
     def __post_init__(self) -> None:
+        if self.registration not in REGISTRATION_MODES:
+            raise ValueError(f"registration {self.registration!r} must be one of {REGISTRATION_MODES}")
         if not _STAGE_PATTERN.match(self.stage):
             raise ValueError(f"stage {self.stage!r} must match {_STAGE_PATTERN.pattern}")
         if self.log_level not in constants.LOG_LEVELS:
@@ -92,6 +100,7 @@ class StratusConfig:
             results_expiry_days=_as_int(get("resultsExpiryDays"), defaults.results_expiry_days, "resultsExpiryDays"),
             notification_sender=_as_str(get("notificationSender"), defaults.notification_sender),
             allowed_private_hosts=_as_str(get("allowedPrivateHosts"), defaults.allowed_private_hosts),
+            registration=_as_str(get("registration"), defaults.registration),
         )
 
 

@@ -49,7 +49,8 @@ class StratusStack(Stack):
             layer=layer.layer,
             environment=settings_environment(**self.tables.settings(), **self.storage.settings(),
                                              **self.queues.settings(),
-                                             notification_sender=config.notification_sender, **allowed),
+                                             notification_sender=config.notification_sender,
+                                             registration=config.registration, **allowed),
             log_level=config.log_level,
         )
         self.consumers = QueueConsumers(

@@ -10,7 +10,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 from pynamodb.models import Model
 
-from stratus.store.models import TABLES, key_schema
+from stratus.store.models import TABLES, TTL_ATTRIBUTES, key_schema
 
 _ATTRIBUTE_TYPES = {
     "S": dynamodb.AttributeType.STRING,
@@ -79,6 +79,7 @@ class Tables(Construct):
                 encryption=props.encryption,
                 removal_policy=props.removal_policy,
                 deletion_protection=props.removal_policy == RemovalPolicy.RETAIN,
+                time_to_live_attribute=TTL_ATTRIBUTES.get(key),
             )
             projections = _projections(model)
             for index in schema["indexes"]:

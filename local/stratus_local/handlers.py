@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from stratus.resources import FUNCTIONS, FunctionSpec
+from stratus_local.powertools_threads import isolate_request_state
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,6 +23,9 @@ _loaded: dict[str, Callable[[dict, Any], Any]] = {}
 
 
 def load_handler(spec: FunctionSpec) -> Callable[[dict, Any], Any]:
+    """Parallel invocations run in parallel threads, each like its own Lambda container as far as the
+    request state of aws-lambda-powertools goes (`isolate_request_state`)."""
+    isolate_request_state()
     with _lock:
         if spec.logical_name not in _loaded and spec.packaging == "image":
             # inside the container image the handler is an installed package, as it is in this venv

@@ -88,6 +88,9 @@ def provision(session: Any, settings: Settings, *, oidc_issuer_base: str | None 
 
     for key, model in models.TABLES.items():
         ddb.create_table(TableName=getattr(settings, f"{key}_table"), **_dynamodb_table_args(model))
+        if key in models.TTL_ATTRIBUTES:
+            ddb.update_time_to_live(TableName=getattr(settings, f"{key}_table"), TimeToLiveSpecification={
+                "Enabled": True, "AttributeName": models.TTL_ATTRIBUTES[key]})
 
     queue_urls, queue_arns, dlq_urls = {}, {}, {}
     for key, spec in resources.QUEUES.items():

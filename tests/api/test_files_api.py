@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import boto3
@@ -190,6 +191,22 @@ def test_quota_is_enforced_on_upload(api, monkeypatch):
     from routers.context import backend
     usage = backend().files.usage("alice")
     assert (usage.used, usage.quota, usage.free) == (1000, 1000, 0)
+
+
+def test_parallel_uploads_cannot_exceed_the_quota(api, monkeypatch):
+    # Given a quota of 1000 bytes
+    reload_backend(monkeypatch, files_quota_bytes="1000")
+    # When 12 uploads of 300 bytes to different paths run in parallel (at most 3 fit)
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        statuses = list(pool.map(lambda i: upload(api, f"p{i}.bin", b"p" * 300).status, range(12)))
+    # Then exactly 3 are stored and the others refused
+    assert sorted(statuses) == [200] * 3 + [400] * 9, statuses
+    stored = api.get(FILES, user="alice").json()["files"]
+    assert len(stored) == 3 and sum(f["size"] for f in stored) == 900
+    # And deleting one gives its bytes back
+    assert api.delete(f"{FILES}/{stored[0]['path']}", user="alice").status == 204
+    assert upload(api, "again.bin", b"a" * 400).status == 200
+    assert upload(api, "over.bin", b"o" * 1).json()["code"] == "StorageQuotaExceeded"
 
 
 def test_uploads_over_the_size_limit_are_refused(api):

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import boto3
@@ -21,7 +23,7 @@ from stratus.domain.auth import sign_token
 from stratus.domain.jobs import apply_status_event
 from stratus.domain.webhooks import verify
 from stratus.events import JobStatus, StatusEvent
-from stratus.store.models import JobModel, ServiceModel, UserModel
+from stratus.store.models import JobModel, LimitModel, ServiceModel, UserModel
 from stratus_local.handlers import load_handler
 from stratus_local.lambda_context import LocalLambdaContext
 from tests.receivers import ConnectionRecorder, WebhookReceiver
@@ -304,8 +306,29 @@ def test_orders_older_than_the_interval_do_not_count(api, customers):
     customers.add("cus-limited", usage_limits={"ndvi-composite": {"limit": 1, "interval_s": 60}})
     first = customers.order("cus-limited").json()["order_id"]
     assert customers.order("cus-limited").status == 429
-    JobModel(first).update(actions=[JobModel.created.set(datetime.now(UTC) - timedelta(seconds=61))])
+    # the first order's usage slot is held for the interval; let it end
+    (slot,) = LimitModel.scan(LimitModel.holder == first)
+    slot.update(actions=[LimitModel.expires.set(time.time() - 1)])
     assert customers.order("cus-limited").status == 201
+
+
+def test_parallel_orders_cannot_overshoot_the_usage_limit(api, customers):
+    # Given a limit of 3 orders a day
+    customers.add("cus-limited", usage_limits={"ndvi-composite": {"limit": 3, "interval_s": 86400}})
+    # When 20 orders are placed at once
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        responses = list(pool.map(lambda _: customers.order("cus-limited"), range(20)))
+    elapsed = time.monotonic() - started
+    # Then exactly 3 are accepted and 17 refused with the true Retry-After
+    statuses = sorted(r.status for r in responses)
+    print(f"\n20 parallel orders, limit 3: {statuses.count(201)} accepted, {statuses.count(429)} refused "
+          f"in {elapsed:.1f} s")
+    assert statuses == [201] * 3 + [429] * 17
+    for refused in (r for r in responses if r.status == 429):
+        assert refused.json()["code"] == "UsageLimitExceeded"
+        assert 86300 < int(refused.headers["retry-after"]) <= 86400
+    assert sum(1 for _ in JobModel.scan(JobModel.user_id == "cus-limited")) == 3
 
 
 def test_invalid_parameters_are_refused_at_once(api, customers):

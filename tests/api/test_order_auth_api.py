@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import re
+import sys
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlencode
 
 import boto3
@@ -13,10 +15,12 @@ from moto.ses.models import ses_backends
 
 from stratus import resources
 from stratus.backend import Backend
+from stratus.store.models import UserModel
 
 V1 = "/api/v1"
 PASSWORD = "a-good-password"
 FORM = "application/x-www-form-urlencoded"
+GRAPH = {"process": {"process_graph": {"a": {"process_id": "add", "arguments": {"x": 1, "y": 2}, "result": True}}}}
 
 
 @pytest.fixture
@@ -26,11 +30,26 @@ def api_ses(api):
     return api
 
 
+def outbox() -> list:
+    return ses_backends[DEFAULT_ACCOUNT_ID]["eu-central-1"].sent_messages
+
+
+def verification_token(email: str) -> str:
+    """The token of the newest verification e-mail to `email` in the emulator's SES."""
+    body = next(m.body for m in reversed(outbox()) if m.destinations["ToAddresses"] == [email.lower()]
+                and "Verification token" in m.body)
+    return re.search(r"Verification token: (\S+)", body).group(1)
+
+
 def register(api, email="ann@example.org", name="Ann", password=PASSWORD) -> dict:
+    """register -> the verification e-mail -> verify, as a new customer does."""
+    boto3.client("ses", region_name="eu-central-1").verify_email_identity(EmailAddress=api.settings.notification_sender)
     response = api.post(f"{V1}/auth/register", json_body={"name": name, "email": email, "password": password})
-    assert response.status == 201, response.body
-    assert response.headers["cache-control"] == "no-store"
-    return response.json()
+    assert response.status == 202, response.body
+    verified = api.post(f"{V1}/auth/register/verify", json_body={"token": verification_token(email)})
+    assert verified.status == 201, verified.body
+    assert verified.headers["cache-control"] == "no-store"
+    return verified.json()
 
 
 def token(api, **params) -> dict:
@@ -78,10 +97,55 @@ def test_register_then_both_grants_then_me(api):
         assert me.json()["email"] == "ann@example.org"
 
 
-def test_registration_refusals(api):
+def test_registration_answers_alike_for_new_and_taken_addresses(api):
     register(api)
-    again = api.post(f"{V1}/auth/register", json_body={"name": "A", "email": "ANN@example.org", "password": PASSWORD})
-    assert again.status == 409 and again.json()["code"] == "CustomerExists"
+    before = len(outbox())
+    taken = api.post(f"{V1}/auth/register", json_body={"name": "A", "email": "ANN@example.org", "password": PASSWORD})
+    new = api.post(f"{V1}/auth/register", json_body={"name": "A", "email": "new@example.org", "password": PASSWORD})
+    assert taken.status == new.status == 202 and taken.json() == new.json()
+    assert set(taken.headers) == set(new.headers)
+    notice, verification = outbox()[before:]
+    assert notice.destinations["ToAddresses"] == ["ann@example.org"] and "has an account already" in notice.body
+    assert verification.destinations["ToAddresses"] == ["new@example.org"]
+    assert "Verification token" in verification.body and "http://testserver/api/v1/auth/register/verify" in \
+        verification.body
+    wrong = api.post(f"{V1}/auth/register/verify", json_body={"token": "not-a-token"})
+    assert wrong.status == 400 and wrong.json()["code"] == "RegistrationTokenInvalid"
+
+
+def test_parallel_registrations_of_one_address_give_one_account(api, monkeypatch):
+    monkeypatch.setattr(resources, "REGISTRATIONS_PER_EMAIL", (20, 3600))  # let all ten through the rate limit
+    sys.modules["routers.context"].backend.cache_clear()
+    boto3.client("ses", region_name="eu-central-1").verify_email_identity(EmailAddress=api.settings.notification_sender)
+    body = {"name": "Eve", "email": "eve@example.org", "password": PASSWORD}
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        statuses = list(pool.map(lambda _: api.post(f"{V1}/auth/register", json_body=body).status, range(10)))
+    assert statuses == [202] * 10
+    tokens = [re.search(r"Verification token: (\S+)", m.body).group(1) for m in outbox()
+              if m.destinations["ToAddresses"] == ["eve@example.org"] and "Verification token" in m.body]
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        verified = list(pool.map(lambda t: api.post(f"{V1}/auth/register/verify", json_body={"token": t}), tokens))
+    codes = sorted(r.status for r in verified)
+    print(f"\n10 parallel registrations of one address: {len(tokens)} verification e-mails, verified in parallel: "
+          f"{codes.count(201)} account(s), {codes.count(409)} refused")
+    assert codes.count(201) == 1 and set(codes) <= {201, 409}
+    assert len(list(UserModel.scan(UserModel.email == "eve@example.org"))) == 1
+
+
+def test_registration_is_rate_limited_per_client(api):
+    boto3.client("ses", region_name="eu-central-1").verify_email_identity(EmailAddress=api.settings.notification_sender)
+    limit, _ = resources.REGISTRATIONS_PER_CLIENT
+    for i in range(limit):
+        accepted = api.post(f"{V1}/auth/register", json_body={"name": "A", "email": f"r{i}@example.org",
+                                                              "password": PASSWORD})
+        assert accepted.status == 202
+    refused = api.post(f"{V1}/auth/register", json_body={"name": "A", "email": "late@example.org",
+                                                         "password": PASSWORD})
+    assert refused.status == 429 and refused.json()["code"] == "TooManyRequests"
+    assert 0 < int(refused.headers["retry-after"]) <= 3600
+
+
+def test_registration_refusals(api):
     bad = api.post(f"{V1}/auth/register", json_body={"name": "A", "email": "x@example.org", "password": "short"})
     assert bad.status == 400 and bad.json()["code"] == "InvalidRequest"
     not_json = api.post(f"{V1}/auth/register", data=b"{", content_type="application/json")
@@ -127,10 +191,61 @@ def test_deactivated_customer_is_refused(api):
         {"grant_type": "client_credentials", "client_id": customer["client_id"],
          "client_secret": customer["client_secret"]}).encode())
     assert refused.status == 400 and refused.json()["error"] == "invalid_grant"
+    # the openEO API refuses the token too, at once in this container
+    openeo = {"Authorization": f"Bearer basic//{access_token}"}
+    for path in ("/openeo/1.2/jobs", "/openeo/1.2/result"):
+        refused_openeo = api.post(path, headers=openeo, json_body=GRAPH)
+        assert refused_openeo.status == 403 and refused_openeo.json()["code"] == "TokenInvalid", path
     reactivated = api.patch(f"{V1}/crm/customers/{customer['customer_id']}", headers=admin,
                             json_body={"active": True})
     assert reactivated.status == 200 and reactivated.json()["active"] is True
-    assert api.get(f"{V1}/auth/me", headers=bearer(access_token)).status == 200
+    # tokens issued before the deactivation stay revoked; new ones work
+    assert api.get(f"{V1}/auth/me", headers=bearer(access_token)).json()["code"] == "TokenInvalid"
+    assert api.post("/openeo/1.2/jobs", headers=openeo, json_body=GRAPH).status == 403
+    fresh = client_token(api, customer)
+    assert api.get(f"{V1}/auth/me", headers=bearer(fresh)).status == 200
+    assert api.post("/openeo/1.2/jobs", headers={"Authorization": f"Bearer basic//{fresh}"},
+                    json_body=GRAPH).status == 201
+
+
+def test_tokens_issued_before_a_password_reset_are_refused(api_ses):
+    api = api_ses
+    customer = register(api)
+    old = token(api, grant_type="password", username="ann@example.org", password=PASSWORD)["access_token"]
+    api.post(f"{V1}/auth/password-reset", json_body={"email": "ann@example.org"})
+    reset_token = re.search(r"Reset token: (\S+)", outbox()[-1].body).group(1)
+    assert api.post(f"{V1}/auth/password-reset/confirm", json_body={
+        "email": "ann@example.org", "token": reset_token, "new_password": "a-new-password"}).status == 200
+    assert api.get(f"{V1}/auth/me", headers=bearer(old)).json()["code"] == "TokenInvalid"
+    assert api.post("/openeo/1.2/jobs", headers={"Authorization": f"Bearer basic//{old}"},
+                    json_body=GRAPH).json()["code"] == "TokenInvalid"
+    new = token(api, grant_type="password", username="ann@example.org", password="a-new-password")["access_token"]
+    assert api.get(f"{V1}/auth/me", headers=bearer(new)).json()["customer_id"] == customer["customer_id"]
+
+
+def test_lockout_after_wrong_passwords(api):
+    customer = register(api)
+    wrong = urlencode({"grant_type": "password", "username": "ann@example.org", "password": "wrong-password"})
+    failures, _ = resources.LOGIN_FAILURES_BEFORE_LOCKOUT
+    for _ in range(failures):
+        assert api.post(f"{V1}/auth/token", content_type=FORM, data=wrong.encode()).status == 400
+    right = urlencode({"grant_type": "password", "username": "ann@example.org", "password": PASSWORD})
+    locked = api.post(f"{V1}/auth/token", content_type=FORM, data=right.encode())
+    assert locked.status == 429 and locked.json()["code"] == "TooManyRequests" and "retry-after" in locked.headers
+    # an unknown name is answered alike
+    unknown = urlencode({"grant_type": "password", "username": "nobody@example.org", "password": "wrong-password"})
+    for _ in range(failures):
+        assert api.post(f"{V1}/auth/token", content_type=FORM, data=unknown.encode()).status == 400
+    assert api.post(f"{V1}/auth/token", content_type=FORM, data=unknown.encode()).status == 429
+    # the client secret is a different account name: its grant still works
+    assert client_token(api, customer)
+    # openEO basic login locks out alike
+    basic = "Basic " + base64.b64encode(f"{customer['customer_id']}:wrong".encode()).decode()
+    for _ in range(failures):
+        assert api.get("/openeo/1.2/credentials/basic", headers={"Authorization": basic}).status == 403
+    good = "Basic " + base64.b64encode(f"{customer['customer_id']}:{PASSWORD}".encode()).decode()
+    locked_openeo = api.get("/openeo/1.2/credentials/basic", headers={"Authorization": good})
+    assert locked_openeo.status == 429 and locked_openeo.json()["code"] == "TooManyRequests"
 
 
 def test_password_reset_by_email(api_ses):

@@ -5,6 +5,7 @@ on SQS and the completion e-mail in the emulator's SES."""
 from __future__ import annotations
 
 import io
+import re
 import secrets
 import time
 
@@ -48,13 +49,18 @@ class Customer:
         pytest.fail(f"order {order_id} still {seen[-1]} after {ORDER_TIMEOUT_S} s (saw {seen})")
 
 
-def register(base: str, name: str) -> Customer:
-    """register → token (client credentials), as a new customer would."""
+def register(base: str, name: str, local_system) -> Customer:
+    """register → the verification e-mail (local SES inbox) → verify → token (client credentials), as a new
+    customer would."""
     email, password = f"{name}-{secrets.token_hex(4)}@example.org", secrets.token_urlsafe(16)
     registered = requests.post(f"{base}/api/v1/auth/register", json={"name": name, "email": email,
                                                                      "password": password}, timeout=30)
-    assert registered.status_code == 201, registered.text
-    client = registered.json()
+    assert registered.status_code == 202, registered.text
+    (message,) = inbox(local_system, email, order_mails=False)
+    verification = re.search(r"Verification token: (\S+)", message["body"]).group(1)
+    verified = requests.post(f"{base}/api/v1/auth/register/verify", json={"token": verification}, timeout=30)
+    assert verified.status_code == 201, verified.text
+    client = verified.json()
     token = requests.post(f"{base}/api/v1/auth/token", data={"grant_type": "client_credentials"},
                           auth=(client["client_id"], client["client_secret"]), timeout=30)
     assert token.status_code == 200, token.text
@@ -75,11 +81,13 @@ def admin(base, local_system):
     return Customer(base, "admin@stratus.example", local_system.password, token.json()["access_token"], "")
 
 
-def inbox(local_system, address: str, timeout_s: float = 15) -> list[dict]:
+def inbox(local_system, address: str, timeout_s: float = 15, order_mails: bool = True) -> list[dict]:
+    """The e-mails to `address` (waiting up to `timeout_s` for one): order notices, or else the account mails."""
     deadline = time.monotonic() + timeout_s
     while True:
-        messages = requests.get(f"{local_system.endpoint_url}/_stratus/ses/messages", params={"to": address},
-                                timeout=10).json()["messages"]
+        messages = [m for m in requests.get(f"{local_system.endpoint_url}/_stratus/ses/messages",
+                                            params={"to": address}, timeout=10).json()["messages"]
+                    if order_mails != ("Verification token" in (m["body"] or ""))]
         if messages or time.monotonic() > deadline:
             return messages
         time.sleep(0.2)
@@ -87,7 +95,7 @@ def inbox(local_system, address: str, timeout_s: float = 15) -> list[dict]:
 
 def test_register_order_poll_download_and_get_the_email(base, local_system):
     # Given a newly registered customer
-    customer = register(base, "ada")
+    customer = register(base, "ada", local_system)
     # When listing the services it may order
     services = {s["id"]: s for s in customer.request("GET", "/services").json()["services"]}
     assert {"ndvi-composite", "vegetation-change", "zonal-statistics"} <= set(services)
@@ -128,7 +136,7 @@ def test_register_order_poll_download_and_get_the_email(base, local_system):
 def test_an_area_without_data_ends_invalid_and_is_mailed_and_signed_to_the_webhook(base, local_system):
     from stratus.domain.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, verify
 
-    customer = register(base, "grace")
+    customer = register(base, "grace", local_system)
     with WebhookReceiver(204) as receiver:  # addressed by its allow-listed name (tests/e2e/conftest.py)
         response = customer.request("POST", "/services/ndvi-composite/orders", json={
             "parameters": {"area": SAHARA, **JUNE},
@@ -149,8 +157,8 @@ def test_an_area_without_data_ends_invalid_and_is_mailed_and_signed_to_the_webho
     assert b'"status":"INVALID"' in body and headers[EVENT_ID_HEADER].startswith("evt-")
 
 
-def test_scope_and_usage_limit_refusals(base, admin):
-    customer = register(base, "linus")
+def test_scope_and_usage_limit_refusals(base, admin, local_system):
+    customer = register(base, "linus", local_system)
     # an admin revokes one service and limits another to one order per hour
     revoked = admin.request("DELETE", f"/auth/scopes/{customer.customer_id}/service:zonal-statistics")
     assert revoked.status_code == 200, revoked.text
@@ -172,8 +180,8 @@ def test_scope_and_usage_limit_refusals(base, admin):
     customer.request("DELETE", f"/orders/{first.json()['order_id']}")
 
 
-def test_cancel_and_other_customers_orders_are_invisible(base):
-    owner, other = register(base, "barbara"), register(base, "edsger")
+def test_cancel_and_other_customers_orders_are_invisible(base, local_system):
+    owner, other = register(base, "barbara", local_system), register(base, "edsger", local_system)
     response = owner.order("ndvi-composite", {"area": BOLZANO, **JUNE}, headers={"Idempotency-Key": "once"})
     order_id = response.json()["order_id"]
     # the owner cancels it at once (processing takes seconds to start): it ends CANCELLED

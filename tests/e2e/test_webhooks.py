@@ -28,8 +28,8 @@ def base(local_system):
     return local_system.api_url
 
 
-def test_webhooks_to_internal_addresses_are_refused_over_http(base):
-    customer = register(base, "mallory")
+def test_webhooks_to_internal_addresses_are_refused_over_http(base, local_system):
+    customer = register(base, "mallory", local_system)
     with ConnectionRecorder() as internal:
         for url in (f"http://127.0.0.1:{internal.port}/", f"http://[::ffff:127.0.0.1]:{internal.port}/",
                     "http://169.254.169.254/latest/meta-data/", "http://metadata.google.internal/"):
@@ -41,8 +41,8 @@ def test_webhooks_to_internal_addresses_are_refused_over_http(base):
     assert customer.request("GET", "/orders").json()["orders"] == []
 
 
-def test_slow_webhooks_do_not_hold_back_another_users_job(base, connection):
-    customer = register(base, "slowpoke")
+def test_slow_webhooks_do_not_hold_back_another_users_job(base, connection, local_system):
+    customer = register(base, "slowpoke", local_system)
     with WebhookReceiver(204, delay_s=SLOW_RECEIVER_S) as slow:
         # Given three orders that end at once (no data) with a webhook to a receiver that takes 6 s to answer
         order_ids = []

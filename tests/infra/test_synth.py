@@ -28,7 +28,7 @@ from stratus.resources import (
     TOKEN_SECRET_NAME,
 )
 from stratus.settings import ENV
-from stratus.store.models import TABLES, key_schema
+from stratus.store.models import TABLES, TTL_ATTRIBUTES, key_schema
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SYNTH_TIMEOUT_S = 300  # seconds: a cold synth builds the Lambda layer with pip
@@ -218,6 +218,9 @@ def test_table_matches_its_model(synth: Synth, key: str) -> None:
     assert props["SSESpecification"]["SSEEnabled"] is True
     assert props["DeletionProtectionEnabled"] is True
     assert resource["DeletionPolicy"] == "Retain"
+    # and expires items by the model's TTL attribute, if it has one (the limits table)
+    expected_ttl = {"AttributeName": TTL_ATTRIBUTES[key], "Enabled": True} if key in TTL_ATTRIBUTES else None
+    assert props.get("TimeToLiveSpecification") == expected_ttl
 
 
 # --- S3 ---------------------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import pytest
 from stratus import admin, resources
 from stratus.domain.auth import AuthService
 from stratus.domain.customers import CustomerService
+from stratus.domain.limits import RateLimiter
 from stratus.events import utcnow
 from stratus.order_errors import (
     AuthenticationRequiredException,
@@ -24,10 +25,14 @@ from stratus.order_errors import (
     InvalidGrantException,
     InvalidRequestException,
     PasswordResetInvalidException,
+    RegistrationClosedException,
+    RegistrationTokenInvalidException,
     TokenInvalidException,
+    TooManyRequestsException,
     UnsupportedGrantTypeException,
 )
 from stratus.store.customers import DynamoCustomerOrders, DynamoCustomerRepository
+from stratus.store.limits import DynamoCounterStore, DynamoPendingRegistrations
 from stratus.store.models import JobModel, UserModel
 from stratus.store.users import DynamoUserRepository
 
@@ -52,10 +57,35 @@ def outbox():
     return Outbox()
 
 
+CLIENT = "203.0.113.9"
+
+
+class Clock:
+    """Time for the rate limiter, moved by the test (no sleeping)."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make_service(outbox, registration="verify", clock=None) -> CustomerService:
+    service = CustomerService(DynamoCustomerRepository(), DynamoCustomerOrders(), lambda: KEY, 600, lambda: outbox,
+                              pending=DynamoPendingRegistrations(),
+                              limiter=RateLimiter(DynamoCounterStore(), clock=clock or Clock()),
+                              registration=registration, default_scopes=resources.DEFAULT_CUSTOMER_SCOPES)
+    service.test_outbox = outbox
+    return service
+
+
 @pytest.fixture
 def service(tables, outbox):
-    return CustomerService(DynamoCustomerRepository(), DynamoCustomerOrders(), lambda: KEY, 600, lambda: outbox,
-                           default_scopes=resources.DEFAULT_CUSTOMER_SCOPES)
+    return make_service(outbox)
+
+
+def verification_token(body: str) -> str:
+    return re.search(r"Verification token: (\S+)", body).group(1)
 
 
 def basic(user: str, password: str) -> str:
@@ -63,7 +93,12 @@ def basic(user: str, password: str) -> str:
 
 
 def register(service, email="Ann@Example.org", name="Ann"):
-    return service.register(name, email, PASSWORD)
+    """register -> the verification e-mail -> verify, as a new customer does."""
+    outbox = service.test_outbox
+    service.register(name, email, PASSWORD, client=CLIENT)
+    token = verification_token(outbox.sent[-1][2])
+    outbox.sent.clear()
+    return service.verify_registration(token)
 
 
 # --- registration ----------------------------------------------------------------------------
@@ -81,10 +116,64 @@ def test_register_stores_hashes_and_default_scopes(service):
     assert not any("hash" in key or "secret" in key for key in described)
 
 
-def test_register_refuses_a_taken_email_in_any_case(service):
+def test_a_taken_email_gets_the_same_answer_and_its_owner_a_notice(service, outbox):
     register(service)
+    assert service.register("Other", "ANN@example.org", "another-password", client=CLIENT) is None
+    (to, _, body), = outbox.sent
+    assert to == "ann@example.org" and "has an account already" in body and "Verification token" not in body
+    assert len(service.list_customers(10, email="ann@example.org")[0]) == 1
+
+
+def test_a_verification_token_works_once(service, outbox):
+    service.register("Ann", "ann@example.org", PASSWORD, client=CLIENT)
+    token = verification_token(outbox.sent[-1][2])
+    assert UserModel.count() == 0  # nothing is made before the address is verified
+    customer, secret = service.verify_registration(token)
+    assert customer.active and secret
+    for wrong in (token, token + "x", "", None):
+        with pytest.raises(RegistrationTokenInvalidException):
+            service.verify_registration(wrong)
+
+
+def test_verifying_a_second_registration_of_one_address_makes_no_second_account(service, outbox):
+    service.register("Ann", "ann@example.org", PASSWORD, client=CLIENT)
+    service.register("Ann", "ann@example.org", PASSWORD, client=CLIENT)  # before either is verified
+    first, second = (verification_token(body) for _, _, body in outbox.sent)
+    service.verify_registration(first)
     with pytest.raises(CustomerExistsException):
-        register(service, email="ANN@example.org")
+        service.verify_registration(second)
+
+
+def test_approval_mode_makes_verified_customers_inactive(tables, outbox):
+    service = make_service(outbox, registration="approval")
+    service.register("Ann", "ann@example.org", PASSWORD, client=CLIENT)
+    assert "administrator then approves" in outbox.sent[-1][2]
+    customer, secret = service.verify_registration(verification_token(outbox.sent[-1][2]))
+    assert not customer.active
+    form = {"client_id": customer.customer_id, "client_secret": secret}
+    with pytest.raises(InvalidGrantException):
+        service.issue_token("client_credentials", form)
+    service.update(customer.customer_id, {"active": True})  # an admin approves
+    assert service.issue_token("client_credentials", form)
+
+
+def test_closed_mode_takes_no_registrations(tables, outbox):
+    service = make_service(outbox, registration="closed")
+    with pytest.raises(RegistrationClosedException):
+        service.register("Ann", "ann@example.org", PASSWORD, client=CLIENT)
+    assert outbox.sent == []
+
+
+def test_registrations_are_rate_limited_per_client_and_per_address(service):
+    for i in range(10):
+        service.register("A", f"a{i}@example.org", PASSWORD, client="198.51.100.1")
+    with pytest.raises(TooManyRequestsException) as refused:
+        service.register("A", "a10@example.org", PASSWORD, client="198.51.100.1")
+    assert 0 < refused.value.params["retry_after_s"] <= 3600
+    for i in range(3):
+        service.register("B", "b@example.org", PASSWORD, client=f"198.51.100.{10 + i}")
+    with pytest.raises(TooManyRequestsException):
+        service.register("B", "B@example.org", PASSWORD, client="198.51.100.20")
 
 
 @pytest.mark.parametrize("name,email,password", [
@@ -93,7 +182,7 @@ def test_register_refuses_a_taken_email_in_any_case(service):
 ])
 def test_register_validates(service, name, email, password):
     with pytest.raises(InvalidRequestException):
-        service.register(name, email, password)
+        service.register(name, email, password, client=CLIENT)
 
 
 # --- tokens ----------------------------------------------------------------------------------
@@ -157,7 +246,52 @@ def test_inactive_customers_get_no_token_and_their_tokens_stop_working(service):
     with pytest.raises(CustomerInactiveException):
         service.principal(bearer)
     service.update(customer.customer_id, {"active": True})
-    assert service.principal(bearer).user_id == customer.customer_id
+    with pytest.raises(TokenInvalidException):  # deactivation revoked it for good
+        service.principal(bearer)
+    fresh = "Bearer " + service.issue_token("client_credentials", form)["access_token"]
+    assert service.principal(fresh).user_id == customer.customer_id
+
+
+def test_a_password_reset_and_a_new_secret_revoke_earlier_tokens(service, outbox):
+    customer, secret = register(service)
+    form = {"client_id": customer.customer_id, "client_secret": secret}
+    before = "Bearer " + service.issue_token("client_credentials", form)["access_token"]
+    auth = AuthService(DynamoUserRepository(), lambda: KEY, 60)
+    service.request_password_reset("ann@example.org")
+    service.confirm_password_reset("ann@example.org", _token_from(outbox.sent[-1][2]), "a-new-password")
+    with pytest.raises(TokenInvalidException):
+        service.principal(before)
+    from stratus.errors import TokenInvalidException as OpenEOTokenInvalid
+    with pytest.raises(OpenEOTokenInvalid):
+        auth.authenticate(before.replace("Bearer ", "Bearer basic//"))
+    after_reset = "Bearer " + service.issue_token("client_credentials", form)["access_token"]
+    assert service.principal(after_reset).user_id == customer.customer_id
+    service.rotate_client_secret(customer.customer_id)
+    with pytest.raises(TokenInvalidException):
+        service.principal(after_reset)
+
+
+def test_lockout_after_repeated_wrong_passwords_refuses_the_right_one_too(tables, outbox):
+    clock = Clock()
+    service = make_service(outbox, clock=clock)
+    register(service)
+    wrong = {"username": "ann@example.org", "password": "wrong-password"}
+    for _ in range(5):
+        with pytest.raises(InvalidGrantException):
+            service.issue_token("password", wrong)
+    right = {"username": "ann@example.org", "password": PASSWORD}
+    with pytest.raises(TooManyRequestsException) as locked:
+        service.issue_token("password", right)
+    # an unknown name locks the same way: the answer tells nothing about which names exist
+    for _ in range(5):
+        with pytest.raises(InvalidGrantException):
+            service.issue_token("password", {"username": "nobody@example.org", "password": "x" * 10})
+    with pytest.raises(TooManyRequestsException) as unknown:
+        service.issue_token("password", {"username": "nobody@example.org", "password": "x" * 10})
+    assert locked.value.code == unknown.value.code and locked.value.message.split(";")[0] == \
+        unknown.value.message.split(";")[0]
+    clock.now += locked.value.params["retry_after_s"]  # the window passes
+    assert service.issue_token("password", right)
 
 
 def test_a_requested_scope_narrows_the_token(service):
@@ -278,9 +412,9 @@ def test_password_reset_refuses_wrong_and_expired_tokens(service, outbox):
 
 
 def test_a_failing_mail_server_does_not_change_the_answer(tables):
-    service = CustomerService(DynamoCustomerRepository(), DynamoCustomerOrders(), lambda: KEY, 600,
-                              lambda: Outbox(fail=True))
-    register(service)
+    service = make_service(Outbox(fail=True))
+    assert service.register("Ann", "ann@example.org", PASSWORD, client=CLIENT) is None  # logged, not raised
+    service.create_customer("Ann", "ann@example.org", PASSWORD)
     service.request_password_reset("ann@example.org")  # logged, not raised
 
 

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from stratus.domain.files import FileService, StoredObject, validate_path
+from stratus.domain.files import FileService, LedgerOutcome, StoredObject, validate_path
 from stratus.errors import FilePathInvalidException, StorageQuotaExceededException
 
 
@@ -41,9 +41,39 @@ class MemoryStore:
         return f"https://s3.example/{key}?X-Amz-Expires={expires_in_s}"
 
 
+class MemoryLedger:
+    """The quota ledger's contract in memory (the DynamoDB one is exercised by tests/api)."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, int] = {}
+        self.sizes: dict[str, int] = {}
+
+    def total(self, user_id):
+        return self.totals.get(user_id)
+
+    def start(self, user_id, used):
+        self.totals.setdefault(user_id, used)
+
+    def recorded(self, storage_key):
+        return self.sizes.get(storage_key)
+
+    def change(self, user_id, storage_key, expected, old, new, quota):
+        if self.sizes.get(storage_key) != expected:
+            return LedgerOutcome.CONFLICT
+        delta = (new or 0) - old
+        if delta > 0 and self.totals[user_id] + delta > quota:
+            return LedgerOutcome.QUOTA
+        self.totals[user_id] += delta
+        if new is None:
+            self.sizes.pop(storage_key, None)
+        else:
+            self.sizes[storage_key] = new
+        return LedgerOutcome.DONE
+
+
 def service(store: MemoryStore, quota: int = 100) -> FileService:
     return FileService(store, quota_bytes=quota, max_upload_bytes=80, inline_max_bytes=10, presign_expiry_s=60,
-                       max_path_bytes=64)
+                       max_path_bytes=64, ledger=MemoryLedger())
 
 
 @pytest.mark.parametrize("path", ["a.txt", "folder/sub/file.tif", "münster.shp", "with space.txt", "a..b", ".hidden"])
@@ -77,6 +107,36 @@ def test_quota_counts_the_replaced_file_once():
     with pytest.raises(StorageQuotaExceededException):
         files.upload("alice", "c", b"x")
     assert (files.usage("alice").used, files.usage("alice").free) == (100, 0)
+
+
+def test_deleting_and_failed_uploads_give_their_bytes_back():
+    store = MemoryStore()
+    files = service(store, quota=100)
+    files.upload("alice", "a", b"x" * 80)
+    files.delete("alice", "a")
+    files.upload("alice", "b", b"x" * 80)  # the 80 bytes of `a` were given back
+
+    def broken_write(key, body):
+        raise OSError("storage down")
+
+    store.write = broken_write
+    with pytest.raises(OSError):
+        files.upload("alice", "c", b"x" * 20)
+    del store.write
+    files.upload("alice", "c", b"x" * 20)  # the failed upload's 20 bytes were given back
+    with pytest.raises(StorageQuotaExceededException):
+        files.upload("alice", "d", b"x")
+
+
+def test_the_counter_starts_from_files_stored_before_it():
+    store = MemoryStore()
+    store.objects["users/alice/old"] = b"x" * 70  # stored before the ledger existed
+    files = service(store, quota=100)
+    with pytest.raises(StorageQuotaExceededException):
+        files.upload("alice", "new", b"x" * 31)
+    files.upload("alice", "old", b"x" * 80)  # replacing it counts only the difference
+    files.delete("alice", "old")
+    files.upload("alice", "new", b"x" * 80)
 
 
 def test_large_files_are_redirected():

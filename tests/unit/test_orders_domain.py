@@ -36,7 +36,9 @@ from stratus.order_errors import (
     ServiceNotFoundException,
     UsageLimitExceededException,
 )
+from stratus.domain.limits import UsageSlots
 from stratus.store.jobs import DynamoJobRepository
+from stratus.store.limits import DynamoSlotStore
 from stratus.store.logs import DynamoLogRepository
 from stratus.store.models import JobModel, UserModel
 from stratus.store.orders import DynamoOrderRepository
@@ -287,7 +289,8 @@ def ordering(tables):
     workflow, events = RecordingWorkflow(), RecordingEvents()
     jobs = JobService(DynamoJobRepository(), workflow)
     service = OrderService(ServiceCatalog(FakeServiceRepository(), COLLECTION), DynamoOrderRepository(), jobs,
-                           events, DynamoLogRepository(), catalog=FakeCatalog(), max_area_km2=2500)
+                           events, DynamoLogRepository(), usage_slots=UsageSlots(DynamoSlotStore()),
+                           catalog=FakeCatalog(), max_area_km2=2500)
     UserModel("cus-carol", password_hash="", created=datetime.now(UTC), scopes=sorted(CAROL.scopes)).save()
     return service, workflow, events
 

@@ -30,6 +30,12 @@ def current_user(router: Router) -> str:
                                        or router.current_event.headers.get("authorization"))
 
 
+def client_address(router: Router) -> str:
+    """The caller's IP address as API Gateway saw it (for per-client rate limits)."""
+    identity = (router.current_event.raw_event.get("requestContext") or {}).get("identity") or {}
+    return identity.get("sourceIp") or "unknown"
+
+
 def root_url(router: Router) -> str:
     """The public URL of the API root, as the client reached it (custom domain or stage URL)."""
     event = router.current_event

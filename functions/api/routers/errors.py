@@ -11,8 +11,11 @@ from stratus.observability import logger
 
 
 def openeo_error_response(error: OpenEOApiException) -> Response:
+    """Also for the order-service errors (same body); a refusal with `retry_after_s` (429) says when to retry."""
+    retry_after = error.params.get("retry_after_s")
     return Response(status_code=error.status_code, content_type=content_types.APPLICATION_JSON,
-                    body=json.dumps(error.to_dict()))
+                    body=json.dumps(error.to_dict()),
+                    headers={"Retry-After": str(retry_after)} if retry_after is not None else None)
 
 
 def register(app: APIGatewayRestResolver) -> None:

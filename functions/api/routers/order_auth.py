@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from routers.context import backend
+from routers.context import backend, client_address
 from routers.order_context import (
     NO_STORE,
     current_principal,
@@ -40,10 +40,24 @@ def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Resp
                     headers=headers)
 
 
+_REGISTERED = ("If the registration can be accepted, a verification e-mail has been sent to the address. "
+               "Send its token to POST /api/v1/auth/register/verify to get your client id and secret.")
+
+
 @router.post("/auth/register")
 def register() -> Response:
+    """The same answer for every well-formed registration, whether the address is new or taken."""
     body = order_json_body(router)
-    customer, secret = backend().customers.register(body.get("name"), body.get("email"), body.get("password"))
+    backend().customers.register(body.get("name"), body.get("email"), body.get("password"),
+                                 client=client_address(router),
+                                 verify_url=f"{order_url(router)}/auth/register/verify")
+    return _json(202, {"message": _REGISTERED})
+
+
+@router.post("/auth/register/verify")
+def verify_registration() -> Response:
+    body = order_json_body(router)
+    customer, secret = backend().customers.verify_registration(body.get("token"))
     return _json(201, {**customer.describe(), "client_secret": secret}, headers=NO_STORE)
 
 
@@ -76,6 +90,8 @@ def issue_token() -> Response:
         body = {**error.to_dict(), "error": _RFC6749_ERROR.get(error.code, error.code),
                 "error_description": error.message}
         headers = dict(NO_STORE)
+        if error.params.get("retry_after_s") is not None:
+            headers["Retry-After"] = str(error.params["retry_after_s"])
         if isinstance(error, InvalidClientException) and authorization \
                 and authorization.strip().lower().startswith("basic"):
             headers["WWW-Authenticate"] = 'Basic realm="stratus"'
@@ -87,7 +103,8 @@ def issue_token() -> Response:
 def request_password_reset() -> Response:
     body = order_json_body(router)
     backend().customers.request_password_reset(body.get("email"),
-                                               confirm_url=f"{order_url(router)}/auth/password-reset/confirm")
+                                               confirm_url=f"{order_url(router)}/auth/password-reset/confirm",
+                                               client=client_address(router))
     return _json(202, {"message": "If a customer with this e-mail exists, a reset token has been sent to it. "
                                   "It is valid for one hour."})
 

@@ -17,10 +17,11 @@ from stratus.adapters.webhooks import GuardedWebhookPoster, SqsWebhookQueue
 from stratus.adapters.workflow import StepFunctionsWorkflow
 from stratus.domain.auth import AuthService, OidcProvider
 from stratus.domain.catalog import CatalogService
-from stratus.domain.customers import CustomerService
+from stratus.domain.customers import AccountRates, CustomerService
 from stratus.domain.files import FileService
 from stratus.domain.estimate import CostModel
 from stratus.domain.jobs import JobService
+from stratus.domain.limits import Rate, RateLimiter, UsageSlots
 from stratus.domain.notifications import OrderNotifier
 from stratus.domain.reaper import Reaper
 from stratus.domain.webhooks import WebhookDeliverer
@@ -34,6 +35,12 @@ from stratus.settings import Settings
 from stratus.store import models
 from stratus.store.customers import DynamoCustomerOrders, DynamoCustomerRepository
 from stratus.store.jobs import DynamoJobRepository
+from stratus.store.limits import (
+    DynamoCounterStore,
+    DynamoFileQuotaLedger,
+    DynamoPendingRegistrations,
+    DynamoSlotStore,
+)
 from stratus.store.logs import DynamoLogRepository
 from stratus.store.order_notices import DynamoOrderEndStore, DynamoWebhookTargets
 from stratus.store.orders import DynamoOrderRepository
@@ -66,16 +73,33 @@ class Backend:
         return SecretValue(aws.client("secretsmanager"), self.settings.token_secret_id)
 
     @cached_property
+    def rate_limiter(self) -> RateLimiter:
+        return RateLimiter(DynamoCounterStore())
+
+    @cached_property
     def auth(self) -> AuthService:
         return AuthService(DynamoUserRepository(), self.signing_key, resources.TOKEN_LIFETIME_S,
-                           oidc_providers=self._oidc_providers())
+                           oidc_providers=self._oidc_providers(), limiter=self.rate_limiter,
+                           login_rate=Rate.of(resources.TOKEN_REQUESTS_PER_ACCOUNT),
+                           lockout=Rate.of(resources.LOGIN_FAILURES_BEFORE_LOCKOUT))
 
     @cached_property
     def customers(self) -> CustomerService:
         """Order-service customers: registration, OAuth2 tokens, password resets, CRM."""
         sender = self.settings.notification_sender
+        rates = AccountRates(
+            registrations_per_client=Rate.of(resources.REGISTRATIONS_PER_CLIENT),
+            registrations_per_email=Rate.of(resources.REGISTRATIONS_PER_EMAIL),
+            resets_per_client=Rate.of(resources.PASSWORD_RESETS_PER_CLIENT),
+            resets_per_email=Rate.of(resources.PASSWORD_RESETS_PER_EMAIL),
+            token_requests_per_account=Rate.of(resources.TOKEN_REQUESTS_PER_ACCOUNT),
+            lockout=Rate.of(resources.LOGIN_FAILURES_BEFORE_LOCKOUT))
         return CustomerService(DynamoCustomerRepository(), DynamoCustomerOrders(), self.signing_key,
                                resources.TOKEN_LIFETIME_S, lambda: SesEmailSender(aws.client("ses"), sender),
+                               pending=DynamoPendingRegistrations(), limiter=self.rate_limiter, rates=rates,
+                               registration=self.settings.registration,
+                               verify_ttl_s=resources.REGISTRATION_VERIFY_TTL_S,
+                               on_account_change=lambda customer_id: self.auth.forget_account(customer_id),
                                default_scopes=resources.DEFAULT_CUSTOMER_SCOPES,
                                reset_ttl_s=resources.PASSWORD_RESET_TTL_S,
                                password_min_chars=resources.CUSTOMER_PASSWORD_MIN_CHARS,
@@ -172,7 +196,7 @@ class Backend:
                            max_upload_bytes=resources.FILES_MAX_UPLOAD_BYTES,
                            inline_max_bytes=resources.FILES_INLINE_DOWNLOAD_BYTES,
                            presign_expiry_s=self.settings.presign_expiry_s,
-                           max_path_bytes=resources.FILES_MAX_PATH_BYTES)
+                           max_path_bytes=resources.FILES_MAX_PATH_BYTES, ledger=DynamoFileQuotaLedger())
 
     @cached_property
     def events(self) -> EventPublisher:
@@ -188,5 +212,5 @@ class Backend:
     def orders(self) -> OrderService:
         """Order-service orders: jobs made from services, started through `jobs`."""
         return OrderService(self.services, DynamoOrderRepository(), self.jobs, self.events, self.logs,
-                            catalog=self.catalog_reader, max_area_km2=resources.ORDER_MAX_AREA_KM2,
-                            check_url=self.outbound.check)
+                            usage_slots=UsageSlots(DynamoSlotStore()), catalog=self.catalog_reader,
+                            max_area_km2=resources.ORDER_MAX_AREA_KM2, check_url=self.outbound.check)

@@ -174,3 +174,11 @@ ALL_ERRORS: tuple[type[OpenEOApiException], ...] = tuple(
     cls for cls in list(globals().values())
     if isinstance(cls, type) and issubclass(cls, OpenEOApiException) and cls is not OpenEOApiException
 )
+
+
+class TooManyRequestsException(OpenEOApiException):
+    """Past a rate limit or during a lockout (openEO defines no code for 429). Kept out of `ALL_ERRORS`,
+    the spec's codes; the HTTP layer sends `Retry-After: {retry_after_s}`."""
+
+    status_code, code = 429, "TooManyRequests"
+    message_template = "Too many requests; retry in {retry_after_s} s."

@@ -73,3 +73,20 @@ class UsageLimitExceededException(OrderServiceException):
 
 class PasswordResetInvalidException(OrderServiceException):
     status_code, code, message_template = 400, "PasswordResetInvalid", "The reset token is invalid or has expired."
+
+
+class TooManyRequestsException(OrderServiceException):
+    """A rate limit or a lockout; the HTTP layer sends `Retry-After: {retry_after_s}`."""
+
+    status_code, code = 429, "TooManyRequests"
+    message_template = "Too many requests; retry in {retry_after_s} s."
+
+
+class RegistrationClosedException(OrderServiceException):
+    status_code, code = 403, "RegistrationClosed"
+    message_template = "This deployment does not take registrations; ask its operator for an account."
+
+
+class RegistrationTokenInvalidException(OrderServiceException):
+    status_code, code = 400, "RegistrationTokenInvalid"
+    message_template = "The verification token is invalid, used or expired; please register again."

@@ -131,11 +131,25 @@ FILES_MAX_PATH_BYTES = 900  # UTF-8 bytes of a workspace path; S3 keys end at 10
 BILLING_CURRENCY = "credits"
 
 # Order-service customers (`/api/v1/auth`, `stratus.domain.customers`).
-# Scopes a newly registered customer gets, so register -> token -> order works at once; admins revoke them.
+# Scopes a customer gets once its registration is verified, so verify -> token -> order works at once; admins
+# revoke them. Any scope also lets a customer use the openEO API; none (or a token narrowed to none) does not.
 DEFAULT_CUSTOMER_SCOPES = ["service:ndvi-composite", "service:vegetation-change", "service:zonal-statistics"]
 CUSTOMER_PASSWORD_MIN_CHARS = 8
 CUSTOMER_PASSWORD_MAX_CHARS = 1024  # hashing cost must stay bounded
 PASSWORD_RESET_TTL_S = 3600  # a reset token e-mailed to a customer is valid for an hour
+# Self-registration per deployment (`Settings.registration`).
+REGISTRATION_VERIFY, REGISTRATION_APPROVAL, REGISTRATION_CLOSED = "verify", "approval", "closed"
+REGISTRATION_MODES = (REGISTRATION_VERIFY, REGISTRATION_APPROVAL, REGISTRATION_CLOSED)
+REGISTRATION_VERIFY_TTL_S = 24 * 3600  # a verification token e-mailed at registration is valid for a day
+# Rate limits: (requests, window in seconds), fixed windows per subject (`stratus.domain.limits`).
+REGISTRATIONS_PER_CLIENT = (10, 3600)  # per client IP address
+REGISTRATIONS_PER_EMAIL = (3, 3600)  # also bounds the e-mails one address receives
+PASSWORD_RESETS_PER_CLIENT = (10, 3600)
+PASSWORD_RESETS_PER_EMAIL = (3, 3600)
+TOKEN_REQUESTS_PER_ACCOUNT = (60, 60)  # token requests per client id / user name / openEO user, right or wrong
+# Lockout: this many wrong passwords or secrets for one account name within the window lock it until the
+# window ends, whether the name exists or not (the answer reveals nothing), and a right password is refused too.
+LOGIN_FAILURES_BEFORE_LOCKOUT = (5, 900)
 
 # Order-service orders (`/api/v1/services/{service}/orders`, `stratus.domain.orders`).
 # An order's area (sum of its polygons, on the sphere) above this is INVALID (AreaTooLarge): ~50 x 50 km,

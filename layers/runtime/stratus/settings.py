@@ -15,6 +15,7 @@ ENV = {
     "logs_table": "STRATUS_LOGS_TABLE",
     "process_graphs_table": "STRATUS_PROCESS_GRAPHS_TABLE",
     "services_table": "STRATUS_SERVICES_TABLE",
+    "limits_table": "STRATUS_LIMITS_TABLE",
     "data_bucket": "STRATUS_DATA_BUCKET",
     "results_bucket": "STRATUS_RESULTS_BUCKET",
     "files_bucket": "STRATUS_FILES_BUCKET",
@@ -33,6 +34,7 @@ ENV = {
     "notification_sender": "STRATUS_NOTIFICATION_SENDER",
     "order_collection_id": "STRATUS_ORDER_COLLECTION_ID",
     "allowed_private_hosts": "STRATUS_ALLOWED_PRIVATE_HOSTS",
+    "registration": "STRATUS_REGISTRATION",
 }
 
 
@@ -43,6 +45,7 @@ class Settings:
     logs_table: str = "stratus-logs"
     process_graphs_table: str = "stratus-process-graphs"
     services_table: str = "stratus-services"
+    limits_table: str = "stratus-limits"
     data_bucket: str = "stratus-data"
     results_bucket: str = "stratus-results"
     files_bucket: str = "stratus-files"
@@ -63,6 +66,9 @@ class Settings:
     # comma-separated host names and CIDRs that user-given URLs (webhooks, load_stac) may reach although they
     # are not public addresses (`stratus.outbound.AllowList`): an operator's own receivers, tests; empty: none
     allowed_private_hosts: str = ""
+    # order-service self-registration: "verify" (e-mail verification activates), "approval" (verification,
+    # then an admin activates) or "closed" (admins create customers)
+    registration: str = resources.REGISTRATION_VERIFY
 
     @property
     def oidc_client_id_list(self) -> list[str]:

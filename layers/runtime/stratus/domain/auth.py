@@ -26,12 +26,14 @@ from stratus.errors import (
     CredentialsInvalidException,
     PermissionsInsufficientException,
     TokenInvalidException,
+    TooManyRequestsException,
 )
+from stratus.domain.limits import LimitReached, Rate, RateLimiter
 from stratus.events import utcnow
 
 _ISSUER = "stratus"
-MAX_USER_ID_BYTES = 256
-ACCOUNT_CHECK_TTL_S = 10.0  # how long an API container trusts its last read of an account  # login names; DynamoDB partition keys end at 2048 bytes
+MAX_USER_ID_BYTES = 256  # login names; DynamoDB partition keys end at 2048 bytes
+ACCOUNT_CHECK_TTL_S = 10.0  # how long an API container trusts its last read of an account
 _ALGORITHM = "HS256"
 _hasher = PasswordHasher()  # argon2id with the library's OWASP-aligned defaults
 
@@ -54,6 +56,7 @@ class User:
     active: bool = True  # order-service customers can be deactivated; then no token of theirs works
     scopes: list[str] = field(default_factory=list)  # order-service customers' scopes
     is_customer: bool = False  # an order-service customer (it has a client secret)
+    token_version: int = 0  # the generation of the account's tokens (claim `tv`)
 
 
 class UserRepository(Protocol):
@@ -126,10 +129,28 @@ def decode_token(signing_key: str, token: str) -> dict[str, Any] | None:
         return None
 
 
+def token_scopes(claims: dict[str, Any], account_scopes: list[str]) -> set[str]:
+    """The scopes in effect for a token: the account's, narrowed by the token's `scope` claim if any."""
+    scopes = set(account_scopes)
+    if isinstance(claims.get("scope"), str):
+        scopes &= set(claims["scope"].split())
+    return scopes
+
+
+def current_generation(claims: dict[str, Any], token_version: int) -> bool:
+    """Whether a token is of the account's current generation; tokens without `tv` are generation 0."""
+    version = claims.get("tv", 0)
+    return isinstance(version, int) and not isinstance(version, bool) and version == token_version
+
+
 class AuthService:
     def __init__(self, users: UserRepository, signing_key: Callable[[], str], token_lifetime_s: int,
-                 oidc_providers: list[OidcProvider] | None = None) -> None:
+                 oidc_providers: list[OidcProvider] | None = None, *, limiter: RateLimiter | None = None,
+                 login_rate: Rate = Rate(60, 60), lockout: Rate = Rate(5, 900)) -> None:
         self._users = users
+        self._limiter = limiter  # None: no login rate limit or lockout (tests of other things)
+        self._login_rate = login_rate
+        self._lockout = lockout
         self._signing_key = signing_key  # fetched lazily: only requests that need it pay for the secret
         self._lifetime = timedelta(seconds=token_lifetime_s)
         self._oidc = {provider.id: provider for provider in oidc_providers or []}
@@ -145,14 +166,32 @@ class AuthService:
                                     roles=roles or []))
 
     def issue_basic_token(self, authorization: str | None) -> str:
-        """GET /credentials/basic. Raises `CredentialsInvalidException` on a wrong user or password."""
+        """GET /credentials/basic. Raises `CredentialsInvalidException` on a wrong user or password, and
+        `TooManyRequestsException` past the login rate of a user name or while it is locked out after
+        repeated wrong passwords (alike for names that do not exist; a right password is refused too)."""
         user_id, password = _parse_basic(authorization)
+        self._guard_login(user_id)
         user = self._users.get(user_id)
         if not verify_secret(user.password_hash if user else None, password) or not user.active:
+            if self._limiter is not None:
+                self._limiter.record_failure("login-failure", user_id, self._lockout)
             raise CredentialsInvalidException()
         if needs_rehash(user.password_hash):
             self._users.update_password_hash(user.user_id, hash_password(password))
-        return sign_token(self._signing_key(), user.user_id, self._lifetime)
+        return sign_token(self._signing_key(), user.user_id, self._lifetime, tv=user.token_version)
+
+    def _guard_login(self, user_id: str) -> None:
+        if self._limiter is None:
+            return
+        try:
+            self._limiter.hit("login", user_id, self._login_rate)
+            self._limiter.check_lockout("login-failure", user_id, self._lockout)
+        except LimitReached as reached:
+            raise TooManyRequestsException(retry_after_s=reached.retry_after_s) from None
+
+    def forget_account(self, user_id: str) -> None:
+        """Drops this container's cached read of an account that was just changed here."""
+        self._accounts.pop(user_id, None)
 
     def describe_user(self, user_id: str) -> User:
         """The account behind an authenticated user id (GET /me)."""
@@ -194,10 +233,11 @@ class AuthService:
         user = cached[1]
         if user is None or not user.active:
             raise TokenInvalidException(message="This account does not exist or is deactivated.")
+        if not current_generation(claims, user.token_version):
+            raise TokenInvalidException(message="This token was revoked (deactivation, password reset or new "
+                                                "client secret); get a new one.")
         if user.is_customer:
-            scopes = set(user.scopes)
-            if isinstance(claims.get("scope"), str):
-                scopes &= set(claims["scope"].split())
+            scopes = token_scopes(claims, user.scopes)
             if not scopes:
                 raise PermissionsInsufficientException(
                     message="This token holds no scope; the openEO API needs one (see GET /api/v1/auth/scopes).")

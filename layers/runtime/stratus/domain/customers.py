@@ -16,13 +16,23 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Mapping, Protocol
 from urllib.parse import unquote_plus
 
-from stratus.domain.auth import decode_token, hash_password, needs_rehash, sign_token, verify_secret
+from stratus.domain.auth import (
+    current_generation,
+    decode_token,
+    hash_password,
+    needs_rehash,
+    sign_token,
+    token_scopes,
+    verify_secret,
+)
 from stratus.domain.principal import ADMIN_SCOPE, LOGGING_SCOPE, SERVICE_SCOPE_PREFIX, Principal
+from stratus.domain.limits import LimitReached, Rate, RateLimiter
 from stratus.events import isoformat_z, utcnow
 from stratus.observability import logger
 from stratus.order_errors import (
@@ -34,7 +44,10 @@ from stratus.order_errors import (
     InvalidGrantException,
     InvalidRequestException,
     PasswordResetInvalidException,
+    RegistrationClosedException,
+    RegistrationTokenInvalidException,
     TokenInvalidException,
+    TooManyRequestsException,
     UnsupportedGrantTypeException,
 )
 
@@ -61,6 +74,7 @@ class Customer:
     created: datetime = field(default_factory=utcnow)
     password_reset_hash: str | None = None
     password_reset_expires: datetime | None = None
+    token_version: int = 0  # the generation of its tokens (claim `tv`); older ones are refused
 
     @property
     def is_customer(self) -> bool:
@@ -104,13 +118,23 @@ class CustomerRepository(Protocol):
         ...
 
     def add(self, customer: Customer) -> bool:
-        """False if the id is taken."""
+        """Adds the account and claims its e-mail address, in one transaction. False if the id is taken;
+        raises `EmailTaken` if another account holds the address."""
+        ...
+
+    def email_holder(self, email: str) -> str | None:
+        """The account holding the claim on this address (consistent read), if any."""
+        ...
+
+    def change_email(self, customer_id: str, old: str | None, new: str) -> bool:
+        """Moves the account and its e-mail claim to `new`, in one transaction; raises `EmailTaken`."""
         ...
 
     def update(self, customer_id: str, changes: Mapping[str, Any],
-               expected: Mapping[str, Any] | None = None) -> bool:
+               expected: Mapping[str, Any] | None = None, revoke_tokens: bool = False) -> bool:
         """Sets the attributes in `changes` (None removes one) if the account exists and, for each
-        attribute in `expected`, still has that value (None: has none). False otherwise."""
+        attribute in `expected`, still has that value (None: has none); with `revoke_tokens` also adds one
+        to `token_version`. False otherwise."""
         ...
 
     def list_customers(self, limit: int, after: str | None) -> tuple[list[Customer], str | None]:
@@ -132,6 +156,32 @@ class CustomerOrders(Protocol):
 
 class EmailSender(Protocol):
     def send(self, to: str, subject: str, body: str) -> str: ...
+
+
+class PendingRegistrations(Protocol):
+    """Registrations waiting for their e-mail verification, by the digest of the verification token."""
+
+    def put(self, digest: str, data: dict[str, Any], expires: float) -> None: ...
+
+    def take(self, digest: str, now: float) -> dict[str, Any] | None:
+        """The registration if unexpired at `now`, removed atomically: a token works once."""
+        ...
+
+
+class EmailTaken(Exception):
+    """Another account holds this e-mail address."""
+
+
+@dataclass(frozen=True)
+class AccountRates:
+    """The rate limits and the lockout of the order-service account endpoints (`resources` sets them)."""
+
+    registrations_per_client: Rate = Rate(10, 3600)
+    registrations_per_email: Rate = Rate(3, 3600)
+    resets_per_client: Rate = Rate(10, 3600)
+    resets_per_email: Rate = Rate(3, 3600)
+    token_requests_per_account: Rate = Rate(60, 60)
+    lockout: Rate = Rate(5, 900)  # wrong passwords or secrets per account name before it is locked
 
 
 def new_customer_id() -> str:
@@ -164,42 +214,106 @@ def _plausible_id(value: Any) -> bool:
     return isinstance(value, str) and 0 < len(value) <= MAX_ID_CHARS
 
 
+REGISTRATION_VERIFY, REGISTRATION_APPROVAL, REGISTRATION_CLOSED = "verify", "approval", "closed"
+
+
 class CustomerService:
     def __init__(self, customers: CustomerRepository, orders: CustomerOrders, signing_key: Callable[[], str],
                  token_lifetime_s: int, email_sender: Callable[[], EmailSender], *,
+                 pending: PendingRegistrations, limiter: RateLimiter, rates: AccountRates = AccountRates(),
+                 registration: str = REGISTRATION_VERIFY, verify_ttl_s: int = 24 * 3600,
                  default_scopes: Iterable[str] = (), reset_ttl_s: int = 3600,
-                 password_min_chars: int = 8, password_max_chars: int = 1024) -> None:
+                 password_min_chars: int = 8, password_max_chars: int = 1024,
+                 on_account_change: Callable[[str], None] = lambda customer_id: None) -> None:
+        if registration not in (REGISTRATION_VERIFY, REGISTRATION_APPROVAL, REGISTRATION_CLOSED):
+            raise ValueError(f"registration must be verify, approval or closed, not {registration!r}")
         self._customers = customers
         self._orders = orders
         self._signing_key = signing_key  # fetched lazily, like `AuthService`
         self._lifetime = timedelta(seconds=token_lifetime_s)
         self._email_sender = email_sender  # built on first use: most requests send no e-mail
+        self._pending = pending
+        self._limiter = limiter
+        self._rates = rates
+        self._registration = registration
+        self._verify_ttl_s = verify_ttl_s
         self._default_scopes = [check_scope(s) for s in default_scopes]
         self._reset_ttl = timedelta(seconds=reset_ttl_s)
         self._password_chars = (password_min_chars, password_max_chars)
+        self._account_changed = on_account_change  # e.g. drops this container's cached copy of the account
 
     # --- registration -------------------------------------------------------------------------
 
-    def register(self, name: Any, email: Any, password: Any) -> tuple[Customer, str]:
-        """POST /auth/register: a new active customer with the default scopes, and its client secret
-        (returned once, stored only as a hash)."""
-        return self.create_customer(name, email, password, scopes=self._default_scopes)
-
-    def create_customer(self, name: Any, email: Any, password: Any,
-                        scopes: Iterable[str] = ()) -> tuple[Customer, str]:
+    def register(self, name: Any, email: Any, password: Any, client: str, verify_url: str | None = None) -> None:
+        """POST /auth/register: answers the same for new and taken addresses (no enumeration). A new one
+        gets a verification e-mail with a single-use token (`verify_registration`); the owner of a taken
+        one gets an e-mail saying so. Rate-limited per client (IP address) and per e-mail address."""
+        if self._registration == REGISTRATION_CLOSED:
+            raise RegistrationClosedException()
         name = self._check_name(name)
         email = normalise_email(email)
         self._check_password(password)
+        self._rate("register-client", client, self._rates.registrations_per_client)
+        self._rate("register-email", email, self._rates.registrations_per_email)
+        password_hash = hash_password(password)  # also for a taken address: the answer takes as long
+        where = f"POST {verify_url}" if verify_url else "POST /api/v1/auth/register/verify"
+        if self._email_taken(email):
+            self._send(email, "Your Stratus account", (
+                f"Hello,\n\nsomeone (hopefully you) tried to register a new Stratus account with {email}, which "
+                "has an account already. If you forgot its password, ask for a reset with POST "
+                "/api/v1/auth/password-reset.\n\nIf it was not you, ignore this message.\n"))
+            logger.info("registration for a taken e-mail address")
+            return
+        token = secrets.token_urlsafe(32)
+        expires = time.time() + self._verify_ttl_s
+        self._pending.put(_digest(token), {"name": name, "email": email, "password_hash": password_hash}, expires)
+        approval = ("\nAn administrator then approves the account; until then it cannot get tokens.\n"
+                    if self._registration == REGISTRATION_APPROVAL else "")
+        self._send(email, "Verify your Stratus account", (
+            f"Hello {name},\n\nsomeone (hopefully you) registered a Stratus account with this address.\n\n"
+            f"Verification token: {token}\n\n"
+            f"It is valid until {isoformat_z(utcnow() + timedelta(seconds=self._verify_ttl_s))}. To verify the "
+            f'address and get your client id and secret (shown once), send\n{where}\n{{"token": "<the token>"}}\n'
+            f"{approval}\nIf you did not register, ignore this message: no account is made.\n"))
+        logger.info("registration pending verification")
+
+    def verify_registration(self, token: Any) -> tuple[Customer, str]:
+        """POST /auth/register/verify: the registration's customer, made now with the default scopes
+        (active, or inactive until an admin approves it), and its client secret (returned once)."""
+        if self._registration == REGISTRATION_CLOSED:
+            raise RegistrationClosedException()
+        if not isinstance(token, str) or not token or len(token) > MAX_ID_CHARS:
+            raise RegistrationTokenInvalidException()
+        registration = self._pending.take(_digest(token), time.time())
+        if registration is None:
+            raise RegistrationTokenInvalidException()
+        active = self._registration == REGISTRATION_VERIFY
+        return self._add_customer(registration["name"], registration["email"], registration["password_hash"],
+                                  scopes=self._default_scopes, active=active)
+
+    def create_customer(self, name: Any, email: Any, password: Any,
+                        scopes: Iterable[str] = ()) -> tuple[Customer, str]:
+        """An active customer made by an operator (no verification)."""
+        name = self._check_name(name)
+        email = normalise_email(email)
+        self._check_password(password)
+        return self._add_customer(name, email, hash_password(password), scopes=scopes, active=True)
+
+    def _add_customer(self, name: str, email: str, password_hash: str, scopes: Iterable[str],
+                      active: bool) -> tuple[Customer, str]:
         scopes = sorted({check_scope(s) for s in scopes})
-        if self._by_email(email):
+        if self._by_email(email):  # accounts older than the e-mail claims
             raise CustomerExistsException()
         secret = _new_client_secret()
-        customer = Customer(customer_id=new_customer_id(), name=name, email=email,
-                            password_hash=hash_password(password), client_secret_hash=hash_password(secret),
-                            scopes=scopes)
-        if not self._customers.add(customer):  # a random 64-bit id taken: practically never
+        customer = Customer(customer_id=new_customer_id(), name=name, email=email, password_hash=password_hash,
+                            client_secret_hash=hash_password(secret), scopes=scopes, active=active)
+        try:
+            added = self._customers.add(customer)
+        except EmailTaken:
+            raise CustomerExistsException() from None
+        if not added:  # a random 64-bit id taken: practically never
             raise CustomerExistsException(message="Please retry: the generated client id is taken.")
-        logger.info("customer registered", extra={"customer_id": customer.customer_id})
+        logger.info("customer registered", extra={"customer_id": customer.customer_id, "active": active})
         return customer, secret
 
     def ensure_admin(self, email: str, password: str, name: str = "Administrator") -> tuple[str, str]:
@@ -215,14 +329,16 @@ class CustomerService:
         self._customers.update(customer.customer_id, {
             "password_hash": hash_password(password), "client_secret_hash": hash_password(secret),
             "active": True, "scopes": sorted({*customer.scopes, ADMIN_SCOPE}),
-        })
+        }, revoke_tokens=True)
+        self._account_changed(customer.customer_id)
         return customer.customer_id, secret
 
     def rotate_client_secret(self, customer_id: str) -> str:
-        """A new client secret for a customer (the old one stops working at once)."""
+        """A new client secret for a customer; the old one and every token issued so far stop working."""
         self.get(customer_id)
         secret = _new_client_secret()
-        self._customers.update(customer_id, {"client_secret_hash": hash_password(secret)})
+        self._customers.update(customer_id, {"client_secret_hash": hash_password(secret)}, revoke_tokens=True)
+        self._account_changed(customer_id)
         return secret
 
     # --- tokens -------------------------------------------------------------------------------
@@ -234,7 +350,9 @@ class CustomerService:
 
         An optional `scope` parameter narrows the token to those of the customer's scopes; without
         it the token carries all of them. The scopes in effect are re-read from the customer on every
-        request, so revocations apply at once."""
+        request, so revocations apply at once. Each account name (client id or user name) has a request
+        rate, and after repeated wrong secrets or passwords a lockout that also refuses the right one
+        until its window ends; both apply whether the name exists or not."""
         if not isinstance(grant_type, str) or not grant_type.strip():
             raise InvalidRequestException(reason="`grant_type` is required")
         grant_type = grant_type.strip()
@@ -246,7 +364,7 @@ class CustomerService:
             raise UnsupportedGrantTypeException()
         requested = form.get("scope")
         granted = set(customer.scopes)
-        claims: dict[str, Any] = {"client_id": customer.customer_id}
+        claims: dict[str, Any] = {"client_id": customer.customer_id, "tv": customer.token_version}
         if isinstance(requested, str) and requested.strip():
             granted &= set(requested.split())
             claims["scope"] = " ".join(sorted(granted))  # a narrowed token
@@ -255,14 +373,35 @@ class CustomerService:
         return {"access_token": token, "token_type": "Bearer", "expires_in": int(self._lifetime.total_seconds()),
                 "scope": " ".join(sorted(granted))}
 
+    def _rate(self, name: str, subject: str, rate: Rate) -> None:
+        try:
+            self._limiter.hit(name, subject, rate)
+        except LimitReached as reached:
+            raise TooManyRequestsException(retry_after_s=reached.retry_after_s) from None
+
+    def _guard_login(self, account_name: str) -> None:
+        """Rate and lockout of one account name, before its secret is checked."""
+        self._rate("token", account_name, self._rates.token_requests_per_account)
+        try:
+            self._limiter.check_lockout("token-failure", account_name, self._rates.lockout)
+        except LimitReached as reached:
+            raise TooManyRequestsException(retry_after_s=reached.retry_after_s) from None
+
+    def _login_failed(self, account_name: str) -> None:
+        self._limiter.record_failure("token-failure", account_name, self._rates.lockout)
+
     def _client_credentials(self, form: Mapping[str, Any], authorization: str | None) -> Customer:
         client_id, secret = _client_authentication(form, authorization)
         if client_id is None or secret is None:
             raise InvalidClientException(message="Client authentication is required: `client_id` and "
                                                   "`client_secret` in the body or HTTP Basic.")
-        customer = self._customers.get(client_id) if _plausible_id(client_id) else None
+        if not _plausible_id(client_id):
+            raise InvalidClientException()
+        self._guard_login(client_id)
+        customer = self._customers.get(client_id)
         stored = customer.client_secret_hash if customer else None
         if not verify_secret(stored, secret) or customer is None or stored is None:
+            self._login_failed(client_id)
             raise InvalidClientException()
         if not customer.active:
             raise InvalidGrantException(message=_INACTIVE)
@@ -275,14 +414,20 @@ class CustomerService:
         if not isinstance(username, str) or not username or not isinstance(password, str):
             raise InvalidRequestException(reason="the password grant needs `username` (the e-mail) and `password`")
         try:
-            candidates = [c for c in self._by_email(normalise_email(username)) if c.is_customer]
+            account_name = normalise_email(username)
+            candidates = None
         except InvalidRequestException:
-            candidates = []
+            account_name, candidates = username[:MAX_EMAIL_CHARS], []
+        self._guard_login(account_name)
+        if candidates is None:
+            candidates = [c for c in self._by_email(account_name) if c.is_customer]
         if not candidates:
             verify_secret(None, password)  # as slow as a real check
+            self._login_failed(account_name)
             raise InvalidGrantException()
         match = next((c for c in candidates if verify_secret(c.password_hash, password)), None)
         if match is None:
+            self._login_failed(account_name)
             raise InvalidGrantException()
         if not match.active:
             raise InvalidGrantException(message=_INACTIVE)
@@ -309,18 +454,22 @@ class CustomerService:
             raise TokenInvalidException()
         if not customer.active:
             raise CustomerInactiveException()
-        scopes = set(customer.scopes)
-        if isinstance(claims.get("scope"), str):
-            scopes &= set(claims["scope"].split())
+        if not current_generation(claims, customer.token_version):
+            raise TokenInvalidException(message="The bearer token was revoked (deactivation, password reset or "
+                                                "new client secret); get a new one.")
+        scopes = token_scopes(claims, customer.scopes)
         return Principal(user_id=customer.customer_id, scopes=frozenset(scopes), email=customer.email,
                          name=customer.name)
 
     # --- password reset -----------------------------------------------------------------------
 
-    def request_password_reset(self, email: Any, confirm_url: str | None = None) -> None:
+    def request_password_reset(self, email: Any, confirm_url: str | None = None, client: str = "unknown") -> None:
         """POST /auth/password-reset: e-mails a reset token valid for `reset_ttl_s` to an active
-        customer with this address. Behaves the same whether the address is known or not."""
+        customer with this address. Behaves the same whether the address is known or not; rate-limited
+        per client and per address (each request may send an e-mail)."""
         email = normalise_email(email)
+        self._rate("reset-client", client, self._rates.resets_per_client)
+        self._rate("reset-email", email, self._rates.resets_per_email)
         customer = next((c for c in self._by_email(email) if c.is_customer and c.active), None)
         if customer is None:
             return
@@ -359,7 +508,9 @@ class CustomerService:
                     and hmac.compare_digest(stored, digest)):
                 changes = {"password_hash": hash_password(new_password), "password_reset_hash": None,
                            "password_reset_expires": None}
-                if self._customers.update(customer.customer_id, changes, expected={"password_reset_hash": stored}):
+                if self._customers.update(customer.customer_id, changes, expected={"password_reset_hash": stored},
+                                          revoke_tokens=True):  # tokens got with the old password end too
+                    self._account_changed(customer.customer_id)
                     logger.info("password reset", extra={"customer_id": customer.customer_id})
                     return
         raise PasswordResetInvalidException()
@@ -394,22 +545,33 @@ class CustomerService:
         values: dict[str, Any] = {}
         if "name" in changes:
             values["name"] = self._check_name(changes["name"])
+        new_email = None
         if "email" in changes:
             email = normalise_email(changes["email"])
             if email != customer.email:
                 if any(c.customer_id != customer_id for c in self._by_email(email)):
                     raise CustomerExistsException()
-                values["email"] = email
+                new_email = email
         if "active" in changes:
             if not isinstance(changes["active"], bool):
                 raise InvalidRequestException(reason="`active` must be true or false")
             values["active"] = changes["active"]
         if "usage_limits" in changes:
             values["usage_limits"] = _merge_usage_limits(customer.usage_limits, changes["usage_limits"]) or None
+        if new_email is not None:
+            try:
+                if not self._customers.change_email(customer_id, customer.email, new_email):
+                    raise CustomerNotFoundException(customer_id=customer_id)
+            except EmailTaken:
+                raise CustomerExistsException() from None
         if values:
-            if not self._customers.update(customer_id, values):
+            # deactivating ends every token issued so far: reactivation does not bring them back
+            revoke = values.get("active") is False and customer.active
+            if not self._customers.update(customer_id, values, revoke_tokens=revoke):
                 raise CustomerNotFoundException(customer_id=customer_id)
             logger.info("customer updated", extra={"customer_id": customer_id, "changed": sorted(values)})
+        if values or new_email is not None:
+            self._account_changed(customer_id)
         return self.get(customer_id)
 
     def deactivate(self, customer_id: str) -> Customer:
@@ -430,6 +592,7 @@ class CustomerService:
             if scopes == sorted(set(customer.scopes)):
                 return customer
             if self._customers.update(customer_id, {"scopes": scopes}, expected={"scopes": customer.scopes}):
+                self._account_changed(customer_id)
                 logger.info("scopes changed", extra={"customer_id": customer_id, "scopes": scopes})
                 return self.get(customer_id)
         raise InvalidRequestException(reason="the customer's scopes changed concurrently; please retry")
@@ -471,6 +634,15 @@ class CustomerService:
         """Accounts with this e-mail, re-read consistently (the e-mail index lags behind writes)."""
         found = (self._customers.get(customer_id) for customer_id in self._customers.ids_by_email(email))
         return [c for c in found if c is not None and c.email == email]
+
+    def _email_taken(self, email: str) -> bool:
+        return self._customers.email_holder(email) is not None or bool(self._by_email(email))
+
+    def _send(self, to: str, subject: str, body: str) -> None:
+        try:
+            self._email_sender().send(to, subject, body)
+        except Exception:  # the answer must not differ; operators see the log
+            logger.exception("account e-mail not sent", extra={"subject": subject})
 
     @staticmethod
     def _check_name(name: Any) -> str:

@@ -4,8 +4,12 @@ Every storage key is built from the caller's id plus a validated path (`catalog_
 so no request can name another user's file: isolation holds by construction, not by a check that could
 be forgotten. Pure domain code: the object store comes in through the `FileStore` port below.
 
-Quota: checked against the current usage before each upload. Two concurrent uploads of one user can
-both pass the check (no lock); the overshoot is bounded by one upload each (`FILES_MAX_UPLOAD_BYTES`).
+Quota: a bytes counter per user and the size accounted for each file live in a ledger (the limits
+table) and change together in one conditional transaction before an upload is stored, so parallel
+uploads cannot pass the quota together. The counter starts, on a user's first upload, from the bytes
+the workspace already holds; a failed upload and a delete give their bytes back. Two parallel uploads
+to the same path may be stored in the other order than they were accounted; the ledger can then be off
+by at most one upload's size for that file.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 from typing import Protocol
 
 from stratus import catalog_layout
@@ -82,6 +87,32 @@ class FileStore(Protocol):
     def presign_get(self, key: str, expires_in_s: int) -> str: ...
 
 
+class LedgerOutcome(Enum):
+    DONE = "done"
+    QUOTA = "quota"  # the change would pass the quota
+    CONFLICT = "conflict"  # the file's recorded size changed meanwhile: read again
+
+
+class FileQuotaLedger(Protocol):
+    def total(self, user_id: str) -> int | None:
+        """The user's accounted bytes; None before the first upload."""
+        ...
+
+    def start(self, user_id: str, used: int) -> None:
+        """Starts the counter at `used` unless it exists."""
+        ...
+
+    def recorded(self, storage_key: str) -> int | None:
+        """The size accounted for a file; None if none is (no file, or one older than the counter)."""
+        ...
+
+    def change(self, user_id: str, storage_key: str, expected: int | None, old: int, new: int | None,
+               quota: int) -> LedgerOutcome:
+        """Atomically: records `new` as the file's size (None: forgets it) if its recorded size is still
+        `expected`, and adds `new - old` to the user's counter if the counter stays within `quota`."""
+        ...
+
+
 def validate_path(path: str, max_bytes: int) -> str:
     """The workspace path as given, if safe; else `FilePathInvalidException`.
 
@@ -108,8 +139,9 @@ def validate_path(path: str, max_bytes: int) -> str:
 
 class FileService:
     def __init__(self, store: FileStore, quota_bytes: int, max_upload_bytes: int, inline_max_bytes: int,
-                 presign_expiry_s: int, max_path_bytes: int) -> None:
+                 presign_expiry_s: int, max_path_bytes: int, ledger: FileQuotaLedger) -> None:
         self._store = store
+        self._ledger = ledger
         self._quota = quota_bytes
         self._max_upload = max_upload_bytes
         self._inline_max = inline_max_bytes
@@ -153,23 +185,49 @@ class FileService:
         if any(self._store.head(parent) for parent in _parent_keys(key, catalog_layout.user_files_prefix(user_id))):
             raise FilePathInvalidException(reason="a parent folder of the path is a file")
         existing = self._store.head(key)
-        used = self._store.total_size(catalog_layout.user_files_prefix(user_id))
-        if used - (existing.size if existing else 0) + len(body) > self._quota:
-            raise StorageQuotaExceededException()
-        stored = self._store.write(key, body)
+        previous = self._account(user_id, key, len(body), existing.size if existing else 0)
+        try:
+            stored = self._store.write(key, body)
+        except Exception:
+            self._give_back(user_id, key, len(body), previous)
+            raise
         return UserFile(path, stored.size, stored.modified)
 
     def delete(self, user_id: str, path: str) -> None:
         """DELETE /files/{path}. Raises `FilePathInvalidException`, `FileOperationUnsupportedException` or
         `FileNotFoundException`. Folders exist only as key prefixes, so emptied folders vanish by themselves."""
         key = self._key(user_id, path)
-        if self._store.head(key) is None:
+        stored = self._store.head(key)
+        if stored is None:
             self._raise_missing(key, path)
+        self._account(user_id, key, None, stored.size)
         self._store.delete(key)
 
     def usage(self, user_id: str) -> StorageUsage:
         """Bytes the user's workspace holds, and the quota (for `/me`'s `storage`)."""
         return StorageUsage(self._store.total_size(catalog_layout.user_files_prefix(user_id)), self._quota)
+
+    def _account(self, user_id: str, key: str, new_size: int | None, object_size: int) -> int:
+        """Books a file's new size (None: its deletion) against the quota before the store is changed;
+        returns the size it replaced. Raises `StorageQuotaExceededException`."""
+        if self._ledger.total(user_id) is None:
+            self._ledger.start(user_id, self._store.total_size(catalog_layout.user_files_prefix(user_id)))
+        for _ in range(10):  # only parallel writes of this very file conflict
+            recorded = self._ledger.recorded(key)
+            old = object_size if recorded is None else recorded
+            outcome = self._ledger.change(user_id, key, recorded, old, new_size, self._quota)
+            if outcome is LedgerOutcome.DONE:
+                return old
+            if outcome is LedgerOutcome.QUOTA:
+                raise StorageQuotaExceededException()
+        raise StorageQuotaExceededException(message="The file is being changed by other requests; please retry.")
+
+    def _give_back(self, user_id: str, key: str, booked: int, previous: int) -> None:
+        """Undoes `_account` after a failed write (best effort: the write's error is what the caller sees)."""
+        try:
+            self._ledger.change(user_id, key, booked, booked, previous, self._quota)
+        except Exception:  # noqa: BLE001
+            pass
 
     def _raise_missing(self, key: str, path: str):
         if self._store.has_prefix(key + "/"):

@@ -28,12 +28,13 @@ import math
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from stratus.domain.estimate import estimate_graph
 from stratus.domain.jobs import Job
+from stratus.domain.limits import LimitReached, UsageSlots
 from stratus.domain.logs import LogEntry, entry_from_event, visible_entries
 from stratus.domain.order_inputs import (
     area_km2,
@@ -339,8 +340,9 @@ def no_data_problem(bound_graph: Mapping[str, Any], catalog: Catalog) -> InputPr
 
 class OrderService:
     def __init__(self, services: ServiceCatalog, orders: OrderRepository, jobs: OrderJobs, events: EventSink,
-                 logs: OrderLogs, *, catalog: Catalog | None = None, max_area_km2: float,
-                 clock: Callable[[], datetime] = utcnow, check_url: Callable[[str], Any] | None = None) -> None:
+                 logs: OrderLogs, *, usage_slots: UsageSlots, catalog: Catalog | None = None,
+                 max_area_km2: float, clock: Callable[[], datetime] = utcnow,
+                 check_url: Callable[[str], Any] | None = None) -> None:
         self._services = services
         self._orders = orders
         self._jobs = jobs
@@ -350,6 +352,7 @@ class OrderService:
         self._max_area_km2 = max_area_km2
         self._clock = clock
         self._check_url = check_url
+        self._usage_slots = usage_slots
 
     # --- placing --------------------------------------------------------------------------------
 
@@ -387,7 +390,7 @@ class OrderService:
         else:
             order_id = f"j-{uuid.uuid4().hex}"
 
-        self._check_usage(principal, service)
+        slot = self._check_usage(principal, service, order_id)
         problem = input_problem(service, parameters, bound, self._catalog, self._max_area_km2)
         now = self._clock()
         order = Order(order_id=order_id, user_id=principal.user_id, service_id=service_id,
@@ -401,6 +404,8 @@ class OrderService:
                       error_code=problem.error_code if problem else None)
         if not self._orders.add(order):
             # a concurrent request with the same Idempotency-Key won
+            if slot is not None:
+                self._usage_slots.release(slot, order_id)
             earlier = self._orders.get(order_id)
             if earlier is None:
                 raise InvalidRequestException(reason="the order id is taken; retry with another Idempotency-Key")
@@ -435,19 +440,20 @@ class OrderService:
         self._events.status(StatusEvent(job_id=order.order_id, run_id=order.run_id or "", status=JobStatus.ERROR,
                                         reason=problem.reason[:MAX_REASON_CHARS], error_code=problem.error_code))
 
-    def _check_usage(self, principal: Principal, service: Service) -> None:
+    def _check_usage(self, principal: Principal, service: Service, order_id: str) -> str | None:
+        """Claims a usage slot for the order (atomic: parallel orders cannot overshoot the limit); returns
+        it, or None when the service is unlimited for the customer."""
         limit = self.usage_limit(principal.user_id, service)
         if not limit:
-            return
-        now = self._clock()
-        since = now - timedelta(seconds=limit["interval_s"])
-        created = self._orders.created_since(principal.user_id, service.service_id, since)
-        retry_at = usage_retry_after(created, limit["limit"], limit["interval_s"], now)
-        if retry_at is not None:
+            return None
+        try:
+            return self._usage_slots.claim(principal.user_id, service.service_id, limit["limit"],
+                                           limit["interval_s"], holder=order_id)
+        except LimitReached as reached:
+            retry_at = datetime.fromtimestamp(math.ceil(reached.retry_at), tz=timezone.utc)
             raise UsageLimitExceededException(
                 limit=limit["limit"], service_id=service.service_id, interval_s=limit["interval_s"],
-                retry_after=isoformat_z(retry_at.replace(microsecond=0)),
-                retry_after_s=max(1, math.ceil((retry_at - now).total_seconds())))
+                retry_after=isoformat_z(retry_at), retry_after_s=reached.retry_after_s) from None
 
     def usage_limit(self, user_id: str, service: Service) -> dict[str, int] | None:
         """The customer's own limit for the service, else the service's default; None: unlimited."""

@@ -46,6 +46,9 @@ class UserModel(Model):
     usage_limits = JSONAttribute(null=True)  # {service_id: {"limit": n, "interval_s": s}}
     password_reset_hash = UnicodeAttribute(null=True)
     password_reset_expires = UTCDateTimeAttribute(null=True)
+    # generation of the account's tokens (claim `tv`): bumped on deactivation, password reset and secret
+    # rotation, so every token issued before is refused
+    token_version = NumberAttribute(null=True)
     users_by_email = UsersByEmailIndex()
 
 
@@ -147,8 +150,27 @@ class ServiceModel(Model):
     updated = UTCDateTimeAttribute()
 
 
+class LimitModel(Model):
+    """Atomic limits and uniqueness claims, one small item each, keyed `<kind>#...`: usage slots of order
+    limits, the files-bytes counter and per-file sizes, fixed-window rate-limit counters, the one-account-
+    per-e-mail claims and pending registrations. `expires` (epoch seconds) is the table's TTL attribute;
+    DynamoDB deletes expired items only eventually (within days), so conditions check it themselves."""
+
+    class Meta:
+        table_name = "stratus-limits"
+
+    limit_key = UnicodeAttribute(hash_key=True)
+    expires = NumberAttribute(null=True)
+    amount = NumberAttribute(null=True)  # counters and byte sizes
+    holder = UnicodeAttribute(null=True)  # who holds a slot or claim (an order id, a customer id)
+    data = JSONAttribute(null=True)  # a pending registration
+
+
 TABLES: dict[str, type[Model]] = {"users": UserModel, "jobs": JobModel, "logs": LogEntryModel,
-                                  "process_graphs": ProcessGraphModel, "services": ServiceModel}
+                                  "process_graphs": ProcessGraphModel, "services": ServiceModel,
+                                  "limits": LimitModel}
+# table key -> its TTL attribute (epoch seconds); CDK and the local runtime turn TTL on for these
+TTL_ATTRIBUTES: dict[str, str] = {"limits": "expires"}
 
 
 def configure(settings: Settings) -> None:

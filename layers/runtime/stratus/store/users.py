@@ -17,7 +17,8 @@ class DynamoUserRepository(UserRepository):
             return None
         return User(user_id=item.user_id, password_hash=item.password_hash, name=item.name, email=item.email,
                     roles=list(item.roles or []), created=item.created, active=item.active is not False,
-                    scopes=list(item.scopes or []), is_customer=item.client_secret_hash is not None)
+                    scopes=list(item.scopes or []), is_customer=item.client_secret_hash is not None,
+                    token_version=int(item.token_version or 0))
 
     def add(self, user: User) -> bool:
         try:
