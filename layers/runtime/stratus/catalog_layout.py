@@ -8,6 +8,11 @@ from urllib.parse import quote
 STAC_ROOT = "stac"
 
 
+def collections_config_key() -> str:
+    """The deployment's collections configuration (`stratus.collections_config`), in the data bucket."""
+    return "config/collections.json"
+
+
 def catalog_key() -> str:
     return f"{STAC_ROOT}/catalog.json"
 
