@@ -118,3 +118,20 @@ def test_an_oidc_account_cannot_log_in_with_a_password(oidc_auth):
 def test_bad_oidc_bearers(oidc_auth, header, error):
     with pytest.raises(error):
         oidc_auth.authenticate(header)
+
+
+def test_production_hashes_at_the_library_defaults():
+    """The tests swap in a cheap hasher (tests/conftest.py); a fresh copy of the module shows what runs in
+    production: argon2id with argon2-cffi's own (OWASP-aligned) parameters."""
+    import importlib.util
+
+    from argon2 import PasswordHasher, Type
+
+    spec = importlib.util.find_spec("stratus.domain.auth")
+    fresh = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fresh)
+    defaults = PasswordHasher()
+    hasher = fresh._hasher
+    assert (hasher.time_cost, hasher.memory_cost, hasher.parallelism, hasher.type) == \
+        (defaults.time_cost, defaults.memory_cost, defaults.parallelism, Type.ID)
+    assert defaults.memory_cost >= 19 * 1024  # OWASP's floor for argon2id: 19 MiB
