@@ -14,6 +14,8 @@ scale whatever the processing baseline.
   no scale/offset gets them from the item's baseline. SCL, AOT and WVP are no reflectances: SCL keeps its
   class values, AOT/WVP their own scale.
 - No-data: `raster:bands` `nodata` (0 for Earth Search's L2A), read as NaN.
+
+What users are told (`/collections`): `stratus.sentinel2.SENTINEL2_DESCRIPTION`.
 """
 
 from __future__ import annotations
@@ -23,20 +25,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from stratus.sentinel2 import BOA_OFFSET, OFFSET_BASELINE, REFLECTANCE_SCALE
+
 from stratus_processing.io.stac import StacItem
-
-# What `/collections` shows about this handling (i11-collections adds it to Sentinel-2 descriptions).
-SENTINEL2_DESCRIPTION = (
-    "Sentinel-2 L2A in Stratus: of overlapping items of one tile and overpass produced with several "
-    "processing baselines only the newest baseline's are loaded. load_collection returns surface "
-    "reflectance: each item's own raster:bands scale and offset are applied, so from baseline 04.00 on "
-    "reflectance = DN × 0.0001 - 0.1 (items without raster:bands: scale and offset derived from "
-    "s2:processing_baseline). SCL is a band with its class values (unscaled); digital number 0 is no-data. "
-    "Cloud-optimised GeoTIFF assets are read, never their JPEG 2000 twins.")
-
-REFLECTANCE_SCALE = 0.0001
-BOA_OFFSET = -0.1  # BOA_ADD_OFFSET (-1000) × the scale
-OFFSET_BASELINE = (4, 0)  # first processing baseline with the offset
 
 _BASELINE_PROPERTIES = ("s2:processing_baseline", "sentinel:processing_baseline")
 _PRODUCT_BASELINE = re.compile(r"_N(\d{2})(\d{2})_")
