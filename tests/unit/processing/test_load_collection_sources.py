@@ -17,6 +17,7 @@ import rasterio
 import stratus_processing.processes  # noqa: F401  (registers the processes)
 from rasterio.windows import Window
 from stratus import catalog_layout
+from stratus.collections_config import parse
 from stratus.errors import CollectionNotFoundException, InternalException
 from stratus_processing import cube as cubes
 from stratus_processing.env import EvalEnv
@@ -24,14 +25,13 @@ from stratus_processing.errors import NoDataAvailableException
 from stratus_processing.graph import evaluate_graph
 from stratus_processing.io.cog import RasterReader
 from stratus_processing.io.sources import ConfiguredCatalog
-from stratus.collections_config import parse
 from stratus_processing.io.stac import DirectoryJsonStore, DocumentReader, S3JsonStore, SearchRequest
 from stratus_processing.reporting import RecordingReporter
 
+from tests.support_stac_server import (EARTH_SEARCH, S2_SCENE, StacTestServer, earth_search_server,
+                                       require_real_data, scene_item)
 from tests.unit.processing.conftest import DEMO_BUCKET
 from tests.unit.processing.processing_testkit import BOLZANO_EXTENT, JUNE_2022
-from tests.support_stac_server import (EARTH_SEARCH, S2_SCENE, S2_SCENE_ID, StacTestServer, earth_search_server,
-                                       require_real_data, scene_item)
 
 REPO = Path(__file__).resolve().parents[3]
 # The scene's cut-out (UTM 29N): rows 50-249 and columns 70-329 of the 100 m red/nir files.

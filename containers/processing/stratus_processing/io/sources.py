@@ -28,7 +28,7 @@ from typing import Any
 from stratus import catalog_layout
 from stratus.collections_config import (OWN, STAC_API, CollectionsConfig, CollectionsConfigError, CollectionSource,
                                         parse)
-from stratus.errors import CollectionNotFoundException, InternalException
+from stratus.errors import InternalException
 from stratus.outbound import AllowList
 
 from stratus_processing.io.stac import (CatalogCollection, Collection, DocumentReader, HttpStatusError, JsonStore,
