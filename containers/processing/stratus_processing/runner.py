@@ -26,6 +26,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from botocore.exceptions import ClientError
+from stratus import aws
 from stratus.errors import OpenEOApiException, ProcessGraphInvalidException, ProcessGraphMissingException
 from stratus.events import EventPublisher, JobStatus, LogEvent, LogLevel, StatusEvent
 from stratus.settings import Settings
@@ -37,7 +38,8 @@ from stratus_processing.errors import describe_failure, node_path
 from stratus_processing.graph import ProcessGraph, evaluate_process
 from stratus_processing.io.cog import RasterReader
 from stratus_processing.io.save import save_geotiff, save_json
-from stratus_processing.io.stac import DocumentReader, S3JsonStore, StacCatalog
+from stratus_processing.io.sources import ConfiguredCatalog, secrets_manager_headers
+from stratus_processing.io.stac import DocumentReader, S3JsonStore
 from stratus_processing.manifest import build_manifest
 from stratus_processing.registry import DEFAULT_REGISTRY, ProcessRegistry
 from stratus_processing.results import S3ResultStore
@@ -140,7 +142,10 @@ def _run(config: RunConfig, settings: Settings, meter: UsageMeter, *, s3: Any, p
 
         store = S3ResultStore(s3, settings.results_bucket, config.results_prefix)
         documents = DocumentReader(s3_client=s3, s3_buckets=[settings.data_bucket], allow=settings.outbound_allow_list)
-        env = EvalEnv(catalog=StacCatalog(S3JsonStore(s3, settings.data_bucket), documents=documents),
+        catalog = ConfiguredCatalog(S3JsonStore(s3, settings.data_bucket), documents=documents,
+                                    secret_headers=secrets_manager_headers(lambda: aws.client("secretsmanager")),
+                                    protected_buckets=[settings.results_bucket, settings.files_bucket])
+        env = EvalEnv(catalog=catalog,
                       rasters=rasters, results=store, reporter=reporter,
                       user_processes=process.get(USER_PROCESSES_KEY) or {})
         evaluate(process, env, registry=registry)

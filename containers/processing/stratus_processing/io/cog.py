@@ -84,21 +84,23 @@ class RasterReader:
         environ = os.environ if environ is None else environ
         return cls(gdal_options=s3_endpoint_options(environ), aws_session=boto3.Session())
 
-    def gdal_env(self) -> rasterio.Env:
+    def gdal_env(self, options: Mapping[str, Any] | None = None) -> rasterio.Env:
         """A fresh GDAL environment (per read and thread: rasterio environments are thread-local).
         Credentials are resolved each time, so Fargate role credentials that rotate during a long
-        job are picked up by the next read."""
+        job are picked up by the next read. `options`: the asset's own (`StacItem.gdal_options`:
+        AWS_REQUEST_PAYER for requester-pays buckets)."""
         session = DummySession()  # local files: no credentials, and no boto3 session built per open
         if self._aws_session is not None:
             # botocore sessions aren't thread-safe while resolving credentials; reads run in threads.
             with self._credentials_lock:
                 session = AWSSession(self._aws_session)
-        return rasterio.Env(session=session, **self._gdal_options)
+        return rasterio.Env(session=session, **{**self._gdal_options, **(options or {})})
 
     def read(self, href: str, grid: Grid, *, nodata: float | None = None, band: int = 1,
-             resampling: Resampling = Resampling.nearest) -> np.ndarray:
+             resampling: Resampling = Resampling.nearest,
+             gdal_options: Mapping[str, Any] | None = None) -> np.ndarray:
         """Band `band` of the asset on `grid`; `nodata` (from STAC) overrides the file's own."""
-        with self.gdal_env(), rasterio.open(self._resolve_href(href)) as src:
+        with self.gdal_env(gdal_options), rasterio.open(self._resolve_href(href)) as src:
             nodata = src.nodatavals[band - 1] if nodata is None else nodata
             if _same_pixel_grid(src, grid):
                 values = _read_window(src, grid, band, masked=nodata is None)
@@ -112,9 +114,9 @@ class RasterReader:
             values[values == nodata] = np.nan
         return values
 
-    def grid_of(self, href: str) -> Grid:
+    def grid_of(self, href: str, *, gdal_options: Mapping[str, Any] | None = None) -> Grid:
         """The asset's pixel grid, from the file's header (for items without projection metadata)."""
-        with self.gdal_env(), rasterio.open(self._resolve_href(href)) as src:
+        with self.gdal_env(gdal_options), rasterio.open(self._resolve_href(href)) as src:
             return Grid(src.crs, src.transform, src.width, src.height)
 
 

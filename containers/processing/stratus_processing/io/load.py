@@ -110,7 +110,8 @@ def load_cube(plan: LoadPlan, reader: RasterReader, grid: Grid | None = None) ->
     def read(task: tuple[int, int, StacItem, str]) -> np.ndarray:
         _, _, item, key = task
         raster_band = item.raster_band(key)
-        values = reader.read(item.assets[key]["href"], grid, nodata=raster_band.get("nodata"))
+        values = reader.read(item.assets[key]["href"], grid, nodata=raster_band.get("nodata"),
+                             gdal_options=item.gdal_options(key))
         return _apply_scale(values, raster_band) if plan.apply_scale else values
 
     values = np.full((len(plan.days), len(plan.bands), grid.height, grid.width), np.nan, dtype=cubes.CUBE_DTYPE)
@@ -138,7 +139,7 @@ def _item_crs(item: StacItem, bands: Sequence[BandInfo]) -> CRS | None:
 
 
 def _asset_grid(item: StacItem, key: str, reader: RasterReader) -> Grid:
-    return item.asset_grid(key) or reader.grid_of(item.assets[key]["href"])
+    return item.asset_grid(key) or reader.grid_of(item.assets[key]["href"], gdal_options=item.gdal_options(key))
 
 
 def _apply_scale(values: np.ndarray, raster_band: dict[str, Any]) -> np.ndarray:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import xarray as xr
 from rasterio.crs import CRS
@@ -29,6 +30,7 @@ from stratus_processing.env import EvalEnv
 from stratus_processing.errors import NoDataAvailableException, TemporalExtentEmptyException
 from stratus_processing.geometry import POLYGONAL_TYPES, GeometryError, parse_geojson
 from stratus_processing.grid import WGS84, parse_crs
+from stratus_processing.io import sentinel2
 from stratus_processing.io.load import LoadPlan, load_cube, plan_load
 from stratus_processing.io.stac import (
     BandInfo,
@@ -88,23 +90,59 @@ def _load(args: ProcessArgs, env: EvalEnv, planner: Callable[[ProcessArgs, EvalE
 # --- load_collection ----------------------------------------------------------------------------
 
 def _plan_collection(args: ProcessArgs, env: EvalEnv) -> LoadPlan:
+    """The collection by id or alias (`io.sources`): own, remote STAC API or static catalog; Sentinel-2
+    items de-duplicated by processing baseline, with their own radiometry (`io.sentinel2`)."""
     catalog = env.require_catalog()
-    collection = catalog.collection(args.get_required("id", expected_type=str))
+    collection = catalog.open(args.get_required("id", expected_type=str))
     args.get_required("spatial_extent")  # required (may be null) for load_collection, optional for load_stac
     args.get_required("temporal_extent")
     extent = _spatial_extent(args)
     start, end = _temporal_extent(args)
-    bands = _bands(args, collection.bands, f"collection '{collection.id}'")
+    described = f"collection '{collection.id}'"
+    bands = _bands(args, collection.bands, described) if collection.bands is not None else None
     request = _search_request(args, env, extent, start, end)
     try:
-        items = catalog.search(collection.id, request=request)
+        items = collection.search(request)
     except TooManyItemsError as exc:
         raise args.invalid("spatial_extent", f"{exc}: limit the spatial or temporal extent") from None
     except StacReadError as exc:
         raise InternalException(message=f"The catalog of collection '{collection.id}' is not readable: {exc}") from exc
+    items, superseded = sentinel2.prepare_items(items)
+    if bands is None:
+        if not items:
+            raise NoDataAvailableException()
+        bands = _bands(args, collection.bands_of(items), described)
+    if collection.check_href is not None:
+        # The operator's source, not the user's request, points there: not the user's error.
+        _check_assets(items, bands, collection.check_href, lambda reason: InternalException(
+            message=f"The data of collection '{collection.id}' is not readable: {reason}"))
     plan = _plan(args, env, items, bands, extent, apply_scale=True)
-    _log_plan(args, env, plan, f"{plan.item_count} items of '{collection.id}'", start, end)
+    found = f"{plan.item_count} items of '{collection.id}'"
+    if superseded:
+        found += f" ({len(superseded)} superseded by a newer Sentinel-2 processing baseline left out)"
+    _log_plan(args, env, plan, found, start, end)
     return plan
+
+
+def _check_assets(items: list[StacItem], bands: list[BandInfo], check_href: Callable[[str], None],
+                  error: Callable[[str], Exception]) -> None:
+    """Every asset a load would open may be read (the outbound guard, the readable buckets): checked
+    before planning, which may open a file for its grid."""
+    checked: set[tuple[str, str]] = set()  # the check depends on the scheme and host (bucket) only
+    for item in items:
+        for band in bands:
+            key = item.asset_for(band)
+            if key is None:
+                continue
+            href = item.assets[key]["href"]
+            parsed = urlsplit(href)
+            if (parsed.scheme, parsed.netloc) in checked and parsed.netloc:
+                continue
+            try:
+                check_href(href)
+            except ValueError as exc:
+                raise error(f"asset '{key}' of item '{item.id}' can't be read: {exc}") from None
+            checked.add((parsed.scheme, parsed.netloc))
 
 
 # --- load_stac ----------------------------------------------------------------------------------
@@ -127,17 +165,8 @@ def _plan_stac(args: ProcessArgs, env: EvalEnv) -> LoadPlan:
     if not items:
         raise NoDataAvailableException()
     bands = _bands(args, source.bands(items), f"the STAC data at {url}")
+    _check_assets(items, bands, documents.check_href, lambda reason: args.invalid("url", reason))
     plan = _plan(args, env, items, bands, extent, apply_scale=False)
-    for day in plan.days:
-        for item in day:
-            for band in plan.bands:
-                key = item.asset_for(band)
-                if key is None:
-                    continue
-                try:
-                    documents.check_href(item.assets[key]["href"])
-                except ValueError as exc:
-                    raise args.invalid("url", f"asset '{key}' of item '{item.id}' can't be read: {exc}") from None
     _log_plan(args, env, plan, f"{plan.item_count} items from {url}", start, end)
     return plan
 
