@@ -41,4 +41,4 @@ def _ambiguous_summary(error: Any) -> bool:
     object, so every STAC range (`{"minimum": 0, "maximum": 100}`) matches two: a flaw of the document, not of
     the answer (the demo collection's `eo:cloud_cover` range trips it too)."""
     return (error.validator == "oneOf" and "is valid under each of" in error.message
-            and len(error.absolute_path) == 2 and error.absolute_path[0] == "summaries")
+            and len(error.absolute_path) >= 2 and error.absolute_path[-2] == "summaries")
