@@ -11,6 +11,7 @@ from stratus.resources import TOKEN_SECRET_NAME
 from stratus.settings import ENV
 from stratus_infra import constants
 from stratus_infra.api import Api, ApiProps
+from stratus_infra.collections import Collections, CollectionsProps
 from stratus_infra.config import StratusConfig
 from stratus_infra.functions import FunctionRuntime, settings_environment
 from stratus_infra.identity import Identity, IdentityProps
@@ -53,6 +54,8 @@ class StratusStack(Stack):
                                              registration=config.registration, **allowed),
             log_level=config.log_level,
         )
+        self.collections = Collections(self, "Collections", CollectionsProps(
+            runtime=runtime, data_bucket=self.storage.data, config_file=config.collections_file))
         self.consumers = QueueConsumers(
             self, "Consumers", QueueConsumersProps(queues=self.queues, tables=self.tables, runtime=runtime,
                                                    email_identity_arn=email_identity_arn)

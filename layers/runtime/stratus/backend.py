@@ -10,13 +10,16 @@ from stratus.adapters.email import SesEmailSender
 from stratus.adapters.lambda_processor import LambdaSyncProcessor
 from stratus.adapters.oidc import CognitoAccessTokenVerifier
 from stratus.adapters.s3_catalog import S3CatalogReader
+from stratus.adapters.s3_collections import S3CollectionsStore
 from stratus.adapters.s3_files import S3FileStore
 from stratus.adapters.s3_results import S3ResultStore
 from stratus.adapters.secrets import SecretValue
+from stratus.adapters.stac_sources import GuardedSourceFetcher
 from stratus.adapters.webhooks import GuardedWebhookPoster, SqsWebhookQueue
 from stratus.adapters.workflow import StepFunctionsWorkflow
 from stratus.domain.auth import AuthService, OidcProvider
 from stratus.domain.catalog import CatalogService
+from stratus.domain.collection_refresh import CollectionRefresher
 from stratus.domain.customers import AccountRates, CustomerService
 from stratus.domain.files import FileService
 from stratus.domain.estimate import CostModel
@@ -172,8 +175,21 @@ class Backend:
         return S3CatalogReader(aws.client("s3"), self.settings.data_bucket)
 
     @cached_property
+    def collections_store(self) -> S3CollectionsStore:
+        """The collections configuration and the cached metadata of its remote entries (read-only use)."""
+        return S3CollectionsStore(aws.client("s3"), self.settings.data_bucket)
+
+    @cached_property
     def catalog(self) -> CatalogService:
-        return CatalogService(self.catalog_reader)
+        return CatalogService(self.catalog_reader, self.collections_store)
+
+    @cached_property
+    def collection_refresher(self) -> CollectionRefresher:
+        """Fetches the configured remote collections' documents into the cache (scheduled, admin command)."""
+        store = S3CollectionsStore(aws.client("s3"), self.settings.data_bucket, cache_seconds=0)
+        fetcher = GuardedSourceFetcher(self.settings.allowed_private_hosts, lambda: aws.client("secretsmanager"),
+                                       lambda: aws.client("s3"))
+        return CollectionRefresher(store, store, fetcher)
 
     @cached_property
     def sync_processing(self) -> SyncProcessingService:

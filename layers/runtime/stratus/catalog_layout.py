@@ -13,6 +13,15 @@ def collections_config_key() -> str:
     return "config/collections.json"
 
 
+def collections_cache_prefix() -> str:
+    """The cached source documents of configured remote collections, in the data bucket (refresh-written)."""
+    return "cache/collections/"
+
+
+def collection_cache_key(collection_id: str) -> str:
+    return f"{collections_cache_prefix()}{quote(collection_id, safe='')}.json"
+
+
 def catalog_key() -> str:
     return f"{STAC_ROOT}/catalog.json"
 

@@ -52,6 +52,12 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     "reaper": FunctionSpec(
         "JobReaper", "functions/reaper", "app.lambda_handler", 60, 256, "Ends jobs whose run was lost (scheduled)"
     ),
+    # fetches the configured remote collections' metadata into the cache `/collections` reads (4 sources at
+    # once, each within a 20 s budget plus redirects: 10 sources take well under a minute)
+    "collections_refresh": FunctionSpec(
+        "CollectionsRefresh", "functions/collections", "app.lambda_handler", 120, 256,
+        "Refreshes the cached metadata of configured remote collections (scheduled)"
+    ),
     # Runs small graphs for `POST /result`; the API invokes it so the API itself never imports the
     # raster stack. 25 s leaves the API time to answer inside API Gateway's 29 s.
     "sync_processing": FunctionSpec(
@@ -87,6 +93,10 @@ STATE_MACHINE_SUBSTITUTIONS = (
 # The reaper (`stratus.domain.reaper`) looks at quiet runs this often; its thresholds are in the policy.
 REAPER_SCHEDULE_MINUTES = 5
 REAPER_POLICY = ReaperPolicy(quiet_after_s=15 * 60, never_started_after_s=10 * 60, runnable_limit_s=60 * 60)
+
+# The metadata of configured remote collections (`stratus.domain.collection_refresh`) is fetched this often
+# (and on each deployment); collection documents change rarely (new items do not change them).
+COLLECTIONS_REFRESH_SCHEDULE_HOURS = 6
 
 PROCESSING_DOCKERFILE = "containers/processing/Dockerfile"
 PROCESSING_COMMAND = ["python", "-m", "stratus_processing"]
