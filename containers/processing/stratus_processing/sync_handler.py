@@ -10,10 +10,11 @@ from typing import Any
 
 from stratus import aws
 from stratus.events import JobStatus, LogEvent, LogLevel, StatusEvent
+from stratus.run_contract import RunConfig
 from stratus.settings import Settings
 
 from stratus_processing.io.cog import RasterReader
-from stratus_processing.runner import EXIT_OK, RunConfig, run_job
+from stratus_processing.runner import EXIT_OK, run_job
 
 
 class OutcomePublisher:
