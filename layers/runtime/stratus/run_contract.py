@@ -108,7 +108,7 @@ class RunSnapshot:
         run reports them as its failure)."""
         if not isinstance(document, dict) or not isinstance(document.get("process_graph"), dict):
             raise ProcessGraphMissingException()
-        user_processes = document.get(USER_PROCESSES_KEY) or {}
+        user_processes = document.get(USER_PROCESSES_KEY, {})
         if not isinstance(user_processes, dict) or not all(
                 isinstance(p, dict) and isinstance(p.get("process_graph"), dict) for p in user_processes.values()):
             raise ProcessGraphInvalidException(
@@ -140,7 +140,7 @@ class ResultsManifest:
         """Also reads manifests written before assets carried their own footprint. Raises `RunContractError`."""
         if not isinstance(document, dict):
             raise RunContractError("the results manifest is not a JSON object")
-        assets = document.get("assets") or {}
+        assets = document.get("assets", {})
         if not isinstance(assets, dict) or not all(
                 isinstance(a, dict) and isinstance(a.get("key"), str) for a in assets.values()):
             raise RunContractError("every asset of the results manifest needs a `key`")
@@ -149,7 +149,7 @@ class ResultsManifest:
             raise RunContractError(f"the results manifest's bbox is not a bounding box: {bbox!r}")
         if geometry is not None and not isinstance(geometry, dict):
             raise RunContractError("the results manifest's geometry is not a GeoJSON object")
-        properties = document.get("properties") or {}
+        properties = document.get("properties", {})
         if not isinstance(properties, dict):
             raise RunContractError("the results manifest's properties are not a JSON object")
         return cls(assets=assets, bbox=bbox, geometry=geometry, properties=properties)
