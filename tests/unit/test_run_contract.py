@@ -30,6 +30,14 @@ def test_run_config_points_at_the_runs_keys():
     assert set(run.prepared()) == set(PREPARED_FIELDS)
 
 
+def test_a_synchronous_request_is_a_run_under_its_own_prefix():
+    run = RunConfig.for_sync("alice", "r-1")
+    prefix = catalog_layout.sync_prefix("alice", "r-1")
+    assert run.graph_key.startswith(prefix) and run.results_prefix.startswith(prefix)
+    assert run.results_prefix.endswith("/") and run.graph_key != run.manifest_key
+    assert RunConfig.from_sync_event(json.loads(json.dumps(run.to_sync_event()))) == run
+
+
 def test_a_snapshot_reads_back_as_written():
     snapshot = RunSnapshot({"process_graph": GRAPH, "parameters": []}, {"scale": SCALE})
     document = json.loads(json.dumps(snapshot.to_json()))

@@ -93,7 +93,7 @@ class _Catalog:
 
 
 class _Processor:
-    def run(self, request_id, graph_key, results_prefix):
+    def run(self, run):
         return {"ok": True}
 
 

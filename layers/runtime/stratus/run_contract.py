@@ -31,6 +31,9 @@ RUN_ENVIRONMENT: dict[str, str] = {
 # run ids come from the execution input itself.
 PREPARED_FIELDS = ("graph_key", "results_prefix")
 
+# A synchronous request (`POST /result`) is one run, with its request id as the job id.
+SYNC_RUN_ID = "sync"
+
 # Key of the snapshot document holding the user-defined processes the graph calls.
 USER_PROCESSES_KEY = "user_processes"
 
@@ -58,6 +61,11 @@ class RunConfig:
                    catalog_layout.results_prefix(job_id, run_id))
 
     @classmethod
+    def for_sync(cls, user_id: str, request_id: str) -> RunConfig:
+        return cls(request_id, SYNC_RUN_ID, catalog_layout.sync_graph_key(user_id, request_id),
+                   catalog_layout.sync_results_prefix(user_id, request_id))
+
+    @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> RunConfig:
         environ = os.environ if environ is None else environ
         missing = [RUN_ENVIRONMENT[f.name] for f in fields(cls) if not environ.get(RUN_ENVIRONMENT[f.name])]
@@ -75,6 +83,14 @@ class RunConfig:
     def prepared(self) -> dict[str, str]:
         """PrepareJob's output."""
         return {name: getattr(self, name) for name in PREPARED_FIELDS}
+
+    def to_sync_event(self) -> dict[str, str]:
+        """The synchronous processing function's event (`stratus_processing.sync_handler`)."""
+        return {"request_id": self.job_id, "graph_key": self.graph_key, "results_prefix": self.results_prefix}
+
+    @classmethod
+    def from_sync_event(cls, event: Mapping[str, Any]) -> RunConfig:
+        return cls(event["request_id"], SYNC_RUN_ID, event["graph_key"], event["results_prefix"])
 
     @property
     def manifest_key(self) -> str:

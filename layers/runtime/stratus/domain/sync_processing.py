@@ -12,12 +12,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from stratus import catalog_layout
 from stratus.domain.estimate import estimate_graph
 from stratus.domain.processes import require_process_graph
 from stratus.domain.user_processes import UserProcesses, freeze_user_processes
 from stratus.errors import OpenEOApiException, ProcessGraphComplexityException
-from stratus.run_contract import ResultsManifest, RunSnapshot
+from stratus.run_contract import ResultsManifest, RunConfig, RunSnapshot
 
 # float64 values across all loaded cubes: ~256 MB, which a 3 GB processing Lambda reads and reduces
 # well inside the 29 s API Gateway timeout (measured locally at ~1-2 s per 10 M values).
@@ -43,7 +42,7 @@ class SyncStore(Protocol):
 
 
 class SyncProcessor(Protocol):
-    def run(self, request_id: str, graph_key: str, results_prefix: str) -> dict[str, Any]:
+    def run(self, run: RunConfig) -> dict[str, Any]:
         """Runs the graph; `{"ok": true}` or `{"ok": false, "error": {"code", "message"}}`."""
         ...
 
@@ -83,19 +82,16 @@ class SyncProcessingService:
                 message=(f"The process is too complex for synchronous processing: it would load about "
                          f"{estimate.values / 1e6:.0f} million values (the limit is {SYNC_MAX_VALUES / 1e6:.0f} "
                          f"million). Please use a batch job instead."))
-        request_id = f"r-{uuid.uuid4().hex}"
-        prefix = catalog_layout.sync_prefix(user_id, request_id)
-        graph_key = f"{prefix}process_graph.json"
-        results_prefix = f"{prefix}results/"
+        run = RunConfig.for_sync(user_id, f"r-{uuid.uuid4().hex}")
         snapshot = RunSnapshot(process) if self._user_processes is None \
             else freeze_user_processes(process, self._user_processes.lookup_for(user_id))
-        self._store.write_snapshot(graph_key, snapshot)
-        outcome = self._processor.run(request_id, graph_key, results_prefix)
+        self._store.write_snapshot(run.graph_key, snapshot)
+        outcome = self._processor.run(run)
         if not outcome.get("ok"):
             error = outcome.get("error") or {}
             raise ProcessingFailedException(error.get("code") or "Internal",
                                             error.get("message") or "Synchronous processing failed.")
-        manifest = self._store.read_manifest(catalog_layout.manifest_key(results_prefix)) or ResultsManifest()
+        manifest = self._store.read_manifest(run.manifest_key) or ResultsManifest()
         assets = list(manifest.assets.values())
         if len(assets) != 1:
             raise ProcessingFailedException(
