@@ -1,4 +1,5 @@
-"""Runs one run of a job: graph in (S3), events out (SQS), outputs and manifest out (S3).
+"""Runs one run of a job: snapshot in (S3), events out (SQS), outputs and manifest out (S3); the
+pointers, the snapshot and the manifest are `stratus.run_contract`'s.
 
 Contract with the state machine (statemachines/batch_job.asl.json) and the API:
 - status `running` with progress 0 first, then progress while evaluating; never `finished` (the
