@@ -27,6 +27,7 @@ from stratus.domain.jobs import JobService
 from stratus.domain.limits import Rate, RateLimiter, UsageSlots
 from stratus.domain.notifications import OrderNotifier
 from stratus.domain.reaper import Reaper
+from stratus.domain.runs import RunPreparation
 from stratus.domain.webhooks import WebhookDeliverer
 from stratus.domain.orders import OrderService
 from stratus.domain.services import ServiceCatalog
@@ -164,6 +165,11 @@ class Backend:
     def jobs(self) -> JobService:
         return JobService(self.jobs_repository, self.workflow, catalog=self.catalog_reader,
                           cost_model=self.cost_model, artifacts=self.results, logs=self.logs)
+
+    @cached_property
+    def run_preparation(self) -> RunPreparation:
+        """PrepareJob: a job's run snapshot, frozen for the Batch job."""
+        return RunPreparation(self.jobs_repository, self.user_processes, self.results)
 
     @cached_property
     def reaper(self) -> Reaper:
