@@ -78,7 +78,8 @@ def required(kind: str, value):
 
 def grant(principal: iam.IGrantable, access: Access, targets: Targets) -> None:
     """Grant `principal` exactly `access`: tables and object prefixes by mode, secrets (read), queues (send),
-    functions (invoke), the state machine and its executions, Batch jobs and the SES identity."""
+    functions (invoke), the state machine and its executions, Batch jobs and the SES identity. `principal` is a
+    construct of the stack (a function, role or state machine)."""
     for entry in access.tables:
         table = _named("table", entry.table, targets.tables)
         if entry.modes == {READ, WRITE}:
