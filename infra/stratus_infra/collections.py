@@ -21,6 +21,7 @@ from constructs import Construct
 from stratus import catalog_layout, collections_config
 from stratus.collections_config import STAC_CATALOG
 from stratus.resources import COLLECTIONS_REFRESH_SCHEDULE_HOURS, FUNCTIONS
+from stratus_infra.access import Targets
 from stratus_infra.functions import FunctionRuntime, StratusFunction
 
 
@@ -29,12 +30,14 @@ class CollectionsProps:
     """Props of `Collections`.
 
     :param runtime: Layer, environment and logging of the refresh function.
+    :param targets: What the refresh function's `Access` names (the data bucket).
     :param data_bucket: Where the configuration and the metadata cache live.
     :param config_file: The collections configuration (validated at synth: an invalid file fails it).
     :param refresh_hours: Hours between scheduled refreshes. @default `COLLECTIONS_REFRESH_SCHEDULE_HOURS`
     """
 
     runtime: FunctionRuntime
+    targets: Targets
     data_bucket: s3.IBucket
     config_file: Path
     refresh_hours: int = COLLECTIONS_REFRESH_SCHEDULE_HOURS
@@ -60,9 +63,9 @@ class Collections(Construct):
                 iam.PolicyStatement(actions=["s3:PutObject"], resources=[props.data_bucket.arn_for_objects(key)])]))
 
         spec = FUNCTIONS["collections_refresh"]
-        self.refresh = StratusFunction(self, spec.logical_name, spec=spec, runtime=props.runtime)
-        props.data_bucket.grant_read(self.refresh, key)
-        props.data_bucket.grant_put(self.refresh, f"{catalog_layout.collections_cache_prefix()}*")
+        self.refresh = StratusFunction(self, spec.logical_name, spec=spec, runtime=props.runtime,
+                                       targets=props.targets)
+        # what the configuration names outside the stack (declared in the file, not in the spec)
         self._grant_sources(self.refresh)
         events.Rule(self, "RefreshSchedule", description="Refreshes the metadata of Stratus' remote collections",
                     schedule=events.Schedule.rate(Duration.hours(props.refresh_hours)),
