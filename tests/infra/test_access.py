@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from stratus import resources
+from stratus import catalog_layout, resources
 from stratus.resources import (
     DELETE,
     FUNCTIONS,
@@ -217,8 +217,14 @@ def test_every_role_of_the_stack_is_checked(synth: Synth) -> None:
     roles = {lid for lid, r in synth.resources.items() if r["Type"] == "AWS::IAM::Role"}
     checked = {role_of(synth, f) for f in functions(synth).values()}
     checked |= {role_of(synth, synth.stack.processing.job_role), role_of(synth, synth.stack.workflow.state_machine)}
+    # and the role of CDK's SDK-call custom resources, which may only write the collections configuration and
+    # start its refresh (`stratus_infra.collections`)
+    sdk_calls = role_of(synth, synth.stack.collections.configuration.grant_principal)
+    config_key = f"bucket:data/{catalog_layout.collections_config_key()}"
+    assert {resource for _, resource in granted(synth, sdk_calls) if not resource.startswith("function:")} == \
+        {config_key}
     # Then every role that may touch Stratus data is one of the principals checked above
-    for lid in roles - checked:
+    for lid in roles - checked - {sdk_calls}:
         touched = {resource for _, resource in granted(synth, lid)}
         assert not any(r.startswith(("table:", "bucket:", "queue:", "secret:", "state-machine")) for r in touched), lid
 
@@ -260,7 +266,10 @@ def test_object_writes_and_deletes_stay_in_their_prefixes(synth: Synth) -> None:
                     writes.setdefault(target, set()).add(lid)
     # Then nothing writes the data bucket or a whole bucket: only job runs, synchronous requests, workspaces
     allowed = {f"bucket:results/{resources.JOBS_ROOT}*", f"bucket:results/{resources.SYNC_ROOT}*",
-               f"bucket:files/{resources.USERS_ROOT}*"}
+               f"bucket:files/{resources.USERS_ROOT}*",
+               # the remote collections' metadata cache (the refresh) and the configuration (at deployment)
+               f"bucket:data/{resources.COLLECTIONS_CACHE_ROOT}*",
+               f"bucket:data/{catalog_layout.collections_config_key()}"}
     assert set(writes) <= allowed, json.dumps({k: sorted(v) for k, v in writes.items()})
     # and only the API touches the users' workspaces; the synchronous function cannot reach job results
     api = role_of(synth, synth.stack.api.function)

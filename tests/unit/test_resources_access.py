@@ -22,7 +22,8 @@ from stratus.store.models import TABLES
 
 ACCESSES = {**{f"function {key}": spec.access for key, spec in FUNCTIONS.items()},
             "processing job": PROCESSING_ACCESS, "state machine": STATE_MACHINE_ACCESS}
-ROOTS = {resources.JOBS_ROOT, resources.SYNC_ROOT, resources.USERS_ROOT}
+ROOTS = {resources.JOBS_ROOT, resources.SYNC_ROOT, resources.USERS_ROOT, resources.CONFIG_ROOT,
+         resources.COLLECTIONS_CACHE_ROOT}
 
 
 @pytest.mark.parametrize("user_id", ["alice", "a/b", "../x", "ü ber", ""])
@@ -57,6 +58,10 @@ def test_access_names_only_what_exists(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(ACCESSES))
 def test_nothing_writes_the_data_bucket_or_a_whole_bucket(name: str) -> None:
+    """Except the collections refresh, which writes the remote collections' metadata cache and nothing else."""
     for entry in ACCESSES[name].objects:
         if entry.modes & {WRITE, DELETE}:
-            assert entry.bucket != "data" and entry.prefix != resources.WHOLE_BUCKET, entry
+            assert entry.prefix != resources.WHOLE_BUCKET, entry
+            if entry.bucket == "data":
+                assert (name, entry.prefix, entry.modes) == \
+                    ("function collections_refresh", resources.COLLECTIONS_CACHE_ROOT, {WRITE}), entry
