@@ -25,6 +25,7 @@ from shapely.geometry.base import BaseGeometry
 from stratus.errors import InternalException
 
 from stratus_processing import cube as cubes
+from stratus_processing import load_extent
 from stratus_processing.env import EvalEnv
 from stratus_processing.errors import NoDataAvailableException, TemporalExtentEmptyException
 from stratus_processing.geometry import POLYGONAL_TYPES, GeometryError, parse_geojson
@@ -66,22 +67,20 @@ def load_stac(args: ProcessArgs, env: EvalEnv) -> xr.DataArray | None:
 
 def _load(args: ProcessArgs, env: EvalEnv, planner: Callable[[ProcessArgs, EvalEnv], LoadPlan]) -> xr.DataArray | None:
     """Plan and read the whole grid; or, in tiled execution, plan once (while the runner plans the
-    loads) and read each tile's window with that plan."""
+    loads) and read each tile's window with that plan. The plan covers only what the graph keeps of
+    the load (`load_extent`: later filters narrow its area, time and bands)."""
     tile = env.tile
     plan = tile.loads.get(args.node_id) if tile is not None and not tile.planning else None
+    needs = load_extent.needs_for(args, env)
     if plan is None:
-        plan = planner(args, env)
+        plan = planner(load_extent.narrowed_args(args, needs), env)
     if tile is not None and tile.planning:
         tile.loads[args.node_id or ""] = plan
         return None  # the runner only plans here; the tiles read the pixels
     grid = tile.grid if tile is not None else plan.grid
     size = plan.size_bytes(grid)
     if size > MAX_CUBE_BYTES:
-        raise args.invalid("spatial_extent", f"the data for this extent would take {size / 1024**3:.1f} GiB "
-                                             f"({len(plan.days)} dates × {len(plan.bands)} bands × {grid.width} × "
-                                             f"{grid.height} px), more than the {MAX_CUBE_BYTES / 1024**3:.0f} GiB "
-                                             f"a job may load at once; limit the spatial or temporal extent or "
-                                             f"the bands")
+        raise load_extent.too_large(args, needs, plan, grid.width, grid.height, size, MAX_CUBE_BYTES)
     return load_cube(plan, env.rasters, grid)
 
 
@@ -156,7 +155,7 @@ def _plan(args: ProcessArgs, env: EvalEnv, items: list[StacItem], bands: list[Ba
                      geometries=extent[2] if extent else None, geometries_crs=extent[0] if extent else None)
     if plan.grid.width == 0 or plan.grid.height == 0:
         raise NoDataAvailableException()
-    return plan
+    return load_extent.narrowed_bands(plan, load_extent.needs_for(args, env))
 
 
 def _log_plan(args: ProcessArgs, env: EvalEnv, plan: LoadPlan, found: str, start: datetime | None,
