@@ -511,21 +511,22 @@ ItemFilter = Callable[[StacItem], bool]
 
 @dataclass(frozen=True)
 class SearchRequest:
-    """What to look for: bbox in WGS84, [start, end) (either may be None), and an optional STAC API
-    `query` (Query extension) an API may apply; `accept` is the exact filter, applied to every
-    item whatever the source did."""
+    """What to look for: bbox in WGS84, [start, end) (either may be None), and the item filters a
+    STAC API may apply: `filter` (CQL2-JSON, Filter extension) or else `query` (Query extension);
+    `accept` is the exact filter, applied to every item whatever the source did."""
 
     bbox: tuple[float, float, float, float] | None = None
     start: datetime | None = None
     end: datetime | None = None
     query: dict[str, Any] | None = None
     accept: ItemFilter | None = None
+    filter: dict[str, Any] | None = None
 
     def matches(self, item: StacItem) -> bool:
         return (item.overlaps(self.start, self.end) and (self.bbox is None or bboxes_intersect(item.bbox, self.bbox))
                 and (self.accept is None or self.accept(item)))
 
-    def api_body(self, collection_id: str | None) -> dict[str, Any]:
+    def api_body(self, collection_id: str | None, *, use_filter: bool = False) -> dict[str, Any]:
         body: dict[str, Any] = {"limit": SEARCH_PAGE_SIZE}
         if collection_id:
             body["collections"] = [collection_id]
@@ -534,7 +535,10 @@ class SearchRequest:
         if self.start is not None or self.end is not None:
             body["datetime"] = (f"{isoformat_utc(self.start) if self.start else '..'}/"
                                 f"{isoformat_utc(self.end) if self.end else '..'}")
-        if self.query:
+        if use_filter and self.filter:
+            body["filter"] = self.filter
+            body["filter-lang"] = "cql2-json"
+        elif self.query:
             body["query"] = self.query
         return body
 
@@ -545,25 +549,43 @@ class StacApi:
     """Item search in a STAC API: POST `/search` (GET when the API refuses POST), or the
     collection's OGC `/items` endpoint when there is no search; follows `next` links."""
 
-    def __init__(self, documents: DocumentReader, *, search_url: str | None, items_url: str | None = None) -> None:
+    def __init__(self, documents: DocumentReader, *, search_url: str | None, items_url: str | None = None,
+                 root_url: str | None = None) -> None:
         if not search_url and not items_url:
             raise ValueError("a STAC API needs a search or an items endpoint")
         self._documents = documents
         self.search_url = search_url
         self.items_url = items_url
+        self.root_url = root_url  # the landing page, whose `conformsTo` tells the extensions
+        self._conformance: frozenset[str] | None = None
 
     def search(self, collection_id: str | None, request: SearchRequest) -> list[StacItem]:
-        body = request.api_body(collection_id)
-        if request.query:
+        use_filter = bool(request.filter) and self._conforms_to(_FILTER_CONFORMANCE)
+        body = request.api_body(collection_id, use_filter=use_filter)
+        if "filter" in body or "query" in body:
             try:
                 return self._search(body, request)
             except HttpStatusError as exc:
                 if exc.status != 400:
                     raise
-                # The API doesn't know the Query extension: filter on our side only.
-                logger.info("STAC API refused the query %s; filtering items locally", request.query)
-                body = {k: v for k, v in body.items() if k != "query"}
+                # The API doesn't know the extension after all: filter on our side only.
+                logger.info("STAC API refused the item filter of %s; filtering items locally", body)
+                body = {k: v for k, v in body.items() if k not in ("filter", "filter-lang", "query")}
         return self._search(body, request)
+
+    def _conforms_to(self, classes: tuple[str, ...]) -> bool:
+        """Whether the API's landing page declares one of the conformance classes (by their ending,
+        any version)."""
+        if self._conformance is None:
+            self._conformance = frozenset()
+            if self.root_url:
+                try:
+                    declared = self._documents.read(self.root_url).get("conformsTo")
+                except StacReadError:
+                    declared = None
+                if isinstance(declared, list):
+                    self._conformance = frozenset(str(c) for c in declared)
+        return any(c.endswith(suffix) for c in self._conformance for suffix in classes)
 
     def _search(self, body: dict[str, Any], request: SearchRequest) -> list[StacItem]:
         items: list[StacItem] = []
@@ -615,6 +637,10 @@ class StacApi:
             return self._documents.read(_with_query(self.search_url, _get_parameters(body)))
 
 
+# The Filter extension of STAC API item search with CQL2 in JSON (any version).
+_FILTER_CONFORMANCE = ("/item-search#filter",)
+
+
 def _get_parameters(body: Mapping[str, Any], *, items_endpoint: bool = False) -> dict[str, str]:
     parameters = {"limit": str(body["limit"])}
     if body.get("collections") and not items_endpoint:
@@ -625,6 +651,9 @@ def _get_parameters(body: Mapping[str, Any], *, items_endpoint: bool = False) ->
         parameters["datetime"] = body["datetime"]
     if body.get("query") and not items_endpoint:
         parameters["query"] = json.dumps(body["query"])
+    if body.get("filter"):
+        parameters["filter"] = json.dumps(body["filter"])
+        parameters["filter-lang"] = "cql2-json"
     return parameters
 
 
@@ -692,7 +721,7 @@ def api_of(collection: Collection, documents: DocumentReader) -> StacApi | None:
         return None
     if search is None:
         search = _search_endpoint_of_root(collection.link("root"), documents)
-    return StacApi(documents, search_url=search, items_url=items)
+    return StacApi(documents, search_url=search, items_url=items, root_url=collection.link("root"))
 
 
 def _search_endpoint_of_root(root_url: str | None, documents: DocumentReader) -> str | None:

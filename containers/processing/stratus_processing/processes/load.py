@@ -17,11 +17,13 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+import cql2
 import xarray as xr
 from rasterio.crs import CRS
 from rasterio.errors import CRSError
 from rasterio.warp import transform_bounds
 from shapely.geometry.base import BaseGeometry
+from stratus.domain import property_filters
 from stratus.errors import InternalException
 
 from stratus_processing import cube as cubes
@@ -50,9 +52,6 @@ MAX_CUBE_BYTES = 2 * 1024**3
 
 _GEOJSON_TYPES = {"Polygon", "MultiPolygon", "Feature", "FeatureCollection", "GeometryCollection", "Point",
                   "MultiPoint", "LineString", "MultiLineString"}
-# Comparisons a STAC API can apply itself (Query extension), and their mirror image for `y op value`.
-_QUERY_OPERATORS = {"eq": "eq", "neq": "neq", "lt": "lt", "lte": "lte", "gt": "gt", "gte": "gte"}
-_MIRRORED = {"eq": "eq", "neq": "neq", "lt": "gt", "lte": "gte", "gt": "lt", "gte": "lte"}
 
 
 @process("load_collection")
@@ -169,14 +168,27 @@ def _log_plan(args: ProcessArgs, env: EvalEnv, plan: LoadPlan, found: str, start
 
 
 def _search_request(args: ProcessArgs, env: EvalEnv, extent: Extent | None, start: datetime | None,
-                    end: datetime | None) -> SearchRequest:
+                    end: datetime | None, default_filter: Mapping[str, Any] | None = None) -> SearchRequest:
+    """The search for the load: area, time and the `properties` conditions, ANDed with the
+    collection's configured `default_filter` (CQL2-JSON), for the STAC API as CQL2 (Filter
+    extension) or `query`, and always applied to the items found."""
     bbox = transform_bounds(extent[0], WGS84, *extent[1], densify_pts=21) if extent else None
     filters = _property_filters(args)
+    default_holds = _cql2_matcher(default_filter) if default_filter else None
     accept = None
-    if filters:
+    if filters or default_holds:
         def accept(item: StacItem) -> bool:
-            return all(_holds(callback, env, item.properties.get(name)) for name, callback in filters.items())
-    return SearchRequest(bbox=bbox, start=start, end=end, query=_api_query(filters), accept=accept)
+            return ((default_holds is None or default_holds(item))
+                    and all(_holds(callback, env, item.properties.get(name)) for name, callback in filters.items()))
+    conditions = _condition_graphs(filters)
+    query = property_filters.combined_query(conditions)
+    default_query = property_filters.cql2_to_query(default_filter) if default_filter else None
+    for name, operators in (default_query or {}).items():
+        # where the user already constrains the same property and operator, the default is applied locally
+        query = query or {}
+        query[name] = {**operators, **query.get(name, {})}
+    return SearchRequest(bbox=bbox, start=start, end=end, query=query, accept=accept,
+                         filter=property_filters.combined_cql2(conditions, default_filter))
 
 
 def _spatial_extent(args: ProcessArgs) -> Extent | None:
@@ -265,34 +277,35 @@ def _holds(condition: Callback, env: EvalEnv, value: Any) -> bool:
     return result is True or (not isinstance(result, (bool, type(None))) and bool(result))
 
 
-def _api_query(filters: Mapping[str, Callback]) -> dict[str, Any] | None:
-    """The STAC API Query-extension form of the conditions that are one plain comparison with a
-    constant (e.g. `lte(value, 50)`), so the API sends fewer items; the rest filter locally only."""
-    query: dict[str, dict[str, Any]] = {}
+def _condition_graphs(filters: Mapping[str, Callback]) -> dict[str, dict[str, Any]]:
+    """The conditions as openEO process objects (`{"process_graph": ...}`), for translation."""
+    conditions = {}
     for name, condition in filters.items():
         graph = getattr(condition, "graph", None)
-        if graph is None or len(graph.nodes) != 1:
-            continue
-        node = next(iter(graph.nodes.values()))
-        if node.process_id not in _QUERY_OPERATORS or node.namespace not in (None, "backend"):
-            continue
-        arguments = dict(node.arguments)
-        if any(arguments[k] is not None and arguments[k] is not True for k in set(arguments) - {"x", "y"}):
-            continue  # delta / case_sensitive=false: not what the Query extension does
-        x, y = arguments.get("x"), arguments.get("y")
-        if _is_value_parameter(x) and _is_constant(y):
-            query.setdefault(name, {})[_QUERY_OPERATORS[node.process_id]] = y
-        elif _is_value_parameter(y) and _is_constant(x):
-            query.setdefault(name, {})[_MIRRORED[node.process_id]] = x
-    return query or None
+        if graph is not None:
+            conditions[name] = {"process_graph": {
+                node.node_id: {"process_id": node.process_id, "arguments": node.arguments,
+                               "namespace": node.namespace, "result": node.result} for node in graph.nodes.values()}}
+    return conditions
 
 
-def _is_value_parameter(value: Any) -> bool:
-    return isinstance(value, Mapping) and value.get("from_parameter") == "value"
+def _api_query(filters: Mapping[str, Callback]) -> dict[str, Any] | None:
+    """The STAC API Query-extension form of the conditions that translate (see
+    `stratus.domain.property_filters`); the rest filter locally only."""
+    return property_filters.combined_query(_condition_graphs(filters))
 
 
-def _is_constant(value: Any) -> bool:
-    return isinstance(value, (str, int, float)) and not isinstance(value, bool)
+def _cql2_matcher(expression: Mapping[str, Any]) -> Callable[[StacItem], bool]:
+    """A configured CQL2-JSON filter evaluated on an item (for sources that can't apply it)."""
+    try:
+        compiled = cql2.Expr(dict(expression))
+    except Exception as exc:  # noqa: BLE001 - cql2 raises its own error types for invalid filters
+        raise InternalException(message=f"The collection's configured filter is not valid CQL2-JSON: {exc}") from exc
+
+    def holds(item: StacItem) -> bool:
+        return bool(compiled.matches({"type": "Feature", "id": item.id, "properties": item.properties}))
+
+    return holds
 
 
 def _describe_interval(start: datetime | None, end: datetime | None) -> str:
