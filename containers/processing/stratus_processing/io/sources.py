@@ -118,8 +118,8 @@ class ConfiguredCatalog(StacCatalog):
         landing = Collection("root", documents.read(root_url), root_url)
         search_url = landing.link("search")
         try:
-            api = StacApi(documents, search_url=search_url, items_url=collection.link("items"),
-                          default_filter=source.filter, send_filter=_declares_filter(landing.document))
+            api = StacApi(documents, search_url=search_url, items_url=collection.link("items"), root_url=root_url,
+                          default_filter=source.filter)
         except ValueError as exc:
             raise InternalException(message=f"Collection '{source.id}' can't be searched: {exc}") from None
         return CatalogCollection(
@@ -141,11 +141,6 @@ class ConfiguredCatalog(StacCatalog):
 
         return CatalogCollection(source.id, renamed_bands(bands, source.bands) if bands is not None else None,
                                  search, check_href=documents.check_href, renames=source.bands)
-
-
-def _declares_filter(landing: Mapping[str, Any]) -> bool:
-    """Whether a STAC API's landing page declares the Filter extension for item search."""
-    return any("item-search#filter" in str(uri) for uri in landing.get("conformsTo") or [])
 
 
 def _sourced(source: CollectionSource, items: list[StacItem]) -> list[StacItem]:

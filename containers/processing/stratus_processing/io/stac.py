@@ -37,6 +37,7 @@ from affine import Affine
 from botocore.exceptions import ClientError
 from rasterio.crs import CRS
 from stratus import catalog_layout
+from stratus.domain import property_filters
 from stratus.errors import CollectionNotFoundException
 from stratus.outbound import (AllowList, HostNotResolved, OutboundFailed, OutboundGuard, OutboundRefused, Target,
                               Timeouts)
@@ -577,21 +578,22 @@ ItemFilter = Callable[[StacItem], bool]
 
 @dataclass(frozen=True)
 class SearchRequest:
-    """What to look for: bbox in WGS84, [start, end) (either may be None), and an optional STAC API
-    `query` (Query extension) an API may apply; `accept` is the exact filter, applied to every
-    item whatever the source did."""
+    """What to look for: bbox in WGS84, [start, end) (either may be None), and the item filters a
+    STAC API may apply: `filter` (CQL2-JSON, Filter extension) or else `query` (Query extension);
+    `accept` is the exact filter, applied to every item whatever the source did."""
 
     bbox: tuple[float, float, float, float] | None = None
     start: datetime | None = None
     end: datetime | None = None
     query: dict[str, Any] | None = None
     accept: ItemFilter | None = None
+    filter: dict[str, Any] | None = None
 
     def matches(self, item: StacItem) -> bool:
         return (item.overlaps(self.start, self.end) and (self.bbox is None or bboxes_intersect(item.bbox, self.bbox))
                 and (self.accept is None or self.accept(item)))
 
-    def api_body(self, collection_id: str | None) -> dict[str, Any]:
+    def api_body(self, collection_id: str | None, *, use_filter: bool = False) -> dict[str, Any]:
         body: dict[str, Any] = {"limit": SEARCH_PAGE_SIZE}
         if collection_id:
             body["collections"] = [collection_id]
@@ -600,7 +602,10 @@ class SearchRequest:
         if self.start is not None or self.end is not None:
             body["datetime"] = (f"{isoformat_utc(self.start) if self.start else '..'}/"
                                 f"{isoformat_utc(self.end) if self.end else '..'}")
-        if self.query:
+        if use_filter and self.filter:
+            body["filter"] = self.filter
+            body["filter-lang"] = "cql2-json"
+        elif self.query:
             body["query"] = self.query
         return body
 
@@ -612,33 +617,57 @@ class StacApi:
     collection's OGC `/items` endpoint when there is no search; follows `next` links."""
 
     def __init__(self, documents: DocumentReader, *, search_url: str | None, items_url: str | None = None,
-                 default_filter: Mapping[str, Any] | None = None, send_filter: bool = False) -> None:
-        """`default_filter`: a CQL2-JSON filter every item must pass (a configured source's); sent to the
-        API with `send_filter` (it declares the Filter extension), and always checked here too."""
+                 root_url: str | None = None, default_filter: Mapping[str, Any] | None = None) -> None:
+        """`root_url`: the landing page, whose `conformsTo` tells whether the API takes CQL2 filters;
+        `default_filter`: a CQL2-JSON filter every item must pass (a configured source's), sent to an API that
+        declares the Filter extension and always checked here too."""
         if not search_url and not items_url:
             raise ValueError("a STAC API needs a search or an items endpoint")
         self._documents = documents
         self.search_url = search_url
         self.items_url = items_url
+        self.root_url = root_url
+        self._conformance: frozenset[str] | None = None
         self._default_filter = item_filter(default_filter) if default_filter else None
-        self._send_filter = default_filter if default_filter and send_filter and search_url else None
+        self._default_cql2 = dict(default_filter) if default_filter else None
 
     def search(self, collection_id: str | None, request: SearchRequest) -> list[StacItem]:
-        body = request.api_body(collection_id)
-        if self._send_filter is not None:
+        takes_filter = self.search_url is not None and self._conforms_to(_FILTER_CONFORMANCE)
+        body = request.api_body(collection_id, use_filter=bool(request.filter) and takes_filter)
+        if self._default_cql2 is not None and takes_filter:
             own = body.get("filter")
-            body["filter"] = {"op": "and", "args": [own, self._send_filter]} if own else dict(self._send_filter)
+            body["filter"] = {"op": "and", "args": [own, self._default_cql2]} if own else dict(self._default_cql2)
             body["filter-lang"] = "cql2-json"
-        if request.query or self._send_filter is not None:
+        elif self._default_cql2 is not None:
+            # the Query extension takes what of the default it can express; the user's own bound wins where both
+            # constrain one property with one operator (the default is still checked on every item)
+            for name, operators in (property_filters.cql2_to_query(self._default_cql2) or {}).items():
+                query = body.setdefault("query", {})
+                query[name] = {**operators, **query.get(name, {})}
+        if "filter" in body or "query" in body:
             try:
                 return self._search(body, request)
             except HttpStatusError as exc:
                 if exc.status != 400:
                     raise
-                # The API doesn't know the Query or Filter extension: filter on our side only.
-                logger.info("STAC API refused the query or filter; filtering items locally")
-                body = {k: v for k, v in body.items() if k not in ("query", "filter", "filter-lang")}
+                # The API doesn't know the extension after all: filter on our side only.
+                logger.info("STAC API refused the item filter of %s; filtering items locally", body)
+                body = {k: v for k, v in body.items() if k not in ("filter", "filter-lang", "query")}
         return self._search(body, request)
+
+    def _conforms_to(self, classes: tuple[str, ...]) -> bool:
+        """Whether the API's landing page declares one of the conformance classes (by their ending,
+        any version)."""
+        if self._conformance is None:
+            self._conformance = frozenset()
+            if self.root_url:
+                try:
+                    declared = self._documents.read(self.root_url).get("conformsTo")
+                except StacReadError:
+                    declared = None
+                if isinstance(declared, list):
+                    self._conformance = frozenset(str(c) for c in declared)
+        return any(c.endswith(suffix) for c in self._conformance for suffix in classes)
 
     def _search(self, body: dict[str, Any], request: SearchRequest) -> list[StacItem]:
         items: list[StacItem] = []
@@ -706,6 +735,10 @@ def item_filter(cql2_json: Mapping[str, Any]) -> ItemFilter:
     return matches
 
 
+# The Filter extension of STAC API item search with CQL2 in JSON (any version).
+_FILTER_CONFORMANCE = ("/item-search#filter",)
+
+
 def _get_parameters(body: Mapping[str, Any], *, items_endpoint: bool = False) -> dict[str, str]:
     parameters = {"limit": str(body["limit"])}
     if body.get("collections") and not items_endpoint:
@@ -716,6 +749,9 @@ def _get_parameters(body: Mapping[str, Any], *, items_endpoint: bool = False) ->
         parameters["datetime"] = body["datetime"]
     if body.get("query") and not items_endpoint:
         parameters["query"] = json.dumps(body["query"])
+    if body.get("filter"):
+        parameters["filter"] = json.dumps(body["filter"])
+        parameters["filter-lang"] = "cql2-json"
     return parameters
 
 
@@ -828,7 +864,7 @@ def api_of(collection: Collection, documents: DocumentReader) -> StacApi | None:
         return None
     if search is None:
         search = _search_endpoint_of_root(collection.link("root"), documents)
-    return StacApi(documents, search_url=search, items_url=items)
+    return StacApi(documents, search_url=search, items_url=items, root_url=collection.link("root"))
 
 
 def _search_endpoint_of_root(root_url: str | None, documents: DocumentReader) -> str | None:
