@@ -119,7 +119,7 @@ class ConfiguredCatalog(StacCatalog):
         search_url = landing.link("search")
         try:
             api = StacApi(documents, search_url=search_url, items_url=collection.link("items"), root_url=root_url,
-                          default_filter=source.filter)
+                          landing=landing.document, default_filter=source.filter)
         except ValueError as exc:
             raise InternalException(message=f"Collection '{source.id}' can't be searched: {exc}") from None
         return CatalogCollection(

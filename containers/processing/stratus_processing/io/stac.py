@@ -617,8 +617,10 @@ class StacApi:
     collection's OGC `/items` endpoint when there is no search; follows `next` links."""
 
     def __init__(self, documents: DocumentReader, *, search_url: str | None, items_url: str | None = None,
-                 root_url: str | None = None, default_filter: Mapping[str, Any] | None = None) -> None:
-        """`root_url`: the landing page, whose `conformsTo` tells whether the API takes CQL2 filters;
+                 root_url: str | None = None, landing: Mapping[str, Any] | None = None,
+                 default_filter: Mapping[str, Any] | None = None) -> None:
+        """`root_url`: the landing page, whose `conformsTo` tells whether the API takes CQL2 filters (`landing`:
+        that page, when the caller has read it already);
         `default_filter`: a CQL2-JSON filter every item must pass (a configured source's), sent to an API that
         declares the Filter extension and always checked here too."""
         if not search_url and not items_url:
@@ -628,6 +630,9 @@ class StacApi:
         self.items_url = items_url
         self.root_url = root_url
         self._conformance: frozenset[str] | None = None
+        if landing is not None:
+            declared = landing.get("conformsTo")
+            self._conformance = frozenset(str(c) for c in declared) if isinstance(declared, list) else frozenset()
         self._default_filter = item_filter(default_filter) if default_filter else None
         self._default_cql2 = dict(default_filter) if default_filter else None
 
