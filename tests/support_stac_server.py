@@ -552,9 +552,14 @@ def _media_type(file: Path) -> str:
 
 # --- the recorded Earth Search documents and the real Sentinel-2 scene ------------------------------
 
+def real_data_dir(data_dir: Path = REAL_DATA) -> Path | None:
+    """`data_dir` if the real material is there, else None."""
+    return data_dir if (data_dir / "earth-search-v1" / "recordings.json").is_file() else None
+
+
 def require_real_data(data_dir: Path = REAL_DATA) -> Path:
     """`data_dir`, or a pytest skip saying where the material is expected."""
-    if not (data_dir / "earth-search-v1" / "recordings.json").is_file():
+    if real_data_dir(data_dir) is None:
         import pytest  # noqa: PLC0415 - only tests skip; benchmarks check `REAL_DATA` themselves
 
         pytest.skip(f"{data_dir} is absent: the recorded Earth Search documents and real COGs live beside the "
