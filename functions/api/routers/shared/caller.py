@@ -49,7 +49,7 @@ def caller_middleware(policies: Mapping[str, CallerPolicy]) -> Callable[..., Any
 
     def resolve_caller(app: APIGatewayRestResolver, next_middleware: Callable[..., Any]) -> Any:
         route = app.context.get("_route")  # the matched route: Powertools puts it there before middlewares run
-        if route is not None and not getattr(route.func, _PUBLIC, False):
+        if route is not None and _needs_caller(route.func):
             path = app.current_event.path or ""
             policy = next((policy for prefix, policy in policies.items()
                            if path == prefix or path.startswith(f"{prefix}/")), None)
@@ -59,3 +59,9 @@ def caller_middleware(policies: Mapping[str, CallerPolicy]) -> Callable[..., Any
         return next_middleware(app)
 
     return resolve_caller
+
+
+def _needs_caller(route_function: Callable[..., Any]) -> bool:
+    """Every route of our routers unless public. Not Powertools' own stand-in route for unknown paths, CORS
+    preflights and 405s: those are answered alike with or without credentials."""
+    return route_function.__module__.startswith("routers.") and not getattr(route_function, _PUBLIC, False)
