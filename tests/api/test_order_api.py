@@ -546,7 +546,7 @@ def _webhook_records(api) -> list[dict]:
 def test_an_ended_orders_webhook_is_delivered_by_the_webhook_function_and_retried(api, customers, monkeypatch):
     # Given an operator who allow-listed their own receiver on 127.0.0.1
     monkeypatch.setenv("STRATUS_ALLOWED_PRIVATE_HOSTS", "127.0.0.1")
-    sys.modules["routers.context"].backend.cache_clear()
+    sys.modules["routers.shared.context"].backend.cache_clear()
     webhook_function = load_handler(resources.FUNCTIONS["webhooks"])
     sys.modules["stratus_fn_WebhookSender"].backend.cache_clear()
     with WebhookReceiver(503, 204) as receiver:

@@ -21,6 +21,7 @@ from stratus.domain.auth import AuthService, OidcProvider
 from stratus.domain.catalog import CatalogService
 from stratus.domain.collection_refresh import CollectionRefresher
 from stratus.domain.customers import AccountRates, CustomerService
+from stratus.domain.principal import CallerResolver
 from stratus.domain.files import FileService
 from stratus.domain.estimate import CostModel
 from stratus.domain.jobs import JobService
@@ -37,7 +38,8 @@ from stratus.events import EventPublisher
 from stratus.outbound import OutboundGuard, Timeouts
 from stratus.settings import Settings
 from stratus.store import models
-from stratus.store.customers import DynamoCustomerOrders, DynamoCustomerRepository
+from stratus.store.accounts import DynamoAccountRepository
+from stratus.store.customers import DynamoCustomerOrders
 from stratus.store.jobs import DynamoJobRepository
 from stratus.store.limits import (
     DynamoCounterStore,
@@ -50,7 +52,6 @@ from stratus.store.order_notices import DynamoOrderEndStore, DynamoWebhookTarget
 from stratus.store.orders import DynamoOrderRepository
 from stratus.store.services import DynamoServiceRepository
 from stratus.store.process_graphs import DynamoProcessGraphRepository
-from stratus.store.users import DynamoUserRepository
 
 
 @dataclass
@@ -81,9 +82,15 @@ class Backend:
         return RateLimiter(DynamoCounterStore())
 
     @cached_property
+    def callers(self) -> CallerResolver:
+        """Who calls either API, from the credential the API layer parsed (one per request)."""
+        return CallerResolver(DynamoAccountRepository(), self.signing_key,
+                              oidc_verifiers={provider.id: provider.verifier for provider in self.oidc_providers})
+
+    @cached_property
     def auth(self) -> AuthService:
-        return AuthService(DynamoUserRepository(), self.signing_key, resources.TOKEN_LIFETIME_S,
-                           oidc_providers=self._oidc_providers(), limiter=self.rate_limiter,
+        return AuthService(DynamoAccountRepository(), self.signing_key, resources.TOKEN_LIFETIME_S,
+                           oidc_providers=self.oidc_providers, limiter=self.rate_limiter,
                            login_rate=Rate.of(resources.TOKEN_REQUESTS_PER_ACCOUNT),
                            lockout=Rate.of(resources.LOGIN_FAILURES_BEFORE_LOCKOUT))
 
@@ -98,18 +105,19 @@ class Backend:
             resets_per_email=Rate.of(resources.PASSWORD_RESETS_PER_EMAIL),
             token_requests_per_account=Rate.of(resources.TOKEN_REQUESTS_PER_ACCOUNT),
             lockout=Rate.of(resources.LOGIN_FAILURES_BEFORE_LOCKOUT))
-        return CustomerService(DynamoCustomerRepository(), DynamoCustomerOrders(), self.signing_key,
+        return CustomerService(DynamoAccountRepository(), DynamoCustomerOrders(), self.signing_key,
                                resources.TOKEN_LIFETIME_S, lambda: SesEmailSender(aws.client("ses"), sender),
                                pending=DynamoPendingRegistrations(), limiter=self.rate_limiter, rates=rates,
                                registration=self.settings.registration,
                                verify_ttl_s=resources.REGISTRATION_VERIFY_TTL_S,
-                               on_account_change=lambda customer_id: self.auth.forget_account(customer_id),
+                               on_account_change=lambda customer_id: self.callers.forget_account(customer_id),
                                default_scopes=resources.DEFAULT_CUSTOMER_SCOPES,
                                reset_ttl_s=resources.PASSWORD_RESET_TTL_S,
                                password_min_chars=resources.CUSTOMER_PASSWORD_MIN_CHARS,
                                password_max_chars=resources.CUSTOMER_PASSWORD_MAX_CHARS)
 
-    def _oidc_providers(self) -> list[OidcProvider]:
+    @cached_property
+    def oidc_providers(self) -> list[OidcProvider]:
         settings = self.settings
         if not settings.oidc_issuer:
             return []

@@ -10,8 +10,10 @@ from urllib.parse import quote
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from routers.context import backend, openeo_url
-from routers.order_context import current_principal, order_json_body, order_page_size, order_url, page
+from routers.openeo.context import openeo_url
+from routers.orders.context import order_json_body, order_page_size, order_url, page
+from routers.shared.caller import caller
+from routers.shared.context import backend
 from stratus.domain import results
 from stratus.domain.orders import ORDER_STATUS, Order, describe_order, result_links
 from stratus.errors import JobNotFinishedException
@@ -38,7 +40,7 @@ def _results(order: Order) -> dict[str, Any] | None:
 
 @router.get("/orders")
 def list_orders() -> dict:
-    principal = current_principal(router)
+    principal = caller(router)
     limit = order_page_size(router)
     wanted = _query("status")
     status = _status_filter(wanted)
@@ -66,7 +68,7 @@ def _status_filter(raw: str | None) -> JobStatus | None:
 
 @router.get("/orders/<order_id>")
 def get_order(order_id: str) -> dict:
-    order = backend().orders.get_order(current_principal(router), order_id)
+    order = backend().orders.get_order(caller(router), order_id)
     stac = _results(order) if order.order_status == "SUCCESS" else None
     return describe_order(order, order_url(router), openeo_url(router), full=True,
                           results=result_links(stac) if stac is not None else
@@ -75,7 +77,7 @@ def get_order(order_id: str) -> dict:
 
 @router.delete("/orders/<order_id>")
 def cancel_order(order_id: str) -> dict:
-    order = backend().orders.cancel_order(current_principal(router), order_id)
+    order = backend().orders.cancel_order(caller(router), order_id)
     return describe_order(order, order_url(router), openeo_url(router), full=False)
 
 
@@ -83,7 +85,7 @@ def cancel_order(order_id: str) -> dict:
 def order_logs(order_id: str) -> dict:
     limit = order_page_size(router)
     level = _query("level")
-    entries, more = backend().orders.order_logs(current_principal(router), order_id, level, _query("offset"),
+    entries, more = backend().orders.order_logs(caller(router), order_id, level, _query("offset"),
                                                 limit)
     links = []
     if more and entries:
@@ -105,7 +107,7 @@ def _log_entry(entry: dict[str, Any]) -> dict[str, Any]:
 
 @router.get("/products")
 def list_products() -> dict:
-    principal = current_principal(router)
+    principal = caller(router)
     limit = order_page_size(router)
     orders, next_token = backend().orders.list_orders(principal, limit, _query("after"),
                                                       customer_id=_query("customer_id"), status=JobStatus.FINISHED)
@@ -134,6 +136,6 @@ def list_products() -> dict:
 
 @router.post("/logging")
 def submit_log() -> Response:
-    event = backend().orders.submit_log(current_principal(router), order_json_body(router))
+    event = backend().orders.submit_log(caller(router), order_json_body(router))
     return Response(status_code=202, content_type="application/json",
                     body=json.dumps({"order_id": event.job_id, "status": "accepted"}))

@@ -19,7 +19,9 @@ from urllib.parse import quote
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from routers.context import OPENEO_PREFIX, backend, current_user, openeo_url, page_size
+from routers.openeo.context import OPENEO_PREFIX, openeo_url
+from routers.shared.caller import caller
+from routers.shared.context import backend, page_size
 from stratus.domain.files import UserFile
 
 router = Router()
@@ -51,7 +53,7 @@ def _body() -> bytes:
 def list_files() -> dict:
     limit = page_size(router)
     after = router.current_event.get_query_string_value("after", None)
-    files, next_after = backend().files.list_files(current_user(router), limit, after)
+    files, next_after = backend().files.list_files(caller(router).user_id, limit, after)
     links = []
     if next_after:
         links.append({"rel": "next", "href": f"{openeo_url(router)}/files?limit={limit}&after={quote(next_after)}",
@@ -61,7 +63,7 @@ def list_files() -> dict:
 
 @router.get(_ITEM_ROUTE)
 def download_file() -> Response:
-    download = backend().files.download(current_user(router), _file_path())
+    download = backend().files.download(caller(router).user_id, _file_path())
     if download.redirect_url:
         # too large for a Lambda response: the client follows the redirect to S3
         return Response(status_code=303, headers={"Location": download.redirect_url}, body="")
@@ -70,10 +72,10 @@ def download_file() -> Response:
 
 @router.put(_ITEM_ROUTE)
 def upload_file() -> dict:
-    return file_metadata(backend().files.upload(current_user(router), _file_path(), _body()))
+    return file_metadata(backend().files.upload(caller(router).user_id, _file_path(), _body()))
 
 
 @router.delete(_ITEM_ROUTE)
 def delete_file() -> Response:
-    backend().files.delete(current_user(router), _file_path())
+    backend().files.delete(caller(router).user_id, _file_path())
     return Response(status_code=204, body="")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from aws_lambda_powertools.event_handler.api_gateway import Router
+from routers.openeo.context import openeo_url
+from routers.shared.caller import PublicRouter
+from routers.shared.context import backend
 
-from routers.context import backend, openeo_url
-
-router = Router()
+router = PublicRouter()
 
 
 @router.get("/collections")

@@ -1,5 +1,8 @@
-"""Order-service services and ordering: `/services`, `/services/{service_id}`,
-`/services/{service_id}/orders` (under `/api/v1`)."""
+"""What customers can order, and ordering it: `/services`, `/services/{service_id}`,
+`/services/{service_id}/orders` (under `/api/v1`).
+
+The API calls them services; this module calls them offerings, so that "service" in code keeps meaning a
+class such as `JobService` (the domain model is still `stratus.domain.services`)."""
 
 from __future__ import annotations
 
@@ -8,8 +11,10 @@ import json
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from routers.context import backend, openeo_url
-from routers.order_context import current_principal, header, order_json_body, order_url
+from routers.openeo.context import openeo_url
+from routers.orders.context import order_json_body, order_url
+from routers.shared.caller import caller
+from routers.shared.context import backend, header
 from stratus import request_limits
 from stratus.domain.orders import describe_order
 from stratus.domain.services import describe_service
@@ -25,7 +30,7 @@ def _json(status: int, body: dict, headers: dict[str, str] | None = None) -> Res
 
 @router.get("/services")
 def list_services() -> dict:
-    principal = current_principal(router)
+    principal = caller(router)
     services = backend().services.visible_to(principal)
     base = order_url(router)
     limits = backend().orders.usage_limits(principal.user_id, services)
@@ -36,7 +41,7 @@ def list_services() -> dict:
 
 @router.get("/services/<service_id>")
 def describe(service_id: str) -> dict:
-    principal = current_principal(router)
+    principal = caller(router)
     service = backend().services.get_visible(principal, service_id)
     return describe_service(service, principal, order_url(router), full=True,
                             usage_limit=backend().orders.usage_limit(principal.user_id, service))
@@ -44,7 +49,7 @@ def describe(service_id: str) -> dict:
 
 @router.put("/services/<service_id>")
 def publish(service_id: str) -> Response:
-    principal = current_principal(router)
+    principal = caller(router)
     service, created = backend().services.publish(principal, service_id, order_json_body(router))
     document = describe_service(service, principal, order_url(router), full=True)
     headers = {"Location": f"{order_url(router)}/services/{service_id}"} if created else None
@@ -53,14 +58,14 @@ def publish(service_id: str) -> Response:
 
 @router.delete("/services/<service_id>")
 def withdraw(service_id: str) -> dict:
-    principal = current_principal(router)
+    principal = caller(router)
     service = backend().services.withdraw(principal, service_id)
     return describe_service(service, principal, order_url(router), full=False)
 
 
 @router.post("/services/<service_id>/orders")
 def place_order(service_id: str) -> Response:
-    principal = current_principal(router)
+    principal = caller(router)
     body = order_json_body(router, max_bytes=request_limits.MAX_ORDER_BODY_BYTES)
     try:
         order, created = backend().orders.place_order(principal, service_id, body,

@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from routers.context import root_url
-from routers.order_context import ORDER_PREFIX
+from routers.orders.context import ORDER_PREFIX
+from routers.shared.caller import PublicRouter
+from routers.shared.context import root_url
 
-router = Router()
+router = PublicRouter()
 
-FRAGMENTS_DIR = Path(__file__).resolve().parent.parent / "openapi"
+FRAGMENTS_DIR = Path(__file__).resolve().parents[2] / "openapi"
 _ASSETS = {"swagger-ui-bundle.min.js": "text/javascript; charset=utf-8",
            "swagger-ui.min.css": "text/css; charset=utf-8"}
 _COMPONENT_KINDS = ("schemas", "responses", "parameters", "securitySchemes", "headers", "requestBodies")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from routers.context import backend, current_user, json_body
+from routers.shared.caller import caller
+from routers.shared.context import backend, json_body
 from stratus import request_limits
 
 router = Router()
@@ -13,7 +14,7 @@ router = Router()
 
 @router.post("/result")
 def compute_result() -> Response:
-    result = backend().sync_processing.process(current_user(router), json_body(router, max_bytes=request_limits.MAX_PROCESSED_BODY_BYTES))
+    result = backend().sync_processing.process(caller(router).user_id, json_body(router, max_bytes=request_limits.MAX_PROCESSED_BODY_BYTES))
     if result.redirect_url:
         # too large for a Lambda response: the client follows the redirect to S3
         return Response(status_code=303, headers={"Location": result.redirect_url}, body="")

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from routers.context import backend, current_user, openeo_url
+from routers.openeo.context import openeo_url
+from routers.shared.caller import caller
+from routers.shared.context import backend
 
 router = Router()
 
 
 @router.get("/me")
 def describe_account() -> dict:
-    user_id = current_user(router)
+    user_id = caller(router).user_id
     user = backend().auth.describe_user(user_id)
     usage = backend().files.usage(user_id)
     base = openeo_url(router)

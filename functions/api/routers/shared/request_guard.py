@@ -9,7 +9,7 @@ from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
-from routers.context import OPENEO_PREFIX
+from routers.openeo.context import OPENEO_PREFIX
 from stratus.errors import NotFoundException, OpenEOApiException
 from stratus.request_limits import plausible_id
 

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from routers.context import backend, openeo_url, root_url
+from routers.openeo.context import openeo_url
+from routers.shared.caller import PublicRouter
+from routers.shared.context import backend, root_url
 from stratus import __version__, resources
 from stratus.domain.processes import predefined_processes
 from stratus.file_formats import FILE_FORMATS
 
 API_VERSION = "1.2.0"
 
-router = Router()
-well_known = Router()
+router = PublicRouter()
+well_known = PublicRouter()
 
 # (path, methods) as listed in the capabilities document; keep in step with the routers.
 ENDPOINTS = [

@@ -1,5 +1,5 @@
-"""Per-request helpers of the order-service API (`/api/v1/`): the caller as a `Principal`, scope
-checks, request bodies and page sizes with the order-service errors."""
+"""Per-request helpers of the order-service API (`/api/v1/`): scope checks, request bodies, page sizes
+and pages with the order-service errors."""
 
 from __future__ import annotations
 
@@ -8,26 +8,14 @@ from urllib.parse import quote
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from routers.context import backend, json_body, page_size, root_url
+from routers.shared.caller import caller
+from routers.shared.context import json_body, page_size, root_url
 from stratus import request_limits
 from stratus.domain.principal import ADMIN_SCOPE, Principal
 from stratus.order_errors import InvalidRequestException, ScopeMissingException
 
 ORDER_PREFIX = "/api/v1"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}  # responses carrying tokens or secrets
-
-
-def header(router: Router, name: str) -> str | None:
-    """A request header, whatever its case."""
-    wanted = name.lower()
-    return next((value for key, value in (router.current_event.headers or {}).items() if key.lower() == wanted),
-                None)
-
-
-def current_principal(router: Router) -> Principal:
-    """The caller, from `Authorization: Bearer <access_token>`; loaded from the users table on every
-    request. Raises AuthenticationRequired, TokenInvalid (401) or CustomerInactive (403)."""
-    return backend().customers.principal(header(router, "Authorization"))
 
 
 def require_scope(principal: Principal, scope: str) -> None:
@@ -37,7 +25,7 @@ def require_scope(principal: Principal, scope: str) -> None:
 
 
 def require_admin(router: Router) -> Principal:
-    principal = current_principal(router)
+    principal = caller(router)
     require_scope(principal, ADMIN_SCOPE)
     return principal
 

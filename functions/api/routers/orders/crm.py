@@ -7,8 +7,8 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from routers.context import backend
-from routers.order_context import order_json_body, order_page_size, order_url, page, require_admin
+from routers.orders.context import order_json_body, order_page_size, order_url, page, require_admin
+from routers.shared.context import backend
 from stratus.domain.customers import OrderSummary
 from stratus.domain.orders import order_status
 from stratus.events import JobStatus, isoformat_z

@@ -6,22 +6,18 @@ Secrets and passwords are never logged: only customer ids and outcomes are.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote_plus
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from routers.context import backend, client_address
-from routers.order_context import (
-    NO_STORE,
-    current_principal,
-    header,
-    order_json_body,
-    order_url,
-    require_admin,
-)
+from routers.orders.context import NO_STORE, order_json_body, order_url, require_admin
+from routers.shared.caller import caller, public
+from routers.shared.context import backend, client_address, header
 from stratus.domain.webhooks import SIGNATURE_HEADER, customer_webhook_secret
 from stratus.order_errors import (
     CustomerNotFoundException,
@@ -45,6 +41,7 @@ _REGISTERED = ("If the registration can be accepted, a verification e-mail has b
 
 
 @router.post("/auth/register")
+@public
 def register() -> Response:
     """The same answer for every well-formed registration, whether the address is new or taken."""
     body = order_json_body(router)
@@ -55,6 +52,7 @@ def register() -> Response:
 
 
 @router.post("/auth/register/verify")
+@public
 def verify_registration() -> Response:
     body = order_json_body(router)
     customer, secret = backend().customers.verify_registration(body.get("token"))
@@ -79,13 +77,14 @@ def _token_parameters() -> dict[str, Any]:
 
 
 @router.post("/auth/token")
+@public
 def issue_token() -> Response:
     """RFC 6749 token endpoint. Errors carry the usual `{id, code, message, links}` and, for OAuth2
     client libraries, RFC 6749's `error` and `error_description`."""
     authorization = header(router, "Authorization")
     try:
         params = _token_parameters()
-        token = backend().customers.issue_token(params.get("grant_type"), params, authorization)
+        token = backend().customers.issue_token(params.get("grant_type"), params, http_basic_client(authorization))
     except OrderServiceException as error:
         body = {**error.to_dict(), "error": _RFC6749_ERROR.get(error.code, error.code),
                 "error_description": error.message}
@@ -99,7 +98,23 @@ def issue_token() -> Response:
     return _json(200, token, headers=NO_STORE)
 
 
+def http_basic_client(authorization: str | None) -> tuple[str, str] | None:
+    """Client id and secret sent as HTTP Basic (RFC 6749 2.3.1: each form-urlencoded before base64); None
+    without Basic credentials (then they are the form's `client_id` and `client_secret`)."""
+    if not authorization or not authorization.strip().lower().startswith("basic "):
+        return None
+    try:
+        decoded = base64.b64decode(authorization.strip()[6:].strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise InvalidClientException() from None
+    client_id, sep, secret = decoded.partition(":")
+    if not sep:
+        raise InvalidClientException()
+    return unquote_plus(client_id), unquote_plus(secret)
+
+
 @router.post("/auth/password-reset")
+@public
 def request_password_reset() -> Response:
     body = order_json_body(router)
     backend().customers.request_password_reset(body.get("email"),
@@ -110,6 +125,7 @@ def request_password_reset() -> Response:
 
 
 @router.post("/auth/password-reset/confirm")
+@public
 def confirm_password_reset() -> Response:
     body = order_json_body(router)
     backend().customers.confirm_password_reset(body.get("email"), body.get("token"), body.get("new_password"))
@@ -119,7 +135,7 @@ def confirm_password_reset() -> Response:
 @router.get("/auth/me")
 def describe_me() -> dict:
     """The caller's own account (any valid token); `scopes` are those in effect for this token."""
-    principal = current_principal(router)
+    principal = caller(router)
     try:
         account = backend().customers.get(principal.user_id).describe()
     except CustomerNotFoundException:  # an openEO account calling with its openEO token
@@ -131,7 +147,7 @@ def describe_me() -> dict:
 @router.get("/auth/webhook-secret")
 def get_webhook_secret() -> Response:
     """The caller's key for checking the signature of order webhooks (`X-Stratus-Signature`)."""
-    principal = current_principal(router)
+    principal = caller(router)
     secret = customer_webhook_secret(backend().signing_key(), principal.user_id)
     return _json(200, {"webhook_secret": secret, "algorithm": "HMAC-SHA256", "header": SIGNATURE_HEADER,
                        "format": "sha256=<hex digest of the raw request body>"}, NO_STORE)

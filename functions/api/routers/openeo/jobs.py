@@ -10,7 +10,9 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from routers.context import backend, current_user, json_body, openeo_url, page_size
+from routers.openeo.context import openeo_url
+from routers.shared.caller import caller
+from routers.shared.context import backend, json_body, page_size
 from stratus import resources
 from stratus.domain import results
 from stratus.domain.jobs import Job
@@ -58,7 +60,7 @@ def job_metadata(job: Job, full: bool) -> dict[str, Any]:
 
 @router.post("/jobs")
 def create_job() -> Response:
-    job = backend().jobs.create_job(current_user(router), json_body(router))
+    job = backend().jobs.create_job(caller(router).user_id, json_body(router))
     return Response(
         status_code=201,
         headers={"Location": f"{openeo_url(router)}/jobs/{job.job_id}", "OpenEO-Identifier": job.job_id},
@@ -70,7 +72,7 @@ def create_job() -> Response:
 def list_jobs() -> dict:
     limit = page_size(router)
     after = router.current_event.get_query_string_value("after", None)
-    jobs, next_token = backend().jobs.list_jobs(current_user(router), limit, after)
+    jobs, next_token = backend().jobs.list_jobs(caller(router).user_id, limit, after)
     links = []
     if next_token:
         links.append({"rel": "next", "href": f"{openeo_url(router)}/jobs?limit={limit}&after={next_token}"})
@@ -79,30 +81,30 @@ def list_jobs() -> dict:
 
 @router.get("/jobs/<job_id>")
 def describe_job(job_id: str) -> dict:
-    return job_metadata(backend().jobs.get_job(current_user(router), job_id), full=True)
+    return job_metadata(backend().jobs.get_job(caller(router).user_id, job_id), full=True)
 
 
 @router.patch("/jobs/<job_id>")
 def update_job(job_id: str) -> Response:
-    backend().jobs.update_job(current_user(router), job_id, json_body(router))
+    backend().jobs.update_job(caller(router).user_id, job_id, json_body(router))
     return Response(status_code=204, body="")
 
 
 @router.delete("/jobs/<job_id>")
 def delete_job(job_id: str) -> Response:
-    backend().jobs.delete_job(current_user(router), job_id)
+    backend().jobs.delete_job(caller(router).user_id, job_id)
     return Response(status_code=204, body="")
 
 
 @router.delete("/jobs/<job_id>/results")
 def stop_job(job_id: str) -> Response:
-    backend().jobs.stop_job(current_user(router), job_id)
+    backend().jobs.stop_job(caller(router).user_id, job_id)
     return Response(status_code=204, body="")
 
 
 @router.get("/jobs/<job_id>/estimate")
 def estimate_job(job_id: str) -> dict:
-    estimate = backend().jobs.estimate_job(current_user(router), job_id)
+    estimate = backend().jobs.estimate_job(caller(router).user_id, job_id)
     return {
         "costs": estimate.costs,
         "duration": f"PT{estimate.duration_s}S",
@@ -114,13 +116,13 @@ def estimate_job(job_id: str) -> dict:
 
 @router.post("/jobs/<job_id>/results")
 def start_job(job_id: str) -> Response:
-    backend().jobs.start_job(current_user(router), job_id)
+    backend().jobs.start_job(caller(router).user_id, job_id)
     return Response(status_code=202, body="")
 
 
 @router.get("/jobs/<job_id>/results")
 def list_results(job_id: str) -> dict:
-    job = backend().jobs.get_job(current_user(router), job_id)
+    job = backend().jobs.get_job(caller(router).user_id, job_id)
     settings = backend().settings
     return results.job_results(job, backend().results, openeo_url(router), settings.presign_expiry_s,
                                partial=_flag(router.current_event.get_query_string_value("partial", None), "partial"))
@@ -128,7 +130,7 @@ def list_results(job_id: str) -> dict:
 
 @router.get("/jobs/<job_id>/results/items/<item_id>")
 def get_result_item(job_id: str, item_id: str) -> Response:
-    job = backend().jobs.get_job(current_user(router), job_id)
+    job = backend().jobs.get_job(caller(router).user_id, job_id)
     item = results.job_result_item(job, backend().results, openeo_url(router), item_id,
                                    backend().settings.presign_expiry_s)
     return Response(status_code=200, content_type=results.ITEM_MEDIA_TYPE, body=json.dumps(item))
@@ -148,7 +150,7 @@ def _flag(raw: str | None, name: str) -> bool:
 
 @router.get("/jobs/<job_id>/logs")
 def list_logs(job_id: str) -> dict:
-    backend().jobs.get_job(current_user(router), job_id)  # ownership check
+    backend().jobs.get_job(caller(router).user_id, job_id)  # ownership check
     limit = page_size(router)
     offset = router.current_event.get_query_string_value("offset", None)
     level = router.current_event.get_query_string_value("level", None) or None  # `?level=` means the default

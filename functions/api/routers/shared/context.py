@@ -1,4 +1,5 @@
-"""Per-request helpers shared by the routers: the backend, the caller and this API's public URL."""
+"""Per-request helpers shared by both APIs' routers: the backend, headers, the public URL, JSON bodies and
+page sizes (each API passes its own error for bad input)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,12 @@ import binascii
 from functools import cache
 from typing import Any, Callable
 
-from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 
 from stratus import request_limits
 from stratus.backend import Backend
 from stratus.errors import BadRequestException
 
-OPENEO_PREFIX = "/openeo/1.2"
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000  # bounded so one request never reads a large table partition
 
@@ -24,19 +24,20 @@ def backend() -> Backend:
     return Backend.from_env()
 
 
-def current_user(router: Router) -> str:
-    """The authenticated user id; raises the openEO authentication errors."""
-    return backend().auth.authenticate(router.current_event.headers.get("Authorization")
-                                       or router.current_event.headers.get("authorization"))
+def header(router: BaseRouter, name: str) -> str | None:
+    """A request header, whatever its case."""
+    wanted = name.lower()
+    return next((value for key, value in (router.current_event.headers or {}).items() if key.lower() == wanted),
+                None)
 
 
-def client_address(router: Router) -> str:
+def client_address(router: BaseRouter) -> str:
     """The caller's IP address as API Gateway saw it (for per-client rate limits)."""
     identity = (router.current_event.raw_event.get("requestContext") or {}).get("identity") or {}
     return identity.get("sourceIp") or "unknown"
 
 
-def root_url(router: Router) -> str:
+def root_url(router: BaseRouter) -> str:
     """The public URL of the API root, as the client reached it (custom domain or stage URL)."""
     event = router.current_event
     headers = {k.lower(): v for k, v in (event.headers or {}).items()}
@@ -47,15 +48,11 @@ def root_url(router: Router) -> str:
     return f"{proto}://{host}{stage_prefix}"
 
 
-def openeo_url(router: Router) -> str:
-    return root_url(router) + OPENEO_PREFIX
-
-
 def _bad_request(reason: str) -> Exception:
     return BadRequestException(reason=reason)
 
 
-def json_body(router: Router, invalid: Callable[[str], Exception] = _bad_request,
+def json_body(router: BaseRouter, invalid: Callable[[str], Exception] = _bad_request,
               max_bytes: int = request_limits.MAX_STORED_BODY_BYTES) -> dict[str, Any]:
     """The request's JSON object, within `max_bytes` and `request_limits.MAX_JSON_DEPTH`; `invalid(reason)`
     is the error raised otherwise (the API's own kind)."""
@@ -72,7 +69,7 @@ def json_body(router: Router, invalid: Callable[[str], Exception] = _bad_request
     return body
 
 
-def page_size(router: Router, invalid: Callable[[str], Exception] = _bad_request, refuse_above_max: bool = False) -> int:
+def page_size(router: BaseRouter, invalid: Callable[[str], Exception] = _bad_request, refuse_above_max: bool = False) -> int:
     """The `limit` query parameter of a list endpoint (openEO pagination), capped at `MAX_PAGE_SIZE` (or, with
     `refuse_above_max`, refused above it: the order API documents the maximum)."""
     raw = router.current_event.get_query_string_value("limit", None)
