@@ -162,4 +162,4 @@ def sys_backend_cache_clear() -> None:
     """A fresh API container: nothing memoised (the handler caches its backend per container)."""
     import sys
 
-    sys.modules["routers.context"].backend.cache_clear()
+    sys.modules["routers.shared.context"].backend.cache_clear()
