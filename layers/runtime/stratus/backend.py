@@ -160,7 +160,8 @@ class Backend:
     @cached_property
     def jobs(self) -> JobService:
         return JobService(self.jobs_repository, self.workflow, catalog=self.catalog_reader,
-                          cost_model=self.cost_model, artifacts=self.results, logs=self.logs)
+                          cost_model=self.cost_model, artifacts=self.results, logs=self.logs,
+                          events=self.events)
 
     @cached_property
     def reaper(self) -> Reaper:

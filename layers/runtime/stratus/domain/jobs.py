@@ -115,11 +115,18 @@ class WorkflowStarter(Protocol):
         ...
 
 
+class StatusEvents(Protocol):
+    """The status queue (`stratus.events.EventPublisher`)."""
+
+    def status(self, event: StatusEvent) -> None: ...
+
+
 class JobService:
     def __init__(self, repository: JobRepository, workflow: WorkflowStarter, catalog: Catalog | None = None,
                  cost_model: CostModel | None = None, artifacts: JobArtifacts | None = None,
-                 logs: JobLogs | None = None) -> None:
+                 logs: JobLogs | None = None, events: StatusEvents | None = None) -> None:
         self._jobs = repository
+        self._events = events
         self._workflow = workflow
         self._catalog = catalog
         self._cost_model = cost_model
@@ -200,12 +207,18 @@ class JobService:
         The job ends `canceled` (like finished/error, a terminal status: late events of the canceled
         run change nothing). A job that is `created` with a run id was started but not yet queued and is
         canceled too. Repeating the request is harmless.
+
+        The end also travels through the status queue, like every other end, so the status consumer tells
+        an order's customer. It is sent before the write: a request that fails half-way leaves an event
+        the consumer applies (or finds applied), never a canceled job nobody hears of.
         """
         job = self.get_job(user_id, job_id)
         if job.run_id is None or job.status.is_terminal:
             return False
         event = StatusEvent(job_id=job_id, run_id=job.run_id, status=JobStatus.CANCELED,
                             reason="Canceled by the user.")
+        if self._events is not None:
+            self._events.status(event)
         canceled = apply_status_event(self._jobs, event)
         # Stop even when another request won the write: stopping a stopped run is a no-op.
         self._workflow.stop(job_id, job.run_id)
