@@ -106,3 +106,19 @@ def test_the_scheduled_function_runs_the_reaper(api):
     assert handler({"source": "aws.events"}, LocalLambdaContext(function_name="stratus-reaper")) == {"ended": 1}
     _deliver_status_events(api, _queued(api, "status"))
     assert status(api, job_id)["status"] == "error"
+
+
+def test_the_functions_stale_threshold_comes_from_its_setting(api, monkeypatch):
+    # Given a lost run queued 15 minutes ago, last updated 5 minutes ago
+    job_id = api.post("/openeo/1.2/jobs", user="alice", json_body={"process": GRAPH}).headers["openeo-identifier"]
+    Backend(api.settings).jobs_repository.begin_run(job_id, "lostrun", ENDED, utcnow())
+    JobModel(job_id).update(actions=[JobModel.updated.set(utcnow() - timedelta(minutes=5)),
+                                     JobModel.queued.set(utcnow() - timedelta(minutes=15))])
+    handler = load_handler(resources.FUNCTIONS["reaper"])
+    context = LocalLambdaContext(function_name="stratus-reaper", timeout_s=resources.FUNCTIONS["reaper"].timeout_s)
+    # Then the default threshold (15 minutes) leaves it for now, a deployment's 60 s looks at it and ends it
+    sys.modules["stratus_fn_JobReaper"].backend.cache_clear()
+    assert handler({"source": "aws.events"}, context) == {"ended": 0}
+    monkeypatch.setenv("STRATUS_REAPER_STALE_AFTER_S", "60")
+    sys.modules["stratus_fn_JobReaper"].backend.cache_clear()
+    assert handler({"source": "aws.events"}, context) == {"ended": 1}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 from stratus import aws, resources
@@ -166,7 +166,8 @@ class Backend:
     @cached_property
     def reaper(self) -> Reaper:
         """Ends jobs whose run was lost (scheduled)."""
-        return Reaper(self.jobs_repository, self.workflow, self.events, resources.REAPER_POLICY)
+        policy = replace(resources.REAPER_POLICY, quiet_after_s=self.settings.reaper_stale_after_s)
+        return Reaper(self.jobs_repository, self.workflow, self.events, policy)
 
     @cached_property
     def catalog_reader(self) -> S3CatalogReader:

@@ -7,6 +7,7 @@ transition is monotonic, a run that moved on meanwhile is left alone, the custom
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -39,8 +40,9 @@ class RunInspector(Protocol):
 
 
 class ActiveJobs(Protocol):
-    def quiet_since(self, before: datetime, limit: int) -> list[Job]:
-        """Jobs with a run queued or running whose last update is older than `before`."""
+    def quiet_since(self, before: datetime) -> Iterable[Job]:
+        """Jobs with a run queued or running whose last update is older than `before`, oldest first, read
+        page by page as they are consumed."""
         ...
 
 
@@ -53,7 +55,9 @@ class ReaperPolicy:
     quiet_after_s: int = 15 * 60  # a run that reported nothing for this long is looked at
     never_started_after_s: int = 10 * 60  # queued this long without an execution: the start was lost
     runnable_limit_s: int = 60 * 60  # a Batch job waiting this long for capacity is given up
-    batch_size: int = 100
+    # a round stops looking at more runs when its function has less time left than this (the next round,
+    # minutes later, goes on); no fixed batch, so healthy long runs can't crowd out lost ones
+    reserve_s: float = 10.0
 
 
 class Reaper:
@@ -64,12 +68,14 @@ class Reaper:
         self._events = events
         self._policy = policy
 
-    def run(self, now: datetime | None = None) -> list[StatusEvent]:
-        """Looks at the quiet runs once; returns the events sent (one per lost run)."""
+    def run(self, now: datetime | None = None, time_left_s: Callable[[], float] | None = None) -> list[StatusEvent]:
+        """Looks at every quiet run, oldest first, while `time_left_s()` (the function's remaining time)
+        stays above the policy's reserve; returns the events sent (one per lost run)."""
         now = now or utcnow()
         sent = []
-        for job in self._jobs.quiet_since(now - timedelta(seconds=self._policy.quiet_after_s),
-                                          self._policy.batch_size):
+        for job in self._jobs.quiet_since(now - timedelta(seconds=self._policy.quiet_after_s)):
+            if time_left_s is not None and time_left_s() < self._policy.reserve_s:
+                break
             if job.run_id is None or job.status not in ACTIVE:
                 continue
             event = self.verdict(job, self._runs.state(job.job_id, job.run_id), now)

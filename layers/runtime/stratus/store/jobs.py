@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
@@ -11,6 +12,8 @@ from stratus.events import JobStatus, StatusEvent
 from stratus.errors import BadRequestException
 from stratus.store.dynamo import decode_page_token, encode_page_token, is_condition_failure
 from stratus.store.models import ACTIVE_MARK, JobModel
+
+QUIET_JOBS_PAGE_SIZE = 100  # keys per read of the active-jobs index (the reaper looks at them one by one)
 
 _TIMESTAMP_FOR = {
     JobStatus.QUEUED: JobModel.queued,
@@ -148,11 +151,15 @@ class DynamoJobRepository(JobRepository):
                 return False
             raise
 
-    def quiet_since(self, before: datetime, limit: int) -> list[Job]:
-        """Jobs with a run queued or running, last updated before `before` (the sparse `active-jobs` index)."""
-        keys = JobModel.active_jobs.query(ACTIVE_MARK, range_key_condition=JobModel.updated < before, limit=limit)
-        jobs = (self.get(item.job_id) for item in keys)
-        return [job for job in jobs if job is not None]
+    def quiet_since(self, before: datetime) -> Iterator[Job]:
+        """Jobs with a run queued or running, last updated before `before`, oldest first (the sparse
+        `active-jobs` index, keys only), read a page at a time as the caller goes on."""
+        keys = JobModel.active_jobs.query(ACTIVE_MARK, range_key_condition=JobModel.updated < before,
+                                          page_size=QUIET_JOBS_PAGE_SIZE)
+        for item in keys:
+            job = self.get(item.job_id)
+            if job is not None:  # deleted meanwhile
+                yield job
 
     def delete(self, job_id: str) -> None:
         try:
