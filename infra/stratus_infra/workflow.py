@@ -132,7 +132,8 @@ class Workflow(Construct):
         props.jobs_table.grant_read_data(reaper)
         props.status_queue.grant_send_messages(reaper)
         self.state_machine.grant(reaper, "states:DescribeStateMachine")
-        self.state_machine.grant_execution(reaper, "states:DescribeExecution", "states:StopExecution")
+        self.state_machine.grant_execution(reaper, "states:DescribeExecution", "states:GetExecutionHistory",
+                                         "states:StopExecution")
         stack = Stack.of(self)
         reaper.add_to_role_policy(iam.PolicyStatement(
             actions=["batch:TerminateJob"], resources=[stack.format_arn(service="batch", resource="job", resource_name="*")]))

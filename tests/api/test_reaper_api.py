@@ -11,7 +11,7 @@ import boto3
 from stratus import resources
 from stratus.backend import Backend
 from stratus.domain.jobs import ENDED
-from stratus.domain.reaper import NEVER_STARTED_REASON, NO_CAPACITY_REASON
+from stratus.domain.reaper import LOST_REASON, NEVER_STARTED_REASON, NO_CAPACITY_REASON, RunState
 from stratus.events import JobStatus, utcnow
 from stratus.store.models import JobModel
 from stratus_local.handlers import load_handler
@@ -122,3 +122,25 @@ def test_the_functions_stale_threshold_comes_from_its_setting(api, monkeypatch):
     monkeypatch.setenv("STRATUS_REAPER_STALE_AFTER_S", "60")
     sys.modules["stratus_fn_JobReaper"].backend.cache_clear()
     assert handler({"source": "aws.events"}, context) == {"ended": 1}
+
+
+def test_a_failed_execution_ends_the_job_with_its_caught_failure_in_neutral_words(api):
+    job_id, run_id = started_job(api)
+    backend = Backend(api.settings)
+    job = backend.jobs_repository.get(job_id)
+    # Given the workflow reports the run's execution failed, with the Batch job's failure its Catch saw
+    cause = '{"StatusReason": "Essential container in task exited", "Container": {"ExitCode": 3}}'
+    failed = RunState(execution="FAILED", error="States.TaskFailed", cause=cause)
+    event = backend.reaper.verdict(job, failed, utcnow() + LATER)
+    # When its verdict goes the status path
+    backend.events.status(event)
+    _deliver_status_events(api, _queued(api, "status"))
+    # Then the job's reason is the failure's, worded for users (no AWS-internal text), and its log says so
+    described = status(api, job_id)
+    assert described["status"] == "error"
+    assert described["reason"] == "Processing failed (exit code 3); see the job's log."
+    logs = api.get(f"/openeo/1.2/jobs/{job_id}/logs?level=error", user="alice").json()["logs"]
+    assert [entry["message"] for entry in logs] == [described["reason"]]
+    # A failure that can't be found (only the Fail state's words) reads as a lost run
+    unknown = backend.reaper.verdict(job, RunState(execution="FAILED"), utcnow() + LATER)
+    assert unknown.reason == LOST_REASON.format(state="failed") and unknown.detail is None

@@ -25,12 +25,15 @@ NO_CAPACITY_REASON = ("No processing capacity became available within {minutes:g
 
 @dataclass(frozen=True)
 class RunState:
-    """What the workflow knows of a run: its execution's status (None: there is no execution) and, while
-    it runs, the status of its Batch job and since when."""
+    """What the workflow knows of a run: its execution's status (None: there is no execution); while it
+    runs, the status of its Batch job and since when; once it failed, the failure as the state machine's
+    Catch saw it (`$.error.Error` / `$.error.Cause`; None when it can't be found)."""
 
     execution: str | None
     batch_status: str | None = None
     batch_since: datetime | None = None
+    error: str | None = None
+    cause: str | None = None
 
 
 class RunInspector(Protocol):
@@ -94,6 +97,12 @@ class Reaper:
             return None
         if state.execution == "SUCCEEDED":  # the workflow's own `finished` event was lost
             return StatusEvent(**run, status=JobStatus.FINISHED, progress=100)
+        if state.execution == "FAILED" and state.error:
+            # shaped like the Catch's own event, so the status consumer words it (`describe_workflow_failure`)
+            # and logs it for the run, as if the lost event had arrived
+            return StatusEvent(**run, status=JobStatus.ERROR, reason=state.error, detail=state.cause or "")
+        if state.execution == "TIMED_OUT":
+            return StatusEvent(**run, status=JobStatus.ERROR, reason="States.Timeout", detail="")
         if state.execution in EXECUTION_ENDED:
             return StatusEvent(**run, status=JobStatus.ERROR,
                                reason=LOST_REASON.format(state=state.execution.lower().replace("_", " ")))
