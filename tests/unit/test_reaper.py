@@ -7,7 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from stratus.domain.jobs import ENDED, Job
+from stratus.domain.jobs import Job
+from stratus.domain.lifecycle import ENDED
 from stratus.domain.reaper import NEVER_STARTED_REASON, Reaper, ReaperPolicy, RunState
 from stratus.events import JobStatus, utcnow
 from stratus.settings import Settings

@@ -13,14 +13,13 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from routers.context import backend, openeo_url
 from routers.order_context import current_principal, order_json_body, order_page_size, order_url, page
 from stratus.domain import results
-from stratus.domain.orders import ORDER_STATUS, Order, describe_order, result_links
+from stratus.domain.lifecycle import ORDER_STATUSES, job_status_of_order
+from stratus.domain.orders import Order, describe_order, result_links
 from stratus.errors import JobNotFinishedException
 from stratus.events import JobStatus, isoformat_z
 from stratus.order_errors import InvalidRequestException
 
 router = Router()
-
-_JOB_STATUS_OF = {value: status for status, value in ORDER_STATUS.items()}
 
 
 def _query(name: str) -> str | None:
@@ -55,12 +54,9 @@ def _status_filter(raw: str | None) -> JobStatus | None:
     """`?status=` in order terms; INVALID and FAILED are both failed jobs (told apart per order)."""
     if raw is None:
         return None
-    if raw.upper() == "INVALID":
-        return JobStatus.ERROR
-    status = _JOB_STATUS_OF.get(raw.upper())
+    status = job_status_of_order(raw)
     if status is None:
-        raise InvalidRequestException(reason="`status` must be one of RECEIVED, QUEUED, RUNNING, SUCCESS, FAILED, "
-                                             "INVALID, CANCELLED")
+        raise InvalidRequestException(reason=f"`status` must be one of {', '.join(ORDER_STATUSES)}")
     return status
 
 

@@ -14,10 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from stratus.domain.jobs import ENDED  # noqa: F401 (the status consumer imports it from here)
-from stratus.domain.orders import order_status
+from stratus.domain.lifecycle import ENDED, JobStatus, order_status
 from stratus.domain.webhooks import WebhookDelivery, WebhookQueue, event_id
-from stratus.events import JobStatus, isoformat_z, utcnow
+from stratus.events import isoformat_z, utcnow
 
 
 

@@ -34,6 +34,18 @@ from urllib.parse import urlsplit
 
 from stratus.domain.estimate import estimate_graph
 from stratus.domain.jobs import Job
+from stratus.domain.lifecycle import (  # noqa: F401 (the order statuses and input error codes, re-exported)
+    AREA_TOO_LARGE,
+    GEOMETRY_INVALID,
+    INPUT_ERROR_CODES,
+    INVALID,
+    NO_DATA_AVAILABLE,
+    ORDER_STATUS,
+    ORDER_STATUSES,
+    ORDER_STATUSES_WITH_REASON,
+    JobStatus,
+    order_status,
+)
 from stratus.domain.limits import LimitReached, UsageSlots
 from stratus.domain.logs import LogEntry, entry_from_event, visible_entries
 from stratus.domain.order_inputs import (
@@ -48,7 +60,7 @@ from stratus.domain.order_inputs import (
 )
 from stratus.domain.principal import LOGGING_SCOPE, Principal
 from stratus.domain.services import Service, ServiceCatalog
-from stratus.events import JobStatus, LogEvent, LogLevel, StatusEvent, isoformat_z, utcnow
+from stratus.events import LogEvent, LogLevel, StatusEvent, isoformat_z, utcnow
 from stratus.order_errors import (
     IdempotencyConflictException,
     InvalidRequestException,
@@ -57,23 +69,6 @@ from stratus.order_errors import (
     UsageLimitExceededException,
 )
 from stratus.outbound import OutboundRefused
-
-ORDER_STATUS = {
-    JobStatus.CREATED: "RECEIVED",
-    JobStatus.QUEUED: "QUEUED",
-    JobStatus.RUNNING: "RUNNING",
-    JobStatus.FINISHED: "SUCCESS",
-    JobStatus.ERROR: "FAILED",
-    JobStatus.CANCELED: "CANCELLED",
-}
-INVALID = "INVALID"
-ORDER_STATUSES = ("RECEIVED", "QUEUED", "RUNNING", "SUCCESS", "FAILED", INVALID, "CANCELLED")
-
-# `error_code`s of input that can never succeed: an order failing with one is INVALID, not FAILED.
-GEOMETRY_INVALID = "GeometryInvalid"
-AREA_TOO_LARGE = "AreaTooLarge"
-NO_DATA_AVAILABLE = "NoDataAvailable"  # also the engine's openEO code when a load finds nothing
-INPUT_ERROR_CODES = frozenset({GEOMETRY_INVALID, AREA_TOO_LARGE, NO_DATA_AVAILABLE})
 
 ORDER_BODY_FIELDS = ("parameters", "notify", "title")
 NOTIFY_FIELDS = ("email", "webhook_url")
@@ -85,13 +80,6 @@ MAX_LOG_DATA_BYTES = 64 * 1024  # an SQS message holds 256 KB; the entry is stor
 MAX_COMPONENT_CHARS = 100
 LOG_LEVELS = ("INFO", "WARNING", "ERROR")  # what POST /logging accepts
 MAX_REASON_CHARS = 2000
-
-
-def order_status(status: JobStatus, error_code: str | None) -> str:
-    """The order status of a job status (see the module docstring)."""
-    if status is JobStatus.ERROR and error_code in INPUT_ERROR_CODES:
-        return INVALID
-    return ORDER_STATUS[status]
 
 
 @dataclass
@@ -561,7 +549,7 @@ def describe_order(order: Order, order_url: str, openeo_url: str, *, full: bool,
         "service": order.service_id,
         "title": order.title,
         "status": status,
-        "status_reason": order.reason if status in ("FAILED", INVALID, "CANCELLED") else None,
+        "status_reason": order.reason if status in ORDER_STATUSES_WITH_REASON else None,
         "error_code": order.error_code if order.status is JobStatus.ERROR else None,
         "created": iso(order.created),
         "updated": iso(order.updated),

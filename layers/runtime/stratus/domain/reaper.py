@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from stratus.domain.jobs import ACTIVE, Job
-from stratus.events import JobStatus, StatusEvent, utcnow
+from stratus.domain.jobs import Job
+from stratus.domain.lifecycle import ACTIVE, JobStatus
+from stratus.events import StatusEvent, utcnow
 
 EXECUTION_ENDED = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 

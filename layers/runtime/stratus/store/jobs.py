@@ -8,7 +8,8 @@ from datetime import datetime
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 
 from stratus.domain.jobs import Job, JobRepository
-from stratus.events import JobStatus, StatusEvent
+from stratus.domain.lifecycle import ENDED, JobStatus, progress_must_rise
+from stratus.events import StatusEvent
 from stratus.errors import BadRequestException
 from stratus.store.dynamo import decode_page_token, encode_page_token, is_condition_failure
 from stratus.store.models import ACTIVE_MARK, JobModel
@@ -98,7 +99,7 @@ class DynamoJobRepository(JobRepository):
     def apply_status(self, event: StatusEvent, allowed_from: list[JobStatus], now: datetime) -> bool:
         actions = [JobModel.status.set(event.status.value), JobModel.updated.set(now)]
         condition = (JobModel.run_id == event.run_id) & JobModel.status.is_in(*[s.value for s in allowed_from])
-        if event.status is JobStatus.RUNNING and event.progress is not None:
+        if progress_must_rise(event.status, event.progress):
             # a late progress report must not lower the progress shown
             condition &= JobModel.status.is_in(*[s.value for s in allowed_from if s is not JobStatus.RUNNING]) \
                 | JobModel.progress.does_not_exist() | (JobModel.progress < event.progress)
@@ -111,7 +112,7 @@ class DynamoJobRepository(JobRepository):
             actions.append(JobModel.reason.set(event.reason))
         if event.error_code:
             actions.append(JobModel.error_code.set(event.error_code))
-        if event.status.is_terminal:
+        if event.status in ENDED:
             actions.append(JobModel.active.remove())  # leaves the reaper's index
         try:
             JobModel(event.job_id).update(actions=actions, condition=condition)
