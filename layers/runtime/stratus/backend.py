@@ -24,6 +24,7 @@ from stratus.domain.jobs import JobService
 from stratus.domain.limits import Rate, RateLimiter, UsageSlots
 from stratus.domain.notifications import OrderNotifier
 from stratus.domain.reaper import Reaper
+from stratus.domain.status import StatusService
 from stratus.domain.webhooks import WebhookDeliverer
 from stratus.domain.orders import OrderService
 from stratus.domain.services import ServiceCatalog
@@ -162,6 +163,12 @@ class Backend:
         return JobService(self.jobs_repository, self.workflow, catalog=self.catalog_reader,
                           cost_model=self.cost_model, artifacts=self.results, logs=self.logs,
                           events=self.events)
+
+    @cached_property
+    def status(self) -> StatusService:
+        """Applies status events (the status consumer)."""
+        return StatusService(self.jobs_repository, self.logs, artifacts=self.results, notices=self.order_notifier,
+                             cost_model=self.cost_model)
 
     @cached_property
     def reaper(self) -> Reaper:

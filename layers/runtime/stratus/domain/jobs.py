@@ -23,16 +23,10 @@ from stratus.errors import (
 )
 from stratus.domain.logs import LogEntry, entry_from_event
 from stratus.domain.processes import require_process_graph
-from stratus.events import JobStatus, LogEvent, LogLevel, StatusEvent, utcnow
+from stratus.domain.lifecycle import ACTIVE, ENDED, STARTABLE, JobStatus, moves_from
+from stratus.events import LogEvent, LogLevel, StatusEvent, utcnow
 
-# A new run may start once the last one ended (or, from `created`, when the job never ran); a queued or
-# running job is left alone (openEO: 202, nothing changes).
-ENDED = (JobStatus.FINISHED, JobStatus.ERROR, JobStatus.CANCELED)
-STARTABLE = (JobStatus.CREATED, *ENDED)
 START_FAILED_REASON = "The job could not be started; please try again."
-
-# A job with a run in progress can't be modified (openEO `JobLocked`) and is canceled before deletion.
-ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
 # openEO `PATCH /jobs/{job_id}`: the job properties a client may change.
 UPDATABLE = ("title", "description", "process", "plan", "budget", "log_level")
 
@@ -227,10 +221,7 @@ class JobService:
         return canceled
 
     def discard_run_outputs(self, job_id: str, run_id: str) -> None:
-        """What a canceled or failed run wrote: partial results nobody may download are deleted, not left
-        until the bucket's expiry. Results of finished runs stay."""
-        if self._artifacts is not None:
-            self._artifacts.delete_prefix(catalog_layout.run_prefix(job_id, run_id))
+        discard_run_outputs(self._artifacts, job_id, run_id)
 
     def delete_job(self, user_id: str, job_id: str) -> None:
         """DELETE /jobs/{job_id}: cancels a run in progress, then removes results of all runs, the log
@@ -254,6 +245,13 @@ class JobService:
         graph = estimate_graph(job.process.get("process_graph") or {}, self._catalog.collection,
                                self._catalog.items)
         return estimate_job(graph, self._cost_model)
+
+
+def discard_run_outputs(artifacts: JobArtifacts | None, job_id: str, run_id: str) -> None:
+    """What a canceled or failed run wrote: partial results nobody may download are deleted, not left
+    until the bucket's expiry. Results of finished runs stay."""
+    if artifacts is not None:
+        artifacts.delete_prefix(catalog_layout.run_prefix(job_id, run_id))
 
 
 # DynamoDB numbers span 1e-130..1e125 with 38 digits; a budget is money, so far narrower bounds suffice.
@@ -280,13 +278,10 @@ def apply_status_event(repository: JobRepository, event: StatusEvent, cost_model
     """
     if event.reason and len(event.reason) > MAX_REASON_CHARS:
         event = event.model_copy(update={"reason": event.reason[:MAX_REASON_CHARS]})
-    allowed = event.status.earlier()
+    allowed = moves_from(event.status)
     if not allowed:
         return False  # `created` follows nothing: an event that claims it is out of order
-    if event.status is JobStatus.RUNNING:
-        # progress updates arrive as repeated `running` events
-        allowed = [*allowed, JobStatus.RUNNING]
-    applied = repository.apply_status(event, allowed, utcnow())
+    applied = repository.apply_status(event, sorted(allowed, key=lambda s: s.rank), utcnow())
     if event.usage:
         costs = costs_of_usage(event.usage, cost_model) if cost_model is not None else None
         applied = repository.record_usage(event.job_id, event.run_id, event.usage, costs) or applied
