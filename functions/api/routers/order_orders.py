@@ -29,7 +29,7 @@ def _query(name: str) -> str | None:
 def _results(order: Order) -> dict[str, Any] | None:
     """The results STAC Collection of a successful order (assets presigned), None when unavailable."""
     try:
-        return results.job_results(order.as_job(), backend().results, openeo_url(router),
+        return results.job_results(order.job, backend().results, openeo_url(router),
                                    backend().settings.presign_expiry_s)
     except JobNotFinishedException:
         return None
@@ -115,9 +115,9 @@ def list_products() -> dict:
             "product_id": order.order_id,
             "order_id": order.order_id,
             "service": order.service_id,
-            "title": order.title,
-            "created": isoformat_z(order.created),
-            "finished": isoformat_z(order.finished) if order.finished else None,
+            "title": order.job.title,
+            "created": isoformat_z(order.job.created),
+            "finished": isoformat_z(order.job.finished) if order.job.finished else None,
             "parameters": order.parameters,
             "downloads": result_links(stac),
             "stac": stac,

@@ -46,6 +46,7 @@ class Job:
     budget: float | None = None
     progress: float | None = None
     reason: str | None = None
+    error_code: str | None = None  # why the current run failed, as a code (input errors make an order INVALID)
     usage: dict[str, Any] | None = None  # openEO `usage` of the current run, once it ended
     costs: float | None = None  # of the current run, in `resources.BILLING_CURRENCY`, from `usage`
     created: datetime = field(default_factory=utcnow)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import fields
 from datetime import datetime
 
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
@@ -29,23 +30,23 @@ def _invalid_token() -> Exception:
     return BadRequestException(reason="`after` is not a page token of this listing")
 
 
-def _to_job(item: JobModel) -> Job:
-    return Job(
-        job_id=item.job_id, user_id=item.user_id, process=item.process, status=JobStatus(item.status),
-        run_id=item.run_id, title=item.title, description=item.description, plan=item.plan,
-        budget=item.budget, progress=item.progress, reason=item.reason, usage=item.usage, costs=item.costs,
-        created=item.created, updated=item.updated, queued=item.queued, started=item.started,
-        finished=item.finished,
-    )
+# The one mapping between a job row and a `Job`: the jobs store, the orders store and the order notices
+# use it. A field of both has the same name; `status` is stored as its value.
+_JOB_FIELDS = tuple(f.name for f in fields(Job) if f.name != "status")
+
+
+def job_from_item(item: JobModel) -> Job:
+    return Job(status=JobStatus(item.status), **{name: getattr(item, name) for name in _JOB_FIELDS})
+
+
+def item_from_job(job: Job) -> JobModel:
+    """A new row of the job (written with a condition that it does not exist yet)."""
+    return JobModel(status=job.status.value, **{name: getattr(job, name) for name in _JOB_FIELDS})
 
 
 class DynamoJobRepository(JobRepository):
     def add(self, job: Job) -> None:
-        item = JobModel(
-            job.job_id, user_id=job.user_id, status=job.status.value, process=job.process, title=job.title,
-            description=job.description, plan=job.plan, budget=job.budget, created=job.created,
-            updated=job.updated,
-        )
+        item = item_from_job(job)
         try:
             item.save(condition=JobModel.job_id.does_not_exist())
         except PutError as error:
@@ -55,7 +56,7 @@ class DynamoJobRepository(JobRepository):
 
     def get(self, job_id: str) -> Job | None:
         try:
-            return _to_job(JobModel.get(job_id, consistent_read=True))
+            return job_from_item(JobModel.get(job_id, consistent_read=True))
         except DoesNotExist:
             return None
 
@@ -64,7 +65,7 @@ class DynamoJobRepository(JobRepository):
                                       owner=("user_id", user_id)) if after else None
         query = JobModel.user_jobs.query(user_id, limit=limit, last_evaluated_key=start_key,
                                          scan_index_forward=False)
-        jobs = [_to_job(item) for item in query]
+        jobs = [job_from_item(item) for item in query]
         return jobs, encode_page_token(query.last_evaluated_key)
 
     def begin_run(self, job_id: str, run_id: str, ended: tuple[JobStatus, ...], now: datetime) -> bool:
