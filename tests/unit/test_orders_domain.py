@@ -16,13 +16,12 @@ from stratus.domain.order_inputs import (
     geometry_problems,
     schema_problems,
 )
+from stratus.domain.lifecycle import INVALID, order_status
 from stratus.domain.orders import (
-    INVALID,
     Order,
     OrderService,
     idempotent_order_id,
     no_data_problem,
-    order_status,
     request_fingerprint,
     usage_retry_after,
 )

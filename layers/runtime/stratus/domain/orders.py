@@ -9,6 +9,8 @@ shows up in the customer's openEO `GET /jobs`; the order status is derived from 
     created -> RECEIVED, queued -> QUEUED, running -> RUNNING, finished -> SUCCESS,
     error -> FAILED, or INVALID when the job's `error_code` is an input error, canceled -> CANCELLED
 
+(the mapping lives in `stratus.domain.lifecycle`)
+
 Placing an order, in this order: the caller's scope for the service (403 ScopeMissing), the service
 exists and is published (404), the request and its parameter values against the service's schemas
 (400 InvalidRequest), an earlier order with the same `Idempotency-Key` (the same order again, or 409
@@ -34,14 +36,10 @@ from urllib.parse import urlsplit
 
 from stratus.domain.estimate import estimate_graph
 from stratus.domain.jobs import Job
-from stratus.domain.lifecycle import (  # noqa: F401 (the order statuses and input error codes, re-exported)
+from stratus.domain.lifecycle import (
     AREA_TOO_LARGE,
     GEOMETRY_INVALID,
-    INPUT_ERROR_CODES,
-    INVALID,
     NO_DATA_AVAILABLE,
-    ORDER_STATUS,
-    ORDER_STATUSES,
     ORDER_STATUSES_WITH_REASON,
     JobStatus,
     order_status,
