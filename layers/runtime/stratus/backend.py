@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 from stratus import aws, resources
@@ -29,6 +29,7 @@ from stratus.domain.limits import Rate, RateLimiter, UsageSlots
 from stratus.domain.notifications import OrderNotifier
 from stratus.domain.reaper import Reaper
 from stratus.domain.runs import RunPreparation
+from stratus.domain.status import StatusService
 from stratus.domain.webhooks import WebhookDeliverer
 from stratus.domain.orders import OrderService
 from stratus.domain.services import ServiceCatalog
@@ -172,7 +173,14 @@ class Backend:
     @cached_property
     def jobs(self) -> JobService:
         return JobService(self.jobs_repository, self.workflow, catalog=self.catalog_reader,
-                          cost_model=self.cost_model, artifacts=self.results, logs=self.logs)
+                          cost_model=self.cost_model, artifacts=self.results, logs=self.logs,
+                          events=self.events)
+
+    @cached_property
+    def status(self) -> StatusService:
+        """Applies status events (the status consumer)."""
+        return StatusService(self.jobs_repository, self.logs, artifacts=self.results, notices=self.order_notifier,
+                             cost_model=self.cost_model)
 
     @cached_property
     def run_preparation(self) -> RunPreparation:
@@ -182,7 +190,8 @@ class Backend:
     @cached_property
     def reaper(self) -> Reaper:
         """Ends jobs whose run was lost (scheduled)."""
-        return Reaper(self.jobs_repository, self.workflow, self.events, resources.REAPER_POLICY)
+        policy = replace(resources.REAPER_POLICY, quiet_after_s=self.settings.reaper_stale_after_s)
+        return Reaper(self.jobs_repository, self.workflow, self.events, policy)
 
     @cached_property
     def catalog_reader(self) -> S3CatalogReader:

@@ -168,8 +168,9 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         # reads the jobs' active index, asks the state machine and Batch about runs, stops a run that never
         # found capacity, and ends jobs through the status queue
         access=Access(tables=(table("jobs", READ),), sends_to=("status",),
+                      # the history holds a failed run's cause (the Catch's input), for the job's log
                       state_machine=("states:DescribeStateMachine", "states:DescribeExecution",
-                                     "states:StopExecution"),
+                                     "states:GetExecutionHistory", "states:StopExecution"),
                       batch=_CANCELS_BATCH_JOBS),
     ),
     # fetches the configured remote collections' metadata into the cache `/collections` reads (4 sources at

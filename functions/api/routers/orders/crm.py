@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from routers.orders.context import order_json_body, order_page_size, order_url, page, require_admin
 from routers.shared.context import backend
 from stratus.domain.customers import OrderSummary
-from stratus.domain.orders import order_status
+from stratus.domain.lifecycle import order_status
 from stratus.events import JobStatus, isoformat_z
 
 router = Router()

@@ -15,14 +15,13 @@ from routers.orders.context import order_json_body, order_page_size, order_url, 
 from routers.shared.caller import caller
 from routers.shared.context import backend
 from stratus.domain import results
-from stratus.domain.orders import ORDER_STATUS, Order, describe_order, result_links
+from stratus.domain.lifecycle import ORDER_STATUSES, job_status_of_order
+from stratus.domain.orders import Order, describe_order, result_links
 from stratus.errors import JobNotFinishedException
 from stratus.events import JobStatus, isoformat_z
 from stratus.order_errors import InvalidRequestException
 
 router = Router()
-
-_JOB_STATUS_OF = {value: status for status, value in ORDER_STATUS.items()}
 
 
 def _query(name: str) -> str | None:
@@ -32,7 +31,7 @@ def _query(name: str) -> str | None:
 def _results(order: Order) -> dict[str, Any] | None:
     """The results STAC Collection of a successful order (assets presigned), None when unavailable."""
     try:
-        return results.job_results(order.as_job(), backend().results, openeo_url(router),
+        return results.job_results(order.job, backend().results, openeo_url(router),
                                    backend().settings.presign_expiry_s)
     except JobNotFinishedException:
         return None
@@ -57,12 +56,9 @@ def _status_filter(raw: str | None) -> JobStatus | None:
     """`?status=` in order terms; INVALID and FAILED are both failed jobs (told apart per order)."""
     if raw is None:
         return None
-    if raw.upper() == "INVALID":
-        return JobStatus.ERROR
-    status = _JOB_STATUS_OF.get(raw.upper())
+    status = job_status_of_order(raw)
     if status is None:
-        raise InvalidRequestException(reason="`status` must be one of RECEIVED, QUEUED, RUNNING, SUCCESS, FAILED, "
-                                             "INVALID, CANCELLED")
+        raise InvalidRequestException(reason=f"`status` must be one of {', '.join(ORDER_STATUSES)}")
     return status
 
 
@@ -121,9 +117,9 @@ def list_products() -> dict:
             "product_id": order.order_id,
             "order_id": order.order_id,
             "service": order.service_id,
-            "title": order.title,
-            "created": isoformat_z(order.created),
-            "finished": isoformat_z(order.finished) if order.finished else None,
+            "title": order.job.title,
+            "created": isoformat_z(order.job.created),
+            "finished": isoformat_z(order.job.finished) if order.job.finished else None,
             "parameters": order.parameters,
             "downloads": result_links(stac),
             "stac": stac,
