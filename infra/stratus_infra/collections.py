@@ -66,7 +66,7 @@ class Collections(Construct):
         self.refresh = StratusFunction(self, spec.logical_name, spec=spec, runtime=props.runtime,
                                        targets=props.targets)
         # what the configuration names outside the stack (declared in the file, not in the spec)
-        self._grant_sources(self.refresh)
+        self.grant_sources(self.refresh)
         events.Rule(self, "RefreshSchedule", description="Refreshes the metadata of Stratus' remote collections",
                     schedule=events.Schedule.rate(Duration.hours(props.refresh_hours)),
                     targets=[targets.LambdaFunction(self.refresh, retry_attempts=2)])
@@ -81,18 +81,21 @@ class Collections(Construct):
                 iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[self.refresh.function_arn])]))
         self.refresh_on_deploy.node.add_dependency(self.configuration)
 
-    def _grant_sources(self, function: StratusFunction) -> None:
-        """Read access to what the entries name: static catalogs in S3 and the secrets of auth headers."""
+    def grant_sources(self, principal: iam.IGrantable, *, assets: bool = False) -> None:
+        """Read access to what the configuration's entries name outside the stack: static catalogs in S3 and the
+        secrets of auth headers; with `assets`, also the S3 buckets of their assets (`asset_buckets`: the
+        processing reads requester-pays Landsat there with its role)."""
         stack = Stack.of(self)
-        buckets = sorted({urlsplit(source.url).netloc for source in self.config.collections
-                          if source.kind == STAC_CATALOG and source.url.startswith("s3://")})
+        buckets = {urlsplit(source.url).netloc for source in self.config.collections
+                   if source.kind == STAC_CATALOG and source.url.startswith("s3://")}
+        if assets:
+            buckets |= {bucket for source in self.config.collections for bucket in source.asset_buckets}
         if buckets:
-            function.add_to_role_policy(iam.PolicyStatement(
-                actions=["s3:GetObject"], resources=[f"arn:{stack.partition}:s3:::{bucket}/*" for bucket in buckets]))
+            iam.Grant.add_to_principal(grantee=principal, actions=["s3:GetObject"],
+                                       resource_arns=[f"arn:{stack.partition}:s3:::{b}/*" for b in sorted(buckets)])
         secrets = sorted({source.auth_secret for source in self.config.collections if source.auth_secret})
         if secrets:
-            function.add_to_role_policy(iam.PolicyStatement(
-                actions=["secretsmanager:GetSecretValue"],
-                resources=[secret if secret.startswith("arn:") else stack.format_arn(
+            iam.Grant.add_to_principal(grantee=principal, actions=["secretsmanager:GetSecretValue"], resource_arns=[
+                secret if secret.startswith("arn:") else stack.format_arn(
                     service="secretsmanager", resource="secret", resource_name=f"{secret}-??????",
-                    arn_format=ArnFormat.COLON_RESOURCE_NAME) for secret in secrets]))
+                    arn_format=ArnFormat.COLON_RESOURCE_NAME) for secret in secrets])

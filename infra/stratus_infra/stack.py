@@ -69,6 +69,9 @@ class StratusStack(Stack):
                 spot=config.spot,
             ),
         )
+        # the processing reads the configured sources' documents and assets (load_collection)
+        for reader in (self.processing.job_role, self.processing.sync_function):
+            self.collections.grant_sources(reader, assets=True)
         targets = targets.with_(functions={"sync_processing": self.processing.sync_function},
                                 job_queue=self.processing.job_queue, job_definition=self.processing.job_definition)
         self.workflow = Workflow(

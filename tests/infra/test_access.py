@@ -172,7 +172,7 @@ def expected(access: Access) -> Grants:
     result |= {(a, f"queue:{key}") for key in access.sends_to for a in SEND}
     result |= {("lambda:InvokeFunction", f"function:{key}{suffix}") for key in access.invokes for suffix in ("", ":*")}
     for action in access.state_machine:
-        on_executions = action in ("states:StopExecution", "states:DescribeExecution")
+        on_executions = action in ("states:StopExecution", "states:DescribeExecution", "states:GetExecutionHistory")
         result.add((action, EXECUTIONS if on_executions else "state-machine"))
     for action in access.batch:
         if action == "batch:SubmitJob":
@@ -182,6 +182,14 @@ def expected(access: Access) -> Grants:
     if access.sends_email:
         result.add(("ses:SendEmail", SES_IDENTITY))
     return result
+
+
+def configured_sources(synth: Synth) -> Grants:
+    """What the processing reads of the collections configuration's sources outside the stack: the buckets of
+    their s3:// assets (`asset_buckets`; the shipped default: requester-pays Landsat)."""
+    buckets = {bucket for source in synth.stack.collections.config.collections for bucket in source.asset_buckets}
+    assert buckets, "the shipped default configuration names the Landsat bucket"
+    return {("s3:GetObject", f"arn:{{AWS::Partition}}:s3:::{bucket}/*") for bucket in buckets}
 
 
 def consumed(key: str) -> Grants:
@@ -198,12 +206,14 @@ def test_function_is_granted_exactly_its_access(synth: Synth, key: str) -> None:
     actual = granted(synth, role_of(synth, functions(synth)[key]))
     # Then they allow exactly what the spec declares, its queue and X-Ray tracing, nothing else
     want = expected(FUNCTIONS[key].access) | consumed(key) | {(a, "*") for a in TRACING}
+    if key == "sync_processing":
+        want |= configured_sources(synth)
     assert sorted(actual - want) == [] and sorted(want - actual) == []
 
 
 def test_processing_job_is_granted_exactly_its_access(synth: Synth) -> None:
     actual = granted(synth, role_of(synth, synth.stack.processing.job_role))
-    assert actual == expected(PROCESSING_ACCESS)
+    assert actual == expected(PROCESSING_ACCESS) | configured_sources(synth)
 
 
 def test_state_machine_is_granted_exactly_its_access(synth: Synth) -> None:

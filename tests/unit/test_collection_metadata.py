@@ -8,6 +8,7 @@ import pytest
 from stratus import collections_config
 from stratus.collections_config import CollectionSource
 from stratus.domain.collection_metadata import collection_bands, openeo_collection
+from stratus.sentinel2 import SENTINEL2_DESCRIPTION
 from tests.openeo_schema import response_errors
 from tests.support_stac_server import REAL_DATA, REPO_ROOT, load_json, require_real_data
 
@@ -64,6 +65,10 @@ def test_sentinel2_metadata_keeps_the_source_facts_and_links_back():
     assert not {"self", "root", "parent", "items", "aggregate"} & set(links)
     assert collection["stratus:source"] == {"kind": "stac-api", "url": links["via"], "fetched_at": FETCHED_AT}
     assert "https://stac-extensions.github.io/datacube/v2.2.0/schema.json" in collection["stac_extensions"]
+    # and users read there how Stratus handles Sentinel-2 (baselines, the 04.00 offset, SCL, jp2 twins)
+    assert SENTINEL2_DESCRIPTION in collection["description"]
+    assert "04.00" in SENTINEL2_DESCRIPTION and "SCL" in SENTINEL2_DESCRIPTION
+    assert SENTINEL2_DESCRIPTION not in built("landsat-c2-l2")["description"]
 
 
 def test_landsat_bands_come_from_item_assets_without_data_roles_with_common_names_from_summaries():

@@ -22,6 +22,7 @@ def test_the_default_offers_the_open_archives_under_the_names_users_type():
     assert sentinel2.kind == "stac-api" and sentinel2.url.startswith("https://earth-search")
     assert sentinel2.bands["B04"] == "red" and sentinel2.source_collection == "sentinel-2-l2a"
     assert config.resolve("landsat-c2-l2").requester_pays
+    assert config.resolve("landsat-c2-l2").asset_buckets == ("usgs-landsat",)
     assert config.resolve("cop-dem-glo-30") is not None
     assert config.resolve("sentinel2_l2a") is None  # ids are case-sensitive, as openEO's
 
@@ -36,6 +37,7 @@ def test_the_default_offers_the_open_archives_under_the_names_users_type():
     ({"collections": [{"id": "bad id", "kind": "own"}]}, "'id'"),
     ({"collections": [{"id": "a", "kind": "own", "bands": {"B04": 4}}]}, "'bands'"),
     ({"allowed_private_hosts": "10.0.0.0/8"}, "allowed_private_hosts"),
+    ({"collections": [{"id": "a", "kind": "own", "asset_buckets": ["arn:aws:s3:::x"]}]}, "'asset_buckets'"),
 ])
 def test_mistakes_are_refused_with_the_entry_and_field_named(document, complaint):
     with pytest.raises(CollectionsConfigError, match=complaint):

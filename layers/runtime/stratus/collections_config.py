@@ -49,6 +49,9 @@ class CollectionSource:
     # Secrets Manager secret (name or ARN) whose JSON object holds the HTTP headers the source needs
     auth_secret: str | None = None
     requester_pays: bool = False  # S3 assets are read with the reader paying (Landsat C2 on AWS)
+    # S3 buckets whose s3:// assets the processing reads with its role (cross-account reads need the role's
+    # own permission; https:// assets need none)
+    asset_buckets: tuple[str, ...] = ()
     # fields merged over the source's collection document in `/collections` (title, description, ...)
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
@@ -113,7 +116,8 @@ def load(path: str | Path) -> CollectionsConfig:
 
 
 _ENTRY_FIELDS = {"id", "kind", "url", "collection", "aliases", "bands", "filter", "auth_secret", "requester_pays",
-                 "metadata", "$comment"}
+                 "asset_buckets", "metadata", "$comment"}
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 
 
 def _parse_entry(entry: Any, index: int) -> CollectionSource:
@@ -150,13 +154,16 @@ def _parse_entry(entry: Any, index: int) -> CollectionSource:
             raise CollectionsConfigError(f"{where}: {name!r} must be a string")
     if not isinstance(entry.get("requester_pays", False), bool):
         raise CollectionsConfigError(f"{where}: 'requester_pays' must be true or false")
+    buckets = entry.get("asset_buckets", [])
+    if not isinstance(buckets, list) or not all(isinstance(b, str) and _BUCKET.match(b) for b in buckets):
+        raise CollectionsConfigError(f"{where}: 'asset_buckets' must be a list of S3 bucket names")
     metadata = entry.get("metadata", {})
     if not isinstance(metadata, Mapping):
         raise CollectionsConfigError(f"{where}: 'metadata' must be an object")
     return CollectionSource(id=collection_id, kind=kind, url=url, collection=entry.get("collection"),
                             aliases=tuple(aliases), bands=dict(bands), filter=filter_,
                             auth_secret=entry.get("auth_secret"), requester_pays=entry.get("requester_pays", False),
-                            metadata=dict(metadata))
+                            asset_buckets=tuple(buckets), metadata=dict(metadata))
 
 
 def _entry_json(source: CollectionSource) -> dict[str, Any]:
@@ -170,6 +177,8 @@ def _entry_json(source: CollectionSource) -> dict[str, Any]:
         entry["bands"] = dict(source.bands)
     if source.requester_pays:
         entry["requester_pays"] = True
+    if source.asset_buckets:
+        entry["asset_buckets"] = list(source.asset_buckets)
     if source.metadata:
         entry["metadata"] = dict(source.metadata)
     return entry

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from stratus.collections_config import STAC_API, CollectionSource
+from stratus.sentinel2 import SENTINEL2_DESCRIPTION
 
 STAC_VERSION = "1.0.0"
 DATACUBE_EXTENSION = "https://stac-extensions.github.io/datacube/v2.2.0/schema.json"
@@ -161,7 +162,17 @@ def _from_source(source: CollectionSource, document: Mapping[str, Any]) -> dict[
     for field_name in ("keywords", "providers", "sci:doi", "sci:citation", "deprecated", "version"):
         if document.get(field_name) is not None:
             collection[field_name] = copy.deepcopy(document[field_name])
+    if _is_sentinel2_l2a(document):
+        # what the engine does to its items (`stratus_processing.io.sentinel2`), told where users look
+        collection["description"] = f"{collection['description']}\n\n{SENTINEL2_DESCRIPTION}"
     return collection
+
+
+def _is_sentinel2_l2a(document: Mapping[str, Any]) -> bool:
+    summaries = document.get("summaries") if isinstance(document.get("summaries"), Mapping) else {}
+    constellations = summaries.get("constellation") if isinstance(summaries.get("constellation"), list) else []
+    level = str(document.get("id", "")) + " " + str(summaries.get("processing:level", ""))
+    return "sentinel-2" in constellations and "l2a" in level.lower()
 
 
 def _from_config_only(source: CollectionSource) -> dict[str, Any]:
