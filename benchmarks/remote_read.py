@@ -79,7 +79,7 @@ def run_engine(item_url: str, extent: dict[str, Any], tile_size: int | None = No
     from stratus_processing.graph import evaluate_graph  # noqa: PLC0415
     from stratus_processing.io.cog import RasterReader  # noqa: PLC0415
     from stratus_processing.io.stac import DirectoryJsonStore, DocumentReader, StacCatalog  # noqa: PLC0415
-    from stratus_processing.tiling import TILE_WORKERS, TileContext, tile_grids  # noqa: PLC0415
+    from stratus_processing.tiling import TILE_WORKERS, ReadAhead, TileContext, tile_grids  # noqa: PLC0415
 
     graph = {"load": {"process_id": "load_stac", "result": True, "arguments": {
         "url": item_url, "spatial_extent": extent, "bands": list(BANDS)}}}
@@ -89,13 +89,19 @@ def run_engine(item_url: str, extent: dict[str, Any], tile_size: int | None = No
                       rasters=RasterReader())
         if tile_size is None:
             cubes = [evaluate_graph(graph, env)]
-        else:  # as run_tiled: plan once, then read tile by tile
+        else:  # as run_tiled: plan once, then read tile by tile, the next tiles' blocks fetched ahead
             context = TileContext(loads={})
             evaluate_graph(graph, replace(env, tile=context))
             [plan] = context.loads.values()
-            with ThreadPoolExecutor(max_workers=TILE_WORKERS) as pool:
-                cubes = list(pool.map(lambda tile: evaluate_graph(graph, replace(env, tile=replace(context, grid=tile))),
-                                      tile_grids(plan.grid, tile_size)))
+            tiles = tile_grids(plan.grid, tile_size)
+
+            def evaluate(index: int) -> Any:
+                read_ahead.before(index)
+                return evaluate_graph(graph, replace(env, tile=replace(context, grid=tiles[index])))
+
+            with ReadAhead([plan], env.rasters, tiles) as read_ahead, \
+                    ThreadPoolExecutor(max_workers=TILE_WORKERS) as pool:
+                cubes = list(pool.map(evaluate, range(len(tiles))))
     return {band: sum(float(cube.sel(bands=band).values[0].sum()) for cube in cubes) for band in ("red", "nir")}
 
 

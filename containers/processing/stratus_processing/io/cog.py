@@ -167,6 +167,21 @@ class RasterReader:
             values[values == nodata] = np.nan
         return values
 
+    def prefetch(self, href: str, grid: Grid, *, band: int = 1) -> None:
+        """Fetch the blocks covering `grid` (in one merged request where they are neighbours), so
+        that reads of windows of it take them from GDAL's caches instead of one request each: the
+        compressed bytes stay in /vsicurl/'s cache, the decoded blocks in the block cache of the
+        handle, which goes back to the pool for the next read of the asset. Reads that need warping
+        are not prefetched."""
+        path = self._resolve_href(href)
+        with self._datasets.checkout(path) as full, self.gdal_env(credentials=False):
+            level = _overview_level(full, grid, band)
+            if level is None:
+                _prefetch_window(full, grid, band)
+        if level is not None:
+            with self._datasets.checkout(path, level) as overview, self.gdal_env(credentials=False):
+                _prefetch_window(overview, grid, band)
+
     def grid_of(self, href: str) -> Grid:
         """The asset's pixel grid, from the file's header (for items without projection metadata)."""
         with self._datasets.checkout(self._resolve_href(href)) as src:
@@ -298,20 +313,32 @@ def _same_pixel_grid(src: Any, grid: Grid) -> bool:
     return abs(col - round(col)) < _ALIGNMENT_TOLERANCE_PX and abs(row - round(row)) < _ALIGNMENT_TOLERANCE_PX
 
 
-def _read_window(src: Any, grid: Grid, band: int, *, masked: bool) -> np.ndarray:
-    """Read the part of `grid` the file covers; the rest stays NaN. GDAL converts to float64 while
-    decoding (no intermediate integer array); with `masked` the file's mask marks no-data."""
+def _prefetch_window(src: Any, grid: Grid, band: int) -> None:
+    if _same_pixel_grid(src, grid) and (window := _covered_window(src, grid)) is not None:
+        src.read(band, window=window[0])  # in the file's type: the values themselves are dropped
+
+
+def _covered_window(src: Any, grid: Grid) -> tuple[Window, tuple[slice, slice]] | None:
+    """The window of the file covering `grid` (an aligned grid), and where it lies in the grid."""
     res_x, res_y = grid.resolution
     col_off = round((grid.transform.c - src.transform.c) / res_x)
     row_off = round((src.transform.f - grid.transform.f) / res_y)
     col_start, row_start = max(col_off, 0), max(row_off, 0)
     col_stop, row_stop = min(col_off + grid.width, src.width), min(row_off + grid.height, src.height)
     if col_stop <= col_start or row_stop <= row_start:
-        return np.full(grid.shape, np.nan, dtype=np.float64)
+        return None
     window = Window(col_start, row_start, col_stop - col_start, row_stop - row_start)
-    inside = (slice(row_start - row_off, row_stop - row_off), slice(col_start - col_off, col_stop - col_off))
-    covers_grid = (row_start - row_off, col_start - col_off) == (0, 0) and (
-        window.height, window.width) == grid.shape
+    return window, (slice(row_start - row_off, row_stop - row_off), slice(col_start - col_off, col_stop - col_off))
+
+
+def _read_window(src: Any, grid: Grid, band: int, *, masked: bool) -> np.ndarray:
+    """Read the part of `grid` the file covers; the rest stays NaN. GDAL converts to float64 while
+    decoding (no intermediate integer array); with `masked` the file's mask marks no-data."""
+    covered = _covered_window(src, grid)
+    if covered is None:
+        return np.full(grid.shape, np.nan, dtype=np.float64)
+    window, inside = covered
+    covers_grid = (inside[0].start, inside[1].start) == (0, 0) and (window.height, window.width) == grid.shape
     if masked:
         data = np.ma.filled(src.read(band, window=window, masked=True, out_dtype=np.float64), np.nan)
     else:
