@@ -108,7 +108,10 @@ TILE_WORKERS = 2
 # a round trip per tile and asset; fetching the next batches while this one is evaluated hides them.
 # Four 1024 px tiles of a uint16 band are 8 MiB while fetched.
 READ_AHEAD_TILES = 4
-READ_AHEAD_BATCHES = 2  # batches fetched at once beyond the one being evaluated
+# Batches queued ahead of the one being evaluated. They are fetched one after another, on one
+# thread: rows of a COG lie one after another in the file, so /vsicurl/ sees a sequential read and
+# fetches further ahead by itself; in parallel, two fetches would download the same bytes.
+READ_AHEAD_BATCHES = 2
 # Key of the output of a graph without save_result (saved as GTiff, as in whole-cube evaluation).
 IMPLICIT_OUTPUT = "__result__"
 
@@ -384,7 +387,7 @@ def run_tiled(process: Mapping[str, Any], env: EvalEnv, *, registry: ProcessRegi
 
 class ReadAhead:
     """Fetches the blocks of the tiles in batches (`READ_AHEAD_TILES` neighbours in a row), while the
-    batches before them are evaluated: `before(i)` starts tile i's batch and the READ_AHEAD_BATCHES
+    batches before them are evaluated: `before(i)` queues tile i's batch and the READ_AHEAD_BATCHES
     after it, and waits for tile i's. Only the bytes are fetched ahead, into GDAL's caches (the
     compressed bytes in /vsicurl/'s, bounded; decoded blocks in the block cache, bounded), never a
     cube: memory stays bounded by the tiles in flight plus a batch's window per asset being fetched."""
@@ -393,7 +396,7 @@ class ReadAhead:
         self._plans = list(plans)
         self._reader = reader
         self._batches, self._batch_of = read_ahead_batches(tiles)
-        self._pool = ThreadPoolExecutor(max_workers=READ_AHEAD_BATCHES, thread_name_prefix="read-ahead")
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead")
         self._started: dict[int, Future[None]] = {}
         self._lock = threading.Lock()
 

@@ -57,10 +57,10 @@ _GDAL_READ_OPTIONS: dict[str, Any] = {
     # 1024 px blocks, 4 overviews), ~10 KB for Landsat C2 (256 px blocks), < 1 KB for a DEM tile.
     # Each further header request would cost a round trip (20-30 ms in region, more across).
     "GDAL_INGESTED_BYTES_AT_OPEN": "16384",
-    # Smallest piece /vsicurl/ fetches (GDAL's default 16 KB): a single-block read fetches whole
-    # chunks, so smaller chunks waste fewer bytes around small blocks; multi-block reads fetch the
-    # exact ranges anyway.
-    "CPL_VSIL_CURL_CHUNK_SIZE": "8192",
+    # Unit /vsicurl/ fetches in (GDAL's default 16 KB): a read's range is widened to whole chunks,
+    # so smaller chunks waste fewer bytes around each block (up to 2 chunks per read; a request per
+    # read either way). The header read above keeps its own size.
+    "CPL_VSIL_CURL_CHUNK_SIZE": "4096",
     # /vsicurl/ keeps fetched ranges in a process-wide cache (shared by all handles of a file, 16 MB by
     # default): header chunks and neighbouring tiles' shared chunks are served from it. VSI_CACHE
     # would add a second, per-handle cache on top (25 MB each) that reads in 32 KB pieces: off.
