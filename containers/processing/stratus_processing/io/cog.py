@@ -139,12 +139,12 @@ class RasterReader:
         """How many times each GDAL path (with `#overview=<level>` for overviews) was opened."""
         return self._datasets.opens
 
-    def gdal_env(self, *, credentials: bool = True) -> rasterio.Env:
+    def gdal_env(self) -> rasterio.Env:
         """A fresh GDAL environment (per call and thread: rasterio environments are thread-local).
-        Credentials are resolved at each open, so Fargate role credentials that rotate during a
-        long job reach the handles opened (or reopened, see DATASET_MAX_AGE_S) after it."""
+        Credentials are resolved each time, so Fargate role credentials that rotate during a long
+        job reach the handles opened (or reopened, see DATASET_MAX_AGE_S) after it."""
         session = DummySession()  # local files: no credentials, and no boto3 session built per open
-        if credentials and self._aws_session is not None:
+        if self._aws_session is not None:
             # botocore sessions aren't thread-safe while resolving credentials; reads run in threads.
             with self._credentials_lock:
                 session = AWSSession(self._aws_session)
@@ -155,13 +155,13 @@ class RasterReader:
         """Band `band` of the asset on `grid`; `nodata` (from STAC) overrides the file's own."""
         path = self._resolve_href(href)
         # (A checkout may open the file in its own environment: entered first, not nested.)
-        with self._datasets.checkout(path) as full, self.gdal_env(credentials=False):
+        with self._datasets.checkout(path) as full, self.gdal_env():
             level = _overview_level(full, grid, band)
             nodata = full.nodatavals[band - 1] if nodata is None else nodata
             if level is None:
                 values = _read_onto(full, grid, band, nodata, resampling)
         if level is not None:
-            with self._datasets.checkout(path, level) as overview, self.gdal_env(credentials=False):
+            with self._datasets.checkout(path, level) as overview, self.gdal_env():
                 values = _read_onto(overview, grid, band, nodata, resampling)
         if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):
             values[values == nodata] = np.nan
@@ -174,12 +174,12 @@ class RasterReader:
         handle, which goes back to the pool for the next read of the asset. Reads that need warping
         are not prefetched."""
         path = self._resolve_href(href)
-        with self._datasets.checkout(path) as full, self.gdal_env(credentials=False):
+        with self._datasets.checkout(path) as full, self.gdal_env():
             level = _overview_level(full, grid, band)
             if level is None:
                 _prefetch_window(full, grid, band)
         if level is not None:
-            with self._datasets.checkout(path, level) as overview, self.gdal_env(credentials=False):
+            with self._datasets.checkout(path, level) as overview, self.gdal_env():
                 _prefetch_window(overview, grid, band)
 
     def grid_of(self, href: str) -> Grid:
