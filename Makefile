@@ -4,13 +4,14 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
+COLLECTIONS ?= infra/collections/default.json
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: run test install synth bench clean conformance
 
 run: install ## start the whole system locally on http://127.0.0.1:$(PORT)
-	$(PY) -m stratus_local --port $(PORT)
+	$(PY) -m stratus_local --port $(PORT) --collections $(COLLECTIONS)
 
 test: install node_modules/.installed ## run every test
 	$(PY) -m pytest

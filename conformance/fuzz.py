@@ -12,7 +12,6 @@ emulator. The bar is 0 server errors (status >= 500).
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import secrets
 import sys
@@ -77,19 +76,18 @@ def fuzz_target() -> Iterator[FuzzTarget]:
             models.configure(provisioned.settings)
             spec = resources.FUNCTIONS["api"]
             handler = load_handler(spec)
-            sys.modules["routers.context"].backend.cache_clear()
+            sys.modules["routers.shared.context"].backend.cache_clear()
             backend = Backend(provisioned.settings)
             password = secrets.token_urlsafe(16)
             backend.auth.create_user("fuzzer", password)
-            basic = base64.b64encode(f"fuzzer:{password}".encode()).decode()
-            openeo_token = backend.auth.issue_basic_token(f"Basic {basic}")
+            openeo_token = backend.auth.issue_basic_token("fuzzer", password)
             client_id, client_secret = backend.customers.ensure_admin(ADMIN_EMAIL, password, name="Fuzzer")
             order_token = backend.customers.issue_token(
                 "client_credentials", {"client_id": client_id, "client_secret": client_secret})["access_token"]
             yield FuzzTarget(app=ApiGatewayFront(handler, "stratus-api", spec.timeout_s),
                              openeo_auth={"Authorization": f"Bearer basic//{openeo_token}"},
                              order_auth={"Authorization": f"Bearer {order_token}"})
-            sys.modules["routers.context"].backend.cache_clear()
+            sys.modules["routers.shared.context"].backend.cache_clear()
     finally:
         moto_seams.uninstall_seams()
         os.environ.clear()
@@ -110,7 +108,7 @@ def openeo_document() -> dict[str, Any] | None:
 
 def order_document() -> dict[str, Any]:
     sys.path.insert(0, str(REPO_ROOT / "functions" / "api"))
-    from routers.order_docs import merged_fragments
+    from routers.orders.docs import merged_fragments
 
     return {**merged_fragments(), "servers": [{"url": ORDER_BASE}]}
 

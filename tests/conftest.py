@@ -9,6 +9,8 @@ import botocore.loaders
 import botocore.session
 import pytest
 
+from argon2 import PasswordHasher
+from stratus.domain import auth
 from stratus_local import moto_seams
 
 # Every test builds fresh boto3 sessions (a fresh emulator each time); without this each one parses
@@ -18,6 +20,12 @@ botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)
 os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 # conditional writes must be atomic in the emulator too, or tests of races test moto's races
 moto_seams.install_dynamodb_atomic_writes()
+
+# Production hashes passwords with argon2id at the library's defaults (64 MiB, 3 passes): about a third of
+# the API tests' time went into hashing and checking alice's and bob's passwords. Tests keep the algorithm
+# and the code path, at the cheapest parameters; `test_production_hashes_at_the_library_defaults` holds the rest.
+TEST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+auth._hasher = TEST_HASHER
 
 
 @pytest.fixture(autouse=True)

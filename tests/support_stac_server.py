@@ -87,6 +87,7 @@ class StacTestServer:
         self._lock = threading.Lock()
         self._stats: dict[str, PathStats] = {}
         self._log: list[RequestRecord] = []
+        self._search_bodies: list[dict[str, Any]] = []
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._http.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._http.server_address[1]}"
@@ -121,10 +122,17 @@ class StacTestServer:
         with self._lock:
             return [RequestRecord(r.method, r.path, r.range, r.status, r.bytes) for r in self._log]
 
+    @property
+    def search_bodies(self) -> list[dict[str, Any]]:
+        """The bodies of the POST /search requests received, in order."""
+        with self._lock:
+            return [json.loads(json.dumps(body)) for body in self._search_bodies]
+
     def reset_counters(self) -> None:
         with self._lock:
             self._stats.clear()
             self._log.clear()
+            self._search_bodies.clear()
 
     # Counted as the response goes out (before each write), so a client that has read a response
     # sees it counted.
@@ -293,6 +301,8 @@ def _handler_for(server: StacTestServer) -> type[BaseHTTPRequestHandler]:
                     raise ValueError("the body must be a JSON object")
             except ValueError as exc:
                 return self._json(path, *_bad_request(f"invalid JSON body: {exc}"))
+            with server._lock:
+                server._search_bodies.append(body)
             return self._json(path, *server.search(body, method="POST"))
 
         def _serve(self, *, head: bool) -> None:
@@ -545,9 +555,14 @@ def _media_type(file: Path) -> str:
 
 # --- the recorded Earth Search documents and the real Sentinel-2 scene ------------------------------
 
+def real_data_dir(data_dir: Path = REAL_DATA) -> Path | None:
+    """`data_dir` if the real material is there, else None."""
+    return data_dir if (data_dir / "earth-search-v1" / "recordings.json").is_file() else None
+
+
 def require_real_data(data_dir: Path = REAL_DATA) -> Path:
     """`data_dir`, or a pytest skip saying where the material is expected."""
-    if not (data_dir / "earth-search-v1" / "recordings.json").is_file():
+    if real_data_dir(data_dir) is None:
         import pytest  # noqa: PLC0415 - only tests skip; benchmarks check `REAL_DATA` themselves
 
         pytest.skip(f"{data_dir} is absent: the recorded Earth Search documents and real COGs live beside the "

@@ -1,30 +1,33 @@
-"""API Lambda: the openEO API v1.2 behind API Gateway (REST, proxy integration).
+"""API Lambda: the openEO API v1.2 (`/openeo/1.2/`) and the order-service API (`/api/v1/`) behind API
+Gateway (REST, proxy integration).
 
-Only wiring lives here; each area's routes are in `routers/`. Heavy imports (rasterio, numpy,
-xarray) are never made in this function: it must cold-start fast.
+Only wiring lives here: each API's routes are in `routers/openeo/` and `routers/orders/`, what both share
+(errors, request checks, the caller middleware, request helpers) in `routers/shared/`. Heavy imports
+(rasterio, numpy, xarray) are never made in this function: it must cold-start fast.
 """
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from routers import (
+from routers.openeo import (
     account,
     capabilities,
     collections,
     credentials,
-    errors,
     files,
     jobs,
     process_graphs,
     processing,
-    request_guard,
     validation,
 )
-from routers import order_auth, order_crm
-from routers import order_docs, order_orders, order_services
-from routers.context import OPENEO_PREFIX
-from routers.order_context import ORDER_PREFIX
+from routers.openeo.caller import openeo_caller
+from routers.openeo.context import OPENEO_PREFIX
+from routers.orders import auth, crm, docs, offerings, orders
+from routers.orders.caller import order_caller
+from routers.orders.context import ORDER_PREFIX
+from routers.shared import errors, request_guard
+from routers.shared.caller import caller_middleware
 from stratus.observability import logger, tracer
 
 cors = CORSConfig(
@@ -36,11 +39,12 @@ cors = CORSConfig(
 app = APIGatewayRestResolver(cors=cors)
 errors.register(app)
 request_guard.register(app, errors.openeo_error_response)
+# after the request guard: ids that cannot be ours are 404 before anyone is looked up
+app.use(middlewares=[caller_middleware({OPENEO_PREFIX: openeo_caller, ORDER_PREFIX: order_caller})])
 app.include_router(capabilities.well_known)
 for area in (capabilities, credentials, account, collections, processing, jobs, process_graphs, validation, files):
     app.include_router(area.router, prefix=OPENEO_PREFIX)
-# the order-service API (`/api/v1/`)
-for order_area in (order_auth, order_crm, order_services, order_orders, order_docs):
+for order_area in (auth, crm, offerings, orders, docs):
     app.include_router(order_area.router, prefix=ORDER_PREFIX)
 
 

@@ -16,7 +16,7 @@ def backend() -> Backend:
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    ended = backend().reaper.run()
+    ended = backend().reaper.run(time_left_s=lambda: context.get_remaining_time_in_millis() / 1000)
     for status in ended:
         logger.warning("lost run ended", extra={"job_id": status.job_id, "run_id": status.run_id,
                                                 "status": status.status.value, "reason": status.reason})

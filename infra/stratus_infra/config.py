@@ -12,12 +12,14 @@ Context keys (all optional; `cdk deploy -c stratus:stage=prod -c stratus:spot=tr
 | `stratus:notificationSender` | str  | `no-reply@stratus.example` | SES sender of order e-mails (verified on deploy) |
 | `stratus:allowedPrivateHosts` | str | empty | host names/CIDRs webhooks and `load_stac` may reach though not public |
 | `stratus:registration`       | str  | `verify` | order-service self-registration: `verify`, `approval` or `closed` |
+| `stratus:collections`        | str  | `default` | collections configuration `infra/collections/<name>.json` (README "Collections") |
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aws_cdk import RemovalPolicy
@@ -28,6 +30,7 @@ from stratus_infra import constants
 
 CONTEXT_PREFIX = "stratus:"
 _STAGE_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
+_COLLECTIONS_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
@@ -53,6 +56,8 @@ class StratusConfig:
     :param registration: Order-service self-registration (`STRATUS_REGISTRATION`): `verify` (an e-mail
         verification activates the customer), `approval` (verification, then an admin activates) or `closed`.
         @default "verify"
+    :param collections: Name of the collections configuration, `infra/collections/<name>.json`
+        (`stratus.collections_config`), written into the data bucket on deploy. @default "default"
     """
 
     stage: str = "dev"
@@ -63,8 +68,11 @@ class StratusConfig:
     notification_sender: str = "no-reply@stratus.example"
     allowed_private_hosts: str = ""
     registration: str = REGISTRATION_VERIFY
+    collections: str = "default"
 
     def __post_init__(self) -> None:
+        if not _COLLECTIONS_NAME.match(self.collections) or not self.collections_file.is_file():
+            raise ValueError(f"collections {self.collections!r} names no file infra/collections/<name>.json")
         if self.registration not in REGISTRATION_MODES:
             raise ValueError(f"registration {self.registration!r} must be one of {REGISTRATION_MODES}")
         if not _STAGE_PATTERN.match(self.stage):
@@ -75,6 +83,10 @@ class StratusConfig:
             raise ValueError("results_expiry_days must be at least 1")
         if "@" not in self.notification_sender:
             raise ValueError(f"notification_sender {self.notification_sender!r} is not an e-mail address")
+
+    @property
+    def collections_file(self) -> Path:
+        return constants.REPO_ROOT / "infra" / "collections" / f"{self.collections}.json"
 
     @property
     def stack_name(self) -> str:
@@ -101,6 +113,7 @@ class StratusConfig:
             notification_sender=_as_str(get("notificationSender"), defaults.notification_sender),
             allowed_private_hosts=_as_str(get("allowedPrivateHosts"), defaults.allowed_private_hosts),
             registration=_as_str(get("registration"), defaults.registration),
+            collections=_as_str(get("collections"), defaults.collections),
         )
 
 

@@ -73,6 +73,10 @@ def results_runs_prefix() -> str:
 QUEUE_URL_SETTINGS = {"status": "status_queue_url", "logs": "log_queue_url", "webhooks": "webhook_queue_url"}
 DLQ_ALARM_THRESHOLD = 1  # messages: any parked message needs a human
 
+# --- Lambda targets -----------------------------------------------------------------------------------------
+# `stratus.resources.FUNCTIONS` key -> the `Settings` field holding its name, for functions others invoke.
+FUNCTION_NAME_SETTINGS = {"sync_processing": "sync_function_name"}
+
 
 # --- Batch ------------------------------------------------------------------------------------------------------
 BATCH_MAX_VCPUS = 16  # vCPUs the compute environment may run at once (8 concurrent jobs of PROCESSING_VCPU=2)

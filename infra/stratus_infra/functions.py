@@ -12,7 +12,7 @@ from constructs import Construct
 
 from stratus.resources import FunctionSpec
 from stratus.settings import ENV
-from stratus_infra import constants
+from stratus_infra import access, constants
 
 
 def settings_environment(**values: str) -> dict[str, str]:
@@ -47,7 +47,8 @@ class FunctionRuntime:
 
 
 class StratusFunction(lambda_.Function):
-    """A Python Lambda function of `spec` with the runtime layer, active tracing and its own log group."""
+    """A Python Lambda function of `spec` with the runtime layer, active tracing and its own log group,
+    allowed exactly what `spec.access` declares (found in `targets`) and told where those things are."""
 
     def __init__(
         self,
@@ -56,6 +57,7 @@ class StratusFunction(lambda_.Function):
         *,
         spec: FunctionSpec,
         runtime: FunctionRuntime,
+        targets: access.Targets,
         environment: Mapping[str, str] | None = None,
     ) -> None:
         log_group = logs.LogGroup(
@@ -82,7 +84,9 @@ class StratusFunction(lambda_.Function):
             environment={
                 **runtime.environment,
                 constants.LOG_LEVEL_ENV: runtime.log_level,
+                **settings_environment(**access.environment(spec.access, targets)),
                 **(environment or {}),
             },
         )
         self.spec = spec
+        access.grant(self, spec.access, targets)

@@ -20,21 +20,19 @@ from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stratus import resources
-from stratus_infra import constants
+from stratus_infra import access, constants
+from stratus_infra.functions import settings_environment
 
 
 @dataclass(frozen=True)
 class ProcessingProps:
     """Props of `Processing`.
 
-    :param data_bucket: Bucket the jobs read input data (STAC catalog and assets) from; read-only.
-    :param results_bucket: Bucket holding the run's process graph snapshot and receiving its results; read/write.
-    :param event_queues: Queues the container sends status/log events to (send only).
+    :param targets: What the jobs (`resources.PROCESSING_ACCESS`) and the synchronous function
+        (`resources.FUNCTIONS["sync_processing"].access`) touch: buckets and event queues.
     :param environment: Container environment (`settings_environment(...)` output). @default {}
     :param spot: Use Fargate Spot capacity (about 70% cheaper; a job may be interrupted and is then retried once).
         @default False
@@ -52,9 +50,7 @@ class ProcessingProps:
     :param log_retention: Retention of the jobs' log group. @default one month
     """
 
-    data_bucket: s3.IBucket
-    results_bucket: s3.IBucket
-    event_queues: Sequence[sqs.IQueue]
+    targets: access.Targets
     environment: Mapping[str, str] = field(default_factory=dict)
     spot: bool = False
     max_vcpus: int = constants.BATCH_MAX_VCPUS
@@ -115,10 +111,7 @@ class Processing(Construct):
             assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
             description="Stratus processing job: reads input data, reads/writes job runs, sends status and log events",
         )
-        props.data_bucket.grant_read(self.job_role)
-        props.results_bucket.grant_read_write(self.job_role)
-        for queue in props.event_queues:
-            queue.grant_send_messages(self.job_role)
+        access.grant(self.job_role, resources.PROCESSING_ACCESS, props.targets)
 
         self.log_group = logs.LogGroup(
             self, "JobLogs", retention=props.log_retention, removal_policy=RemovalPolicy.DESTROY
@@ -172,11 +165,11 @@ class Processing(Construct):
             architecture=lambda_.Architecture.X86_64,
             timeout=Duration.seconds(sync_spec.timeout_s),
             memory_size=sync_spec.memory_mb,
-            environment=dict(props.environment),
+            environment={**props.environment, **settings_environment(**access.environment(sync_spec.access,
+                                                                                          props.targets))},
             tracing=lambda_.Tracing.ACTIVE,
             log_group=logs.LogGroup(
                 self, "SyncLogs", retention=props.log_retention, removal_policy=RemovalPolicy.DESTROY
             ),
         )
-        props.data_bucket.grant_read(self.sync_function)
-        props.results_bucket.grant_read_write(self.sync_function)
+        access.grant(self.sync_function, sync_spec.access, props.targets)

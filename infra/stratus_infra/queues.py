@@ -7,15 +7,14 @@ from dataclasses import dataclass, field
 
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stratus.resources import FUNCTIONS, QUEUES, QueueSpec
 from stratus_infra import constants
+from stratus_infra.access import Targets
 from stratus_infra.functions import FunctionRuntime, StratusFunction
-from stratus_infra.tables import Tables
 
 
 @dataclass(frozen=True)
@@ -86,15 +85,13 @@ class QueueConsumersProps:
     """Props of `QueueConsumers`.
 
     :param queues: The queues to drain; each spec's `consumer` names the function (`stratus.resources.FUNCTIONS`).
-    :param tables: The tables the consumers write.
     :param runtime: Layer, environment and logging shared by all functions.
-    :param email_identity_arn: The SES identity the status manager sends order notifications from.
+    :param targets: What the consumers touch besides their queue (their specs' `access`).
     """
 
     queues: Queues
-    tables: Tables
     runtime: FunctionRuntime
-    email_identity_arn: str | None = None
+    targets: Targets
 
 
 class QueueConsumers(Construct):
@@ -108,7 +105,8 @@ class QueueConsumers(Construct):
             if spec.visibility_timeout_s < function_spec.timeout_s:
                 raise ValueError(f"queue {key}: visibility timeout {spec.visibility_timeout_s}s is shorter than "
                                  f"its consumer's timeout {function_spec.timeout_s}s (SQS event sources require more)")
-            function = StratusFunction(self, function_spec.logical_name, spec=function_spec, runtime=props.runtime)
+            function = StratusFunction(self, function_spec.logical_name, spec=function_spec, runtime=props.runtime,
+                                       targets=props.targets)
             function.add_event_source(
                 event_sources.SqsEventSource(
                     props.queues[key],
@@ -117,24 +115,4 @@ class QueueConsumers(Construct):
                     report_batch_item_failures=True,
                 )
             )
-            self._grant(spec.consumer, function, props.tables, props.email_identity_arn)
             self.functions[spec.consumer] = function
-
-    @staticmethod
-    def _grant(consumer: str, function: StratusFunction, tables: Tables, email_identity_arn: str | None) -> None:
-        if consumer == "status":
-            tables["jobs"].grant_read_write_data(function)
-            # a failure event from the state machine is also written to the job's log
-            tables["logs"].grant_write_data(function)
-            # an order's end is mailed to its customer
-            tables["users"].grant_read_data(function)
-            if email_identity_arn:
-                function.add_to_role_policy(iam.PolicyStatement(actions=["ses:SendEmail"],
-                                                                resources=[email_identity_arn]))
-        elif consumer == "logging":
-            tables["logs"].grant_write_data(function)
-        elif consumer == "webhooks":
-            # reads the order (URL, customer); the signing key and the log queue are granted by the stack
-            tables["jobs"].grant_read_data(function)
-        else:
-            raise ValueError(f"no permissions defined for queue consumer {consumer!r}")

@@ -8,9 +8,10 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from stratus.resources import TOKEN_SECRET_NAME
-from stratus.settings import ENV
 from stratus_infra import constants
+from stratus_infra.access import Targets
 from stratus_infra.api import Api, ApiProps
+from stratus_infra.collections import Collections, CollectionsProps
 from stratus_infra.config import StratusConfig
 from stratus_infra.functions import FunctionRuntime, settings_environment
 from stratus_infra.identity import Identity, IdentityProps
@@ -53,35 +54,33 @@ class StratusStack(Stack):
                                              registration=config.registration, **allowed),
             log_level=config.log_level,
         )
-        self.consumers = QueueConsumers(
-            self, "Consumers", QueueConsumersProps(queues=self.queues, tables=self.tables, runtime=runtime,
-                                                   email_identity_arn=email_identity_arn)
-        )
+        # What the functions, the processing job and the state machine may touch (their `Access` in
+        # `stratus.resources`), growing as the parts are created: each part is granted when it is built.
+        targets = Targets(tables=self.tables.tables, buckets=self.storage.buckets, queues=self.queues.queues,
+                          email_identity_arn=email_identity_arn)
+        self.collections = Collections(self, "Collections", CollectionsProps(
+            runtime=runtime, targets=targets, data_bucket=self.storage.data, config_file=config.collections_file))
         self.processing = Processing(
             self,
             "Processing",
             ProcessingProps(
-                data_bucket=self.storage.data,
-                results_bucket=self.storage.results,
-                event_queues=[self.queues["status"], self.queues["logs"]],
+                targets=targets,
                 environment=settings_environment(**self.storage.settings(), **self.queues.settings(), **allowed),
                 spot=config.spot,
             ),
         )
+        targets = targets.with_(functions={"sync_processing": self.processing.sync_function},
+                                job_queue=self.processing.job_queue, job_definition=self.processing.job_definition)
         self.workflow = Workflow(
             self,
             "Workflow",
             WorkflowProps(
                 runtime=runtime,
-                jobs_table=self.tables["jobs"],
-                process_graphs_table=self.tables["process_graphs"],
-                results_bucket=self.storage.results,
-                status_queue=self.queues["status"],
-                job_queue=self.processing.job_queue,
-                job_definition=self.processing.job_definition,
+                targets=targets,
                 log_level=sfn.LogLevel.ALL if config.log_level == "DEBUG" else sfn.LogLevel.ERROR,
             ),
         )
+        targets = targets.with_(state_machine=self.workflow.state_machine)
         self.identity = Identity(self, "Identity", IdentityProps(stage=config.stage,
                                                                   removal_policy=config.data_removal_policy))
         self.api = Api(
@@ -89,30 +88,17 @@ class StratusStack(Stack):
             "Api",
             ApiProps(
                 runtime=runtime,
-                tables=self.tables,
-                storage=self.storage,
-                state_machine=self.workflow.state_machine,
-                sync_function=self.processing.sync_function,
+                targets=targets,
                 export_prefix=self.stack_name,
                 oidc_settings=self.identity.settings(),
-                event_queues=[self.queues["status"], self.queues["logs"]],
-                email_identity_arn=email_identity_arn,
                 # one secret per stage, so several stages can share an account and region
                 token_secret_name=f"{TOKEN_SECRET_NAME}/{config.stage}",
             ),
         )
-
-        # the status manager enqueues the webhooks of ended orders; the webhook function signs them with a
-        # per-customer key derived from the token key and notes each outcome in the order's log
-        status_manager = self.consumers.functions["status"]
-        self.queues["webhooks"].grant_send_messages(status_manager)
-        webhook_sender = self.consumers.functions["webhooks"]
-        self.api.token_secret.grant_read(webhook_sender)
-        webhook_sender.add_environment(ENV["token_secret_id"], self.api.token_secret.secret_arn)
-        self.queues["logs"].grant_send_messages(webhook_sender)
-        # the files of a canceled or failed run are deleted when its end is applied
-        self.storage.results.grant_read(status_manager, "jobs/*")
-        self.storage.results.grant_delete(status_manager, "jobs/*")
+        targets = targets.with_(secrets={"token": self.api.token_secret})
+        self.consumers = QueueConsumers(
+            self, "Consumers", QueueConsumersProps(queues=self.queues, runtime=runtime, targets=targets)
+        )
 
         self._output("DataBucketName", self.storage.data.bucket_name, "Bucket of the STAC catalog and its assets")
         self._output("ResultsBucketName", self.storage.results.bucket_name, "Bucket of job runs and results")

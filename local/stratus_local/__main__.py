@@ -9,7 +9,7 @@ import signal
 import threading
 
 from stratus import resources
-from stratus_local.runtime import DEMO_ADMIN_EMAIL, DEMO_USER, LocalOptions, LocalStratus
+from stratus_local.runtime import DEFAULT_COLLECTIONS, DEMO_ADMIN_EMAIL, DEMO_USER, LocalOptions, LocalStratus
 
 
 def main() -> None:
@@ -18,12 +18,16 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("STRATUS_PORT", "8000")))
     parser.add_argument("--moto-port", type=int, default=int(os.environ.get("STRATUS_MOTO_PORT", "0")))
     parser.add_argument("--no-demo-data", action="store_true", help="start without the demo collection")
+    parser.add_argument("--collections", default=os.environ.get("STRATUS_COLLECTIONS") or str(DEFAULT_COLLECTIONS),
+                        metavar="FILE", help="collections configuration (README 'Collections'); 'none': own "
+                                             "collections only; default: %(default)s")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
     system = LocalStratus(LocalOptions(host=args.host, port=args.port, moto_port=args.moto_port,
                                        with_demo_data=not args.no_demo_data,
+                                       collections=None if args.collections == "none" else args.collections,
                                        demo_password=os.environ.get("STRATUS_DEMO_PASSWORD")))
     system.start()
     collection = (system.demo_summary or {}).get("collection_id", "(none)")
@@ -37,6 +41,7 @@ Stratus is running (ready in {system.startup_seconds:.1f} s).
   demo user:         {DEMO_USER}
   demo password:     {system.demo_password}
   demo collection:   {collection}
+  collections:       {args.collections}
   order API docs:    {system.api_url}/api/v1/docs
   order admin:       {DEMO_ADMIN_EMAIL} (same password; client id {system.admin_client[0]})
   e-mails sent:      {system.endpoint_url}/_stratus/ses/messages

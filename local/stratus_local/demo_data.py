@@ -23,12 +23,12 @@ from typing import Any
 import numpy as np
 import rasterio
 from affine import Affine
-from botocore.exceptions import ClientError
 from rasterio.crs import CRS
 from rasterio.io import MemoryFile
 from rasterio.session import DummySession
 from rasterio.warp import transform_bounds, transform_geom
 from stratus import catalog_layout
+from stratus.adapters.s3_json import read_json
 
 DEMO_COLLECTION_ID = "sentinel-2-l2a-demo"
 
@@ -509,16 +509,11 @@ def _collection_document(collection_id: str, items: list[dict[str, Any]]) -> dic
 def _register_in_catalog(s3_client: Any, bucket: str, collection: dict[str, Any]) -> None:
     """Add (or refresh) the collection's `child` link in the root catalog, keeping other children."""
     key = catalog_layout.catalog_key()
-    try:
-        catalog = json.loads(s3_client.get_object(Bucket=bucket, Key=key)["Body"].read())
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404", "NotFound"):
-            raise
-        catalog = {
-            "type": "Catalog", "stac_version": STAC_VERSION, "id": "stratus", "title": "Stratus data catalog",
-            "description": "Collections available to Stratus processing.",
-            "links": [{"rel": "root", "href": "./catalog.json", "type": "application/json"}],
-        }
+    catalog = read_json(s3_client, bucket, key) or {
+        "type": "Catalog", "stac_version": STAC_VERSION, "id": "stratus", "title": "Stratus data catalog",
+        "description": "Collections available to Stratus processing.",
+        "links": [{"rel": "root", "href": "./catalog.json", "type": "application/json"}],
+    }
     href = "./" + catalog_layout.collection_key(collection["id"]).removeprefix(catalog_layout.STAC_ROOT + "/")
     links = [link for link in catalog.get("links", []) if not (link.get("rel") == "child" and link.get("href") == href)]
     links.append({"rel": "child", "href": href, "type": "application/json", "title": collection["title"]})

@@ -15,7 +15,7 @@ from typing import Any
 
 import boto3
 
-from stratus import aws, resources
+from stratus import aws, catalog_layout, collections_config, resources
 from stratus.settings import ENV, Settings
 from stratus.store import models
 from stratus_local import moto_seams
@@ -24,7 +24,7 @@ from stratus_local.cognito_oauth import CognitoOAuthEndpoints
 from stratus_local.provision import ACCOUNT
 from stratus_local.ses_inbox import SesInbox
 from stratus_local.demo_data import generate_demo_collection
-from stratus_local.handlers import handler_for_function_name, load_handler, local_function_name
+from stratus_local.handlers import REPO_ROOT, handler_for_function_name, load_handler, local_function_name
 from stratus_local.provision import Provisioned, provision
 from stratus_local.sqs_poller import SqsPoller
 
@@ -32,6 +32,7 @@ log = logging.getLogger("stratus_local")
 
 REGION = "eu-central-1"
 DEMO_USER = "demo"
+DEFAULT_COLLECTIONS = REPO_ROOT / "infra" / "collections" / "default.json"
 DEMO_ADMIN_EMAIL = "admin@stratus.example"  # the order service's administrator (scope `admin`)
 
 # Fake credentials: the emulator accepts anything, and real ones must never be picked up by accident.
@@ -58,6 +59,11 @@ class LocalOptions:
     demo_password: str | None = None
     retry_delay_s: int | None = 2  # local shortcut for failed SQS records; None: the queue's visibility timeout
     reaper_interval_s: float = resources.REAPER_SCHEDULE_MINUTES * 60  # like its schedule in AWS; 0: off
+    # the collections configuration written to the data bucket (as CDK does); None: none (own collections only)
+    collections: "os.PathLike | str | None" = DEFAULT_COLLECTIONS
+    # the metadata refresh runs at start (in the background: an unreachable source, e.g. Earth Search offline,
+    # never delays the start or `/collections`) and then this often, like its schedule in AWS; 0: never
+    collections_refresh_interval_s: float = resources.COLLECTIONS_REFRESH_SCHEDULE_HOURS * 3600
 
 
 @dataclass
@@ -75,6 +81,7 @@ class LocalStratus:
     _pollers: list[SqsPoller] = field(default_factory=list)
     _processes: list[subprocess.Popen] = field(default_factory=list)
     _reaper: "_Schedule | None" = None
+    _collections_refresh: "_Schedule | None" = None
 
     def start(self) -> "LocalStratus":
         started = time.monotonic()
@@ -99,6 +106,7 @@ class LocalStratus:
         os.environ.update(self.settings.as_env())
         models.configure(self.settings)
 
+        self._store_collections_config()
         if self.options.with_demo_data:
             self.demo_summary = generate_demo_collection(aws.client("s3"), self.settings.data_bucket)
         self.demo_password = self.options.demo_password or secrets.token_urlsafe(12)
@@ -117,6 +125,12 @@ class LocalStratus:
                                      local_function_name("reaper"))
             self._reaper.start()
 
+        if self.options.collections and self.options.collections_refresh_interval_s > 0:
+            self._collections_refresh = _Schedule(
+                self.options.collections_refresh_interval_s, load_handler(resources.FUNCTIONS["collections_refresh"]),
+                local_function_name("collections_refresh"), run_at_start=True)
+            self._collections_refresh.start()
+
         api_spec = resources.FUNCTIONS["api"]
         front = ApiGatewayFront(load_handler(api_spec), local_function_name("api"), api_spec.timeout_s)
         self._http = HttpServer(front, self.options.host, self.options.port)
@@ -124,6 +138,15 @@ class LocalStratus:
         self.api_url = f"http://{self.options.host}:{self._http.port}"
         self.startup_seconds = time.monotonic() - started
         return self
+
+    def _store_collections_config(self) -> None:
+        """The chosen configuration, validated, at its key in the data bucket (what the CDK stack deploys)."""
+        if not self.options.collections:
+            return
+        collections_config.load(self.options.collections)  # an invalid file stops the start with its reason
+        with open(self.options.collections, "rb") as config_file:
+            aws.client("s3").put_object(Bucket=self.settings.data_bucket, Key=catalog_layout.collections_config_key(),
+                                        Body=config_file.read(), ContentType="application/json")
 
     def _create_demo_user(self) -> None:
         # imported late: the API function's domain code, used exactly as the Lambda uses it
@@ -145,8 +168,9 @@ class LocalStratus:
         return process
 
     def stop(self) -> None:
-        if self._reaper is not None:
-            self._reaper.stop()
+        for schedule in (self._reaper, self._collections_refresh):
+            if schedule is not None:
+                schedule.stop()
         for poller in self._pollers:
             poller.stop()
         if self._http:
@@ -159,10 +183,12 @@ class LocalStratus:
 
 
 class _Schedule:
-    """An EventBridge schedule's stand-in: calls a handler with a scheduled event every `interval_s`."""
+    """An EventBridge schedule's stand-in: calls a handler with a scheduled event every `interval_s` (and at
+    once with `run_at_start`, as a deployment's first run)."""
 
-    def __init__(self, interval_s: float, handler: Any, function_name: str) -> None:
+    def __init__(self, interval_s: float, handler: Any, function_name: str, *, run_at_start: bool = False) -> None:
         self._interval_s = interval_s
+        self._run_at_start = run_at_start
         self._handler = handler
         self._function_name = function_name
         self._stopped = threading.Event()
@@ -176,11 +202,16 @@ class _Schedule:
         self._thread.join(timeout=5)
 
     def _loop(self) -> None:
+        if self._run_at_start:
+            self._run()
+        while not self._stopped.wait(self._interval_s):
+            self._run()
+
+    def _run(self) -> None:
         from stratus_local.lambda_context import LocalLambdaContext
 
-        while not self._stopped.wait(self._interval_s):
-            event = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
-            try:
-                self._handler(event, LocalLambdaContext(function_name=self._function_name))
-            except Exception:  # a failed run is retried at the next tick, as on AWS
-                log.exception("scheduled %s failed", self._function_name)
+        event = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
+        try:
+            self._handler(event, LocalLambdaContext(function_name=self._function_name))
+        except Exception:  # a failed run is retried at the next tick, as on AWS
+            log.exception("scheduled %s failed", self._function_name)

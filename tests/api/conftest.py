@@ -101,12 +101,12 @@ def api(monkeypatch):
         handler = load_handler(resources.FUNCTIONS["api"])
         # the handler caches its backend per container; a test is a fresh container
         import sys
-        sys.modules["routers.context"].backend.cache_clear()
+        sys.modules["routers.shared.context"].backend.cache_clear()
         client = ApiClient(provisioned.settings, handler)
         client.add_user("alice")
         client.add_user("bob")
         yield client
-        sys.modules["routers.context"].backend.cache_clear()
+        sys.modules["routers.shared.context"].backend.cache_clear()
     aws.reset_clients()
     for model in models.TABLES.values():
         model._connection = None

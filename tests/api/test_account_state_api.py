@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from stratus.backend import Backend
-from stratus.domain import auth
+from stratus.domain import principal
 from stratus.domain.auth import sign_token
 from stratus.store.models import UserModel
 
@@ -21,7 +21,7 @@ def customer_token(api, user_id: str, scopes=("service:ndvi-composite",), **clai
 
 
 def test_a_deactivated_customer_cannot_use_the_openeo_api(api, monkeypatch):
-    monkeypatch.setattr(auth, "ACCOUNT_CHECK_TTL_S", 0.0)  # no container cache: the check of every request
+    monkeypatch.setattr(principal, "ACCOUNT_CHECK_TTL_S", 0.0)  # no container cache: the check of every request
     headers = customer_token(api, "cus-erin")
     assert api.post("/openeo/1.2/jobs", headers=headers, json_body=GRAPH).status == 201
     UserModel("cus-erin").update(actions=[UserModel.active.set(False)])

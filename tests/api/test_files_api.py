@@ -29,7 +29,7 @@ def reload_backend(monkeypatch, **settings: str) -> None:
     """Restart the API 'container' with changed settings (the handler caches its backend)."""
     for name, value in settings.items():
         monkeypatch.setenv(ENV[name], value)
-    sys.modules["routers.context"].backend.cache_clear()
+    sys.modules["routers.shared.context"].backend.cache_clear()
 
 
 def test_upload_list_download_delete_round_trip(api):
@@ -188,7 +188,7 @@ def test_quota_is_enforced_on_upload(api, monkeypatch):
     # And bob's quota is his own
     assert upload(api, "a.bin", b"b" * 1000, user="bob").status == 200
     # And the usage `/me` will report is the sum of alice's files
-    from routers.context import backend
+    from routers.shared.context import backend
     usage = backend().files.usage("alice")
     assert (usage.used, usage.quota, usage.free) == (1000, 1000, 0)
 

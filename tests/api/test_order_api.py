@@ -438,6 +438,35 @@ def test_cancel_is_cancelled_and_repeatable(api, customers):
     assert [e["status"] for e in executions if e["name"].endswith(run_id)] == ["ABORTED"]
 
 
+def test_a_cancelled_order_is_told_like_every_other_end(api, customers):
+    # Given a running order whose customer wants an e-mail and a webhook
+    order_id = customers.order("cus-carol", notify={"email": True, "webhook_url": PUBLIC_WEBHOOK}).json()["order_id"]
+    _advance(api, order_id, JobStatus.RUNNING)
+    # When it is cancelled, twice
+    assert customers.request("DELETE", f"/orders/{order_id}", "cus-carol").json()["status"] == "CANCELLED"
+    assert customers.request("DELETE", f"/orders/{order_id}", "cus-carol").json()["status"] == "CANCELLED"
+    # Then its end travels through the status queue once
+    messages = _queued(api, "status")
+    assert [(json.loads(m["Body"])["job_id"], json.loads(m["Body"])["status"]) for m in messages] == \
+        [(order_id, "canceled")]
+    # and the status consumer tells the customer: one e-mail, one webhook, marked told
+    sent_before = len(_outbox())
+    _deliver_status_events(api, messages)
+    _deliver_status_events(api, messages)  # a redelivery tells nothing twice
+    (mail,) = _outbox()[sent_before:]
+    assert mail.destinations["ToAddresses"] == ["cus-carol@example.com"] and "CANCELLED" in mail.subject
+    (delivery,) = [json.loads(m["Body"]) for m in _queued(api, "webhook")]
+    assert (delivery["order_id"], delivery["order_status"]) == (order_id, "CANCELLED")
+    assert JobModel.get(order_id).notified == "CANCELLED"
+
+
+def _outbox() -> list:
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ses.models import ses_backends
+
+    return ses_backends[DEFAULT_ACCOUNT_ID]["eu-central-1"].sent_messages
+
+
 def test_a_successful_order_has_results_and_is_a_product(api, customers):
     from stratus_processing.io.save import save_geotiff
     from stratus_processing.manifest import build_manifest
@@ -546,7 +575,7 @@ def _webhook_records(api) -> list[dict]:
 def test_an_ended_orders_webhook_is_delivered_by_the_webhook_function_and_retried(api, customers, monkeypatch):
     # Given an operator who allow-listed their own receiver on 127.0.0.1
     monkeypatch.setenv("STRATUS_ALLOWED_PRIVATE_HOSTS", "127.0.0.1")
-    sys.modules["routers.context"].backend.cache_clear()
+    sys.modules["routers.shared.context"].backend.cache_clear()
     webhook_function = load_handler(resources.FUNCTIONS["webhooks"])
     sys.modules["stratus_fn_WebhookSender"].backend.cache_clear()
     with WebhookReceiver(503, 204) as receiver:

@@ -115,7 +115,7 @@ def test_registration_answers_alike_for_new_and_taken_addresses(api):
 
 def test_parallel_registrations_of_one_address_give_one_account(api, monkeypatch):
     monkeypatch.setattr(resources, "REGISTRATIONS_PER_EMAIL", (20, 3600))  # let all ten through the rate limit
-    sys.modules["routers.context"].backend.cache_clear()
+    sys.modules["routers.shared.context"].backend.cache_clear()
     boto3.client("ses", region_name="eu-central-1").verify_email_identity(EmailAddress=api.settings.notification_sender)
     body = {"name": "Eve", "email": "eve@example.org", "password": PASSWORD}
     with ThreadPoolExecutor(max_workers=10) as pool:
@@ -389,7 +389,7 @@ def test_the_openapi_fragment_is_valid_and_documents_every_route(api):
     documented = {(method.upper(), path) for path, item in document["paths"].items()
                   for method in item if method != "parameters"}
     served = {(method, regex.sub(r"<(\w+)>", r"{\1}", key[0]))
-              for area in ("routers.order_auth", "routers.order_crm")
+              for area in ("routers.orders.auth", "routers.orders.crm")
               for key in sys.modules[area].router._routes for method in key[1]}
     assert documented == served
     assert document["components"]["securitySchemes"]["OAuth2"]["flows"]["clientCredentials"]["tokenUrl"] \

@@ -11,7 +11,7 @@ import boto3
 from stratus import resources
 from stratus.backend import Backend
 from stratus.domain.jobs import ENDED
-from stratus.domain.reaper import NEVER_STARTED_REASON, NO_CAPACITY_REASON
+from stratus.domain.reaper import LOST_REASON, NEVER_STARTED_REASON, NO_CAPACITY_REASON, RunState
 from stratus.events import JobStatus, utcnow
 from stratus.store.models import JobModel
 from stratus_local.handlers import load_handler
@@ -106,3 +106,41 @@ def test_the_scheduled_function_runs_the_reaper(api):
     assert handler({"source": "aws.events"}, LocalLambdaContext(function_name="stratus-reaper")) == {"ended": 1}
     _deliver_status_events(api, _queued(api, "status"))
     assert status(api, job_id)["status"] == "error"
+
+
+def test_the_functions_stale_threshold_comes_from_its_setting(api, monkeypatch):
+    # Given a lost run queued 15 minutes ago, last updated 5 minutes ago
+    job_id = api.post("/openeo/1.2/jobs", user="alice", json_body={"process": GRAPH}).headers["openeo-identifier"]
+    Backend(api.settings).jobs_repository.begin_run(job_id, "lostrun", ENDED, utcnow())
+    JobModel(job_id).update(actions=[JobModel.updated.set(utcnow() - timedelta(minutes=5)),
+                                     JobModel.queued.set(utcnow() - timedelta(minutes=15))])
+    handler = load_handler(resources.FUNCTIONS["reaper"])
+    context = LocalLambdaContext(function_name="stratus-reaper", timeout_s=resources.FUNCTIONS["reaper"].timeout_s)
+    # Then the default threshold (15 minutes) leaves it for now, a deployment's 60 s looks at it and ends it
+    sys.modules["stratus_fn_JobReaper"].backend.cache_clear()
+    assert handler({"source": "aws.events"}, context) == {"ended": 0}
+    monkeypatch.setenv("STRATUS_REAPER_STALE_AFTER_S", "60")
+    sys.modules["stratus_fn_JobReaper"].backend.cache_clear()
+    assert handler({"source": "aws.events"}, context) == {"ended": 1}
+
+
+def test_a_failed_execution_ends_the_job_with_its_caught_failure_in_neutral_words(api):
+    job_id, run_id = started_job(api)
+    backend = Backend(api.settings)
+    job = backend.jobs_repository.get(job_id)
+    # Given the workflow reports the run's execution failed, with the Batch job's failure its Catch saw
+    cause = '{"StatusReason": "Essential container in task exited", "Container": {"ExitCode": 3}}'
+    failed = RunState(execution="FAILED", error="States.TaskFailed", cause=cause)
+    event = backend.reaper.verdict(job, failed, utcnow() + LATER)
+    # When its verdict goes the status path
+    backend.events.status(event)
+    _deliver_status_events(api, _queued(api, "status"))
+    # Then the job's reason is the failure's, worded for users (no AWS-internal text), and its log says so
+    described = status(api, job_id)
+    assert described["status"] == "error"
+    assert described["reason"] == "Processing failed (exit code 3); see the job's log."
+    logs = api.get(f"/openeo/1.2/jobs/{job_id}/logs?level=error", user="alice").json()["logs"]
+    assert [entry["message"] for entry in logs] == [described["reason"]]
+    # A failure that can't be found (only the Fail state's words) reads as a lost run
+    unknown = backend.reaper.verdict(job, RunState(execution="FAILED"), utcnow() + LATER)
+    assert unknown.reason == LOST_REASON.format(state="failed") and unknown.detail is None

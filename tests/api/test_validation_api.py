@@ -107,3 +107,31 @@ def test_user_defined_processes_calling_themselves_are_reported_and_not_stored(a
     # While a graph calling `ping` (which calls the missing `pong`) is no recursion
     assert not [e for e in api.post(VALIDATION, user="alice", json_body=calls("ping")).json()["errors"]
                 if "call themselves" in e["message"]]
+
+
+def load_with_properties(properties):
+    return {"process_graph": {"load": {"process_id": "load_collection", "result": True, "arguments": {
+        "id": "S2", "spatial_extent": None, "temporal_extent": None, "properties": properties}}}}
+
+
+def condition(process_id, **arguments):
+    return {"process_graph": {"c": {"process_id": process_id, "arguments": arguments, "result": True}}}
+
+
+def test_property_conditions_on_value_are_valid(api):
+    # As the openeo client's max_cloud_cover= and a platform list build them
+    value = {"from_parameter": "value"}
+    properties = {"eo:cloud_cover": condition("lte", x=value, y=50),
+                  "platform": condition("array_contains", data=["sentinel-2a", "sentinel-2b"], value=value),
+                  "s2:mgrs_tile": condition("eq", x=value, y="32TPS")}
+    assert codes(api.post(VALIDATION, user="alice", json_body=load_with_properties(properties))) == []
+
+
+def test_property_conditions_report_their_real_errors(api):
+    properties = {"eo:cloud_cover": condition("lte", x={"from_parameter": "valeu"}, y=50),  # a typo
+                  "platform": condition("no_such_test", x={"from_parameter": "value"}),
+                  "gsd": 10}  # not a condition at all
+    response = api.post(VALIDATION, user="alice", json_body=load_with_properties(properties))
+    assert codes(response) == ["ProcessParameterInvalid", "ProcessParameterRequired", "ProcessUnsupported"]
+    messages = " ".join(error["message"] for error in response.json()["errors"])
+    assert "'valeu'" in messages and "no_such_test" in messages

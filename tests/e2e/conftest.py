@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import time
+from pathlib import Path
 
 import boto3
 import openeo
@@ -13,6 +15,10 @@ from botocore.config import Config
 
 from conformance.run import local_system as start_local_system
 from tests.receivers import ALLOWED_PRIVATE_HOST
+from tests.support_stac_server import earth_search_server, real_data_dir
+
+DEFAULT_COLLECTIONS = Path(__file__).parents[2] / "infra" / "collections" / "default.json"
+EARTH_SEARCH = "https://earth-search.aws.element84.com/v1"
 
 
 class RunningSystem:
@@ -38,13 +44,36 @@ class RunningSystem:
 
 
 @pytest.fixture(scope="session")
-def local_system():
+def earth_search(tmp_path_factory):
+    """The recorded Earth Search v1 documents and real COGs on a local server, and the shipped default
+    collections configuration pointed at it (allow-listed, like an operator's own STAC host); None (and the
+    default configuration as shipped) where the real data is absent."""
+    data = real_data_dir()
+    if data is None:
+        yield None, None
+        return
+    with earth_search_server(data) as server:
+        config = json.loads(DEFAULT_COLLECTIONS.read_text(encoding="utf-8"))
+        for entry in config["collections"]:
+            entry["url"] = entry["url"].replace(EARTH_SEARCH, server.api_url)
+        config["allowed_private_hosts"] = ["127.0.0.1"]
+        path = tmp_path_factory.mktemp("collections") / "default-on-local-server.json"
+        path.write_text(json.dumps(config), encoding="utf-8")
+        yield server, path
+
+
+@pytest.fixture(scope="session")
+def local_system(earth_search):
     password = secrets.token_urlsafe(12)
     # the tests' own webhook receivers listen on loopback: allow-listed like an operator's own receivers
     os.environ["STRATUS_ALLOWED_PRIVATE_HOSTS"] = "127.0.0.1"
+    env = {"STRATUS_ALLOWED_PRIVATE_HOSTS": ALLOWED_PRIVATE_HOST}
+    _, collections = earth_search
+    if collections is not None:
+        env["STRATUS_COLLECTIONS"] = str(collections)
     started = time.monotonic()
     try:
-        with start_local_system(password, env={"STRATUS_ALLOWED_PRIVATE_HOSTS": ALLOWED_PRIVATE_HOST}) as (
+        with start_local_system(password, env=env) as (
                 api_url, output):
             print(f"\nlocal system ready in {time.monotonic() - started:.1f} s at {api_url}")
             yield RunningSystem(api_url, password, output)

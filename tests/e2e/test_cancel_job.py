@@ -12,6 +12,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from stratus.run_contract import RUN_ENVIRONMENT
 
 from tests.e2e.test_openeo_client_job import COLLECTION, wait_for
 
@@ -22,8 +23,8 @@ KERNEL_SIZE = 41
 
 
 def processing_pids(job_id: str) -> list[int]:
-    """Local Batch processes of this job: the seam starts them with `STRATUS_JOB_ID` in their env."""
-    needle = f"STRATUS_JOB_ID={job_id}".encode()
+    """Local Batch processes of this job: the seam starts them with the job id in their env."""
+    needle = f"{RUN_ENVIRONMENT['job_id']}={job_id}".encode()
     pids = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():

@@ -1,4 +1,4 @@
-"""Fixtures of the CDK synth tests: the app synthesized in-process once per module, with cdk.json's context."""
+"""Fixtures of the CDK synth tests: the app synthesized in-process once per session, with cdk.json's context."""
 
 from __future__ import annotations
 
@@ -76,6 +76,6 @@ def synthesize():
     return _synthesize
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # read-only: the modules share one synth (each costs ~30 s)
 def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     return _synthesize(tmp_path_factory.mktemp("cdk-out"))

@@ -18,6 +18,7 @@ import pytest
 
 from stratus.resources import (
     BUCKETS,
+    COLLECTIONS_REFRESH_SCHEDULE_HOURS,
     FUNCTIONS,
     PROCESSING_COMMAND,
     PROCESSING_MEMORY_MB,
@@ -480,6 +481,70 @@ def test_no_wildcard_permissions_beyond_what_aws_requires(synth: Synth) -> None:
         # and "*" resources are limited to actions that have no resource-level permissions
         if "*" in resources:
             assert set(actions) <= WILDCARD_RESOURCE_ACTIONS, (lid, set(actions) - WILDCARD_RESOURCE_ACTIONS)
+
+
+# --- collections --------------------------------------------------------------------------------------------------
+
+
+def test_the_chosen_collections_configuration_is_written_to_the_data_bucket(synth: Synth) -> None:
+    # Given the default `stratus:collections` context
+    (resource,) = [r for r in synth.resources.values() if r["Type"] == "Custom::AWS"
+                   and "putObject" in json.dumps(r["Properties"]["Create"])]
+    create = json.loads(_joined(resource["Properties"]["Create"]))
+    # Then an SDK call puts infra/collections/default.json at the configuration's key of the data bucket
+    assert (create["service"], create["action"]) == ("S3", "putObject")
+    assert create["parameters"]["Key"] == "config/collections.json"
+    assert json.loads(create["parameters"]["Body"]) == json.loads(
+        (REPO_ROOT / "infra" / "collections" / "default.json").read_text())
+    assert logical_id(synth, synth.stack.storage.data) in json.dumps(resource["Properties"]["Create"])
+
+
+def test_the_collections_refresh_runs_on_a_schedule_and_writes_only_the_cache(synth: Synth) -> None:
+    refresh = synth.stack.collections.refresh
+    function_id = logical_id(synth, refresh)
+    # Given the refresh function, its rule runs it every COLLECTIONS_REFRESH_SCHEDULE_HOURS
+    rules = [r["Properties"] for r in of_type(synth, "AWS::Events::Rule").values()
+             if function_id in json.dumps(r["Properties"]["Targets"])]
+    assert [rule["ScheduleExpression"] for rule in rules] == [f"rate({COLLECTIONS_REFRESH_SCHEDULE_HOURS} hours)"]
+    # and each deployment that changes the configuration invokes it (asynchronously)
+    invokes = [r for r in synth.resources.values() if r["Type"] == "Custom::AWS"
+               and '"action":"invoke"' in json.dumps(r["Properties"]["Create"]).replace('\\"', '"')]
+    assert len(invokes) == 1 and function_id in json.dumps(invokes[0]["Properties"]["Create"])
+    # Then it may read the configuration, write only under the cache prefix, and nothing else of the buckets
+    role = logical_id(synth, refresh.role)
+    for resource in of_type(synth, "AWS::IAM::Policy").values():
+        if {"Ref": role} not in resource["Properties"]["Roles"]:
+            continue
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+            targets = json.dumps(statement["Resource"])
+            if any(a.startswith("s3:Put") for a in as_list(statement["Action"])):
+                assert "/cache/collections/*" in targets, targets
+            elif any(a.startswith("s3:") for a in as_list(statement["Action"])):
+                assert "/config/*" in targets, targets
+    assert ENV["data_bucket"] in of_type(synth, "AWS::Lambda::Function")[function_id]["Properties"][
+        "Environment"]["Variables"]
+
+
+def test_collections_context_chooses_the_file_and_rejects_unknown_names() -> None:
+    import aws_cdk as cdk
+
+    from stratus_infra.config import StratusConfig
+
+    chosen = StratusConfig.from_context(cdk.App(context={"stratus:collections": "own-only"}).node)
+    assert chosen.collections_file == REPO_ROOT / "infra" / "collections" / "own-only.json"
+    for name in ("nope", "../collections/default", ""):
+        with pytest.raises(ValueError):
+            StratusConfig.from_context(cdk.App(context={"stratus:collections": name}).node)
+
+
+def _joined(value: Any) -> str:
+    """A template string value, with `Fn::Join` of literals and references flattened to text."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(p if isinstance(p, str) else json.dumps(p).replace('"', "'") for p in parts)
+    return json.dumps(value)
 
 
 # --- configuration variants -------------------------------------------------------------------------------------

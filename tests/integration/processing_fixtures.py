@@ -14,7 +14,7 @@ from typing import Any
 
 import boto3
 from moto.server import ThreadedMotoServer
-from stratus import catalog_layout
+from stratus.run_contract import RunConfig
 from stratus.settings import ENV
 from stratus_local.demo_data import generate_demo_collection
 
@@ -36,8 +36,8 @@ class ProcessingStack:
 
     def run(self, process: dict[str, Any], job_id: str, run_id: str = "run-1") -> subprocess.CompletedProcess:
         """Store the process graph for the run and run the container entrypoint on it."""
-        graph_key = catalog_layout.graph_key(job_id, run_id)
-        self.s3.put_object(Bucket=self.results_bucket, Key=graph_key, Body=json.dumps(process).encode())
+        run = RunConfig.for_run(job_id, run_id)
+        self.s3.put_object(Bucket=self.results_bucket, Key=run.graph_key, Body=json.dumps(process).encode())
         environment = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "STRATUS_"))},
             **FAKE_CREDENTIALS,
@@ -46,10 +46,7 @@ class ProcessingStack:
             ENV["results_bucket"]: self.results_bucket,
             ENV["status_queue_url"]: self.status_queue_url,
             ENV["log_queue_url"]: self.log_queue_url,
-            "STRATUS_JOB_ID": job_id,
-            "STRATUS_RUN_ID": run_id,
-            "STRATUS_GRAPH_KEY": graph_key,
-            "STRATUS_RESULTS_PREFIX": catalog_layout.results_prefix(job_id, run_id),
+            **run.to_env(),
         }
         return subprocess.run([sys.executable, "-m", "stratus_processing"], env=environment, capture_output=True,
                               text=True, timeout=PROCESSING_TIMEOUT_S, check=False)

@@ -1,4 +1,5 @@
-"""Basic credentials are exchanged for signed, expiring bearer tokens."""
+"""Basic credentials are exchanged for signed, expiring bearer tokens; the openEO API's caller policy
+(`routers/openeo/caller.py`) reads them back."""
 
 import base64
 
@@ -6,27 +7,51 @@ import jwt
 import pytest
 
 from stratus.domain.auth import AuthService
+from stratus.domain.principal import CallerResolver
 from stratus.errors import (
     AuthenticationRequiredException,
     AuthenticationSchemeInvalidException,
     CredentialsInvalidException,
     TokenInvalidException,
 )
+from stratus.store.accounts import DynamoAccountRepository
 from stratus.store.models import UserModel
-from stratus.store.users import DynamoUserRepository
+
+from tests.support import api_module
 
 KEY = "k" * 48
+resolve_openeo_caller = api_module("routers.openeo.caller").resolve_openeo_caller
+basic_credentials = api_module("routers.openeo.credentials").basic_credentials
 
 
 def basic(user, password):
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
+class OpenEOLogin:
+    """Login (`AuthService`) and the openEO API's caller policy over the real users table."""
+
+    def __init__(self, oidc_providers=None):
+        self.service = AuthService(DynamoAccountRepository(), lambda: KEY, token_lifetime_s=60,
+                                   oidc_providers=oidc_providers)
+        self.callers = CallerResolver(DynamoAccountRepository(), lambda: KEY,
+                                      {p.id: p.verifier for p in oidc_providers or []})
+
+    def __getattr__(self, name):
+        return getattr(self.service, name)
+
+    def issue_basic_token(self, authorization):
+        return self.service.issue_basic_token(*basic_credentials(authorization))
+
+    def authenticate(self, authorization):
+        return resolve_openeo_caller(self.callers, authorization).user_id
+
+
 @pytest.fixture
 def auth(tables):
-    service = AuthService(DynamoUserRepository(), lambda: KEY, token_lifetime_s=60)
-    assert service.create_user("alice", "correct horse")
-    return service
+    login = OpenEOLogin()
+    assert login.create_user("alice", "correct horse")
+    return login
 
 
 def test_password_is_stored_hashed(auth):
@@ -91,7 +116,7 @@ def oidc_auth(tables):
     verifier = StubVerifier({"t1": {"sub": "machine-1", "client_id": "machine-1", "token_use": "access"}})
     provider = OidcProvider(id="cognito", issuer="https://issuer.example/pool", title="Pool", scopes=["openid"],
                             verifier=verifier)
-    return AuthService(DynamoUserRepository(), lambda: KEY, token_lifetime_s=60, oidc_providers=[provider])
+    return OpenEOLogin(oidc_providers=[provider])
 
 
 def test_an_oidc_token_names_its_subject_and_creates_the_account_once(oidc_auth):
@@ -118,3 +143,20 @@ def test_an_oidc_account_cannot_log_in_with_a_password(oidc_auth):
 def test_bad_oidc_bearers(oidc_auth, header, error):
     with pytest.raises(error):
         oidc_auth.authenticate(header)
+
+
+def test_production_hashes_at_the_library_defaults():
+    """The tests swap in a cheap hasher (tests/conftest.py); a fresh copy of the module shows what runs in
+    production: argon2id with argon2-cffi's own (OWASP-aligned) parameters."""
+    import importlib.util
+
+    from argon2 import PasswordHasher, Type
+
+    spec = importlib.util.find_spec("stratus.domain.auth")
+    fresh = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fresh)
+    defaults = PasswordHasher()
+    hasher = fresh._hasher
+    assert (hasher.time_cost, hasher.memory_cost, hasher.parallelism, hasher.type) == \
+        (defaults.time_cost, defaults.memory_cost, defaults.parallelism, Type.ID)
+    assert defaults.memory_cost >= 19 * 1024  # OWASP's floor for argon2id: 19 MiB

@@ -69,3 +69,27 @@ def test_cost_model_is_linear_with_a_minimum_duration():
     estimate = estimate_job(graph, model)
     assert (estimate.size_bytes, estimate.costs, estimate.duration_s) == (1_000_000_000, 0.5, 60)
     assert estimate_job(GraphEstimate(graph.loads * 10), model).duration_s == 100
+
+
+class RecordingStatusQueue:
+    def __init__(self):
+        self.events = []
+
+    def status(self, event):
+        self.events.append(event)
+
+
+def test_a_cancel_sends_its_end_to_the_status_queue_once(tables):
+    workflow, queue = RecordingWorkflow(), RecordingStatusQueue()
+    jobs = JobService(DynamoJobRepository(), workflow, events=queue)
+    job = jobs.create_job("alice", {"process": GRAPH})
+    jobs.start_job("alice", job.job_id)
+    run_id = workflow.started[-1][1]
+    # When the job is canceled twice
+    assert jobs.stop_job("alice", job.job_id)
+    assert not jobs.stop_job("alice", job.job_id)
+    # Then one canceled event of its run went to the queue, and the job reads canceled at once
+    assert [(e.job_id, e.run_id, e.status) for e in queue.events] == [(job.job_id, run_id, JobStatus.CANCELED)]
+    assert jobs.get_job("alice", job.job_id).status is JobStatus.CANCELED
+    # and the consumer applying it changes nothing more
+    assert not apply_status_event(DynamoJobRepository(), queue.events[0])

@@ -15,6 +15,7 @@ from stratus import admin, resources
 from stratus.domain.auth import AuthService
 from stratus.domain.customers import CustomerService
 from stratus.domain.limits import RateLimiter
+from stratus.domain.principal import CallerResolver
 from stratus.events import utcnow
 from stratus.order_errors import (
     AuthenticationRequiredException,
@@ -31,13 +32,29 @@ from stratus.order_errors import (
     TooManyRequestsException,
     UnsupportedGrantTypeException,
 )
-from stratus.store.customers import DynamoCustomerOrders, DynamoCustomerRepository
+from stratus.store.accounts import DynamoAccountRepository
+from stratus.store.customers import DynamoCustomerOrders
 from stratus.store.limits import DynamoCounterStore, DynamoPendingRegistrations
 from stratus.store.models import JobModel, UserModel
-from stratus.store.users import DynamoUserRepository
+
+from tests.support import api_module
 
 KEY = "k" * 48
 PASSWORD = "a-good-password"
+http_basic_client = api_module("routers.orders.auth").http_basic_client
+basic_credentials = api_module("routers.openeo.credentials").basic_credentials
+
+
+def order_caller(authorization):
+    """The caller as the order API sees it (`routers/orders/caller.py`), over the real users table."""
+    resolve = api_module("routers.orders.caller").resolve_order_caller
+    return resolve(CallerResolver(DynamoAccountRepository(), lambda: KEY), authorization)
+
+
+def openeo_user(authorization):
+    """The caller's id as the openEO API sees it (`routers/openeo/caller.py`)."""
+    resolve = api_module("routers.openeo.caller").resolve_openeo_caller
+    return resolve(CallerResolver(DynamoAccountRepository(), lambda: KEY), authorization).user_id
 
 
 class Outbox:
@@ -71,7 +88,7 @@ class Clock:
 
 
 def make_service(outbox, registration="verify", clock=None) -> CustomerService:
-    service = CustomerService(DynamoCustomerRepository(), DynamoCustomerOrders(), lambda: KEY, 600, lambda: outbox,
+    service = CustomerService(DynamoAccountRepository(), DynamoCustomerOrders(), lambda: KEY, 600, lambda: outbox,
                               pending=DynamoPendingRegistrations(),
                               limiter=RateLimiter(DynamoCounterStore(), clock=clock or Clock()),
                               registration=registration, default_scopes=resources.DEFAULT_CUSTOMER_SCOPES)
@@ -192,10 +209,10 @@ def test_client_credentials_grant_from_the_form_and_from_http_basic(service):
     customer, secret = register(service)
     for form, header in [({"client_id": customer.customer_id, "client_secret": secret}, None),
                          ({}, basic(customer.customer_id, secret))]:
-        token = service.issue_token("client_credentials", form, header)
+        token = service.issue_token("client_credentials", form, http_basic_client(header))
         assert token["token_type"] == "Bearer" and token["expires_in"] == 600
         assert token["scope"].split() == sorted(resources.DEFAULT_CUSTOMER_SCOPES)
-        principal = service.principal(f"Bearer {token['access_token']}")
+        principal = order_caller(f"Bearer {token['access_token']}")
         assert principal.user_id == customer.customer_id and principal.email == "ann@example.org"
         assert principal.scopes == frozenset(resources.DEFAULT_CUSTOMER_SCOPES) and not principal.is_admin
 
@@ -203,7 +220,7 @@ def test_client_credentials_grant_from_the_form_and_from_http_basic(service):
 def test_password_grant_with_the_email(service):
     customer, _ = register(service)
     token = service.issue_token("password", {"username": "ANN@example.org", "password": PASSWORD})
-    assert service.principal(f"Bearer {token['access_token']}").user_id == customer.customer_id
+    assert order_caller(f"Bearer {token['access_token']}").user_id == customer.customer_id
 
 
 @pytest.mark.parametrize("grant,form,error", [
@@ -228,7 +245,7 @@ def test_wrong_client_secret(service):
 
 
 def test_openeo_users_are_not_oauth_clients(service):
-    AuthService(DynamoUserRepository(), lambda: KEY, 60).create_user("alice", PASSWORD)
+    AuthService(DynamoAccountRepository(), lambda: KEY, 60).create_user("alice", PASSWORD)
     with pytest.raises(InvalidClientException):
         service.issue_token("client_credentials", {"client_id": "alice", "client_secret": PASSWORD})
 
@@ -244,31 +261,31 @@ def test_inactive_customers_get_no_token_and_their_tokens_stop_working(service):
     with pytest.raises(InvalidGrantException):
         service.issue_token("password", {"username": "ann@example.org", "password": PASSWORD})
     with pytest.raises(CustomerInactiveException):
-        service.principal(bearer)
+        order_caller(bearer)
     service.update(customer.customer_id, {"active": True})
     with pytest.raises(TokenInvalidException):  # deactivation revoked it for good
-        service.principal(bearer)
+        order_caller(bearer)
     fresh = "Bearer " + service.issue_token("client_credentials", form)["access_token"]
-    assert service.principal(fresh).user_id == customer.customer_id
+    assert order_caller(fresh).user_id == customer.customer_id
 
 
 def test_a_password_reset_and_a_new_secret_revoke_earlier_tokens(service, outbox):
     customer, secret = register(service)
     form = {"client_id": customer.customer_id, "client_secret": secret}
     before = "Bearer " + service.issue_token("client_credentials", form)["access_token"]
-    auth = AuthService(DynamoUserRepository(), lambda: KEY, 60)
+    auth = AuthService(DynamoAccountRepository(), lambda: KEY, 60)
     service.request_password_reset("ann@example.org")
     service.confirm_password_reset("ann@example.org", _token_from(outbox.sent[-1][2]), "a-new-password")
     with pytest.raises(TokenInvalidException):
-        service.principal(before)
+        order_caller(before)
     from stratus.errors import TokenInvalidException as OpenEOTokenInvalid
     with pytest.raises(OpenEOTokenInvalid):
-        auth.authenticate(before.replace("Bearer ", "Bearer basic//"))
+        openeo_user(before.replace("Bearer ", "Bearer basic//"))
     after_reset = "Bearer " + service.issue_token("client_credentials", form)["access_token"]
-    assert service.principal(after_reset).user_id == customer.customer_id
+    assert order_caller(after_reset).user_id == customer.customer_id
     service.rotate_client_secret(customer.customer_id)
     with pytest.raises(TokenInvalidException):
-        service.principal(after_reset)
+        order_caller(after_reset)
 
 
 def test_lockout_after_repeated_wrong_passwords_refuses_the_right_one_too(tables, outbox):
@@ -299,26 +316,26 @@ def test_a_requested_scope_narrows_the_token(service):
     token = service.issue_token("client_credentials", {"client_id": customer.customer_id, "client_secret": secret,
                                                        "scope": "service:ndvi-composite admin"})
     assert token["scope"] == "service:ndvi-composite"  # admin is not held: not granted
-    assert service.principal(f"Bearer {token['access_token']}").scopes == {"service:ndvi-composite"}
+    assert order_caller(f"Bearer {token['access_token']}").scopes == {"service:ndvi-composite"}
 
 
 def test_tokens_are_openeo_tokens_of_the_same_deployment(service):
     customer, secret = register(service)
     token = service.issue_token("client_credentials", {"client_id": customer.customer_id, "client_secret": secret})
-    auth = AuthService(DynamoUserRepository(), lambda: KEY, 60)
-    assert auth.authenticate(f"Bearer basic//{token['access_token']}") == customer.customer_id
+    auth = AuthService(DynamoAccountRepository(), lambda: KEY, 60)
+    assert openeo_user(f"Bearer basic//{token['access_token']}") == customer.customer_id
     # and openEO-style headers work on the order API
-    assert service.principal(f"Bearer basic//{token['access_token']}").user_id == customer.customer_id
+    assert order_caller(f"Bearer basic//{token['access_token']}").user_id == customer.customer_id
 
 
 def test_openeo_basic_login_refuses_deactivated_customers(service):
     customer, _ = register(service)
-    auth = AuthService(DynamoUserRepository(), lambda: KEY, 60)
-    assert auth.issue_basic_token(basic(customer.customer_id, PASSWORD))
+    auth = AuthService(DynamoAccountRepository(), lambda: KEY, 60)
+    assert auth.issue_basic_token(*basic_credentials(basic(customer.customer_id, PASSWORD)))
     service.deactivate(customer.customer_id)
     from stratus.errors import CredentialsInvalidException
     with pytest.raises(CredentialsInvalidException):
-        auth.issue_basic_token(basic(customer.customer_id, PASSWORD))
+        auth.issue_basic_token(*basic_credentials(basic(customer.customer_id, PASSWORD)))
 
 
 @pytest.mark.parametrize("header,error", [
@@ -330,7 +347,7 @@ def test_openeo_basic_login_refuses_deactivated_customers(service):
 ])
 def test_bad_authorization_headers(service, header, error):
     with pytest.raises(error):
-        service.principal(header)
+        order_caller(header)
 
 
 def test_expired_tokens_and_deleted_customers_are_refused(service):
@@ -338,11 +355,11 @@ def test_expired_tokens_and_deleted_customers_are_refused(service):
     expired = jwt.encode({"sub": customer.customer_id, "iss": "stratus", "exp": utcnow() - timedelta(seconds=5)},
                          KEY, algorithm="HS256")
     with pytest.raises(TokenInvalidException):
-        service.principal(f"Bearer {expired}")
+        order_caller(f"Bearer {expired}")
     gone = jwt.encode({"sub": "cus-deleted", "iss": "stratus", "exp": utcnow() + timedelta(minutes=5)},
                       KEY, algorithm="HS256")
     with pytest.raises(TokenInvalidException):
-        service.principal(f"Bearer {gone}")
+        order_caller(f"Bearer {gone}")
 
 
 # --- scopes ----------------------------------------------------------------------------------
@@ -353,10 +370,10 @@ def test_grant_and_revoke_apply_to_existing_tokens(service):
     bearer = "Bearer " + service.issue_token("client_credentials", {"client_id": customer.customer_id,
                                                                     "client_secret": secret})["access_token"]
     service.revoke_scope(customer.customer_id, "service:ndvi-composite")
-    assert not service.principal(bearer).may_order("ndvi-composite")
+    assert not order_caller(bearer).may_order("ndvi-composite")
     service.grant_scope(customer.customer_id, "admin")
     service.grant_scope(customer.customer_id, "admin")  # idempotent
-    principal = service.principal(bearer)
+    principal = order_caller(bearer)
     assert principal.is_admin and sorted(service.get(customer.customer_id).scopes).count("admin") == 1
     service.revoke_scope(customer.customer_id, "service:not-held")  # no-op
 
@@ -422,7 +439,7 @@ def test_a_failing_mail_server_does_not_change_the_answer(tables):
 
 
 def test_list_pages_through_customers_only(service):
-    AuthService(DynamoUserRepository(), lambda: KEY, 60).create_user("alice", PASSWORD)  # not a customer
+    AuthService(DynamoAccountRepository(), lambda: KEY, 60).create_user("alice", PASSWORD)  # not a customer
     ids = {register(service, email=f"c{i}@example.org")[0].customer_id for i in range(5)}
     seen, after, pages = [], None, 0
     while True:
@@ -496,7 +513,7 @@ def test_orders_and_usage(service):
 
 def test_ensure_admin_creates_then_resets(service):
     customer_id, secret = service.ensure_admin("Admin@example.org", "admin-password")
-    principal = service.principal("Bearer " + service.issue_token(
+    principal = order_caller("Bearer " + service.issue_token(
         "client_credentials", {"client_id": customer_id, "client_secret": secret})["access_token"])
     assert principal.is_admin
     service.deactivate(customer_id)

@@ -46,3 +46,48 @@ def test_loads_inside_callbacks_and_unknown_collections():
     outer = {"x": {"process_id": "apply", "arguments": {"process": {"process_graph": inner}}, "result": True},
              "y": {"process_id": "load_collection", "arguments": {"id": "unknown"}}}
     assert len(estimate(outer).loads) == 1
+
+
+BOLZANO_UTM = {"west": 679720, "east": 680680, "south": 5151080, "north": 5151920, "crs": 32632}
+
+
+def open_load(*downstream, bands=("B04", "B08")):
+    """An open load (no extents) followed by a chain of (process_id, arguments) nodes on its data."""
+    nodes = {"load": {"process_id": "load_collection", "arguments": {
+        "id": "c", "spatial_extent": None, "temporal_extent": None, "bands": list(bands)}}}
+    previous = "load"
+    for index, (process_id, arguments) in enumerate(downstream):
+        nodes[f"n{index}"] = {"process_id": process_id, "arguments": {"data": {"from_node": previous}, **arguments}}
+        previous = f"n{index}"
+    nodes[previous]["result"] = True
+    return nodes
+
+
+def test_filters_after_the_load_narrow_it_as_in_the_engine():
+    # load_collection(...).filter_temporal(...).filter_bbox(...).filter_bands(...)
+    (load,) = estimate(open_load(("filter_temporal", {"extent": ["2022-06-05", "2022-06-10"]}),
+                                 ("filter_bbox", {"extent": BOLZANO_UTM}),
+                                 ("filter_bands", {"bands": ["B04"]}))).loads
+    assert (load.width, load.height, load.dates, load.bands) == (96, 84, 1, 1)
+    # Without the filters: every date, both bands, the largest item's footprint
+    (whole,) = estimate(open_load(("save_result", {"format": "GTiff"}))).loads
+    assert whole.dates == 3 and whole.bands == 2 and whole.width > 700
+
+
+def test_aggregate_spatial_geometries_narrow_the_area():
+    polygon = {"type": "Polygon", "coordinates": [[[11.30, 46.40], [11.31, 46.40], [11.31, 46.41], [11.30, 46.40]]]}
+    (load,) = estimate(open_load(("aggregate_spatial", {"geometries": polygon, "reducer": {"process_graph": {
+        "m": {"process_id": "mean", "arguments": {"data": {"from_parameter": "data"}}, "result": True}}}}))).loads
+    assert 70 < load.width < 80 and 105 < load.height < 115  # ~770 m x ~1.1 km at 10 m
+    # And a geometry given as a graph parameter counts once its value is known
+    parameterised = open_load(("aggregate_spatial", {"geometries": {"from_parameter": "geometry"},
+                                                     "reducer": "mean"}))
+    (unknown,) = estimate_graph(parameterised, lambda cid: COLLECTION, lambda cid: ITEMS).loads
+    (known,) = estimate_graph(parameterised, lambda cid: COLLECTION, lambda cid: ITEMS,
+                              parameters={"geometry": polygon}).loads
+    assert unknown.width > 700 and known.width == load.width
+
+
+def test_a_kernel_before_the_filter_keeps_the_whole_area():
+    (load,) = estimate(open_load(("apply_kernel", {"kernel": [[1]]}), ("filter_bbox", {"extent": BOLZANO_UTM}))).loads
+    assert load.width > 700

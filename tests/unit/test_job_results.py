@@ -14,6 +14,7 @@ from stratus.domain.jobs import Job
 from stratus.domain.results import RESULT_STATUS, job_result_item, job_results
 from stratus.errors import JobNotFinishedException, NotFoundException
 from stratus.events import JobStatus
+from stratus.run_contract import ResultsManifest
 
 BASE = "https://api.example/openeo/1.2"
 FINISHED = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
@@ -46,7 +47,7 @@ class DictStore:
         self.manifests = manifests
 
     def read_manifest(self, key):
-        return self.manifests.get(key)
+        return ResultsManifest.from_json(self.manifests[key]) if key in self.manifests else None
 
     def presign(self, key, expires_in_s):
         return f"https://bucket.example/{key}?X-Amz-Expires={expires_in_s}"

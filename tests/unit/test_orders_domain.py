@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from stratus.domain.jobs import JobService, apply_status_event
+from stratus.domain.jobs import Job, JobService, apply_status_event
 from stratus.domain.order_inputs import (
     area_km2,
     bind_parameters,
@@ -16,13 +16,12 @@ from stratus.domain.order_inputs import (
     geometry_problems,
     schema_problems,
 )
+from stratus.domain.lifecycle import INVALID, order_status
 from stratus.domain.orders import (
-    INVALID,
     Order,
     OrderService,
     idempotent_order_id,
     no_data_problem,
-    order_status,
     request_fingerprint,
     usage_retry_after,
 )
@@ -41,6 +40,7 @@ from stratus.store.jobs import DynamoJobRepository
 from stratus.store.limits import DynamoSlotStore
 from stratus.store.logs import DynamoLogRepository
 from stratus.store.models import JobModel, UserModel
+from stratus.store.order_notices import DynamoOrderEndStore
 from stratus.store.orders import DynamoOrderRepository
 
 COLLECTION = "s2-demo"
@@ -217,8 +217,8 @@ def test_counting_orders_in_the_interval_uses_the_users_jobs(tables):
                                                   ("cus-a", "ndvi-composite", 7200), ("cus-a", "zonal-statistics", 5),
                                                   ("cus-b", "ndvi-composite", 5)]):
         created = now - timedelta(seconds=age)
-        assert repository.add(Order(order_id=f"j-{index}", user_id=user, service_id=service, process={},
-                                    parameters={}, notify={}, request_hash="", created=created, updated=created))
+        job = Job(job_id=f"j-{index}", user_id=user, process={}, created=created, updated=created)
+        assert repository.add(Order(job=job, service_id=service, parameters={}, notify={}, request_hash=""))
     # an openEO job of the same user is no order
     JobModel("j-openeo", user_id="cus-a", process={}, created=now, updated=now).save()
     times = repository.created_since("cus-a", "ndvi-composite", now - timedelta(hours=1))
@@ -298,9 +298,9 @@ def ordering(tables):
 def test_a_valid_order_is_a_started_job(ordering):
     service, workflow, events = ordering
     order, created = service.place_order(CAROL, "ndvi-composite", {"parameters": {"area": SQUARE, **JUNE}})
-    assert created and order.order_status == "QUEUED" and order.run_id  # started at once
-    assert workflow.started == [(order.order_id, order.run_id)] and events.statuses == []
-    assert order.process["process_graph"]["load"]["arguments"]["spatial_extent"] == SQUARE
+    assert created and order.order_status == "QUEUED" and order.job.run_id  # started at once
+    assert workflow.started == [(order.order_id, order.job.run_id)] and events.statuses == []
+    assert order.job.process["process_graph"]["load"]["arguments"]["spatial_extent"] == SQUARE
 
 
 def test_idempotent_retry_and_conflict(ordering):
@@ -327,7 +327,7 @@ def test_a_retry_starts_an_order_whose_start_failed(ordering):
         service.place_order(CAROL, "ndvi-composite", body, "key-2")
     service._jobs.start_job = original
     order, created = service.place_order(CAROL, "ndvi-composite", body, "key-2")
-    assert not created and order.order_id == order_id and workflow.started == [(order_id, order.run_id)]
+    assert not created and order.order_id == order_id and workflow.started == [(order_id, order.job.run_id)]
 
 
 def test_an_order_without_data_is_ended_by_a_status_event(ordering):
@@ -337,12 +337,12 @@ def test_an_order_without_data_is_ended_by_a_status_event(ordering):
     assert workflow.started == [] and order.order_status == "RECEIVED"
     [event] = events.statuses
     assert (event.job_id, event.run_id, event.status, event.error_code) == \
-        (order.order_id, order.run_id, JobStatus.ERROR, "NoDataAvailable")
+        (order.order_id, order.job.run_id, JobStatus.ERROR, "NoDataAvailable")
     assert "2022-07-01" in event.reason
     # what the status consumer does with it
     assert apply_status_event(DynamoJobRepository(), event)
     ended = service.get_order(CAROL, order.order_id)
-    assert ended.order_status == INVALID and ended.reason == event.reason and ended.finished
+    assert ended.order_status == INVALID and ended.job.reason == event.reason and ended.job.finished
 
 
 def test_refusals(ordering):
@@ -390,3 +390,19 @@ def test_service_catalog_merges_table_over_shipped():
         catalog.publish(CAROL, "mine", shipped)
     assert isinstance(catalog.find("zonal-statistics"), Service)
     assert catalog.find("../etc") is None
+
+
+def test_an_order_holds_its_whole_job_through_every_store(tables):
+    # Given an order whose job has every field set, usage, costs, plan and budget included
+    now = datetime.now(UTC)
+    job = Job(job_id="j-full", user_id="cus-a", process={"process_graph": {}}, status=JobStatus.FINISHED,
+              run_id="r1", title="t", description="d", plan="fast", budget=12.5, progress=100, reason="done",
+              error_code="NoDataAvailable", usage={"duration": {"value": 3, "unit": "seconds"}}, costs=0.25,
+              created=now, updated=now, queued=now, started=now, finished=now)
+    order = Order(job=job, service_id="ndvi-composite", parameters={"a": 1}, notify={"email": False},
+                  request_hash="h", idempotency_key="k")
+    assert DynamoOrderRepository().add(order)
+    # Then the orders store, the jobs store and the order notices read the same job back
+    assert DynamoOrderRepository().get("j-full") == order
+    assert DynamoJobRepository().get("j-full") == job
+    assert DynamoOrderEndStore().order_end("j-full").order == order

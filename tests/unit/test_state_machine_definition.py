@@ -1,9 +1,11 @@
-"""The ASL file agrees with the resource specs both CDK and the local runtime fill it from."""
+"""The ASL file agrees with the resource specs both CDK and the local runtime fill it from, and with
+the run contract between PrepareJob and the processing container."""
 
 import json
 import re
 
 from stratus import resources
+from stratus.run_contract import PREPARED_FIELDS, RUN_ENVIRONMENT
 from tests.support import REPO_ROOT
 
 
@@ -32,7 +34,16 @@ def test_timeouts_leave_room_for_the_processing_limit():
 
 
 def test_payloads_carry_pointers_only():
-    """Inputs of the processing are ids and S3 keys, never inline data."""
-    env = definition()["States"]["RunProcessing"]["Parameters"]["ContainerOverrides"]["Environment"]
-    assert {e["Name"] for e in env} == {"STRATUS_JOB_ID", "STRATUS_RUN_ID", "STRATUS_GRAPH_KEY",
-                                         "STRATUS_RESULTS_PREFIX"}
+    """Inputs of the processing are ids and S3 keys, never inline data: exactly the contract's run
+    environment, each from the execution input (ids) or from what PrepareJob returned (keys)."""
+    states = definition()["States"]
+    env = states["RunProcessing"]["Parameters"]["ContainerOverrides"]["Environment"]
+    assert sorted(e["Name"] for e in env) == sorted(RUN_ENVIRONMENT.values())
+    field_of = {name: field for field, name in RUN_ENVIRONMENT.items()}
+    for entry in env:
+        field = field_of[entry["Name"]]
+        assert entry["Value.$"] == (f"$.prepared.{field}" if field in PREPARED_FIELDS else f"$.{field}")
+    prepare = states["PrepareJob"]
+    assert prepare["ResultPath"] == "$.prepared"
+    assert prepare["ResultSelector"] == {f"{field}.$": f"$.Payload.{field}" for field in PREPARED_FIELDS}
+    assert prepare["Parameters"]["Payload"] == {"job_id.$": "$.job_id", "run_id.$": "$.run_id"}

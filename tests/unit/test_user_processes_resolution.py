@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from stratus.domain.sync_processing import SyncProcessingService
-from stratus.domain.user_processes import USER_PROCESSES_KEY, freeze_user_processes, resolve_user_processes
-from stratus_processing.runner import USER_PROCESSES_KEY as RUNNER_KEY
+from stratus.domain.user_processes import freeze_user_processes, resolve_user_processes
+from stratus.run_contract import USER_PROCESSES_KEY, ResultsManifest, RunSnapshot
 
 
 def udp(process_id: str, arguments: dict | None = None, **node: Any) -> dict:
@@ -51,24 +51,25 @@ def test_predefined_wins_without_namespace_and_unknown_ids_are_left_out():
 
 
 def test_freeze_sets_the_key_the_processing_reads():
-    assert USER_PROCESSES_KEY == RUNNER_KEY
     process = {"process_graph": {"i": {"process_id": "inner", "arguments": {}, "result": True}},
                USER_PROCESSES_KEY: {"forged": {}}}
     snapshot = freeze_user_processes(process, lookup)
-    assert set(snapshot[USER_PROCESSES_KEY]) == {"inner", "leaf"}
+    stored = snapshot.to_json()
+    assert set(stored[USER_PROCESSES_KEY]) == {"inner", "leaf"}
+    assert RunSnapshot.from_json(stored) == snapshot  # what the processing reads back
     plain = freeze_user_processes({"process_graph": {"a": {"process_id": "absolute", "result": True}}}, lookup)
-    assert USER_PROCESSES_KEY not in plain
+    assert USER_PROCESSES_KEY not in plain.to_json()
 
 
 class _Store:
     def __init__(self) -> None:
         self.written: dict[str, Any] = {}
 
-    def write_json(self, key: str, value: Any) -> None:
-        self.written[key] = value
+    def write_snapshot(self, key: str, snapshot: RunSnapshot) -> None:
+        self.written[key] = snapshot
 
     def read_manifest(self, key: str):
-        return {"assets": {"a": {"key": "out.json", "type": "application/json", "file:size": 2}}}
+        return ResultsManifest(assets={"a": {"key": "out.json", "type": "application/json", "file:size": 2}})
 
     def read_bytes(self, key: str) -> bytes:
         return b"{}"
@@ -92,7 +93,7 @@ class _Catalog:
 
 
 class _Processor:
-    def run(self, request_id, graph_key, results_prefix):
+    def run(self, run):
         return {"ok": True}
 
 

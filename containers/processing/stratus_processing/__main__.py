@@ -1,5 +1,5 @@
 """`python -m stratus_processing`: the AWS Batch container's entrypoint (no arguments; all
-configuration comes from the environment, see `runner.RunConfig` and `stratus.settings`)."""
+configuration comes from the environment, see `stratus.run_contract.RunConfig` and `stratus.settings`)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import sys
 
 from stratus import aws
 from stratus.events import EventPublisher
+from stratus.run_contract import RunConfig, RunConfigError
 from stratus.settings import ENV, Settings
 
 from stratus_processing.io.cog import RasterReader
-from stratus_processing.runner import EXIT_MISCONFIGURED, RunConfig, RunConfigError, run_job
+from stratus_processing.runner import EXIT_MISCONFIGURED, run_job
 
 
 def main() -> int:

@@ -12,6 +12,8 @@ from stratus.errors import InternalException
 from stratus_processing.reporting import NullReporter, Reporter
 
 if TYPE_CHECKING:
+    from stratus.domain.load_needs import LoadNeeds
+
     from stratus_processing.io.cog import RasterReader
     from stratus_processing.io.stac import StacCatalog
     from stratus_processing.results import ResultStore
@@ -34,6 +36,8 @@ class EvalEnv:
     # User-defined processes the graph may call, by id: `{id: {"process_graph": ..., "parameters": [...]}}`.
     # Frozen into the run's snapshot by PrepareJob, so the container needs no access to the store.
     user_processes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # What the graph being evaluated keeps of each of its load nodes, by node id (`load_extent`).
+    load_needs: Mapping[str, LoadNeeds] = field(default_factory=dict)
 
     def for_array_dimension(self, dimension: str | None) -> EvalEnv:
         return replace(self, array_dimension=dimension)

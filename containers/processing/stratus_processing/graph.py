@@ -27,6 +27,7 @@ from stratus.errors import (
 
 from stratus_processing.env import EvalEnv
 from stratus_processing.errors import has_node_path, record_callback_parameter, record_node
+from stratus_processing.load_extent import with_load_needs
 from stratus_processing.registry import DEFAULT_REGISTRY, Callback, ProcessArgs, ProcessRegistry
 
 # Namespaces that mean "this back-end's predefined processes" (openEO: null or "backend").
@@ -121,7 +122,7 @@ class _Evaluation:
     def __init__(self, graph: ProcessGraph, env: EvalEnv, registry: ProcessRegistry,
                  arguments: Mapping[str, Any], *, report_progress: bool = False, depth: int = 0) -> None:
         self._graph = graph
-        self._env = env
+        self._env = with_load_needs(env, graph, arguments)
         self._registry = registry
         self._arguments = arguments
         self._report_progress = report_progress

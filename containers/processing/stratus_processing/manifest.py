@@ -1,8 +1,8 @@
-"""The run manifest: what the API turns into the openEO/STAC batch job result document.
+"""The run manifest (`stratus.run_contract.ResultsManifest`) built from a run's outputs.
 
-Written last (`catalog_layout.manifest_key`), so its presence means every asset it lists exists.
-The API (`stratus.domain.results`) turns it into a STAC 1.1 Collection with one Item per asset,
-replacing each asset's `key` by a presigned `href`. Asset fields follow the STAC extensions file
+Written last, so its presence means every asset it lists exists. The API (`stratus.domain.results`)
+turns it into a STAC 1.1 Collection with one Item per asset, replacing each asset's `key` by a
+presigned `href`. Asset fields follow the STAC extensions file
 (`file:size`, `file:checksum`), projection (`proj:code`, `proj:epsg`, `proj:*`), raster
 (`raster:bands`, `raster:sampling`, `raster:spatial_resolution`) and eo (`eo:bands`); `datetime` for
 an asset of one time step, else its `start_datetime`/`end_datetime`. A gridded asset also carries
@@ -14,12 +14,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from stratus.run_contract import ResultsManifest
+
 from stratus_processing.cube import isoformat_utc
 from stratus_processing.grid import Grid
 from stratus_processing.results import AssetRecord
 
 
-def build_manifest(assets: list[AssetRecord]) -> dict[str, Any]:
+def build_manifest(assets: list[AssetRecord]) -> ResultsManifest:
     gridded = [a for a in assets if a.grid is not None]
     bbox = _union([a.grid.bounds_wgs84() for a in gridded]) if gridded else None
     starts = [a.start_datetime for a in assets if a.start_datetime]
@@ -32,12 +34,12 @@ def build_manifest(assets: list[AssetRecord]) -> dict[str, Any]:
     epsgs = {a.grid.epsg for a in gridded}
     if len(epsgs) == 1:
         properties["proj:epsg"] = epsgs.pop()
-    return {
-        "bbox": list(bbox) if bbox else None,
-        "geometry": _geometry(gridded, bbox) if bbox else None,
-        "properties": properties,
-        "assets": {a.name: _asset(a) for a in assets},
-    }
+    return ResultsManifest(
+        assets={a.name: _asset(a) for a in assets},
+        bbox=list(bbox) if bbox else None,
+        geometry=_geometry(gridded, bbox) if bbox else None,
+        properties=properties,
+    )
 
 
 def _asset(record: AssetRecord) -> dict[str, Any]:

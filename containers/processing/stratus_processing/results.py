@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from stratus import catalog_layout
+from stratus.adapters.s3_json import write_json
+from stratus.run_contract import ResultsManifest
 
 from stratus_processing.grid import Grid
 
@@ -94,7 +96,7 @@ class ResultStore(ABC):
     def _store_file(self, path: Path, name: str, media_type: str) -> str: ...
 
     @abstractmethod
-    def write_manifest(self, manifest: dict[str, Any]) -> str:
+    def write_manifest(self, manifest: ResultsManifest) -> str:
         """Store the manifest (always last: its presence marks the outputs complete); returns its key."""
 
 
@@ -110,10 +112,9 @@ class S3ResultStore(ResultStore):
         self._s3.upload_file(str(path), self.bucket, key, ExtraArgs={"ContentType": media_type})
         return key
 
-    def write_manifest(self, manifest: dict[str, Any]) -> str:
+    def write_manifest(self, manifest: ResultsManifest) -> str:
         key = catalog_layout.manifest_key(self.prefix)
-        self._s3.put_object(Bucket=self.bucket, Key=key, Body=json.dumps(manifest, indent=1).encode(),
-                            ContentType="application/json")
+        write_json(self._s3, self.bucket, key, manifest.to_json())
         return key
 
 
@@ -134,8 +135,8 @@ class DirectoryResultStore(ResultStore):
         shutil.move(path, self.path_of(key))
         return key
 
-    def write_manifest(self, manifest: dict[str, Any]) -> str:
+    def write_manifest(self, manifest: ResultsManifest) -> str:
         key = catalog_layout.manifest_key(self.prefix)
         self.path_of(key).parent.mkdir(parents=True, exist_ok=True)
-        self.path_of(key).write_text(json.dumps(manifest, indent=1))
+        self.path_of(key).write_text(json.dumps(manifest.to_json(), indent=1))
         return key

@@ -1,4 +1,5 @@
-"""Runs one run of a job: graph in (S3), events out (SQS), outputs and manifest out (S3).
+"""Runs one run of a job: snapshot in (S3), events out (SQS), outputs and manifest out (S3); the
+pointers, the snapshot and the manifest are `stratus.run_contract`'s.
 
 Contract with the state machine (statemachines/batch_job.asl.json) and the API:
 - status `running` with progress 0 first, then progress while evaluating; never `finished` (the
@@ -13,7 +14,6 @@ Contract with the state machine (statemachines/batch_job.asl.json) and the API:
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import resource
@@ -21,13 +21,13 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
 from typing import Any
 
-from botocore.exceptions import ClientError
+from stratus import aws
+from stratus.adapters.s3_json import read_json
 from stratus.errors import OpenEOApiException, ProcessGraphInvalidException, ProcessGraphMissingException
 from stratus.events import EventPublisher, JobStatus, LogEvent, LogLevel, StatusEvent
+from stratus.run_contract import RunConfig, RunSnapshot
 from stratus.settings import Settings
 
 import stratus_processing.processes  # noqa: F401  (registers the process implementations)
@@ -37,7 +37,8 @@ from stratus_processing.errors import describe_failure, node_path
 from stratus_processing.graph import ProcessGraph, evaluate_process
 from stratus_processing.io.cog import RasterReader
 from stratus_processing.io.save import save_geotiff, save_json
-from stratus_processing.io.stac import DocumentReader, S3JsonStore, StacCatalog
+from stratus_processing.io.sources import ConfiguredCatalog, secrets_manager_headers
+from stratus_processing.io.stac import DocumentReader, S3JsonStore
 from stratus_processing.manifest import build_manifest
 from stratus_processing.registry import DEFAULT_REGISTRY, ProcessRegistry
 from stratus_processing.results import S3ResultStore
@@ -55,40 +56,6 @@ _MIN_PROGRESS_STEP = 5.0  # percent; fewer, meaningful status events rather than
 # SQS messages are limited to 256 KiB; a traceback longer than this (characters) keeps its end,
 # where the error is.
 MAX_TRACEBACK_CHARS = 64_000
-
-
-# Per-run environment variables: the state machine's container overrides (statemachines/batch_job.asl.json).
-RUN_ENV = {"job_id": "STRATUS_JOB_ID", "run_id": "STRATUS_RUN_ID", "graph_key": "STRATUS_GRAPH_KEY",
-           "results_prefix": "STRATUS_RESULTS_PREFIX"}
-
-
-# Key of the run snapshot holding the user-defined processes the graph calls (frozen by PrepareJob).
-USER_PROCESSES_KEY = "user_processes"
-
-
-class RunConfigError(Exception):
-    pass
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """What one run is about; the state machine passes it as container environment overrides."""
-
-    job_id: str
-    run_id: str
-    graph_key: str  # in the results bucket: {"process_graph": {...}} (the openEO process object)
-    results_prefix: str  # in the results bucket, ends with "/"
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> RunConfig:
-        environ = os.environ if environ is None else environ
-        missing = [RUN_ENV[f.name] for f in fields(cls) if not environ.get(RUN_ENV[f.name])]
-        if missing:
-            raise RunConfigError(f"missing environment variable(s): {', '.join(missing)}")
-        config = cls(**{f.name: environ[RUN_ENV[f.name]] for f in fields(cls)})
-        if not config.results_prefix.endswith("/"):
-            raise RunConfigError(f"{RUN_ENV['results_prefix']} must end with '/': {config.results_prefix!r}")
-        return config
 
 
 class EventReporter:
@@ -133,17 +100,20 @@ def _run(config: RunConfig, settings: Settings, meter: UsageMeter, *, s3: Any, p
     reporter = EventReporter(publisher, config.job_id, config.run_id)
     reporter.status(JobStatus.RUNNING, progress=0)
     try:
-        process = load_process(s3, settings.results_bucket, config.graph_key)
-        graph = ProcessGraph(process["process_graph"])
+        snapshot = load_snapshot(s3, settings.results_bucket, config.graph_key)
+        graph = ProcessGraph(snapshot.process["process_graph"])
         process_ids = sorted({node.process_id for node in graph.nodes.values()})
         reporter.log(f"Process graph loaded: {len(graph)} nodes ({', '.join(process_ids)})")
 
         store = S3ResultStore(s3, settings.results_bucket, config.results_prefix)
         documents = DocumentReader(s3_client=s3, s3_buckets=[settings.data_bucket], allow=settings.outbound_allow_list)
-        env = EvalEnv(catalog=StacCatalog(S3JsonStore(s3, settings.data_bucket), documents=documents),
+        catalog = ConfiguredCatalog(S3JsonStore(s3, settings.data_bucket), documents=documents,
+                                    secret_headers=secrets_manager_headers(lambda: aws.client("secretsmanager")),
+                                    protected_buckets=[settings.results_bucket, settings.files_bucket])
+        env = EvalEnv(catalog=catalog,
                       rasters=rasters, results=store, reporter=reporter,
-                      user_processes=process.get(USER_PROCESSES_KEY) or {})
-        evaluate(process, env, registry=registry)
+                      user_processes=snapshot.user_processes)
+        evaluate(snapshot.process, env, registry=registry)
 
         manifest_key = store.write_manifest(build_manifest(store.assets))
         reporter.log(f"Results complete: {len(store.assets)} file(s), manifest at {manifest_key}")
@@ -176,22 +146,15 @@ def evaluate(process: dict[str, Any], env: EvalEnv, *, registry: ProcessRegistry
             save_json(result, store)
 
 
-def load_process(s3: Any, bucket: str, key: str) -> dict[str, Any]:
-    """The openEO process object stored for this run."""
+def load_snapshot(s3: Any, bucket: str, key: str) -> RunSnapshot:
+    """What PrepareJob froze for this run."""
     try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
-            raise ProcessGraphMissingException(
-                message=f"The process graph of this run is missing (s3://{bucket}/{key}).") from exc
-        raise
-    try:
-        process = json.loads(body)
+        document = read_json(s3, bucket, key)
     except ValueError as exc:
         raise ProcessGraphInvalidException(message=f"The stored process graph is not valid JSON: {exc}") from exc
-    if not isinstance(process, dict) or not isinstance(process.get("process_graph"), dict):
-        raise ProcessGraphMissingException()
-    return process
+    if document is None:
+        raise ProcessGraphMissingException(message=f"The process graph of this run is missing (s3://{bucket}/{key}).")
+    return RunSnapshot.from_json(document)
 
 
 def report_failure(reporter: EventReporter, exc: BaseException, *, usage: dict[str, Any] | None = None) -> None:

@@ -10,10 +10,11 @@ from typing import Any
 
 from stratus import aws
 from stratus.events import JobStatus, LogEvent, LogLevel, StatusEvent
+from stratus.run_contract import RunConfig
 from stratus.settings import Settings
 
 from stratus_processing.io.cog import RasterReader
-from stratus_processing.runner import EXIT_OK, RunConfig, run_job
+from stratus_processing.runner import EXIT_OK, run_job
 
 
 class OutcomePublisher:
@@ -34,8 +35,7 @@ class OutcomePublisher:
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = Settings.from_env()
-    config = RunConfig(job_id=event["request_id"], run_id="sync", graph_key=event["graph_key"],
-                       results_prefix=event["results_prefix"])
+    config = RunConfig.from_sync_event(event)
     outcome = OutcomePublisher()
     with RasterReader.from_environ() as rasters:  # the run's open COGs, closed with it
         exit_code = run_job(config, settings, s3=aws.client("s3"), publisher=outcome, rasters=rasters)

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from affine import Affine
+from stratus.domain.load_needs import LoadNeeds
 from stratus.events import LogLevel
 from stratus.file_formats import GTIFF, NETCDF, find_format
 
@@ -41,6 +42,7 @@ from stratus_processing.graph import ProcessGraph, numeric_conventions, evaluate
 from stratus_processing.grid import Grid
 from stratus_processing.io.load import LoadPlan, prefetch
 from stratus_processing.io.save import RasterSink, open_sink, write_env
+from stratus_processing.load_extent import load_needs_of
 from stratus_processing.registry import DEFAULT_REGISTRY, ProcessRegistry
 from stratus_processing.reporting import Reporter
 from stratus_processing.results import AssetRecord, ResultStore
@@ -126,6 +128,8 @@ class TileContext:
     """What a process sees of tiled execution (`EvalEnv.tile`)."""
 
     loads: dict[str, LoadPlan]  # per load node id, planned once for the whole grid
+    # per load node id, what the whole graph keeps of it (each load is planned on its own)
+    load_needs: Mapping[str, LoadNeeds] = field(default_factory=dict)
     grid: Grid | None = None  # the tile being evaluated; None while the loads are being planned
     outputs: TileOutputs | None = None
 
@@ -331,7 +335,7 @@ def run_tiled(process: Mapping[str, Any], env: EvalEnv, *, registry: ProcessRegi
     arguments = parameter_defaults(process)
 
     # Plan every load once, for the whole grid (logs what it found, raises NoDataAvailable, ...).
-    context = TileContext(loads={})
+    context = TileContext(loads={}, load_needs=load_needs_of(graph, arguments))
     planning_env = replace(env, tile=context)
     for node_id, node in graph.nodes.items():
         if node.process_id in LOAD_PROCESSES:

@@ -2,7 +2,9 @@
 
 `python -m stratus.admin create-user NAME` makes an openEO basic-auth user;
 `python -m stratus.admin create-customer EMAIL [--admin] [--scope SCOPE ...]` an order-service
-customer (printing its client id and client secret, shown only once).
+customer (printing its client id and client secret, shown only once);
+`python -m stratus.admin refresh-collections [NAME ...]` fetches the configured remote collections' metadata
+into the cache `/collections` reads (all, or those named by id or alias) and says what each source answered.
 
 Reads the deployment's table and secret names from the same environment variables the Lambda
 functions get (see `stratus.settings.ENV`); the password is asked for, never passed as an argument,
@@ -34,7 +36,12 @@ def main(argv: list[str] | None = None) -> int:
     customer.add_argument("--scope", action="append", default=None, metavar="SCOPE",
                           help="a scope to grant, e.g. service:ndvi-composite (repeatable); "
                                "default: the scopes a registering customer gets")
+    refresh = commands.add_parser("refresh-collections",
+                                  help="fetch the configured remote collections' metadata now")
+    refresh.add_argument("names", nargs="*", metavar="NAME", help="collection ids or aliases; default: all")
     args = parser.parse_args(argv)
+    if args.command == "refresh-collections":
+        return _refresh_collections(args.names)
 
     login = args.user_id if args.command == "create-user" else args.email
     password = getpass.getpass(f"Password for {login}: ") if sys.stdin.isatty() else sys.stdin.readline()
@@ -66,6 +73,20 @@ def _create_customer(args: argparse.Namespace, password: str) -> int:
     print(f"client_secret: {secret}")
     print("the client secret is shown only this once", file=sys.stderr)
     return 0
+
+
+def _refresh_collections(names: list[str]) -> int:
+    try:
+        outcomes = Backend.from_env().collection_refresher.refresh(names)
+    except KeyError as error:
+        print(f"refused: {error.args[0]}", file=sys.stderr)
+        return 2
+    if not outcomes:
+        print("no remote collections are configured")
+    for outcome in outcomes:
+        print(f"{outcome.collection_id}: {'refreshed' if outcome.refreshed else 'kept the cached document'} "
+              f"({outcome.detail})")
+    return 0 if all(outcome.refreshed for outcome in outcomes) else 1
 
 
 if __name__ == "__main__":

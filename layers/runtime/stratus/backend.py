@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 from stratus import aws, resources
@@ -10,20 +10,26 @@ from stratus.adapters.email import SesEmailSender
 from stratus.adapters.lambda_processor import LambdaSyncProcessor
 from stratus.adapters.oidc import CognitoAccessTokenVerifier
 from stratus.adapters.s3_catalog import S3CatalogReader
+from stratus.adapters.s3_collections import S3CollectionsStore
 from stratus.adapters.s3_files import S3FileStore
 from stratus.adapters.s3_results import S3ResultStore
 from stratus.adapters.secrets import SecretValue
+from stratus.adapters.stac_sources import GuardedSourceFetcher
 from stratus.adapters.webhooks import GuardedWebhookPoster, SqsWebhookQueue
 from stratus.adapters.workflow import StepFunctionsWorkflow
 from stratus.domain.auth import AuthService, OidcProvider
 from stratus.domain.catalog import CatalogService
+from stratus.domain.collection_refresh import CollectionRefresher
 from stratus.domain.customers import AccountRates, CustomerService
+from stratus.domain.principal import CallerResolver
 from stratus.domain.files import FileService
 from stratus.domain.estimate import CostModel
 from stratus.domain.jobs import JobService
 from stratus.domain.limits import Rate, RateLimiter, UsageSlots
 from stratus.domain.notifications import OrderNotifier
 from stratus.domain.reaper import Reaper
+from stratus.domain.runs import RunPreparation
+from stratus.domain.status import StatusService
 from stratus.domain.webhooks import WebhookDeliverer
 from stratus.domain.orders import OrderService
 from stratus.domain.services import ServiceCatalog
@@ -33,7 +39,8 @@ from stratus.events import EventPublisher
 from stratus.outbound import OutboundGuard, Timeouts
 from stratus.settings import Settings
 from stratus.store import models
-from stratus.store.customers import DynamoCustomerOrders, DynamoCustomerRepository
+from stratus.store.accounts import DynamoAccountRepository
+from stratus.store.customers import DynamoCustomerOrders
 from stratus.store.jobs import DynamoJobRepository
 from stratus.store.limits import (
     DynamoCounterStore,
@@ -46,7 +53,6 @@ from stratus.store.order_notices import DynamoOrderEndStore, DynamoWebhookTarget
 from stratus.store.orders import DynamoOrderRepository
 from stratus.store.services import DynamoServiceRepository
 from stratus.store.process_graphs import DynamoProcessGraphRepository
-from stratus.store.users import DynamoUserRepository
 
 
 @dataclass
@@ -77,9 +83,15 @@ class Backend:
         return RateLimiter(DynamoCounterStore())
 
     @cached_property
+    def callers(self) -> CallerResolver:
+        """Who calls either API, from the credential the API layer parsed (one per request)."""
+        return CallerResolver(DynamoAccountRepository(), self.signing_key,
+                              oidc_verifiers={provider.id: provider.verifier for provider in self.oidc_providers})
+
+    @cached_property
     def auth(self) -> AuthService:
-        return AuthService(DynamoUserRepository(), self.signing_key, resources.TOKEN_LIFETIME_S,
-                           oidc_providers=self._oidc_providers(), limiter=self.rate_limiter,
+        return AuthService(DynamoAccountRepository(), self.signing_key, resources.TOKEN_LIFETIME_S,
+                           oidc_providers=self.oidc_providers, limiter=self.rate_limiter,
                            login_rate=Rate.of(resources.TOKEN_REQUESTS_PER_ACCOUNT),
                            lockout=Rate.of(resources.LOGIN_FAILURES_BEFORE_LOCKOUT))
 
@@ -94,18 +106,19 @@ class Backend:
             resets_per_email=Rate.of(resources.PASSWORD_RESETS_PER_EMAIL),
             token_requests_per_account=Rate.of(resources.TOKEN_REQUESTS_PER_ACCOUNT),
             lockout=Rate.of(resources.LOGIN_FAILURES_BEFORE_LOCKOUT))
-        return CustomerService(DynamoCustomerRepository(), DynamoCustomerOrders(), self.signing_key,
+        return CustomerService(DynamoAccountRepository(), DynamoCustomerOrders(), self.signing_key,
                                resources.TOKEN_LIFETIME_S, lambda: SesEmailSender(aws.client("ses"), sender),
                                pending=DynamoPendingRegistrations(), limiter=self.rate_limiter, rates=rates,
                                registration=self.settings.registration,
                                verify_ttl_s=resources.REGISTRATION_VERIFY_TTL_S,
-                               on_account_change=lambda customer_id: self.auth.forget_account(customer_id),
+                               on_account_change=lambda customer_id: self.callers.forget_account(customer_id),
                                default_scopes=resources.DEFAULT_CUSTOMER_SCOPES,
                                reset_ttl_s=resources.PASSWORD_RESET_TTL_S,
                                password_min_chars=resources.CUSTOMER_PASSWORD_MIN_CHARS,
                                password_max_chars=resources.CUSTOMER_PASSWORD_MAX_CHARS)
 
-    def _oidc_providers(self) -> list[OidcProvider]:
+    @cached_property
+    def oidc_providers(self) -> list[OidcProvider]:
         settings = self.settings
         if not settings.oidc_issuer:
             return []
@@ -160,20 +173,46 @@ class Backend:
     @cached_property
     def jobs(self) -> JobService:
         return JobService(self.jobs_repository, self.workflow, catalog=self.catalog_reader,
-                          cost_model=self.cost_model, artifacts=self.results, logs=self.logs)
+                          cost_model=self.cost_model, artifacts=self.results, logs=self.logs,
+                          events=self.events)
+
+    @cached_property
+    def status(self) -> StatusService:
+        """Applies status events (the status consumer)."""
+        return StatusService(self.jobs_repository, self.logs, artifacts=self.results, notices=self.order_notifier,
+                             cost_model=self.cost_model)
+
+    @cached_property
+    def run_preparation(self) -> RunPreparation:
+        """PrepareJob: a job's run snapshot, frozen for the Batch job."""
+        return RunPreparation(self.jobs_repository, self.user_processes, self.results)
 
     @cached_property
     def reaper(self) -> Reaper:
         """Ends jobs whose run was lost (scheduled)."""
-        return Reaper(self.jobs_repository, self.workflow, self.events, resources.REAPER_POLICY)
+        policy = replace(resources.REAPER_POLICY, quiet_after_s=self.settings.reaper_stale_after_s)
+        return Reaper(self.jobs_repository, self.workflow, self.events, policy)
 
     @cached_property
     def catalog_reader(self) -> S3CatalogReader:
         return S3CatalogReader(aws.client("s3"), self.settings.data_bucket)
 
     @cached_property
+    def collections_store(self) -> S3CollectionsStore:
+        """The collections configuration and the cached metadata of its remote entries (read-only use)."""
+        return S3CollectionsStore(aws.client("s3"), self.settings.data_bucket)
+
+    @cached_property
     def catalog(self) -> CatalogService:
-        return CatalogService(self.catalog_reader)
+        return CatalogService(self.catalog_reader, self.collections_store)
+
+    @cached_property
+    def collection_refresher(self) -> CollectionRefresher:
+        """Fetches the configured remote collections' documents into the cache (scheduled, admin command)."""
+        store = S3CollectionsStore(aws.client("s3"), self.settings.data_bucket, cache_seconds=0)
+        fetcher = GuardedSourceFetcher(self.settings.allowed_private_hosts, lambda: aws.client("secretsmanager"),
+                                       lambda: aws.client("s3"))
+        return CollectionRefresher(store, store, fetcher)
 
     @cached_property
     def sync_processing(self) -> SyncProcessingService:

@@ -13,6 +13,15 @@ def collections_config_key() -> str:
     return "config/collections.json"
 
 
+def collections_cache_prefix() -> str:
+    """The cached source documents of configured remote collections, in the data bucket (refresh-written)."""
+    return "cache/collections/"
+
+
+def collection_cache_key(collection_id: str) -> str:
+    return f"{collections_cache_prefix()}{quote(collection_id, safe='')}.json"
+
+
 def catalog_key() -> str:
     return f"{STAC_ROOT}/catalog.json"
 
@@ -44,11 +53,12 @@ def run_prefix(job_id: str, run_id: str) -> str:
 
 
 def graph_key(job_id: str, run_id: str) -> str:
-    return f"{run_prefix(job_id, run_id)}process_graph.json"
+    """The run snapshot (`stratus.run_contract.RunSnapshot`)."""
+    return _graph_key(run_prefix(job_id, run_id))
 
 
 def results_prefix(job_id: str, run_id: str) -> str:
-    return f"{run_prefix(job_id, run_id)}results/"
+    return _results_prefix(run_prefix(job_id, run_id))
 
 
 def manifest_key(results_prefix_: str) -> str:
@@ -59,6 +69,22 @@ def manifest_key(results_prefix_: str) -> str:
 def sync_prefix(user_id: str, request_id: str) -> str:
     """What one synchronous request (`POST /result`) writes, in the results bucket."""
     return f"sync/{user_id}/{request_id}/"
+
+
+def sync_graph_key(user_id: str, request_id: str) -> str:
+    return _graph_key(sync_prefix(user_id, request_id))
+
+
+def sync_results_prefix(user_id: str, request_id: str) -> str:
+    return _results_prefix(sync_prefix(user_id, request_id))
+
+
+def _graph_key(prefix: str) -> str:
+    return f"{prefix}process_graph.json"
+
+
+def _results_prefix(prefix: str) -> str:
+    return f"{prefix}results/"
 
 
 def user_files_prefix(user_id: str) -> str:

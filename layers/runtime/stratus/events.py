@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from stratus.domain.lifecycle import JobStatus  # noqa: F401 (the status field's type; the lifecycle lives there)
+
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
@@ -20,39 +22,6 @@ def utcnow() -> datetime:
 def isoformat_z(value: datetime) -> str:
     """RFC 3339 with a `Z`, as openEO and STAC documents write UTC times."""
     return value.isoformat().replace("+00:00", "Z")
-
-
-@unique
-class JobStatus(StrEnum):
-    CREATED = "created"
-    QUEUED = "queued"
-    RUNNING = "running"
-    FINISHED = "finished"
-    ERROR = "error"
-    CANCELED = "canceled"
-
-    @property
-    def rank(self) -> int:
-        """Position in the lifecycle; a job only ever moves to a higher rank within one run."""
-        return _RANK[self]
-
-    @property
-    def is_terminal(self) -> bool:
-        return self.rank == _RANK[JobStatus.FINISHED]
-
-    def earlier(self) -> list["JobStatus"]:
-        """Statuses from which a job may move to this one."""
-        return [s for s in JobStatus if s.rank < self.rank]
-
-
-_RANK = {
-    JobStatus.CREATED: 0,
-    JobStatus.QUEUED: 1,
-    JobStatus.RUNNING: 2,
-    JobStatus.FINISHED: 3,
-    JobStatus.ERROR: 3,
-    JobStatus.CANCELED: 3,
-}
 
 
 @unique
@@ -75,7 +44,7 @@ class StatusEvent(BaseModel):
     # on the processing's last event (running at 100 %, or error); stored once per run, in any order
     usage: dict[str, Any] | None = None
     # why the job failed, as a code (stored in the job's `error_code`); the order-service input errors
-    # (`stratus.domain.orders.INPUT_ERROR_CODES`, e.g. "NoDataAvailable") make an order INVALID
+    # (`stratus.domain.lifecycle.INPUT_ERROR_CODES`, e.g. "NoDataAvailable") make an order INVALID
     error_code: str | None = None
 
 

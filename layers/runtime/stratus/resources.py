@@ -6,8 +6,12 @@ resource needs to be created identically in AWS and in the embedded emulator liv
 
 from __future__ import annotations
 
+import inspect
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from stratus import catalog_layout
 from stratus.domain.reaper import ReaperPolicy
 
 
@@ -25,9 +29,71 @@ class QueueSpec:
     dlq_retention_days: int = 14
 
 
+# What a principal may do with a table or with the objects under a key prefix.
+READ, WRITE, DELETE = "read", "write", "delete"
+
+
+@dataclass(frozen=True)
+class TableAccess:
+    table: str  # key of `stratus.store.models.TABLES`
+    modes: frozenset[str]  # READ and/or WRITE (WRITE alone: put/update/delete items without reading them)
+
+
+@dataclass(frozen=True)
+class ObjectAccess:
+    bucket: str  # one of BUCKETS
+    prefix: str  # key prefix the access is limited to, from `catalog_layout` (`layout_root`); "" is the whole bucket
+    modes: frozenset[str]  # READ, WRITE (put) and/or DELETE
+
+
+def table(key: str, *modes: str) -> TableAccess:
+    return TableAccess(key, frozenset(modes))
+
+
+def objects(bucket: str, prefix: str, *modes: str) -> ObjectAccess:
+    return ObjectAccess(bucket, prefix, frozenset(modes))
+
+
+def layout_root(key_of: Callable[..., str]) -> str:
+    """The folder every key of a `catalog_layout` function starts with, whatever the ids: "jobs/" for
+    `job_prefix`, "users/" for `user_files_prefix`. Grants are scoped to it, so they follow the layout."""
+    arity = len(inspect.signature(key_of).parameters)
+    shared = os.path.commonprefix([key_of(*[marker] * arity) for marker in ("a", "b")])
+    root = shared[: shared.rfind("/") + 1]
+    if not root:
+        raise ValueError(f"catalog_layout.{key_of.__name__} has no constant folder to scope a grant to")
+    return root
+
+
+JOBS_ROOT = layout_root(catalog_layout.job_prefix)  # results bucket: job runs, their graphs and results
+SYNC_ROOT = layout_root(catalog_layout.sync_prefix)  # results bucket: synchronous requests (POST /result)
+USERS_ROOT = layout_root(catalog_layout.user_files_prefix)  # files bucket: the users' workspaces
+CONFIG_ROOT = layout_root(catalog_layout.collections_config_key)  # data bucket: the deployment's configuration
+COLLECTIONS_CACHE_ROOT = layout_root(catalog_layout.collection_cache_key)  # data bucket: remote collections' metadata
+WHOLE_BUCKET = ""
+
+
+@dataclass(frozen=True)
+class Access:
+    """Everything a principal may touch; the CDK app grants exactly this and nothing else
+    (`stratus_infra.access`), and the synth test checks the synthesized policies against it.
+    Consuming a queue is not listed here: it follows from `QueueSpec.consumer`."""
+
+    tables: tuple[TableAccess, ...] = ()
+    objects: tuple[ObjectAccess, ...] = ()
+    secrets: tuple[str, ...] = ()  # keys of SECRETS; read (and the secret's id is put in its setting)
+    sends_to: tuple[str, ...] = ()  # keys of QUEUES
+    invokes: tuple[str, ...] = ()  # keys of FUNCTIONS
+    # Step Functions actions on the job state machine ("states:StartExecution", "states:DescribeStateMachine")
+    # or on its executions ("states:StopExecution", "states:DescribeExecution")
+    state_machine: tuple[str, ...] = ()
+    batch: tuple[str, ...] = ()  # Batch actions: "batch:TerminateJob" (this account's jobs), "batch:ListJobs", ...
+    sends_email: bool = False  # from the deployment's SES identity (`Settings.notification_sender`)
+
+
 @dataclass(frozen=True)
 class FunctionSpec:
-    """A Lambda function: where its code lives and what it is given."""
+    """A Lambda function: where its code lives, what it is given and what it may touch."""
 
     logical_name: str
     code_dir: str  # relative to the repository root
@@ -38,25 +104,88 @@ class FunctionSpec:
     # "zip": code_dir is the asset, `module.function` a file in it, the layer supplies `stratus`;
     # "image": the processing container image, `handler` an importable dotted path inside it.
     packaging: str = "zip"
+    access: Access = Access()
 
+
+# Secrets Manager secrets the stack creates; their ids reach a function through the `Settings` field named here.
+SECRETS: dict[str, str] = {"token": "token_secret_id"}  # the HMAC key of basic-auth tokens and webhook signatures
+
+# Cancel terminates the run's Batch job, found by name (ListJobs has no resource-level permissions).
+_CANCELS_BATCH_JOBS = ("batch:TerminateJob", "batch:ListJobs")
 
 FUNCTIONS: dict[str, FunctionSpec] = {
-    "api": FunctionSpec("Api", "functions/api", "app.lambda_handler", 29, 1024, "openEO and order-service HTTP API"),
-    "status": FunctionSpec("StatusConsumer", "functions/status", "app.lambda_handler", 30, 512, "Applies job status events"),
-    "logging": FunctionSpec("LogConsumer", "functions/logging", "app.lambda_handler", 30, 256, "Stores job log entries"),
-    "webhooks": FunctionSpec("WebhookSender", "functions/webhooks", "app.lambda_handler", 60, 256,
-                             "Delivers signed order webhooks"),
+    "api": FunctionSpec(
+        "Api", "functions/api", "app.lambda_handler", 29, 1024, "openEO and order-service HTTP API",
+        access=Access(
+            # users: password rehash; logs: deleted with their job; process_graphs: user-defined processes;
+            # services: the order-service catalog; limits: usage slots, quotas, rate limits
+            tables=tuple(table(key, READ, WRITE)
+                         for key in ("users", "jobs", "logs", "process_graphs", "services", "limits")),
+            objects=(
+                objects("data", WHOLE_BUCKET, READ),  # the STAC catalog (and the deployment's configuration)
+                # manifests and presigned downloads (signed with the function's role); DELETE /jobs/{job_id}
+                objects("results", JOBS_ROOT, READ, DELETE),
+                objects("results", SYNC_ROOT, READ, WRITE),  # POST /result: the frozen graph in, the result out
+                objects("files", USERS_ROOT, READ, WRITE, DELETE),  # the users' workspaces (`/files`)
+            ),
+            secrets=("token",),
+            sends_to=("status", "logs"),  # an invalid order's end; POST /api/v1/logging entries
+            invokes=("sync_processing",),
+            # start; DELETE /jobs/{id}/results stops the run; the state machine names the run's Batch queue
+            state_machine=("states:StartExecution", "states:StopExecution", "states:DescribeStateMachine"),
+            batch=_CANCELS_BATCH_JOBS,
+            sends_email=True,  # password resets, registration verification
+        ),
+    ),
+    "status": FunctionSpec(
+        "StatusConsumer", "functions/status", "app.lambda_handler", 30, 512, "Applies job status events",
+        access=Access(
+            # a failure event is also written to the job's log; an order's end is mailed to its customer
+            tables=(table("jobs", READ, WRITE), table("logs", WRITE), table("users", READ)),
+            objects=(objects("results", JOBS_ROOT, READ, DELETE),),  # a canceled or failed run's files are deleted
+            sends_to=("webhooks",),  # the webhooks of ended orders
+            sends_email=True,
+        ),
+    ),
+    "logging": FunctionSpec(
+        "LogConsumer", "functions/logging", "app.lambda_handler", 30, 256, "Stores job log entries",
+        access=Access(tables=(table("logs", WRITE),)),
+    ),
+    "webhooks": FunctionSpec(
+        "WebhookSender", "functions/webhooks", "app.lambda_handler", 60, 256, "Delivers signed order webhooks",
+        # reads the order (URL, customer), signs with a per-customer key derived from the token key, and
+        # notes each outcome in the order's log through the log queue
+        access=Access(tables=(table("jobs", READ),), secrets=("token",), sends_to=("logs",)),
+    ),
     "prepare_job": FunctionSpec(
-        "PrepareJob", "functions/workflow", "app.lambda_handler", 30, 512, "Snapshots a job's process graph for a run"
+        "PrepareJob", "functions/workflow", "app.lambda_handler", 30, 512, "Snapshots a job's process graph for a run",
+        # the job and the user-defined processes its graph calls in; the run's graph snapshot out
+        access=Access(tables=(table("jobs", READ), table("process_graphs", READ)),
+                      objects=(objects("results", JOBS_ROOT, WRITE),)),
     ),
     "reaper": FunctionSpec(
-        "JobReaper", "functions/reaper", "app.lambda_handler", 60, 256, "Ends jobs whose run was lost (scheduled)"
+        "JobReaper", "functions/reaper", "app.lambda_handler", 60, 256, "Ends jobs whose run was lost (scheduled)",
+        # reads the jobs' active index, asks the state machine and Batch about runs, stops a run that never
+        # found capacity, and ends jobs through the status queue
+        access=Access(tables=(table("jobs", READ),), sends_to=("status",),
+                      # the history holds a failed run's cause (the Catch's input), for the job's log
+                      state_machine=("states:DescribeStateMachine", "states:DescribeExecution",
+                                     "states:GetExecutionHistory", "states:StopExecution"),
+                      batch=_CANCELS_BATCH_JOBS),
+    ),
+    # fetches the configured remote collections' metadata into the cache `/collections` reads (4 sources at
+    # once, each within a 20 s budget plus redirects: 10 sources take well under a minute)
+    "collections_refresh": FunctionSpec(
+        "CollectionsRefresh", "functions/collections", "app.lambda_handler", 120, 256,
+        "Refreshes the cached metadata of configured remote collections (scheduled)",
+        access=Access(objects=(objects("data", CONFIG_ROOT, READ), objects("data", COLLECTIONS_CACHE_ROOT, WRITE))),
     ),
     # Runs small graphs for `POST /result`; the API invokes it so the API itself never imports the
     # raster stack. 25 s leaves the API time to answer inside API Gateway's 29 s.
     "sync_processing": FunctionSpec(
         "SyncProcessing", "containers/processing", "stratus_processing.sync_handler.lambda_handler", 25, 3008,
         "Synchronous openEO processing (POST /result)", packaging="image",
+        access=Access(objects=(objects("data", WHOLE_BUCKET, READ), objects("results", SYNC_ROOT, READ, WRITE))),
     ),
 }
 
@@ -75,6 +204,10 @@ QUEUES: dict[str, QueueSpec] = {
 BUCKETS = ("data", "results", "files")
 
 STATE_MACHINE_FILE = "statemachines/batch_job.asl.json"
+# What the job state machine's tasks touch (the ASL comes from a file, so CDK cannot infer it): PrepareJob,
+# status events, and the Batch job it submits, waits for (`.sync` describes it) and stops when the run is stopped.
+STATE_MACHINE_ACCESS = Access(invokes=("prepare_job",), sends_to=("status",),
+                              batch=("batch:SubmitJob", "batch:DescribeJobs", "batch:TerminateJob"))
 
 # Names the ASL file uses as ${...} substitutions; CDK and the local runtime both fill exactly these.
 STATE_MACHINE_SUBSTITUTIONS = (
@@ -88,11 +221,18 @@ STATE_MACHINE_SUBSTITUTIONS = (
 REAPER_SCHEDULE_MINUTES = 5
 REAPER_POLICY = ReaperPolicy(quiet_after_s=15 * 60, never_started_after_s=10 * 60, runnable_limit_s=60 * 60)
 
+# The metadata of configured remote collections (`stratus.domain.collection_refresh`) is fetched this often
+# (and on each deployment); collection documents change rarely (new items do not change them).
+COLLECTIONS_REFRESH_SCHEDULE_HOURS = 6
+
 PROCESSING_DOCKERFILE = "containers/processing/Dockerfile"
 PROCESSING_COMMAND = ["python", "-m", "stratus_processing"]
 PROCESSING_VCPU = 2.0
 PROCESSING_MEMORY_MB = 8192  # Fargate: 2 vCPU allows 4-16 GiB
 PROCESSING_TIMEOUT_S = 4 * 3600  # a batch job longer than this is a runaway
+# The processing job (Batch): input data in, the run's graph snapshot in and its results out, status and log events.
+PROCESSING_ACCESS = Access(objects=(objects("data", WHOLE_BUCKET, READ), objects("results", JOBS_ROOT, READ, WRITE)),
+                           sends_to=("status", "logs"))
 
 TOKEN_SECRET_NAME = "stratus/token-signing-key"
 TOKEN_LIFETIME_S = 3600  # an hour, like the openEO reference back-ends

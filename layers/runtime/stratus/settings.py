@@ -35,6 +35,7 @@ ENV = {
     "order_collection_id": "STRATUS_ORDER_COLLECTION_ID",
     "allowed_private_hosts": "STRATUS_ALLOWED_PRIVATE_HOSTS",
     "registration": "STRATUS_REGISTRATION",
+    "reaper_stale_after_s": "STRATUS_REAPER_STALE_AFTER_S",
 }
 
 
@@ -69,6 +70,8 @@ class Settings:
     # order-service self-registration: "verify" (e-mail verification activates), "approval" (verification,
     # then an admin activates) or "closed" (admins create customers)
     registration: str = resources.REGISTRATION_VERIFY
+    # a queued or running job quiet this long is looked at by the reaper
+    reaper_stale_after_s: int = resources.REAPER_POLICY.quiet_after_s
 
     @property
     def oidc_client_id_list(self) -> list[str]:

@@ -259,6 +259,17 @@ def test_array_find_over_time(cube):
     assert np.isnan(along("t", "array_find", cube, value=None).values).all()
 
 
+def test_array_contains_on_plain_arrays_and_over_time(cube):
+    assert call("array_contains", data=["sentinel-2a", "sentinel-2b"], value="sentinel-2b") is True
+    assert call("array_contains", data=["sentinel-2a"], value="Sentinel-2A") is False
+    assert call("array_contains", data=[1, None, "1"], value=1.0) is True
+    assert call("array_contains", data=["1", None], value=1) is False
+    assert call("array_contains", data=[None], value=None) is False
+    # pixel (0, 0) over time is [1, 2, 0, 5]; (0, 2) is [3, 1, 2, NaN]
+    np.testing.assert_array_equal(along("t", "array_contains", cube, value=5).values[0], [1, 0, 0])
+    assert not along("t", "array_contains", cube, value="5").values.any()
+
+
 def test_array_create_from_cube_pieces_uses_the_callback_dimension(cube):
     # Given [array_element(data, 0), 7, array_element(data, 3)] inside a callback over t
     def element(index):

@@ -17,10 +17,11 @@ from stratus.domain.order_inputs import bind_parameters, check_parameters, geome
 from stratus.domain.orders import check_periods, no_data_problem
 from stratus.domain.services import shipped_services
 from stratus.events import EventPublisher
+from stratus.run_contract import RunConfig
 from stratus.settings import Settings
 from stratus_local.demo_data import DEMO_COLLECTION_ID
 from stratus_processing.io.cog import RasterReader
-from stratus_processing.runner import EXIT_FAILED, EXIT_OK, RunConfig, run_job
+from stratus_processing.runner import EXIT_FAILED, EXIT_OK, run_job
 
 from tests.unit.processing.conftest import DEMO_BUCKET
 from tests.unit.processing.processing_testkit import RecordingSQS

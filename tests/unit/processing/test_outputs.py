@@ -98,7 +98,7 @@ def test_gtiff_integer_output_with_nodata_and_compression(demo_env, result_store
 
 def test_gtiff_per_date_assets_carry_their_datetime_and_checksum(demo_env, result_store):
     save(demo_env, two_dates(), "GTiff")
-    manifest = build_manifest(result_store.assets)
+    manifest = build_manifest(result_store.assets).to_json()
     first = manifest["assets"]["result_2022-06-02.tif"]
     assert first["datetime"] == "2022-06-02T10:20:31Z"
     assert first["eo:bands"] == [{"name": "B04", "common_name": "red"}, {"name": "B08", "common_name": "nir"}]
@@ -140,7 +140,7 @@ def test_netcdf_is_cf_compliant_and_georeferenced(demo_env, result_store):
         assert src.crs == CRS.from_epsg(32632)
         assert src.transform == Affine(10, 0, 679720, 0, -10, 5151920)
     # And the manifest gives the file's time span, projection and per-band statistics
-    entry = build_manifest(result_store.assets)["assets"]["result.nc"]
+    entry = build_manifest(result_store.assets).assets["result.nc"]
     assert entry["start_datetime"] == "2022-06-02T10:20:31Z" and entry["end_datetime"] == "2022-06-07T10:20:31Z"
     assert entry["proj:epsg"] == 32632 and entry["proj:shape"] == [2, 3] and len(entry["raster:bands"]) == 2
 
@@ -168,7 +168,7 @@ def test_json_for_numbers_arrays_and_small_cubes(demo_env, result_store):
     assert second["data"] == [[0.1, 0.5], [0.2, 0.4]]
     assert [a.name for a in result_store.assets] == ["result.json", "result_2.json"]
     assert result_store.assets[0].media_type == "application/json" and result_store.assets[0].grid is None
-    entry = build_manifest(result_store.assets)["assets"]["result.json"]
+    entry = build_manifest(result_store.assets).assets["result.json"]
     assert entry["file:size"] > 0 and "proj:epsg" not in entry
 
 

@@ -252,7 +252,7 @@ def test_manifest_describes_the_assets(demo_env, result_store):
     cube = cubes.carry_metadata(reduced_cube(), red_nir_cube(np.zeros((2, 1, 1)), np.zeros((2, 1, 1))))
     save(demo_env, cube)
     # When
-    manifest = build_manifest(result_store.assets)
+    manifest = build_manifest(result_store.assets).to_json()
     # Then
     asset = manifest["assets"]["result.tif"]
     assert asset["key"] == "jobs/j-1/runs/r-1/results/result.tif"
@@ -280,7 +280,7 @@ def test_manifest_assets_on_different_grids_have_their_own_footprints(demo_env, 
                            grid=small_grid(3, 2, epsg=4326, west=11.4, north=46.6, resolution=0.001))
     save(demo_env, shifted.isel(t=0, drop=True).sel(bands="B08", drop=True))
     # When
-    manifest = build_manifest(result_store.assets)
+    manifest = build_manifest(result_store.assets).to_json()
     # Then each asset has its footprint, the manifest their union
     first, second = (manifest["assets"][name] for name in ("result.tif", "result_2.tif"))
     assert first["bbox"] != second["bbox"]
@@ -317,7 +317,7 @@ def test_mean_ndvi_equals_numpy_on_the_source_cogs(demo_env, demo_s3, result_sto
 def test_temporal_extent_survives_when_t_is_kept(result_store, demo_env):
     cube = red_nir_cube(np.zeros((1, 1, 1)), np.ones((1, 1, 1)), times=[utc(2022, 6, 2, 10, 20, 31)])
     save(demo_env, cube)
-    manifest = build_manifest(result_store.assets)
+    manifest = build_manifest(result_store.assets).to_json()
     assert manifest["assets"]["result_2022-06-02.tif"]["datetime"] == "2022-06-02T10:20:31Z"
     assert manifest["properties"]["start_datetime"] == manifest["properties"]["end_datetime"]
 

@@ -129,7 +129,7 @@ def test_tiled_and_whole_cube_outputs_are_identical(demo_s3, tmp_path, process):
     assert list(tiled) == list(whole)
     for name in whole:
         np.testing.assert_array_equal(tiled[name], whole[name], err_msg=name)
-    tiled_manifest, whole_manifest = build_manifest(tiled_env.results.assets), build_manifest(whole_env.results.assets)
+    tiled_manifest, whole_manifest = (build_manifest(env.results.assets).to_json() for env in (tiled_env, whole_env))
     assert tiled_manifest["properties"] == whole_manifest["properties"]
     for name, asset in whole_manifest["assets"].items():
         mine = tiled_manifest["assets"][name]

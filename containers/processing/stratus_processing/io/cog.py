@@ -139,57 +139,59 @@ class RasterReader:
         """How many times each GDAL path (with `#overview=<level>` for overviews) was opened."""
         return self._datasets.opens
 
-    def gdal_env(self) -> rasterio.Env:
+    def gdal_env(self, options: Mapping[str, Any] | None = None) -> rasterio.Env:
         """A fresh GDAL environment (per call and thread: rasterio environments are thread-local).
         Credentials are resolved each time, so Fargate role credentials that rotate during a long
-        job reach the handles opened (or reopened, see DATASET_MAX_AGE_S) after it."""
+        job reach the handles opened (or reopened, see DATASET_MAX_AGE_S) after it. `options`: the
+        asset's own (`StacItem.gdal_options`: AWS_REQUEST_PAYER for requester-pays buckets)."""
         session = DummySession()  # local files: no credentials, and no boto3 session built per open
         if self._aws_session is not None:
             # botocore sessions aren't thread-safe while resolving credentials; reads run in threads.
             with self._credentials_lock:
                 session = AWSSession(self._aws_session)
-        return rasterio.Env(session=session, **self._gdal_options)
+        return rasterio.Env(session=session, **{**self._gdal_options, **(options or {})})
 
     def read(self, href: str, grid: Grid, *, nodata: float | None = None, band: int = 1,
-             resampling: Resampling = Resampling.nearest) -> np.ndarray:
+             resampling: Resampling = Resampling.nearest,
+             gdal_options: Mapping[str, Any] | None = None) -> np.ndarray:
         """Band `band` of the asset on `grid`; `nodata` (from STAC) overrides the file's own."""
         path = self._resolve_href(href)
         # (A checkout may open the file in its own environment: entered first, not nested.)
-        with self._datasets.checkout(path) as full, self.gdal_env():
+        with self._datasets.checkout(path, options=gdal_options) as full, self.gdal_env(gdal_options):
             level = _overview_level(full, grid, band)
             nodata = full.nodatavals[band - 1] if nodata is None else nodata
             if level is None:
                 values = _read_onto(full, grid, band, nodata, resampling)
         if level is not None:
-            with self._datasets.checkout(path, level) as overview, self.gdal_env():
+            with self._datasets.checkout(path, level, options=gdal_options) as overview, self.gdal_env(gdal_options):
                 values = _read_onto(overview, grid, band, nodata, resampling)
         if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):
             values[values == nodata] = np.nan
         return values
 
-    def prefetch(self, href: str, grid: Grid, *, band: int = 1) -> None:
+    def prefetch(self, href: str, grid: Grid, *, band: int = 1, gdal_options: Mapping[str, Any] | None = None) -> None:
         """Fetch the blocks covering `grid` (in one merged request where they are neighbours), so
         that reads of windows of it take them from GDAL's caches instead of one request each: the
         compressed bytes stay in /vsicurl/'s cache, the decoded blocks in the block cache of the
         handle, which goes back to the pool for the next read of the asset. Reads that need warping
         are not prefetched."""
         path = self._resolve_href(href)
-        with self._datasets.checkout(path) as full, self.gdal_env():
+        with self._datasets.checkout(path, options=gdal_options) as full, self.gdal_env(gdal_options):
             level = _overview_level(full, grid, band)
             if level is None:
                 _prefetch_window(full, grid, band)
         if level is not None:
-            with self._datasets.checkout(path, level) as overview, self.gdal_env():
+            with self._datasets.checkout(path, level, options=gdal_options) as overview, self.gdal_env(gdal_options):
                 _prefetch_window(overview, grid, band)
 
-    def grid_of(self, href: str) -> Grid:
+    def grid_of(self, href: str, *, gdal_options: Mapping[str, Any] | None = None) -> Grid:
         """The asset's pixel grid, from the file's header (for items without projection metadata)."""
-        with self._datasets.checkout(self._resolve_href(href)) as src:
+        with self._datasets.checkout(self._resolve_href(href), options=gdal_options) as src:
             return Grid(src.crs, src.transform, src.width, src.height)
 
-    def _open(self, path: str, overview_level: int | None) -> Any:
+    def _open(self, path: str, overview_level: int | None, gdal_options: Mapping[str, Any] | None) -> Any:
         options = {} if overview_level is None else {"overview_level": overview_level}
-        with self.gdal_env():
+        with self.gdal_env(gdal_options):
             return rasterio.open(path, **options)
 
 
@@ -199,7 +201,7 @@ class _DatasetPool:
     opening in parallel), so the header crosses the network once; later handles of the path open
     from GDAL's /vsicurl/ cache."""
 
-    def __init__(self, open_dataset: Callable[[str, int | None], Any], *, max_idle: int = MAX_IDLE_DATASETS,
+    def __init__(self, open_dataset: Callable[[str, int | None, Mapping[str, Any] | None], Any], *, max_idle: int = MAX_IDLE_DATASETS,
                  max_age_s: float = DATASET_MAX_AGE_S) -> None:
         self._open_dataset = open_dataset
         self._max_idle = max_idle
@@ -211,14 +213,16 @@ class _DatasetPool:
         self.opens: Counter[str] = Counter()
 
     @contextmanager
-    def checkout(self, path: str, overview_level: int | None = None) -> Iterator[Any]:
+    def checkout(self, path: str, overview_level: int | None = None, *,
+                 options: Mapping[str, Any] | None = None) -> Iterator[Any]:
+        """A handle of `path` (an asset's GDAL `options` are the same for every read of it)."""
         key = (path, overview_level)
         dataset, opened_at = self._take(key)
         if dataset is None:
             with self._open_lock(path):
                 dataset, opened_at = self._take(key)  # another thread may have opened one meanwhile
                 if dataset is None:
-                    dataset, opened_at = self._open_dataset(path, overview_level), time.monotonic()
+                    dataset, opened_at = self._open_dataset(path, overview_level, options), time.monotonic()
                     with self._lock:
                         label = path if overview_level is None else f"{path}#overview={overview_level}"
                         self.opens[label] += 1

@@ -115,7 +115,8 @@ def load_cube(plan: LoadPlan, reader: RasterReader, grid: Grid | None = None) ->
     def read(task: tuple[int, int, StacItem, str]) -> np.ndarray:
         _, _, item, key = task
         raster_band = item.raster_band(key)
-        values = reader.read(item.assets[key]["href"], grid, nodata=raster_band.get("nodata"))
+        values = reader.read(item.assets[key]["href"], grid, nodata=raster_band.get("nodata"),
+                             gdal_options=item.gdal_options(key))
         return _apply_scale(values, raster_band) if plan.apply_scale else values
 
     values = np.full((len(plan.days), len(plan.bands), grid.height, grid.width), np.nan, dtype=cubes.CUBE_DTYPE)
@@ -139,11 +140,11 @@ def load_cube(plan: LoadPlan, reader: RasterReader, grid: Grid | None = None) ->
 def prefetch(plan: LoadPlan, reader: RasterReader, grid: Grid) -> None:
     """Fetch ahead the blocks that loading `grid` (a window of the plan's grid) will read, so that
     loading windows of it later needs no request (see `RasterReader.prefetch`)."""
-    hrefs = list(dict.fromkeys(item.assets[key]["href"]
-                               for day in plan.days for item in day
-                               if bboxes_intersect(plan.footprints[item.id], grid.bounds)
-                               for band in plan.bands if (key := item.asset_for(band)) is not None))
-    list(read_pool().map(lambda href: reader.prefetch(href, grid), hrefs))
+    assets = {item.assets[key]["href"]: item.gdal_options(key)
+              for day in plan.days for item in day
+              if bboxes_intersect(plan.footprints[item.id], grid.bounds)
+              for band in plan.bands if (key := item.asset_for(band)) is not None}
+    list(read_pool().map(lambda href: reader.prefetch(href, grid, gdal_options=assets[href]), assets))
 
 
 def read_pool() -> ThreadPoolExecutor:
@@ -161,7 +162,7 @@ def _item_crs(item: StacItem, bands: Sequence[BandInfo]) -> CRS | None:
 
 
 def _asset_grid(item: StacItem, key: str, reader: RasterReader) -> Grid:
-    return item.asset_grid(key) or reader.grid_of(item.assets[key]["href"])
+    return item.asset_grid(key) or reader.grid_of(item.assets[key]["href"], gdal_options=item.gdal_options(key))
 
 
 def _apply_scale(values: np.ndarray, raster_band: dict[str, Any]) -> np.ndarray:

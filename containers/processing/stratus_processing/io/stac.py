@@ -32,10 +32,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+import cql2
 from affine import Affine
 from botocore.exceptions import ClientError
 from rasterio.crs import CRS
 from stratus import catalog_layout
+from stratus.domain import property_filters
 from stratus.errors import CollectionNotFoundException
 from stratus.outbound import (AllowList, HostNotResolved, OutboundFailed, OutboundGuard, OutboundRefused, Target,
                               Timeouts)
@@ -149,21 +151,46 @@ class DocumentReader:
       followed by hand, each target checked and pinned like the first. Retries on throttling, server
       errors and network failures;
     - s3:// through the boto3 client, only for `s3_buckets` (the task role can read more than a
-      user may: other users' results);
+      user may: other users' results), or, with `any_s3_bucket` (the operator's configured sources),
+      any bucket but `protected_buckets`; `requester_pays` objects are read with the reader paying;
     - local paths and file:// only with `allow_files` (tests, benchmarks).
+
+    `headers` (e.g. a configured source's auth headers) go only to URLs of `headers_origin`
+    (scheme, host and port), never to another host a link or redirect points at.
     """
 
     def __init__(self, *, s3_client: Any = None, s3_buckets: Sequence[str] = (), allow_private_hosts: bool = False,
                  allow: AllowList | None = None, allow_files: bool = False, timeout: float = HTTP_TIMEOUT_S,
-                 guard: OutboundGuard | None = None) -> None:
+                 guard: OutboundGuard | None = None, any_s3_bucket: bool = False,
+                 protected_buckets: Sequence[str] = (), requester_pays: bool = False,
+                 headers: Mapping[str, str] | None = None, headers_origin: str | None = None) -> None:
         self._s3 = s3_client
         self._s3_buckets = frozenset(s3_buckets)
+        self._any_s3_bucket = any_s3_bucket
+        self._protected_buckets = frozenset(protected_buckets)
+        self._requester_pays = requester_pays
+        self._headers = dict(headers or {})
+        self._headers_origin = _origin(headers_origin) if headers_origin else None
         self._allow_files = allow_files
+        self._timeout = timeout
         self._timeouts = Timeouts(connect_s=min(timeout, HTTP_CONNECT_TIMEOUT_S), read_s=timeout,
                                   budget_s=timeout * HTTP_BUDGET_FACTOR)
         if guard is None:
             guard = OutboundGuard(AllowList.everything() if allow_private_hosts else (allow or AllowList()))
         self._guard = guard
+
+    @property
+    def allow(self) -> AllowList:
+        return self._guard.allow
+
+    def for_source(self, *, allow: AllowList, protected_buckets: Sequence[str], requester_pays: bool = False,
+                   headers: Mapping[str, str] | None = None, headers_origin: str | None = None) -> DocumentReader:
+        """A reader for an operator-configured source: its own allow-list of private hosts, any S3 bucket
+        but the deployment's protected ones, and the source's auth headers (for its origin only)."""
+        return DocumentReader(s3_client=self._s3, allow_files=self._allow_files, timeout=self._timeout,
+                              guard=OutboundGuard(allow, resolver=self._guard.resolver, ca_certs=self._guard.ca_certs),
+                              any_s3_bucket=True, protected_buckets=protected_buckets,
+                              requester_pays=requester_pays, headers=headers, headers_origin=headers_origin)
 
     def check_href(self, href: str) -> None:
         """Raise `ValueError` when `href` (a document or an asset) may not be read. Assets are read by GDAL,
@@ -175,7 +202,10 @@ class DocumentReader:
             except HostNotResolved:
                 pass  # perhaps for a moment; reading it fails on its own with a clear message
         elif parsed.scheme == "s3":
-            if parsed.netloc not in self._s3_buckets:
+            if self._any_s3_bucket:
+                if parsed.netloc in self._protected_buckets or not parsed.netloc:
+                    raise ValueError(f"bucket {parsed.netloc!r} is not readable")
+            elif parsed.netloc not in self._s3_buckets:
                 raise ValueError(f"bucket {parsed.netloc!r} is not readable (readable: "
                                  f"{', '.join(sorted(self._s3_buckets)) or 'none'})")
         elif parsed.scheme in ("", "file"):
@@ -221,8 +251,9 @@ class DocumentReader:
     def _read_s3(self, bucket: str, key: str, url: str) -> Any:
         if self._s3 is None:
             raise StacReadError(url, "no S3 access is configured")
+        payer = {"RequestPayer": "requester"} if self._requester_pays else {}
         try:
-            body = self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            body = self._s3.get_object(Bucket=bucket, Key=key, **payer)["Body"].read()
         except ClientError as exc:
             raise StacReadError(url, exc.response.get("Error", {}).get("Code", "S3 error")) from None
         return _parse_json(body, url)
@@ -244,8 +275,9 @@ class DocumentReader:
                     if url == requested:
                         raise StacReadError(url, str(exc)) from None
                     raise StacReadError(url, f"redirected to a URL that may not be read: {exc}") from None
+                sent = {**self._headers, **headers} if self._headers and _origin(url) == self._headers_origin else headers
                 response = self._guard.send(target, "POST" if data is not None else "GET", body=data,
-                                            headers=headers, timeouts=self._timeouts,
+                                            headers=sent, timeouts=self._timeouts,
                                             max_body_bytes=MAX_DOCUMENT_BYTES)
             except (HostNotResolved, OutboundFailed) as exc:
                 if attempt < HTTP_ATTEMPTS:
@@ -277,6 +309,12 @@ class DocumentReader:
             if response.truncated:
                 raise StacReadError(url, f"the document is larger than {MAX_DOCUMENT_BYTES // 2**20} MiB")
             return _parse_json(response.body, url)
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parsed = urllib.parse.urlsplit(url)
+    port = parsed.port or {"http": 80, "https": 443}.get(parsed.scheme)
+    return parsed.scheme, (parsed.hostname or "").lower(), port
 
 
 class HttpStatusError(StacReadError):
@@ -321,23 +359,42 @@ class BandInfo:
 
 
 def bands_from_assets(assets: Mapping[str, Mapping[str, Any]]) -> list[BandInfo]:
-    """The single-band raster data assets of an item (or a collection's `item_assets`) as bands."""
-    bands = []
+    """The single-band raster data assets of an item (or a collection's `item_assets`) as bands.
+
+    An asset is a band when it has the `data` role, or, lacking it, when its band metadata says it is
+    one (Landsat C2's `item_assets` give `red` only the role `reflectance`, its QA assets `cloud`...).
+    Where two assets hold a band of the same name (Earth Search's `red` COG and its `red-jp2` twin
+    on a requester-pays bucket) the cloud-optimised one is the band: it is read by range requests,
+    a JPEG 2000 file is not."""
+    bands: dict[str, BandInfo] = {}
     for key, asset in assets.items():
-        roles = set(asset.get("roles") or ["data"])
-        media_type = str(asset.get("type") or "")
-        if "data" not in roles or roles & _NON_DATA_ROLES:
-            continue
-        if media_type and not media_type.startswith(_RASTER_MEDIA_HINTS):
+        if not _is_band_asset(asset):
             continue
         entries = _band_entries(asset)
-        if len(entries) > 1:
-            continue
         entry = entries[0] if entries else {}
-        bands.append(BandInfo(str(entry.get("name") or key),
-                              entry.get("common_name") or entry.get("eo:common_name"),
-                              entry.get("center_wavelength") or entry.get("eo:center_wavelength"), asset=key))
-    return bands
+        band = BandInfo(str(entry.get("name") or key), entry.get("common_name") or entry.get("eo:common_name"),
+                        entry.get("center_wavelength") or entry.get("eo:center_wavelength"), asset=key)
+        twin = bands.get(band.name)
+        if twin is None or (_is_jp2(assets[twin.asset_key]) and not _is_jp2(asset)):
+            bands[band.name] = band
+    return list(bands.values())
+
+
+def _is_band_asset(asset: Mapping[str, Any]) -> bool:
+    roles = set(asset.get("roles") or ["data"])
+    media_type = str(asset.get("type") or "")
+    if roles & _NON_DATA_ROLES or len(_band_entries(asset)) > 1:
+        return False
+    if media_type and not media_type.startswith(_RASTER_MEDIA_HINTS):
+        return False
+    if "data" in roles:
+        return True
+    described = asset.get("raster:bands") or _band_entries(asset)
+    return bool(described) and bool(media_type)
+
+
+def _is_jp2(asset: Mapping[str, Any]) -> bool:
+    return str(asset.get("type") or "").startswith("image/jp2") or str(asset.get("href", "")).lower().endswith(".jp2")
 
 
 def resolve_bands(bands: Sequence[BandInfo], requested: Sequence[str]) -> list[BandInfo]:
@@ -431,14 +488,24 @@ class StacItem:
         return bands_from_assets(self.assets)
 
     def asset_for(self, band: BandInfo) -> str | None:
-        """The key of the item's asset holding `band`, None when the item lacks it."""
+        """The key of the item's asset holding `band`, None when the item lacks it (a cloud-optimised
+        asset before a JPEG 2000 twin of the same band)."""
         if band.asset_key in self.assets:
             return band.asset_key
-        for key, asset in self.assets.items():
-            entries = _band_entries(asset)
-            if len(entries) == 1 and entries[0].get("name") == band.name:
-                return key
-        return None
+        holding = [key for key, asset in self.assets.items()
+                   if len(entries := _band_entries(asset)) == 1 and entries[0].get("name") == band.name]
+        holding.sort(key=lambda key: _is_jp2(self.assets[key]))
+        return holding[0] if holding else None
+
+    def gdal_options(self, asset: str) -> dict[str, str]:
+        """GDAL settings reading the asset needs: the requester pays for an s3:// object whose asset
+        (or item) says `storage:requester_pays` (Landsat C2 on AWS)."""
+        meta = self.assets[asset]
+        if not str(meta.get("href", "")).startswith("s3://"):
+            return {}
+        if meta.get("storage:requester_pays", self.properties.get("storage:requester_pays")) is True:
+            return {"AWS_REQUEST_PAYER": "requester"}
+        return {}
 
     def asset_crs(self, asset: str) -> CRS | None:
         meta = self.assets[asset]
@@ -511,21 +578,22 @@ ItemFilter = Callable[[StacItem], bool]
 
 @dataclass(frozen=True)
 class SearchRequest:
-    """What to look for: bbox in WGS84, [start, end) (either may be None), and an optional STAC API
-    `query` (Query extension) an API may apply; `accept` is the exact filter, applied to every
-    item whatever the source did."""
+    """What to look for: bbox in WGS84, [start, end) (either may be None), and the item filters a
+    STAC API may apply: `filter` (CQL2-JSON, Filter extension) or else `query` (Query extension);
+    `accept` is the exact filter, applied to every item whatever the source did."""
 
     bbox: tuple[float, float, float, float] | None = None
     start: datetime | None = None
     end: datetime | None = None
     query: dict[str, Any] | None = None
     accept: ItemFilter | None = None
+    filter: dict[str, Any] | None = None
 
     def matches(self, item: StacItem) -> bool:
         return (item.overlaps(self.start, self.end) and (self.bbox is None or bboxes_intersect(item.bbox, self.bbox))
                 and (self.accept is None or self.accept(item)))
 
-    def api_body(self, collection_id: str | None) -> dict[str, Any]:
+    def api_body(self, collection_id: str | None, *, use_filter: bool = False) -> dict[str, Any]:
         body: dict[str, Any] = {"limit": SEARCH_PAGE_SIZE}
         if collection_id:
             body["collections"] = [collection_id]
@@ -534,7 +602,10 @@ class SearchRequest:
         if self.start is not None or self.end is not None:
             body["datetime"] = (f"{isoformat_utc(self.start) if self.start else '..'}/"
                                 f"{isoformat_utc(self.end) if self.end else '..'}")
-        if self.query:
+        if use_filter and self.filter:
+            body["filter"] = self.filter
+            body["filter-lang"] = "cql2-json"
+        elif self.query:
             body["query"] = self.query
         return body
 
@@ -545,32 +616,71 @@ class StacApi:
     """Item search in a STAC API: POST `/search` (GET when the API refuses POST), or the
     collection's OGC `/items` endpoint when there is no search; follows `next` links."""
 
-    def __init__(self, documents: DocumentReader, *, search_url: str | None, items_url: str | None = None) -> None:
+    def __init__(self, documents: DocumentReader, *, search_url: str | None, items_url: str | None = None,
+                 root_url: str | None = None, landing: Mapping[str, Any] | None = None,
+                 default_filter: Mapping[str, Any] | None = None) -> None:
+        """`root_url`: the landing page, whose `conformsTo` tells whether the API takes CQL2 filters (`landing`:
+        that page, when the caller has read it already);
+        `default_filter`: a CQL2-JSON filter every item must pass (a configured source's), sent to an API that
+        declares the Filter extension and always checked here too."""
         if not search_url and not items_url:
             raise ValueError("a STAC API needs a search or an items endpoint")
         self._documents = documents
         self.search_url = search_url
         self.items_url = items_url
+        self.root_url = root_url
+        self._conformance: frozenset[str] | None = None
+        if landing is not None:
+            declared = landing.get("conformsTo")
+            self._conformance = frozenset(str(c) for c in declared) if isinstance(declared, list) else frozenset()
+        self._default_filter = item_filter(default_filter) if default_filter else None
+        self._default_cql2 = dict(default_filter) if default_filter else None
 
     def search(self, collection_id: str | None, request: SearchRequest) -> list[StacItem]:
-        body = request.api_body(collection_id)
-        if request.query:
+        takes_filter = self.search_url is not None and self._conforms_to(_FILTER_CONFORMANCE)
+        body = request.api_body(collection_id, use_filter=bool(request.filter) and takes_filter)
+        if self._default_cql2 is not None and takes_filter:
+            own = body.get("filter")
+            body["filter"] = {"op": "and", "args": [own, self._default_cql2]} if own else dict(self._default_cql2)
+            body["filter-lang"] = "cql2-json"
+        elif self._default_cql2 is not None:
+            # the Query extension takes what of the default it can express; the user's own bound wins where both
+            # constrain one property with one operator (the default is still checked on every item)
+            for name, operators in (property_filters.cql2_to_query(self._default_cql2) or {}).items():
+                query = body.setdefault("query", {})
+                query[name] = {**operators, **query.get(name, {})}
+        if "filter" in body or "query" in body:
             try:
                 return self._search(body, request)
             except HttpStatusError as exc:
                 if exc.status != 400:
                     raise
-                # The API doesn't know the Query extension: filter on our side only.
-                logger.info("STAC API refused the query %s; filtering items locally", request.query)
-                body = {k: v for k, v in body.items() if k != "query"}
+                # The API doesn't know the extension after all: filter on our side only.
+                logger.info("STAC API refused the item filter of %s; filtering items locally", body)
+                body = {k: v for k, v in body.items() if k not in ("filter", "filter-lang", "query")}
         return self._search(body, request)
+
+    def _conforms_to(self, classes: tuple[str, ...]) -> bool:
+        """Whether the API's landing page declares one of the conformance classes (by their ending,
+        any version)."""
+        if self._conformance is None:
+            self._conformance = frozenset()
+            if self.root_url:
+                try:
+                    declared = self._documents.read(self.root_url).get("conformsTo")
+                except StacReadError:
+                    declared = None
+                if isinstance(declared, list):
+                    self._conformance = frozenset(str(c) for c in declared)
+        return any(c.endswith(suffix) for c in self._conformance for suffix in classes)
 
     def _search(self, body: dict[str, Any], request: SearchRequest) -> list[StacItem]:
         items: list[StacItem] = []
         for url, page in self._pages(body):
             for feature in page.get("features") or []:
                 item = _item_or_none(feature, url, read_from=False)
-                if item is not None and request.matches(item):
+                if item is not None and request.matches(item) and (
+                        self._default_filter is None or self._default_filter(item)):
                     items.append(item)
             if len(items) > MAX_SEARCH_ITEMS:
                 raise TooManyItemsError(MAX_SEARCH_ITEMS)
@@ -615,6 +725,25 @@ class StacApi:
             return self._documents.read(_with_query(self.search_url, _get_parameters(body)))
 
 
+def item_filter(cql2_json: Mapping[str, Any]) -> ItemFilter:
+    """A CQL2-JSON filter as a test of one item (evaluated by the `cql2` library); raises `ValueError`
+    for a filter that isn't valid CQL2."""
+    try:
+        expression = cql2.Expr(dict(cql2_json))
+        expression.validate()
+    except Exception as exc:  # noqa: BLE001 - cql2 raises its own error types
+        raise ValueError(f"not a valid CQL2-JSON filter: {exc}") from None
+
+    def matches(item: StacItem) -> bool:
+        return bool(expression.matches({"type": "Feature", "id": item.id, "bbox": list(item.bbox),
+                                        "properties": item.properties}))
+    return matches
+
+
+# The Filter extension of STAC API item search with CQL2 in JSON (any version).
+_FILTER_CONFORMANCE = ("/item-search#filter",)
+
+
 def _get_parameters(body: Mapping[str, Any], *, items_endpoint: bool = False) -> dict[str, str]:
     parameters = {"limit": str(body["limit"])}
     if body.get("collections") and not items_endpoint:
@@ -625,6 +754,9 @@ def _get_parameters(body: Mapping[str, Any], *, items_endpoint: bool = False) ->
         parameters["datetime"] = body["datetime"]
     if body.get("query") and not items_endpoint:
         parameters["query"] = json.dumps(body["query"])
+    if body.get("filter"):
+        parameters["filter"] = json.dumps(body["filter"])
+        parameters["filter-lang"] = "cql2-json"
     return parameters
 
 
@@ -647,10 +779,55 @@ def _item_or_none(document: Any, url: str | None, *, read_from: bool = True) -> 
 
 # --- the back-end's own catalog (load_collection) ------------------------------------------------
 
+@dataclass(frozen=True)
+class CatalogCollection:
+    """A collection `load_collection` names, opened: its bands and how to search its items."""
+
+    id: str
+    # The collection's bands; None when only its items tell (a static catalog without `item_assets`).
+    bands: list[BandInfo] | None
+    search: Callable[[SearchRequest], list[StacItem]] = field(repr=False)
+    # Raises `ValueError` for an asset href that may not be read; None: the deployment's own data.
+    check_href: Callable[[str], None] | None = field(default=None, repr=False)
+    renames: Mapping[str, str] = field(default_factory=dict)  # band renames (already applied to `bands`)
+
+    def bands_of(self, items: Sequence[StacItem]) -> list[BandInfo]:
+        """The collection's bands, else those of the items (in order of first appearance)."""
+        if self.bands is not None:
+            return self.bands
+        seen: dict[str, BandInfo] = {}
+        for item in items:
+            for band in item.bands:
+                seen.setdefault(band.name, band)
+        return renamed_bands(list(seen.values()), self.renames)
+
+
+def renamed_bands(bands: Sequence[BandInfo], renames: Mapping[str, str]) -> list[BandInfo]:
+    """A configuration's band renames (openEO name -> asset key) applied: the renamed bands in the
+    configuration's order, then the bands of assets it doesn't rename; common names are kept."""
+    if not renames:
+        return list(bands)
+    by_asset = {band.asset_key: band for band in bands}
+    renamed = [BandInfo(name, by_asset[key].common_name if key in by_asset else None,
+                        by_asset[key].center_wavelength if key in by_asset else None, asset=key)
+               for name, key in renames.items()]
+    return renamed + [band for band in bands if band.asset_key not in set(renames.values())]
+
+
 class StacCatalog:
     def __init__(self, store: JsonStore, *, documents: DocumentReader | None = None) -> None:
         self._store = store
         self.documents = documents or DocumentReader()
+
+    def open(self, name: str) -> CatalogCollection:
+        """The own collection `name` of the data bucket; raises `CollectionNotFoundException`."""
+        return self._open_own(name)
+
+    def _open_own(self, collection_id: str, renames: Mapping[str, str] | None = None,
+                  name: str | None = None) -> CatalogCollection:
+        collection = self.collection(collection_id)
+        return CatalogCollection(name or collection.id, renamed_bands(collection.bands, renames or {}),
+                                 lambda request: self.search(collection.id, request=request))
 
     def collection(self, collection_id: str) -> Collection:
         """Raises `CollectionNotFoundException` for an unknown id."""
@@ -692,7 +869,7 @@ def api_of(collection: Collection, documents: DocumentReader) -> StacApi | None:
         return None
     if search is None:
         search = _search_endpoint_of_root(collection.link("root"), documents)
-    return StacApi(documents, search_url=search, items_url=items)
+    return StacApi(documents, search_url=search, items_url=items, root_url=collection.link("root"))
 
 
 def _search_endpoint_of_root(root_url: str | None, documents: DocumentReader) -> str | None:

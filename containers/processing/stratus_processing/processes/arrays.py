@@ -363,6 +363,21 @@ def array_find(args: ProcessArgs, env: EvalEnv) -> Any:
     return array.reduced(xr.where(found.any(array.dimension), position, np.nan).astype(cubes.CUBE_DTYPE))
 
 
+@process("array_contains")
+def array_contains(args: ProcessArgs, env: EvalEnv) -> Any:
+    """As `eq` compares; null is never contained (e.g. a STAC property condition on a missing property)."""
+    array = array_argument(args, env)
+    value = args.get_required("value")
+    if isinstance(array, PlainArray):
+        if value is None or isinstance(value, (list, dict, xr.DataArray)):
+            return False
+        return any(_equal(element, value) for element in array.values)
+    if value is None or isinstance(value, (str, list, dict)):
+        return array.template(0.0)  # false everywhere: a cube's numbers are never null or a text
+    wanted = float(value) if isinstance(value, bool) else value
+    return array.reduced((array.data == wanted).any(array.dimension).astype(cubes.CUBE_DTYPE))
+
+
 def _equal(element: Any, value: Any) -> bool:
     """`eq` on two non-null scalars, strictly typed: 1 == 1.0, but never "1" == 1 or true == 1."""
     if element is None or isinstance(element, (list, dict)):

@@ -16,19 +16,23 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import xarray as xr
 from rasterio.crs import CRS
 from rasterio.errors import CRSError
 from rasterio.warp import transform_bounds
 from shapely.geometry.base import BaseGeometry
+from stratus.domain import property_filters
 from stratus.errors import InternalException
 
 from stratus_processing import cube as cubes
+from stratus_processing import load_extent
 from stratus_processing.env import EvalEnv
 from stratus_processing.errors import NoDataAvailableException, TemporalExtentEmptyException
 from stratus_processing.geometry import POLYGONAL_TYPES, GeometryError, parse_geojson
 from stratus_processing.grid import WGS84, parse_crs
+from stratus_processing.io import sentinel2
 from stratus_processing.io.load import LoadPlan, load_cube, plan_load
 from stratus_processing.io.stac import (
     BandInfo,
@@ -49,9 +53,6 @@ MAX_CUBE_BYTES = 2 * 1024**3
 
 _GEOJSON_TYPES = {"Polygon", "MultiPolygon", "Feature", "FeatureCollection", "GeometryCollection", "Point",
                   "MultiPoint", "LineString", "MultiLineString"}
-# Comparisons a STAC API can apply itself (Query extension), and their mirror image for `y op value`.
-_QUERY_OPERATORS = {"eq": "eq", "neq": "neq", "lt": "lt", "lte": "lte", "gt": "gt", "gte": "gte"}
-_MIRRORED = {"eq": "eq", "neq": "neq", "lt": "gt", "lte": "gte", "gt": "lt", "gte": "lte"}
 
 
 @process("load_collection")
@@ -66,45 +67,79 @@ def load_stac(args: ProcessArgs, env: EvalEnv) -> xr.DataArray | None:
 
 def _load(args: ProcessArgs, env: EvalEnv, planner: Callable[[ProcessArgs, EvalEnv], LoadPlan]) -> xr.DataArray | None:
     """Plan and read the whole grid; or, in tiled execution, plan once (while the runner plans the
-    loads) and read each tile's window with that plan."""
+    loads) and read each tile's window with that plan. The plan covers only what the graph keeps of
+    the load (`load_extent`: later filters narrow its area, time and bands)."""
     tile = env.tile
     plan = tile.loads.get(args.node_id) if tile is not None and not tile.planning else None
+    needs = load_extent.needs_for(args, env)
     if plan is None:
-        plan = planner(args, env)
+        plan = planner(load_extent.narrowed_args(args, needs), env)
     if tile is not None and tile.planning:
         tile.loads[args.node_id or ""] = plan
         return None  # the runner only plans here; the tiles read the pixels
     grid = tile.grid if tile is not None else plan.grid
     size = plan.size_bytes(grid)
     if size > MAX_CUBE_BYTES:
-        raise args.invalid("spatial_extent", f"the data for this extent would take {size / 1024**3:.1f} GiB "
-                                             f"({len(plan.days)} dates × {len(plan.bands)} bands × {grid.width} × "
-                                             f"{grid.height} px), more than the {MAX_CUBE_BYTES / 1024**3:.0f} GiB "
-                                             f"a job may load at once; limit the spatial or temporal extent or "
-                                             f"the bands")
+        raise load_extent.too_large(args, needs, plan, grid.width, grid.height, size, MAX_CUBE_BYTES)
     return load_cube(plan, env.rasters, grid)
 
 
 # --- load_collection ----------------------------------------------------------------------------
 
 def _plan_collection(args: ProcessArgs, env: EvalEnv) -> LoadPlan:
+    """The collection by id or alias (`io.sources`): own, remote STAC API or static catalog; Sentinel-2
+    items de-duplicated by processing baseline, with their own radiometry (`io.sentinel2`)."""
     catalog = env.require_catalog()
-    collection = catalog.collection(args.get_required("id", expected_type=str))
+    collection = catalog.open(args.get_required("id", expected_type=str))
     args.get_required("spatial_extent")  # required (may be null) for load_collection, optional for load_stac
     args.get_required("temporal_extent")
     extent = _spatial_extent(args)
     start, end = _temporal_extent(args)
-    bands = _bands(args, collection.bands, f"collection '{collection.id}'")
+    described = f"collection '{collection.id}'"
+    bands = _bands(args, collection.bands, described) if collection.bands is not None else None
     request = _search_request(args, env, extent, start, end)
     try:
-        items = catalog.search(collection.id, request=request)
+        items = collection.search(request)
     except TooManyItemsError as exc:
         raise args.invalid("spatial_extent", f"{exc}: limit the spatial or temporal extent") from None
     except StacReadError as exc:
         raise InternalException(message=f"The catalog of collection '{collection.id}' is not readable: {exc}") from exc
+    items, superseded = sentinel2.prepare_items(items)
+    if bands is None:
+        if not items:
+            raise NoDataAvailableException()
+        bands = _bands(args, collection.bands_of(items), described)
+    if collection.check_href is not None:
+        # The operator's source, not the user's request, points there: not the user's error.
+        _check_assets(items, bands, collection.check_href, lambda reason: InternalException(
+            message=f"The data of collection '{collection.id}' is not readable: {reason}"))
     plan = _plan(args, env, items, bands, extent, apply_scale=True)
-    _log_plan(args, env, plan, f"{plan.item_count} items of '{collection.id}'", start, end)
+    found = f"{plan.item_count} items of '{collection.id}'"
+    if superseded:
+        found += f" ({len(superseded)} superseded by a newer Sentinel-2 processing baseline left out)"
+    _log_plan(args, env, plan, found, start, end)
     return plan
+
+
+def _check_assets(items: list[StacItem], bands: list[BandInfo], check_href: Callable[[str], None],
+                  error: Callable[[str], Exception]) -> None:
+    """Every asset a load would open may be read (the outbound guard, the readable buckets): checked
+    before planning, which may open a file for its grid."""
+    checked: set[tuple[str, str]] = set()  # the check depends on the scheme and host (bucket) only
+    for item in items:
+        for band in bands:
+            key = item.asset_for(band)
+            if key is None:
+                continue
+            href = item.assets[key]["href"]
+            parsed = urlsplit(href)
+            if (parsed.scheme, parsed.netloc) in checked and parsed.netloc:
+                continue
+            try:
+                check_href(href)
+            except ValueError as exc:
+                raise error(f"asset '{key}' of item '{item.id}' can't be read: {exc}") from None
+            checked.add((parsed.scheme, parsed.netloc))
 
 
 # --- load_stac ----------------------------------------------------------------------------------
@@ -127,17 +162,8 @@ def _plan_stac(args: ProcessArgs, env: EvalEnv) -> LoadPlan:
     if not items:
         raise NoDataAvailableException()
     bands = _bands(args, source.bands(items), f"the STAC data at {url}")
+    _check_assets(items, bands, documents.check_href, lambda reason: args.invalid("url", reason))
     plan = _plan(args, env, items, bands, extent, apply_scale=False)
-    for day in plan.days:
-        for item in day:
-            for band in plan.bands:
-                key = item.asset_for(band)
-                if key is None:
-                    continue
-                try:
-                    documents.check_href(item.assets[key]["href"])
-                except ValueError as exc:
-                    raise args.invalid("url", f"asset '{key}' of item '{item.id}' can't be read: {exc}") from None
     _log_plan(args, env, plan, f"{plan.item_count} items from {url}", start, end)
     return plan
 
@@ -156,7 +182,7 @@ def _plan(args: ProcessArgs, env: EvalEnv, items: list[StacItem], bands: list[Ba
                      geometries=extent[2] if extent else None, geometries_crs=extent[0] if extent else None)
     if plan.grid.width == 0 or plan.grid.height == 0:
         raise NoDataAvailableException()
-    return plan
+    return load_extent.narrowed_bands(plan, load_extent.needs_for(args, env))
 
 
 def _log_plan(args: ProcessArgs, env: EvalEnv, plan: LoadPlan, found: str, start: datetime | None,
@@ -171,13 +197,18 @@ def _log_plan(args: ProcessArgs, env: EvalEnv, plan: LoadPlan, found: str, start
 
 def _search_request(args: ProcessArgs, env: EvalEnv, extent: Extent | None, start: datetime | None,
                     end: datetime | None) -> SearchRequest:
+    """The search for the load: area, time and the `properties` conditions, for the STAC API as CQL2
+    (Filter extension) or `query`, and always applied to the items found. A configured collection's
+    default filter is the source's (`StacApi`)."""
     bbox = transform_bounds(extent[0], WGS84, *extent[1], densify_pts=21) if extent else None
     filters = _property_filters(args)
     accept = None
     if filters:
         def accept(item: StacItem) -> bool:
             return all(_holds(callback, env, item.properties.get(name)) for name, callback in filters.items())
-    return SearchRequest(bbox=bbox, start=start, end=end, query=_api_query(filters), accept=accept)
+    conditions = _condition_graphs(filters)
+    return SearchRequest(bbox=bbox, start=start, end=end, query=property_filters.combined_query(conditions),
+                         accept=accept, filter=property_filters.combined_cql2(conditions))
 
 
 def _spatial_extent(args: ProcessArgs) -> Extent | None:
@@ -266,34 +297,22 @@ def _holds(condition: Callback, env: EvalEnv, value: Any) -> bool:
     return result is True or (not isinstance(result, (bool, type(None))) and bool(result))
 
 
-def _api_query(filters: Mapping[str, Callback]) -> dict[str, Any] | None:
-    """The STAC API Query-extension form of the conditions that are one plain comparison with a
-    constant (e.g. `lte(value, 50)`), so the API sends fewer items; the rest filter locally only."""
-    query: dict[str, dict[str, Any]] = {}
+def _condition_graphs(filters: Mapping[str, Callback]) -> dict[str, dict[str, Any]]:
+    """The conditions as openEO process objects (`{"process_graph": ...}`), for translation."""
+    conditions = {}
     for name, condition in filters.items():
         graph = getattr(condition, "graph", None)
-        if graph is None or len(graph.nodes) != 1:
-            continue
-        node = next(iter(graph.nodes.values()))
-        if node.process_id not in _QUERY_OPERATORS or node.namespace not in (None, "backend"):
-            continue
-        arguments = dict(node.arguments)
-        if any(arguments[k] is not None and arguments[k] is not True for k in set(arguments) - {"x", "y"}):
-            continue  # delta / case_sensitive=false: not what the Query extension does
-        x, y = arguments.get("x"), arguments.get("y")
-        if _is_value_parameter(x) and _is_constant(y):
-            query.setdefault(name, {})[_QUERY_OPERATORS[node.process_id]] = y
-        elif _is_value_parameter(y) and _is_constant(x):
-            query.setdefault(name, {})[_MIRRORED[node.process_id]] = x
-    return query or None
+        if graph is not None:
+            conditions[name] = {"process_graph": {
+                node.node_id: {"process_id": node.process_id, "arguments": node.arguments,
+                               "namespace": node.namespace, "result": node.result} for node in graph.nodes.values()}}
+    return conditions
 
 
-def _is_value_parameter(value: Any) -> bool:
-    return isinstance(value, Mapping) and value.get("from_parameter") == "value"
-
-
-def _is_constant(value: Any) -> bool:
-    return isinstance(value, (str, int, float)) and not isinstance(value, bool)
+def _api_query(filters: Mapping[str, Callback]) -> dict[str, Any] | None:
+    """The STAC API Query-extension form of the conditions that translate (see
+    `stratus.domain.property_filters`); the rest filter locally only."""
+    return property_filters.combined_query(_condition_graphs(filters))
 
 
 def _describe_interval(start: datetime | None, end: datetime | None) -> str:

@@ -5,18 +5,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from stratus.run_contract import RunConfig
+
 
 class LambdaSyncProcessor:
     def __init__(self, lambda_client: Any, function_name: str) -> None:
         self._lambda = lambda_client
         self._function_name = function_name
 
-    def run(self, request_id: str, graph_key: str, results_prefix: str) -> dict[str, Any]:
+    def run(self, run: RunConfig) -> dict[str, Any]:
         response = self._lambda.invoke(
             FunctionName=self._function_name,
             InvocationType="RequestResponse",
-            Payload=json.dumps({"request_id": request_id, "graph_key": graph_key,
-                                "results_prefix": results_prefix}).encode(),
+            Payload=json.dumps(run.to_sync_event()).encode(),
         )
         payload = json.loads(response["Payload"].read() or b"{}")
         if response.get("FunctionError"):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 from stratus import catalog_layout
+from stratus.adapters.s3_json import read_json
 
 CACHE_SECONDS = 60  # collections change rarely; a warm Lambda re-reads at most once a minute
 
@@ -21,11 +21,7 @@ class S3CatalogReader:
         cached = self._cache.get(key)
         if cached and time.monotonic() - cached[0] < CACHE_SECONDS:
             return cached[1]
-        try:
-            body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
-            value = json.loads(body)
-        except self._s3.exceptions.NoSuchKey:
-            value = None
+        value = read_json(self._s3, self._bucket, key)
         self._cache[key] = (time.monotonic(), value)
         return value
 

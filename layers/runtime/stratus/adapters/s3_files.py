@@ -6,6 +6,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from stratus.adapters.s3_json import is_missing_key
 from stratus.domain.files import StoredObject
 
 _LIST_PAGE = 1000  # S3's own maximum of keys per ListObjectsV2 call
@@ -20,7 +21,7 @@ class S3FileStore:
         try:
             head = self._s3.head_object(Bucket=self._bucket, Key=key)
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            if is_missing_key(error):
                 return None
             raise
         return StoredObject(key, head["ContentLength"], head["LastModified"])

@@ -1,9 +1,11 @@
-"""`ResultStore` over the results bucket: manifests in, presigned URLs out."""
+"""The results bucket for the API side: run snapshots out, manifests in, presigned URLs out."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from stratus.adapters.s3_json import read_json, write_json
+from stratus.run_contract import ResultsManifest, RunSnapshot
 
 
 class S3ResultStore:
@@ -11,11 +13,12 @@ class S3ResultStore:
         self._s3 = s3_client
         self._bucket = bucket
 
-    def read_manifest(self, key: str) -> dict[str, Any] | None:
-        try:
-            return json.loads(self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read())
-        except self._s3.exceptions.NoSuchKey:
-            return None
+    def read_manifest(self, key: str) -> ResultsManifest | None:
+        document = read_json(self._s3, self._bucket, key)
+        return None if document is None else ResultsManifest.from_json(document)
+
+    def write_snapshot(self, key: str, snapshot: RunSnapshot) -> None:
+        write_json(self._s3, self._bucket, key, snapshot.to_json())
 
     def presign(self, key: str, expires_in_s: int) -> str:
         return self._s3.generate_presigned_url(
@@ -24,10 +27,6 @@ class S3ResultStore:
 
     def read_bytes(self, key: str) -> bytes:
         return self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
-
-    def write_json(self, key: str, value: Any) -> None:
-        self._s3.put_object(Bucket=self._bucket, Key=key, Body=json.dumps(value).encode(),
-                            ContentType="application/json")
 
     def delete_prefix(self, prefix: str) -> None:
         """Every object under `prefix`, 1000 keys (S3's DeleteObjects limit) per request."""

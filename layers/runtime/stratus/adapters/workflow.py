@@ -10,6 +10,9 @@ from stratus.domain.reaper import RunState
 
 BATCH_FINAL_STATES = ("SUCCEEDED", "FAILED")
 BATCH_ACTIVE_STATES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
+# The job state machine's Catch target (its input holds the failure at `$.error`) and its final Fail state's error.
+CATCH_STATE = "MarkError"
+FAILED_STATE_ERROR = "JobFailed"
 
 
 def execution_name(job_id: str, run_id: str) -> str:
@@ -65,9 +68,15 @@ class StepFunctionsWorkflow:
         """The run's execution status and, while it runs, its Batch job's status (for the reaper)."""
         arn = execution_arn(self._arn, execution_name(job_id, run_id))
         try:
-            execution = self._sfn.describe_execution(executionArn=arn)["status"]
+            described = self._sfn.describe_execution(executionArn=arn)
         except self._sfn.exceptions.ExecutionDoesNotExist:
             return RunState(execution=None)
+        execution = described["status"]
+        if execution == "FAILED":
+            error, cause = self._caught_failure(arn) or (described.get("error"), described.get("cause"))
+            if error == FAILED_STATE_ERROR:
+                error = cause = None  # the Fail state's words: the failure itself was not found
+            return RunState(execution=execution, error=error, cause=cause)
         if execution != "RUNNING" or self._batch is None or not self._queue():
             return RunState(execution=execution)
         name = batch_job_name(job_id, run_id)
@@ -79,6 +88,21 @@ class StepFunctionsWorkflow:
         since = latest.get("createdAt")
         return RunState(execution=execution, batch_status=latest.get("status"),
                         batch_since=datetime.fromtimestamp(since / 1000, timezone.utc) if since else None)
+
+    def _caught_failure(self, arn: str) -> tuple[str | None, str | None] | None:
+        """The failure the state machine's Catch passed on (the input of its `CATCH_STATE`): the
+        execution's own error only names the final Fail state."""
+        history = self._sfn.get_execution_history(executionArn=arn, reverseOrder=True, maxResults=50,
+                                                  includeExecutionData=True)
+        for event in history.get("events", []):
+            entered = event.get("stateEnteredEventDetails") or {}
+            if event.get("type") == "TaskStateEntered" and entered.get("name") == CATCH_STATE:
+                try:
+                    caught = json.loads(entered.get("input") or "{}").get("error") or {}
+                except (ValueError, AttributeError):
+                    return None
+                return caught.get("Error"), caught.get("Cause")
+        return None
 
     def _terminate_batch_job(self, name: str) -> None:
         queue = self._queue()

@@ -1,8 +1,7 @@
 """Order-service customers (`/api/v1/auth/*`, `/api/v1/crm/*`): registration, the OAuth2 token
-endpoint (client-credentials and password grants), the caller of each request, password resets,
-and what admins do with customers.
+endpoint (client-credentials and password grants), password resets, and what admins do with customers.
 
-A customer is an account in the users table whose `user_id` is its OAuth2 client id. Its tokens are
+A customer is an `Account` with a client secret; its `user_id` is its OAuth2 client id. Its tokens are
 signed with the deployment's key and issuer, so the same customer can also call the openEO API with
 `Authorization: Bearer basic//<access_token>`. Plain Python: repositories, the signing key and the
 e-mail sender are injected, so this is testable without AWS.
@@ -10,35 +9,23 @@ e-mail sender are injected, so this is testable without AWS.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import re
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Mapping, Protocol
-from urllib.parse import unquote_plus
 
-from stratus.domain.auth import (
-    current_generation,
-    decode_token,
-    hash_password,
-    needs_rehash,
-    sign_token,
-    token_scopes,
-    verify_secret,
-)
-from stratus.domain.principal import ADMIN_SCOPE, LOGGING_SCOPE, SERVICE_SCOPE_PREFIX, Principal
+from stratus.domain.accounts import Account, AccountRepository, EmailTaken
+from stratus.domain.auth import hash_password, needs_rehash, sign_token, verify_secret
+from stratus.domain.principal import ADMIN_SCOPE, LOGGING_SCOPE, SERVICE_SCOPE_PREFIX
 from stratus.domain.limits import LimitReached, Rate, RateLimiter
 from stratus.events import isoformat_z, utcnow
 from stratus.observability import logger
 from stratus.order_errors import (
-    AuthenticationRequiredException,
     CustomerExistsException,
-    CustomerInactiveException,
     CustomerNotFoundException,
     InvalidClientException,
     InvalidGrantException,
@@ -46,7 +33,6 @@ from stratus.order_errors import (
     PasswordResetInvalidException,
     RegistrationClosedException,
     RegistrationTokenInvalidException,
-    TokenInvalidException,
     TooManyRequestsException,
     UnsupportedGrantTypeException,
 )
@@ -61,39 +47,6 @@ _SERVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 _INACTIVE = "This customer account is deactivated."
 
 
-@dataclass
-class Customer:
-    customer_id: str  # also the OAuth2 client id
-    name: str | None
-    email: str | None  # lower-case
-    password_hash: str
-    client_secret_hash: str | None = None  # None: an openEO or OIDC account, not a customer
-    active: bool = True
-    scopes: list[str] = field(default_factory=list)
-    usage_limits: dict[str, dict[str, int]] = field(default_factory=dict)  # {service_id: {limit, interval_s}}
-    created: datetime = field(default_factory=utcnow)
-    password_reset_hash: str | None = None
-    password_reset_expires: datetime | None = None
-    token_version: int = 0  # the generation of its tokens (claim `tv`); older ones are refused
-
-    @property
-    def is_customer(self) -> bool:
-        return self.client_secret_hash is not None
-
-    def describe(self) -> dict[str, Any]:
-        """The public view: never a hash."""
-        return {
-            "customer_id": self.customer_id,
-            "client_id": self.customer_id,
-            "name": self.name,
-            "email": self.email,
-            "active": self.active,
-            "scopes": sorted(set(self.scopes)),
-            "usage_limits": dict(self.usage_limits),
-            "created": isoformat_z(self.created),
-        }
-
-
 @dataclass(frozen=True)
 class OrderSummary:
     """An order (a job made from a service) as the CRM lists it."""
@@ -106,40 +59,6 @@ class OrderSummary:
     title: str | None = None
     progress: float | None = None
     error_code: str | None = None
-
-
-class CustomerRepository(Protocol):
-    def get(self, customer_id: str) -> Customer | None:
-        """Any account of the users table (consistent read)."""
-        ...
-
-    def ids_by_email(self, email: str) -> list[str]:
-        """Ids of the accounts with this (lower-case) e-mail; eventually consistent."""
-        ...
-
-    def add(self, customer: Customer) -> bool:
-        """Adds the account and claims its e-mail address, in one transaction. False if the id is taken;
-        raises `EmailTaken` if another account holds the address."""
-        ...
-
-    def email_holder(self, email: str) -> str | None:
-        """The account holding the claim on this address (consistent read), if any."""
-        ...
-
-    def change_email(self, customer_id: str, old: str | None, new: str) -> bool:
-        """Moves the account and its e-mail claim to `new`, in one transaction; raises `EmailTaken`."""
-        ...
-
-    def update(self, customer_id: str, changes: Mapping[str, Any],
-               expected: Mapping[str, Any] | None = None, revoke_tokens: bool = False) -> bool:
-        """Sets the attributes in `changes` (None removes one) if the account exists and, for each
-        attribute in `expected`, still has that value (None: has none); with `revoke_tokens` also adds one
-        to `token_version`. False otherwise."""
-        ...
-
-    def list_customers(self, limit: int, after: str | None) -> tuple[list[Customer], str | None]:
-        """Customers only (accounts with a client secret), a page at a time."""
-        ...
 
 
 class CustomerOrders(Protocol):
@@ -166,10 +85,6 @@ class PendingRegistrations(Protocol):
     def take(self, digest: str, now: float) -> dict[str, Any] | None:
         """The registration if unexpired at `now`, removed atomically: a token works once."""
         ...
-
-
-class EmailTaken(Exception):
-    """Another account holds this e-mail address."""
 
 
 @dataclass(frozen=True)
@@ -218,7 +133,7 @@ REGISTRATION_VERIFY, REGISTRATION_APPROVAL, REGISTRATION_CLOSED = "verify", "app
 
 
 class CustomerService:
-    def __init__(self, customers: CustomerRepository, orders: CustomerOrders, signing_key: Callable[[], str],
+    def __init__(self, customers: AccountRepository, orders: CustomerOrders, signing_key: Callable[[], str],
                  token_lifetime_s: int, email_sender: Callable[[], EmailSender], *,
                  pending: PendingRegistrations, limiter: RateLimiter, rates: AccountRates = AccountRates(),
                  registration: str = REGISTRATION_VERIFY, verify_ttl_s: int = 24 * 3600,
@@ -277,7 +192,7 @@ class CustomerService:
             f"{approval}\nIf you did not register, ignore this message: no account is made.\n"))
         logger.info("registration pending verification")
 
-    def verify_registration(self, token: Any) -> tuple[Customer, str]:
+    def verify_registration(self, token: Any) -> tuple[Account, str]:
         """POST /auth/register/verify: the registration's customer, made now with the default scopes
         (active, or inactive until an admin approves it), and its client secret (returned once)."""
         if self._registration == REGISTRATION_CLOSED:
@@ -292,7 +207,7 @@ class CustomerService:
                                   scopes=self._default_scopes, active=active)
 
     def create_customer(self, name: Any, email: Any, password: Any,
-                        scopes: Iterable[str] = ()) -> tuple[Customer, str]:
+                        scopes: Iterable[str] = ()) -> tuple[Account, str]:
         """An active customer made by an operator (no verification)."""
         name = self._check_name(name)
         email = normalise_email(email)
@@ -300,12 +215,12 @@ class CustomerService:
         return self._add_customer(name, email, hash_password(password), scopes=scopes, active=True)
 
     def _add_customer(self, name: str, email: str, password_hash: str, scopes: Iterable[str],
-                      active: bool) -> tuple[Customer, str]:
+                      active: bool) -> tuple[Account, str]:
         scopes = sorted({check_scope(s) for s in scopes})
         if self._by_email(email):  # accounts older than the e-mail claims
             raise CustomerExistsException()
         secret = _new_client_secret()
-        customer = Customer(customer_id=new_customer_id(), name=name, email=email, password_hash=password_hash,
+        customer = Account(user_id=new_customer_id(), name=name, email=email, password_hash=password_hash,
                             client_secret_hash=hash_password(secret), scopes=scopes, active=active)
         try:
             added = self._customers.add(customer)
@@ -344,9 +259,10 @@ class CustomerService:
     # --- tokens -------------------------------------------------------------------------------
 
     def issue_token(self, grant_type: Any, form: Mapping[str, Any],
-                    authorization: str | None = None) -> dict[str, Any]:
+                    client: tuple[str | None, str | None] | None = None) -> dict[str, Any]:
         """POST /auth/token (RFC 6749 sections 4.3 and 4.4). `form`: the request's parameters;
-        `authorization`: its Authorization header (client credentials may come as HTTP Basic).
+        `client`: the client id and secret if they came as HTTP Basic (the API layer reads the header);
+        otherwise they are the form's `client_id` and `client_secret`.
 
         An optional `scope` parameter narrows the token to those of the customer's scopes; without
         it the token carries all of them. The scopes in effect are re-read from the customer on every
@@ -357,7 +273,7 @@ class CustomerService:
             raise InvalidRequestException(reason="`grant_type` is required")
         grant_type = grant_type.strip()
         if grant_type == "client_credentials":
-            customer = self._client_credentials(form, authorization)
+            customer = self._client_credentials(form, client)
         elif grant_type == "password":
             customer = self._password_owner(form)
         else:
@@ -390,8 +306,8 @@ class CustomerService:
     def _login_failed(self, account_name: str) -> None:
         self._limiter.record_failure("token-failure", account_name, self._rates.lockout)
 
-    def _client_credentials(self, form: Mapping[str, Any], authorization: str | None) -> Customer:
-        client_id, secret = _client_authentication(form, authorization)
+    def _client_credentials(self, form: Mapping[str, Any], client: tuple[str | None, str | None] | None) -> Account:
+        client_id, secret = client if client is not None else _form_client(form)
         if client_id is None or secret is None:
             raise InvalidClientException(message="Client authentication is required: `client_id` and "
                                                   "`client_secret` in the body or HTTP Basic.")
@@ -409,7 +325,7 @@ class CustomerService:
             self._customers.update(customer.customer_id, {"client_secret_hash": hash_password(secret)})
         return customer
 
-    def _password_owner(self, form: Mapping[str, Any]) -> Customer:
+    def _password_owner(self, form: Mapping[str, Any]) -> Account:
         username, password = form.get("username"), form.get("password")
         if not isinstance(username, str) or not username or not isinstance(password, str):
             raise InvalidRequestException(reason="the password grant needs `username` (the e-mail) and `password`")
@@ -434,32 +350,6 @@ class CustomerService:
         if needs_rehash(match.password_hash):
             self._customers.update(match.customer_id, {"password_hash": hash_password(password)})
         return match
-
-    def principal(self, authorization: str | None) -> Principal:
-        """The caller of an order-service request from `Authorization: Bearer <access_token>` (the
-        openEO form `Bearer basic//<token>` works too). Loads the account on every request."""
-        if not authorization or not authorization.strip():
-            raise AuthenticationRequiredException()
-        scheme, _, credentials = authorization.strip().partition(" ")
-        token = credentials.strip()
-        if scheme.lower() != "bearer" or not token:
-            raise AuthenticationRequiredException(message="Use `Authorization: Bearer <access_token>`.")
-        if token.startswith("basic//"):
-            token = token[len("basic//"):]
-        claims = decode_token(self._signing_key(), token)
-        if claims is None or not _plausible_id(claims.get("sub")):
-            raise TokenInvalidException()
-        customer = self._customers.get(claims["sub"])
-        if customer is None:
-            raise TokenInvalidException()
-        if not customer.active:
-            raise CustomerInactiveException()
-        if not current_generation(claims, customer.token_version):
-            raise TokenInvalidException(message="The bearer token was revoked (deactivation, password reset or "
-                                                "new client secret); get a new one.")
-        scopes = token_scopes(claims, customer.scopes)
-        return Principal(user_id=customer.customer_id, scopes=frozenset(scopes), email=customer.email,
-                         name=customer.name)
 
     # --- password reset -----------------------------------------------------------------------
 
@@ -517,14 +407,14 @@ class CustomerService:
 
     # --- admin (CRM) --------------------------------------------------------------------------
 
-    def get(self, customer_id: str) -> Customer:
+    def get(self, customer_id: str) -> Account:
         customer = self._customers.get(customer_id) if _plausible_id(customer_id) else None
         if customer is None or not customer.is_customer:
             raise CustomerNotFoundException(customer_id=customer_id)
         return customer
 
     def list_customers(self, limit: int, after: str | None = None,
-                       email: str | None = None) -> tuple[list[Customer], str | None]:
+                       email: str | None = None) -> tuple[list[Account], str | None]:
         """A page of customers and the token of the next page (None: the last). With `email`, the
         customer with that address (one page)."""
         if email is not None:
@@ -533,7 +423,7 @@ class CustomerService:
 
     _UPDATABLE = ("name", "email", "active", "usage_limits")
 
-    def update(self, customer_id: str, changes: Mapping[str, Any]) -> Customer:
+    def update(self, customer_id: str, changes: Mapping[str, Any]) -> Account:
         """PATCH /crm/customers/{id}: `name`, `email`, `active`, `usage_limits`. `usage_limits` is merged
         per service (JSON merge patch): `{service: {"limit": n, "interval_s": s}}` sets one,
         `{service: null}` removes one, `null` removes all."""
@@ -574,18 +464,18 @@ class CustomerService:
             self._account_changed(customer_id)
         return self.get(customer_id)
 
-    def deactivate(self, customer_id: str) -> Customer:
+    def deactivate(self, customer_id: str) -> Account:
         return self.update(customer_id, {"active": False})
 
-    def grant_scope(self, customer_id: str, scope: Any) -> Customer:
+    def grant_scope(self, customer_id: str, scope: Any) -> Account:
         scope = check_scope(scope)
         return self._change_scopes(customer_id, lambda held: held | {scope})
 
-    def revoke_scope(self, customer_id: str, scope: Any) -> Customer:
+    def revoke_scope(self, customer_id: str, scope: Any) -> Account:
         scope = check_scope(scope)
         return self._change_scopes(customer_id, lambda held: held - {scope})
 
-    def _change_scopes(self, customer_id: str, change: Callable[[set[str]], set[str]]) -> Customer:
+    def _change_scopes(self, customer_id: str, change: Callable[[set[str]], set[str]]) -> Account:
         for _ in range(5):  # optimistic: two admins changing scopes at once both win
             customer = self.get(customer_id)
             scopes = sorted(change(set(customer.scopes)))
@@ -630,7 +520,7 @@ class CustomerService:
 
     # --- helpers ------------------------------------------------------------------------------
 
-    def _by_email(self, email: str) -> list[Customer]:
+    def _by_email(self, email: str) -> list[Account]:
         """Accounts with this e-mail, re-read consistently (the e-mail index lags behind writes)."""
         found = (self._customers.get(customer_id) for customer_id in self._customers.ids_by_email(email))
         return [c for c in found if c is not None and c.email == email]
@@ -660,18 +550,8 @@ def _new_client_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
-def _client_authentication(form: Mapping[str, Any], authorization: str | None) -> tuple[str | None, str | None]:
-    """Client id and secret from HTTP Basic (RFC 6749 2.3.1: each form-urlencoded before base64) or
-    from the body's `client_id` and `client_secret`."""
-    if authorization and authorization.strip().lower().startswith("basic "):
-        try:
-            decoded = base64.b64decode(authorization.strip()[6:].strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            raise InvalidClientException() from None
-        client_id, sep, secret = decoded.partition(":")
-        if not sep:
-            raise InvalidClientException()
-        return unquote_plus(client_id), unquote_plus(secret)
+def _form_client(form: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """Client id and secret from the body's `client_id` and `client_secret` (RFC 6749 2.3.1)."""
     client_id, secret = form.get("client_id"), form.get("client_secret")
     return (client_id if isinstance(client_id, str) and client_id else None,
             secret if isinstance(secret, str) else None)

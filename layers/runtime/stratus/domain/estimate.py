@@ -13,6 +13,15 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from stratus.domain.load_needs import (
+    LoadNeeds,
+    Source,
+    analyse_loads,
+    geometries_region,
+    intersection_of_boxes,
+    union_of_boxes,
+)
+
 BYTES_PER_VALUE = 8  # the engine computes in float64
 METRES_PER_DEGREE_LAT = 110_540.0
 METRES_PER_DEGREE_LON_AT_EQUATOR = 111_320.0
@@ -49,11 +58,17 @@ ItemsOf = Callable[[str], Iterable[Mapping[str, Any]]]
 CollectionOf = Callable[[str], Mapping[str, Any] | None]
 
 
-def estimate_graph(process_graph: Mapping[str, Any], collection_of: CollectionOf, items_of: ItemsOf) -> GraphEstimate:
-    """Every `load_collection` node, including those inside callbacks, sized from the catalog."""
+def estimate_graph(process_graph: Mapping[str, Any], collection_of: CollectionOf, items_of: ItemsOf,
+                   parameters: Mapping[str, Any] | None = None) -> GraphEstimate:
+    """Every `load_collection` node, including those inside callbacks, sized from the catalog, over
+    what the graph really needs of it (`load_needs`: later filters narrow area, time and bands, as
+    in the engine); `parameters` resolve the graph's `from_parameter` values where known."""
     loads = []
-    for node_id, node in _walk_nodes(process_graph):
-        if node.get("process_id") == "load_collection":
+    for graph in _walk_graphs(process_graph):
+        needs = analyse_loads(graph, parameters)
+        for node_id, node in graph.items():
+            if node.get("process_id") != "load_collection":
+                continue
             arguments = node.get("arguments") or {}
             collection_id = arguments.get("id")
             if not isinstance(collection_id, str):
@@ -61,32 +76,35 @@ def estimate_graph(process_graph: Mapping[str, Any], collection_of: CollectionOf
             collection = collection_of(collection_id)
             if collection is None:
                 continue
-            loads.append(_estimate_load(node_id, collection, items_of(collection_id), arguments))
+            loads.append(_estimate_load(node_id, collection, items_of(collection_id), arguments, needs.get(node_id)))
     return GraphEstimate(tuple(loads))
 
 
-def _walk_nodes(graph: Mapping[str, Any]) -> Iterable[tuple[str, Mapping[str, Any]]]:
-    for node_id, node in graph.items():
-        if not isinstance(node, Mapping):
-            continue
-        yield node_id, node
+def _walk_graphs(graph: Mapping[str, Any]) -> Iterable[Mapping[str, Mapping[str, Any]]]:
+    """The graph and every callback graph in it, each as its flat nodes."""
+    nodes = {node_id: node for node_id, node in graph.items() if isinstance(node, Mapping)}
+    yield nodes
+    for node in nodes.values():
         for value in (node.get("arguments") or {}).values():
             if isinstance(value, Mapping) and isinstance(value.get("process_graph"), Mapping):
-                yield from _walk_nodes(value["process_graph"])
+                yield from _walk_graphs(value["process_graph"])
 
 
 def _estimate_load(node_id: str, collection: Mapping[str, Any], items: Iterable[Mapping[str, Any]],
-                   arguments: Mapping[str, Any]) -> LoadEstimate:
+                   arguments: Mapping[str, Any], needs: LoadNeeds | None = None) -> LoadEstimate:
     dimensions = collection.get("cube:dimensions") or {}
     step_x = float((dimensions.get("x") or {}).get("step") or 10.0)
     step_y = float((dimensions.get("y") or {}).get("step") or step_x)
     band_values = (dimensions.get("bands") or {}).get("values") or []
     requested_bands = arguments.get("bands")
     bands = len(requested_bands) if isinstance(requested_bands, list) and requested_bands else max(len(band_values), 1)
+    kept = needs.bands() if needs is not None else None
+    if kept and set(kept) <= set(requested_bands if isinstance(requested_bands, list) and requested_bands
+                                 else band_values):
+        bands = min(bands, len(kept))
 
-    extent = arguments.get("spatial_extent")
-    box = _bbox(extent)
-    start, end = _interval(arguments.get("temporal_extent"))
+    box = _narrowed_box(_bbox(arguments.get("spatial_extent")), needs)
+    start, end = _narrowed_interval(_interval(arguments.get("temporal_extent")), needs)
     days = set()
     footprint = (0.0, 0.0)
     for item in items:
@@ -108,14 +126,43 @@ def _estimate_load(node_id: str, collection: Mapping[str, Any], items: Iterable[
 
 
 def _bbox(extent: Any) -> tuple[int, tuple[float, float, float, float]] | None:
+    """The load's own extent: a bounding box, or the bounding box of GeoJSON polygons."""
+    if isinstance(extent, Mapping) and "type" in extent:
+        region = geometries_region(extent, Source("", "load_collection", "spatial_extent"))
+        return (region.crs, region.bounds) if region is not None and isinstance(region.crs, int) else None
     if not isinstance(extent, Mapping) or not all(k in extent for k in ("west", "south", "east", "north")):
-        return None  # null or a GeoJSON extent: the whole footprint of the matching items counts
+        return None  # null: the whole footprint of the matching items counts
     crs = extent.get("crs") or 4326
     try:
         epsg = int(str(crs).upper().removeprefix("EPSG:"))
     except ValueError:
         epsg = 4326
     return epsg, (float(extent["west"]), float(extent["south"]), float(extent["east"]), float(extent["north"]))
+
+
+def _narrowed_box(own: tuple[int, tuple[float, float, float, float]] | None,
+                  needs: LoadNeeds | None) -> tuple[int, tuple[float, float, float, float]] | None:
+    """The load's box cut to the regions the graph needs, when they are in one CRS (no reprojection here)."""
+    regions = needs.regions if needs is not None else None
+    if not regions or len({r.crs for r in regions}) != 1 or not isinstance(regions[0].crs, int):
+        return own
+    needed = (regions[0].crs, union_of_boxes(r.bounds for r in regions))
+    if own is None:
+        return needed
+    if own[0] != needed[0]:
+        return own
+    inside = intersection_of_boxes(own[1], needed[1])
+    return (own[0], inside) if inside is not None else own
+
+
+def _narrowed_interval(own: tuple[datetime | None, datetime | None],
+                       needs: LoadNeeds | None) -> tuple[datetime | None, datetime | None]:
+    needed = needs.interval() if needs is not None else None
+    if needed is None:
+        return own
+    start = needed[0] if own[0] is None else (own[0] if needed[0] is None else max(own[0], needed[0]))
+    end = needed[1] if own[1] is None else (own[1] if needed[1] is None else min(own[1], needed[1]))
+    return own if start is not None and end is not None and end <= start else (start, end)
 
 
 def _interval(extent: Any) -> tuple[datetime | None, datetime | None]:

@@ -23,16 +23,10 @@ from stratus.errors import (
 )
 from stratus.domain.logs import LogEntry, entry_from_event
 from stratus.domain.processes import require_process_graph
-from stratus.events import JobStatus, LogEvent, LogLevel, StatusEvent, utcnow
+from stratus.domain.lifecycle import ACTIVE, ENDED, STARTABLE, JobStatus, moves_from
+from stratus.events import LogEvent, LogLevel, StatusEvent, utcnow
 
-# A new run may start once the last one ended (or, from `created`, when the job never ran); a queued or
-# running job is left alone (openEO: 202, nothing changes).
-ENDED = (JobStatus.FINISHED, JobStatus.ERROR, JobStatus.CANCELED)
-STARTABLE = (JobStatus.CREATED, *ENDED)
 START_FAILED_REASON = "The job could not be started; please try again."
-
-# A job with a run in progress can't be modified (openEO `JobLocked`) and is canceled before deletion.
-ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
 # openEO `PATCH /jobs/{job_id}`: the job properties a client may change.
 UPDATABLE = ("title", "description", "process", "plan", "budget", "log_level")
 
@@ -52,6 +46,7 @@ class Job:
     budget: float | None = None
     progress: float | None = None
     reason: str | None = None
+    error_code: str | None = None  # why the current run failed, as a code (input errors make an order INVALID)
     usage: dict[str, Any] | None = None  # openEO `usage` of the current run, once it ended
     costs: float | None = None  # of the current run, in `resources.BILLING_CURRENCY`, from `usage`
     created: datetime = field(default_factory=utcnow)
@@ -115,11 +110,18 @@ class WorkflowStarter(Protocol):
         ...
 
 
+class StatusEvents(Protocol):
+    """The status queue (`stratus.events.EventPublisher`)."""
+
+    def status(self, event: StatusEvent) -> None: ...
+
+
 class JobService:
     def __init__(self, repository: JobRepository, workflow: WorkflowStarter, catalog: Catalog | None = None,
                  cost_model: CostModel | None = None, artifacts: JobArtifacts | None = None,
-                 logs: JobLogs | None = None) -> None:
+                 logs: JobLogs | None = None, events: StatusEvents | None = None) -> None:
         self._jobs = repository
+        self._events = events
         self._workflow = workflow
         self._catalog = catalog
         self._cost_model = cost_model
@@ -200,12 +202,18 @@ class JobService:
         The job ends `canceled` (like finished/error, a terminal status: late events of the canceled
         run change nothing). A job that is `created` with a run id was started but not yet queued and is
         canceled too. Repeating the request is harmless.
+
+        The end also travels through the status queue, like every other end, so the status consumer tells
+        an order's customer. It is sent before the write: a request that fails half-way leaves an event
+        the consumer applies (or finds applied), never a canceled job nobody hears of.
         """
         job = self.get_job(user_id, job_id)
         if job.run_id is None or job.status.is_terminal:
             return False
         event = StatusEvent(job_id=job_id, run_id=job.run_id, status=JobStatus.CANCELED,
                             reason="Canceled by the user.")
+        if self._events is not None:
+            self._events.status(event)
         canceled = apply_status_event(self._jobs, event)
         # Stop even when another request won the write: stopping a stopped run is a no-op.
         self._workflow.stop(job_id, job.run_id)
@@ -214,10 +222,7 @@ class JobService:
         return canceled
 
     def discard_run_outputs(self, job_id: str, run_id: str) -> None:
-        """What a canceled or failed run wrote: partial results nobody may download are deleted, not left
-        until the bucket's expiry. Results of finished runs stay."""
-        if self._artifacts is not None:
-            self._artifacts.delete_prefix(catalog_layout.run_prefix(job_id, run_id))
+        discard_run_outputs(self._artifacts, job_id, run_id)
 
     def delete_job(self, user_id: str, job_id: str) -> None:
         """DELETE /jobs/{job_id}: cancels a run in progress, then removes results of all runs, the log
@@ -241,6 +246,13 @@ class JobService:
         graph = estimate_graph(job.process.get("process_graph") or {}, self._catalog.collection,
                                self._catalog.items)
         return estimate_job(graph, self._cost_model)
+
+
+def discard_run_outputs(artifacts: JobArtifacts | None, job_id: str, run_id: str) -> None:
+    """What a canceled or failed run wrote: partial results nobody may download are deleted, not left
+    until the bucket's expiry. Results of finished runs stay."""
+    if artifacts is not None:
+        artifacts.delete_prefix(catalog_layout.run_prefix(job_id, run_id))
 
 
 # DynamoDB numbers span 1e-130..1e125 with 38 digits; a budget is money, so far narrower bounds suffice.
@@ -267,13 +279,10 @@ def apply_status_event(repository: JobRepository, event: StatusEvent, cost_model
     """
     if event.reason and len(event.reason) > MAX_REASON_CHARS:
         event = event.model_copy(update={"reason": event.reason[:MAX_REASON_CHARS]})
-    allowed = event.status.earlier()
+    allowed = moves_from(event.status)
     if not allowed:
         return False  # `created` follows nothing: an event that claims it is out of order
-    if event.status is JobStatus.RUNNING:
-        # progress updates arrive as repeated `running` events
-        allowed = [*allowed, JobStatus.RUNNING]
-    applied = repository.apply_status(event, allowed, utcnow())
+    applied = repository.apply_status(event, sorted(allowed, key=lambda s: s.rank), utcnow())
     if event.usage:
         costs = costs_of_usage(event.usage, cost_model) if cost_model is not None else None
         applied = repository.record_usage(event.job_id, event.run_id, event.usage, costs) or applied

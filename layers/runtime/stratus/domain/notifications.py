@@ -11,32 +11,24 @@ id) rather than the e-mail.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Protocol
 
-from stratus.domain.jobs import ENDED  # noqa: F401 (the status consumer imports it from here)
-from stratus.domain.orders import order_status
+from stratus.domain.lifecycle import ENDED
+from stratus.domain.orders import Order
 from stratus.domain.webhooks import WebhookDelivery, WebhookQueue, event_id
-from stratus.events import JobStatus, isoformat_z, utcnow
+from stratus.events import isoformat_z, utcnow
 
 
 
 @dataclass(frozen=True)
 class OrderEnd:
-    order_id: str
-    customer_id: str
-    service_id: str
-    status: JobStatus
-    error_code: str | None
-    reason: str | None
-    notified: str | None
+    """An order with what telling its customer needs: the status told last and the customer's address."""
+
+    order: Order
+    notified: str | None  # the order status the customer was told about
     email: str | None
     customer_name: str | None
-    notify: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def order_status(self) -> str:
-        return order_status(self.status, self.error_code)
 
 
 class OrderEndStore(Protocol):
@@ -60,20 +52,23 @@ class OrderNotifier:
     def notify_if_ended(self, order_id: str) -> str | None:
         """Sends the notice of an ended order once; returns the order status told, or None."""
         end = self._store.order_end(order_id)
-        if end is None or end.status not in ENDED or end.notified == end.order_status:
+        if end is None:
             return None
-        if end.notify.get("webhook_url") and self._webhooks is not None:
-            self._webhooks.send(WebhookDelivery(event_id=event_id(order_id, end.order_status), order_id=order_id,
-                                                order_status=end.order_status, time=isoformat_z(utcnow())))
-        if end.notify.get("email", True) and end.email:
+        order, status = end.order, end.order.order_status
+        if order.job.status not in ENDED or end.notified == status:
+            return None
+        if order.notify.get("webhook_url") and self._webhooks is not None:
+            self._webhooks.send(WebhookDelivery(event_id=event_id(order_id, status), order_id=order_id,
+                                                order_status=status, time=isoformat_z(utcnow())))
+        if order.notify.get("email", True) and end.email:
             subject, body = compose_email(end)
             self._email.send(end.email, subject, body)
-        self._store.mark_notified(order_id, end.order_status)
-        return end.order_status
+        self._store.mark_notified(order_id, status)
+        return status
 
 
 def compose_email(end: OrderEnd) -> tuple[str, str]:
-    status = end.order_status
+    order, status = end.order, end.order.order_status
     greeting = f"Dear {end.customer_name}," if end.customer_name else "Hello,"
     outcome = {
         "SUCCESS": "has finished successfully. Its products are ready for download.",
@@ -81,8 +76,8 @@ def compose_email(end: OrderEnd) -> tuple[str, str]:
         "INVALID": "cannot be processed with the inputs given and will not be retried.",
         "CANCELLED": "was cancelled.",
     }[status]
-    lines = [greeting, "", f"your order {end.order_id} of the service '{end.service_id}' {outcome}"]
-    if end.reason and status != "SUCCESS":
-        lines += ["", f"Reason: {end.reason}"]
-    lines += ["", f"Status and download links: GET /api/v1/orders/{end.order_id}", "", "-- Stratus"]
-    return f"Stratus order {end.order_id}: {status}", "\n".join(lines)
+    lines = [greeting, "", f"your order {order.order_id} of the service '{order.service_id}' {outcome}"]
+    if order.job.reason and status != "SUCCESS":
+        lines += ["", f"Reason: {order.job.reason}"]
+    lines += ["", f"Status and download links: GET /api/v1/orders/{order.order_id}", "", "-- Stratus"]
+    return f"Stratus order {order.order_id}: {status}", "\n".join(lines)

@@ -9,6 +9,8 @@ shows up in the customer's openEO `GET /jobs`; the order status is derived from 
     created -> RECEIVED, queued -> QUEUED, running -> RUNNING, finished -> SUCCESS,
     error -> FAILED, or INVALID when the job's `error_code` is an input error, canceled -> CANCELLED
 
+(the mapping lives in `stratus.domain.lifecycle`)
+
 Placing an order, in this order: the caller's scope for the service (403 ScopeMissing), the service
 exists and is published (404), the request and its parameter values against the service's schemas
 (400 InvalidRequest), an earlier order with the same `Idempotency-Key` (the same order again, or 409
@@ -27,13 +29,21 @@ import json
 import math
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from stratus.domain.estimate import estimate_graph
 from stratus.domain.jobs import Job
+from stratus.domain.lifecycle import (
+    AREA_TOO_LARGE,
+    GEOMETRY_INVALID,
+    NO_DATA_AVAILABLE,
+    ORDER_STATUSES_WITH_REASON,
+    JobStatus,
+    order_status,
+)
 from stratus.domain.limits import LimitReached, UsageSlots
 from stratus.domain.logs import LogEntry, entry_from_event, visible_entries
 from stratus.domain.order_inputs import (
@@ -48,7 +58,7 @@ from stratus.domain.order_inputs import (
 )
 from stratus.domain.principal import LOGGING_SCOPE, Principal
 from stratus.domain.services import Service, ServiceCatalog
-from stratus.events import JobStatus, LogEvent, LogLevel, StatusEvent, isoformat_z, utcnow
+from stratus.events import LogEvent, LogLevel, StatusEvent, isoformat_z, utcnow
 from stratus.order_errors import (
     IdempotencyConflictException,
     InvalidRequestException,
@@ -57,23 +67,6 @@ from stratus.order_errors import (
     UsageLimitExceededException,
 )
 from stratus.outbound import OutboundRefused
-
-ORDER_STATUS = {
-    JobStatus.CREATED: "RECEIVED",
-    JobStatus.QUEUED: "QUEUED",
-    JobStatus.RUNNING: "RUNNING",
-    JobStatus.FINISHED: "SUCCESS",
-    JobStatus.ERROR: "FAILED",
-    JobStatus.CANCELED: "CANCELLED",
-}
-INVALID = "INVALID"
-ORDER_STATUSES = ("RECEIVED", "QUEUED", "RUNNING", "SUCCESS", "FAILED", INVALID, "CANCELLED")
-
-# `error_code`s of input that can never succeed: an order failing with one is INVALID, not FAILED.
-GEOMETRY_INVALID = "GeometryInvalid"
-AREA_TOO_LARGE = "AreaTooLarge"
-NO_DATA_AVAILABLE = "NoDataAvailable"  # also the engine's openEO code when a load finds nothing
-INPUT_ERROR_CODES = frozenset({GEOMETRY_INVALID, AREA_TOO_LARGE, NO_DATA_AVAILABLE})
 
 ORDER_BODY_FIELDS = ("parameters", "notify", "title")
 NOTIFY_FIELDS = ("email", "webhook_url")
@@ -87,39 +80,24 @@ LOG_LEVELS = ("INFO", "WARNING", "ERROR")  # what POST /logging accepts
 MAX_REASON_CHARS = 2000
 
 
-def order_status(status: JobStatus, error_code: str | None) -> str:
-    """The order status of a job status (see the module docstring)."""
-    if status is JobStatus.ERROR and error_code in INPUT_ERROR_CODES:
-        return INVALID
-    return ORDER_STATUS[status]
-
-
 @dataclass
 class Order:
-    order_id: str
-    user_id: str
+    """A job made from a service for a customer, with the order as submitted (its document)."""
+
+    job: Job  # its process is the service's graph with the parameters bound
     service_id: str
-    process: dict[str, Any]  # the job's process: the service's graph with the parameters bound
     parameters: dict[str, Any]
     notify: dict[str, Any]
     request_hash: str
-    status: JobStatus = JobStatus.CREATED
-    title: str | None = None
-    description: str | None = None
     idempotency_key: str | None = None
-    run_id: str | None = None
-    progress: float | None = None
-    reason: str | None = None
-    error_code: str | None = None
-    created: datetime = field(default_factory=utcnow)
-    updated: datetime = field(default_factory=utcnow)
-    queued: datetime | None = None
-    started: datetime | None = None
-    finished: datetime | None = None
+
+    @property
+    def order_id(self) -> str:
+        return self.job.job_id
 
     @property
     def order_status(self) -> str:
-        return order_status(self.status, self.error_code)
+        return order_status(self.job.status, self.job.error_code)
 
     def document(self) -> dict[str, Any]:
         """What the jobs table's `order` attribute holds: the order as submitted. The status consumer
@@ -127,11 +105,12 @@ class Order:
         return {"parameters": self.parameters, "notify": self.notify, "request_hash": self.request_hash,
                 "idempotency_key": self.idempotency_key}
 
-    def as_job(self) -> Job:
-        return Job(job_id=self.order_id, user_id=self.user_id, process=self.process, status=self.status,
-                   run_id=self.run_id, title=self.title, description=self.description, progress=self.progress,
-                   reason=self.reason, created=self.created, updated=self.updated, queued=self.queued,
-                   started=self.started, finished=self.finished)
+    @classmethod
+    def from_document(cls, job: Job, service_id: str, document: Mapping[str, Any] | None) -> "Order":
+        document = document or {}
+        return cls(job=job, service_id=service_id, parameters=document.get("parameters") or {},
+                   notify=document.get("notify") or {}, request_hash=document.get("request_hash") or "",
+                   idempotency_key=document.get("idempotency_key"))
 
 
 class OrderRepository(Protocol):
@@ -393,15 +372,16 @@ class OrderService:
         slot = self._check_usage(principal, service, order_id)
         problem = input_problem(service, parameters, bound, self._catalog, self._max_area_km2)
         now = self._clock()
-        order = Order(order_id=order_id, user_id=principal.user_id, service_id=service_id,
-                      process={"process_graph": bound, "summary": service.title},
-                      parameters=dict(parameters), notify=notify, request_hash=fingerprint,
-                      title=title or service.title, description=f"Order of the service '{service_id}'.",
-                      idempotency_key=key, created=now, updated=now,
-                      # an order that can never succeed gets its (only) run id now: the status event ending
-                      # it must name the job's run
-                      run_id=uuid.uuid4().hex[:12] if problem else None,
-                      error_code=problem.error_code if problem else None)
+        job = Job(job_id=order_id, user_id=principal.user_id,
+                  process={"process_graph": bound, "summary": service.title},
+                  title=title or service.title, description=f"Order of the service '{service_id}'.",
+                  created=now, updated=now,
+                  # an order that can never succeed gets its (only) run id now: the status event ending
+                  # it must name the job's run
+                  run_id=uuid.uuid4().hex[:12] if problem else None,
+                  error_code=problem.error_code if problem else None)
+        order = Order(job=job, service_id=service_id, parameters=dict(parameters), notify=notify,
+                      request_hash=fingerprint, idempotency_key=key)
         if not self._orders.add(order):
             # a concurrent request with the same Idempotency-Key won
             if slot is not None:
@@ -420,24 +400,25 @@ class OrderService:
         what the first request may not have (its start, or the status event of an invalid order)."""
         if earlier.request_hash != fingerprint:
             raise IdempotencyConflictException()
-        if earlier.status is JobStatus.CREATED and (earlier.run_id is None or earlier.error_code):
-            problem = self._stored_problem(earlier) if earlier.error_code else None
+        if earlier.job.status is JobStatus.CREATED and (earlier.job.run_id is None or earlier.job.error_code):
+            problem = self._stored_problem(earlier) if earlier.job.error_code else None
             self._proceed(earlier, problem, retry=True)
             return self._orders.get(earlier.order_id) or earlier
         return earlier
 
     def _stored_problem(self, order: Order) -> InputProblem:
         entries = self._logs.list(order.order_id, None, 100)
-        reason = next((e.message for e in entries if e.code == order.error_code), None)
-        return InputProblem(order.error_code or "", reason or f"The order is invalid ({order.error_code}).")
+        code = order.job.error_code
+        reason = next((e.message for e in entries if e.code == code), None)
+        return InputProblem(code or "", reason or f"The order is invalid ({code}).")
 
     def _proceed(self, order: Order, problem: InputProblem | None, retry: bool = False) -> None:
         if problem is None:
-            self._jobs.start_job(order.user_id, order.order_id)
+            self._jobs.start_job(order.job.user_id, order.order_id)
             return
         if not retry:
             self._log(order, LogLevel.ERROR, problem.reason, "invalid", code=problem.error_code)
-        self._events.status(StatusEvent(job_id=order.order_id, run_id=order.run_id or "", status=JobStatus.ERROR,
+        self._events.status(StatusEvent(job_id=order.order_id, run_id=order.job.run_id or "", status=JobStatus.ERROR,
                                         reason=problem.reason[:MAX_REASON_CHARS], error_code=problem.error_code))
 
     def _check_usage(self, principal: Principal, service: Service, order_id: str) -> str | None:
@@ -480,7 +461,7 @@ class OrderService:
     def get_order(self, principal: Principal, order_id: str) -> Order:
         """Another customer's order is reported as missing, not as forbidden."""
         order = self._orders.get(order_id) if order_id else None
-        if order is None or not principal.may_see(order.user_id):
+        if order is None or not principal.may_see(order.job.user_id):
             raise OrderNotFoundException(order_id=order_id)
         return order
 
@@ -488,8 +469,8 @@ class OrderService:
         """DELETE /orders/{id}: stops the order's run (CANCELLED); an order that ended already is left
         as it is. Repeating it is harmless."""
         order = self.get_order(principal, order_id)
-        if not order.status.is_terminal:
-            self._jobs.stop_job(order.user_id, order.order_id)
+        if not order.job.status.is_terminal:
+            self._jobs.stop_job(order.job.user_id, order.order_id)
             order = self._orders.get(order_id) or order
         return order
 
@@ -530,7 +511,7 @@ class OrderService:
         if data is not None and len(json.dumps(data).encode()) > MAX_LOG_DATA_BYTES:
             raise InvalidRequestException(reason=f"`data` must be at most {MAX_LOG_DATA_BYTES} bytes of JSON")
         order = self._orders.get(order_id)
-        if order is None or not (principal.may_see(order.user_id) or LOGGING_SCOPE in principal.scopes):
+        if order is None or not (principal.may_see(order.job.user_id) or LOGGING_SCOPE in principal.scopes):
             raise OrderNotFoundException(order_id=order_id)
         event = LogEvent(job_id=order_id, level=LogLevel(level.lower()), message=message,
                          data={"component": component, "reported_by": principal.user_id,
@@ -554,18 +535,18 @@ def describe_order(order: Order, order_url: str, openeo_url: str, *, full: bool,
     def iso(value: datetime | None) -> str | None:
         return isoformat_z(value) if value else None
 
-    status = order.order_status
+    job, status = order.job, order.order_status
     url = f"{order_url}/orders/{order.order_id}"
     data: dict[str, Any] = {
         "order_id": order.order_id,
         "service": order.service_id,
-        "title": order.title,
+        "title": job.title,
         "status": status,
-        "status_reason": order.reason if status in ("FAILED", INVALID, "CANCELLED") else None,
-        "error_code": order.error_code if order.status is JobStatus.ERROR else None,
-        "created": iso(order.created),
-        "updated": iso(order.updated),
-        "progress": order.progress,
+        "status_reason": job.reason if status in ORDER_STATUSES_WITH_REASON else None,
+        "error_code": job.error_code if job.status is JobStatus.ERROR else None,
+        "created": iso(job.created),
+        "updated": iso(job.updated),
+        "progress": job.progress,
         "links": [
             {"rel": "self", "href": url, "type": "application/json"},
             {"rel": "service", "href": f"{order_url}/services/{order.service_id}", "type": "application/json"},
@@ -578,7 +559,7 @@ def describe_order(order: Order, order_url: str, openeo_url: str, *, full: bool,
         data["links"].append({"rel": "results", "href": f"{openeo_url}/jobs/{order.order_id}/results",
                               "type": "application/json", "title": "STAC metadata of the results"})
     if full:
-        data.update(queued=iso(order.queued), started=iso(order.started), finished=iso(order.finished),
+        data.update(queued=iso(job.queued), started=iso(job.started), finished=iso(job.finished),
                     parameters=order.parameters, notify=order.notify)
         if results is not None:
             data["results"] = results

@@ -7,12 +7,14 @@ transition is monotonic, a run that moved on meanwhile is left alone, the custom
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from stratus.domain.jobs import ACTIVE, Job
-from stratus.events import JobStatus, StatusEvent, utcnow
+from stratus.domain.jobs import Job
+from stratus.domain.lifecycle import ACTIVE, JobStatus
+from stratus.events import StatusEvent, utcnow
 
 EXECUTION_ENDED = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 
@@ -24,12 +26,15 @@ NO_CAPACITY_REASON = ("No processing capacity became available within {minutes:g
 
 @dataclass(frozen=True)
 class RunState:
-    """What the workflow knows of a run: its execution's status (None: there is no execution) and, while
-    it runs, the status of its Batch job and since when."""
+    """What the workflow knows of a run: its execution's status (None: there is no execution); while it
+    runs, the status of its Batch job and since when; once it failed, the failure as the state machine's
+    Catch saw it (`$.error.Error` / `$.error.Cause`; None when it can't be found)."""
 
     execution: str | None
     batch_status: str | None = None
     batch_since: datetime | None = None
+    error: str | None = None
+    cause: str | None = None
 
 
 class RunInspector(Protocol):
@@ -39,8 +44,9 @@ class RunInspector(Protocol):
 
 
 class ActiveJobs(Protocol):
-    def quiet_since(self, before: datetime, limit: int) -> list[Job]:
-        """Jobs with a run queued or running whose last update is older than `before`."""
+    def quiet_since(self, before: datetime) -> Iterable[Job]:
+        """Jobs with a run queued or running whose last update is older than `before`, oldest first, read
+        page by page as they are consumed."""
         ...
 
 
@@ -53,7 +59,9 @@ class ReaperPolicy:
     quiet_after_s: int = 15 * 60  # a run that reported nothing for this long is looked at
     never_started_after_s: int = 10 * 60  # queued this long without an execution: the start was lost
     runnable_limit_s: int = 60 * 60  # a Batch job waiting this long for capacity is given up
-    batch_size: int = 100
+    # a round stops looking at more runs when its function has less time left than this (the next round,
+    # minutes later, goes on); no fixed batch, so healthy long runs can't crowd out lost ones
+    reserve_s: float = 10.0
 
 
 class Reaper:
@@ -64,12 +72,14 @@ class Reaper:
         self._events = events
         self._policy = policy
 
-    def run(self, now: datetime | None = None) -> list[StatusEvent]:
-        """Looks at the quiet runs once; returns the events sent (one per lost run)."""
+    def run(self, now: datetime | None = None, time_left_s: Callable[[], float] | None = None) -> list[StatusEvent]:
+        """Looks at every quiet run, oldest first, while `time_left_s()` (the function's remaining time)
+        stays above the policy's reserve; returns the events sent (one per lost run)."""
         now = now or utcnow()
         sent = []
-        for job in self._jobs.quiet_since(now - timedelta(seconds=self._policy.quiet_after_s),
-                                          self._policy.batch_size):
+        for job in self._jobs.quiet_since(now - timedelta(seconds=self._policy.quiet_after_s)):
+            if time_left_s is not None and time_left_s() < self._policy.reserve_s:
+                break
             if job.run_id is None or job.status not in ACTIVE:
                 continue
             event = self.verdict(job, self._runs.state(job.job_id, job.run_id), now)
@@ -88,6 +98,12 @@ class Reaper:
             return None
         if state.execution == "SUCCEEDED":  # the workflow's own `finished` event was lost
             return StatusEvent(**run, status=JobStatus.FINISHED, progress=100)
+        if state.execution == "FAILED" and state.error:
+            # shaped like the Catch's own event, so the status consumer words it (`describe_workflow_failure`)
+            # and logs it for the run, as if the lost event had arrived
+            return StatusEvent(**run, status=JobStatus.ERROR, reason=state.error, detail=state.cause or "")
+        if state.execution == "TIMED_OUT":
+            return StatusEvent(**run, status=JobStatus.ERROR, reason="States.Timeout", detail="")
         if state.execution in EXECUTION_ENDED:
             return StatusEvent(**run, status=JobStatus.ERROR,
                                reason=LOST_REASON.format(state=state.execution.lower().replace("_", " ")))

@@ -6,21 +6,22 @@ openEO API 1.2 allows both a Collection with collection-level assets and a Colle
 as well, for clients that only read those (the `openeo` client's `download_files` does). So the
 Collection has both. Items follow the openeo-python-driver's layout.
 
-Both documents are built from the run's manifest (written last by the processing, see
-`stratus_processing.manifest`) on every request, so every response carries freshly presigned URLs.
+Both documents are built from the run's manifest (`stratus.run_contract.ResultsManifest`, written last
+by the processing) on every request, so every response carries freshly presigned URLs.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import quote
 
-from stratus import catalog_layout
 from stratus.domain.jobs import Job
 from stratus.errors import JobNotFinishedException, NotFoundException
 from stratus.events import JobStatus, isoformat_z, utcnow
+from stratus.run_contract import ResultsManifest, RunConfig
 
 STAC_VERSION = "1.1.0"
 ITEM_MEDIA_TYPE = "application/geo+json"
@@ -53,7 +54,7 @@ _COMMON_BAND_FIELDS = ("name", "description", "data_type", "nodata", "statistics
 
 
 class ResultStore(Protocol):
-    def read_manifest(self, key: str) -> dict[str, Any] | None: ...
+    def read_manifest(self, key: str) -> ResultsManifest | None: ...
 
     def presign(self, key: str, expires_in_s: int) -> str: ...
 
@@ -68,13 +69,12 @@ def job_results(job: Job, store: ResultStore, base_url: str, expires_in_s: int, 
     results_url = _results_url(base_url, job)
     items = _item_ids(manifest)
     assets = {}
-    for name, asset in manifest.get("assets", {}).items():
+    for name, asset in manifest.assets.items():
         assets[name] = _stac_asset(asset, store.presign(asset["key"], expires_in_s), expires)
-    properties = manifest.get("properties", {})
-    start, end = properties.get("start_datetime"), properties.get("end_datetime")
+    start, end = manifest.properties.get("start_datetime"), manifest.properties.get("end_datetime")
     if start is None and end is None and not assets:
         start = isoformat_z(job.created)  # nothing produced (yet): the job's own time span
-    bbox = manifest.get("bbox")
+    bbox = manifest.bbox
     collection: dict[str, Any] = {
         "type": "Collection",
         "stac_version": STAC_VERSION,
@@ -108,11 +108,11 @@ def job_result_item(job: Job, store: ResultStore, base_url: str, item_id: str, e
     name = _item_ids(manifest).get(item_id)
     if name is None:
         raise NotFoundException(message=f"The results of job '{job.job_id}' have no item '{item_id}'.")
-    source = manifest["assets"][name]
+    source = manifest.assets[name]
     expires = (utcnow() + timedelta(seconds=expires_in_s)).replace(microsecond=0)
     results_url = _results_url(base_url, job)
     item_url = f"{results_url}/items/{quote(item_id, safe='')}"
-    properties: dict[str, Any] = {"title": name, **_item_datetime(source, manifest.get("properties", {}), job)}
+    properties: dict[str, Any] = {"title": name, **_item_datetime(source, manifest.properties, job)}
     properties["expires"] = isoformat_z(expires)
     bbox, geometry = _footprint(source, manifest)
     item: dict[str, Any] = {
@@ -136,33 +136,32 @@ def job_result_item(job: Job, store: ResultStore, base_url: str, item_id: str, e
     return item
 
 
-def _manifest(job: Job, store: ResultStore, partial: bool) -> dict[str, Any]:
+def _manifest(job: Job, store: ResultStore, partial: bool) -> ResultsManifest:
     finished = job.status is JobStatus.FINISHED and job.run_id is not None
     if not finished and not partial:
         raise JobNotFinishedException()
     manifest = None
     if job.run_id is not None:
-        manifest = store.read_manifest(
-            catalog_layout.manifest_key(catalog_layout.results_prefix(job.job_id, job.run_id)))
+        manifest = store.read_manifest(RunConfig.for_run(job.job_id, job.run_id).manifest_key)
     if manifest is None and finished:
         raise JobNotFinishedException(message="The job finished but its results are not available (anymore).")
-    return manifest or {}
+    return manifest or ResultsManifest()
 
 
 def _results_url(base_url: str, job: Job) -> str:
     return f"{base_url}/jobs/{quote(job.job_id, safe='')}/results"
 
 
-def _item_ids(manifest: dict[str, Any]) -> dict[str, str]:
+def _item_ids(manifest: ResultsManifest) -> dict[str, str]:
     """Item id -> asset name: one Item per result file, named after the file without its extension
     (`result.tif` -> `result`) unless two files share that stem; then the full file name."""
-    names = list(manifest.get("assets", {}))
+    names = list(manifest.assets)
     stems = [name.rpartition(".")[0] or name for name in names]
     return {stem if stems.count(stem) == 1 and stem not in names else name: name
             for name, stem in zip(names, stems, strict=True)}
 
 
-def _footprint(asset: dict[str, Any], manifest: dict[str, Any]) -> tuple[list[float] | None, dict[str, Any] | None]:
+def _footprint(asset: Mapping[str, Any], manifest: ResultsManifest) -> tuple[list[float] | None, dict[str, Any] | None]:
     """(WGS84 bbox, GeoJSON geometry) of a file; (None, None) for one without a location (e.g. JSON).
 
     Manifests written before assets carried their own have one footprint for all assets; it is each
@@ -170,9 +169,9 @@ def _footprint(asset: dict[str, Any], manifest: dict[str, Any]) -> tuple[list[fl
     if asset.get("bbox"):
         return asset["bbox"], asset.get("geometry") or _bbox_polygon(asset["bbox"])
     grids = {(a.get("proj:epsg"), a.get("proj:wkt2"), tuple(a.get("proj:transform") or ()), tuple(a["proj:shape"]))
-             for a in manifest.get("assets", {}).values() if a.get("proj:shape")}
-    if "proj:shape" in asset and len(grids) == 1 and manifest.get("bbox"):
-        return manifest["bbox"], manifest.get("geometry") or _bbox_polygon(manifest["bbox"])
+             for a in manifest.assets.values() if a.get("proj:shape")}
+    if "proj:shape" in asset and len(grids) == 1 and manifest.bbox:
+        return manifest.bbox, manifest.geometry or _bbox_polygon(manifest.bbox)
     return None, None
 
 
@@ -182,7 +181,7 @@ def _bbox_polygon(bbox: list[float]) -> dict[str, Any]:
             "coordinates": [[[west, south], [east, south], [east, north], [west, north], [west, south]]]}
 
 
-def _stac_asset(source: dict[str, Any], href: str, expires: datetime) -> dict[str, Any]:
+def _stac_asset(source: Mapping[str, Any], href: str, expires: datetime) -> dict[str, Any]:
     """A manifest asset as a STAC 1.1 asset: presigned `href`, `expires`, `proj:code`, `bands`."""
     asset = {key: copy.deepcopy(value) for key, value in source.items() if key not in _ITEM_FIELDS}
     asset["href"] = href
@@ -212,7 +211,7 @@ def _bands(raster_bands: list[dict[str, Any]], eo_bands: list[dict[str, Any]]) -
     return merged
 
 
-def _item_datetime(asset: dict[str, Any], properties: dict[str, Any], job: Job) -> dict[str, Any]:
+def _item_datetime(asset: Mapping[str, Any], properties: Mapping[str, Any], job: Job) -> dict[str, Any]:
     """The file's time: its own instant or span, else the run's span, else when the job produced it."""
     if asset.get("datetime"):
         return {"datetime": asset["datetime"]}

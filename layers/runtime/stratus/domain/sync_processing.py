@@ -12,11 +12,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from stratus import catalog_layout
 from stratus.domain.estimate import estimate_graph
 from stratus.domain.processes import require_process_graph
-from stratus.domain.user_processes import Lookup, freeze_user_processes
+from stratus.domain.user_processes import UserProcesses, freeze_user_processes
 from stratus.errors import OpenEOApiException, ProcessGraphComplexityException
+from stratus.run_contract import ResultsManifest, RunConfig, RunSnapshot
 
 # float64 values across all loaded cubes: ~256 MB, which a 3 GB processing Lambda reads and reduces
 # well inside the 29 s API Gateway timeout (measured locally at ~1-2 s per 10 M values).
@@ -32,21 +32,17 @@ class CatalogItems(Protocol):
 
 
 class SyncStore(Protocol):
-    def write_json(self, key: str, value: Any) -> None: ...
+    def write_snapshot(self, key: str, snapshot: RunSnapshot) -> None: ...
 
-    def read_manifest(self, key: str) -> dict[str, Any] | None: ...
+    def read_manifest(self, key: str) -> ResultsManifest | None: ...
 
     def read_bytes(self, key: str) -> bytes: ...
 
     def presign(self, key: str, expires_in_s: int) -> str: ...
 
 
-class UserProcesses(Protocol):
-    def lookup_for(self, user_id: str) -> Lookup: ...
-
-
 class SyncProcessor(Protocol):
-    def run(self, request_id: str, graph_key: str, results_prefix: str) -> dict[str, Any]:
+    def run(self, run: RunConfig) -> dict[str, Any]:
         """Runs the graph; `{"ok": true}` or `{"ok": false, "error": {"code", "message"}}`."""
         ...
 
@@ -86,20 +82,17 @@ class SyncProcessingService:
                 message=(f"The process is too complex for synchronous processing: it would load about "
                          f"{estimate.values / 1e6:.0f} million values (the limit is {SYNC_MAX_VALUES / 1e6:.0f} "
                          f"million). Please use a batch job instead."))
-        request_id = f"r-{uuid.uuid4().hex}"
-        prefix = catalog_layout.sync_prefix(user_id, request_id)
-        graph_key = f"{prefix}process_graph.json"
-        results_prefix = f"{prefix}results/"
-        if self._user_processes is not None:
-            process = freeze_user_processes(process, self._user_processes.lookup_for(user_id))
-        self._store.write_json(graph_key, process)
-        outcome = self._processor.run(request_id, graph_key, results_prefix)
+        run = RunConfig.for_sync(user_id, f"r-{uuid.uuid4().hex}")
+        snapshot = RunSnapshot(process) if self._user_processes is None \
+            else freeze_user_processes(process, self._user_processes.lookup_for(user_id))
+        self._store.write_snapshot(run.graph_key, snapshot)
+        outcome = self._processor.run(run)
         if not outcome.get("ok"):
             error = outcome.get("error") or {}
             raise ProcessingFailedException(error.get("code") or "Internal",
                                             error.get("message") or "Synchronous processing failed.")
-        manifest = self._store.read_manifest(catalog_layout.manifest_key(results_prefix)) or {}
-        assets = list((manifest.get("assets") or {}).values())
+        manifest = self._store.read_manifest(run.manifest_key) or ResultsManifest()
+        assets = list(manifest.assets.values())
         if len(assets) != 1:
             raise ProcessingFailedException(
                 "FormatUnsuitable",

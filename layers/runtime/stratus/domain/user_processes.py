@@ -18,10 +18,8 @@ from stratus.errors import (
     ProcessGraphInvalidException,
     ProcessGraphNotFoundException,
 )
+from stratus.run_contract import RunSnapshot
 
-# Key of the run snapshot holding the user-defined processes the graph calls; the processing
-# container reads the same key (`stratus_processing.runner.USER_PROCESSES_KEY`).
-USER_PROCESSES_KEY = "user_processes"
 PROCESS_ID_PATTERN = re.compile(r"^\w+$")
 # Namespaces in which a process id may name a user-defined process (as in the evaluator).
 USER_NAMESPACES = (None, "user")
@@ -43,6 +41,12 @@ class UserProcessRepository(Protocol):
     def list_for_user(self, user_id: str, limit: int, after: str | None) -> tuple[list[dict[str, Any]], str | None]:
         """One page, sorted by id, and the token of the next page (None on the last)."""
         ...
+
+
+class UserProcesses(Protocol):
+    """Where a run's user-defined processes are looked up when it is frozen (`UserProcessService`)."""
+
+    def lookup_for(self, user_id: str) -> Lookup: ...
 
 
 class UserProcessService:
@@ -137,14 +141,11 @@ def resolve_user_processes(process_graph: Mapping[str, Any], lookup: Lookup) -> 
     return resolved
 
 
-def freeze_user_processes(process: Mapping[str, Any], lookup: Lookup) -> dict[str, Any]:
-    """The process as a run snapshot: with the user-defined processes it calls under `USER_PROCESSES_KEY`."""
-    snapshot = {k: v for k, v in process.items() if k != USER_PROCESSES_KEY}  # never trust a submitted copy
+def freeze_user_processes(process: Mapping[str, Any], lookup: Lookup) -> RunSnapshot:
+    """The process as a run snapshot, with the user-defined processes it calls (resolved now, from `lookup`;
+    a copy in the submitted process is never trusted)."""
     graph = process.get("process_graph")
-    resolved = resolve_user_processes(graph, lookup) if isinstance(graph, Mapping) else {}
-    if resolved:
-        snapshot[USER_PROCESSES_KEY] = resolved
-    return snapshot
+    return RunSnapshot(process, resolve_user_processes(graph, lookup) if isinstance(graph, Mapping) else {})
 
 
 def _user_calls(process_graph: Mapping[str, Any]) -> set[str]:

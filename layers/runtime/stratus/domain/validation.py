@@ -121,8 +121,10 @@ class _Validator:
                 callback_scope = scope | _callback_parameters(parameter)
                 self.graph(value["process_graph"], frozenset(callback_scope), path)
                 return
+            # e.g. load_collection's `properties`: each entry a condition callback on `value`
+            entries = _entry_parameter(parameter)
             for item in value.values():
-                self.value(graph, item, scope, path, process_id, name, None)
+                self.value(graph, item, scope, path, process_id, name, entries)
             return
         if isinstance(value, list):
             for item in value:
@@ -152,6 +154,15 @@ def _schemas(schema: Any) -> list[Mapping[str, Any]]:
     if isinstance(schema, list):
         return [s for item in schema for s in _schemas(item)]
     return []
+
+
+def _entry_parameter(parameter: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """The schema of the entries of an object argument (`additionalProperties`), as a parameter."""
+    if parameter is None:
+        return None
+    entries = [s["additionalProperties"] for s in _schemas(parameter.get("schema"))
+               if isinstance(s.get("additionalProperties"), Mapping)]
+    return {"schema": entries} if entries else None
 
 
 def _callback_parameters(parameter: Mapping[str, Any] | None) -> set[str]:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import fields
 from datetime import datetime
 
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 
 from stratus.domain.jobs import Job, JobRepository
-from stratus.events import JobStatus, StatusEvent
+from stratus.domain.lifecycle import ENDED, JobStatus, progress_must_rise
+from stratus.events import StatusEvent
 from stratus.errors import BadRequestException
 from stratus.store.dynamo import decode_page_token, encode_page_token, is_condition_failure
 from stratus.store.models import ACTIVE_MARK, JobModel
+
+QUIET_JOBS_PAGE_SIZE = 100  # keys per read of the active-jobs index (the reaper looks at them one by one)
 
 _TIMESTAMP_FOR = {
     JobStatus.QUEUED: JobModel.queued,
@@ -25,23 +30,23 @@ def _invalid_token() -> Exception:
     return BadRequestException(reason="`after` is not a page token of this listing")
 
 
-def _to_job(item: JobModel) -> Job:
-    return Job(
-        job_id=item.job_id, user_id=item.user_id, process=item.process, status=JobStatus(item.status),
-        run_id=item.run_id, title=item.title, description=item.description, plan=item.plan,
-        budget=item.budget, progress=item.progress, reason=item.reason, usage=item.usage, costs=item.costs,
-        created=item.created, updated=item.updated, queued=item.queued, started=item.started,
-        finished=item.finished,
-    )
+# The one mapping between a job row and a `Job`: the jobs store, the orders store and the order notices
+# use it. A field of both has the same name; `status` is stored as its value.
+_JOB_FIELDS = tuple(f.name for f in fields(Job) if f.name != "status")
+
+
+def job_from_item(item: JobModel) -> Job:
+    return Job(status=JobStatus(item.status), **{name: getattr(item, name) for name in _JOB_FIELDS})
+
+
+def item_from_job(job: Job) -> JobModel:
+    """A new row of the job (written with a condition that it does not exist yet)."""
+    return JobModel(status=job.status.value, **{name: getattr(job, name) for name in _JOB_FIELDS})
 
 
 class DynamoJobRepository(JobRepository):
     def add(self, job: Job) -> None:
-        item = JobModel(
-            job.job_id, user_id=job.user_id, status=job.status.value, process=job.process, title=job.title,
-            description=job.description, plan=job.plan, budget=job.budget, created=job.created,
-            updated=job.updated,
-        )
+        item = item_from_job(job)
         try:
             item.save(condition=JobModel.job_id.does_not_exist())
         except PutError as error:
@@ -51,7 +56,7 @@ class DynamoJobRepository(JobRepository):
 
     def get(self, job_id: str) -> Job | None:
         try:
-            return _to_job(JobModel.get(job_id, consistent_read=True))
+            return job_from_item(JobModel.get(job_id, consistent_read=True))
         except DoesNotExist:
             return None
 
@@ -60,7 +65,7 @@ class DynamoJobRepository(JobRepository):
                                       owner=("user_id", user_id)) if after else None
         query = JobModel.user_jobs.query(user_id, limit=limit, last_evaluated_key=start_key,
                                          scan_index_forward=False)
-        jobs = [_to_job(item) for item in query]
+        jobs = [job_from_item(item) for item in query]
         return jobs, encode_page_token(query.last_evaluated_key)
 
     def begin_run(self, job_id: str, run_id: str, ended: tuple[JobStatus, ...], now: datetime) -> bool:
@@ -95,7 +100,7 @@ class DynamoJobRepository(JobRepository):
     def apply_status(self, event: StatusEvent, allowed_from: list[JobStatus], now: datetime) -> bool:
         actions = [JobModel.status.set(event.status.value), JobModel.updated.set(now)]
         condition = (JobModel.run_id == event.run_id) & JobModel.status.is_in(*[s.value for s in allowed_from])
-        if event.status is JobStatus.RUNNING and event.progress is not None:
+        if progress_must_rise(event.status, event.progress):
             # a late progress report must not lower the progress shown
             condition &= JobModel.status.is_in(*[s.value for s in allowed_from if s is not JobStatus.RUNNING]) \
                 | JobModel.progress.does_not_exist() | (JobModel.progress < event.progress)
@@ -108,7 +113,7 @@ class DynamoJobRepository(JobRepository):
             actions.append(JobModel.reason.set(event.reason))
         if event.error_code:
             actions.append(JobModel.error_code.set(event.error_code))
-        if event.status.is_terminal:
+        if event.status in ENDED:
             actions.append(JobModel.active.remove())  # leaves the reaper's index
         try:
             JobModel(event.job_id).update(actions=actions, condition=condition)
@@ -148,11 +153,15 @@ class DynamoJobRepository(JobRepository):
                 return False
             raise
 
-    def quiet_since(self, before: datetime, limit: int) -> list[Job]:
-        """Jobs with a run queued or running, last updated before `before` (the sparse `active-jobs` index)."""
-        keys = JobModel.active_jobs.query(ACTIVE_MARK, range_key_condition=JobModel.updated < before, limit=limit)
-        jobs = (self.get(item.job_id) for item in keys)
-        return [job for job in jobs if job is not None]
+    def quiet_since(self, before: datetime) -> Iterator[Job]:
+        """Jobs with a run queued or running, last updated before `before`, oldest first (the sparse
+        `active-jobs` index, keys only), read a page at a time as the caller goes on."""
+        keys = JobModel.active_jobs.query(ACTIVE_MARK, range_key_condition=JobModel.updated < before,
+                                          page_size=QUIET_JOBS_PAGE_SIZE)
+        for item in keys:
+            job = self.get(item.job_id)
+            if job is not None:  # deleted meanwhile
+                yield job
 
     def delete(self, job_id: str) -> None:
         try:

@@ -5,33 +5,34 @@ from __future__ import annotations
 from pynamodb.exceptions import DoesNotExist
 
 from stratus.domain.notifications import OrderEnd
+from stratus.domain.orders import Order
 from stratus.domain.webhooks import WebhookTarget
-from stratus.events import JobStatus
 from stratus.store.models import JobModel, UserModel
+from stratus.store.orders import order_from_item
 
 
-def _order_row(order_id: str) -> JobModel | None:
-    """The job row of an order (consistent read); None for a missing job or one that is no order."""
+def _order(order_id: str) -> tuple[Order, JobModel] | None:
+    """The order and its job row (consistent read); None for a missing job or one that is no order."""
     try:
-        job = JobModel.get(order_id, consistent_read=True)
+        item = JobModel.get(order_id, consistent_read=True)
     except DoesNotExist:
         return None
-    return job if job.service_id else None
+    order = order_from_item(item)
+    return (order, item) if order is not None else None
 
 
 class DynamoOrderEndStore:
     def order_end(self, order_id: str) -> OrderEnd | None:
-        job = _order_row(order_id)
-        if job is None:
+        found = _order(order_id)
+        if found is None:
             return None
+        order, item = found
         try:
-            customer = UserModel.get(job.user_id)
+            customer = UserModel.get(order.job.user_id)
             email, name = customer.email, customer.name
         except DoesNotExist:  # deleted customer: nobody to tell
             email = name = None
-        return OrderEnd(order_id=job.job_id, customer_id=job.user_id, service_id=job.service_id, status=JobStatus(job.status),
-                        error_code=job.error_code, reason=job.reason, notified=job.notified, email=email,
-                        customer_name=name, notify=(job.order or {}).get("notify") or {})
+        return OrderEnd(order=order, notified=item.notified, email=email, customer_name=name)
 
     def mark_notified(self, order_id: str, order_status: str) -> None:
         JobModel(order_id).update(actions=[JobModel.notified.set(order_status)])
@@ -41,9 +42,10 @@ class DynamoWebhookTargets:
     """The webhook function's view: the order's job row only (no customer data)."""
 
     def webhook_target(self, order_id: str) -> WebhookTarget | None:
-        job = _order_row(order_id)
-        if job is None:
+        found = _order(order_id)
+        if found is None:
             return None
-        notify = (job.order or {}).get("notify") or {}
-        return WebhookTarget(order_id=job.job_id, customer_id=job.user_id, service_id=job.service_id,
-                             webhook_url=notify.get("webhook_url"), reason=job.reason, error_code=job.error_code)
+        order, _ = found
+        return WebhookTarget(order_id=order.order_id, customer_id=order.job.user_id, service_id=order.service_id,
+                             webhook_url=order.notify.get("webhook_url"), reason=order.job.reason,
+                             error_code=order.job.error_code)

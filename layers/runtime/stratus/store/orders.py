@@ -12,6 +12,7 @@ from stratus.domain.orders import Order, OrderRepository
 from stratus.events import JobStatus
 from stratus.order_errors import InvalidRequestException
 from stratus.store.dynamo import decode_page_token, encode_page_token, is_condition_failure
+from stratus.store.jobs import item_from_job, job_from_item
 from stratus.store.models import JobModel, UserModel
 
 
@@ -19,16 +20,17 @@ def _invalid_token() -> Exception:
     return InvalidRequestException(reason="`after` is not a page token of this listing")
 
 
+def order_from_item(item: JobModel) -> Order | None:
+    """The order of a job row; None when the job is no order."""
+    if not item.service_id:
+        return None
+    return Order.from_document(job_from_item(item), item.service_id, item.order)
+
+
 def _to_order(item: JobModel) -> Order:
-    document = item.order or {}
-    return Order(
-        order_id=item.job_id, user_id=item.user_id, service_id=item.service_id, process=item.process,
-        parameters=document.get("parameters") or {}, notify=document.get("notify") or {},
-        request_hash=document.get("request_hash") or "", idempotency_key=document.get("idempotency_key"),
-        status=JobStatus(item.status), title=item.title, description=item.description, run_id=item.run_id,
-        progress=item.progress, reason=item.reason, error_code=item.error_code, created=item.created,
-        updated=item.updated, queued=item.queued, started=item.started, finished=item.finished,
-    )
+    order = order_from_item(item)
+    assert order is not None, "listings filter on service_id"
+    return order
 
 
 def _filter(status: JobStatus | None):
@@ -40,11 +42,8 @@ def _filter(status: JobStatus | None):
 
 class DynamoOrderRepository(OrderRepository):
     def add(self, order: Order) -> bool:
-        item = JobModel(
-            order.order_id, user_id=order.user_id, status=order.status.value, process=order.process,
-            title=order.title, description=order.description, created=order.created, updated=order.updated,
-            run_id=order.run_id, service_id=order.service_id, order=order.document(), error_code=order.error_code,
-        )
+        item = item_from_job(order.job)
+        item.service_id, item.order = order.service_id, order.document()
         try:
             item.save(condition=JobModel.job_id.does_not_exist())
             return True
@@ -58,7 +57,7 @@ class DynamoOrderRepository(OrderRepository):
             item = JobModel.get(order_id, consistent_read=True)
         except DoesNotExist:
             return None
-        return _to_order(item) if item.service_id else None
+        return order_from_item(item)
 
     def list_for_user(self, user_id: str, limit: int, after: str | None,
                       status: JobStatus | None = None) -> tuple[list[Order], str | None]:

@@ -1,0 +1,20 @@
+"""Process validation: `POST /validation`."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+
+from routers.shared.caller import caller
+from routers.shared.context import backend, json_body
+from stratus import request_limits
+from stratus.domain.validation import validate_process
+
+router = Router()
+
+
+@router.post("/validation")
+def validate_process_graph() -> dict:
+    """Always 200: an invalid process is reported as a list of errors, all of them at once."""
+    user_id = caller(router).user_id
+    errors = validate_process(json_body(router, max_bytes=request_limits.MAX_PROCESSED_BODY_BYTES), backend().user_processes.lookup_for(user_id))
+    return {"errors": [{"code": error.code, "message": error.message} for error in errors]}
