@@ -6,15 +6,21 @@ tests/fixtures/real/README.md), from ../shared/real-data/ (or `STRATUS_REAL_DATA
 absent. A local server (tests/support_stac_server.py) serves the item and the COGs with `LATENCY_S`
 per request and `BANDWIDTH` bytes/s per connection, and counts requests and bytes per file.
 
-For each output window (`WINDOWS`, in the 100 m pixels of red/nir; SCL's is half of it), measured,
-each run in its own process (no GDAL cache carried over), alternating, `RUNS` times:
+For each output window (`WINDOWS`, in the 100 m pixels of red/nir; SCL's is half of it, and an output
+`factor` > 1 means a grid that many times coarser), measured, each run in its own process (no GDAL
+cache carried over), alternating, `RUNS` times:
 - engine: the openEO graph load_stac(item URL, window extent, bands red, nir, scl), through
   `evaluate_graph`, as a job's load does (STAC item fetch, plan, window reads in threads);
-- baseline: the same by hand: fetch the item, then one windowed rasterio read per band, in threads,
-  with the GDAL settings a careful engineer would set for COGs over HTTP (`BASELINE_GDAL`);
-- needed: the bytes of the tiles of the full-resolution image that intersect the window (from the
-  COGs' tile index), and the fewest requests that could fetch them (one for the header, one per run
-  of neighbouring tiles in the file).
+  engine-tiled: the same as tiled execution reads it (`tiling.run_tiled`: the load planned once,
+  then 128 px tiles read two at a time, the next tiles' blocks fetched ahead);
+  engine-coarse: the load planned as above, then read onto the `factor` times coarser grid (as a
+  load whose output resolution is coarser: the reader picks the overviews);
+- baseline: the same by hand: fetch the item, then one windowed rasterio read per band, in threads
+  (with `out_shape` for a coarser output, so GDAL picks the overview), with the GDAL settings a
+  careful engineer would set for COGs over HTTP (`BASELINE_GDAL`);
+- needed: the bytes of the tiles of the image (of the overview that the coarser output reads) that
+  intersect the window (from the COGs' tile index), and the fewest requests that could fetch them
+  (one for the header, one per run of neighbouring tiles in the file).
 
 Prints requests and bytes read by each, the engine's bytes against the needed ones (target ≤ 1.5)
 and the engine's wall time against the baseline's (target ≤ 1.2), and checks that both read the
@@ -40,11 +46,12 @@ BYTES_TARGET, TIME_TARGET = 1.5, 1.2
 MERGE_GAP = 1024  # bytes between two tiles that one request may as well span
 BANDS = {"red": "B04", "nir": "B08", "scl": "SCL"}  # Earth Search asset keys -> file names
 PIXEL = 100  # metres, red and nir in the cut-outs
-# name: (first row, first column, height, width) in the 100 m pixels of the cut-out
+# name: (first row, first column, height, width) in the 100 m pixels of the cut-out, output factor
 WINDOWS = {
-    "tile-crossing 200 × 260 px": (50, 70, 200, 260),
-    "small 64 × 64 px": (140, 140, 64, 64),
-    "whole cut-out 512 × 512 px": (0, 0, 512, 512),
+    "tile-crossing 200 × 260 px": ((50, 70, 200, 260), 1),
+    "small 64 × 64 px": ((140, 140, 64, 64), 1),
+    "whole cut-out 512 × 512 px": ((0, 0, 512, 512), 1),
+    "whole cut-out at 400 m (128 × 128 px)": ((0, 0, 512, 512), 4),
 }
 # The engine also reads the whole cut-out as tiled execution does (`tiling.run_tiled`: loads planned
 # once, then each output tile read, TILE_WORKERS at a time): 128 px output tiles over 128 px COG
@@ -70,16 +77,20 @@ def extent_of(window: tuple[int, int, int, int], origin: tuple[float, float]) ->
 
 # --- the two variants (run in subprocesses) ---------------------------------------------------------
 
-def run_engine(item_url: str, extent: dict[str, Any], tile_size: int | None = None) -> dict[str, float]:
+def run_engine(item_url: str, extent: dict[str, Any], tile_size: int | None = None,
+               factor: int = 1) -> dict[str, float]:
     import tempfile  # noqa: PLC0415
     from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
     from dataclasses import replace  # noqa: PLC0415
 
     from stratus_processing.env import EvalEnv  # noqa: PLC0415
     from stratus_processing.graph import evaluate_graph  # noqa: PLC0415
+    from affine import Affine  # noqa: PLC0415
+    from stratus_processing.grid import Grid  # noqa: PLC0415
     from stratus_processing.io.cog import RasterReader  # noqa: PLC0415
+    from stratus_processing.io.load import load_cube  # noqa: PLC0415
     from stratus_processing.io.stac import DirectoryJsonStore, DocumentReader, StacCatalog  # noqa: PLC0415
-    from stratus_processing.tiling import TILE_WORKERS, TileContext, tile_grids  # noqa: PLC0415
+    from stratus_processing.tiling import TILE_WORKERS, ReadAhead, TileContext, tile_grids  # noqa: PLC0415
 
     graph = {"load": {"process_id": "load_stac", "result": True, "arguments": {
         "url": item_url, "spatial_extent": extent, "bands": list(BANDS)}}}
@@ -87,19 +98,32 @@ def run_engine(item_url: str, extent: dict[str, Any], tile_size: int | None = No
         env = EvalEnv(catalog=StacCatalog(DirectoryJsonStore(Path(empty)),
                                           documents=DocumentReader(allow_private_hosts=True)),
                       rasters=RasterReader())
-        if tile_size is None:
-            cubes = [evaluate_graph(graph, env)]
-        else:  # as run_tiled: plan once, then read tile by tile
+        if factor > 1:  # plan as the load does, then read onto the coarser grid
             context = TileContext(loads={})
             evaluate_graph(graph, replace(env, tile=context))
             [plan] = context.loads.values()
-            with ThreadPoolExecutor(max_workers=TILE_WORKERS) as pool:
-                cubes = list(pool.map(lambda tile: evaluate_graph(graph, replace(env, tile=replace(context, grid=tile))),
-                                      tile_grids(plan.grid, tile_size)))
+            grid = plan.grid
+            coarse = Grid(grid.crs, grid.transform @ Affine.scale(factor), grid.width // factor, grid.height // factor)
+            cubes = [load_cube(plan, env.rasters, coarse)]
+        elif tile_size is None:
+            cubes = [evaluate_graph(graph, env)]
+        else:  # as run_tiled: plan once, then read tile by tile, the next tiles' blocks fetched ahead
+            context = TileContext(loads={})
+            evaluate_graph(graph, replace(env, tile=context))
+            [plan] = context.loads.values()
+            tiles = tile_grids(plan.grid, tile_size)
+
+            def evaluate(index: int) -> Any:
+                read_ahead.before(index)
+                return evaluate_graph(graph, replace(env, tile=replace(context, grid=tiles[index])))
+
+            with ReadAhead([plan], env.rasters, tiles) as read_ahead, \
+                    ThreadPoolExecutor(max_workers=TILE_WORKERS) as pool:
+                cubes = list(pool.map(evaluate, range(len(tiles))))
     return {band: sum(float(cube.sel(bands=band).values[0].sum()) for cube in cubes) for band in ("red", "nir")}
 
 
-def run_baseline(item_url: str, extent: dict[str, Any]) -> dict[str, float]:
+def run_baseline(item_url: str, extent: dict[str, Any], factor: int = 1) -> dict[str, float]:
     import urllib.request  # noqa: PLC0415
     from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
 
@@ -112,14 +136,20 @@ def run_baseline(item_url: str, extent: dict[str, Any]) -> dict[str, float]:
     def read(key: str) -> Any:
         with rasterio.Env(**BASELINE_GDAL), rasterio.open("/vsicurl/" + item["assets"][key]["href"]) as src:
             window = from_bounds(extent["west"], extent["south"], extent["east"], extent["north"], src.transform)
-            return src.read(1, window=window.round_offsets().round_lengths())
+            window = window.round_offsets().round_lengths()
+            if factor == 1:
+                return src.read(1, window=window)
+            # the output grid's pixels, factor × 100 m (SCL's own are 200 m)
+            shape = (round((extent["north"] - extent["south"]) / (PIXEL * factor)),
+                     round((extent["east"] - extent["west"]) / (PIXEL * factor)))
+            return src.read(1, window=window, out_shape=shape)
 
     with ThreadPoolExecutor(max_workers=len(BANDS)) as pool:
         arrays = dict(zip(BANDS, pool.map(read, BANDS), strict=True))
     return {band: float(arrays[band].astype("float64").sum()) for band in ("red", "nir")}
 
 
-def worker(variant: str, item_url: str, extent_json: str) -> None:
+def worker(variant: str, item_url: str, extent_json: str, factor: int) -> None:
     """One measured run: prints {"seconds", "sums"} as JSON."""
     extent = json.loads(extent_json)
     if variant.startswith("engine"):
@@ -129,20 +159,28 @@ def worker(variant: str, item_url: str, extent_json: str) -> None:
     started = time.perf_counter()
     if variant == "engine-tiled":
         sums = run_engine(item_url, extent, TILE_SIZE)
+    elif variant.startswith("engine"):
+        sums = run_engine(item_url, extent, factor=factor)
     else:
-        sums = (run_engine if variant == "engine" else run_baseline)(item_url, extent)
+        sums = run_baseline(item_url, extent, factor)
     print(json.dumps({"seconds": time.perf_counter() - started, "sums": sums}))
 
 
 # --- what the window needs --------------------------------------------------------------------------
 
-def needed(path: Path, window: tuple[int, int, int, int], factor: int) -> dict[str, int]:
-    """The full-resolution tiles intersecting the window (given in 100 m pixels; the file's are
-    `factor` times larger): their bytes, the header's (the IFDs, before the first tile of any
-    level), and the fewest requests that fetch both (one per run of neighbouring tiles in the file)."""
+def needed(path: Path, window: tuple[int, int, int, int], factor: int, output_factor: int = 1) -> dict[str, int]:
+    """The tiles intersecting the window (given in 100 m pixels; the file's are `factor` times
+    larger) of the level an output `output_factor` times coarser reads (the full resolution or the
+    coarsest overview not coarser than the output): their bytes, the header's (the IFDs, before the
+    first tile of any level), and the fewest requests that fetch both (one per run of neighbouring
+    tiles in the file)."""
     import rasterio  # noqa: PLC0415
 
     row, col, height, width = window
+    with rasterio.open(path) as src:
+        levels = [f for f in src.overviews(1) if f * factor <= output_factor]
+    level = len(levels) - 1 if levels else None
+    factor *= levels[-1] if levels else 1
 
     def tile_index(src: Any) -> dict[tuple[int, int], tuple[int, int]]:
         tile_h, tile_w = src.block_shapes[0]
@@ -151,12 +189,13 @@ def needed(path: Path, window: tuple[int, int, int, int], factor: int) -> dict[s
                 for r in range(-(-src.height // tile_h)) for c in range(-(-src.width // tile_w))}
 
     with rasterio.open(path) as src:
+        header = min(offset for offset, _ in tile_index(src).values())
+        for other in range(len(src.overviews(1))):
+            with rasterio.open(path, overview_level=other) as overview:
+                header = min(header, *(offset for offset, _ in tile_index(overview).values()))
+    with rasterio.open(path, **({} if level is None else {"overview_level": level})) as src:
         tile_h, tile_w = src.block_shapes[0]
         full = tile_index(src)
-        header = min(offset for offset, _ in full.values())
-        for level in range(len(src.overviews(1))):
-            with rasterio.open(path, overview_level=level) as overview:
-                header = min(header, *(offset for offset, _ in tile_index(overview).values()))
     rows = range(row // factor // tile_h, ((row + height) // factor - 1) // tile_h + 1)
     cols = range(col // factor // tile_w, ((col + width) // factor - 1) // tile_w + 1)
     spans = sorted(full[(r, c)] for r in rows for c in cols)
@@ -171,10 +210,11 @@ def needed(path: Path, window: tuple[int, int, int, int], factor: int) -> dict[s
 
 # --- the measurement --------------------------------------------------------------------------------
 
-def _measure(variant: str, server: Any, item_url: str, extent: dict[str, Any]) -> dict[str, Any]:
+def _measure(variant: str, server: Any, item_url: str, extent: dict[str, Any], factor: int) -> dict[str, Any]:
     server.reset_counters()
     completed = subprocess.run([sys.executable, "-m", "benchmarks.remote_read", "--worker", variant, item_url,
-                                json.dumps(extent)], cwd=REPO_ROOT, capture_output=True, text=True, check=False,
+                                json.dumps(extent), str(factor)], cwd=REPO_ROOT, capture_output=True, text=True,
+                               check=False,
                                env={**os.environ, "PYTHONWARNINGS": "ignore"})
     if completed.returncode != 0:
         raise RuntimeError(f"{variant} run failed:\n{completed.stdout}\n{completed.stderr}")
@@ -208,17 +248,18 @@ def main() -> None:
           f"{BANDWIDTH / 1e6:.0f} MB/s per connection, {os.cpu_count()} CPUs")
     with earth_search_server(REAL_DATA, latency_s=LATENCY_S, bandwidth_bytes_per_s=BANDWIDTH) as server:
         item_url = server.item_url("sentinel-2-l2a", S2_SCENE_ID)
-        for name, window in WINDOWS.items():
+        for name, (window, factor) in WINDOWS.items():
             extent = extent_of(window, origin)
-            variants = ("baseline", "engine", "engine-tiled") if name == TILED_WINDOW else ("baseline", "engine")
+            variants = ("baseline", "engine-coarse") if factor > 1 else (
+                ("baseline", "engine", "engine-tiled") if name == TILED_WINDOW else ("baseline", "engine"))
             runs: dict[str, list[dict[str, Any]]] = {variant: [] for variant in variants}
             for _ in range(RUNS):
                 for variant in variants:
-                    runs[variant].append(_measure(variant, server, item_url, extent))
+                    runs[variant].append(_measure(variant, server, item_url, extent, factor))
             for variant in variants[1:]:
                 if runs[variant][-1]["sums"] != runs["baseline"][-1]["sums"]:
                     raise SystemExit(f"remote_read: the {variant} run read other pixels than the baseline ({name})")
-            need = {band: needed(REAL_DATA / S2_SCENE / f"{file}.tif", window, 2 if band == "scl" else 1)
+            need = {band: needed(REAL_DATA / S2_SCENE / f"{file}.tif", window, 2 if band == "scl" else 1, factor)
                     for band, file in BANDS.items()}
             _report(name, runs, need)
 
@@ -239,6 +280,7 @@ def _report(name: str, runs: dict[str, list[dict[str, Any]]], need: dict[str, di
             line += f" | {' ' * (len(variant) - 7)}{stats.requests:3d} req {stats.bytes:7d} B ({stats.bytes / n['tile_bytes']:4.2f}×)"
         print(line)
     needed_bytes = sum(n["tile_bytes"] for n in need.values())
+    with_headers = needed_bytes + sum(n["header_bytes"] for n in need.values())
     fewest = sum(n["requests"] for n in need.values())
     print(f"    all COGs: needed {needed_bytes} B in ≥ {fewest} requests (+ {sum(n['header_bytes'] for n in need.values())} "
           f"B of headers)")
@@ -248,7 +290,8 @@ def _report(name: str, runs: dict[str, list[dict[str, Any]]], need: dict[str, di
         target = f" (target ≤ {BYTES_TARGET})" if variant.startswith("engine") else ""
         ratio = seconds[variant] / seconds["baseline"]
         time_target = f" (target ≤ {TIME_TARGET})" if variant.startswith("engine") else ""
-        print(f"    {variant:13s} {requests:3d} COG requests, {sent:7d} B = {sent / needed_bytes:4.2f}× needed{target}; "
+        print(f"    {variant:13s} {requests:3d} COG requests, {sent:7d} B = {sent / needed_bytes:4.2f}× needed{target} "
+              f"({sent / with_headers:4.2f}× with headers); "
               f"{last[variant]['requests'] - requests} STAC request(s); wall {seconds[variant] * 1000:5.0f} ms "
               f"(median of {RUNS}) = {ratio:4.2f}× baseline{time_target}")
     if os.environ.get("REMOTE_READ_LOG"):
@@ -259,7 +302,7 @@ def _report(name: str, runs: dict[str, list[dict[str, Any]]], need: dict[str, di
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 5 and sys.argv[1] == "--worker":
-        worker(sys.argv[2], sys.argv[3], sys.argv[4])
+    if len(sys.argv) == 6 and sys.argv[1] == "--worker":
+        worker(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
     else:
         main()

@@ -28,7 +28,8 @@ def main() -> int:
         logging.getLogger("stratus_processing").error("Cannot run: %s", exc)
         return EXIT_MISCONFIGURED
     publisher = EventPublisher(aws.client("sqs"), settings.status_queue_url, settings.log_queue_url)
-    return run_job(config, settings, s3=aws.client("s3"), publisher=publisher, rasters=RasterReader.from_environ())
+    with RasterReader.from_environ() as rasters:  # the run's open COGs, closed with it
+        return run_job(config, settings, s3=aws.client("s3"), publisher=publisher, rasters=rasters)
 
 
 if __name__ == "__main__":

@@ -37,8 +37,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = Settings.from_env()
     config = RunConfig.from_sync_event(event)
     outcome = OutcomePublisher()
-    exit_code = run_job(config, settings, s3=aws.client("s3"), publisher=outcome,
-                        rasters=RasterReader.from_environ())
+    with RasterReader.from_environ() as rasters:  # the run's open COGs, closed with it
+        exit_code = run_job(config, settings, s3=aws.client("s3"), publisher=outcome, rasters=rasters)
     if exit_code == EXIT_OK:
         return {"ok": True}
     return {"ok": False, "error": {"code": outcome.error_code or "Internal",

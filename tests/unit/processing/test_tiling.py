@@ -23,7 +23,7 @@ from stratus_processing.manifest import build_manifest
 from stratus_processing.reporting import RecordingReporter
 from stratus_processing.results import DirectoryResultStore
 from stratus_processing.runner import evaluate
-from stratus_processing.tiling import choose_tile_size, run_tiled, tile_grids, tiling_obstacle
+from stratus_processing.tiling import choose_tile_size, read_ahead_batches, run_tiled, tile_grids, tiling_obstacle
 
 from tests.unit.processing.conftest import DEMO_BUCKET
 from tests.unit.processing.processing_testkit import BOLZANO_EXTENT, JUNE_2022
@@ -238,6 +238,22 @@ def test_tiles_cover_the_grid_exactly():
     assert sum(t.width * t.height for t in tiles) == grid.width * grid.height
     assert tiles[1].transform == Affine(10, 0, 600000 + 10240, 0, -10, 5400000)
     assert (tiles[-1].width, tiles[-1].height) == (2500 - 2048, 1100 - 1024)
+
+
+def test_read_ahead_batches_are_runs_of_neighbouring_tiles_in_a_row():
+    # Given 6 × 2 tiles of 1024 px (the last column and row ragged)
+    grid = Grid(CRS.from_epsg(32633), Affine(10, 0, 600000, 0, -10, 5400000), 5 * 1024 + 500, 1100)
+    tiles = tile_grids(grid, 1024)
+    # When grouped for read-ahead (up to READ_AHEAD_TILES = 4 per batch)
+    batches, batch_of = read_ahead_batches(tiles)
+    # Then each row gives a batch of 4 tiles and one of the other 2, never across rows
+    assert batch_of == [0, 0, 0, 0, 1, 1, 2, 2, 2, 2, 3, 3]
+    assert [(b.width, b.height) for b in batches] == [(4096, 1024), (1524, 1024), (4096, 76), (1524, 76)]
+    # And each batch is exactly the window its tiles cover
+    for index, batch in enumerate(batches):
+        members = [t for t, b in zip(tiles, batch_of, strict=True) if b == index]
+        assert batch.transform == members[0].transform
+        assert batch.width * batch.height == sum(t.width * t.height for t in members)
 
 
 def test_tile_size_shrinks_with_dates_and_bands(demo_s3):

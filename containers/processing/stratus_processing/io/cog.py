@@ -1,9 +1,16 @@
-"""Window reads of (cloud-optimised) GeoTIFFs onto a target grid, through GDAL's /vsis3.
+"""Window reads of (cloud-optimised) GeoTIFFs onto a target grid, through GDAL's /vsis3 and /vsicurl.
 
 Only the blocks covering the target grid are fetched: when the file is on the same pixel grid the
 read is a plain window (exact source values); otherwise GDAL warps on the fly (nearest neighbour,
 which keeps classification bands such as SCL valid), e.g. 20 m SCL onto the 10 m grid or an item
-in a neighbouring UTM zone.
+in a neighbouring UTM zone. A grid coarser than the file reads the file's overview that is closest
+to it but not coarser (as GDAL's own RasterIO and gdalwarp do), so a 60 m preview of a 10 m band
+fetches a 36th of the bytes.
+
+A reader lives for one run (a job, a synchronous request): each asset is opened once (a HEAD and
+one header read over the network) and its dataset handles are kept for every later read of the
+run, e.g. each tile of tiled execution; a handle serves one thread at a time, so an asset read by
+two threads at once gets a second handle (opened from GDAL's cache of the header, no request).
 """
 
 from __future__ import annotations
@@ -11,7 +18,10 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections.abc import Callable, Mapping
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlparse
 
@@ -21,18 +31,41 @@ import rasterio
 from rasterio.enums import Resampling
 from rasterio.session import AWSSession, DummySession
 from rasterio.vrt import WarpedVRT
+from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from stratus_processing.grid import Grid
 
-# GDAL settings for reading COGs over HTTP: don't list "directories" on open, only treat .tif as
-# rasters, merge adjacent range requests and keep fetched blocks in memory.
+# GDAL settings for reading COGs over HTTP (S3 through /vsis3/, any https host through /vsicurl/):
 _GDAL_READ_OPTIONS: dict[str, Any] = {
+    # Opening "s3://bucket/a/B04.tif" must not list the "directory" (a LIST request per open, slow and
+    # billed) looking for sidecar files (.aux.xml, .ovr, .msk): COGs carry everything inside.
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+    # Only these are probed as rasters over HTTP; anything else fails fast instead of trying drivers.
+    # (Compared without case, so Landsat's .TIF match; a query string, as in signed URLs, is fine.)
     "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.tiff",
+    # One read of many blocks asks for their byte ranges together: neighbouring ranges in the file
+    # become one request (a COG stores a row of blocks contiguously), the others go out in parallel.
     "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
+    # Over HTTP/2 (CDNs, many STAC asset hosts; S3 itself speaks HTTP/1.1) parallel requests share
+    # one connection; over HTTP/1.1 curl keeps connections alive between requests (keep-alive is
+    # curl's default, and GDAL keeps one curl handle per thread), so no request pays a new TLS handshake.
     "GDAL_HTTP_MULTIPLEX": "YES",
-    "VSI_CACHE": "TRUE",
+    "GDAL_HTTP_VERSION": "2TLS",
+    # Bytes fetched by the first request of an open: one request must cover the header (the IFDs and
+    # block offsets, which a COG keeps at its start): ~3 KB for a Sentinel-2 L2A band (10980 px,
+    # 1024 px blocks, 4 overviews), ~10 KB for Landsat C2 (256 px blocks), < 1 KB for a DEM tile.
+    # Each further header request would cost a round trip (20-30 ms in region, more across).
+    "GDAL_INGESTED_BYTES_AT_OPEN": "16384",
+    # Unit /vsicurl/ fetches in (GDAL's default 16 KB): a read's range is widened to whole chunks,
+    # so smaller chunks waste fewer bytes around each block (up to 2 chunks per read; a request per
+    # read either way). The header read above keeps its own size.
+    "CPL_VSIL_CURL_CHUNK_SIZE": "4096",
+    # /vsicurl/ keeps fetched ranges in a process-wide cache (shared by all handles of a file, 16 MB by
+    # default): header chunks and neighbouring tiles' shared chunks are served from it. VSI_CACHE
+    # would add a second, per-handle cache on top (25 MB each) that reads in 32 KB pieces: off.
+    "VSI_CACHE": "FALSE",
+    "CPL_VSIL_CURL_CACHE_SIZE": str(64 * 1024 * 1024),
     "GDAL_HTTP_MAX_RETRY": "3",
     "GDAL_HTTP_RETRY_DELAY": "1",  # seconds
     # Bytes of decoded blocks GDAL keeps (its default is 5 % of the machine's RAM). Tiles are read
@@ -43,6 +76,11 @@ _GDAL_READ_OPTIONS: dict[str, Any] = {
 
 # A pixel offset within this fraction of an integer counts as aligned (float noise in transforms).
 _ALIGNMENT_TOLERANCE_PX = 1e-6
+# Idle dataset handles kept per reader (each holds a parsed header, a few KB to a few hundred KB).
+MAX_IDLE_DATASETS = 256
+# Handles older than this are reopened: an S3 handle keeps the credentials it was opened with, and
+# the task role's credentials rotate (reopening reads the header from GDAL's cache: no request).
+DATASET_MAX_AGE_S = 10 * 60
 
 
 def s3_endpoint_options(environ: Mapping[str, str]) -> dict[str, str]:
@@ -70,7 +108,9 @@ def gdal_path(href: str) -> str:
 
 
 class RasterReader:
-    """Reads single-band assets onto a target grid as float64 with NaN for no-data and gaps."""
+    """Reads single-band assets onto a target grid as float64 with NaN for no-data and gaps.
+
+    One reader per run; `close()` (or `with`) closes the datasets it keeps open."""
 
     def __init__(self, *, gdal_options: Mapping[str, Any] | None = None, aws_session: boto3.Session | None = None,
                  resolve_href: Callable[[str], str] = gdal_path) -> None:
@@ -78,17 +118,32 @@ class RasterReader:
         self._aws_session = aws_session
         self._resolve_href = resolve_href
         self._credentials_lock = threading.Lock()
+        self._datasets = _DatasetPool(self._open)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> RasterReader:
         environ = os.environ if environ is None else environ
         return cls(gdal_options=s3_endpoint_options(environ), aws_session=boto3.Session())
 
+    def __enter__(self) -> RasterReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._datasets.close()
+
+    @property
+    def opens(self) -> Counter[str]:
+        """How many times each GDAL path (with `#overview=<level>` for overviews) was opened."""
+        return self._datasets.opens
+
     def gdal_env(self, options: Mapping[str, Any] | None = None) -> rasterio.Env:
-        """A fresh GDAL environment (per read and thread: rasterio environments are thread-local).
+        """A fresh GDAL environment (per call and thread: rasterio environments are thread-local).
         Credentials are resolved each time, so Fargate role credentials that rotate during a long
-        job are picked up by the next read. `options`: the asset's own (`StacItem.gdal_options`:
-        AWS_REQUEST_PAYER for requester-pays buckets)."""
+        job reach the handles opened (or reopened, see DATASET_MAX_AGE_S) after it. `options`: the
+        asset's own (`StacItem.gdal_options`: AWS_REQUEST_PAYER for requester-pays buckets)."""
         session = DummySession()  # local files: no credentials, and no boto3 session built per open
         if self._aws_session is not None:
             # botocore sessions aren't thread-safe while resolving credentials; reads run in threads.
@@ -100,24 +155,155 @@ class RasterReader:
              resampling: Resampling = Resampling.nearest,
              gdal_options: Mapping[str, Any] | None = None) -> np.ndarray:
         """Band `band` of the asset on `grid`; `nodata` (from STAC) overrides the file's own."""
-        with self.gdal_env(gdal_options), rasterio.open(self._resolve_href(href)) as src:
-            nodata = src.nodatavals[band - 1] if nodata is None else nodata
-            if _same_pixel_grid(src, grid):
-                values = _read_window(src, grid, band, masked=nodata is None)
-            else:
-                # Without a no-data value an alpha band marks the area the source doesn't cover.
-                nodata_options = {"src_nodata": nodata, "nodata": nodata} if nodata is not None else {"add_alpha": True}
-                with WarpedVRT(src, crs=grid.crs, transform=grid.transform, width=grid.width,
-                               height=grid.height, resampling=resampling, **nodata_options) as vrt:
-                    values = np.ma.filled(vrt.read(band, masked=True).astype(np.float64), np.nan)
+        path = self._resolve_href(href)
+        # (A checkout may open the file in its own environment: entered first, not nested.)
+        with self._datasets.checkout(path, options=gdal_options) as full, self.gdal_env(gdal_options):
+            level = _overview_level(full, grid, band)
+            nodata = full.nodatavals[band - 1] if nodata is None else nodata
+            if level is None:
+                values = _read_onto(full, grid, band, nodata, resampling)
+        if level is not None:
+            with self._datasets.checkout(path, level, options=gdal_options) as overview, self.gdal_env(gdal_options):
+                values = _read_onto(overview, grid, band, nodata, resampling)
         if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):
             values[values == nodata] = np.nan
         return values
 
+    def prefetch(self, href: str, grid: Grid, *, band: int = 1, gdal_options: Mapping[str, Any] | None = None) -> None:
+        """Fetch the blocks covering `grid` (in one merged request where they are neighbours), so
+        that reads of windows of it take them from GDAL's caches instead of one request each: the
+        compressed bytes stay in /vsicurl/'s cache, the decoded blocks in the block cache of the
+        handle, which goes back to the pool for the next read of the asset. Reads that need warping
+        are not prefetched."""
+        path = self._resolve_href(href)
+        with self._datasets.checkout(path, options=gdal_options) as full, self.gdal_env(gdal_options):
+            level = _overview_level(full, grid, band)
+            if level is None:
+                _prefetch_window(full, grid, band)
+        if level is not None:
+            with self._datasets.checkout(path, level, options=gdal_options) as overview, self.gdal_env(gdal_options):
+                _prefetch_window(overview, grid, band)
+
     def grid_of(self, href: str, *, gdal_options: Mapping[str, Any] | None = None) -> Grid:
         """The asset's pixel grid, from the file's header (for items without projection metadata)."""
-        with self.gdal_env(gdal_options), rasterio.open(self._resolve_href(href)) as src:
+        with self._datasets.checkout(self._resolve_href(href), options=gdal_options) as src:
             return Grid(src.crs, src.transform, src.width, src.height)
+
+    def _open(self, path: str, overview_level: int | None, gdal_options: Mapping[str, Any] | None) -> Any:
+        options = {} if overview_level is None else {"overview_level": overview_level}
+        with self.gdal_env(gdal_options):
+            return rasterio.open(path, **options)
+
+
+class _DatasetPool:
+    """Open datasets by (path, overview level), each used by one thread at a time and kept for the
+    next read. The first open of a path is made alone (a second thread waits for it instead of
+    opening in parallel), so the header crosses the network once; later handles of the path open
+    from GDAL's /vsicurl/ cache."""
+
+    def __init__(self, open_dataset: Callable[[str, int | None, Mapping[str, Any] | None], Any], *, max_idle: int = MAX_IDLE_DATASETS,
+                 max_age_s: float = DATASET_MAX_AGE_S) -> None:
+        self._open_dataset = open_dataset
+        self._max_idle = max_idle
+        self._max_age_s = max_age_s
+        self._lock = threading.Lock()
+        self._idle: OrderedDict[tuple[str, int | None], list[tuple[Any, float]]] = OrderedDict()
+        self._idle_count = 0
+        self._open_locks: dict[str, threading.Lock] = {}
+        self.opens: Counter[str] = Counter()
+
+    @contextmanager
+    def checkout(self, path: str, overview_level: int | None = None, *,
+                 options: Mapping[str, Any] | None = None) -> Iterator[Any]:
+        """A handle of `path` (an asset's GDAL `options` are the same for every read of it)."""
+        key = (path, overview_level)
+        dataset, opened_at = self._take(key)
+        if dataset is None:
+            with self._open_lock(path):
+                dataset, opened_at = self._take(key)  # another thread may have opened one meanwhile
+                if dataset is None:
+                    dataset, opened_at = self._open_dataset(path, overview_level, options), time.monotonic()
+                    with self._lock:
+                        label = path if overview_level is None else f"{path}#overview={overview_level}"
+                        self.opens[label] += 1
+        try:
+            yield dataset
+        except BaseException:
+            dataset.close()  # a failed read may leave the handle in any state
+            raise
+        self._give_back(key, dataset, opened_at)
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle, self._idle_count = self._idle, OrderedDict(), 0
+        for handles in idle.values():
+            for dataset, _ in handles:
+                dataset.close()
+
+    def _take(self, key: tuple[str, int | None]) -> tuple[Any, float]:
+        stale = []
+        found: tuple[Any, float] = (None, 0.0)
+        with self._lock:
+            handles = self._idle.get(key)
+            while handles:
+                dataset, opened_at = handles.pop()
+                self._idle_count -= 1
+                if time.monotonic() - opened_at > self._max_age_s:
+                    stale.append(dataset)
+                else:
+                    found = (dataset, opened_at)
+                    break
+            if handles == []:
+                del self._idle[key]
+        for dataset in stale:
+            dataset.close()
+        return found
+
+    def _give_back(self, key: tuple[str, int | None], dataset: Any, opened_at: float) -> None:
+        evicted = []
+        with self._lock:
+            self._idle.setdefault(key, []).append((dataset, opened_at))
+            self._idle.move_to_end(key)
+            self._idle_count += 1
+            while self._idle_count > self._max_idle:  # close the least recently used path's handles
+                oldest_key, handles = next(iter(self._idle.items()))
+                evicted.append(handles.pop(0)[0])
+                self._idle_count -= 1
+                if not handles:
+                    del self._idle[oldest_key]
+        for old in evicted:
+            old.close()
+
+    def _open_lock(self, path: str) -> threading.Lock:
+        with self._lock:
+            return self._open_locks.setdefault(path, threading.Lock())
+
+
+def _read_onto(src: Any, grid: Grid, band: int, nodata: float | None, resampling: Resampling) -> np.ndarray:
+    if _same_pixel_grid(src, grid):
+        return _read_window(src, grid, band, masked=nodata is None)
+    # Without a no-data value an alpha band marks the area the source doesn't cover.
+    nodata_options = {"src_nodata": nodata, "nodata": nodata} if nodata is not None else {"add_alpha": True}
+    with WarpedVRT(src, crs=grid.crs, transform=grid.transform, width=grid.width,
+                   height=grid.height, resampling=resampling, **nodata_options) as vrt:
+        return np.ma.filled(vrt.read(band, masked=True).astype(np.float64), np.nan)
+
+
+def _overview_level(src: Any, grid: Grid, band: int) -> int | None:
+    """The overview to read `grid` from: the coarsest whose pixels are not coarser than the grid's
+    (None: the full resolution)."""
+    factors = src.overviews(band)
+    if not factors:
+        return None
+    if grid.crs == src.crs:
+        res_x, res_y = grid.resolution
+    else:  # the grid's pixel size measured in the file's CRS
+        west, south, east, north = transform_bounds(grid.crs, src.crs, *grid.bounds, densify_pts=21)
+        res_x, res_y = (east - west) / grid.width, (north - south) / grid.height
+    src_x, src_y = src.res
+    coarser_by = min(res_x / src_x, res_y / src_y) * (1 + 1e-9)
+    usable = [level for level, factor in enumerate(factors) if factor <= coarser_by]
+    return usable[-1] if usable else None
 
 
 def _same_pixel_grid(src: Any, grid: Grid) -> bool:
@@ -131,20 +317,32 @@ def _same_pixel_grid(src: Any, grid: Grid) -> bool:
     return abs(col - round(col)) < _ALIGNMENT_TOLERANCE_PX and abs(row - round(row)) < _ALIGNMENT_TOLERANCE_PX
 
 
-def _read_window(src: Any, grid: Grid, band: int, *, masked: bool) -> np.ndarray:
-    """Read the part of `grid` the file covers; the rest stays NaN. GDAL converts to float64 while
-    decoding (no intermediate integer array); with `masked` the file's mask marks no-data."""
+def _prefetch_window(src: Any, grid: Grid, band: int) -> None:
+    if _same_pixel_grid(src, grid) and (window := _covered_window(src, grid)) is not None:
+        src.read(band, window=window[0])  # in the file's type: the values themselves are dropped
+
+
+def _covered_window(src: Any, grid: Grid) -> tuple[Window, tuple[slice, slice]] | None:
+    """The window of the file covering `grid` (an aligned grid), and where it lies in the grid."""
     res_x, res_y = grid.resolution
     col_off = round((grid.transform.c - src.transform.c) / res_x)
     row_off = round((src.transform.f - grid.transform.f) / res_y)
     col_start, row_start = max(col_off, 0), max(row_off, 0)
     col_stop, row_stop = min(col_off + grid.width, src.width), min(row_off + grid.height, src.height)
     if col_stop <= col_start or row_stop <= row_start:
-        return np.full(grid.shape, np.nan, dtype=np.float64)
+        return None
     window = Window(col_start, row_start, col_stop - col_start, row_stop - row_start)
-    inside = (slice(row_start - row_off, row_stop - row_off), slice(col_start - col_off, col_stop - col_off))
-    covers_grid = (row_start - row_off, col_start - col_off) == (0, 0) and (
-        window.height, window.width) == grid.shape
+    return window, (slice(row_start - row_off, row_stop - row_off), slice(col_start - col_off, col_stop - col_off))
+
+
+def _read_window(src: Any, grid: Grid, band: int, *, masked: bool) -> np.ndarray:
+    """Read the part of `grid` the file covers; the rest stays NaN. GDAL converts to float64 while
+    decoding (no intermediate integer array); with `masked` the file's mask marks no-data."""
+    covered = _covered_window(src, grid)
+    if covered is None:
+        return np.full(grid.shape, np.nan, dtype=np.float64)
+    window, inside = covered
+    covers_grid = (inside[0].start, inside[1].start) == (0, 0) and (window.height, window.width) == grid.shape
     if masked:
         data = np.ma.filled(src.read(band, window=window, masked=True, out_dtype=np.float64), np.nan)
     else:

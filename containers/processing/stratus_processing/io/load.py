@@ -9,6 +9,7 @@ reaches the tile.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -27,9 +28,13 @@ from stratus_processing.grid import WGS84, Grid
 from stratus_processing.io.cog import RasterReader
 from stratus_processing.io.stac import BandInfo, StacItem, bboxes_intersect, most_common_crs
 
-# Reads in flight at once per cube (or tile): GDAL releases the GIL while fetching and decoding, so
-# a few threads hide S3 latency; more would mostly add memory on a 2-vCPU Fargate task.
-READ_CONCURRENCY = 4
+# Reads in flight at once in the process (all loads and tiles share the threads). GDAL releases the GIL while fetching and decoding. A
+# read of one 1024 px block waits ~30-60 ms for S3 (first byte, then ~1-2 MB) and decodes for
+# ~10 ms, so 2 vCPUs stay busy with about 8 reads in flight; more would add memory and connections,
+# not speed.
+READ_CONCURRENCY = 8
+_read_pool: ThreadPoolExecutor | None = None
+_read_pool_lock = threading.Lock()
 
 Bounds = tuple[float, float, float, float]
 
@@ -116,21 +121,39 @@ def load_cube(plan: LoadPlan, reader: RasterReader, grid: Grid | None = None) ->
 
     values = np.full((len(plan.days), len(plan.bands), grid.height, grid.width), np.nan, dtype=cubes.CUBE_DTYPE)
     written: set[tuple[int, int]] = set()
-    with ThreadPoolExecutor(max_workers=READ_CONCURRENCY, thread_name_prefix="read") as pool:
-        # map() yields in submission order, i.e. item order within a day: the mosaic is deterministic.
-        for (day_index, band_index, _, _), data in zip(reads, pool.map(read, reads), strict=True):
-            target = values[day_index, band_index]
-            if (day_index, band_index) not in written:
-                target[...] = data
-                written.add((day_index, band_index))
-            else:
-                gaps = np.isnan(target)
-                target[gaps] = data[gaps]
+    # map() yields in submission order, i.e. item order within a day: the mosaic is deterministic.
+    for (day_index, band_index, _, _), data in zip(reads, read_pool().map(read, reads), strict=True):
+        target = values[day_index, band_index]
+        if (day_index, band_index) not in written:
+            target[...] = data
+            written.add((day_index, band_index))
+        else:
+            gaps = np.isnan(target)
+            target[gaps] = data[gaps]
     if plan.geometries is not None:
         values[..., ~covered_pixels(plan.geometries, grid)] = np.nan
 
     return cubes.make_cube(values, grid=grid, times=[day[0].datetime for day in plan.days],
                            bands=[b.name for b in plan.bands], common_names=[b.common_name for b in plan.bands])
+
+
+def prefetch(plan: LoadPlan, reader: RasterReader, grid: Grid) -> None:
+    """Fetch ahead the blocks that loading `grid` (a window of the plan's grid) will read, so that
+    loading windows of it later needs no request (see `RasterReader.prefetch`)."""
+    assets = {item.assets[key]["href"]: item.gdal_options(key)
+              for day in plan.days for item in day
+              if bboxes_intersect(plan.footprints[item.id], grid.bounds)
+              for band in plan.bands if (key := item.asset_for(band)) is not None}
+    list(read_pool().map(lambda href: reader.prefetch(href, grid, gdal_options=assets[href]), assets))
+
+
+def read_pool() -> ThreadPoolExecutor:
+    """The process's read threads, made once (a pool per tile would start threads per tile)."""
+    global _read_pool  # noqa: PLW0603
+    with _read_pool_lock:
+        if _read_pool is None:
+            _read_pool = ThreadPoolExecutor(max_workers=READ_CONCURRENCY, thread_name_prefix="read")
+        return _read_pool
 
 
 def _item_crs(item: StacItem, bands: Sequence[BandInfo]) -> CRS | None:
