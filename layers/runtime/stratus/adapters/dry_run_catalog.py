@@ -195,7 +195,8 @@ def _collect(session: _Session, search_url: str, body: dict[str, Any]) -> FoundI
         url = urllib.parse.urljoin(search_url, link["href"])
         if str(link.get("method", "GET")).upper() == "POST":
             next_body = link.get("body") if isinstance(link.get("body"), Mapping) else {}
-            page = session.exchange("POST", url, {**body, **next_body} if link.get("merge") else dict(next_body or body))
+            following = {**body, **next_body} if link.get("merge") else dict(next_body or body)
+            page = session.exchange("POST", url, following)
         else:
             page = session.exchange("GET", url)
     # stopped at the cap: without a count from the API, at least one more page is there
@@ -217,7 +218,8 @@ def _declares_filter(landing: Mapping[str, Any]) -> bool:
 def _search_url(landing: Mapping[str, Any], root: str) -> str:
     links = [link for link in landing.get("links") or [] if isinstance(link, Mapping)
              and link.get("rel") == "search" and isinstance(link.get("href"), str)]
-    chosen = next((link for link in links if str(link.get("method", "")).upper() == "POST"), links[0] if links else None)
+    posts = [link for link in links if str(link.get("method", "")).upper() == "POST"]
+    chosen = (posts or links or [None])[0]
     return urllib.parse.urljoin(root + "/", chosen["href"]) if chosen else f"{root}/search"
 
 
