@@ -98,6 +98,8 @@ class StratusStack(Stack):
                 token_secret_name=f"{TOKEN_SECRET_NAME}/{config.stage}",
             ),
         )
+        # the API's dry run (estimates, the sync size guard, order checks) searches the configured sources' items
+        self.collections.grant_sources(self.api.function)
         targets = targets.with_(secrets={"token": self.api.token_secret})
         self.consumers = QueueConsumers(
             self, "Consumers", QueueConsumersProps(queues=self.queues, runtime=runtime, targets=targets)

@@ -22,7 +22,7 @@ def graph(extent, bands=("B04", "B08"), temporal=("2022-06-01", "2022-07-01")):
 
 
 def estimate(g):
-    return estimate_graph(g, lambda cid: COLLECTION if cid == "c" else None, lambda cid: ITEMS)
+    return estimate_graph(g, lambda cid: COLLECTION if cid == "c" else None, lambda cid, search: ITEMS)
 
 
 def test_native_bbox_counts_pixels_dates_and_bands():
@@ -82,8 +82,8 @@ def test_aggregate_spatial_geometries_narrow_the_area():
     # And a geometry given as a graph parameter counts once its value is known
     parameterised = open_load(("aggregate_spatial", {"geometries": {"from_parameter": "geometry"},
                                                      "reducer": "mean"}))
-    (unknown,) = estimate_graph(parameterised, lambda cid: COLLECTION, lambda cid: ITEMS).loads
-    (known,) = estimate_graph(parameterised, lambda cid: COLLECTION, lambda cid: ITEMS,
+    (unknown,) = estimate_graph(parameterised, lambda cid: COLLECTION, lambda cid, search: ITEMS).loads
+    (known,) = estimate_graph(parameterised, lambda cid: COLLECTION, lambda cid, search: ITEMS,
                               parameters={"geometry": polygon}).loads
     assert unknown.width > 700 and known.width == load.width
 

@@ -265,7 +265,7 @@ class FakeCatalog:
         return {"id": collection_id, "cube:dimensions": {"x": {"step": 10}, "y": {"step": 10}}} \
             if collection_id == COLLECTION else None
 
-    def items(self, collection_id):
+    def items(self, collection_id, search=None):
         return [{"id": f"i{day}", "bbox": [11.3, 46.4, 11.4, 46.6],
                  "properties": {"datetime": f"2022-06-{day:02d}T10:00:00Z"}} for day in (2, 7, 12)]
 

@@ -88,7 +88,7 @@ class _Catalog:
     def collection(self, collection_id):
         return None
 
-    def items(self, collection_id):
+    def items(self, collection_id, search=None):
         return []
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 
 from stratus import aws, resources
+from stratus.adapters.dry_run_catalog import DryRunCatalogReader, GuardedItemSearch
 from stratus.adapters.email import SesEmailSender
 from stratus.adapters.lambda_processor import LambdaSyncProcessor
 from stratus.adapters.oidc import CognitoAccessTokenVerifier
@@ -172,7 +173,7 @@ class Backend:
 
     @cached_property
     def jobs(self) -> JobService:
-        return JobService(self.jobs_repository, self.workflow, catalog=self.catalog_reader,
+        return JobService(self.jobs_repository, self.workflow, catalog=self.dry_run_catalog,
                           cost_model=self.cost_model, artifacts=self.results, logs=self.logs,
                           events=self.events)
 
@@ -198,6 +199,13 @@ class Backend:
         return S3CatalogReader(aws.client("s3"), self.settings.data_bucket)
 
     @cached_property
+    def dry_run_catalog(self) -> DryRunCatalogReader:
+        """What estimates, the sync size guard and order checks read: own and configured remote collections
+        (their items searched at the source, bounded in time and count)."""
+        searcher = GuardedItemSearch(self.settings.allowed_private_hosts, lambda: aws.client("secretsmanager"))
+        return DryRunCatalogReader(self.catalog_reader, self.collections_store, searcher)
+
+    @cached_property
     def collections_store(self) -> S3CollectionsStore:
         """The collections configuration and the cached metadata of its remote entries (read-only use)."""
         return S3CollectionsStore(aws.client("s3"), self.settings.data_bucket)
@@ -217,7 +225,7 @@ class Backend:
     @cached_property
     def sync_processing(self) -> SyncProcessingService:
         processor = LambdaSyncProcessor(aws.client("lambda"), self.settings.sync_function_name)
-        return SyncProcessingService(self.catalog_reader, self.results, processor, self.settings.presign_expiry_s,
+        return SyncProcessingService(self.dry_run_catalog, self.results, processor, self.settings.presign_expiry_s,
                                      user_processes=self.user_processes)
 
     @cached_property
@@ -251,5 +259,5 @@ class Backend:
     def orders(self) -> OrderService:
         """Order-service orders: jobs made from services, started through `jobs`."""
         return OrderService(self.services, DynamoOrderRepository(), self.jobs, self.events, self.logs,
-                            usage_slots=UsageSlots(DynamoSlotStore()), catalog=self.catalog_reader,
+                            usage_slots=UsageSlots(DynamoSlotStore()), catalog=self.dry_run_catalog,
                             max_area_km2=resources.ORDER_MAX_AREA_KM2, check_url=self.outbound.check)

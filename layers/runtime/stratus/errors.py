@@ -55,6 +55,13 @@ class ProcessGraphComplexityException(OpenEOApiException):
     message_template = "The process is too complex for for synchronous processing. Please use a batch job instead."
 
 
+class EstimateComplexityException(OpenEOApiException):
+    """openEO's answer when a job's costs cannot be estimated reliably (its spec: HTTP 500)."""
+
+    status_code, code = 500, "EstimateComplexity"
+    message_template = "The costs of this job cannot be estimated reliably."
+
+
 class ProcessUnsupportedException(OpenEOApiException):
     status_code, code = 400, "ProcessUnsupported"
     message_template = "Process with identifier '{process}' is not available in namespace '{namespace}'."

@@ -212,7 +212,7 @@ def test_an_area_without_data_fails_with_no_data_and_is_caught_by_the_dry_run(ru
         def collection(self, collection_id):
             return {"id": collection_id}
 
-        def items(self, collection_id):
+        def items(self, collection_id, search=None):
             return [{"bbox": [11.318949, 46.479257, 11.359167, 46.507033],
                      "properties": {"datetime": "2022-06-02T10:20:31Z"}}]
 

@@ -60,17 +60,23 @@ class GuardedSourceFetcher:
         raise SourceUnavailable(f"the catalog has no child collection {wanted!r}")
 
     def _headers(self, source: CollectionSource) -> dict[str, str]:
-        if not source.auth_secret:
-            return {}
-        try:
-            value = self._secrets_client().get_secret_value(SecretId=source.auth_secret)["SecretString"]
-            headers = json.loads(value)
-        except Exception as error:  # noqa: BLE001 - any failure means: no document this time, said without the value
-            raise SourceUnavailable(f"the auth secret {source.auth_secret!r} could not be read "
-                                    f"({type(error).__name__})") from None
-        if not isinstance(headers, Mapping) or not all(isinstance(v, str) for v in headers.values()):
-            raise SourceUnavailable(f"the auth secret {source.auth_secret!r} is not a JSON object of headers")
-        return {str(k): v for k, v in headers.items()}
+        return auth_headers(source, self._secrets_client)
+
+
+def auth_headers(source: CollectionSource, secrets_client: Callable[[], Any]) -> dict[str, str]:
+    """The HTTP headers of the entry's `auth_secret` (none without one); raises `SourceUnavailable`
+    without the secret's value."""
+    if not source.auth_secret:
+        return {}
+    try:
+        value = secrets_client().get_secret_value(SecretId=source.auth_secret)["SecretString"]
+        headers = json.loads(value)
+    except Exception as error:  # noqa: BLE001 - any failure means: no document this time, said without the value
+        raise SourceUnavailable(f"the auth secret {source.auth_secret!r} could not be read "
+                                f"({type(error).__name__})") from None
+    if not isinstance(headers, Mapping) or not all(isinstance(v, str) for v in headers.values()):
+        raise SourceUnavailable(f"the auth secret {source.auth_secret!r} is not a JSON object of headers")
+    return {str(k): v for k, v in headers.items()}
 
 
 class _Reader:

@@ -1,8 +1,15 @@
 """A dry run over the STAC items: how big a process graph's data cubes will be, before running it.
 
-Used to refuse synchronous requests that could not finish inside API Gateway's limits, and (later)
-for job estimates. Pure Python on purpose: it runs in the API Lambda, which must not import the
-raster stack, so coordinates are handled with plain arithmetic (an estimate, not a reprojection).
+Used to refuse synchronous requests that could not finish inside API Gateway's limits, for job
+estimates and for the order service's checks. Pure Python on purpose: it runs in the API Lambda, which
+must not import the raster stack, so coordinates are handled with plain arithmetic (an estimate, not a
+reprojection).
+
+The items of a load come from `items_of(collection_id, search)`: own collections list theirs, remote ones
+search their source for what `search` asks (its bbox, period and `properties`). A source that cannot answer
+raises `ItemsUnavailable`; the load is then reported in `GraphEstimate.unknown`, not sized as empty, and each
+user decides what an unknown size means. A search that stopped at its item cap returns a `FoundItems` with
+the number the source matched; the load's dates are scaled up by it.
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 
 from stratus.domain.load_needs import (
     LoadNeeds,
@@ -42,8 +49,23 @@ class LoadEstimate:
 
 
 @dataclass(frozen=True)
+class UnknownLoad:
+    """A load the dry run could not size: its collection's items could not be listed (`reason`)."""
+
+    node_id: str
+    collection_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class GraphEstimate:
     loads: tuple[LoadEstimate, ...]
+    unknown: tuple[UnknownLoad, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        """Every load was sized; else `values` is a lower bound."""
+        return not self.unknown
 
     @property
     def values(self) -> int:
@@ -54,8 +76,39 @@ class GraphEstimate:
         return self.values * BYTES_PER_VALUE
 
 
-ItemsOf = Callable[[str], Iterable[Mapping[str, Any]]]
+@dataclass(frozen=True)
+class ItemSearch:
+    """What a load needs of a collection's items: a WGS84 bbox (None: anywhere, or only known in another
+    CRS), the period [start, end) and the load's `properties` conditions (openEO callbacks)."""
+
+    bbox: tuple[float, float, float, float] | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    properties: Mapping[str, Any] | None = None
+
+
+class ItemsUnavailable(Exception):
+    """The items of a collection could not be listed now (the source is unreachable, slow or refuses)."""
+
+
+class FoundItems(list):  # type: ignore[type-arg]
+    """The items a capped search returned, and how many the source said it matched (None: not said)."""
+
+    def __init__(self, items: Iterable[Mapping[str, Any]], matched: int | None = None) -> None:
+        super().__init__(items)
+        self.matched = matched
+
+
+ItemsOf = Callable[[str, ItemSearch], Iterable[Mapping[str, Any]]]
 CollectionOf = Callable[[str], Mapping[str, Any] | None]
+
+
+class DryRunCatalog(Protocol):
+    """What the dry run reads: a collection's openEO metadata by id or alias, and the items a load needs."""
+
+    def collection(self, collection_id: str) -> Mapping[str, Any] | None: ...
+
+    def items(self, collection_id: str, search: ItemSearch) -> Iterable[Mapping[str, Any]]: ...
 
 
 def estimate_graph(process_graph: Mapping[str, Any], collection_of: CollectionOf, items_of: ItemsOf,
@@ -64,6 +117,7 @@ def estimate_graph(process_graph: Mapping[str, Any], collection_of: CollectionOf
     what the graph really needs of it (`load_needs`: later filters narrow area, time and bands, as
     in the engine); `parameters` resolve the graph's `from_parameter` values where known."""
     loads = []
+    unknown = []
     for graph in _walk_graphs(process_graph):
         needs = analyse_loads(graph, parameters)
         for node_id, node in graph.items():
@@ -76,8 +130,19 @@ def estimate_graph(process_graph: Mapping[str, Any], collection_of: CollectionOf
             collection = collection_of(collection_id)
             if collection is None:
                 continue
-            loads.append(_estimate_load(node_id, collection, items_of(collection_id), arguments, needs.get(node_id)))
-    return GraphEstimate(tuple(loads))
+            need = needs.get(node_id)
+            box = _narrowed_box(_bbox(arguments.get("spatial_extent")), need)
+            start, end = _narrowed_interval(_interval(arguments.get("temporal_extent")), need)
+            properties = arguments.get("properties")
+            search = ItemSearch(bbox=box[1] if box is not None and box[0] == 4326 else None, start=start, end=end,
+                                properties=properties if isinstance(properties, Mapping) else None)
+            try:
+                items = items_of(collection_id, search)
+            except ItemsUnavailable as error:
+                unknown.append(UnknownLoad(node_id, str(collection.get("id") or collection_id), str(error)))
+                continue
+            loads.append(_estimate_load(node_id, collection, items, arguments, need, box, (start, end)))
+    return GraphEstimate(tuple(loads), tuple(unknown))
 
 
 def _walk_graphs(graph: Mapping[str, Any]) -> Iterable[Mapping[str, Mapping[str, Any]]]:
@@ -91,22 +156,25 @@ def _walk_graphs(graph: Mapping[str, Any]) -> Iterable[Mapping[str, Mapping[str,
 
 
 def _estimate_load(node_id: str, collection: Mapping[str, Any], items: Iterable[Mapping[str, Any]],
-                   arguments: Mapping[str, Any], needs: LoadNeeds | None = None) -> LoadEstimate:
+                   arguments: Mapping[str, Any], needs: LoadNeeds | None,
+                   box: tuple[int, tuple[float, float, float, float]] | None,
+                   interval: tuple[datetime | None, datetime | None]) -> LoadEstimate:
     dimensions = collection.get("cube:dimensions") or {}
-    step_x = float((dimensions.get("x") or {}).get("step") or 10.0)
+    requested_bands = arguments.get("bands")
+    finest = _finest_gsd(collection, requested_bands if isinstance(requested_bands, list) else None)
+    step_x = float((dimensions.get("x") or {}).get("step") or finest or 10.0)
     step_y = float((dimensions.get("y") or {}).get("step") or step_x)
     band_values = (dimensions.get("bands") or {}).get("values") or []
-    requested_bands = arguments.get("bands")
     bands = len(requested_bands) if isinstance(requested_bands, list) and requested_bands else max(len(band_values), 1)
     kept = needs.bands() if needs is not None else None
     if kept and set(kept) <= set(requested_bands if isinstance(requested_bands, list) and requested_bands
                                  else band_values):
         bands = min(bands, len(kept))
 
-    box = _narrowed_box(_bbox(arguments.get("spatial_extent")), needs)
-    start, end = _narrowed_interval(_interval(arguments.get("temporal_extent")), needs)
+    start, end = interval
     days = set()
     footprint = (0.0, 0.0)
+    items = items if isinstance(items, list) else list(items)
     for item in items:
         when = _item_time(item)
         if when is None or (start and when < start) or (end and when >= end):
@@ -122,7 +190,29 @@ def _estimate_load(node_id: str, collection: Mapping[str, Any], items: Iterable[
         footprint = _size_in_metres(box[0], box[1])
     width = max(1, math.ceil(footprint[0] / step_x)) if footprint[0] else 0
     height = max(1, math.ceil(footprint[1] / step_y)) if footprint[1] else 0
-    return LoadEstimate(node_id, str(collection.get("id")), width, height, len(days), bands)
+    return LoadEstimate(node_id, str(collection.get("id")), width, height, _dates(days, items, start, end), bands)
+
+
+def _dates(days: set[Any], items: list[Mapping[str, Any]], start: datetime | None, end: datetime | None) -> int:
+    """The distinct dates seen; when the search stopped at its cap, scaled by what the source matched
+    (dates in the same proportion as items), at most one a day of the period."""
+    matched = getattr(items, "matched", None)
+    if not days or not isinstance(matched, int) or matched <= len(items):
+        return len(days)
+    scaled = math.ceil(len(days) * matched / len(items))
+    if start is not None and end is not None:
+        scaled = min(scaled, max(len(days), math.ceil((end - start).total_seconds() / 86_400)))
+    return scaled
+
+
+def _finest_gsd(collection: Mapping[str, Any], bands: list[Any] | None) -> float | None:
+    """The finest ground sample distance of the loaded bands (all when None), from the `eo:bands`
+    summary: remote collections' x/y dimensions claim no step (each item has its own grid)."""
+    described = (collection.get("summaries") or {}).get("eo:bands") or []
+    gsds = [float(band["gsd"]) for band in described if isinstance(band, Mapping)
+            and isinstance(band.get("gsd"), (int, float)) and band["gsd"] > 0
+            and (not bands or band.get("name") in bands)]
+    return min(gsds) if gsds else None
 
 
 def _bbox(extent: Any) -> tuple[int, tuple[float, float, float, float]] | None:

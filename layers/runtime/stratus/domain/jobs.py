@@ -13,9 +13,11 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from stratus import catalog_layout
-from stratus.domain.estimate import CostModel, JobEstimate, estimate_graph, estimate_job
+from stratus.domain.estimate import (CostModel, DryRunCatalog, GraphEstimate, JobEstimate, estimate_graph,
+                                     estimate_job)
 from stratus.errors import (
     BudgetInvalidException,
+    EstimateComplexityException,
     JobLockedException,
     JobNotFoundException,
     NoDataForUpdateException,
@@ -25,6 +27,7 @@ from stratus.domain.logs import LogEntry, entry_from_event
 from stratus.domain.processes import require_process_graph
 from stratus.domain.lifecycle import ACTIVE, ENDED, STARTABLE, JobStatus, moves_from
 from stratus.events import LogEvent, LogLevel, StatusEvent, utcnow
+from stratus.observability import logger
 
 START_FAILED_REASON = "The job could not be started; please try again."
 # openEO `PATCH /jobs/{job_id}`: the job properties a client may change.
@@ -84,12 +87,6 @@ class JobRepository(Protocol):
     def delete(self, job_id: str) -> None: ...
 
 
-class Catalog(Protocol):
-    def collection(self, collection_id: str) -> Any: ...
-
-    def items(self, collection_id: str) -> Any: ...
-
-
 class JobArtifacts(Protocol):
     """What runs of a job left behind: result files in S3 and log entries."""
 
@@ -117,7 +114,7 @@ class StatusEvents(Protocol):
 
 
 class JobService:
-    def __init__(self, repository: JobRepository, workflow: WorkflowStarter, catalog: Catalog | None = None,
+    def __init__(self, repository: JobRepository, workflow: WorkflowStarter, catalog: DryRunCatalog | None = None,
                  cost_model: CostModel | None = None, artifacts: JobArtifacts | None = None,
                  logs: JobLogs | None = None, events: StatusEvents | None = None) -> None:
         self._jobs = repository
@@ -167,8 +164,15 @@ class JobService:
         """
         job = self.get_job(user_id, job_id)
         if job.budget is not None and job.status in STARTABLE and self._catalog is not None \
-                and self._cost_model is not None and self._estimate(job).costs > job.budget:
-            raise PaymentRequiredException()
+                and self._cost_model is not None:
+            graph = self._graph_estimate(job)
+            # an incomplete estimate is a lower bound: above the budget it refuses; below, the job starts (a
+            # source we could not reach in time is not the user's fault), logged
+            if estimate_job(graph, self._cost_model).costs > job.budget:
+                raise PaymentRequiredException()
+            if not graph.complete:
+                logger.warning("job started without a complete budget check", extra={
+                    "job_id": job_id, "unknown": [u.collection_id for u in graph.unknown]})
         run_id = uuid.uuid4().hex[:12]
         if not self._jobs.begin_run(job_id, run_id, ENDED, utcnow()):
             return False  # a run is pending (or another request just started one): that run stands
@@ -237,15 +241,25 @@ class JobService:
         self._jobs.delete(job_id)
 
     def estimate_job(self, user_id: str, job_id: str) -> JobEstimate:
-        """GET /jobs/{job_id}/estimate, from a dry run over the catalog."""
-        return self._estimate(self.get_job(user_id, job_id))
-
-    def _estimate(self, job: Job) -> JobEstimate:
-        if self._catalog is None or self._cost_model is None:
+        """GET /jobs/{job_id}/estimate, from a dry run over the catalog. Raises `EstimateComplexityException`
+        (openEO's answer for "cannot be estimated reliably") when a collection's items could not be listed:
+        an estimate without them would claim a size we don't know."""
+        job = self.get_job(user_id, job_id)
+        if self._cost_model is None:
             raise RuntimeError("JobService was built without a catalog and cost model")
-        graph = estimate_graph(job.process.get("process_graph") or {}, self._catalog.collection,
-                               self._catalog.items)
+        graph = self._graph_estimate(job)
+        if not graph.complete:
+            unknown = "; ".join(f"'{u.collection_id}' ({u.reason})" for u in graph.unknown)
+            raise EstimateComplexityException(message=(
+                f"The job cannot be estimated now: the items of {unknown} could not be listed from the "
+                f"collection's source. Please try again later."))
         return estimate_job(graph, self._cost_model)
+
+    def _graph_estimate(self, job: Job) -> GraphEstimate:
+        if self._catalog is None:
+            raise RuntimeError("JobService was built without a catalog and cost model")
+        return estimate_graph(job.process.get("process_graph") or {}, self._catalog.collection,
+                              self._catalog.items)
 
 
 def discard_run_outputs(artifacts: JobArtifacts | None, job_id: str, run_id: str) -> None:

@@ -34,7 +34,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from stratus.domain.estimate import estimate_graph
+from stratus.domain.estimate import DryRunCatalog, estimate_graph
 from stratus.domain.jobs import Job
 from stratus.domain.lifecycle import (
     AREA_TOO_LARGE,
@@ -161,12 +161,6 @@ class OrderLogs(Protocol):
     def list(self, job_id: str, after: str | None, limit: int) -> list[LogEntry]: ...
 
 
-class Catalog(Protocol):
-    def collection(self, collection_id: str) -> Any: ...
-
-    def items(self, collection_id: str) -> Any: ...
-
-
 @dataclass(frozen=True)
 class InputProblem:
     """Why an order can never succeed."""
@@ -270,7 +264,7 @@ def _instant(value: Any) -> datetime | None:
 
 
 def input_problem(service: Service, parameters: Mapping[str, Any], bound_graph: Mapping[str, Any],
-                  catalog: Catalog | None, max_area_km2: float) -> InputProblem | None:
+                  catalog: DryRunCatalog | None, max_area_km2: float) -> InputProblem | None:
     """Why the order can never succeed, or None: bad geometry, too large an area, no data."""
     names = geojson_parameters(service.parameters)
     for name in names:
@@ -289,10 +283,11 @@ def input_problem(service: Service, parameters: Mapping[str, Any], bound_graph: 
     return None
 
 
-def no_data_problem(bound_graph: Mapping[str, Any], catalog: Catalog) -> InputProblem | None:
+def no_data_problem(bound_graph: Mapping[str, Any], catalog: DryRunCatalog) -> InputProblem | None:
     """A dry run over the STAC items (`estimate_graph`): a `load_collection` of a known collection
     that finds no item for its area (bounding box) and period means the order can never produce
-    anything. An unknown collection is the deployment's problem, not the order's: not reported."""
+    anything. An unknown collection is the deployment's problem, not the order's: not reported; nor is a
+    collection whose source could not be searched now (no evidence of missing data)."""
     for node_id, node in load_nodes(bound_graph):
         arguments = dict(node.get("arguments") or {})
         collection_id = arguments.get("id")
@@ -319,7 +314,7 @@ def no_data_problem(bound_graph: Mapping[str, Any], catalog: Catalog) -> InputPr
 
 class OrderService:
     def __init__(self, services: ServiceCatalog, orders: OrderRepository, jobs: OrderJobs, events: EventSink,
-                 logs: OrderLogs, *, usage_slots: UsageSlots, catalog: Catalog | None = None,
+                 logs: OrderLogs, *, usage_slots: UsageSlots, catalog: DryRunCatalog | None = None,
                  max_area_km2: float, clock: Callable[[], datetime] = utcnow,
                  check_url: Callable[[str], Any] | None = None) -> None:
         self._services = services

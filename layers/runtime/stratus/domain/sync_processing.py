@@ -1,7 +1,8 @@
 """Synchronous processing: openEO `POST /result` for small requests, inside API Gateway's limits.
 
 The graph is sized with a dry run over the STAC items first; what would not finish within the
-29 s of API Gateway is refused with `ProcessGraphComplexity` and a hint to use a batch job. What
+29 s of API Gateway is refused with `ProcessGraphComplexity` and a hint to use a batch job. A load whose
+remote source could not be searched in time is not held against the user: the request runs, with a log line. What
 runs is frozen to S3 and handed to the processing function by pointer; its output comes back
 inline when it fits the 6 MB Lambda response, else as a redirect to a presigned URL.
 """
@@ -12,10 +13,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from stratus.domain.estimate import estimate_graph
+from stratus.domain.estimate import DryRunCatalog, estimate_graph
 from stratus.domain.processes import require_process_graph
 from stratus.domain.user_processes import UserProcesses, freeze_user_processes
 from stratus.errors import OpenEOApiException, ProcessGraphComplexityException
+from stratus.observability import logger
 from stratus.run_contract import ResultsManifest, RunConfig, RunSnapshot
 
 # float64 values across all loaded cubes: ~256 MB, which a 3 GB processing Lambda reads and reduces
@@ -23,12 +25,6 @@ from stratus.run_contract import ResultsManifest, RunConfig, RunSnapshot
 SYNC_MAX_VALUES = 32_000_000
 # Lambda responses are capped at 6 MB; base64 for binary bodies adds a third.
 INLINE_MAX_BYTES = 4_400_000
-
-
-class CatalogItems(Protocol):
-    def collection(self, collection_id: str) -> dict[str, Any] | None: ...
-
-    def items(self, collection_id: str) -> list[dict[str, Any]]: ...
 
 
 class SyncStore(Protocol):
@@ -64,7 +60,7 @@ class SyncResult:
 
 
 class SyncProcessingService:
-    def __init__(self, catalog: CatalogItems, store: SyncStore, processor: SyncProcessor, expires_in_s: int,
+    def __init__(self, catalog: DryRunCatalog, store: SyncStore, processor: SyncProcessor, expires_in_s: int,
                  user_processes: UserProcesses | None = None) -> None:
         self._catalog = catalog
         self._user_processes = user_processes
@@ -82,6 +78,13 @@ class SyncProcessingService:
                 message=(f"The process is too complex for synchronous processing: it would load about "
                          f"{estimate.values / 1e6:.0f} million values (the limit is {SYNC_MAX_VALUES / 1e6:.0f} "
                          f"million). Please use a batch job instead."))
+        if not estimate.complete:
+            # a source we could not reach in time is our network's problem, not the user's: the request runs
+            # (the processing has its own limits) and the operator sees why it went unchecked
+            logger.warning("synchronous request not size-checked: a collection's items could not be listed",
+                           extra={"unknown": [{"node": u.node_id, "collection": u.collection_id, "reason": u.reason}
+                                              for u in estimate.unknown],
+                                  "known_values": estimate.values})
         run = RunConfig.for_sync(user_id, f"r-{uuid.uuid4().hex}")
         snapshot = RunSnapshot(process) if self._user_processes is None \
             else freeze_user_processes(process, self._user_processes.lookup_for(user_id))
