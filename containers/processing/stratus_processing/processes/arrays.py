@@ -261,11 +261,27 @@ def array_create(args: ProcessArgs, env: EvalEnv) -> Any:
     repeat = args.get_optional("repeat", 1, expected_type=int)
     if repeat < 1:
         raise args.invalid("repeat", "must be 1 or greater")
-    array = as_array(args, env, data, "data")
+    array = as_array(args, env, _flattened(env, data), "data")
     if isinstance(array, PlainArray):
         return list(array.values) * repeat
     tiled = xr.concat([array.data] * repeat, dim=array.dimension, coords="minimal", compat="override")
     return array.as_array_result(tiled)
+
+
+def _flattened(env: EvalEnv, data: Any) -> Any:
+    """Cube pieces that are arrays along the callback's dimension (e.g. `quantiles(data, [0.05])`)
+    contribute their elements: a cube holds no arrays of arrays."""
+    dimension = env.array_dimension
+    if not isinstance(data, list) or dimension is None or not any(
+            isinstance(item, xr.DataArray) and dimension in item.dims for item in data):
+        return data
+    flat: list[Any] = []
+    for item in data:
+        if isinstance(item, xr.DataArray) and dimension in item.dims:
+            flat += [item.isel({dimension: i}) for i in range(item.sizes[dimension])]
+        else:
+            flat.append(item)
+    return flat
 
 
 @process("array_concat")
