@@ -14,6 +14,7 @@ from stratus_processing.processes import (  # noqa: F401
     neighbourhoods,
     reducers,
     save,
+    scl,
     spatial,
     statistics,
     temporal,
