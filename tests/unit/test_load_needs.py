@@ -103,7 +103,8 @@ def test_several_statistics_over_time_make_new_bands_so_bands_are_not_narrowed()
     single = {"process_graph": {"m": n("mean", data={"from_parameter": "data"}, result=True)}}
 
     def needs(reducer):
-        return analyse_loads({"load": LOAD, "r": n("reduce_dimension", data=ref("load"), dimension="t", reducer=reducer),
+        return analyse_loads({"load": LOAD,
+                              "r": n("reduce_dimension", data=ref("load"), dimension="t", reducer=reducer),
                               "f": n("filter_bands", data=ref("r"), bands=["B04_mean"], result=True)})["load"]
 
     assert needs(statistics).band_selections is None  # B04_mean is made by the reducer, not loaded

@@ -97,7 +97,8 @@ def test_fft_convolution_equals_the_direct_sum(size):
 @pytest.mark.parametrize("kernel1, kernel2, erosion", [(5, 9, 0), (7, 13, 3), (0, 9, 0), (5, 0, 0)])
 def test_mask_equals_the_reference(kernel1, kernel2, erosion):
     scenes = [scene(1), scene(2)]
-    mask = run("to_scl_dilation_mask", scl_cube(*scenes), kernel1_size=kernel1, kernel2_size=kernel2, erosion_kernel_size=erosion)
+    mask = run("to_scl_dilation_mask", scl_cube(*scenes), kernel1_size=kernel1, kernel2_size=kernel2,
+               erosion_kernel_size=erosion)
 
     assert mask.dims == ("t", "bands", "y", "x")
     assert list(mask.bands.values) == ["SCL"]

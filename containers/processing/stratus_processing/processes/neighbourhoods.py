@@ -1,9 +1,9 @@
 """apply_neighborhood (openEO category "cubes"): a process run on windows of x and y, each with an
 overlap of its neighbours' pixels (no-data beyond the cube's edge), whose overlap is cut off again.
 
-Windows split x and y only (in px, or in m or the CRS's unit when no unit is given); every other dimension is passed whole (`size` null). The
-graph is evaluated on the whole cube, never tile by tile (`tiling` does not list it as pixel-local):
-a window's result may depend on any of its pixels.
+Windows split x and y only (in px, or in m or the CRS's unit when no unit is given); every other
+dimension is passed whole (`size` null). The graph is evaluated on the whole cube, never tile by
+tile (`tiling` does not list it as pixel-local): a window's result may depend on any of its pixels.
 """
 
 from __future__ import annotations
