@@ -94,3 +94,18 @@ def test_geometries_parameters_and_what_cannot_be_known():
     malformed = analyse_loads({"load": LOAD, "b": n("filter_bbox", data=ref("load"),
                                                     extent={**BOX_A, "west": 12}, result=True)})["load"]
     assert malformed.regions is None
+
+
+def test_several_statistics_over_time_make_new_bands_so_bands_are_not_narrowed():
+    statistics = {"process_graph": {
+        "m": n("mean", data={"from_parameter": "data"}), "s": n("sd", data={"from_parameter": "data"}),
+        "a": n("array_create", data=[ref("m"), ref("s")], result=True)}}
+    single = {"process_graph": {"m": n("mean", data={"from_parameter": "data"}, result=True)}}
+
+    def needs(reducer):
+        return analyse_loads({"load": LOAD,
+                              "r": n("reduce_dimension", data=ref("load"), dimension="t", reducer=reducer),
+                              "f": n("filter_bands", data=ref("r"), bands=["B04_mean"], result=True)})["load"]
+
+    assert needs(statistics).band_selections is None  # B04_mean is made by the reducer, not loaded
+    assert needs(single).bands() == ("B04_mean",)

@@ -261,11 +261,27 @@ def array_create(args: ProcessArgs, env: EvalEnv) -> Any:
     repeat = args.get_optional("repeat", 1, expected_type=int)
     if repeat < 1:
         raise args.invalid("repeat", "must be 1 or greater")
-    array = as_array(args, env, data, "data")
+    array = as_array(args, env, _flattened(env, data), "data")
     if isinstance(array, PlainArray):
         return list(array.values) * repeat
     tiled = xr.concat([array.data] * repeat, dim=array.dimension, coords="minimal", compat="override")
     return array.as_array_result(tiled)
+
+
+def _flattened(env: EvalEnv, data: Any) -> Any:
+    """Cube pieces that are arrays along the callback's dimension (e.g. `quantiles(data, [0.05])`)
+    contribute their elements: a cube holds no arrays of arrays."""
+    dimension = env.array_dimension
+    if not isinstance(data, list) or dimension is None or not any(
+            isinstance(item, xr.DataArray) and dimension in item.dims for item in data):
+        return data
+    flat: list[Any] = []
+    for item in data:
+        if isinstance(item, xr.DataArray) and dimension in item.dims:
+            flat += [item.isel({dimension: i}) for i in range(item.sizes[dimension])]
+        else:
+            flat.append(item)
+    return flat
 
 
 @process("array_concat")
@@ -436,3 +452,71 @@ def _sort_values(args: ProcessArgs, values: list[Any], ascending: bool, nodata: 
     if nodata is None:
         return ordered
     return ordered + gaps if nodata else gaps + ordered
+
+
+# --- array_interpolate_linear -------------------------------------------------------------------
+
+@process("array_interpolate_linear")
+def array_interpolate_linear(args: ProcessArgs, env: EvalEnv) -> Any:
+    """Fills NaN and no-data between two valid values along the labels (numbers or instants) or, for
+    other labels, the positions; leading and trailing gaps stay as they are."""
+    array = array_argument(args, env)
+    if isinstance(array, CubeArray):
+        data = array.data.astype(cubes.CUBE_DTYPE)
+        axis = data.get_axis_num(array.dimension)
+        coordinate = data[array.dimension].values if array.dimension in data.indexes else None
+        positions = _interpolation_axis(coordinate, array.size)
+        filled = interpolate_gaps(np.moveaxis(data.values, axis, -1), positions)
+        return array.as_array_result(data.copy(data=np.moveaxis(filled, -1, axis)))
+
+    for value in array.values:
+        if value is not None and not is_number(value):
+            raise args.invalid("data", f"expected an array of numbers, found {_json_type(value)}")
+    values = np.array([np.nan if v is None else v for v in array.values], dtype=np.float64)
+    labels = None if array.labels is None else np.asarray(
+        [_instant(v) if isinstance(v, str) else v for v in array.labels])
+    filled = interpolate_gaps(values, _interpolation_axis(labels, len(values)))
+    result = [float(new) if (old is None or (isinstance(old, float) and np.isnan(old))) and not np.isnan(new)
+              else old for old, new in zip(array.values, filled, strict=True)]
+    if array.labels is None:
+        return result
+    return labeled(result, array.labels, array.dimension or "labels")
+
+
+def interpolate_gaps(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """`values` (NaN as gaps) with every gap between two valid values along the last axis filled
+    linearly over `positions`. Written as (1 - f) lo + f hi, so an infinite neighbour gives the
+    infinite limit instead of inf - inf = NaN."""
+    n = values.shape[-1]
+    if n < 3:
+        return values.copy()
+    valid = ~np.isnan(values)
+    index = np.arange(n)
+    before = np.maximum.accumulate(np.where(valid, index, -1), axis=-1)
+    after = np.flip(np.minimum.accumulate(np.flip(np.where(valid, index, n), axis=-1), axis=-1), axis=-1)
+    gap = ~valid & (before >= 0) & (after < n)
+    lo_index, hi_index = np.clip(before, 0, n - 1), np.clip(after, 0, n - 1)
+    lo, hi = np.take_along_axis(values, lo_index, -1), np.take_along_axis(values, hi_index, -1)
+    x, x_lo, x_hi = positions[index], positions[lo_index], positions[hi_index]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fraction = (x - x_lo) / (x_hi - x_lo)
+        interpolated = (1 - fraction) * lo + fraction * hi
+    return np.where(gap, interpolated, values)
+
+
+def _interpolation_axis(labels: np.ndarray | None, size: int) -> np.ndarray:
+    """The x of each element: numeric labels, instants (as ns), else the positions."""
+    if labels is not None and len(labels) == size:
+        if np.issubdtype(labels.dtype, np.datetime64):
+            return labels.astype("datetime64[ns]").astype(np.int64).astype(np.float64)
+        if labels.dtype.kind in "iuf":
+            return labels.astype(np.float64)
+    return np.arange(size, dtype=np.float64)
+
+
+def _instant(label: str) -> Any:
+    """A temporal label as datetime64 (else the text itself, which orders by position)."""
+    try:
+        return np.datetime64(pd.Timestamp(cubes.parse_utc(label)).tz_localize(None), "ns")
+    except ValueError:
+        return label

@@ -70,9 +70,23 @@ def apply_dimension(args: ProcessArgs, env: EvalEnv) -> xr.DataArray:
         # A new target dimension is of type "other"; an existing one (with a single label) keeps its
         # name and type and gets the values, in place of the source dimension.
         kind = "other"
-        if target in cube.dims:
-            if cube.sizes[target] != 1:
-                raise args.invalid("target_dimension", f"the dimension '{target}' exists with more than one label")
+        if target in cube.dims and cube.sizes[target] != 1:
+            # e.g. statistics over t into bands (the docs' "combined reducer"): each label of the
+            # target gets its values, label by label, enumerated 0..n-1 for rename_labels
+            kind = dimension_type(cube, target)
+            values = values.drop_vars(coords_along(values, target))
+            stacked = values.transpose(target, dimension, *[d for d in values.dims if d not in (target, dimension)])
+            values = xr.DataArray(stacked.values.reshape(-1, *stacked.shape[2:]), dims=[dimension, *stacked.dims[2:]],
+                                  coords={n: c for n, c in stacked.coords.items()
+                                          if target not in c.dims and dimension not in c.dims},
+                                  attrs=stacked.attrs).assign_coords({dimension: np.arange(stacked.shape[0] *
+                                                                                         stacked.shape[1])})
+            if target == cubes.BANDS:
+                values = values.assign_coords({cubes.COMMON_NAME: (dimension, np.array([""] * values.sizes[dimension],
+                                                                                        dtype=object))})
+            order.remove(dimension)
+            order[order.index(target)] = dimension
+        elif target in cube.dims:
             kind = dimension_type(cube, target)
             values = values.isel({target: 0}, drop=True).drop_vars(coords_along(values, target), errors="ignore")
             order.remove(target)
@@ -99,10 +113,67 @@ def reduce_dimension(args: ProcessArgs, env: EvalEnv) -> xr.DataArray:
         # A constant reducer (e.g. `return 0`) still yields one value per remaining cell.
         reduced = xr.full_like(template, np.nan if reduced is None else reduced, dtype=cubes.CUBE_DTYPE)
     if dimension in reduced.dims:
-        raise args.invalid("reducer", f"it must compute a single value per cell, but its result still has "
-                                      f"the dimension '{dimension}'")
+        if not returns_statistics(reducer) or dimension in reduced.indexes:
+            raise args.invalid("reducer", f"it must compute a single value per cell (or several statistics with "
+                                          f"array_create), but its result still has the dimension '{dimension}'")
+        # Several statistics per cell (e.g. array_create([mean(data), sd(data)])): they become bands.
+        names = statistic_names(reducer, reduced.sizes[dimension])
+        reduced = reduced.drop_vars(_coords_along(reduced, dimension))
+        if dimension != cubes.BANDS:
+            reduced = reduced.drop_vars(_coords_along(cube, dimension), errors="ignore")
+        spread = statistics_as_bands(reduced, dimension, names).astype(cubes.CUBE_DTYPE)
+        return cubes.carry_metadata(with_dimension_type(spread, dimension, None) if dimension != cubes.BANDS
+                                    else spread, cube)
     reduced = reduced.drop_vars(_coords_along(cube, dimension), errors="ignore").astype(cubes.CUBE_DTYPE)
     return cubes.carry_metadata(with_dimension_type(reduced, dimension, None), cube)
+
+
+# Processes whose result is an array: as a reducer's result, several statistics per cell.
+ARRAY_RESULTS = frozenset({"array_create", "array_concat", "extrema", "quantiles"})
+
+
+def returns_statistics(callback: Any) -> bool:
+    graph = getattr(callback, "graph", None)
+    return graph is not None and graph.nodes[graph.result_node_id].process_id in ARRAY_RESULTS
+
+
+def statistic_names(callback: Any, count: int) -> list[str]:
+    """Names of the values a multi-statistics reducer returns: the processes of its
+    `array_create([mean(data), sd(data), ...])` when they tell them apart, else their positions."""
+    graph = getattr(callback, "graph", None)
+    node = graph.nodes[graph.result_node_id] if graph is not None else None
+    items = node.arguments.get("data") if node is not None and node.process_id == "array_create" else None
+    if isinstance(items, list) and len(items) == count and all(
+            isinstance(item, dict) and item.get("from_node") in graph.nodes for item in items):
+        names = [graph.nodes[item["from_node"]].process_id for item in items]
+        if len(set(names)) == count:
+            return names
+    return [str(i) for i in range(count)]
+
+
+def statistics_as_bands(values: xr.DataArray, dimension: str, names: list[str]) -> xr.DataArray:
+    """A reducer's several values per cell along `dimension` as bands: with a `bands` dimension
+    beside it, each band b becomes the bands b_<name> (band by band); else `dimension` becomes
+    `bands`, labeled by `names`."""
+    values = values.drop_vars([c for c in values.coords if c == cubes.COMMON_NAME], errors="ignore")
+    if cubes.BANDS in values.dims and dimension != cubes.BANDS:
+        bands = [str(b) for b in values[cubes.BANDS].values]
+        order = [d for d in values.dims if d != dimension]
+        position = order.index(cubes.BANDS)
+        stacked = values.transpose(*order[:position + 1], dimension, *order[position + 1:])
+        data = stacked.values.reshape(*stacked.shape[:position], -1, *stacked.shape[position + 2:])
+        labels = [f"{band}_{name}" for band in bands for name in names]
+        coords = {name: coord for name, coord in values.coords.items()
+                  if dimension not in coord.dims and cubes.BANDS not in coord.dims}
+        result = xr.DataArray(data, dims=order, coords=coords, attrs=values.attrs)
+    else:
+        labels = list(names)
+        result = values.rename({dimension: cubes.BANDS}) if dimension != cubes.BANDS else values
+        result = result.drop_vars([c for c, coord in result.coords.items() if cubes.BANDS in coord.dims])
+        if set(result.dims) <= set(cubes.DIMENSION_ORDER):
+            result = result.transpose(*[d for d in cubes.DIMENSION_ORDER if d in result.dims])
+    return result.assign_coords({cubes.BANDS: labels,
+                                 cubes.COMMON_NAME: (cubes.BANDS, np.array([""] * len(labels), dtype=object))})
 
 
 @process("normalized_difference")

@@ -23,6 +23,7 @@ from stratus_processing import cube as cubes
 from stratus_processing import vector_cube as vectors
 from stratus_processing.env import EvalEnv
 from stratus_processing.geometry import PixelWindow, pixel_window
+from stratus_processing.processes.cubes import returns_statistics, statistic_names, statistics_as_bands
 from stratus_processing.processes.spatial import geometries_argument
 from stratus_processing.registry import ProcessArgs, process
 
@@ -30,6 +31,8 @@ from stratus_processing.registry import ProcessArgs, process
 PIXELS = "pixels"
 # The labels of aggregate_spatial's `target_dimension` (openEO: value, then the two counts).
 TARGET_LABELS = ("value", "total_count", "valid_count")
+# The dimension of a multi-statistics reducer's values before they become bands.
+STATISTICS = "__statistics__"
 
 
 class TargetDimensionExistsException(OpenEOApiException):
@@ -72,17 +75,40 @@ def aggregate_spatial(args: ProcessArgs, env: EvalEnv) -> xr.DataArray:
         by_count[window.count].append(index)
     values = ordered.values
     callback_env = env.for_array_dimension(PIXELS)
+    statistics: list[str] | None = None  # names of a multi-statistics reducer's values
     for count, indices in by_count.items():
         pixels = np.stack([values[..., windows[i].rows, windows[i].cols][..., windows[i].mask] for i in indices])
         data = xr.DataArray(pixels, dims=(vectors.GEOMETRY, *other, PIXELS), coords=other_coords)
         reduced = reducer(callback_env, data=data, context=context)
-        aggregated[indices] = _reduced_values(args, reduced, (len(indices), *other_shape), other)
+        if isinstance(reduced, xr.DataArray) and PIXELS in reduced.dims and returns_statistics(reducer):
+            # array_create([mean(data), sd(data), ...]): one value per statistic, along `pixels`
+            if statistics is None:
+                statistics = statistic_names(reducer, reduced.sizes[PIXELS])
+                aggregated = np.full((*aggregated.shape, len(statistics)), np.nan, dtype=cubes.CUBE_DTYPE)
+            elif reduced.sizes[PIXELS] != len(statistics):
+                raise args.invalid("reducer", "it must compute the same number of values for every geometry")
+            reduced = reduced.rename({PIXELS: STATISTICS}).drop_vars(
+                [c for c, coord in reduced.coords.items() if PIXELS in coord.dims])
+            aggregated[indices] = _reduced_values(args, reduced, (len(indices), *other_shape, len(statistics)),
+                                                  [*other, STATISTICS])
+        else:
+            if statistics is not None:
+                raise args.invalid("reducer", "it must compute the same number of values for every geometry")
+            aggregated[indices] = _reduced_values(args, reduced, (len(indices), *other_shape), other)
         total_count[indices] = count
         valid_count[indices] = np.isfinite(pixels).sum(axis=-1)
 
     dims = list(other)
     coords = dict(other_coords)
     result = aggregated
+    if statistics is not None:
+        if target_dimension is not None:
+            raise args.invalid("target_dimension", "is not supported with a reducer computing several values")
+        spread = statistics_as_bands(xr.DataArray(aggregated, dims=(vectors.GEOMETRY, *other, STATISTICS),
+                                                  coords=other_coords), STATISTICS, statistics)
+        dims = [str(d) for d in spread.dims if d != vectors.GEOMETRY]
+        coords = {name: coord for name, coord in spread.coords.items() if vectors.GEOMETRY not in coord.dims}
+        result = spread.values
     if target_dimension is not None:
         result = np.stack([aggregated, total_count, valid_count], axis=-1)
         dims.append(target_dimension)

@@ -47,6 +47,8 @@ _TEMPORALLY_LOCAL = _ELEMENTWISE | _PASS_THROUGH | {
 # Band names survive these unchanged (no band computed, renamed or merged in).
 _BANDS_KEPT = _ELEMENTWISE | _PASS_THROUGH | _ALONG_TIME | {
     "reduce_dimension", "apply_dimension", "resample_spatial", "resample_cube_spatial"}
+# Processes whose result is an array: as a reducer's result, several statistics that become bands.
+_ARRAY_RESULTS = frozenset({"array_create", "array_concat", "extrema", "quantiles"})
 # Arguments naming the dimension a process works along.
 _DIMENSION_ARGUMENTS = {
     "reduce_dimension": ("dimension",), "apply_dimension": ("dimension", "target_dimension"),
@@ -235,6 +237,8 @@ class _Analysis:
             dimension = arguments.get(name)
             if dimension is not None and (not isinstance(dimension, str) or dimension in touched):
                 return False
+        if kind == "bands" and process_id == "reduce_dimension" and _returns_array(arguments.get("reducer")):
+            return False  # several statistics per cell become bands named <band>_<statistic>
         return True
 
     def _resolve(self, value: Any) -> Any:
@@ -371,3 +375,11 @@ def intersection_of_boxes(a: tuple[float, float, float, float],
 
 def describe_sources(sources: Iterable[Source]) -> str:
     return " and ".join(source.describe() for source in sources)
+
+
+def _returns_array(callback: Any) -> bool:
+    graph = callback.get("process_graph") if isinstance(callback, Mapping) else None
+    if not isinstance(graph, Mapping):
+        return False
+    return any(isinstance(node, Mapping) and node.get("result") and node.get("process_id") in _ARRAY_RESULTS
+               for node in graph.values())
