@@ -59,7 +59,7 @@ class EstimateComplexityException(OpenEOApiException):
     """openEO's answer when a job's costs cannot be estimated reliably (its spec: HTTP 500)."""
 
     status_code, code = 500, "EstimateComplexity"
-    message_template = "The costs of this job cannot be estimated reliably."
+    message_template = "The process is too complex to calculate an estimate."
 
 
 class ProcessUnsupportedException(OpenEOApiException):
