@@ -56,7 +56,8 @@ class TileCalls:
             time.sleep(0.2)
             if event["tile"]["tile_id"] in event.get("fail", []):
                 raise TileFailed(f"tile {event['tile']['tile_id']} failed")
-            return {"tile_id": event["tile"]["tile_id"], "key": f"jobs/{event['job_id']}/{event['tile']['tile_id']}.tif"}
+            tile_id = event["tile"]["tile_id"]
+            return {"tile_id": tile_id, "key": f"jobs/{event['job_id']}/{tile_id}.tif"}
         finally:
             with self.lock:
                 self.running -= 1
@@ -118,8 +119,8 @@ def world(moto_url):
     """Bucket, role, the tile Lambda, and a Batch queue whose job writes its tile id and sleeps."""
     client = lambda service: boto3.client(service, region_name=REGION, endpoint_url=moto_url)  # noqa: E731
     client("s3").create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
-    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"},
-                                                       "Action": "sts:AssumeRole"}]}
+    trust = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
     role = client("iam").create_role(RoleName="fanout-spike", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
     code = io.BytesIO()
     with zipfile.ZipFile(code, "w") as archive:

@@ -249,6 +249,8 @@ def test_the_tile_manifest_round_trips_through_json_and_gives_the_map_its_items(
      "tiles": [{"tile_id": "a", "window": [0, 0, 1, 1]}]},
     {"grid": {"width": 5, "height": 5}, "tile_px": 2048, "halo_px": 0, "task": {"vcpu": 2, "memory_mib": 8192},
      "tiles": []},
+    {"grid": {"width": 5, "height": 5}, "tile_px": 2048, "halo_px": 0, "task": {"vcpu": "two", "memory_mib": 8192},
+     "tiles": [{"tile_id": "a", "window": [0, 0, 1, 1]}]},
     {"grid": {"width": 5, "height": 5}, "tile_px": 2048, "halo_px": 0, "task": {"vcpu": 2, "memory_mib": 8192},
      "tiles": [{"tile_id": "a", "window": [0, 0, 0, 1]}]},
     {"grid": {"width": 5, "height": 5}, "tile_px": 2048, "halo_px": 0, "task": {"vcpu": 2, "memory_mib": 8192},

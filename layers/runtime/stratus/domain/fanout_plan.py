@@ -355,19 +355,27 @@ class TileManifest:
             raise RunContractError("the tile manifest's grid needs a positive `width` and `height`")
         if not _positive_int(document.get("tile_px")) or not _non_negative_int(document.get("halo_px")):
             raise RunContractError("the tile manifest needs `tile_px` > 0 and `halo_px` >= 0")
-        if not isinstance(task, Mapping) or TaskSize(float(task.get("vcpu", 0)),
-                                                     int(task.get("memory_mib", 0))) not in FARGATE_SIZES:
+        task_size = _task_size(task)
+        if task_size not in FARGATE_SIZES:
             raise RunContractError(f"the tile manifest's task is not a Fargate CPU/memory pair: {task!r}")
         if not isinstance(tiles, list) or not tiles:
             raise RunContractError("the tile manifest lists no tiles")
         parsed = tuple(Tile.from_json(t) for t in tiles)
         if len({t.tile_id for t in parsed}) != len(parsed):
             raise RunContractError("the tile manifest lists a tile id twice")
-        return cls(grid["width"], grid["height"], document["tile_px"], document["halo_px"], parsed,
-                   TaskSize(float(task["vcpu"]), int(task["memory_mib"])))
+        return cls(grid["width"], grid["height"], document["tile_px"], document["halo_px"], parsed, task_size)
 
     def map_items(self) -> list[dict[str, Any]]:
         return [tile.to_json() for tile in self.tiles]
+
+
+def _task_size(task: Any) -> TaskSize | None:
+    if not isinstance(task, Mapping):
+        return None
+    vcpu, memory = task.get("vcpu"), task.get("memory_mib")
+    if not (isinstance(vcpu, (int, float)) and _positive_int(memory)) or isinstance(vcpu, bool):
+        return None
+    return TaskSize(float(vcpu), memory)
 
 
 def _positive_int(value: Any) -> bool:
