@@ -266,3 +266,10 @@ def test_a_broken_tile_manifest_is_refused(broken):
 def test_tile_windows_of_a_grid_smaller_than_the_halo():
     (tile,) = tile_windows(5, 3, 2048, halo_px=8)
     assert tile.window == Window(0, 0, 5, 3) and tile.halo == Halo()
+
+
+def test_the_default_budget_is_the_processing_job_of_today():
+    from stratus import resources
+
+    assert TaskBudget().size == TaskSize(resources.PROCESSING_VCPU, resources.PROCESSING_MEMORY_MB)
+    assert TaskBudget().size in FARGATE_SIZES
