@@ -219,7 +219,7 @@ def test_a_country_sized_request_fans_out_from_the_real_estimate():
         "id": "c", "spatial_extent": {"west": 10.0, "east": 12.0, "south": 46.0, "north": 48.0},
         "temporal_extent": ["2022-06-01", "2022-07-01"], "bands": ["B04", "B08"]}}, **{
         k: v for k, v in NDVI_MEDIAN.items() if k != "load"}}
-    dry_run = estimate_graph(process, lambda cid: collection, lambda cid: items)
+    dry_run = estimate_graph(process, lambda cid: collection, lambda cid, search: items)
     plan = plan_run(process, dry_run)
     (load,) = dry_run.loads
     assert plan.shape is RunShape.FAN_OUT and (load.dates, load.bands) == (3, 2)
