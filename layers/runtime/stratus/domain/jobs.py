@@ -303,7 +303,15 @@ def costs_of_usage(usage: dict[str, Any], model: CostModel) -> float | None:
 
 
 # What users read when the workflow (not their graph) failed; the raw cause goes to the operators' log only.
-_AWS_INTERNAL_REASONS = ("Essential container in task exited",)
+# AWS Batch's own status reasons are worded for users by their beginning; any other is not shown at all.
+_BATCH_REASONS_FOR_USERS = {
+    "Essential container in task exited": "Processing failed",
+    "Host EC2": "Processing was interrupted: the machine running it was reclaimed; please start the job again",
+    "Your Spot Task was interrupted": (
+        "Processing was interrupted: the machine running it was reclaimed; please start the job again"),
+    "OutOfMemoryError": "Processing ran out of memory",
+}
+_BATCH_TIMEOUT_REASON = "Job attempt duration exceeded timeout"
 PREPARATION_FAILED_REASON = "The job could not be prepared for processing (an internal error); please try again."
 TIMEOUT_REASON = "The job took longer than the {hours:g} hours a run may take and was stopped."
 
@@ -320,9 +328,11 @@ def describe_workflow_failure(error: str | None, cause: str | None, max_run_hour
         detail = {}
     if "StatusReason" in detail or "Container" in detail:
         exit_code = (detail.get("Container") or {}).get("ExitCode")
-        reason = detail.get("StatusReason") or ""
-        text = "Processing failed" if not reason or reason.startswith(_AWS_INTERNAL_REASONS) \
-            else f"Processing failed: {reason}"
+        batch_reason = str(detail.get("StatusReason") or "")
+        if batch_reason.startswith(_BATCH_TIMEOUT_REASON):
+            return TIMEOUT_REASON.format(hours=max_run_hours)
+        text = next((worded for start, worded in _BATCH_REASONS_FOR_USERS.items() if batch_reason.startswith(start)),
+                    "Processing failed")
         return text + (f" (exit code {exit_code})" if exit_code is not None else "") + "; see the job's log."
     if error == "States.Timeout":
         return TIMEOUT_REASON.format(hours=max_run_hours)
