@@ -380,7 +380,7 @@ class GTiffSink(RasterSink):
         options: dict[str, Any] = {**_COG_CREATION_OPTIONS, "compress": compression}
         if compression != "NONE":
             options["predictor"] = "YES"
-        if self.options.get("overviews", True):
+        if self.options.get("overviews", True) not in (False, "OFF"):  # "AUTO"/"OFF": geopyspark's values
             options.update(overviews="AUTO",
                            overview_resampling="AVERAGE" if self._output_type.is_float else "NEAREST")
         else:
