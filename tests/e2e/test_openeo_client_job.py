@@ -210,3 +210,9 @@ def test_errors_use_the_openeo_format(local_system, connection):
     assert response.headers["Access-Control-Allow-Origin"] == "*"
     missing = connection.get("/jobs/j-doesnotexist", expected_status=404)
     assert missing.json()["code"] == "JobNotFound"
+
+
+def test_job_options_given_by_the_client_are_shown_on_the_job(connection):
+    cube = connection.load_collection(COLLECTION, spatial_extent=BBOX, temporal_extent=JUNE, bands=["B04"])
+    job = cube.create_job(out_format="GTiff", job_options={"executor-memory": "2g", "soft-errors": True})
+    assert job.describe()["job_options"] == {"executor-memory": "2g", "soft-errors": True}

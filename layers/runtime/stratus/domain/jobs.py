@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from stratus import catalog_layout
 from stratus.domain.estimate import CostModel, JobEstimate, estimate_graph, estimate_job
 from stratus.errors import (
+    BadRequestException,
     BudgetInvalidException,
     JobLockedException,
     JobNotFoundException,
@@ -49,6 +50,8 @@ class Job:
     error_code: str | None = None  # why the current run failed, as a code (input errors make an order INVALID)
     usage: dict[str, Any] | None = None  # openEO `usage` of the current run, once it ended
     costs: float | None = None  # of the current run, in `resources.BILLING_CURRENCY`, from `usage`
+    # as given at creation (not in openEO's job schema; openeo-python-driver's name): kept and shown, not used
+    job_options: dict[str, Any] | None = None
     created: datetime = field(default_factory=utcnow)
     updated: datetime = field(default_factory=utcnow)
     queued: datetime | None = None
@@ -132,6 +135,9 @@ class JobService:
         """POST /jobs. Raises `ProcessGraphMissingException` without a process graph."""
         process = require_process_graph(body.get("process"))
         _check_budget(body.get("budget"))
+        job_options = body.get("job_options")
+        if job_options is not None and not isinstance(job_options, dict):
+            raise BadRequestException(reason="`job_options` must be an object")
         job = Job(
             job_id=f"j-{uuid.uuid4().hex}",
             user_id=user_id,
@@ -140,6 +146,7 @@ class JobService:
             description=body.get("description"),
             plan=body.get("plan"),
             budget=body.get("budget"),
+            job_options=job_options or None,
         )
         self._jobs.add(job)
         if self._logs is not None:
