@@ -13,6 +13,13 @@ from collections.abc import Mapping
 from typing import Any
 
 GTIFF, NETCDF, JSON, GEOJSON = "GTiff", "netCDF", "JSON", "GeoJSON"
+# The media type of each output format's files (result assets, the order catalogue's `returns`).
+MEDIA_TYPES = {
+    GTIFF: "image/tiff; application=geotiff; profile=cloud-optimized",
+    NETCDF: "application/netcdf",
+    JSON: "application/json",
+    GEOJSON: "application/geo+json",
+}
 
 # Options openeo-geopyspark-driver documents for its GTiff and netCDF output (its `/file_formats`), which
 # scripts written for it pass: accepted and ignored, with a warning in the job log, rather than refused.
