@@ -130,7 +130,8 @@ def test_workflow_failure_reasons_are_readable():
     spot_reason = describe_workflow_failure("States.TaskFailed", spot)
     assert "i-1" not in spot_reason and "EC2" not in spot_reason and "start the job again" in spot_reason
     assert spot_reason.endswith("(exit code 137); see the job's log.")
-    memory = '{"StatusReason": "OutOfMemoryError: Container killed due to memory usage", "Container": {"ExitCode": 137}}'
+    memory = '{"StatusReason": "OutOfMemoryError: Container killed due to memory usage", ' \
+             '"Container": {"ExitCode": 137}}'
     assert describe_workflow_failure("States.TaskFailed", memory) == \
         "Processing ran out of memory (exit code 137); see the job's log."
     pull = '{"StatusReason": "CannotPullContainerError: pull image manifest has been retried 5 time(s): ' \
