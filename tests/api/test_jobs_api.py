@@ -1,5 +1,7 @@
 """Batch job endpoints through the real handler: status codes, headers, ownership."""
 
+from tests.openeo_schema import response_errors
+
 GRAPH = {"process": {"process_graph": {"a": {"process_id": "add", "arguments": {"x": 1, "y": 2}, "result": True}}}}
 
 
@@ -40,3 +42,21 @@ def test_a_job_has_a_log_from_its_creation(api):
     logs = api.get(f"/openeo/1.2/jobs/{job_id}/logs", user="alice").json()["logs"]
     assert [entry["level"] for entry in logs] == ["info"]
     assert "created" in logs[0]["message"] and logs[0]["time"].endswith("Z")
+
+
+def test_job_options_are_kept_and_shown_on_the_job(api):
+    # Given a job created as the openeo client's `create_job(job_options=...)` sends them
+    options = {"driver-memory": "4g", "executor-cores": 2, "udf-dependency-archives": []}
+    job_id = api.post("/openeo/1.2/jobs", user="alice",
+                      json_body={**GRAPH, "job_options": options}).headers["openeo-identifier"]
+    # Then the job shows them as given (in a field of their own: openEO's job schema has none)
+    described = api.get(f"/openeo/1.2/jobs/{job_id}", user="alice").json()
+    assert described["job_options"] == options
+    assert response_errors("/jobs/{job_id}", described) == []
+    # And a job without them shows none
+    plain = api.post("/openeo/1.2/jobs", user="alice", json_body=GRAPH).headers["openeo-identifier"]
+    assert "job_options" not in api.get(f"/openeo/1.2/jobs/{plain}", user="alice").json()
+    # While options that are not an object are refused in openEO's error format
+    refused = api.post("/openeo/1.2/jobs", user="alice", json_body={**GRAPH, "job_options": ["driver-memory"]})
+    assert refused.status == 400 and refused.json()["code"] == "BadRequest"
+    assert "job_options" in refused.json()["message"]

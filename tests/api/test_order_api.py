@@ -153,6 +153,21 @@ def test_services_are_listed_by_scope(api, customers):
     assert api.get("/api/v1/services").status == 401
 
 
+def test_the_catalogue_lists_what_each_service_delivers(api, customers):
+    services = {s["id"]: s for s in customers.request("GET", "/services", "cus-carol").json()["services"]}
+    raster = {"type": "object", "subtype": "datacube", "dimensions": [{"type": "spatial", "axis": ["x", "y"]}]}
+    for service_id in ("ndvi-composite", "vegetation-change"):
+        returns = services[service_id]["returns"]
+        assert returns["format"] == "GTiff" and returns["media_type"].startswith("image/tiff; application=geotiff")
+        assert returns["schema"] == raster and "GeoTIFF" in returns["description"]
+    zonal = services["zonal-statistics"]["returns"]
+    assert zonal["format"] == "JSON" and zonal["media_type"] == "application/json"
+    assert zonal["schema"]["dimensions"] == [{"type": "geometry"}]  # a vector data cube: one value per zone
+    assert not [s for s in services.values() if s["returns"]["schema"].get("type") == "boolean"]
+    # the single-service view says the same
+    assert customers.request("GET", "/services/zonal-statistics", "cus-carol").json()["returns"] == zonal
+
+
 def test_admins_publish_update_and_withdraw_services(api, customers):
     # Given a new service published by an admin
     process = {"summary": "Median RGB", "description": "A true-colour median.",
@@ -186,6 +201,8 @@ def test_admins_publish_update_and_withdraw_services(api, customers):
     process["summary"] = "Median true colour"
     assert customers.request("PUT", "/services/rgb-median", "cus-admin", json_body=process).status == 200
     assert customers.request("GET", "/services/rgb-median", "cus-rgb").json()["title"] == "Median true colour"
+    # and the catalogue says what it delivers, though the definition declared no `returns`
+    assert customers.request("GET", "/services/rgb-median", "cus-rgb").json()["returns"]["format"] == "GTiff"
 
     # When services are withdrawn (one from the table, one shipped)
     for service_id in ("rgb-median", "zonal-statistics"):

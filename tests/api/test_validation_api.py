@@ -1,5 +1,9 @@
 """`POST /validation` through the real handler: every error at once, 200 even when invalid."""
 
+import pytest
+
+from tests.api.test_collections_api import OWN_ID, default_config_at, store_config, store_own_collection
+
 VALIDATION = "/openeo/1.2/validation"
 ADD = {"process_graph": {"a": {"process_id": "add", "arguments": {"x": 1, "y": 2}, "result": True}}}
 
@@ -38,6 +42,7 @@ def test_every_error_is_reported(api):
         "ProcessGraphInvalid",  # from_node `missing`
         "ProcessParameterInvalid",  # "text" is no number
         "ProcessGraphInvalid",  # two result nodes
+        "CollectionNotFound",  # S2 is no collection of this deployment
     ])
     messages = " ".join(error["message"] for error in response.json()["errors"])
     assert "no_such_process" in messages and "'bogus'" in messages and "'nope'" in messages
@@ -111,14 +116,19 @@ def test_user_defined_processes_calling_themselves_are_reported_and_not_stored(a
 
 def load_with_properties(properties):
     return {"process_graph": {"load": {"process_id": "load_collection", "result": True, "arguments": {
-        "id": "S2", "spatial_extent": None, "temporal_extent": None, "properties": properties}}}}
+        "id": OWN_ID, "spatial_extent": None, "temporal_extent": None, "properties": properties}}}}
 
 
 def condition(process_id, **arguments):
     return {"process_graph": {"c": {"process_id": process_id, "arguments": arguments, "result": True}}}
 
 
-def test_property_conditions_on_value_are_valid(api):
+@pytest.fixture
+def own_collection(api):
+    store_own_collection(api)
+
+
+def test_property_conditions_on_value_are_valid(api, own_collection):
     # As the openeo client's max_cloud_cover= and a platform list build them
     value = {"from_parameter": "value"}
     properties = {"eo:cloud_cover": condition("lte", x=value, y=50),
@@ -127,7 +137,7 @@ def test_property_conditions_on_value_are_valid(api):
     assert codes(api.post(VALIDATION, user="alice", json_body=load_with_properties(properties))) == []
 
 
-def test_property_conditions_report_their_real_errors(api):
+def test_property_conditions_report_their_real_errors(api, own_collection):
     properties = {"eo:cloud_cover": condition("lte", x={"from_parameter": "valeu"}, y=50),  # a typo
                   "platform": condition("no_such_test", x={"from_parameter": "value"}),
                   "gsd": 10}  # not a condition at all
@@ -135,3 +145,36 @@ def test_property_conditions_report_their_real_errors(api):
     assert codes(response) == ["ProcessParameterInvalid", "ProcessParameterRequired", "ProcessUnsupported"]
     messages = " ".join(error["message"] for error in response.json()["errors"])
     assert "'valeu'" in messages and "no_such_test" in messages
+
+
+def load(collection_id, node_id="load"):
+    return {node_id: {"process_id": "load_collection", "arguments": {
+        "id": collection_id, "spatial_extent": None, "temporal_extent": None}}}
+
+
+def test_collections_are_known_by_id_or_alias_own_and_configured(api):
+    # Given an own collection with an alias and the shipped configuration (remote sources never contacted)
+    document = default_config_at("https://earth-search.example/v1")
+    document["collections"].append({"id": OWN_ID, "kind": "own", "aliases": ["OWN"]})
+    store_config(api, document)
+    store_own_collection(api)
+    # Then each known name validates, by id or alias
+    for name in (OWN_ID, "OWN", "sentinel-2-l2a", "SENTINEL2_L2A", "COPERNICUS_30"):
+        graph = {**load(name), "save": {"process_id": "save_result", "arguments": {
+            "data": {"from_node": "load"}, "format": "GTiff"}, "result": True}}
+        assert codes(api.post(VALIDATION, user="alice", json_body={"process_graph": graph})) == [], name
+    # And an unknown id is reported once with openEO's code and its name, however often it is loaded
+    graph = {**load("sentinel-2-l2b"), **load("sentinel-2-l2b", "again"), **load("OWN", "known"),
+             "merge": {"process_id": "merge_cubes", "arguments": {
+                 "cube1": {"from_node": "load"}, "cube2": {"from_node": "known"}}, "result": True}}
+    response = api.post(VALIDATION, user="alice", json_body={"process_graph": graph})
+    assert codes(response) == ["CollectionNotFound"]
+    assert "'sentinel-2-l2b'" in response.json()["errors"][0]["message"]
+
+
+def test_a_collection_from_a_parameter_is_checked_when_called(api):
+    process = {"parameters": [{"name": "which", "schema": {"type": "string"}}],
+               "process_graph": {"load": {"process_id": "load_collection", "arguments": {
+                   "id": {"from_parameter": "which"}, "spatial_extent": None, "temporal_extent": None},
+                   "result": True}}}
+    assert codes(api.post(VALIDATION, user="alice", json_body=process)) == []

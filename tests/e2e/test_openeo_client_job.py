@@ -193,8 +193,12 @@ def test_failing_job_ends_in_error_with_a_readable_log(connection):
     assert "no-such-collection" in job.describe()["reason"]
     errors = wait_for_logs(job, lambda entries: any("no-such-collection" in e.message for e in entries),
                            level="error")
-    tracebacks = [entry for entry in errors if entry.get("data")]
-    assert len(tracebacks) == 1 and "Traceback" in tracebacks[0]["data"]["traceback"]
+    # the user's error is their message only: no engine traceback, no server paths, nothing from AWS
+    user_read = [entry.get("message", "") + json.dumps(entry.get("data")) for entry in job.logs()]
+    user_read.append(job.describe()["reason"])
+    assert not [text for text in user_read
+                if "Traceback" in text or ".py" in text or "Essential container" in text], user_read
+    assert {entry.get("code") for entry in errors if "no-such-collection" in entry.message} == {"CollectionNotFound"}
 
 
 def test_errors_use_the_openeo_format(local_system, connection):
@@ -206,3 +210,9 @@ def test_errors_use_the_openeo_format(local_system, connection):
     assert response.headers["Access-Control-Allow-Origin"] == "*"
     missing = connection.get("/jobs/j-doesnotexist", expected_status=404)
     assert missing.json()["code"] == "JobNotFound"
+
+
+def test_job_options_given_by_the_client_are_shown_on_the_job(connection):
+    cube = connection.load_collection(COLLECTION, spatial_extent=BBOX, temporal_extent=JUNE, bands=["B04"])
+    job = cube.create_job(out_format="GTiff", job_options={"executor-memory": "2g", "soft-errors": True})
+    assert job.describe()["job_options"] == {"executor-memory": "2g", "soft-errors": True}

@@ -126,8 +126,20 @@ def test_workflow_failure_reasons_are_readable():
     # AWS-internal wording stays out, the exit code is kept
     assert describe_workflow_failure("States.TaskFailed", cause) == "Processing failed (exit code 1); see the job's log."
     spot = '{"StatusReason": "Host EC2 (instance i-1) terminated.", "Container": {"ExitCode": 137}}'
-    assert describe_workflow_failure("States.TaskFailed", spot) == \
-        "Processing failed: Host EC2 (instance i-1) terminated. (exit code 137); see the job's log."
+    # Batch's own reasons are worded for users, naming no instance; unknown ones are not shown
+    spot_reason = describe_workflow_failure("States.TaskFailed", spot)
+    assert "i-1" not in spot_reason and "EC2" not in spot_reason and "start the job again" in spot_reason
+    assert spot_reason.endswith("(exit code 137); see the job's log.")
+    memory = '{"StatusReason": "OutOfMemoryError: Container killed due to memory usage", ' \
+             '"Container": {"ExitCode": 137}}'
+    assert describe_workflow_failure("States.TaskFailed", memory) == \
+        "Processing ran out of memory (exit code 137); see the job's log."
+    pull = '{"StatusReason": "CannotPullContainerError: pull image manifest has been retried 5 time(s): ' \
+           'arn:aws:ecr:eu-central-1:123456789012:repository/stratus", "Container": {}}'
+    assert describe_workflow_failure("States.TaskFailed", pull) == "Processing failed; see the job's log."
+    batch_timeout = '{"StatusReason": "Job attempt duration exceeded timeout", "Container": {"ExitCode": 137}}'
+    assert describe_workflow_failure("States.TaskFailed", batch_timeout, max_run_hours=2) == \
+        "The job took longer than the 2 hours a run may take and was stopped."
     # internal exceptions of our own functions are never named to users
     lambda_cause = '{"errorMessage": "job j has no current run r", "errorType": "StaleRunError"}'
     reason = describe_workflow_failure("StaleRunError", lambda_cause)

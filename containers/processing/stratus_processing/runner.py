@@ -5,8 +5,9 @@ Contract with the state machine (statemachines/batch_job.asl.json) and the API:
 - status `running` with progress 0 first, then progress while evaluating; never `finished` (the
   state machine sends it once Batch reports success);
 - outputs under the run's results prefix, the manifest written LAST;
-- on failure one error log entry (readable reason, openEO code, failing node path, traceback in
-  `data`), then status `error` with the same reason, and a non-zero exit code;
+- on failure one error log entry (readable reason, openEO code, failing node path), then status
+  `error` with the same reason, and a non-zero exit code; the traceback goes to the container's own
+  log (operators) and, only for an internal error, to the entry's `data` without server paths;
 - the openEO `usage` of the run (CPU seconds, memory in MB-seconds, wall time, peak memory) on the
   last `running` event (progress 100) or on the `error` event: the status consumer stores it on the
   job whatever order the events arrive in.
@@ -158,23 +159,63 @@ def load_snapshot(s3: Any, bucket: str, key: str) -> RunSnapshot:
 
 
 def report_failure(reporter: EventReporter, exc: BaseException, *, usage: dict[str, Any] | None = None) -> None:
-    """One error log entry with the whole traceback, then the error status with the same reason (and
-    the run's `usage` so far)."""
+    """One error log entry, then the error status with the same reason (and the run's `usage` so far).
+
+    A user's error (a 4xx openEO error: their graph, their data) is their message only; the engine's
+    traceback goes to the container's own log for operators. An internal error also gives users the
+    traceback to report, with paths relative to the code's packages."""
     reason = describe_failure(exc)
-    trace = "".join(traceback.format_exception(exc))
-    if len(trace) > MAX_TRACEBACK_CHARS:
-        trace = "…" + trace[-MAX_TRACEBACK_CHARS:]
-    logger.error("Job failed: %s\n%s", reason, trace)
+    code = exc.code if isinstance(exc, OpenEOApiException) else None
+    logger.error("Job failed: %s\n%s", reason, _clipped("".join(traceback.format_exception(exc))))
+    data = None if is_user_error(exc) else {"traceback": _clipped(traceback_without_server_paths(exc))}
     try:
-        reporter.log(reason, level=LogLevel.ERROR, path=node_path(exc), data={"traceback": trace},
-                     code=exc.code if isinstance(exc, OpenEOApiException) else None)
+        reporter.log(reason, level=LogLevel.ERROR, path=node_path(exc), data=data, code=code)
     except Exception:
         logger.exception("Could not send the error log event")
     try:
-        reporter.status(JobStatus.ERROR, reason=reason, usage=usage,
-                        error_code=exc.code if isinstance(exc, OpenEOApiException) else None)
+        reporter.status(JobStatus.ERROR, reason=reason, usage=usage, error_code=code)
     except Exception:
         logger.exception("Could not send the error status event")
+
+
+def is_user_error(exc: BaseException) -> bool:
+    return isinstance(exc, OpenEOApiException) and 400 <= exc.status_code < 500
+
+
+def traceback_without_server_paths(exc: BaseException) -> str:
+    """The traceback with each file named from its import root (`stratus_processing/graph.py`), not
+    where this server installed it."""
+    roots = sorted((os.path.join(os.path.abspath(entry), "") for entry in sys.path if entry),
+                   key=len, reverse=True)
+    summary = traceback.TracebackException.from_exception(exc)
+    for chained in _chain(summary):
+        for frame in chained.stack:
+            frame.filename = _relative_to_roots(frame.filename, roots)
+    return "".join(summary.format())
+
+
+def _chain(summary: traceback.TracebackException) -> list[traceback.TracebackException]:
+    seen: list[traceback.TracebackException] = []
+    pending = [summary]
+    while pending:
+        current = pending.pop()
+        if any(current is known for known in seen):
+            continue
+        seen.append(current)
+        pending.extend(linked for linked in (current.__cause__, current.__context__) if linked is not None)
+    return seen
+
+
+def _relative_to_roots(filename: str, roots: list[str]) -> str:
+    path = os.path.abspath(filename)
+    for root in roots:
+        if path.startswith(root):
+            return path[len(root):]
+    return os.path.basename(filename)  # outside every import root: no directory at all
+
+
+def _clipped(trace: str) -> str:
+    return trace if len(trace) <= MAX_TRACEBACK_CHARS else "…" + trace[-MAX_TRACEBACK_CHARS:]
 
 
 class UsageMeter:

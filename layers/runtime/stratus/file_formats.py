@@ -13,6 +13,23 @@ from collections.abc import Mapping
 from typing import Any
 
 GTIFF, NETCDF, JSON, GEOJSON = "GTiff", "netCDF", "JSON", "GeoJSON"
+# The media type of each output format's files (result assets, the order catalogue's `returns`).
+MEDIA_TYPES = {
+    GTIFF: "image/tiff; application=geotiff; profile=cloud-optimized",
+    NETCDF: "application/netcdf",
+    JSON: "application/json",
+    GEOJSON: "application/geo+json",
+}
+
+# Options openeo-geopyspark-driver documents for its GTiff and netCDF output (its `/file_formats`), which
+# scripts written for it pass: accepted and ignored, with a warning in the job log, rather than refused.
+IGNORED_OPTIONS: dict[str, frozenset[str]] = {
+    GTIFF: frozenset({"tile_grid", "ZLEVEL", "sample_by_feature", "feature_id_property", "colormap",
+                      "filename_prefix", "separate_asset_per_band", "batch_mode", "attach_gdalinfo_assets"}),
+    NETCDF: frozenset({"sample_by_feature", "feature_id_property", "filename_prefix", "batch_mode"}),
+}
+_IGNORED_NOTE = ("Options of other back-ends that this one has no use for (e.g. `filename_prefix`, `tile_grid`, "
+                 "`sample_by_feature`) are accepted and ignored, with a warning in the job's log.")
 
 _GTIFF_DATATYPES = ["uint8", "int8", "uint16", "int16", "uint32", "int32", "float32", "float64"]
 
@@ -33,7 +50,7 @@ FILE_FORMATS: dict[str, dict[str, dict[str, Any]]] = {
                            "overviews. One file per time step when the cube still has a `t` dimension "
                            "(`result_<YYYY-MM-DD>.tif`, with the step's `datetime` in the result metadata), "
                            "else one `result.tif`; the `bands` dimension becomes the file's bands, named "
-                           "after the labels.",
+                           "after the labels. " + _IGNORED_NOTE,
             "gis_data_types": ["raster"],
             "parameters": {
                 "datatype": {
@@ -57,8 +74,10 @@ FILE_FORMATS: dict[str, dict[str, dict[str, Any]]] = {
                     "default": "DEFLATE",
                 },
                 "overviews": {
-                    "type": "boolean",
-                    "description": "Add overviews (averaged) down to one tile, for fast previews.",
+                    "type": ["boolean", "string"],
+                    "description": "Add overviews (averaged) down to one tile, for fast previews. `AUTO` and "
+                                   "`OFF` (openeo-geopyspark-driver's values) mean true and false.",
+                    "enum": [True, False, "AUTO", "OFF"],
                     "default": True,
                 },
             },
@@ -71,7 +90,7 @@ FILE_FORMATS: dict[str, dict[str, dict[str, Any]]] = {
                            "time, seconds since 1970-01-01), `y` and `x` (projection coordinates of the pixel "
                            "centres), one data variable per band label (no `bands` dimension; a cube without "
                            "bands has the variable `data`), NaN as `_FillValue`, and the grid mapping "
-                           "variable `crs` (CF parameters, `crs_wkt` and GDAL's `spatial_ref`).",
+                           "variable `crs` (CF parameters, `crs_wkt` and GDAL's `spatial_ref`). " + _IGNORED_NOTE,
             "gis_data_types": ["raster"],
             "parameters": {
                 "datatype": {
@@ -128,11 +147,18 @@ def find_format(name: str, kind: str = "output") -> str | None:
     return next((known for known in FILE_FORMATS[kind] if known.lower() == name.lower()), None)
 
 
+def ignored_options(format_name: str, options: Mapping[str, Any] | None, kind: str = "output") -> list[str]:
+    """The options given that other back-ends know and this one ignores (`IGNORED_OPTIONS`)."""
+    if kind != "output":
+        return []
+    return sorted(set(options or {}) & IGNORED_OPTIONS.get(format_name, frozenset()))
+
+
 def validate_options(format_name: str, options: Mapping[str, Any] | None, kind: str = "output") -> dict[str, Any]:
-    """The options with defaults filled in; raises ValueError saying what is wrong."""
+    """The options with defaults filled in (ignored ones left out); raises ValueError saying what is wrong."""
     parameters = FILE_FORMATS[kind][format_name]["parameters"]
     options = dict(options or {})
-    unknown = sorted(set(options) - set(parameters))
+    unknown = sorted(set(options) - set(parameters) - set(ignored_options(format_name, options, kind)))
     if unknown:
         known = ", ".join(parameters) or "none"
         raise ValueError(f"{format_name} has no option {', '.join(map(repr, unknown))} (options: {known})")

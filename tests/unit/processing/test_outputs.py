@@ -14,7 +14,8 @@ import xarray as xr
 from affine import Affine
 from rasterio.crs import CRS
 from stratus.errors import ProcessParameterInvalidException
-from stratus.file_formats import FILE_FORMATS, find_format, validate_options
+from stratus.events import LogLevel
+from stratus.file_formats import FILE_FORMATS, find_format, ignored_options, validate_options
 from stratus_processing import cube as cubes
 from stratus_processing.errors import FormatUnsuitableException
 from stratus_processing.graph import evaluate_graph
@@ -77,6 +78,46 @@ def test_save_result_rejects_bad_options_and_unsuitable_data(demo_env):
         save(demo_env, [1, 2, 3], "netCDF")
     with pytest.raises(FormatUnsuitableException, match="vector data cubes"):
         save(demo_env, two_dates(), "GeoJSON")
+
+
+def test_other_back_ends_options_are_accepted_and_left_out():
+    # As scripts written for openeo-geopyspark-driver pass them
+    geopyspark = {"filename_prefix": "ndvi", "tile_grid": "utm-10km", "sample_by_feature": False,
+                  "colormap": {"1": 255}, "ZLEVEL": "9", "feature_id_property": "id"}
+    assert validate_options("GTiff", {**geopyspark, "datatype": "uint8"}) == {
+        "datatype": "uint8", "nodata": None, "compression": "DEFLATE", "overviews": True}
+    assert ignored_options("GTiff", geopyspark) == sorted(geopyspark)
+    assert validate_options("netCDF", {"sample_by_feature": True, "filename_prefix": "x"}) == {
+        "datatype": "float32", "compression_level": 4}
+    # geopyspark's overview values are ours too
+    assert validate_options("GTiff", {"overviews": "OFF"})["overviews"] == "OFF"
+    # while options nobody documents, or for another format, stay refused
+    with pytest.raises(ValueError, match="no option 'quality'"):
+        validate_options("GTiff", {"quality": 90, "filename_prefix": "x"})
+    with pytest.raises(ValueError, match="no option 'colormap'"):
+        validate_options("netCDF", {"colormap": {}})
+    with pytest.raises(ValueError, match="must be one of"):
+        validate_options("GTiff", {"overviews": "SOMETIMES"})
+
+
+@pytest.mark.parametrize("overviews, has_overviews", [("AUTO", True), ("OFF", False)])
+def test_save_result_ignores_other_back_ends_options_with_one_warning(demo_env, result_store, reporter, overviews,
+                                                                     has_overviews):
+    # Given a cube larger than one 512 px tile, so that overviews are worth adding
+    size = 1100
+    values = np.arange(size * size, dtype=float).reshape(1, size, size) % 200
+    cube = red_nir_cube(values, values, grid=small_grid(size, size)).isel(t=0, drop=True)
+    # When saved with geopyspark's options
+    save(demo_env, cube, "GTiff", {"filename_prefix": "ndvi", "tile_grid": "utm-10km", "overviews": overviews,
+                                   "datatype": "uint8"})
+    # Then our options keep working (geopyspark's overview values included) and theirs change nothing
+    [asset] = result_store.assets
+    assert asset.name == "result.tif"
+    with rasterio.open(result_store.path_of(asset.key)) as src:
+        assert src.dtypes[0] == "uint8" and bool(src.overviews(1)) is has_overviews
+    warnings = [entry["message"] for entry in reporter.logs if entry["level"] == LogLevel.WARNING]
+    assert warnings == ["save_result: GTiff option(s) 'filename_prefix', 'tile_grid' of other back-ends have no "
+                        "use here and were ignored"]
 
 
 # --- GTiff ----------------------------------------------------------------------------------------

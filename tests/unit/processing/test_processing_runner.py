@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +15,8 @@ from stratus.run_contract import RUN_ENVIRONMENT, RunConfig, RunConfigError
 from stratus.settings import Settings
 from stratus_processing import __main__ as entrypoint
 from stratus_processing.io.cog import RasterReader
+from stratus_processing import runner
+from stratus_processing.registry import DEFAULT_REGISTRY, ProcessRegistry
 from stratus_processing.runner import EXIT_FAILED, EXIT_MISCONFIGURED, EXIT_OK, UsageMeter, run_job
 
 from tests.unit.processing.conftest import DEMO_BUCKET
@@ -48,14 +52,14 @@ def sqs():
 @pytest.fixture
 def run(demo_s3, sqs):
     """Store a process for the run and run it against the demo collection."""
-    def run_process(process):
+    def run_process(process, registry=DEFAULT_REGISTRY):
         if process is not None:
             demo_s3.put_object(Bucket=RESULTS_BUCKET, Key=CONFIG.graph_key, Body=json.dumps(process).encode())
         demo_s3.written.clear()
         settings = Settings(data_bucket=DEMO_BUCKET, results_bucket=RESULTS_BUCKET,
                             status_queue_url=STATUS_QUEUE, log_queue_url=LOG_QUEUE)
         return run_job(CONFIG, settings, s3=demo_s3, publisher=EventPublisher(sqs, STATUS_QUEUE, LOG_QUEUE),
-                       rasters=RasterReader(resolve_href=demo_s3.resolve_href))
+                       rasters=RasterReader(resolve_href=demo_s3.resolve_href), registry=registry)
     yield run_process
     for key in [*demo_s3.written, CONFIG.graph_key]:
         demo_s3.path(RESULTS_BUCKET, key).unlink(missing_ok=True)
@@ -145,9 +149,10 @@ def test_a_non_raster_result_without_save_result_is_saved_as_json(run, demo_s3, 
     assert json.loads(demo_s3.path(RESULTS_BUCKET, key).read_text()) == 3
 
 
-def test_a_failing_run_reports_once_and_exits_non_zero(run, demo_s3, sqs):
+def test_a_failing_run_reports_once_and_exits_non_zero(run, demo_s3, sqs, caplog):
     # When the graph loads an unknown collection
-    exit_code = run(ndvi_process(collection="no-such-collection"))
+    with caplog.at_level(logging.ERROR, logger="stratus_processing"):
+        exit_code = run(ndvi_process(collection="no-such-collection"))
     # Then
     assert exit_code == EXIT_FAILED
     [error] = [e for e in sqs.messages[LOG_QUEUE] if e["level"] == "error"]
@@ -155,12 +160,40 @@ def test_a_failing_run_reports_once_and_exits_non_zero(run, demo_s3, sqs):
     assert error["message"] == ("Collection 'no-such-collection' does not exist. "
                                 "(node 'load', process 'load_collection')")
     assert error["path"] == [{"node_id": "load", "process_id": "load_collection"}]
-    assert "Traceback (most recent call last)" in error["data"]["traceback"]
-    assert "CollectionNotFoundException" in error["data"]["traceback"]
+    # the user's error is their message only; the engine's traceback is for the operators' log
+    assert "data" not in error
+    operators = "\n".join(record.getMessage() for record in caplog.records)
+    assert "Traceback (most recent call last)" in operators
+    assert "CollectionNotFoundException" in operators
     final = sqs.messages[STATUS_QUEUE][-1]
     assert final["status"] == "error" and final["reason"] == error["message"]
     assert final["usage"]["duration"]["value"] > 0  # a failed run used resources too
     assert demo_s3.written == []  # no outputs, and above all no manifest
+
+
+def test_an_internal_error_gives_users_a_traceback_without_server_paths(run, sqs, caplog):
+    # Given an engine process that fails with a bug of ours, not the user's
+    registry = ProcessRegistry()
+    for process_id in DEFAULT_REGISTRY:
+        if process_id != "add":
+            registry.add(process_id, DEFAULT_REGISTRY.get(process_id))
+
+    def broken(args, env):
+        raise KeyError("the engine's own bug")
+    registry.add("add", broken)
+    process = {"process_graph": {"sum": {"process_id": "add", "arguments": {"x": 1, "y": 2}, "result": True}}}
+    # When
+    with caplog.at_level(logging.ERROR, logger="stratus_processing"):
+        assert run(process, registry=registry) == EXIT_FAILED
+    # Then users get the traceback to report, naming files from their package, not the server's paths
+    [error] = [e for e in sqs.messages[LOG_QUEUE] if e["level"] == "error"]
+    trace = error["data"]["traceback"]
+    assert trace.startswith("Traceback (most recent call last)") and "the engine's own bug" in trace
+    assert 'File "stratus_processing/graph.py"' in trace
+    server_root = str(Path(runner.__file__).resolve().parents[2])
+    assert server_root not in trace and "/site-packages/" not in trace
+    # while the operators' log keeps the full paths
+    assert server_root in "\n".join(record.getMessage() for record in caplog.records)
 
 
 def test_a_missing_graph_fails_the_run(run, sqs):

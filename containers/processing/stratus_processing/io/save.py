@@ -37,17 +37,17 @@ import rasterio.shutil
 import xarray as xr
 from rasterio.session import DummySession
 from rasterio.windows import Window
-from stratus.file_formats import GTIFF, NETCDF
+from stratus.file_formats import GEOJSON, GTIFF, JSON, MEDIA_TYPES, NETCDF
 
 from stratus_processing import cube as cubes
 from stratus_processing.errors import DataCubeEmptyException, FormatUnsuitableException
 from stratus_processing.grid import Grid
 from stratus_processing.results import AssetRecord, ResultStore
 
-GTIFF_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
-NETCDF_MEDIA_TYPE = "application/netcdf"
-JSON_MEDIA_TYPE = "application/json"
-GEOJSON_MEDIA_TYPE = "application/geo+json"
+GTIFF_MEDIA_TYPE = MEDIA_TYPES[GTIFF]
+NETCDF_MEDIA_TYPE = MEDIA_TYPES[NETCDF]
+JSON_MEDIA_TYPE = MEDIA_TYPES[JSON]
+GEOJSON_MEDIA_TYPE = MEDIA_TYPES[GEOJSON]
 OUTPUT_DTYPE = "float32"  # the default data type of raster results
 
 # Internal tile edge (px) of the COGs; GDAL's default, and the alignment tiled execution uses.
@@ -380,7 +380,7 @@ class GTiffSink(RasterSink):
         options: dict[str, Any] = {**_COG_CREATION_OPTIONS, "compress": compression}
         if compression != "NONE":
             options["predictor"] = "YES"
-        if self.options.get("overviews", True):
+        if self.options.get("overviews", True) not in (False, "OFF"):  # "AUTO"/"OFF": geopyspark's values
             options.update(overviews="AUTO",
                            overview_resampling="AVERAGE" if self._output_type.is_float else "NEAREST")
         else:

@@ -6,7 +6,8 @@ into the output by window), other results (numbers, arrays, vector cubes) to JSO
 
 from __future__ import annotations
 
-from stratus.file_formats import GTIFF, JSON, NETCDF, find_format, format_names, validate_options
+from stratus.events import LogLevel
+from stratus.file_formats import GTIFF, JSON, NETCDF, find_format, format_names, ignored_options, validate_options
 
 from stratus_processing import cube as cubes
 from stratus_processing.env import EvalEnv
@@ -23,6 +24,10 @@ def save_result(args: ProcessArgs, env: EvalEnv) -> bool:
     data = args.get_required("data")
     format_name = _format(args)
     options = _options(args, format_name)
+    ignored = ignored_options(format_name, args.get_optional("options", {}, expected_type=dict))
+    if ignored:
+        env.reporter.log(f"save_result: {format_name} option(s) {', '.join(map(repr, ignored))} of other back-ends "
+                         f"have no use here and were ignored", level=LogLevel.WARNING, path=args.path)
     if format_name in RASTER_FORMATS and not cubes.is_cube(data):
         raise FormatUnsuitableException(reason=f"{format_name} stores raster data cubes; save other results as "
                                                f"JSON (or vector data cubes as GeoJSON)")

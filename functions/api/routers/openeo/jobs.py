@@ -54,6 +54,9 @@ def job_metadata(job: Job, full: bool) -> dict[str, Any]:
             data["usage"] = job.usage
         if job.reason:
             data["reason"] = job.reason
+        if job.job_options:
+            # openEO 1.2 has no field for them: openeo-python-driver's request field, shown as given
+            data["job_options"] = job.job_options
     return data
 
 

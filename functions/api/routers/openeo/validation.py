@@ -16,5 +16,7 @@ router = Router()
 def validate_process_graph() -> dict:
     """Always 200: an invalid process is reported as a list of errors, all of them at once."""
     user_id = caller(router).user_id
-    errors = validate_process(json_body(router, max_bytes=request_limits.MAX_PROCESSED_BODY_BYTES), backend().user_processes.lookup_for(user_id))
+    process = json_body(router, max_bytes=request_limits.MAX_PROCESSED_BODY_BYTES)
+    errors = validate_process(process, backend().user_processes.lookup_for(user_id),
+                              collection_exists=backend().catalog.has_collection)
     return {"errors": [{"code": error.code, "message": error.message} for error in errors]}

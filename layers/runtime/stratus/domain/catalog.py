@@ -56,6 +56,13 @@ class CatalogService:
         """By id or alias; raises `CollectionNotFoundException` for an unknown name."""
         return self._for_api(self._document(collection_id), base_url)
 
+    def has_collection(self, collection_id: str) -> bool:
+        """By id or alias: a configured remote collection, or an own one in the catalog."""
+        source = self._config().resolve(collection_id)
+        if source is not None and source.kind != OWN:
+            return True
+        return self._reader.collection(source.id if source is not None else collection_id) is not None
+
     def _document(self, collection_id: str) -> dict[str, Any]:
         source = self._config().resolve(collection_id)
         if source is not None and source.kind != OWN:

@@ -16,6 +16,7 @@ from stratus import catalog_layout
 from stratus.domain.estimate import (CostModel, DryRunCatalog, GraphEstimate, JobEstimate, estimate_graph,
                                      estimate_job)
 from stratus.errors import (
+    BadRequestException,
     BudgetInvalidException,
     EstimateComplexityException,
     JobLockedException,
@@ -52,6 +53,8 @@ class Job:
     error_code: str | None = None  # why the current run failed, as a code (input errors make an order INVALID)
     usage: dict[str, Any] | None = None  # openEO `usage` of the current run, once it ended
     costs: float | None = None  # of the current run, in `resources.BILLING_CURRENCY`, from `usage`
+    # as given at creation (not in openEO's job schema; openeo-python-driver's name): kept and shown, not used
+    job_options: dict[str, Any] | None = None
     created: datetime = field(default_factory=utcnow)
     updated: datetime = field(default_factory=utcnow)
     queued: datetime | None = None
@@ -129,6 +132,9 @@ class JobService:
         """POST /jobs. Raises `ProcessGraphMissingException` without a process graph."""
         process = require_process_graph(body.get("process"))
         _check_budget(body.get("budget"))
+        job_options = body.get("job_options")
+        if job_options is not None and not isinstance(job_options, dict):
+            raise BadRequestException(reason="`job_options` must be an object")
         job = Job(
             job_id=f"j-{uuid.uuid4().hex}",
             user_id=user_id,
@@ -137,6 +143,7 @@ class JobService:
             description=body.get("description"),
             plan=body.get("plan"),
             budget=body.get("budget"),
+            job_options=job_options or None,
         )
         self._jobs.add(job)
         if self._logs is not None:
@@ -317,7 +324,15 @@ def costs_of_usage(usage: dict[str, Any], model: CostModel) -> float | None:
 
 
 # What users read when the workflow (not their graph) failed; the raw cause goes to the operators' log only.
-_AWS_INTERNAL_REASONS = ("Essential container in task exited",)
+# AWS Batch's own status reasons are worded for users by their beginning; any other is not shown at all.
+_BATCH_REASONS_FOR_USERS = {
+    "Essential container in task exited": "Processing failed",
+    "Host EC2": "Processing was interrupted: the machine running it was reclaimed; please start the job again",
+    "Your Spot Task was interrupted": (
+        "Processing was interrupted: the machine running it was reclaimed; please start the job again"),
+    "OutOfMemoryError": "Processing ran out of memory",
+}
+_BATCH_TIMEOUT_REASON = "Job attempt duration exceeded timeout"
 PREPARATION_FAILED_REASON = "The job could not be prepared for processing (an internal error); please try again."
 TIMEOUT_REASON = "The job took longer than the {hours:g} hours a run may take and was stopped."
 
@@ -334,9 +349,11 @@ def describe_workflow_failure(error: str | None, cause: str | None, max_run_hour
         detail = {}
     if "StatusReason" in detail or "Container" in detail:
         exit_code = (detail.get("Container") or {}).get("ExitCode")
-        reason = detail.get("StatusReason") or ""
-        text = "Processing failed" if not reason or reason.startswith(_AWS_INTERNAL_REASONS) \
-            else f"Processing failed: {reason}"
+        batch_reason = str(detail.get("StatusReason") or "")
+        if batch_reason.startswith(_BATCH_TIMEOUT_REASON):
+            return TIMEOUT_REASON.format(hours=max_run_hours)
+        text = next((worded for start, worded in _BATCH_REASONS_FOR_USERS.items() if batch_reason.startswith(start)),
+                    "Processing failed")
         return text + (f" (exit code {exit_code})" if exit_code is not None else "") + "; see the job's log."
     if error == "States.Timeout":
         return TIMEOUT_REASON.format(hours=max_run_hours)

@@ -26,8 +26,10 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 from stratus.domain.principal import ADMIN_SCOPE, Principal, service_scope
+from stratus.domain.processes import predefined_processes
 from stratus.domain.validation import validate_process
 from stratus.events import isoformat_z, utcnow
+from stratus.file_formats import GTIFF, MEDIA_TYPES, NETCDF, find_format
 from stratus.order_errors import (
     InvalidRequestException,
     ScopeMissingException,
@@ -41,6 +43,7 @@ PROCESS_FIELDS = ("summary", "description", "categories", "parameters", "returns
                   "exceptions", "examples", "links", "deprecated", "experimental")
 SERVICE_FIELDS = ("default_usage_limit", "published")
 MAX_USAGE_INTERVAL_S = 366 * 86400
+RASTER_FORMATS = (GTIFF, NETCDF)
 
 
 @dataclass
@@ -242,7 +245,7 @@ def describe_service(service: Service, principal: Principal, base_url: str, *, f
         "description": process.get("description"),
         "categories": process.get("categories") or [],
         "parameters": service.parameters,
-        "returns": process.get("returns"),
+        "returns": delivered_result(process),
         "usage_limit": dict(usage_limit) if usage_limit else None,
         "links": [
             {"rel": "self", "href": url, "type": "application/json"},
@@ -259,3 +262,40 @@ def describe_service(service: Service, principal: Principal, base_url: str, *, f
     if full:
         data["process_graph"] = service.process_graph
     return data
+
+
+def delivered_result(process: Mapping[str, Any]) -> dict[str, Any] | None:
+    """What an order of the service delivers, as the catalogue's `returns`: the file `format` and `media_type`
+    `save_result` writes and the `schema` of the data it saves (from the process specs), with the
+    definition's own description. The process' own `returns` is `save_result`'s (a boolean, or STAC in
+    openEO processes 2.0): true to openEO, but not what a customer receives."""
+    declared = process.get("returns") if isinstance(process.get("returns"), Mapping) else {}
+    graph = process.get("process_graph")
+    if not isinstance(graph, Mapping):
+        return dict(declared) or None
+    result = next((node for node in graph.values() if isinstance(node, Mapping) and node.get("result")), None)
+    if result is None:
+        return dict(declared) or None
+    delivered: dict[str, Any] = {"description": declared.get("description") or "The result of the service."}
+    saved = result
+    if result.get("process_id") == "save_result":
+        arguments = result.get("arguments") if isinstance(result.get("arguments"), Mapping) else {}
+        format_name = find_format(arguments.get("format"))
+        if format_name is not None:
+            delivered["format"] = format_name
+            delivered["media_type"] = MEDIA_TYPES[format_name]
+        source = arguments.get("data")
+        saved = graph.get(source["from_node"]) if isinstance(source, Mapping) and "from_node" in source else None
+    schema = _returned_schemas().get(saved.get("process_id")) if isinstance(saved, Mapping) else None
+    if schema is not None:
+        delivered["schema"] = schema = copy.deepcopy(schema)
+        if delivered.get("format") in RASTER_FORMATS and schema.get("subtype") == "datacube" \
+                and "dimensions" not in schema:
+            schema["dimensions"] = [{"type": "spatial", "axis": ["x", "y"]}]  # what a raster format stores
+    return delivered
+
+
+@cache
+def _returned_schemas() -> dict[str, Any]:
+    return {spec["id"]: spec["returns"]["schema"] for spec in predefined_processes()
+            if isinstance(spec.get("returns"), Mapping) and "schema" in spec["returns"]}

@@ -4,17 +4,19 @@ Pure Python (no numpy): it runs in the API function. What is checked, per node a
 the process exists (predefined, or one of the user's own), required parameters are given, no
 unknown parameters are passed, `from_node` points at a node of the same graph, `from_parameter`
 names a parameter in scope (the process' own, a callback's, or an enclosing one), each graph has
-exactly one result node, and literal scalar values match the types of the parameter's schema.
+exactly one result node, literal scalar values match the types of the parameter's schema, and
+`load_collection` names a collection this back-end offers (when the caller passes `collection_exists`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from stratus.domain.processes import has_process_graph, predefined_processes
 from stratus.domain.user_processes import USER_NAMESPACES, Lookup, node_cycle, user_process_cycle
 from stratus.errors import (
+    CollectionNotFoundException,
     OpenEOApiException,
     ProcessGraphInvalidException,
     ProcessGraphMissingException,
@@ -41,12 +43,14 @@ def _predefined_specs() -> dict[str, Mapping[str, Any]]:
     return {spec["id"]: spec for spec in predefined_processes()}
 
 
-def validate_process(process: Any, lookup: Lookup) -> list[OpenEOApiException]:
-    """All errors of a process (`{"process_graph", "parameters"?...}`); an empty list if it is valid."""
+def validate_process(process: Any, lookup: Lookup,
+                     collection_exists: Callable[[str], bool] | None = None) -> list[OpenEOApiException]:
+    """All errors of a process (`{"process_graph", "parameters"?...}`); an empty list if it is valid.
+    `collection_exists` (by id or alias) checks the literal collection ids of `load_collection`."""
     if not has_process_graph(process):
         return [ProcessGraphMissingException()]
     declared = {p["name"] for p in process.get("parameters") or [] if isinstance(p, Mapping) and "name" in p}
-    validator = _Validator(_predefined_specs(), lookup)
+    validator = _Validator(_predefined_specs(), lookup, collection_exists)
     validator.graph(process["process_graph"], frozenset(declared), path="")
     own_id = process.get("id") if isinstance(process.get("id"), str) else None
     calls = user_process_cycle(process["process_graph"], lookup, own_id)
@@ -58,9 +62,12 @@ def validate_process(process: Any, lookup: Lookup) -> list[OpenEOApiException]:
 
 
 class _Validator:
-    def __init__(self, specs: dict[str, Mapping[str, Any]], lookup: Lookup) -> None:
+    def __init__(self, specs: dict[str, Mapping[str, Any]], lookup: Lookup,
+                 collection_exists: Callable[[str], bool] | None = None) -> None:
         self._specs = specs
         self._lookup = lookup
+        self._collection_exists = collection_exists
+        self._collections_seen: dict[str, bool] = {}
         self._user_specs: dict[str, Mapping[str, Any] | None] = {}
         self.errors: list[OpenEOApiException] = []
 
@@ -97,6 +104,8 @@ class _Validator:
             for name in arguments:
                 if name not in parameters:
                     self.errors.append(ProcessParameterUnsupportedException(process=process_id, parameter=name))
+            if process_id == "load_collection" and namespace in _BACKEND_NAMESPACES:
+                self._collection(arguments.get("id"))
         for name, value in arguments.items():
             self.value(graph, value, scope, path, process_id, name, parameters.get(name))
 
@@ -142,6 +151,15 @@ class _Validator:
         if process_id not in self._user_specs:
             self._user_specs[process_id] = self._lookup(process_id)
         return self._user_specs[process_id]
+
+    def _collection(self, collection_id: Any) -> None:
+        """A literal id only: one from a parameter is known when the process is called."""
+        if self._collection_exists is None or not isinstance(collection_id, str):
+            return
+        if collection_id not in self._collections_seen:
+            self._collections_seen[collection_id] = self._collection_exists(collection_id)
+            if not self._collections_seen[collection_id]:
+                self.errors.append(CollectionNotFoundException(identifier=collection_id))
 
     def _invalid(self, reason: str) -> None:
         self.errors.append(ProcessGraphInvalidException(message=f"Invalid process graph specified: {reason}."))

@@ -94,6 +94,7 @@ class JobModel(Model):
     reason = UnicodeAttribute(null=True)
     usage = JSONAttribute(null=True)  # openEO `usage` of the current run
     costs = NumberAttribute(null=True)  # of the current run, from its usage
+    job_options = JSONAttribute(null=True)  # as given at creation: shown on the job, not used
     created = UTCDateTimeAttribute()
     updated = UTCDateTimeAttribute()
     queued = UTCDateTimeAttribute(null=True)
