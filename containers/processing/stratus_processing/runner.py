@@ -185,13 +185,24 @@ def is_user_error(exc: BaseException) -> bool:
 def traceback_without_server_paths(exc: BaseException) -> str:
     """The traceback with each file named from its import root (`stratus_processing/graph.py`), not
     where this server installed it."""
-    roots = sorted((os.path.join(os.path.abspath(entry), "") for entry in sys.path if entry),
+    roots = sorted({os.path.join(os.path.abspath(entry), "") for entry in [*sys.path, *_package_parents()] if entry},
                    key=len, reverse=True)
     summary = traceback.TracebackException.from_exception(exc)
     for chained in _chain(summary):
         for frame in chained.stack:
             frame.filename = _relative_to_roots(frame.filename, roots)
     return "".join(summary.format())
+
+
+def _package_parents() -> list[str]:
+    """Where imported top-level packages live: editable installs import from there without a `sys.path`
+    entry."""
+    parents = []
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if "." not in name and path and os.path.basename(path) == "__init__.py":
+            parents.append(os.path.dirname(os.path.dirname(path)))
+    return parents
 
 
 def _chain(summary: traceback.TracebackException) -> list[traceback.TracebackException]:
