@@ -204,11 +204,6 @@ def test_fargate_pairs_are_the_documented_ones():
     assert by_vcpu[8.0] == list(range(16, 61, 4)) and by_vcpu[16.0] == list(range(32, 121, 8))
 
 
-def test_the_planner_knows_every_process_the_engine_tiles_as_pixel_local():
-    tiling = pytest.importorskip("stratus_processing.tiling")
-    assert tiling.PIXEL_LOCAL <= TILE_LOCAL
-
-
 # --- with the real dry run ---------------------------------------------------------------------
 
 def test_a_country_sized_request_fans_out_from_the_real_estimate():
