@@ -11,7 +11,6 @@ from stratus.domain.fanout_plan import (
     LARGEST_TASK,
     MAX_TILE_PX,
     MIN_TILE_PX,
-    TILE_LOCAL,
     Halo,
     RunShape,
     TaskBudget,
