@@ -6,12 +6,8 @@ from AWS (`docs/fanout.md`, "What moto runs"), so an upgrade that changes any of
 
 from __future__ import annotations
 
-import copy
 import io
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -24,7 +20,8 @@ from botocore.config import Config
 
 from stratus.domain.estimate import GraphEstimate, LoadEstimate
 from stratus.domain.fanout_plan import RunShape, plan_run
-from stratus_local import moto_seams as ms
+
+from tests.integration.seamed_moto import LocalBatch, seamed_moto_server
 
 REGION = "eu-central-1"
 BUCKET = "fanout-spike"
@@ -64,46 +61,14 @@ class TileCalls:
 
 
 CALLS = TileCalls()
-PROCS: dict[str, subprocess.Popen] = {}
-SPECS: dict[str, ms.BatchJobSpec] = {}
-
-
-def runner(spec: ms.BatchJobSpec) -> subprocess.Popen:
-    command = list(spec.command)
-    if command and command[0] in ("python", "python3"):
-        command[0] = sys.executable
-    proc = subprocess.Popen(command, env={**os.environ, **spec.environment}, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    PROCS[spec.job_id] = proc
-    SPECS[spec.job_id] = spec
-    return proc
+BATCH = LocalBatch()
+PROCS, SPECS = BATCH.procs, BATCH.specs
 
 
 @pytest.fixture(scope="module")
 def moto_url():
-    from moto.core.config import default_user_config
-
-    saved_config = copy.deepcopy(default_user_config)
-    with pytest.MonkeyPatch.context() as mp:
-        for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                            "AWS_DEFAULT_REGION": REGION, "MOTO_PORT": "0"}.items():
-            mp.setenv(name, value)
-        mp.delenv("AWS_SESSION_TOKEN", raising=False)
-        ms.enable_stepfunctions_execution(sync_poll_interval_s=0.1)
-        ms.install_lambda_seam(lambda info: CALLS)
-        ms.install_batch_seam(runner, kill_grace_s=1.0)
-        server, url = ms.start_moto_server()
-        mp.setenv("AWS_ENDPOINT_URL", url)
-        try:
-            yield url
-        finally:
-            for proc in PROCS.values():
-                if proc.poll() is None:
-                    proc.kill()
-            server.stop()
-            ms.uninstall_seams()
-            default_user_config.clear()
-            default_user_config.update(saved_config)
+    with seamed_moto_server(lambda info: CALLS, BATCH, region=REGION, kill_grace_s=1.0) as url:
+        yield url
 
 
 @pytest.fixture

@@ -5,13 +5,10 @@ Run: PYTHONPATH=local .venv/bin/pytest tests/integration/test_moto_seams.py
 
 from __future__ import annotations
 
-import copy
 import io
 import json
 import os
 import statistics
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -25,6 +22,8 @@ import requests
 from botocore.config import Config
 
 from stratus_local import moto_seams as ms
+
+from tests.integration.seamed_moto import LocalBatch, seamed_moto_server
 
 REGION = "eu-central-1"
 ACCOUNT = "123456789012"
@@ -87,24 +86,8 @@ def resolve(info: ms.LambdaFunctionInfo):
     return HANDLERS[info.handler]
 
 
-PROCS: dict[str, subprocess.Popen] = {}
-SPECS: dict[str, ms.BatchJobSpec] = {}
-
-
-def runner(spec: ms.BatchJobSpec) -> subprocess.Popen:
-    command = list(spec.command)
-    if command and command[0] in ("python", "python3"):
-        command[0] = sys.executable
-    proc = subprocess.Popen(
-        command,
-        env={**os.environ, **spec.environment},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    PROCS[spec.job_id] = proc
-    SPECS[spec.job_id] = spec
-    return proc
+BATCH = LocalBatch()
+PROCS, SPECS = BATCH.procs, BATCH.specs
 
 
 # --------------------------------------------------------------------------------------
@@ -114,33 +97,8 @@ def runner(spec: ms.BatchJobSpec) -> subprocess.Popen:
 
 @pytest.fixture(scope="module")
 def moto_url():
-    from moto.core.config import default_user_config
-
-    saved_config = copy.deepcopy(default_user_config)
-    with pytest.MonkeyPatch.context() as mp:
-        for name, value in {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": REGION,
-            "MOTO_PORT": "0",  # recorded, so the fixture restores it
-        }.items():
-            mp.setenv(name, value)
-        mp.delenv("AWS_SESSION_TOKEN", raising=False)
-        ms.enable_stepfunctions_execution(sync_poll_interval_s=0.1)
-        ms.install_lambda_seam(resolve)
-        ms.install_batch_seam(runner, kill_grace_s=2.0)
-        server, url = ms.start_moto_server()
-        mp.setenv("AWS_ENDPOINT_URL", url)
-        try:
-            yield url
-        finally:
-            for proc in PROCS.values():
-                if proc.poll() is None:
-                    proc.kill()
-            server.stop()
-            ms.uninstall_seams()
-            default_user_config.clear()
-            default_user_config.update(saved_config)
+    with seamed_moto_server(resolve, BATCH, region=REGION, kill_grace_s=2.0) as url:
+        yield url
 
 
 @pytest.fixture
@@ -560,7 +518,7 @@ def test_seams_are_installed_once(moto_url):
     )
 
     ms.install_lambda_seam(resolve)
-    ms.install_batch_seam(runner)
+    ms.install_batch_seam(BATCH)
     ms.enable_stepfunctions_execution()
     assert LambdaFunction._invoke_lambda is ms._seam_invoke_lambda
     assert Job.run is ms._seam_job_run

@@ -11,7 +11,6 @@ from stratus.domain.fanout_plan import (
     LARGEST_TASK,
     MAX_TILE_PX,
     MIN_TILE_PX,
-    TILE_LOCAL,
     Halo,
     RunShape,
     TaskBudget,
@@ -202,11 +201,6 @@ def test_fargate_pairs_are_the_documented_ones():
     assert by_vcpu[0.25] == [0.5, 1, 2] and by_vcpu[0.5] == [1, 2, 3, 4] and by_vcpu[1.0] == list(range(2, 9))
     assert by_vcpu[2.0] == list(range(4, 17)) and by_vcpu[4.0] == list(range(8, 31))
     assert by_vcpu[8.0] == list(range(16, 61, 4)) and by_vcpu[16.0] == list(range(32, 121, 8))
-
-
-def test_the_planner_knows_every_process_the_engine_tiles_as_pixel_local():
-    tiling = pytest.importorskip("stratus_processing.tiling")
-    assert tiling.PIXEL_LOCAL <= TILE_LOCAL
 
 
 # --- with the real dry run ---------------------------------------------------------------------

@@ -25,6 +25,7 @@ from typing import Any
 
 from stratus.domain.estimate import BYTES_PER_VALUE, GraphEstimate
 from stratus.run_contract import RunContractError
+from stratus.tiling_rules import DIMENSION_ARGUMENTS, PIXEL_LOCAL
 
 BLOCK_PX = 512  # tiles write whole COG blocks
 MIN_TILE_PX = 2048
@@ -82,39 +83,14 @@ class TaskBudget:
 
 # --- the graph: what needs neighbours, what cannot be split --------------------------------------
 
-# A result pixel depends on the same pixel of the inputs alone (as the engine's tiling allow-list,
-# `stratus_processing.tiling.PIXEL_LOCAL`; a unit test keeps them in step), or only on its x/y
-# neighbourhood (HALO_PROCESSES), or on an area that a tile cuts to its window (filters, masks).
-TILE_LOCAL = frozenset({
-    "absolute", "add", "arccos", "arcosh", "arcsin", "arctan", "arctan2", "arsinh", "artanh", "ceil", "clip",
-    "constant", "cos", "cosh", "divide", "e", "exp", "floor", "int", "linear_scale_range", "ln", "log", "mod",
-    "multiply", "ndvi", "normalized_difference", "pi", "power", "round", "sgn", "sin", "sinh", "sqrt", "subtract",
-    "tan", "tanh",
-    "all", "any", "count", "extrema", "first", "last", "max", "mean", "median", "min", "product", "quantiles",
-    "sd", "sum", "variance", "cummax", "cummin", "cumproduct", "cumsum",
-    "and", "or", "xor", "not", "if", "between", "eq", "neq", "gt", "gte", "lt", "lte", "is_infinite", "is_nan",
-    "is_nodata", "is_valid",
-    "array_append", "array_apply", "array_concat", "array_contains", "array_create", "array_element",
-    "array_filter", "array_find", "array_find_label", "array_interpolate_linear", "array_labels", "order",
-    "rearrange", "sort",
-    "text_begins", "text_concat", "text_contains", "text_ends", "date_between", "date_difference", "date_shift",
-    "apply", "apply_dimension", "reduce_dimension", "filter_bands", "filter_temporal", "filter_labels",
-    "aggregate_temporal", "aggregate_temporal_period", "anomaly", "climatological_normal", "mask",
-    "merge_cubes", "rename_labels", "rename_dimension", "add_dimension", "drop_dimension", "dimension_labels",
-    "resample_cube_temporal",
-    "load_collection", "load_stac", "save_result",
+# A result pixel depends on the same pixel of the inputs alone (the engine's tiling allow-list,
+# `stratus.tiling_rules.PIXEL_LOCAL`), or only on its x/y neighbourhood (HALO_PROCESSES), or on an area
+# that a tile cuts to its window (filters, masks).
+TILE_LOCAL = PIXEL_LOCAL | {
     "filter_bbox", "filter_spatial", "mask_polygon",
     "aggregate_spatial",  # splittable when its reducer combines (checked below)
-})
-HALO_PROCESSES = frozenset({"apply_kernel", "apply_neighborhood", "resample_spatial", "resample_cube_spatial"})
-# Arguments naming the dimension a process works along: over x or y it needs the whole extent.
-DIMENSION_ARGUMENTS: dict[str, tuple[str, ...]] = {
-    "apply_dimension": ("dimension", "target_dimension"), "reduce_dimension": ("dimension",),
-    "filter_labels": ("dimension",), "aggregate_temporal": ("dimension",),
-    "aggregate_temporal_period": ("dimension",), "rename_labels": ("dimension",),
-    "rename_dimension": ("source", "target"), "add_dimension": ("name",), "drop_dimension": ("name",),
-    "dimension_labels": ("dimension",), "resample_cube_temporal": ("dimension",),
 }
+HALO_PROCESSES = frozenset({"apply_kernel", "apply_neighborhood", "resample_spatial", "resample_cube_spatial"})
 SPATIAL_DIMENSIONS = frozenset({"x", "y"})
 # Reducers whose per-tile partial results combine into the whole-area result (mean via sum and
 # count, sd and variance via count, sum and sum of squares).
