@@ -12,8 +12,11 @@ import time
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 import rasterio
+import xarray as xr
+from openeo.rest.conversions import timeseries_json_to_pandas
 from pyproj import Transformer
 from shapely.geometry import Point, Polygon, mapping
 
@@ -81,8 +84,8 @@ def expected_zonal_means(s3, bucket="stratus-data"):
     return result
 
 
-def test_monthly_ndvi_zonal_statistics(connection, s3, tmp_path):
-    # Given the workflow expressed with the client
+def monthly_zonal_statistics(connection):
+    """The workflow expressed with the client."""
     cube = connection.load_collection(COLLECTION, spatial_extent=LOAD_BOX, temporal_extent=["2022-06-01", "2022-08-01"],
                                       bands=["B04", "B08", "SCL"])
     cube = cube.filter_bbox(**{k: v for k, v in FILTER_BOX.items()})
@@ -95,7 +98,12 @@ def test_monthly_ndvi_zonal_statistics(connection, s3, tmp_path):
     geometries = {"type": "FeatureCollection", "features": [
         {"type": "Feature", "properties": {"name": f"field-{i}"}, "geometry": mapping(polygon)}
         for i, polygon in enumerate(wgs84_polygons())]}
-    stats = scaled.aggregate_spatial(geometries=geometries, reducer="mean")
+    return scaled.aggregate_spatial(geometries=geometries, reducer="mean")
+
+
+def test_monthly_ndvi_zonal_statistics(connection, s3, tmp_path):
+    # Given the workflow expressed with the client
+    stats = monthly_zonal_statistics(connection)
 
     # When it runs as a batch job
     started = time.monotonic()
@@ -108,14 +116,38 @@ def test_monthly_ndvi_zonal_statistics(connection, s3, tmp_path):
     # Then the JSON holds, per polygon and month, the mean of the scaled monthly NDVI
     path = job.get_results().download_file(tmp_path / "stats.json")
     document = json.loads(path.read_text())
-    assert document["dimensions"][0] == "geometry" and "t" in document["dimensions"]
-    data = np.array(document["data"], dtype="float64")
-    if document["dimensions"] != ["geometry", "t"]:
-        data = data.reshape(len(document["labels"]["geometry"]), len(document["labels"]["t"]))
-    labels = document["labels"]["t"]
+    # (the time series layout of openeo-geopyspark-driver: {month: [[value per band] per polygon]})
+    assert all(len(polygons) == 2 and all(len(bands) == 1 for bands in polygons) for polygons in document.values())
+    labels = list(document)
+    data = np.array([[bands[0] for bands in document[month]] for month in labels], dtype="float64").T
     assert labels == list(MONTHS)  # openEO labels months YYYY-MM
     expected = expected_zonal_means(s3)
     for month_index, month in enumerate(labels):
         np.testing.assert_allclose(data[:, month_index], expected[month], rtol=0, atol=1e-6, err_msg=month)
     # the two fields differ and lie in the scaled range
     assert np.all((data > 0) & (data < 255)) and abs(data[0, 0] - data[1, 0]) > 1
+
+
+def test_downloaded_time_series_converts_with_the_client_pandas_and_xarray(connection, s3, tmp_path):
+    # Given the workflow, downloaded from the local system (synchronous processing) as JSON, CSV and netCDF
+    stats = monthly_zonal_statistics(connection)
+    json_path, csv_path, netcdf_path = tmp_path / "stats.json", tmp_path / "stats.csv", tmp_path / "stats.nc"
+    for path, file_format in ((json_path, "JSON"), (csv_path, "CSV"), (netcdf_path, "netCDF")):
+        stats.download(path, format=file_format)
+    expected = expected_zonal_means(s3)
+
+    # When the client's helper converts the JSON, pandas reads the CSV and xarray the netCDF
+    frame = timeseries_json_to_pandas(json_path)
+    table = pd.read_csv(csv_path).set_index(["date", "feature_index"])
+    with xr.open_dataset(netcdf_path, decode_times=False) as dataset:
+        assert dataset.attrs["featureType"] == "timeSeries"
+        netcdf = dataset["value"].values  # one value per polygon and month: the variable `value`
+        netcdf_months = [str(m) for m in dataset["t"].values]
+
+    # Then all three hold, per polygon and month, the numpy reference
+    assert list(frame.index) == list(MONTHS) and list(frame.columns) == [0, 1]
+    assert netcdf_months == list(MONTHS)
+    for month_index, month in enumerate(MONTHS):
+        np.testing.assert_allclose(frame.loc[month].to_numpy(), expected[month], rtol=0, atol=1e-6)
+        np.testing.assert_allclose(table.loc[month, "value"].to_numpy(), expected[month], rtol=0, atol=1e-6)
+        np.testing.assert_allclose(netcdf[:, month_index], expected[month], rtol=0, atol=1e-4)  # float32

@@ -106,7 +106,84 @@ def to_json(cube: xr.DataArray) -> dict[str, Any]:
     }
 
 
+def to_timeseries_json(cube: xr.DataArray) -> dict[str, list[list[float | None]]]:
+    """openeo-geopyspark-driver's time series layout (see the module docstring); the cube has `t`."""
+    values = _by_geometry_time_band(cube)
+    dates = [_label_text(v) for v in cube[cubes.T].values]
+    return {date: _nested(values[:, index, :]) for index, date in enumerate(dates)}
+
+
+def to_table(cube: xr.DataArray) -> pd.DataFrame:
+    """One row per geometry and date (see the module docstring); no-data NaN."""
+    values = _by_geometry_time_band(cube)
+    geometries, steps, _ = values.shape
+    table = pd.DataFrame(values.reshape(geometries * steps, -1), columns=band_labels(cube))
+    table.insert(0, "feature_index", np.repeat(np.arange(geometries), steps))
+    if cubes.T in cube.dims:
+        table.insert(0, "date", np.tile([_label_text(v) for v in cube[cubes.T].values], geometries))
+        table = table.sort_values(["date", "feature_index"], kind="stable", ignore_index=True)
+    return table
+
+
+def to_dsg_dataset(cube: xr.DataArray, variable_names: Sequence[str]) -> xr.Dataset:
+    """CF discrete sampling geometries (see the module docstring); `variable_names` one per band."""
+    values = _by_geometry_time_band(cube)
+    geometries = cube[FEATURE_GEOMETRY].values
+    points = [g.representative_point() if g is not None and not g.is_empty else None for g in geometries]
+    ids = [_json_scalar(i) for i in cube[FEATURE_ID].values]
+    coords: dict[str, Any] = {
+        "feature_id": ("feature", np.array([str(i) if i is not None else f"feature_{n}" for n, i in enumerate(ids)],
+                                           dtype=object),
+                       {"cf_role": "timeseries_id" if cubes.T in cube.dims else "point_id",
+                        "long_name": "feature id (GeoJSON id, else feature_<index>)"}),
+        "lat": ("feature", np.array([p.y if p is not None else np.nan for p in points]),
+                {"standard_name": "latitude", "units": "degrees_north", "long_name": "latitude of a point "
+                 "inside the geometry"}),
+        "lon": ("feature", np.array([p.x if p is not None else np.nan for p in points]),
+                {"standard_name": "longitude", "units": "degrees_east", "long_name": "longitude of a point "
+                 "inside the geometry"}),
+        "geometry_wkt": ("feature", np.array([g.wkt if g is not None else "" for g in geometries], dtype=object),
+                         {"long_name": "geometry of the feature as WKT (EPSG:4326)"}),
+    }
+    dims: tuple[str, ...] = ("feature",)
+    if cubes.T in cube.dims:
+        dims = ("feature", cubes.T)
+        labels = cube[cubes.T].values
+        if np.issubdtype(labels.dtype, np.datetime64):
+            coords[cubes.T] = (cubes.T, labels, {"standard_name": "time", "long_name": "time", "axis": "T"})
+        else:  # labels that aren't instants (e.g. "2022-06" periods): text, not CF time
+            coords[cubes.T] = (cubes.T, np.array([str(v) for v in labels], dtype=object),
+                               {"long_name": "time period"})
+    else:
+        values = values[:, 0, :]
+    data_vars = {}
+    for index, (name, label) in enumerate(zip(variable_names, band_labels(cube), strict=True)):
+        data_vars[name] = (dims, values[..., index], {"long_name": label, "band": label})
+    dataset = xr.Dataset(data_vars, coords=coords)
+    dataset.attrs.update({"Conventions": "CF-1.8", "featureType": "timeSeries" if cubes.T in cube.dims else "point",
+                          "title": "openEO vector data cube", "source": "aggregated by Stratus"})
+    return dataset
+
+
+def band_labels(cube: xr.DataArray) -> list[str]:
+    """The labels of the values per geometry and date (see the module docstring)."""
+    dims = [d for d in cube.dims if d not in (GEOMETRY, cubes.T)]
+    if not dims:
+        return [SINGLE_VALUE_KEY]
+    return _property_keys(cube, dims)
+
+
 # --- internals ----------------------------------------------------------------------------------
+
+def _by_geometry_time_band(cube: xr.DataArray) -> np.ndarray:
+    """The values shaped (geometry, t (1 without `t`), band), bands flattened in label order."""
+    others = [d for d in cube.dims if d not in (GEOMETRY, cubes.T)]
+    if cubes.T in cube.dims:
+        ordered = cube.transpose(GEOMETRY, cubes.T, *others).values
+    else:
+        ordered = cube.transpose(GEOMETRY, *others).values[:, np.newaxis]
+    return ordered.reshape(ordered.shape[0], ordered.shape[1], -1).astype(np.float64)
+
 
 def _object_array(items: Sequence[Any]) -> np.ndarray:
     array = np.empty(len(items), dtype=object)

@@ -12,13 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-GTIFF, NETCDF, JSON, GEOJSON = "GTiff", "netCDF", "JSON", "GeoJSON"
+GTIFF, NETCDF, JSON, GEOJSON, CSV = "GTiff", "netCDF", "JSON", "GeoJSON", "CSV"
 # The media type of each output format's files (result assets, the order catalogue's `returns`).
 MEDIA_TYPES = {
     GTIFF: "image/tiff; application=geotiff; profile=cloud-optimized",
     NETCDF: "application/netcdf",
     JSON: "application/json",
     GEOJSON: "application/geo+json",
+    CSV: "text/csv",
 }
 
 # Options openeo-geopyspark-driver documents for its GTiff and netCDF output (its `/file_formats`), which
@@ -90,8 +91,12 @@ FILE_FORMATS: dict[str, dict[str, dict[str, Any]]] = {
                            "time, seconds since 1970-01-01), `y` and `x` (projection coordinates of the pixel "
                            "centres), one data variable per band label (no `bands` dimension; a cube without "
                            "bands has the variable `data`), NaN as `_FillValue`, and the grid mapping "
-                           "variable `crs` (CF parameters, `crs_wkt` and GDAL's `spatial_ref`). " + _IGNORED_NOTE,
-            "gis_data_types": ["raster"],
+                           "variable `crs` (CF parameters, `crs_wkt` and GDAL's `spatial_ref`). Vector data "
+                           "cubes (e.g. from aggregate_spatial) as CF discrete sampling geometries "
+                           "(featureType timeSeries, or point without `t`): dimensions `feature` and `t`, one "
+                           "variable per band label, `feature_id` (cf_role timeseries_id), `lat`/`lon` of a point "
+                           "inside each geometry and `geometry_wkt`. " + _IGNORED_NOTE,
+            "gis_data_types": ["raster", "vector"],
             "parameters": {
                 "datatype": {
                     "type": "string",
@@ -113,8 +118,11 @@ FILE_FORMATS: dict[str, dict[str, dict[str, Any]]] = {
         JSON: {
             "title": "JSON",
             "description": "Non-raster results as JSON (`result.json`): numbers, strings, booleans, arrays, "
-                           "objects (no-data and NaN as null), vector data cubes as `{dimensions, labels, "
-                           "geometries, properties, data}`, small labeled arrays as `{dimensions, labels, "
+                           "objects (no-data and NaN as null). Vector data cubes with a `t` dimension (time "
+                           "series from aggregate_spatial) as `{date: [[value per band] per geometry]}`, the "
+                           "layout of openeo-geopyspark-driver that the openeo client's "
+                           "`timeseries_json_to_pandas` reads; other vector data cubes as `{dimensions, labels, "
+                           "geometries, properties, data}`; small labeled arrays as `{dimensions, labels, "
                            "data}`.",
             "gis_data_types": ["vector", "table", "other"],
             "parameters": {},
@@ -125,6 +133,15 @@ FILE_FORMATS: dict[str, dict[str, dict[str, Any]]] = {
                            "one Feature per geometry, its values as properties named after the labels of "
                            "the other dimensions.",
             "gis_data_types": ["vector"],
+            "parameters": {},
+        },
+        CSV: {
+            "title": "Comma Separated Values",
+            "description": "Vector data cubes (e.g. from aggregate_spatial) as CSV (`result.csv`), "
+                           "openeo-geopyspark-driver's layout: one row per geometry and date, columns `date` "
+                           "(with a `t` dimension), `feature_index` (0-based, input order), then one column per "
+                           "band label (labels of further dimensions joined with `~`); no-data empty.",
+            "gis_data_types": ["vector", "table"],
             "parameters": {},
         },
     },

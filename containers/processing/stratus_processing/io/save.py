@@ -37,7 +37,7 @@ import rasterio.shutil
 import xarray as xr
 from rasterio.session import DummySession
 from rasterio.windows import Window
-from stratus.file_formats import GEOJSON, GTIFF, JSON, MEDIA_TYPES, NETCDF
+from stratus.file_formats import CSV, GEOJSON, GTIFF, JSON, MEDIA_TYPES, NETCDF
 
 from stratus_processing import cube as cubes
 from stratus_processing.errors import DataCubeEmptyException, FormatUnsuitableException
@@ -48,6 +48,7 @@ GTIFF_MEDIA_TYPE = MEDIA_TYPES[GTIFF]
 NETCDF_MEDIA_TYPE = MEDIA_TYPES[NETCDF]
 JSON_MEDIA_TYPE = MEDIA_TYPES[JSON]
 GEOJSON_MEDIA_TYPE = MEDIA_TYPES[GEOJSON]
+CSV_MEDIA_TYPE = MEDIA_TYPES[CSV]
 OUTPUT_DTYPE = "float32"  # the default data type of raster results
 
 # Internal tile edge (px) of the COGs; GDAL's default, and the alignment tiled execution uses.
@@ -66,6 +67,8 @@ MAX_JSON_RASTER_VALUES = 1_000_000
 # netCDF variable names: letters, digits, underscores, starting with a letter.
 _NETCDF_NAME = re.compile(r"[^A-Za-z0-9_]")
 _NETCDF_RESERVED = {"t", "x", "y", "crs"}
+# Coordinate variables of vector cubes in netCDF (`vector_cube.to_dsg_dataset`).
+_NETCDF_VECTOR_RESERVED = {"t", "feature", "feature_id", "lat", "lon", "geometry_wkt"}
 _FILE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
 
 
@@ -474,13 +477,13 @@ class NetCDFSink(RasterSink):
         return [record]
 
 
-def _variable_names(bands: tuple[str, ...] | None) -> list[str]:
+def _variable_names(bands: tuple[str, ...] | None, reserved: set[str] = _NETCDF_RESERVED) -> list[str]:
     if bands is None:
         return ["data"]
     names: list[str] = []
     for band in bands:
         name = _NETCDF_NAME.sub("_", band) or "band"
-        if not name[0].isalpha() or name in _NETCDF_RESERVED:
+        if not name[0].isalpha() or name in reserved:
             name = f"band_{name}"
         while name in names:
             name += "_"
@@ -588,22 +591,68 @@ def write_cog(path: Path, values: np.ndarray, grid: Grid, *, band_descriptions: 
 # --- JSON -----------------------------------------------------------------------------------------
 
 def save_json(value: Any, store: ResultStore, *, options: dict[str, Any] | None = None) -> list[AssetRecord]:
-    """Non-raster results as JSON: see `stratus.file_formats` for the shapes."""
+    """Non-raster results as JSON: see `stratus.file_formats` for the shapes. A vector cube with `t`
+    is a time series in openeo-geopyspark-driver's layout (what the openeo client's
+    `timeseries_json_to_pandas` reads)."""
+    vector_cube = _vector_cube_module()
+    if vector_cube is not None and vector_cube.is_vector_cube(value) and cubes.T in value.dims:
+        return [_publish_json(store, "result.json", JSON_MEDIA_TYPE, vector_cube.to_timeseries_json(value))]
     document = to_json_value(value)
     return [_publish_json(store, "result.json", JSON_MEDIA_TYPE, document)]
 
 
 def save_geojson(value: Any, store: ResultStore, *, options: dict[str, Any] | None = None) -> list[AssetRecord]:
-    vector_cube = _vector_cube_module()
-    if vector_cube is None or not vector_cube.is_vector_cube(value):
-        raise FormatUnsuitableException(reason="GeoJSON stores vector data cubes only (e.g. from aggregate_spatial).")
+    vector_cube = _require_vector_cube(value, GEOJSON)
     return [_publish_json(store, "result.geojson", GEOJSON_MEDIA_TYPE, vector_cube.to_geojson(value))]
 
 
+def save_csv(value: Any, store: ResultStore, *, options: dict[str, Any] | None = None) -> list[AssetRecord]:
+    """A vector cube as CSV, openeo-geopyspark-driver's layout (`vector_cube.to_table`), no-data empty."""
+    vector_cube = _require_vector_cube(value, CSV)
+    body = vector_cube.to_table(value).to_csv(index=False, lineterminator="\n").encode()
+    return [_publish(store, "result.csv", CSV_MEDIA_TYPE, lambda path: path.write_bytes(body))]
+
+
+def save_vector_netcdf(value: Any, store: ResultStore, *, options: dict[str, Any] | None = None) -> list[AssetRecord]:
+    """A vector cube as CF-1.8 netCDF-4 with discrete sampling geometries (`vector_cube.to_dsg_dataset`);
+    vector cubes are small, so xarray writes the whole dataset at once."""
+    vector_cube = _require_vector_cube(value, NETCDF)
+    options = dict(options or {})
+    dtype = np.dtype(options.get("datatype") or OUTPUT_DTYPE)
+    level = int(options.get("compression_level", 4) or 0)
+    names = _variable_names(tuple(vector_cube.band_labels(value)), _NETCDF_VECTOR_RESERVED)
+    dataset = vector_cube.to_dsg_dataset(value, names)
+    dataset.attrs["history"] = f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ} created by Stratus save_result"
+    encoding: dict[str, dict[str, Any]] = {
+        name: {"dtype": dtype, "_FillValue": np.array(np.nan, dtype=dtype), "zlib": level > 0,
+               **({"complevel": level} if level else {})} for name in names}
+    if cubes.T in dataset.coords and np.issubdtype(dataset[cubes.T].dtype, np.datetime64):
+        encoding[cubes.T] = {"units": "seconds since 1970-01-01 00:00:00", "calendar": "proleptic_gregorian",
+                             "dtype": "int64"}
+    for name in ("lat", "lon"):
+        encoding[name] = {"_FillValue": np.nan}
+    for name in ("feature_id", "geometry_wkt"):
+        encoding[name] = {"dtype": str}
+    return [_publish(store, "result.nc", NETCDF_MEDIA_TYPE,
+                     lambda path: dataset.to_netcdf(path, format="NETCDF4", engine="netcdf4", encoding=encoding))]
+
+
+def _require_vector_cube(value: Any, format_name: str) -> Any:
+    vector_cube = _vector_cube_module()
+    if vector_cube is None or not vector_cube.is_vector_cube(value):
+        raise FormatUnsuitableException(
+            reason=f"{format_name} stores vector data cubes only (e.g. from aggregate_spatial).")
+    return vector_cube
+
+
 def _publish_json(store: ResultStore, name: str, media_type: str, document: Any) -> AssetRecord:
-    name = store.unique_name(name)
     body = json.dumps(document, allow_nan=False, separators=(",", ":")).encode()
-    published = store.publish(name, media_type, lambda path: path.write_bytes(body))
+    return _publish(store, name, media_type, lambda path: path.write_bytes(body))
+
+
+def _publish(store: ResultStore, name: str, media_type: str, write: Callable[[Path], Any]) -> AssetRecord:
+    name = store.unique_name(name)
+    published = store.publish(name, media_type, write)
     record = AssetRecord(name=name, key=published.key, media_type=media_type, title="Result",
                          file_size=published.size, file_checksum=published.checksum)
     store.add_asset(record)

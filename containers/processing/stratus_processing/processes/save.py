@@ -7,16 +7,19 @@ into the output by window), other results (numbers, arrays, vector cubes) to JSO
 from __future__ import annotations
 
 from stratus.events import LogLevel
-from stratus.file_formats import GTIFF, JSON, NETCDF, find_format, format_names, ignored_options, validate_options
+from stratus.file_formats import CSV, GEOJSON, GTIFF, JSON, NETCDF, find_format, format_names, ignored_options, validate_options
 
 from stratus_processing import cube as cubes
 from stratus_processing.env import EvalEnv
 from stratus_processing.errors import FormatUnsuitableException
-from stratus_processing.io.save import OutputType, arranged, save_geojson, save_json, save_raster
+from stratus_processing.io.save import (OutputType, arranged, save_csv, save_geojson, save_json, save_raster,
+                                        save_vector_netcdf)
 from stratus_processing.registry import ProcessArgs, process
 from stratus_processing.tiling import TilingNotApplicable
+from stratus_processing.vector_cube import is_vector_cube
 
 RASTER_FORMATS = frozenset({GTIFF, NETCDF})
+OTHER_WRITERS = {JSON: save_json, GEOJSON: save_geojson, CSV: save_csv}
 
 
 @process("save_result")
@@ -28,7 +31,8 @@ def save_result(args: ProcessArgs, env: EvalEnv) -> bool:
     if ignored:
         env.reporter.log(f"save_result: {format_name} option(s) {', '.join(map(repr, ignored))} of other back-ends "
                          f"have no use here and were ignored", level=LogLevel.WARNING, path=args.path)
-    if format_name in RASTER_FORMATS and not cubes.is_cube(data):
+    vector_netcdf = format_name == NETCDF and is_vector_cube(data)
+    if format_name in RASTER_FORMATS and not cubes.is_cube(data) and not vector_netcdf:
         raise FormatUnsuitableException(reason=f"{format_name} stores raster data cubes; save other results as "
                                                f"JSON (or vector data cubes as GeoJSON)")
 
@@ -39,13 +43,13 @@ def save_result(args: ProcessArgs, env: EvalEnv) -> bool:
         tile.outputs.write(args.node_id or "", format_name, options, data, path=args.path)
         return True
 
-    if format_name in RASTER_FORMATS:
+    if format_name in RASTER_FORMATS and not vector_netcdf:
         shape = " × ".join(f"{dim} {size}" for dim, size in arranged(data, format_name).sizes.items())
         env.reporter.log(f"save_result: writing result as {format_name} ({shape})", path=args.path)
         records = save_raster(data, env.require_results(), format_name, options)
     else:
         env.reporter.log(f"save_result: writing result as {format_name}", path=args.path)
-        writer = save_json if format_name == JSON else save_geojson
+        writer = save_vector_netcdf if vector_netcdf else OTHER_WRITERS[format_name]
         records = writer(data, env.require_results(), options=options)
     env.reporter.log(f"save_result: wrote {', '.join(r.name for r in records)}", path=args.path)
     return True
