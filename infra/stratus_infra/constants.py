@@ -50,6 +50,7 @@ API_THROTTLING_BURST_LIMIT = 100  # requests, token-bucket size
 
 # --- S3 ---------------------------------------------------------------------------------------------------------
 DEFAULT_RESULTS_EXPIRY_DAYS = 30  # days after which a job run's graph snapshot and results are deleted
+SYNC_RESULTS_EXPIRY_DAYS = 1  # days a synchronous request's (POST /result) files stay: the response carried them
 DATA_NONCURRENT_VERSION_EXPIRY_DAYS = 90  # days an overwritten/deleted object of the data bucket stays restorable
 ACCESS_LOG_EXPIRY_DAYS = 90  # days S3 server access logs are kept
 ABORT_INCOMPLETE_UPLOAD_DAYS = 7  # days before parts of an unfinished multipart upload are removed
@@ -80,7 +81,13 @@ FUNCTION_NAME_SETTINGS = {"sync_processing": "sync_function_name"}
 
 # --- Batch ------------------------------------------------------------------------------------------------------
 BATCH_MAX_VCPUS = 16  # vCPUs the compute environment may run at once (8 concurrent jobs of PROCESSING_VCPU=2)
-BATCH_SPOT_RETRY_ATTEMPTS = 2  # attempts per job on Fargate Spot: one retry after an interruption (or any failure)
+# Attempts per job, on-demand and Spot alike; only infrastructure failures are retried (BATCH_RETRY_ON), a failing
+# graph fails once: retrying it would only repeat the user's error at the user's cost.
+BATCH_RETRY_ATTEMPTS = 3
+# `evaluateOnExit` conditions (Batch globs, at most 5 with the catch-all) that mean the host, not the job, failed:
+# an EC2 host gone (statusReason "Host EC2 (instance i-...) terminated."), a Spot reclaim, an image pull failure.
+BATCH_RETRY_ON_STATUS_REASONS = ("Host EC2*", "*Spot*")
+BATCH_RETRY_ON_REASONS = ("CannotPullContainer*",)
 VPC_MAX_AZS = 2
 # Files of the repository that the processing image build must not see (build context = repository root).
 PROCESSING_IMAGE_EXCLUDE = (

@@ -162,7 +162,7 @@ def _create_user_pool(idp: Any) -> OidcClients:
     )["UserPoolClient"]
     public = idp.create_user_pool_client(
         UserPoolId=pool_id, ClientName="openeo-tools", GenerateSecret=False,
-        AllowedOAuthFlowsUserPoolClient=True, AllowedOAuthFlows=["code", "implicit"],
+        AllowedOAuthFlowsUserPoolClient=True, AllowedOAuthFlows=["code"],
         AllowedOAuthScopes=["openid", "email", "profile", scope], CallbackURLs=resources.OIDC_REDIRECT_URLS,
         SupportedIdentityProviders=["COGNITO"],
     )["UserPoolClient"]

@@ -20,12 +20,14 @@ from stratus.resources import (
     BUCKETS,
     COLLECTIONS_REFRESH_SCHEDULE_HOURS,
     FUNCTIONS,
+    OIDC_REDIRECT_URLS,
     PROCESSING_COMMAND,
     PROCESSING_MEMORY_MB,
     PROCESSING_TIMEOUT_S,
     PROCESSING_VCPU,
     QUEUES,
     STATE_MACHINE_SUBSTITUTIONS,
+    SYNC_ROOT,
     TOKEN_SECRET_NAME,
 )
 from stratus.settings import ENV
@@ -250,6 +252,8 @@ def test_data_bucket_is_versioned_and_results_expire(synth: Synth) -> None:
     rules = {r["Id"]: r for r in results["LifecycleConfiguration"]["Rules"]}
     assert rules["expire-job-runs"]["Prefix"] == "jobs/"
     assert rules["expire-job-runs"]["ExpirationInDays"] == 30
+    assert rules["expire-sync-requests"]["Prefix"] == SYNC_ROOT == "sync/"
+    assert rules["expire-sync-requests"]["ExpirationInDays"] == 1
     cors = results["CorsConfiguration"]["CorsRules"][0]
     assert "GET" in cors["AllowedMethods"]
     assert data["LoggingConfiguration"]["DestinationBucketName"]
@@ -355,6 +359,7 @@ def test_batch_runs_the_processing_image_on_fargate(synth: Synth) -> None:
     }
     assert container["NetworkConfiguration"] == {"AssignPublicIp": "ENABLED"}
     assert job["Timeout"] == {"AttemptDurationSeconds": PROCESSING_TIMEOUT_S}
+    assert_retries_only_infrastructure_errors(job)
     names = {e["Name"] for e in container["Environment"]}
     assert {ENV["data_bucket"], ENV["results_bucket"], ENV["status_queue_url"], ENV["log_queue_url"]} <= names
 
@@ -452,6 +457,9 @@ def test_cognito_pool_serves_the_api_with_oidc(synth: Synth) -> None:
     (scope,) = machine["AllowedOAuthScopes"]  # "<resource server>/openeo", joined from the server's Ref
     assert scope["Fn::Join"][1][1] == "/openeo"
     assert "code" in public["AllowedOAuthFlows"] and "openid" in public["AllowedOAuthScopes"]
+    # And the public client has the code grant only (PKCE, no implicit grant), with the tools' redirect URLs
+    assert public["AllowedOAuthFlows"] == ["code"]
+    assert public["CallbackURLs"] == OIDC_REDIRECT_URLS
     (server,) = of_type(synth, "AWS::Cognito::UserPoolResourceServer").values()
     assert server["Properties"]["Identifier"] == "stratus"
     # And the API knows the issuer and both clients
@@ -547,6 +555,18 @@ def _joined(value: Any) -> str:
     return json.dumps(value)
 
 
+def assert_retries_only_infrastructure_errors(job: dict) -> None:
+    """A lost host, a Spot reclaim or an image pull failure is retried; everything else exits at once."""
+    strategy = job["RetryStrategy"]
+    assert strategy["Attempts"] >= 2
+    assert strategy["EvaluateOnExit"] == [
+        {"Action": "RETRY", "OnStatusReason": "Host EC2*"},
+        {"Action": "RETRY", "OnStatusReason": "*Spot*"},
+        {"Action": "RETRY", "OnReason": "CannotPullContainer*"},
+        {"Action": "EXIT", "OnReason": "*"},
+    ]
+
+
 # --- configuration variants -------------------------------------------------------------------------------------
 
 
@@ -556,6 +576,8 @@ def test_spot_and_ephemeral_stage(synthesize, tmp_path: Path) -> None:
     # Then the compute environment uses Spot, tables and buckets are deleted with the stack
     (environment,) = [r["Properties"] for r in of_type(variant, "AWS::Batch::ComputeEnvironment").values()]
     assert environment["ComputeResources"]["Type"] == "FARGATE_SPOT"
+    (job,) = [r["Properties"] for r in of_type(variant, "AWS::Batch::JobDefinition").values()]
+    assert_retries_only_infrastructure_errors(job)
     assert variant.stack.stack_name == "Stratus-test"
     for resource in of_type(variant, "AWS::DynamoDB::Table").values():
         assert resource["DeletionPolicy"] == "Delete"
