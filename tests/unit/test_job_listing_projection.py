@@ -10,7 +10,7 @@ import boto3
 from stratus.domain.jobs import Job
 from stratus.events import JobStatus, utcnow
 from stratus.store.jobs import DynamoJobRepository
-from stratus.store.models import JOB_ATTRIBUTES_NOT_LISTED
+from stratus.store.models import JOB_ATTRIBUTES_NOT_LISTED, JobModel
 
 GRAPH = {"process_graph": {"load": {"process_id": "load_collection", "arguments": {"id": "S2"}, "result": True}}}
 
@@ -37,7 +37,7 @@ def test_listed_jobs_carry_every_shown_field_but_no_process_graph(tables):
     assert listed == [replace(plain, **unlisted), replace(full, **unlisted)]
     # and the index itself holds no process graph (the read does not pay for it)
     items = boto3.client("dynamodb", region_name="eu-central-1").query(
-        TableName=tables.jobs_table, IndexName="user-jobs", KeyConditionExpression="user_id = :u",
+        TableName=tables.jobs_table, IndexName=JobModel.user_jobs.Meta.index_name, KeyConditionExpression="user_id = :u",
         ExpressionAttributeValues={":u": {"S": "alice"}})["Items"]
     assert len(items) == 2 and not any("process" in item or "job_options" in item for item in items)
     # while the job itself keeps them

@@ -66,7 +66,9 @@ class UserJobsIndex(GlobalSecondaryIndex):
     """A user's jobs by creation time, without their process graphs (`USER_JOBS_LISTED_ATTRIBUTES`)."""
 
     class Meta:
-        index_name = "user-jobs"
+        # renamed from "user-jobs" when its projection changed: DynamoDB cannot change an index's projection,
+        # so CloudFormation builds this one (backfilled from the table) and deletes the old one
+        index_name = "user-jobs-listed"
         projection = IncludeProjection(list(USER_JOBS_LISTED_ATTRIBUTES))
 
     user_id = UnicodeAttribute(hash_key=True)
