@@ -74,6 +74,18 @@ def results_runs_prefix() -> str:
 QUEUE_URL_SETTINGS = {"status": "status_queue_url", "logs": "log_queue_url", "webhooks": "webhook_queue_url"}
 DLQ_ALARM_THRESHOLD = 1  # messages: any parked message needs a human
 
+# --- Alarms (`monitoring.py`) ----------------------------------------------------------------------------------
+ALARM_PERIOD_MINUTES = 5  # period of the API and Lambda alarms
+API_5XX_ALARM_PERCENT = 5  # % of responses in a period; only with API_5XX_ALARM_MIN_REQUESTS requests (noise)
+API_5XX_ALARM_MIN_REQUESTS = 20
+# p99 latency in ms over API_LATENCY_ALARM_PERIODS periods; POST /result may take up to its 25 s function
+# timeout, so a single slow period is normal and the bar sits above ordinary requests, below the 29 s limit
+API_LATENCY_P99_ALARM_MS = 10_000
+API_LATENCY_ALARM_PERIODS = 3
+# a user's broken graph fails one execution; several in the window point at Batch, the image or the workflow
+FAILED_EXECUTIONS_ALARM_THRESHOLD = 3
+FAILED_EXECUTIONS_ALARM_MINUTES = 60
+
 # --- Lambda targets -----------------------------------------------------------------------------------------
 # `stratus.resources.FUNCTIONS` key -> the `Settings` field holding its name, for functions others invoke.
 FUNCTION_NAME_SETTINGS = {"sync_processing": "sync_function_name"}
