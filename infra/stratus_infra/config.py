@@ -13,7 +13,7 @@ Context keys (all optional; `cdk deploy -c stratus:stage=prod -c stratus:spot=tr
 | `stratus:allowedPrivateHosts` | str | empty | host names/CIDRs webhooks and `load_stac` may reach though not public |
 | `stratus:registration`       | str  | `verify` | order-service self-registration: `verify`, `approval` or `closed` |
 | `stratus:collections`        | str  | `default` | collections configuration `infra/collections/<name>.json` (README "Collections") |
-| `stratus:alarmEmail`         | str  | empty   | e-mail address subscribed to the alarm topic (save it in cdk.json) |
+| `stratus:alarmEmail`         | str  | empty   | alarm topic's e-mail subscription (keep it in cdk.json) |
 """
 
 from __future__ import annotations

@@ -37,8 +37,8 @@ def test_listed_jobs_carry_every_shown_field_but_no_process_graph(tables):
     assert listed == [replace(plain, **unlisted), replace(full, **unlisted)]
     # and the index itself holds no process graph (the read does not pay for it)
     items = boto3.client("dynamodb", region_name="eu-central-1").query(
-        TableName=tables.jobs_table, IndexName=JobModel.user_jobs.Meta.index_name, KeyConditionExpression="user_id = :u",
-        ExpressionAttributeValues={":u": {"S": "alice"}})["Items"]
+        TableName=tables.jobs_table, IndexName=JobModel.user_jobs.Meta.index_name,
+        KeyConditionExpression="user_id = :u", ExpressionAttributeValues={":u": {"S": "alice"}})["Items"]
     assert len(items) == 2 and not any("process" in item or "job_options" in item for item in items)
     # while the job itself keeps them
     assert repository.get("j-full") == full
