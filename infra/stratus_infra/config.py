@@ -13,6 +13,7 @@ Context keys (all optional; `cdk deploy -c stratus:stage=prod -c stratus:spot=tr
 | `stratus:allowedPrivateHosts` | str | empty | host names/CIDRs webhooks and `load_stac` may reach though not public |
 | `stratus:registration`       | str  | `verify` | order-service self-registration: `verify`, `approval` or `closed` |
 | `stratus:collections`        | str  | `default` | collections configuration `infra/collections/<name>.json` (README "Collections") |
+| `stratus:alarmEmail`         | str  | empty   | alarm topic's e-mail subscription (keep it in cdk.json) |
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ class StratusConfig:
         @default "verify"
     :param collections: Name of the collections configuration, `infra/collections/<name>.json`
         (`stratus.collections_config`), written into the data bucket on deploy. @default "default"
+    :param alarm_email: E-mail address subscribed to the alarm topic (SNS mails it a confirmation link); keep it
+        in cdk.json's context so a later deploy does not drop the subscription. @default "" (no subscription)
     """
 
     stage: str = "dev"
@@ -69,6 +72,7 @@ class StratusConfig:
     allowed_private_hosts: str = ""
     registration: str = REGISTRATION_VERIFY
     collections: str = "default"
+    alarm_email: str = ""
 
     def __post_init__(self) -> None:
         if not _COLLECTIONS_NAME.match(self.collections) or not self.collections_file.is_file():
@@ -83,6 +87,8 @@ class StratusConfig:
             raise ValueError("results_expiry_days must be at least 1")
         if "@" not in self.notification_sender:
             raise ValueError(f"notification_sender {self.notification_sender!r} is not an e-mail address")
+        if self.alarm_email and "@" not in self.alarm_email:
+            raise ValueError(f"alarm_email {self.alarm_email!r} is not an e-mail address")
 
     @property
     def collections_file(self) -> Path:
@@ -114,6 +120,7 @@ class StratusConfig:
             allowed_private_hosts=_as_str(get("allowedPrivateHosts"), defaults.allowed_private_hosts),
             registration=_as_str(get("registration"), defaults.registration),
             collections=_as_str(get("collections"), defaults.collections),
+            alarm_email=_as_str(get("alarmEmail"), defaults.alarm_email).strip(),
         )
 
 

@@ -50,6 +50,7 @@ API_THROTTLING_BURST_LIMIT = 100  # requests, token-bucket size
 
 # --- S3 ---------------------------------------------------------------------------------------------------------
 DEFAULT_RESULTS_EXPIRY_DAYS = 30  # days after which a job run's graph snapshot and results are deleted
+SYNC_RESULTS_EXPIRY_DAYS = 1  # days a synchronous request's (POST /result) files stay: the response carried them
 DATA_NONCURRENT_VERSION_EXPIRY_DAYS = 90  # days an overwritten/deleted object of the data bucket stays restorable
 ACCESS_LOG_EXPIRY_DAYS = 90  # days S3 server access logs are kept
 ABORT_INCOMPLETE_UPLOAD_DAYS = 7  # days before parts of an unfinished multipart upload are removed
@@ -73,6 +74,18 @@ def results_runs_prefix() -> str:
 QUEUE_URL_SETTINGS = {"status": "status_queue_url", "logs": "log_queue_url", "webhooks": "webhook_queue_url"}
 DLQ_ALARM_THRESHOLD = 1  # messages: any parked message needs a human
 
+# --- Alarms (`monitoring.py`) ----------------------------------------------------------------------------------
+ALARM_PERIOD_MINUTES = 5  # period of the API and Lambda alarms
+API_5XX_ALARM_PERCENT = 5  # % of responses in a period; only with API_5XX_ALARM_MIN_REQUESTS requests (noise)
+API_5XX_ALARM_MIN_REQUESTS = 20
+# p99 latency in ms over API_LATENCY_ALARM_PERIODS periods; POST /result may take up to its 25 s function
+# timeout, so a single slow period is normal and the bar sits above ordinary requests, below the 29 s limit
+API_LATENCY_P99_ALARM_MS = 10_000
+API_LATENCY_ALARM_PERIODS = 3
+# a user's broken graph fails one execution; several in the window point at Batch, the image or the workflow
+FAILED_EXECUTIONS_ALARM_THRESHOLD = 3
+FAILED_EXECUTIONS_ALARM_MINUTES = 60
+
 # --- Lambda targets -----------------------------------------------------------------------------------------
 # `stratus.resources.FUNCTIONS` key -> the `Settings` field holding its name, for functions others invoke.
 FUNCTION_NAME_SETTINGS = {"sync_processing": "sync_function_name"}
@@ -80,7 +93,13 @@ FUNCTION_NAME_SETTINGS = {"sync_processing": "sync_function_name"}
 
 # --- Batch ------------------------------------------------------------------------------------------------------
 BATCH_MAX_VCPUS = 16  # vCPUs the compute environment may run at once (8 concurrent jobs of PROCESSING_VCPU=2)
-BATCH_SPOT_RETRY_ATTEMPTS = 2  # attempts per job on Fargate Spot: one retry after an interruption (or any failure)
+# Attempts per job, on-demand and Spot alike; only infrastructure failures are retried (BATCH_RETRY_ON), a failing
+# graph fails once: retrying it would only repeat the user's error at the user's cost.
+BATCH_RETRY_ATTEMPTS = 3
+# `evaluateOnExit` conditions (Batch globs, at most 5 with the catch-all) that mean the host, not the job, failed:
+# an EC2 host gone (statusReason "Host EC2 (instance i-...) terminated."), a Spot reclaim, an image pull failure.
+BATCH_RETRY_ON_STATUS_REASONS = ("Host EC2*", "*Spot*")
+BATCH_RETRY_ON_REASONS = ("CannotPullContainer*",)
 VPC_MAX_AZS = 2
 # Files of the repository that the processing image build must not see (build context = repository root).
 PROCESSING_IMAGE_EXCLUDE = (

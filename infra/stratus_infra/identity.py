@@ -58,7 +58,7 @@ class Identity(Construct):
             generate_secret=False,
             auth_flows=cognito.AuthFlow(user_srp=True),
             o_auth=cognito.OAuthSettings(
-                flows=cognito.OAuthFlows(authorization_code_grant=True, implicit_code_grant=True),
+                flows=cognito.OAuthFlows(authorization_code_grant=True),  # PKCE: `resources.OIDC_PUBLIC_CLIENT_GRANTS`
                 scopes=[cognito.OAuthScope.OPENID, cognito.OAuthScope.EMAIL, cognito.OAuthScope.PROFILE, api_scope],
                 callback_urls=resources.OIDC_REDIRECT_URLS,
             ),

@@ -34,7 +34,8 @@ class ProcessingProps:
     :param targets: What the jobs (`resources.PROCESSING_ACCESS`) and the synchronous function
         (`resources.FUNCTIONS["sync_processing"].access`) touch: buckets and event queues.
     :param environment: Container environment (`settings_environment(...)` output). @default {}
-    :param spot: Use Fargate Spot capacity (about 70% cheaper; a job may be interrupted and is then retried once).
+    :param spot: Use Fargate Spot capacity (about 70% cheaper; an interrupted job is retried, see
+        `infrastructure_retries`).
         @default False
     :param max_vcpus: vCPUs the compute environment runs at once. @default 16
     :param vcpu: vCPUs per job. @default `resources.PROCESSING_VCPU`
@@ -143,7 +144,8 @@ class Processing(Construct):
             "JobDefinition",
             container=container,
             timeout=Duration.seconds(props.timeout_s),
-            retry_attempts=constants.BATCH_SPOT_RETRY_ATTEMPTS if props.spot else 1,
+            retry_attempts=constants.BATCH_RETRY_ATTEMPTS,
+            retry_strategies=infrastructure_retries(),
             propagate_tags=True,
         )
 
@@ -173,3 +175,13 @@ class Processing(Construct):
             ),
         )
         access.grant(self.sync_function, sync_spec.access, props.targets)
+
+
+def infrastructure_retries() -> list[batch.RetryStrategy]:
+    """Retry a job whose host went away (EC2 host, Spot reclaim) or whose image could not be pulled; exit on
+    anything else (Batch evaluates the conditions in order, the first match decides)."""
+    retry = [batch.RetryStrategy.of(batch.Action.RETRY, batch.Reason.custom(on_status_reason=pattern))
+             for pattern in constants.BATCH_RETRY_ON_STATUS_REASONS]
+    retry += [batch.RetryStrategy.of(batch.Action.RETRY, batch.Reason.custom(on_reason=pattern))
+              for pattern in constants.BATCH_RETRY_ON_REASONS]
+    return [*retry, batch.RetryStrategy.of(batch.Action.EXIT, batch.Reason.custom(on_reason="*"))]

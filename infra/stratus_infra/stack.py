@@ -16,6 +16,7 @@ from stratus_infra.config import StratusConfig
 from stratus_infra.functions import FunctionRuntime, settings_environment
 from stratus_infra.identity import Identity, IdentityProps
 from stratus_infra.layer import RuntimeLayer
+from stratus_infra.monitoring import Monitoring, MonitoringProps
 from stratus_infra.processing import Processing, ProcessingProps
 from stratus_infra.queues import QueueConsumers, QueueConsumersProps, Queues
 from stratus_infra.storage import Storage, StorageProps
@@ -104,6 +105,13 @@ class StratusStack(Stack):
         self.consumers = QueueConsumers(
             self, "Consumers", QueueConsumersProps(queues=self.queues, runtime=runtime, targets=targets)
         )
+        self.monitoring = Monitoring(self, "Monitoring", MonitoringProps(
+            stage=config.stage, rest_api=self.api.rest_api, queues=self.queues,
+            state_machine=self.workflow.state_machine, alarm_email=config.alarm_email,
+            functions={"api": self.api.function, **self.consumers.functions,
+                       "prepare_job": self.workflow.prepare_job, "reaper": self.workflow.reaper,
+                       "collections_refresh": self.collections.refresh,
+                       "sync_processing": self.processing.sync_function}))
 
         self._output("DataBucketName", self.storage.data.bucket_name, "Bucket of the STAC catalog and its assets")
         self._output("ResultsBucketName", self.storage.results.bucket_name, "Bucket of job runs and results")
@@ -111,6 +119,7 @@ class StratusStack(Stack):
         self._output("OidcIssuer", self.identity.issuer, "OpenID Connect issuer")
         self._output("MachineClientId", self.identity.machine_client.user_pool_client_id,
                      "App client for the client-credentials grant")
+        self._output("AlarmTopicArn", self.monitoring.topic.topic_arn, "SNS topic every alarm notifies")
         self._output("StateMachineArn", self.workflow.state_machine.state_machine_arn, "Job state machine")
         self._output("JobQueueArn", self.processing.job_queue.job_queue_arn, "Batch job queue")
         for key, queue in self.queues.queues.items():

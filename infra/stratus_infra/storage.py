@@ -10,7 +10,7 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from stratus.resources import BUCKETS
+from stratus.resources import BUCKETS, SYNC_ROOT
 from stratus_infra import constants
 
 
@@ -22,6 +22,8 @@ class StorageProps:
         first (a custom resource). @default RETAIN
     :param results_expiry_days: Days after which objects of job runs (`catalog_layout.run_prefix`) are deleted
         from the results bucket. @default 30
+    :param sync_expiry_days: Days after which what synchronous requests wrote (`stratus.resources.SYNC_ROOT`) is deleted
+        from the results bucket. @default 1
     :param data_noncurrent_version_expiry_days: Days an overwritten or deleted object of the (versioned) data
         bucket can still be restored. @default 90
     :param cors_allowed_origins: Origins that may GET objects through presigned URLs from a browser (openEO web
@@ -32,6 +34,7 @@ class StorageProps:
 
     removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
     results_expiry_days: int = constants.DEFAULT_RESULTS_EXPIRY_DAYS
+    sync_expiry_days: int = constants.SYNC_RESULTS_EXPIRY_DAYS
     data_noncurrent_version_expiry_days: int = constants.DATA_NONCURRENT_VERSION_EXPIRY_DAYS
     cors_allowed_origins: Sequence[str] = ("*",)
     access_logs: bool = True
@@ -86,6 +89,11 @@ class Storage(Construct):
                     id="expire-job-runs",
                     prefix=constants.results_runs_prefix(),
                     expiration=Duration.days(props.results_expiry_days),
+                ),
+                s3.LifecycleRule(
+                    id="expire-sync-requests",
+                    prefix=SYNC_ROOT,
+                    expiration=Duration.days(props.sync_expiry_days),
                 ),
                 s3.LifecycleRule(id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=abort_uploads),
             ],

@@ -28,18 +28,6 @@ def _attribute(key: dict | None) -> dynamodb.Attribute | None:
         raise ValueError(f"key attribute {key} has no DynamoDB key type (S, N or B)") from None
 
 
-def _projections(model: type[Model]) -> dict[str, tuple[dynamodb.ProjectionType, list[str] | None]]:
-    """Index name -> projection of the model's indexes (`key_schema` does not report projections)."""
-    result = {}
-    for index in model._indexes.values():  # noqa: SLF001 - as key_schema does
-        projection = index.Meta.projection
-        result[index.Meta.index_name] = (
-            dynamodb.ProjectionType(projection.projection_type),
-            list(projection.non_key_attributes) if getattr(projection, "non_key_attributes", None) else None,
-        )
-    return result
-
-
 @dataclass(frozen=True)
 class TablesProps:
     """Props of `Tables`.
@@ -81,15 +69,13 @@ class Tables(Construct):
                 deletion_protection=props.removal_policy == RemovalPolicy.RETAIN,
                 time_to_live_attribute=TTL_ATTRIBUTES.get(key),
             )
-            projections = _projections(model)
             for index in schema["indexes"]:
-                projection_type, non_key_attributes = projections[index["name"]]
                 table.add_global_secondary_index(
                     index_name=index["name"],
                     partition_key=_attribute(index["partition_key"]),
                     sort_key=_attribute(index["sort_key"]),
-                    projection_type=projection_type,
-                    non_key_attributes=non_key_attributes,
+                    projection_type=dynamodb.ProjectionType(index["projection"]),
+                    non_key_attributes=index["non_key_attributes"] or None,
                 )
             self.tables[key] = table
 

@@ -60,7 +60,9 @@ def _dynamodb_table_args(model) -> dict[str, Any]:
     if schema["indexes"]:
         args["GlobalSecondaryIndexes"] = [
             {"IndexName": index["name"], "KeySchema": keys(index["partition_key"], index["sort_key"]),
-             "Projection": {"ProjectionType": index["projection"]}}
+             "Projection": {"ProjectionType": index["projection"],
+                            **({"NonKeyAttributes": index["non_key_attributes"]}
+                               if index["non_key_attributes"] else {})}}
             for index in schema["indexes"]
         ]
     args["AttributeDefinitions"] = [{"AttributeName": n, "AttributeType": t} for n, t in definitions.items()]
@@ -162,7 +164,7 @@ def _create_user_pool(idp: Any) -> OidcClients:
     )["UserPoolClient"]
     public = idp.create_user_pool_client(
         UserPoolId=pool_id, ClientName="openeo-tools", GenerateSecret=False,
-        AllowedOAuthFlowsUserPoolClient=True, AllowedOAuthFlows=["code", "implicit"],
+        AllowedOAuthFlowsUserPoolClient=True, AllowedOAuthFlows=["code"],
         AllowedOAuthScopes=["openid", "email", "profile", scope], CallbackURLs=resources.OIDC_REDIRECT_URLS,
         SupportedIdentityProviders=["COGNITO"],
     )["UserPoolClient"]

@@ -20,12 +20,14 @@ from stratus.resources import (
     BUCKETS,
     COLLECTIONS_REFRESH_SCHEDULE_HOURS,
     FUNCTIONS,
+    OIDC_REDIRECT_URLS,
     PROCESSING_COMMAND,
     PROCESSING_MEMORY_MB,
     PROCESSING_TIMEOUT_S,
     PROCESSING_VCPU,
     QUEUES,
     STATE_MACHINE_SUBSTITUTIONS,
+    SYNC_ROOT,
     TOKEN_SECRET_NAME,
 )
 from stratus.settings import ENV
@@ -119,7 +121,10 @@ def test_resource_counts(synth: Synth) -> None:
     t.resource_count_is("AWS::S3::Bucket", len(BUCKETS) + 1)  # + access logs
     t.resource_count_is("AWS::SQS::Queue", 2 * len(QUEUES))  # each with its DLQ
     t.resource_count_is("AWS::Lambda::EventSourceMapping", len(QUEUES))
-    t.resource_count_is("AWS::CloudWatch::Alarm", len(QUEUES))  # one per DLQ
+    # one per DLQ, two per function (errors, throttles), API 5xx rate and latency, failed executions
+    t.resource_count_is("AWS::CloudWatch::Alarm", len(QUEUES) + 2 * len(FUNCTIONS) + 3)
+    t.resource_count_is("AWS::CloudWatch::Dashboard", 1)
+    t.resource_count_is("AWS::SNS::Topic", 1)
     t.resource_count_is("AWS::StepFunctions::StateMachine", 1)
     t.resource_count_is("AWS::Batch::ComputeEnvironment", 1)
     t.resource_count_is("AWS::Batch::JobQueue", 1)
@@ -205,7 +210,13 @@ def test_table_matches_its_model(synth: Synth, key: str) -> None:
     assert set(indexes) == {i["name"] for i in schema["indexes"]}
     for index in schema["indexes"]:
         assert indexes[index["name"]]["KeySchema"] == keys(index["partition_key"], index["sort_key"])
-        assert indexes[index["name"]]["Projection"] == {"ProjectionType": index["projection"]}
+        projection = {"ProjectionType": index["projection"]}
+        if index["non_key_attributes"]:
+            projection["NonKeyAttributes"] = index["non_key_attributes"]
+        assert indexes[index["name"]]["Projection"] == projection
+    if key == "jobs":  # a user's job list does not read every job's process graph
+        user_jobs = indexes["user-jobs-listed"]["Projection"]
+        assert user_jobs["ProjectionType"] == "INCLUDE" and "process" not in user_jobs["NonKeyAttributes"]
     expected_types = {}
     for k in [schema["partition_key"], schema["sort_key"]] + [
         a for i in schema["indexes"] for a in (i["partition_key"], i["sort_key"])
@@ -250,6 +261,8 @@ def test_data_bucket_is_versioned_and_results_expire(synth: Synth) -> None:
     rules = {r["Id"]: r for r in results["LifecycleConfiguration"]["Rules"]}
     assert rules["expire-job-runs"]["Prefix"] == "jobs/"
     assert rules["expire-job-runs"]["ExpirationInDays"] == 30
+    assert rules["expire-sync-requests"]["Prefix"] == SYNC_ROOT == "sync/"
+    assert rules["expire-sync-requests"]["ExpirationInDays"] == 1
     cors = results["CorsConfiguration"]["CorsRules"][0]
     assert "GET" in cors["AllowedMethods"]
     assert data["LoggingConfiguration"]["DestinationBucketName"]
@@ -355,6 +368,7 @@ def test_batch_runs_the_processing_image_on_fargate(synth: Synth) -> None:
     }
     assert container["NetworkConfiguration"] == {"AssignPublicIp": "ENABLED"}
     assert job["Timeout"] == {"AttemptDurationSeconds": PROCESSING_TIMEOUT_S}
+    assert_retries_only_infrastructure_errors(job)
     names = {e["Name"] for e in container["Environment"]}
     assert {ENV["data_bucket"], ENV["results_bucket"], ENV["status_queue_url"], ENV["log_queue_url"]} <= names
 
@@ -452,6 +466,9 @@ def test_cognito_pool_serves_the_api_with_oidc(synth: Synth) -> None:
     (scope,) = machine["AllowedOAuthScopes"]  # "<resource server>/openeo", joined from the server's Ref
     assert scope["Fn::Join"][1][1] == "/openeo"
     assert "code" in public["AllowedOAuthFlows"] and "openid" in public["AllowedOAuthScopes"]
+    # And the public client has the code grant only (PKCE, no implicit grant), with the tools' redirect URLs
+    assert public["AllowedOAuthFlows"] == ["code"]
+    assert public["CallbackURLs"] == OIDC_REDIRECT_URLS
     (server,) = of_type(synth, "AWS::Cognito::UserPoolResourceServer").values()
     assert server["Properties"]["Identifier"] == "stratus"
     # And the API knows the issuer and both clients
@@ -547,15 +564,93 @@ def _joined(value: Any) -> str:
     return json.dumps(value)
 
 
+def assert_retries_only_infrastructure_errors(job: dict) -> None:
+    """A lost host, a Spot reclaim or an image pull failure is retried; everything else exits at once."""
+    strategy = job["RetryStrategy"]
+    assert strategy["Attempts"] >= 2
+    assert strategy["EvaluateOnExit"] == [
+        {"Action": "RETRY", "OnStatusReason": "Host EC2*"},
+        {"Action": "RETRY", "OnStatusReason": "*Spot*"},
+        {"Action": "RETRY", "OnReason": "CannotPullContainer*"},
+        {"Action": "EXIT", "OnReason": "*"},
+    ]
+
+
+# --- Monitoring -------------------------------------------------------------------------------------------------
+
+
+def alarms(synth: Synth) -> dict[str, dict]:
+    return {lid: r["Properties"] for lid, r in of_type(synth, "AWS::CloudWatch::Alarm").items()}
+
+
+def test_every_alarm_notifies_the_encrypted_alarm_topic(synth: Synth) -> None:
+    # Given the alarm topic
+    (topic_id, topic), = of_type(synth, "AWS::SNS::Topic").items()
+    # Then it is encrypted with a rotated key CloudWatch may use, and takes no plain-HTTP publishing
+    key = synth.resources[topic["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    cloudwatch_use = [s for s in key["KeyPolicy"]["Statement"]
+                      if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
+    assert cloudwatch_use and {"kms:Decrypt", "kms:GenerateDataKey*"} <= set(cloudwatch_use[0]["Action"])
+    (policy,) = [r["Properties"] for r in of_type(synth, "AWS::SNS::TopicPolicy").values()]
+    assert any(st["Effect"] == "Deny" and st.get("Condition") == INSECURE_TRANSPORT
+               for st in policy["PolicyDocument"]["Statement"])
+    # And every alarm of the stack (the DLQ alarms too) notifies it when it fires and when it is over
+    for lid, alarm in alarms(synth).items():
+        assert alarm["AlarmActions"] == [{"Ref": topic_id}], lid
+        assert alarm["OKActions"] == [{"Ref": topic_id}], lid
+    # And without an address configured nobody is subscribed yet
+    assert not of_type(synth, "AWS::SNS::Subscription")
+
+
+def test_alarms_cover_dlqs_api_functions_and_executions(synth: Synth) -> None:
+    monitoring = synth.stack.monitoring
+    names = set(monitoring.alarms)
+    # Given one DLQ alarm per queue, errors and throttles per function, API 5xx rate and p99 latency, executions
+    assert {f"{QUEUES[key].logical_name}Dlq" for key in QUEUES} <= names
+    camel = {key: "".join(part.title() for part in key.split("_")) for key in FUNCTIONS}
+    assert {f"{camel[key]}{kind}" for key in FUNCTIONS for kind in ("Errors", "Throttles")} <= names
+    assert {"Api5xxRate", "ApiLatencyP99", "FailedExecutions"} <= names
+    rendered = {name: synth.resources[logical_id(synth, alarm)]["Properties"]
+                for name, alarm in monitoring.alarms.items()}
+    # Then each function's alarms watch that function
+    for key in FUNCTIONS:
+        (dimension,) = rendered[f"{camel[key]}Errors"]["Dimensions"]
+        assert dimension["Name"] == "FunctionName"
+    assert rendered["ApiLatencyP99"]["ExtendedStatistic"] == "p99"
+    api_rate = {m["Id"]: m for m in rendered["Api5xxRate"]["Metrics"]}
+    assert api_rate["requests"]["MetricStat"]["Metric"]["MetricName"] == "Count"
+    assert api_rate["errors"]["MetricStat"]["Metric"]["MetricName"] == "5XXError"
+    executions = {m["Id"]: m for m in rendered["FailedExecutions"]["Metrics"]}
+    assert executions["failed"]["MetricStat"]["Metric"]["MetricName"] == "ExecutionsFailed"
+    assert executions["timedOut"]["MetricStat"]["Metric"]["MetricName"] == "ExecutionsTimedOut"
+
+
+def test_dashboard_shows_api_queues_executions_and_functions(synth: Synth) -> None:
+    (dashboard,) = [r["Properties"] for r in of_type(synth, "AWS::CloudWatch::Dashboard").values()]
+    body = json.dumps(dashboard["DashboardBody"])
+    assert dashboard["DashboardName"] == "Stratus-dev"
+    for metric in ("Count", "4XXError", "5XXError", "Latency", "ApproximateNumberOfMessagesVisible",
+                   "ApproximateAgeOfOldestMessage", "ExecutionsStarted", "ExecutionsSucceeded", "ExecutionsFailed",
+                   "Duration", "Errors"):
+        assert f'\\"{metric}\\"' in body, metric
+
+
 # --- configuration variants -------------------------------------------------------------------------------------
 
 
 def test_spot_and_ephemeral_stage(synthesize, tmp_path: Path) -> None:
-    # Given a stage with Fargate Spot and without data retention
-    variant = synthesize(tmp_path, **{"stratus:stage": "test", "stratus:spot": "true", "stratus:retainData": "false"})
+    # Given a stage with Fargate Spot, without data retention, with an operator's address for alarms
+    variant = synthesize(tmp_path, **{"stratus:stage": "test", "stratus:spot": "true", "stratus:retainData": "false",
+                                      "stratus:alarmEmail": "ops@example.org"})
+    # Then the address is subscribed to the alarm topic by e-mail
+    (subscription,) = [r["Properties"] for r in of_type(variant, "AWS::SNS::Subscription").values()]
+    assert subscription["Protocol"] == "email" and subscription["Endpoint"] == "ops@example.org"
     # Then the compute environment uses Spot, tables and buckets are deleted with the stack
     (environment,) = [r["Properties"] for r in of_type(variant, "AWS::Batch::ComputeEnvironment").values()]
     assert environment["ComputeResources"]["Type"] == "FARGATE_SPOT"
+    (job,) = [r["Properties"] for r in of_type(variant, "AWS::Batch::JobDefinition").values()]
+    assert_retries_only_infrastructure_errors(job)
     assert variant.stack.stack_name == "Stratus-test"
     for resource in of_type(variant, "AWS::DynamoDB::Table").values():
         assert resource["DeletionPolicy"] == "Delete"
@@ -572,7 +667,8 @@ def test_config_rejects_invalid_context() -> None:
     assert StratusConfig.from_context(cdk.App(context={"stratus:spot": "yes"}).node).spot is True
     assert StratusConfig.from_context(cdk.App(context={"stratus:allowedPrivateHosts": "10.1.0.0/16,hooks.internal"})
                                       .node).allowed_private_hosts == "10.1.0.0/16,hooks.internal"
-    for key, value in (("stage", "Prod!"), ("spot", "maybe"), ("logLevel", "loud"), ("resultsExpiryDays", "0")):
+    for key, value in (("stage", "Prod!"), ("spot", "maybe"), ("logLevel", "loud"), ("resultsExpiryDays", "0"),
+                       ("alarmEmail", "nobody")):
         with pytest.raises(ValueError):
             StratusConfig.from_context(cdk.App(context={f"stratus:{key}": value}).node)
 

@@ -243,7 +243,8 @@ OIDC_PROVIDER_ID = "cognito"
 OIDC_PROVIDER_TITLE = "Stratus accounts (Amazon Cognito)"
 OIDC_RESOURCE_SERVER = "stratus"
 OIDC_OPENEO_SCOPE = "openeo"  # full scope name: "stratus/openeo"
-OIDC_PUBLIC_CLIENT_GRANTS = ["authorization_code+pkce", "implicit", "refresh_token"]
+# authorization code with PKCE only: the implicit grant puts tokens into URLs (OAuth 2.0 Security BCP)
+OIDC_PUBLIC_CLIENT_GRANTS = ["authorization_code+pkce", "refresh_token"]
 OIDC_REDIRECT_URLS = ["https://editor.openeo.org/", "http://localhost:1410/"]  # Web Editor, R client
 PRESIGNED_URL_EXPIRY_S = 3600 * 6  # long enough to download large results, short enough to not leak forever
 

@@ -67,7 +67,9 @@ class JobRepository(Protocol):
 
     def get(self, job_id: str) -> Job | None: ...
 
-    def list_for_user(self, user_id: str, limit: int, after: str | None) -> tuple[list[Job], str | None]: ...
+    def list_for_user(self, user_id: str, limit: int, after: str | None) -> tuple[list[Job], str | None]:
+        """The user's jobs, newest first, as a list shows them: without `process` and `job_options`."""
+        ...
 
     def begin_run(self, job_id: str, run_id: str, ended: tuple[JobStatus, ...], now: datetime) -> bool:
         """In one conditional write: the job's new run `run_id`, `queued` now, if the job never ran (`created`

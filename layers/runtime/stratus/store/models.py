@@ -10,7 +10,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
 from pynamodb.models import Model
 
 from stratus.settings import Settings
@@ -52,10 +52,24 @@ class UserModel(Model):
     users_by_email = UsersByEmailIndex()
 
 
+# What a user's job, order and product lists (`GET /jobs`, `/orders`, `/products`) read from the user-jobs index:
+# every attribute of a job but those only one job's own page shows (`JOB_ATTRIBUTES_NOT_LISTED`), so a list
+# does not read (and pay for) every job's process graph. Checked against `JobModel` below.
+USER_JOBS_LISTED_ATTRIBUTES = (
+    "status", "run_id", "title", "description", "plan", "budget", "progress", "reason", "usage", "costs",
+    "updated", "queued", "started", "finished", "service_id", "order", "error_code", "notified", "active",
+)
+JOB_ATTRIBUTES_NOT_LISTED = ("process", "job_options")
+
+
 class UserJobsIndex(GlobalSecondaryIndex):
+    """A user's jobs by creation time, without their process graphs (`USER_JOBS_LISTED_ATTRIBUTES`)."""
+
     class Meta:
-        index_name = "user-jobs"
-        projection = AllProjection()
+        # renamed from "user-jobs" when its projection changed: DynamoDB cannot change an index's projection,
+        # so CloudFormation builds this one (backfilled from the table) and deletes the old one
+        index_name = "user-jobs-listed"
+        projection = IncludeProjection(list(USER_JOBS_LISTED_ATTRIBUTES))
 
     user_id = UnicodeAttribute(hash_key=True)
     created = UTCDateTimeAttribute(range_key=True)
@@ -108,6 +122,17 @@ class JobModel(Model):
     active = UnicodeAttribute(null=True)  # ACTIVE_MARK while a run is queued or running, else absent
     user_jobs = UserJobsIndex()
     active_jobs = ActiveJobsIndex()
+
+
+def _check_user_jobs_projection() -> None:
+    keys = {"job_id", "user_id", "created"}  # the table's and the index's keys: always projected
+    listed = keys | set(USER_JOBS_LISTED_ATTRIBUTES) | set(JOB_ATTRIBUTES_NOT_LISTED)
+    if listed != set(JobModel.get_attributes()):
+        raise AssertionError(f"USER_JOBS_LISTED_ATTRIBUTES must name every JobModel attribute but "
+                             f"{JOB_ATTRIBUTES_NOT_LISTED}: {listed ^ set(JobModel.get_attributes())}")
+
+
+_check_user_jobs_projection()
 
 
 class LogEntryModel(Model):
@@ -201,7 +226,8 @@ def key_schema(model: type[Model]) -> dict:
                 "partition_key": {"name": hash_name, "type": index_attrs[hash_name].attr_type},
                 "sort_key": None if range_name is None
                 else {"name": range_name, "type": index_attrs[range_name].attr_type},
-                "projection": index.Meta.projection.projection_type,  # "ALL" or "KEYS_ONLY"
+                "projection": index.Meta.projection.projection_type,  # "ALL", "KEYS_ONLY" or "INCLUDE"
+                "non_key_attributes": list(getattr(index.Meta.projection, "non_key_attributes", None) or []),
             }
         )
     return {
