@@ -12,7 +12,29 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 ALLOWED_PRIVATE_HOST = "localhost"
 
 
-class WebhookReceiver:
+class LocalHttpServer:
+    """Serves `server` (bound to 127.0.0.1 by the subclass) from a thread inside a `with` block; handlers that
+    wait use `_closing` to end early when the block ends."""
+
+    server: ThreadingHTTPServer
+    _closing: threading.Event
+
+    def _serve(self, server: ThreadingHTTPServer) -> None:
+        self.server = server
+        self.port = server.server_port
+        self._thread = threading.Thread(target=server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._closing.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class WebhookReceiver(LocalHttpServer):
     """An HTTP endpoint on 127.0.0.1 recording every POST (headers, body). It answers `statuses` in turn (the
     last one repeats), each after `delay_s` (a slow receiver)."""
 
@@ -47,21 +69,10 @@ class WebhookReceiver:
                 return request
 
         self._lock = threading.Lock()
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_port
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._serve(Server(("127.0.0.1", 0), Handler))
 
     def url(self, path: str = "/hook", host: str = "127.0.0.1") -> str:
         return f"http://{host}:{self.port}{path}"
-
-    def __enter__(self) -> WebhookReceiver:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._closing.set()
-        self.server.shutdown()
-        self.server.server_close()
 
 
 class ConnectionRecorder:

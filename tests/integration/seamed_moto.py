@@ -8,8 +8,10 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from typing import Any
 from contextlib import contextmanager
 
+import boto3
 import pytest
 from stratus_local import moto_seams as ms
 
@@ -63,3 +65,13 @@ def seamed_moto_server(resolve: Callable[[ms.LambdaFunctionInfo], Callable], bat
             ms.uninstall_seams()
             default_user_config.clear()
             default_user_config.update(saved_config)
+
+
+def clients_of(url: str, monkeypatch: pytest.MonkeyPatch, *, region: str,
+               config: Any) -> Callable[..., Any]:
+    """`client(service, **kw)` for the server at `url`; tests/conftest.py sets fake credentials per test, so the
+    endpoint is set per test too."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    session = boto3.session.Session(region_name=region)
+    return lambda service, **kw: session.client(service, config=kw.pop("config", config), **kw)

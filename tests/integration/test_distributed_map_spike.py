@@ -21,7 +21,7 @@ from botocore.config import Config
 from stratus.domain.estimate import GraphEstimate, LoadEstimate
 from stratus.domain.fanout_plan import RunShape, plan_run
 
-from tests.integration.seamed_moto import LocalBatch, seamed_moto_server
+from tests.integration.seamed_moto import LocalBatch, clients_of, seamed_moto_server
 
 REGION = "eu-central-1"
 BUCKET = "fanout-spike"
@@ -73,10 +73,7 @@ def moto_url():
 
 @pytest.fixture
 def aws(moto_url, monkeypatch):
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
-    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-    session = boto3.session.Session(region_name=REGION)
-    return lambda service: session.client(service, config=FAST)
+    return clients_of(moto_url, monkeypatch, region=REGION, config=FAST)
 
 
 @pytest.fixture(scope="module")

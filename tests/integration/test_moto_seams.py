@@ -23,7 +23,7 @@ from botocore.config import Config
 
 from stratus_local import moto_seams as ms
 
-from tests.integration.seamed_moto import LocalBatch, seamed_moto_server
+from tests.integration.seamed_moto import LocalBatch, clients_of, seamed_moto_server
 
 REGION = "eu-central-1"
 ACCOUNT = "123456789012"
@@ -103,11 +103,7 @@ def moto_url():
 
 @pytest.fixture
 def aws(moto_url, monkeypatch):
-    # tests/conftest.py sets fake credentials per test; point everything at the server too.
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
-    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-    session = boto3.session.Session(region_name=REGION)
-    return lambda service, **kw: session.client(service, config=kw.pop("config", FAST), **kw)
+    return clients_of(moto_url, monkeypatch, region=REGION, config=FAST)
 
 
 @pytest.fixture(scope="module")

@@ -24,10 +24,12 @@ from stratus.outbound import (
     is_public_address,
 )
 
+from tests.receivers import LocalHttpServer
+
 SHORT = Timeouts(connect_s=1.0, read_s=2.0, budget_s=3.0)
 
 
-class RecordingServer:
+class RecordingServer(LocalHttpServer):
     """An HTTP server on 127.0.0.1 that counts the connections it accepts and records each request's Host."""
 
     def __init__(self, *, status: int = 200, headers: dict[str, str] | None = None, tls: ssl.SSLContext | None = None,
@@ -77,18 +79,7 @@ class RecordingServer:
             def handle_error(self, request, client_address):
                 pass  # a refused TLS handshake is what some tests want
 
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_port
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> RecordingServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._closing.set()
-        self.server.shutdown()
-        self.server.server_close()
+        self._serve(Server(("127.0.0.1", 0), Handler))
 
 
 class ScriptedResolver:
