@@ -5,6 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 COLLECTIONS ?= infra/collections/default.json
+# pytest-xdist workers for `make test`: one per core; TEST_WORKERS=0 runs every test in one process.
+TEST_WORKERS ?= auto
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
@@ -14,7 +16,7 @@ run: install ## start the whole system locally on http://127.0.0.1:$(PORT)
 	$(PY) -m stratus_local --port $(PORT) --collections $(COLLECTIONS)
 
 test: install node_modules/.installed ## run every test
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 conformance: install ## the official openeo-test-suite against a fresh local system, then the API fuzzer (schemathesis)
 	$(PY) -m conformance.run $(CONFORMANCE_ARGS); suite=$$?; \

@@ -27,6 +27,18 @@ moto_seams.install_dynamodb_atomic_writes()
 TEST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 auth._hasher = TEST_HASHER
 
+# Under pytest-xdist (`make test`), the tests sharing an expensive session fixture run on one worker, so it
+# is built once: the CDK synth (tests/infra) and the whole local system (tests/e2e).
+_SHARED_SESSION_GROUPS = {"infra": "cdk-synth", "e2e": "local-system"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests_dir = os.path.dirname(__file__)
+    for item in items:
+        top = os.path.relpath(str(item.path), tests_dir).split(os.sep, 1)[0]
+        if top in _SHARED_SESSION_GROUPS:
+            item.add_marker(pytest.mark.xdist_group(_SHARED_SESSION_GROUPS[top]))
+
 
 @pytest.fixture(autouse=True)
 def fake_aws_credentials(monkeypatch):
