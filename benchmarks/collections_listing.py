@@ -36,8 +36,8 @@ def main() -> None:
     from tests.support_stac_server import REAL_DATA, earth_search_server  # noqa: PLC0415
 
     if not (REAL_DATA / "earth-search-v1" / "recordings.json").is_file():
-        print(f"collections_listing: skipped, {REAL_DATA} is absent (the recorded documents live beside the project "
-              "in ../shared/real-data/, or set STRATUS_REAL_DATA)")
+        print(f"collections_listing: skipped, {REAL_DATA} is absent (the recorded documents ship in "
+              "tests/fixtures/real/data/; STRATUS_REAL_DATA overrides)")
         return
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
     recorded = ["sentinel-2-l2a", "landsat-c2-l2", "cop-dem-glo-30"]

@@ -2,8 +2,8 @@
 
 Input: the recorded Earth Search v1 item of S2A_29RKH_20200219_0_L2A and cut-outs of its real red,
 nir and SCL COGs (512 × 512 px at 100 m and 256 × 256 px at 200 m, 128 px tiles, DEFLATE; see
-tests/fixtures/real/README.md), from ../shared/real-data/ (or `STRATUS_REAL_DATA`); skipped when
-absent. A local server (tests/support_stac_server.py) serves the item and the COGs with `LATENCY_S`
+tests/fixtures/real/README.md), from tests/fixtures/real/data/ (or `STRATUS_REAL_DATA`); skipped
+when absent. A local server (tests/support_stac_server.py) serves the item and the COGs with `LATENCY_S`
 per request and `BANDWIDTH` bytes/s per connection, and counts requests and bytes per file.
 
 For each output window (`WINDOWS`, in the 100 m pixels of red/nir; SCL's is half of it, and an output
@@ -237,8 +237,8 @@ def main() -> None:
     from tests.support_stac_server import REAL_DATA, S2_SCENE, S2_SCENE_ID, earth_search_server  # noqa: PLC0415
 
     if not (REAL_DATA / S2_SCENE / "B04.tif").is_file():
-        print(f"remote_read: skipped, {REAL_DATA} is absent (the real COGs live beside the project in "
-              "../shared/real-data/, or set STRATUS_REAL_DATA)")
+        print(f"remote_read: skipped, {REAL_DATA} is absent (the real COGs ship in "
+              "tests/fixtures/real/data/; STRATUS_REAL_DATA overrides)")
         return
     import rasterio  # noqa: PLC0415
 

@@ -40,8 +40,8 @@ from typing import Any
 from werkzeug.http import parse_range_header
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-# The recorded documents and COGs live beside the project (../shared/real-data/), not in it.
-REAL_DATA = Path(os.environ.get("STRATUS_REAL_DATA") or REPO_ROOT.parent / "shared" / "real-data")
+# The recorded documents and COGs ship in the repository (tests/fixtures/real/build.py rebuilds them).
+REAL_DATA = Path(os.environ.get("STRATUS_REAL_DATA") or REPO_ROOT / "tests" / "fixtures" / "real" / "data")
 
 EARTH_SEARCH = "https://earth-search.aws.element84.com"
 SENTINEL_COGS_HTTPS = "https://sentinel-cogs.s3.us-west-2.amazonaws.com/"
@@ -565,8 +565,8 @@ def require_real_data(data_dir: Path = REAL_DATA) -> Path:
     if real_data_dir(data_dir) is None:
         import pytest  # noqa: PLC0415 - only tests skip; benchmarks check `REAL_DATA` themselves
 
-        pytest.skip(f"{data_dir} is absent: the recorded Earth Search documents and real COGs live beside the "
-                    "project in ../shared/real-data/ (or set STRATUS_REAL_DATA); see tests/fixtures/real/README.md")
+        pytest.skip(f"{data_dir} is absent: the recorded Earth Search documents and real COGs ship in "
+                    "tests/fixtures/real/data/ (STRATUS_REAL_DATA overrides); see tests/fixtures/real/README.md")
     return data_dir
 
 

@@ -1,7 +1,7 @@
 """A real Sentinel-2 L2A scene through the shipped default collections configuration: the recorded Earth
 Search v1 documents and real COGs on a local server stand in for Earth Search (tests/e2e/conftest.py), and
-the real openeo client computes NDVI over `SENTINEL2_L2A`, equal to numpy on the same pixels. Skips where
-../shared/real-data/ is absent."""
+the real openeo client computes NDVI over `SENTINEL2_L2A`, equal to numpy on the same pixels. The material ships
+in tests/fixtures/real/data/ (`STRATUS_REAL_DATA` overrides; the tests skip if that is absent)."""
 
 from __future__ import annotations
 

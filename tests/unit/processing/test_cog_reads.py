@@ -2,8 +2,9 @@
 reads giving the same values, tiles' blocks fetched in few requests, overviews for coarser grids.
 
 The real Sentinel-2 L2A cut-outs (512 × 512 px of 128 px blocks at 100 m; see
-tests/support_stac_server.py) are served by the local stand-in; those tests skip where
-../shared/real-data/ is absent. The handle pool is also tested on a local file."""
+tests/support_stac_server.py) are served by the local stand-in; they ship in tests/fixtures/real/data/
+(`STRATUS_REAL_DATA` overrides; those tests skip if that is absent). The handle pool is also tested on a
+local file."""
 
 from __future__ import annotations
 

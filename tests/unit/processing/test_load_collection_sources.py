@@ -1,8 +1,8 @@
 """load_collection through the collections configuration, on real data: the shipped default configuration
 (infra/collections/default.json) with its Earth Search entries pointed at the local stand-in of Earth
 Search (tests/support_stac_server.py: the recorded documents and the real Sentinel-2 L2A scene's COGs),
-allow-listed in the configuration as an operator allows a private STAC host. Skips where
-../shared/real-data/ is absent."""
+allow-listed in the configuration as an operator allows a private STAC host. The material ships in
+tests/fixtures/real/data/ (`STRATUS_REAL_DATA` overrides; the tests skip if that is absent)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """load_stac on real data: the Earth Search v1 item of a Sentinel-2 L2A scene and cut-outs of its real
 COGs, served over HTTP by the local stand-in (tests/support_stac_server.py); the engine reads them
-through GDAL's /vsicurl/ with Range requests. Skips where ../shared/real-data/ is absent."""
+through GDAL's /vsicurl/ with Range requests. The material ships in tests/fixtures/real/data/
+(`STRATUS_REAL_DATA` overrides; the tests skip if that is absent)."""
 
 from __future__ import annotations
 
