@@ -27,8 +27,9 @@ ML_PROPOSAL_BLOBS = {
     "save_ml_model": "5e9ea8b04e2a20109b677b9886ce7312caa79973",
     "load_ml_model": "151513c801a8c0360ea40833581d9987b0fa2396",
 }
-# Stratus's own spec of a process the openEO client's ML docs use, shaped like predict_random_forest.
-STRATUS_ML_SPECS = {"predict_class_probabilities"}
+# Stratus's own specs: class probabilities (shaped like predict_random_forest) and the land-cover service's
+# quality assurance (a seeded held-out split, the accuracy report).
+STRATUS_ML_SPECS = {"predict_class_probabilities", "split_training_samples", "class_accuracy_report"}
 
 
 def test_specs_are_verbatim_copies_of_the_official_ones():
@@ -76,4 +77,6 @@ def test_stratus_ml_specs_are_experimental_and_absent_upstream():
         assert not (official / f"{process_id}.json").exists()
         assert not (official / "proposals" / f"{process_id}.json").exists()
         assert spec["experimental"] is True and "machine learning" in spec["categories"]
-        assert [p["name"] for p in spec["parameters"]] == ["data", "model"]
+        assert spec["description"] and spec["returns"]["schema"]
+        names = [p["name"] for p in spec["parameters"]]
+        assert len(set(names)) == len(names)

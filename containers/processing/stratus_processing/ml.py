@@ -143,3 +143,52 @@ def stac_properties(model: RandomForestModel) -> dict[str, Any]:
 
 def _threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def split(labels: np.ndarray, test_fraction: float, seed: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Indexes of the training and the test part, stratified by label when every class has two samples
+    or more. Raises `ValueError` when a part would be empty."""
+    from sklearn.model_selection import train_test_split
+
+    indexes = np.arange(len(labels))
+    known = np.isfinite(labels)
+    classes, counts = np.unique(labels[known], return_counts=True)
+    stratify = labels[known] if classes.size > 1 and counts.min() >= 2 else None
+    try:
+        training, test = train_test_split(indexes[known], test_size=test_fraction, random_state=seed,
+                                          stratify=stratify)
+    except ValueError:
+        if stratify is None:
+            raise
+        training, test = train_test_split(indexes[known], test_size=test_fraction, random_state=seed)
+    return np.sort(training), np.sort(test)
+
+
+def accuracy_report(reference: np.ndarray, predicted: np.ndarray, classes: Sequence[float]) -> dict[str, Any]:
+    """Confusion matrix (rows reference, columns predicted, in `classes` order), overall accuracy,
+    Cohen's kappa, producer's (recall) and user's (precision) accuracy per class; null where undefined."""
+    from sklearn.metrics import cohen_kappa_score, confusion_matrix
+
+    labels = sorted(set(classes) | set(reference.tolist()) | set(predicted.tolist()))
+    matrix = confusion_matrix(reference, predicted, labels=labels)
+    diagonal = np.diag(matrix)
+    reference_totals, predicted_totals = matrix.sum(axis=1), matrix.sum(axis=0)
+    kappa = cohen_kappa_score(reference, predicted, labels=labels)
+
+    def ratio(numerators: np.ndarray, denominators: np.ndarray) -> list[float | None]:
+        return [float(n / d) if d else None for n, d in zip(numerators, denominators, strict=True)]
+
+    return {
+        "classes": [_number(c) for c in labels],
+        "confusion_matrix": matrix.tolist(),
+        "confusion_matrix_axes": "rows: reference class, columns: predicted class",
+        "samples": int(matrix.sum()),
+        "overall_accuracy": float(diagonal.sum() / matrix.sum()),
+        "kappa": float(kappa) if np.isfinite(kappa) else None,
+        "producers_accuracy": ratio(diagonal, reference_totals),
+        "users_accuracy": ratio(diagonal, predicted_totals),
+    }
+
+
+def _number(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else float(value)

@@ -204,3 +204,58 @@ def test_chunked_prediction_equals_one_call(monkeypatch):
     monkeypatch.setattr(ml, "PREDICTION_CHUNK_ROWS", 64)
     np.testing.assert_array_equal(ml.predict(model, pixels, probabilities=True), whole)
     assert np.isnan(whole[:, 17]).all()
+
+
+def labelled_samples(values, labels):
+    """aggregate_spatial's samples over polygons that carry their class in the property `target`."""
+    features = Features(tuple(Point(11 + i * 1e-3, 46) for i in range(len(values))),
+                        tuple({"target": int(label)} for label in labels), tuple(None for _ in values), WGS84)
+    return vectors.make_vector_cube(features, values, dims=["bands"], coords={"bands": BANDS})
+
+
+def split_node(part, seed=11):
+    return {"process_id": "split_training_samples", "arguments": {
+        "data": {"from_parameter": "samples"}, "test_fraction": 0.25, "seed": seed, "part": part}}
+
+
+def test_split_parts_are_complementary_stratified_and_seeded():
+    values, labels = samples(40)
+    cube = labelled_samples(values, labels)
+
+    def part(name, seed=11):
+        return run({"s": {**split_node(name, seed), "result": True}}, samples=cube)[vectors.GEOMETRY].values
+
+    training, test = part("training"), part("test")
+    assert sorted([*training, *test]) == list(range(40)) and len(test) == 10
+    assert {int(labels[i]) for i in test} == {1, 2, 5}
+    np.testing.assert_array_equal(part("test"), test)
+    assert not np.array_equal(part("test", seed=12), test)
+
+
+def test_accuracy_report_by_hand():
+    report = ml.accuracy_report(np.array([1, 1, 2, 2, 2.0]), np.array([1, 2, 2, 2, 1.0]), [1, 2])
+    assert report["classes"] == [1, 2] and report["confusion_matrix"] == [[1, 1], [1, 2]]
+    assert report["overall_accuracy"] == pytest.approx(0.6)
+    assert report["kappa"] == pytest.approx((0.6 - 0.52) / 0.48)  # p_e = 0.4·0.4 + 0.6·0.6
+    assert report["producers_accuracy"] == pytest.approx([0.5, 2 / 3]) and report["users_accuracy"] == \
+        pytest.approx([0.5, 2 / 3])
+
+
+def test_held_out_accuracy_report_of_a_graph_matches_the_models_predictions():
+    values, labels = samples(90)
+    values[::7] += np.random.default_rng(3).normal(0, 0.15, values[::7].shape)  # some hard samples
+    graph = {
+        "training": split_node("training"), "test": split_node("test"),
+        "fit": {"process_id": "fit_class_random_forest", "arguments": {
+            "predictors": {"from_node": "training"}, "target": {"from_node": "training"}, "num_trees": 20, "seed": 4}},
+        "report": {"process_id": "class_accuracy_report", "result": True, "arguments": {
+            "model": {"from_node": "fit"}, "predictors": {"from_node": "test"}, "target": {"from_node": "test"}}},
+    }
+    report = run(graph, samples=labelled_samples(values, labels))
+    training, test = ml.split(labels.astype(float), 0.25, 11)
+    reference = RandomForestClassifier(n_estimators=20, max_features="sqrt", random_state=4).fit(
+        values[training].astype(np.float32), labels[training])
+    predicted = reference.predict(values[test].astype(np.float32))
+    assert report["samples"] == len(test) and report["classes"] == [1, 2, 5]
+    assert report["overall_accuracy"] == pytest.approx(np.mean(predicted == labels[test]))
+    assert sum(map(sum, report["confusion_matrix"])) == len(test) and report["samples_left_out"] == 0

@@ -157,14 +157,13 @@ def _squeezed(cube: xr.DataArray) -> xr.DataArray:
 
 def _target(args: ProcessArgs, count: int) -> np.ndarray:
     """One number per training geometry: a vector cube of one value per geometry, or the `target`
-    property of each feature (inline GeoJSON, or the properties a vector cube carries)."""
+    property of each feature (inline GeoJSON, or the properties of a vector cube's features, such as
+    aggregate_spatial's samples over labelled polygons)."""
     target = args.get_required("target")
     if vectors.is_vector_cube(target):
         target = _squeezed(target)
-        if target.ndim != 1:
-            raise args.invalid("target", f"expected one value per geometry, got the dimensions {list(target.dims)}")
-        values = target.values.astype(np.float64)
-        if np.isnan(values).all():
+        values = target.values.astype(np.float64) if target.ndim == 1 else None
+        if values is None or np.isnan(values).all():  # e.g. the samples themselves, labelled by their polygons
             values = _property_values(args, list(target[vectors.FEATURE_PROPERTIES].values))
     elif isinstance(target, Mapping):
         try:
@@ -233,3 +232,53 @@ def _sample(args: ProcessArgs, data: list[Any], model: ml.RandomForestModel) -> 
         return np.array([np.nan if v is None else float(v) for v in data], dtype=np.float64).reshape(-1, 1)
     except (TypeError, ValueError):
         raise args.invalid("data", "expected an array of numbers") from None
+
+
+# --- quality assurance (Stratus's processes for the land-cover service) -------------------------------
+
+@process("split_training_samples")
+def split_training_samples(args: ProcessArgs, env: EvalEnv) -> xr.DataArray:
+    """One part of a seeded split of labelled samples, stratified by class where every class has two
+    samples or more: the same arguments with `part` training and test give complementary parts."""
+    data = args.get_required("data")
+    if not vectors.is_vector_cube(data):
+        raise args.invalid("data", "expected a vector data cube of labelled samples (aggregate_spatial over "
+                                   f"polygons with the property '{TARGET_PROPERTY}')")
+    test_fraction = args.get_optional("test_fraction", 0.3, expected_type=(int, float))
+    if not 0 < test_fraction < 1:
+        raise args.invalid("test_fraction", "expected a number between 0 and 1 (exclusive)")
+    part = args.get_enum("part", ["training", "test"], default="training")
+    seed = args.get_optional("seed", expected_type=int)
+    labels = _property_values(args, list(data[vectors.FEATURE_PROPERTIES].values))
+    try:
+        training, test = ml.split(labels, test_fraction, seed)
+    except ValueError as exc:
+        raise args.invalid("data", f"can't split {len(labels)} samples: {exc}") from None
+    return data.isel({vectors.GEOMETRY: training if part == "training" else test})
+
+
+@process("class_accuracy_report")
+def class_accuracy_report(args: ProcessArgs, env: EvalEnv) -> dict[str, Any]:
+    """The model's accuracy on labelled samples it was not trained on: confusion matrix (rows the
+    reference classes, columns the predicted ones), overall accuracy, Cohen's kappa, and producer's and
+    user's accuracy per class."""
+    model = _model(args)
+    if model.kind != ml.CLASSIFICATION:
+        raise args.invalid("model", "an accuracy report needs a classification model")
+    predictors = args.get_required("predictors")
+    if not vectors.is_vector_cube(predictors) or _squeezed(predictors).ndim != 2:
+        raise args.invalid("predictors", "expected a vector data cube with the dimensions geometry and bands")
+    predictors = _squeezed(predictors)
+    if predictors.sizes[predictors.dims[1]] != model.feature_count:
+        raise args.invalid("predictors", f"the model was trained on {model.feature_count} predictors, the samples "
+                                         f"have {predictors.sizes[predictors.dims[1]]}")
+    reference = _target(args, predictors.sizes[vectors.GEOMETRY])
+    predicted = ml.predict(model, predictors.values.T)
+    usable = np.isfinite(predicted) & np.isfinite(reference)
+    if not usable.any():
+        raise args.invalid("predictors", "no test sample has a target and a value for every predictor")
+    report = ml.accuracy_report(reference[usable], predicted[usable], model.classes or [])
+    report["samples_left_out"] = int((~usable).sum())
+    env.reporter.log(f"class_accuracy_report: overall accuracy {report['overall_accuracy']:.3f}, kappa "
+                     f"{report['kappa']:.3f} on {report['samples']} test samples", path=args.path)
+    return report
