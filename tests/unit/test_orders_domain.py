@@ -119,9 +119,10 @@ def test_every_shipped_service_binds_to_a_graph_without_open_references():
                                     **JUNE},
               "zonal-statistics": {"area": {"type": "FeatureCollection", "features": [
                   {"type": "Feature", "properties": {}, "geometry": SQUARE}]}, **JUNE},
-              "land-cover-classification": {"area": SQUARE, "training_polygons": {"type": "FeatureCollection", "features": [
-                  {"type": "Feature", "properties": {"target": target}, "geometry": SQUARE}
-                  for target in (1, 1, 2, 2)]}, **JUNE}}
+              "land-cover-classification": {"area": SQUARE, "training_polygons": {
+                  "type": "FeatureCollection", "features": [
+                      {"type": "Feature", "properties": {"target": target}, "geometry": SQUARE}
+                      for target in (1, 1, 2, 2)]}, **JUNE}}
     services = shipped_services(COLLECTION)
     assert set(services) == set(values)
     for service_id, service in services.items():
