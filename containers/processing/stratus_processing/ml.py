@@ -11,14 +11,14 @@ engine also reads model files only from its own results bucket (`load_ml_model`)
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import skops.io as skops
-from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+
+if TYPE_CHECKING:  # imported where used: every run imports the processes, few train or predict (~1 s)
+    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
 Kind = Literal["classification", "regression"]
 CLASSIFICATION: Kind = "classification"
@@ -59,8 +59,11 @@ def fit(kind: Kind, features: np.ndarray, target: np.ndarray, predictors: Sequen
         max_variables: int | str | None, num_trees: int, seed: int | None) -> RandomForestModel:
     """Fit on `features` (samples × predictors, finite) and `target` (samples). Deterministic for a seed,
     whatever the number of threads (each tree gets its own seed drawn from it)."""
+    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+
     max_features = _max_features(max_variables, features.shape[1], kind)
-    common = {"n_estimators": num_trees, "max_features": max_features, "random_state": seed, "n_jobs": _threads()}
+    # n_jobs -1: every CPU the task may use (joblib counts the affinity and cgroup quota), also after loading
+    common = {"n_estimators": num_trees, "max_features": max_features, "random_state": seed, "n_jobs": -1}
     estimator = RandomForestClassifier(**common) if kind == CLASSIFICATION else RandomForestRegressor(**common)
     estimator.fit(np.ascontiguousarray(features, dtype=np.float32), target)
     training = {"samples": int(features.shape[0]), "num_trees": num_trees, "max_variables": max_variables,
@@ -99,12 +102,17 @@ def predict(model: RandomForestModel, features: np.ndarray, *, probabilities: bo
 
 
 def dumps(model: RandomForestModel) -> bytes:
+    import skops.io as skops
+
     return skops.dumps({"format": FORMAT, "kind": model.kind, "predictors": list(model.predictors),
                         "training": dict(model.training), "estimator": model.estimator})
 
 
 def loads(data: bytes) -> RandomForestModel:
     """The model in `data`. Raises `ModelFileError` for anything but a forest archive of this engine."""
+    import skops.io as skops
+    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+
     try:
         untrusted = skops.get_untrusted_types(data=data)
         if not set(untrusted) <= set(TRUSTED_TYPES):
@@ -120,6 +128,7 @@ def loads(data: bytes) -> RandomForestModel:
     expected = {CLASSIFICATION: RandomForestClassifier, REGRESSION: RandomForestRegressor}.get(kind)
     if expected is None or type(estimator) is not expected:
         raise ModelFileError("the archive holds no random forest")
+    estimator.n_jobs = -1  # this machine's CPUs, not the training machine's
     return RandomForestModel(estimator, kind, tuple(document.get("predictors") or ()), dict(document.get("training")
                                                                                             or {}))
 
@@ -139,10 +148,6 @@ def stac_properties(model: RandomForestModel) -> dict[str, Any]:
     if model.classes is not None:
         properties["stratus:classes"] = model.classes
     return properties
-
-
-def _threads() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def split(labels: np.ndarray, test_fraction: float, seed: int | None) -> tuple[np.ndarray, np.ndarray]:

@@ -259,3 +259,4 @@ def test_held_out_accuracy_report_of_a_graph_matches_the_models_predictions():
     assert report["samples"] == len(test) and report["classes"] == [1, 2, 5]
     assert report["overall_accuracy"] == pytest.approx(np.mean(predicted == labels[test]))
     assert sum(map(sum, report["confusion_matrix"])) == len(test) and report["samples_left_out"] == 0
+
