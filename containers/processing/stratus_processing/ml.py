@@ -72,8 +72,8 @@ def fit(kind: Kind, features: np.ndarray, target: np.ndarray, predictors: Sequen
 
 
 def _max_features(max_variables: int | str | None, count: int, kind: Kind) -> int | float | str | None:
-    if max_variables is None:  # the spec has no default; the usual ones per kind (Breiman; R randomForest)
-        return "sqrt" if kind == CLASSIFICATION else max(1, count // 3)
+    if max_variables is None:  # the spec has no default; the openeo client documents null as a third
+        return max(1, count // 3)
     if isinstance(max_variables, int):
         return min(max_variables, count)
     return {"all": None, "log2": "log2", "sqrt": "sqrt", "onethird": max(1, count // 3)}[max_variables]
