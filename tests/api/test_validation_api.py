@@ -178,3 +178,16 @@ def test_a_collection_from_a_parameter_is_checked_when_called(api):
                    "id": {"from_parameter": "which"}, "spatial_extent": None, "temporal_extent": None},
                    "result": True}}}
     assert codes(api.post(VALIDATION, user="alice", json_body=process)) == []
+
+
+def test_the_openeo_clients_random_forest_graph_is_valid(api):
+    # the client leaves out max_variables by default; predictors and target stay required
+    fit = {"process_id": "fit_class_random_forest", "arguments": {
+        "predictors": {"from_parameter": "samples"}, "target": {"type": "FeatureCollection", "features": []},
+        "num_trees": 10, "seed": 1}}
+    process = {"parameters": [{"name": "samples", "schema": {}}], "process_graph": {
+        "fit": fit, "save": {"process_id": "save_ml_model", "arguments": {"data": {"from_node": "fit"}},
+                             "result": True}}}
+    assert codes(api.post(VALIDATION, user="alice", json_body=process)) == []
+    del fit["arguments"]["target"]
+    assert codes(api.post(VALIDATION, user="alice", json_body=process)) == ["ProcessParameterRequired"]

@@ -123,3 +123,16 @@ def test_a_finished_job_without_manifest_has_no_results():
         job_results(job(), DictStore({}), BASE, 60, partial=True)
     with pytest.raises(JobNotFinishedException):
         job_result_item(job(), DictStore({}), BASE, "result", 60)
+
+
+def test_a_saved_model_is_an_item_of_the_ml_model_extension():
+    model = {"key": "jobs/j-1/runs/r-1/results/model.skops", "type": "application/octet-stream; application=skops",
+             "roles": ["ml-model:checkpoint"], "title": "Random forest classification model", "file:size": 2048,
+             "ml-model:type": "ml-model", "ml-model:prediction_type": "classification",
+             "ml-model:architecture": "random-forest", "stratus:classes": [1, 2, 5]}
+    manifest = {"bbox": None, "geometry": None, "properties": {}, "assets": {"model.skops": model}}
+    item = valid(job_result_item(job(), store_with(manifest), BASE, "model", 60), STACObjectType.ITEM)
+    assert item["properties"]["ml-model:prediction_type"] == "classification"
+    assert item["properties"]["ml-model:architecture"] == "random-forest"
+    assert "https://stac-extensions.github.io/ml-model/v1.0.0/schema.json" in item["stac_extensions"]
+    assert item["assets"]["model.skops"]["roles"] == ["ml-model:checkpoint"]

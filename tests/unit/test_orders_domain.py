@@ -118,7 +118,11 @@ def test_every_shipped_service_binds_to_a_graph_without_open_references():
               "vegetation-change": {"area": SQUARE, "reference_start": "2021-06-01", "reference_end": "2021-07-01",
                                     **JUNE},
               "zonal-statistics": {"area": {"type": "FeatureCollection", "features": [
-                  {"type": "Feature", "properties": {}, "geometry": SQUARE}]}, **JUNE}}
+                  {"type": "Feature", "properties": {}, "geometry": SQUARE}]}, **JUNE},
+              "land-cover-classification": {"area": SQUARE, "training_polygons": {
+                  "type": "FeatureCollection", "features": [
+                      {"type": "Feature", "properties": {"target": target}, "geometry": SQUARE}
+                      for target in (1, 1, 2, 2)]}, **JUNE}}
     services = shipped_services(COLLECTION)
     assert set(services) == set(values)
     for service_id, service in services.items():
@@ -382,7 +386,7 @@ def test_service_catalog_merges_table_over_shipped():
     catalog.withdraw(admin, "ndvi-composite")
     assert repository.rows["ndvi-composite"].published is False
     assert [s.service_id for s in catalog.visible_to(CAROL)] == ["zonal-statistics"]
-    assert len(catalog.visible_to(admin)) == 3
+    assert len(catalog.visible_to(admin)) == len(shipped_services(COLLECTION))  # withdrawn ones included
     shipped = shipped_services(COLLECTION)["ndvi-composite"].process
     service, created = catalog.publish(admin, "ndvi-composite", {**shipped, "summary": "Renamed"})
     assert not created and service.published and catalog.find("ndvi-composite").title == "Renamed"

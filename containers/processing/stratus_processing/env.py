@@ -38,6 +38,10 @@ class EvalEnv:
     user_processes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # What the graph being evaluated keeps of each of its load nodes, by node id (`load_extent`).
     load_needs: Mapping[str, LoadNeeds] = field(default_factory=dict)
+    # The models `load_ml_model` may read, by the reference written in the graph (job id or results URL):
+    # `{"key": <results bucket key>}` or `{"error": <why not>}`, resolved for the graph's owner when the run
+    # was frozen (`stratus.domain.ml_models`), so the engine never reads another user's or a foreign file.
+    ml_models: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def for_array_dimension(self, dimension: str | None) -> EvalEnv:
         return replace(self, array_dimension=dimension)

@@ -78,6 +78,7 @@ def _asset(record: AssetRecord) -> dict[str, Any]:
         asset["raster:bands"] = record.raster_bands
     if record.eo_bands:
         asset["eo:bands"] = record.eo_bands
+    asset.update(record.extra)
     return asset
 
 

@@ -42,6 +42,7 @@ class AssetRecord:
     datetime: datetime | None = None  # the single acquisition an asset stems from, when it does
     start_datetime: datetime | None = None
     end_datetime: datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # fields of further STAC extensions (e.g. ml-model)
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,10 @@ class ResultStore(ABC):
     def write_manifest(self, manifest: ResultsManifest) -> str:
         """Store the manifest (always last: its presence marks the outputs complete); returns its key."""
 
+    @abstractmethod
+    def read_bytes(self, key: str) -> bytes:
+        """A file of the results bucket (e.g. a model an earlier job of the same user saved)."""
+
 
 class S3ResultStore(ResultStore):
     def __init__(self, s3_client: Any, bucket: str, prefix: str) -> None:
@@ -116,6 +121,9 @@ class S3ResultStore(ResultStore):
         key = catalog_layout.manifest_key(self.prefix)
         write_json(self._s3, self.bucket, key, manifest.to_json())
         return key
+
+    def read_bytes(self, key: str) -> bytes:
+        return self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
 
 
 class DirectoryResultStore(ResultStore):
@@ -140,3 +148,6 @@ class DirectoryResultStore(ResultStore):
         self.path_of(key).parent.mkdir(parents=True, exist_ok=True)
         self.path_of(key).write_text(json.dumps(manifest.to_json(), indent=1))
         return key
+
+    def read_bytes(self, key: str) -> bytes:
+        return self.path_of(key).read_bytes()

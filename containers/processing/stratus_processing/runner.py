@@ -113,7 +113,7 @@ def _run(config: RunConfig, settings: Settings, meter: UsageMeter, *, s3: Any, p
                                     protected_buckets=[settings.results_bucket, settings.files_bucket])
         env = EvalEnv(catalog=catalog,
                       rasters=rasters, results=store, reporter=reporter,
-                      user_processes=snapshot.user_processes)
+                      user_processes=snapshot.user_processes, ml_models=snapshot.ml_models)
         evaluate(snapshot.process, env, registry=registry)
 
         manifest_key = store.write_manifest(build_manifest(store.assets))

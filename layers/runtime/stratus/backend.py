@@ -29,6 +29,7 @@ from stratus.domain.jobs import JobService
 from stratus.domain.limits import Rate, RateLimiter, UsageSlots
 from stratus.domain.notifications import OrderNotifier
 from stratus.domain.reaper import Reaper
+from stratus.domain.ml_models import ModelReferences
 from stratus.domain.runs import RunPreparation
 from stratus.domain.status import StatusService
 from stratus.domain.webhooks import WebhookDeliverer
@@ -186,7 +187,12 @@ class Backend:
     @cached_property
     def run_preparation(self) -> RunPreparation:
         """PrepareJob: a job's run snapshot, frozen for the Batch job."""
-        return RunPreparation(self.jobs_repository, self.user_processes, self.results)
+        return RunPreparation(self.jobs_repository, self.user_processes, self.results, models=self.model_references)
+
+    @cached_property
+    def model_references(self) -> ModelReferences:
+        """What `load_ml_model` references name: models of the caller's own finished jobs."""
+        return ModelReferences(self.jobs_repository, self.results)
 
     @cached_property
     def reaper(self) -> Reaper:
@@ -226,7 +232,7 @@ class Backend:
     def sync_processing(self) -> SyncProcessingService:
         processor = LambdaSyncProcessor(aws.client("lambda"), self.settings.sync_function_name)
         return SyncProcessingService(self.dry_run_catalog, self.results, processor, self.settings.presign_expiry_s,
-                                     user_processes=self.user_processes)
+                                     user_processes=self.user_processes, models=self.model_references)
 
     @cached_property
     def user_processes(self) -> UserProcessService:

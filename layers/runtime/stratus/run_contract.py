@@ -36,6 +36,8 @@ SYNC_RUN_ID = "sync"
 
 # Key of the snapshot document holding the user-defined processes the graph calls.
 USER_PROCESSES_KEY = "user_processes"
+# Key of the snapshot document holding what each `load_ml_model` reference resolved to (`domain.ml_models`).
+ML_MODELS_KEY = "ml_models"
 
 
 class RunConfigError(Exception):
@@ -107,16 +109,24 @@ class RunSnapshot:
 
     process: Mapping[str, Any]  # `process_graph`, `parameters`, ...; never its own USER_PROCESSES_KEY
     user_processes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # id -> process_graph, parameters
+    ml_models: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # reference -> {"key"} or {"error"}
 
     def __post_init__(self) -> None:
-        if USER_PROCESSES_KEY in self.process:  # only ever what was frozen, never a submitted copy
-            object.__setattr__(self, "process", {k: v for k, v in self.process.items() if k != USER_PROCESSES_KEY})
+        frozen_keys = (USER_PROCESSES_KEY, ML_MODELS_KEY)
+        if any(key in self.process for key in frozen_keys):  # only ever what was frozen, never a submitted copy
+            object.__setattr__(self, "process", {k: v for k, v in self.process.items() if k not in frozen_keys})
 
     def to_json(self) -> dict[str, Any]:
         document = dict(self.process)
         if self.user_processes:
             document[USER_PROCESSES_KEY] = {pid: dict(p) for pid, p in self.user_processes.items()}
+        if self.ml_models:
+            document[ML_MODELS_KEY] = {reference: dict(r) for reference, r in self.ml_models.items()}
         return document
+
+    def graphs(self) -> list[Mapping[str, Any]]:
+        """The flat process graphs the run evaluates: its own and those of the user-defined processes."""
+        return [self.process["process_graph"], *(p["process_graph"] for p in self.user_processes.values())]
 
     @classmethod
     def from_json(cls, document: Any) -> RunSnapshot:
@@ -129,7 +139,10 @@ class RunSnapshot:
                 isinstance(p, dict) and isinstance(p.get("process_graph"), dict) for p in user_processes.values()):
             raise ProcessGraphInvalidException(
                 message="The user-defined processes stored with this run are not valid process definitions.")
-        return cls(document, user_processes)
+        ml_models = document.get(ML_MODELS_KEY, {})
+        if not isinstance(ml_models, dict) or not all(isinstance(r, dict) for r in ml_models.values()):
+            raise ProcessGraphInvalidException(message="The model references stored with this run are not valid.")
+        return cls(document, user_processes, ml_models)
 
 
 @dataclass(frozen=True)

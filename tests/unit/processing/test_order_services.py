@@ -24,6 +24,7 @@ from stratus_processing.io.cog import RasterReader
 from stratus_processing.runner import EXIT_FAILED, EXIT_OK, run_job
 
 from tests.unit.processing.conftest import DEMO_BUCKET
+from tests import support_land_cover as land_cover
 from tests.unit.processing.processing_testkit import RecordingSQS
 
 RESULTS_BUCKET = "results"
@@ -218,3 +219,28 @@ def test_an_area_without_data_fails_with_no_data_and_is_caught_by_the_dry_run(ru
 
     assert no_data_problem(bound, Catalog()).error_code == "NoDataAvailable"
     assert geometry_problems(paris) == []
+
+
+# --- land-cover classification ------------------------------------------------------------------------
+
+def test_land_cover_service_delivers_a_map_and_a_held_out_accuracy_report(run_order, demo_s3):
+    # Given training polygons labelled from the scenes' own land cover, inside a 1.4 km block of Bolzano
+    rows, cols = slice(60, 200), slice(150, 290)
+    polygons = land_cover.training_polygons(rows, cols, per_class=10)
+    parameters = {"training_polygons": polygons, "area": land_cover.area_lonlat(rows, cols),
+                  "start_date": "2022-06-01", "end_date": "2022-07-01", "num_trees": 30, "seed": 7}
+    # When the order runs
+    exit_code, manifest, _ = run_order("land-cover-classification", parameters)
+    # Then a uint16 map that agrees with the truth, and a report on the held-out third of the polygons
+    assert exit_code == EXIT_OK and set(manifest["assets"]) == {"result.tif", "result.json"}
+    with rasterio.open(demo_s3.path(RESULTS_BUCKET, manifest["assets"]["result.tif"]["key"])) as dataset:
+        classified, transform = dataset.read(1), dataset.transform
+        assert dataset.dtypes[0] == "uint16" and dataset.nodata == 65535
+    assert land_cover.agreement(classified.astype(float), transform) > 0.8
+    report = json.loads(demo_s3.path(RESULTS_BUCKET, manifest["assets"]["result.json"]["key"]).read_text())
+    classes = sorted({f["properties"]["target"] for f in polygons["features"]})
+    assert report["classes"] == classes and len(classes) >= 4
+    held_out = report["samples"] + report["samples_left_out"]
+    assert held_out == pytest.approx(0.3 * len(polygons["features"]), abs=len(classes))
+    assert report["overall_accuracy"] > 0.85 and 0.8 < report["kappa"] <= 1
+    assert report["overall_accuracy"] == pytest.approx(np.trace(report["confusion_matrix"]) / report["samples"])

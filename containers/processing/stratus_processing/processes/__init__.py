@@ -11,6 +11,7 @@ from stratus_processing.processes import (  # noqa: F401
     load,
     logic,
     math,
+    ml,
     neighbourhoods,
     reducers,
     save,

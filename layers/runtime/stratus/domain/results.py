@@ -34,6 +34,7 @@ EXTENSION_SCHEMAS = {
     "file": "https://stac-extensions.github.io/file/v2.1.0/schema.json",
     "eo": "https://stac-extensions.github.io/eo/v2.0.0/schema.json",
     "timestamps": "https://stac-extensions.github.io/timestamps/v1.1.0/schema.json",
+    "ml-model": "https://stac-extensions.github.io/ml-model/v1.0.0/schema.json",
 }
 
 # openEO `openeo:status` knows running, canceled, finished and error: a run that was created or queued
@@ -114,6 +115,8 @@ def job_result_item(job: Job, store: ResultStore, base_url: str, item_id: str, e
     item_url = f"{results_url}/items/{quote(item_id, safe='')}"
     properties: dict[str, Any] = {"title": name, **_item_datetime(source, manifest.properties, job)}
     properties["expires"] = isoformat_z(expires)
+    # a saved model: the ml-model extension describes the Item (what `load_ml_model` loads)
+    properties.update({key: copy.deepcopy(value) for key, value in source.items() if key.startswith("ml-model:")})
     bbox, geometry = _footprint(source, manifest)
     item: dict[str, Any] = {
         "type": "Feature",
@@ -150,6 +153,11 @@ def _manifest(job: Job, store: ResultStore, partial: bool) -> ResultsManifest:
 
 def _results_url(base_url: str, job: Job) -> str:
     return f"{base_url}/jobs/{quote(job.job_id, safe='')}/results"
+
+
+def asset_name_of_item(manifest: ResultsManifest, item_id: str) -> str | None:
+    """The file a result Item (`/jobs/{job_id}/results/items/{item_id}`) stands for."""
+    return _item_ids(manifest).get(item_id)
 
 
 def _item_ids(manifest: ResultsManifest) -> dict[str, str]:

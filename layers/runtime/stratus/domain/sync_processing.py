@@ -10,10 +10,11 @@ inline when it fits the 6 MB Lambda response, else as a redirect to a presigned 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from stratus.domain.estimate import DryRunCatalog, estimate_graph
+from stratus.domain.ml_models import ModelReferences
 from stratus.domain.processes import require_process_graph
 from stratus.domain.user_processes import UserProcesses, freeze_user_processes
 from stratus.errors import OpenEOApiException, ProcessGraphComplexityException
@@ -61,8 +62,9 @@ class SyncResult:
 
 class SyncProcessingService:
     def __init__(self, catalog: DryRunCatalog, store: SyncStore, processor: SyncProcessor, expires_in_s: int,
-                 user_processes: UserProcesses | None = None) -> None:
+                 user_processes: UserProcesses | None = None, models: ModelReferences | None = None) -> None:
         self._catalog = catalog
+        self._models = models
         self._user_processes = user_processes
         self._store = store
         self._processor = processor
@@ -88,6 +90,8 @@ class SyncProcessingService:
         run = RunConfig.for_sync(user_id, f"r-{uuid.uuid4().hex}")
         snapshot = RunSnapshot(process) if self._user_processes is None \
             else freeze_user_processes(process, self._user_processes.lookup_for(user_id))
+        if self._models is not None:
+            snapshot = replace(snapshot, ml_models=self._models.resolve(snapshot.graphs(), user_id))
         self._store.write_snapshot(run.graph_key, snapshot)
         outcome = self._processor.run(run)
         if not outcome.get("ok"):

@@ -27,6 +27,12 @@ from stratus.errors import (
 )
 
 _BACKEND_NAMESPACES = (None, "backend")
+# Parameters the spec requires but the engine defaults, because the openeo client leaves them out by default
+# (`max_variables=None`: a third of the predictors, as the client documents it).
+ENGINE_DEFAULTS: dict[str, tuple[str, ...]] = {
+    "fit_class_random_forest": ("max_variables",),
+    "fit_regr_random_forest": ("max_variables",),
+}
 # JSON schema type -> test of a literal (bool is no number in JSON)
 _TYPE_CHECKS = {
     "null": lambda v: v is None,
@@ -99,7 +105,8 @@ class _Validator:
             parameters = {p["name"]: p for p in spec.get("parameters") or []
                           if isinstance(p, Mapping) and isinstance(p.get("name"), str)}
             for name, parameter in parameters.items():
-                if name not in arguments and not parameter.get("optional") and "default" not in parameter:
+                if name not in arguments and not parameter.get("optional") and "default" not in parameter \
+                        and name not in ENGINE_DEFAULTS.get(process_id, ()):
                     self.errors.append(ProcessParameterRequiredException(process=process_id, parameter=name))
             for name in arguments:
                 if name not in parameters:
