@@ -18,5 +18,6 @@ from stratus_processing.processes import (  # noqa: F401
     spatial,
     statistics,
     temporal,
+    udf,
     vector,
 )
