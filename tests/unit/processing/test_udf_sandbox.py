@@ -1,0 +1,127 @@
+"""The UDF sandbox, against the real child process: what a UDF cannot do (read the engine's
+environment or credentials, reach a local TCP listener, start programs, outlive its limits) and what
+it gets back when it fails (its own traceback only)."""
+
+from __future__ import annotations
+
+import socket
+import textwrap
+
+import numpy as np
+import pytest
+import xarray as xr
+from stratus_processing.udf.sandbox import UdfException, UdfLimits, UdfSandboxUnavailableException, run_udf_code, \
+    sandbox_mode
+
+CUBE = xr.DataArray(np.arange(8, dtype=float).reshape(2, 2, 2), dims=("t", "y", "x"),
+                    coords={"t": np.array(["2024-01-01", "2024-01-02"], dtype="datetime64[ns]")})
+SHORT = UdfLimits(wall_seconds=60, cpu_seconds=60, memory_mib=1024)
+
+
+def udf(body: str) -> str:
+    """A UDF whose apply_datacube runs `body` (with `cube` and `context`) and returns `cube`."""
+    return ("import os, socket, sys\nfrom openeo.udf import XarrayDataCube\n\n"
+            "def apply_datacube(cube: XarrayDataCube, context: dict) -> XarrayDataCube:\n"
+            + textwrap.indent(textwrap.dedent(body), "    ") + "\n    return cube\n")
+
+
+def failure(code: str, **kwargs) -> str:
+    with pytest.raises(UdfException) as raised:
+        run_udf_code(code, CUBE, {}, limits=kwargs.pop("limits", SHORT), **kwargs)
+    assert raised.value.status_code == 400 and raised.value.code == "UdfError"
+    return raised.value.message
+
+
+def test_the_udf_sees_no_variable_of_the_engine_nor_its_proc_files(monkeypatch):
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "engine-secret")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAENGINE")
+    code = udf("""
+        leaks = [name for name in os.environ if name.startswith("AWS")]
+        for path in (f"/proc/{os.getppid()}/environ", "/proc/1/environ"):
+            try:
+                with open(path, "rb") as file:
+                    leaks.append(path + ":" + file.read().decode(errors="replace"))
+            except OSError:
+                pass
+        if leaks:
+            raise RuntimeError("leaked: " + " | ".join(leaks))
+        cube = XarrayDataCube(cube.get_array() + len(os.environ))
+    """)
+    # with the audit hook, and with the kernel's protections alone (non-dumpable engine, no capabilities)
+    for audit_hook in (True, False):
+        result = run_udf_code(code, CUBE, {}, limits=SHORT, _audit_hook=audit_hook).cube
+        assert (result - CUBE).values.min() > 0  # it ran, and saw only its own few variables
+        assert (result - CUBE).values.max() < 15
+
+
+def test_the_udf_cannot_connect_to_a_local_tcp_listener_nor_start_programs():
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.setblocking(False)
+        port = listener.getsockname()[1]
+        connect = udf(f"""
+            socket.create_connection(("127.0.0.1", {port}), timeout=5)
+        """)
+        assert "PermissionError" in failure(connect)  # audit hook and seccomp filter
+        assert "PermissionError" in failure(connect, _audit_hook=False)  # the seccomp filter alone
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # nobody ever connected
+    # nor a socket of any family, a new program or a child process (the kernel filter alone)
+    attempts = udf("""
+        import _socket
+        outcomes = []
+        for attempt in (lambda: _socket.socket(socket.AF_UNIX, socket.SOCK_STREAM),
+                        lambda: _socket.socket(socket.AF_INET6, socket.SOCK_DGRAM),
+                        lambda: os.execv("/bin/sh", ["sh", "-c", "true"]), os.fork):
+            try:
+                attempt()
+                outcomes.append("allowed")
+            except OSError as error:
+                outcomes.append(type(error).__name__)
+        raise RuntimeError(",".join(outcomes))
+    """)
+    assert "RuntimeError: PermissionError,PermissionError,PermissionError,PermissionError" in failure(
+        attempts, _audit_hook=False)
+
+
+def test_a_udf_is_stopped_at_its_wall_clock_limit():
+    message = failure(udf("while True:\n    pass"), limits=UdfLimits(wall_seconds=3, cpu_seconds=60))
+    assert "time limit of 3 s" in message
+
+
+def test_a_udf_is_stopped_at_its_cpu_limit():
+    message = failure(udf("while True:\n    pass"), limits=UdfLimits(wall_seconds=60, cpu_seconds=2))
+    assert "stopped at its limits (2 CPU-s" in message
+
+
+def test_a_udf_cannot_allocate_beyond_its_memory_limit():
+    message = failure(udf("big = __import__('numpy').ones(2 * 1024**3 // 8)"),
+                      limits=UdfLimits(wall_seconds=60, cpu_seconds=60, memory_mib=512))
+    assert "MemoryError" in message and "memory limit is 512 MiB" in message
+
+
+def test_a_failing_udf_reports_its_own_traceback_and_nothing_of_the_engine():
+    code = udf("""
+        def ratio(values):
+            return values / context["missing"]
+        ratio(cube.get_array())
+    """)
+    message = failure(code)
+    assert message.startswith("The UDF failed: Traceback (most recent call last):\n")
+    assert 'File "udf.py", line 8, in apply_datacube' in message
+    assert 'File "udf.py", line 7, in ratio' in message
+    assert 'return values / context["missing"]' in message
+    assert message.rstrip().endswith("KeyError: 'missing'")
+    for internal in ("site-packages", "stratus", "/work", "/tmp", "udf_child", "run_code"):
+        assert internal not in message
+
+
+def test_code_without_a_udf_function_is_the_users_error():
+    assert "No UDF found" in failure("x = 1\n")
+    assert "SyntaxError" in failure("def apply_datacube(:\n")
+
+
+def test_an_unknown_sandbox_mode_refuses_to_run_udfs():
+    with pytest.raises(UdfSandboxUnavailableException) as raised:
+        sandbox_mode({"STRATUS_UDF_SANDBOX": "none"})
+    assert raised.value.status_code == 501
+    assert sandbox_mode({}) == "seccomp" and sandbox_mode({"STRATUS_UDF_SANDBOX": "process"}) == "process"
