@@ -4,12 +4,18 @@ it gets back when it fails (its own traceback only)."""
 
 from __future__ import annotations
 
+import json
+import os
 import socket
+import subprocess
+import sys
 import textwrap
+from importlib import metadata
 
 import numpy as np
 import pytest
 import xarray as xr
+from stratus import udf_runtimes
 from stratus_processing.udf.sandbox import UdfException, UdfLimits, UdfSandboxUnavailableException, run_udf_code, \
     sandbox_mode
 
@@ -125,3 +131,54 @@ def test_an_unknown_sandbox_mode_refuses_to_run_udfs():
         sandbox_mode({"STRATUS_UDF_SANDBOX": "none"})
     assert raised.value.status_code == 501
     assert sandbox_mode({}) == "seccomp" and sandbox_mode({"STRATUS_UDF_SANDBOX": "process"}) == "process"
+
+
+# Runs in a fresh interpreter whose kernel refuses new seccomp filters (as a restrictive container
+# profile would): the sandbox must refuse the UDF, unless the operator allowed the weaker mode.
+_WITHOUT_SECCOMP = """
+import errno, json, sys
+import numpy as np, pyseccomp as seccomp, xarray as xr
+from stratus import udf_runtimes
+from stratus_processing.udf.sandbox import UdfSandboxUnavailableException, run_udf_code
+
+rules = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
+rules.add_rule(seccomp.ERRNO(errno.ENOSYS), "seccomp")
+rules.add_rule(seccomp.ERRNO(errno.EPERM), "prctl", seccomp.Arg(0, seccomp.EQ, 22))  # PR_SET_SECCOMP
+rules.load()
+code = '''
+from openeo.udf import XarrayDataCube
+def apply_datacube(cube: XarrayDataCube, context: dict) -> XarrayDataCube:
+    seccomp = open("/proc/self/status").read().split("Seccomp:")[1].split()[0]
+    return XarrayDataCube(cube.get_array() + int(seccomp))
+'''
+cube = xr.DataArray(np.zeros((1, 1)), dims=("y", "x"))
+outcome = {}
+try:
+    run_udf_code(code, cube, {}, mode="seccomp")
+    outcome["seccomp"] = "ran"
+except UdfSandboxUnavailableException as error:
+    outcome["seccomp"] = [error.status_code, error.message]
+outcome["process"] = float(run_udf_code(code, cube, {}, mode="process").cube.values[0, 0])
+print(json.dumps(outcome))
+"""
+
+
+def test_without_a_kernel_filter_udfs_are_refused_unless_the_weaker_mode_is_allowed():
+    completed = subprocess.run([sys.executable, "-c", _WITHOUT_SECCOMP], capture_output=True, text=True,
+                               timeout=120, env=os.environ)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    outcome = json.loads(completed.stdout.strip().splitlines()[-1])
+    status, message = outcome["seccomp"]
+    assert status == 501 and "sandbox is unavailable" in message and "STRATUS_UDF_SANDBOX=process" in message
+    # the weaker mode runs it, under the inherited filter only (mode 2) but without its own
+    assert outcome["process"] == 2.0
+
+
+def test_the_declared_libraries_are_the_installed_ones():
+    """`/udf_runtimes` tells what a UDF imports: the engine's own versions (the shim: the client's API)."""
+    for name, version in udf_runtimes.PYTHON_LIBRARIES.items():
+        if name == "openeo":
+            from stratus_processing.udf.runtime import openeo as shim  # noqa: PLC0415
+            assert shim.__version__ == version
+        else:
+            assert metadata.version(name) == version, name
