@@ -182,3 +182,37 @@ def test_the_declared_libraries_are_the_installed_ones():
             assert shim.__version__ == version
         else:
             assert metadata.version(name) == version, name
+
+
+def test_the_udf_writes_only_in_its_own_directory_and_reads_no_other_users_files(tmp_path):
+    # Landlock: whatever user the UDF runs as (here root without capabilities, on Fargate the engine's)
+    engine_file = tmp_path / "engine-result.txt"
+    engine_file.write_text("engine data")
+    code = udf(f"""
+        outcomes = []
+        for attempt in (lambda: open({str(engine_file)!r}, "a").write("tampered"),
+                        lambda: open({str(tmp_path / "new.txt")!r}, "w"),
+                        lambda: open({str(engine_file)!r}).read(),
+                        lambda: open("/proc/1/status").read()):
+            try:
+                attempt()
+                outcomes.append("allowed")
+            except OSError as error:
+                outcomes.append(type(error).__name__)
+        open("scratch.txt", "w").write("its own directory is writable")
+        raise RuntimeError(",".join(outcomes))
+    """)
+    message = failure(code, _audit_hook=False)
+    assert "RuntimeError: PermissionError,PermissionError,PermissionError,PermissionError" in message
+    assert engine_file.read_text() == "engine data" and not (tmp_path / "new.txt").exists()
+
+
+def test_the_engine_reads_no_file_the_udf_links_to_its_own(tmp_path):
+    secret = tmp_path / "engine-secret.json"
+    secret.write_text(json.dumps({"traceback": "engine secret"}))
+    code = udf(f"""
+        os.symlink({str(secret)!r}, "error.json")
+        os._exit(1)
+    """)
+    message = failure(code, _audit_hook=False)
+    assert "engine secret" not in message and "ended unexpectedly (exit code 1)" in message

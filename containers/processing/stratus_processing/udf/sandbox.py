@@ -72,6 +72,7 @@ class UdfOutcome:
     cube: xr.DataArray
     inspections: list[dict[str, Any]] = field(default_factory=list)  # openeo.udf.inspect entries
     output: str = ""  # the tail of what the UDF printed
+    layers: dict[str, Any] = field(default_factory=dict)  # the sandbox's layers that were in force
 
 
 def sandbox_mode(environ: dict[str, str] | None = None) -> str:
@@ -150,14 +151,20 @@ def _kill_group(child: subprocess.Popen) -> None:
 
 
 def _outcome(work_dir: str, returncode: int, output: str, limits: UdfLimits) -> UdfOutcome:
-    inspections = _read_json(work_dir, "inspect.json") or []
+    inspections = _inspections(_read_json(work_dir, "inspect.json"))
     if returncode == 0:
-        return UdfOutcome(udf_exchange.read_array(work_dir, "output").load(), inspections, output)
+        try:
+            cube = udf_exchange.read_array(work_dir, "output")
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise UdfException(reason=f"its result could not be read ({type(exc).__name__})") from None
+        layers = _read_json(work_dir, "layers.json")
+        logger.debug("UDF sandbox layers: %s", layers)
+        return UdfOutcome(cube, inspections, output, layers if isinstance(layers, dict) else {})
     if returncode == EXIT_SANDBOX_UNAVAILABLE:
         reason = (_read_json(work_dir, "unavailable.json") or {}).get("reason", "unknown")
         raise UdfSandboxUnavailableException(reason=f"the seccomp filter could not be installed: {reason}")
-    if returncode == EXIT_UDF_ERROR and (error := _read_json(work_dir, "error.json")):
-        reason = error["traceback"].rstrip()
+    if returncode == EXIT_UDF_ERROR and isinstance(error := _read_json(work_dir, "error.json"), dict):
+        reason = str(error.get("traceback"))[:_STDIO_TAIL_CHARS * 4].rstrip()
         if error.get("memory"):
             reason += f"\n(the UDF's memory limit is {limits.memory_mib} MiB)"
         raise UdfException(reason=reason)
@@ -168,6 +175,14 @@ def _outcome(work_dir: str, returncode: int, output: str, limits: UdfLimits) -> 
         raise UdfException(reason=f"its result is larger than {limits.output_mib} MiB")
     logger.warning("UDF process ended with %s", _exit_description(returncode))
     raise UdfException(reason=f"the UDF process ended unexpectedly ({_exit_description(returncode)})")
+
+
+def _inspections(entries: Any) -> list[dict[str, str]]:
+    """The UDF's `inspect` entries (files the UDF could have written itself: checked, clipped)."""
+    if not isinstance(entries, list):
+        return []
+    return [{"message": str(e.get("message"))[:2000], "code": str(e.get("code", "User"))[:100],
+             "level": str(e.get("level", "info"))} for e in entries[:100] if isinstance(e, dict)]
 
 
 def _exit_description(returncode: int) -> str:
@@ -181,7 +196,8 @@ def _exit_description(returncode: int) -> str:
 
 def _read_json(work_dir: str, name: str) -> Any:
     try:
-        return json.loads(Path(work_dir, name).read_text(encoding="utf-8"))
+        with udf_exchange.open_no_symlink(os.path.join(work_dir, name), "r") as file:
+            return json.load(file)
     except (OSError, ValueError):
         return None
 

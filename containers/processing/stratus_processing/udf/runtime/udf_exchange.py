@@ -23,12 +23,21 @@ def write_array(folder: str, name: str, array: xr.DataArray) -> None:
 
 
 def read_array(folder: str, name: str) -> xr.DataArray:
-    with open(os.path.join(folder, f"{name}.json"), encoding="utf-8") as file:
+    with open_no_symlink(os.path.join(folder, f"{name}.json"), "r") as file:
         meta = json.load(file)
-    # Copy-on-write: the values load lazily and the UDF may still change them in place.
-    values = np.load(os.path.join(folder, f"{name}.npy"), mmap_mode="c", allow_pickle=False)
+    with open_no_symlink(os.path.join(folder, f"{name}.npy"), "rb") as file:
+        # Copy-on-write: the values load lazily and the UDF may still change them in place. (A memory
+        # map needs a name: the descriptor's, so it is the very file opened without following links.)
+        values = np.load(f"/proc/self/fd/{file.fileno()}", mmap_mode="c", allow_pickle=False)
     coords = {dim: _decode_labels(encoded) for dim, encoded in meta["labels"].items()}
     return xr.DataArray(values, dims=meta["dims"], coords=coords, name=meta.get("name"))
+
+
+def open_no_symlink(path: str, mode: str):
+    """Open a file the other side wrote, refusing a symbolic link (a UDF's way to make the engine read
+    one of its own files)."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    return os.fdopen(descriptor, mode, **({"encoding": "utf-8"} if "b" not in mode else {}))
 
 
 def _encode_labels(values: np.ndarray) -> dict[str, Any]:
