@@ -12,6 +12,8 @@ What holds where (measured on the development machine, kernel 6.x, as root and a
 - rlimits: address space, CPU seconds, file size, open files, no core dumps;
 - seccomp (via libseccomp, `pyseccomp`): no sockets, no execve, no fork (threads only), no ptrace;
   needs only `no_new_privs`, no privilege, so it works in Docker's and ECS Fargate's default profiles;
+- Landlock where the kernel has it (>= 5.13): writes only in its directory, reads only of the
+  interpreter, libraries and system directories; no TCP (ABI 4), no signals outside (ABI 6);
 - an audit hook (Python-level, a last layer): sockets, subprocesses, ctypes calls, other /proc files.
 """
 
