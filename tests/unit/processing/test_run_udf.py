@@ -10,6 +10,7 @@ import pytest
 import stratus_processing.processes  # noqa: F401  (registers the processes)
 import xarray as xr
 from openeo.udf.run_code import execute_local_udf
+from stratus.domain.fanout_plan import analyse_split
 from stratus_processing import cube as cubes
 from stratus_processing.env import EvalEnv
 from stratus_processing.graph import ProcessGraph, evaluate_graph
@@ -151,6 +152,10 @@ def test_udfs_in_callbacks_run_tile_by_tile_and_equal_the_whole_cube(demo_s3, tm
     top_level = {"load": load_node(), "u": run_udf_node(DETREND, data={"from_node": "load"})["process_graph"]["u"]}
     assert tiling_obstacle(ProcessGraph(process["process_graph"])) is None
     assert "at the top level sees the whole cube" in tiling_obstacle(ProcessGraph(top_level))
+    # the fan-out planner splits by the same rule
+    assert analyse_split(process["process_graph"]).splittable
+    (obstacle,) = analyse_split(top_level).obstacles
+    assert obstacle.process_id == "run_udf"
     tiled_env, whole_env = make_env(demo_s3, tmp_path / "tiled"), make_env(demo_s3, tmp_path / "whole")
     evaluate(process, tiled_env, tile_size=64)
     assert any(e["message"].startswith("Tiled execution: 4 tile(s)") for e in tiled_env.reporter.logs)

@@ -105,7 +105,7 @@ def run_udf_code(code: str, cube: xr.DataArray, context: Any, *, limits: UdfLimi
 def _write_inputs(work_dir: str, code: str, cube: xr.DataArray, context: Any, limits: UdfLimits, mode: str,
                   audit_hook: bool) -> None:
     udf_exchange.write_array(work_dir, "input", cube)
-    request = {"mode": mode, "user": "nobody" if os.geteuid() == 0 and _nobody_can_run_python() else "self", "audit_hook": audit_hook, "memory_bytes": limits.memory_mib * 2**20,
+    request = {"engine_pid": os.getpid(), "mode": mode, "user": "nobody" if os.geteuid() == 0 and _nobody_can_run_python() else "self", "audit_hook": audit_hook, "memory_bytes": limits.memory_mib * 2**20,
                "cpu_seconds": int(limits.cpu_seconds), "output_bytes": limits.output_mib * 2**20}
     for name, value in (("request.json", request), ("context.json", context if context is not None else {})):
         Path(work_dir, name).write_text(json.dumps(value), encoding="utf-8")

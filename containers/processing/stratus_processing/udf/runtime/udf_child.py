@@ -38,6 +38,7 @@ CLONE_THREAD = 0x00010000
 def main(work_dir: str) -> int:
     with open(os.path.join(work_dir, "request.json"), encoding="utf-8") as file:
         request = json.load(file)
+    _end_with_the_engine(request["engine_pid"])
     _limit(request)
     if request.get("user") == "nobody":
         os.setgroups([])
@@ -87,6 +88,16 @@ def main(work_dir: str) -> int:
         return EXIT_UDF_ERROR
     _write(work_dir, "inspect.json", debug.ENTRIES)
     return 0
+
+
+def _end_with_the_engine(engine_pid: int) -> None:
+    """Killed when the engine ends (e.g. a canceled job's process), not left to run to its limits."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() != engine_pid:  # it ended before the line above
+        os._exit(EXIT_UDF_ERROR)
 
 
 def _limit(request: dict) -> None:
