@@ -54,8 +54,13 @@ import pandas as pd
 def apply_timeseries(series: pd.Series, context: dict) -> pd.Series:
     return (series - np.nanmin(series)) * 2
 """
+# With the client docs' companion `apply_metadata` (never called: the result cube tells its metadata).
 MINUS_WINDOW_MEAN = """
+from openeo.metadata import CollectionMetadata
 from openeo.udf import XarrayDataCube
+
+def apply_metadata(metadata: CollectionMetadata, context: dict) -> CollectionMetadata:
+    return metadata
 
 def apply_datacube(cube: XarrayDataCube, context: dict) -> XarrayDataCube:
     array = cube.get_array()

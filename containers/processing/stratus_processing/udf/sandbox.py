@@ -85,11 +85,32 @@ def sandbox_mode(environ: dict[str, str] | None = None) -> str:
     return mode
 
 
-def run_udf_code(code: str, cube: xr.DataArray, context: Any, *, limits: UdfLimits = UdfLimits(),
+def default_limits() -> UdfLimits:
+    """The configured limits, with memory at most half of the container's (the engine holds the cube too),
+    so a UDF meets its own limit before the container's out-of-memory killer ends the job."""
+    container_mib = _container_memory_mib()
+    memory = udf_runtimes.UDF_MEMORY_MIB if container_mib is None else min(udf_runtimes.UDF_MEMORY_MIB,
+                                                                             max(256, container_mib // 2))
+    return UdfLimits(memory_mib=memory)
+
+
+def _container_memory_mib() -> int | None:
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):  # cgroup v2, v1
+        try:
+            text = Path(path).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit() and int(text) < 2**60:  # "max" or a huge number: no limit
+            return int(text) // 2**20
+    return None
+
+
+def run_udf_code(code: str, cube: xr.DataArray, context: Any, *, limits: UdfLimits | None = None,
                  mode: str | None = None, _audit_hook: bool = True) -> UdfOutcome:
     """Run `code` (an openeo.udf UDF) on `cube` in a sandboxed process; its result cube.
     `_audit_hook=False` is for tests that prove the kernel filter alone."""
     mode = mode or sandbox_mode()
+    limits = limits or default_limits()
     _make_process_undumpable()
     work_dir = tempfile.mkdtemp(prefix="stratus-udf-")
     try:
