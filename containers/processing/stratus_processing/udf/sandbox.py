@@ -86,11 +86,12 @@ def sandbox_mode(environ: dict[str, str] | None = None) -> str:
 
 
 def default_limits() -> UdfLimits:
-    """The configured limits, with memory at most half of the container's (the engine holds the cube too),
-    so a UDF meets its own limit before the container's out-of-memory killer ends the job."""
+    """The configured limits, with memory at most a quarter of the container's (two tiles are in flight,
+    and the engine holds their cubes too), so a UDF meets its own limit before the container's
+    out-of-memory killer ends the job."""
     container_mib = _container_memory_mib()
     memory = udf_runtimes.UDF_MEMORY_MIB if container_mib is None else min(udf_runtimes.UDF_MEMORY_MIB,
-                                                                             max(256, container_mib // 2))
+                                                                             max(256, container_mib // 4))
     return UdfLimits(memory_mib=memory)
 
 
