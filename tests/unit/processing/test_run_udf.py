@@ -11,6 +11,7 @@ import stratus_processing.processes  # noqa: F401  (registers the processes)
 import xarray as xr
 from openeo.udf.run_code import execute_local_udf
 from stratus.domain.fanout_plan import analyse_split
+from stratus.errors import ProcessParameterInvalidException
 from stratus_processing import cube as cubes
 from stratus_processing.env import EvalEnv
 from stratus_processing.graph import ProcessGraph, evaluate_graph
@@ -139,12 +140,16 @@ def test_the_shim_gives_what_the_openeo_client_gives(cube):
         assert ours.dims == theirs.dims
 
 
-def test_unknown_runtimes_and_versions_are_refused_before_running_anything(cube):
+def test_unknown_runtimes_versions_and_contexts_are_refused_before_running_anything(cube):
     with pytest.raises(InvalidRuntimeException):
         evaluate_on(cube, "apply", "process", run_udf_node("", data={"from_parameter": "x"}, runtime="R"))
     with pytest.raises(InvalidVersionException) as raised:
         evaluate_on(cube, "apply", "process", run_udf_node("", data={"from_parameter": "x"}, version="2.7"))
     assert raised.value.status_code == 400 and "3, 3.11" in raised.value.message
+    with pytest.raises(ProcessParameterInvalidException) as raised:
+        evaluate_graph(run_udf_node(DETREND, data={"from_parameter": "cube"}, context={"from_parameter": "cube"})
+                       ["process_graph"], EvalEnv(), arguments={"cube": cube})
+    assert raised.value.params["parameter"] == "context"
 
 
 def test_udfs_in_callbacks_run_tile_by_tile_and_equal_the_whole_cube(demo_s3, tmp_path):

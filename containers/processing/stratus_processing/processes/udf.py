@@ -8,6 +8,8 @@ dimensions in the client's order (t, bands, y, x), as float64, and returns a cub
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import xarray as xr
 from stratus import udf_runtimes
@@ -48,6 +50,11 @@ def run_udf(args: ProcessArgs, env: EvalEnv) -> xr.DataArray:
         raise args.invalid("udf", "UDFs by URL are not supported: pass the UDF's code")
     if not isinstance(data, xr.DataArray) or not data.dims:
         raise args.invalid("data", "a UDF runs on a data cube")
+    try:
+        json.dumps(context)
+    except (TypeError, ValueError):
+        raise args.invalid("context", "a UDF's context must be JSON: numbers, strings, arrays and objects") \
+            from None
 
     order = [d for d in data.dims if d not in cubes.DIMENSION_ORDER] + \
             [d for d in cubes.DIMENSION_ORDER if d in data.dims]
