@@ -5,9 +5,9 @@ The engine writes the input cube, the context and the code into a private tempor
 the process group), and reads the result cube from the same directory. Failures become the user's
 error with the UDF's own traceback; a sandbox that can't be set up refuses to run the UDF.
 
-The layers (measured on the development machine, Linux 6.18, as root, where the child runs as uid 0
-without capabilities: to the kernel that is what a child of the engine's own user is; not measured on
-Fargate or Lambda):
+The layers (measured on the development machine, Linux 6.18: as root, where the child runs as uid 0
+without capabilities, and as a plain user whose child is that same user, as on Fargate; not measured
+on Fargate or Lambda themselves):
 - a clean environment: the child sees none of the engine's variables (credentials included);
 - the engine process is made non-dumpable before its first UDF, so a UDF running as the same user
   can't read its `/proc/<pid>/environ` or memory; run as root, the child drops to `nobody`, or, where
