@@ -55,6 +55,13 @@ import pandas as pd
 def apply_timeseries(series: pd.Series, context: dict) -> pd.Series:
     return (series - np.nanmin(series)) * 2
 """
+# The generic form: the UDF changes the UdfData it gets.
+SQUARE_UDF_DATA = """
+from openeo.udf import UdfData, XarrayDataCube
+
+def apply_udf_data(data: UdfData):
+    data.set_datacube_list([XarrayDataCube(cube.get_array() ** 2) for cube in data.get_datacube_list()])
+"""
 # With the client docs' companion `apply_metadata` (never called: the result cube tells its metadata).
 MINUS_WINDOW_MEAN = """
 from openeo.metadata import CollectionMetadata
@@ -132,7 +139,7 @@ def test_the_shim_gives_what_the_openeo_client_gives(cube):
     """The same UDFs through the real client's `execute_local_udf` and through the sandbox. (The client
     hands apply_timeseries numpy arrays; the shim the pandas series its signature names.)"""
     plain = xr.DataArray(cube.values, dims=cube.dims, coords={d: cube[d].values for d in cube.dims})
-    for code in (DETREND, RESCALE_SERIES):
+    for code in (DETREND, RESCALE_SERIES, SQUARE_UDF_DATA):
         theirs = execute_local_udf(code, plain).get_datacube_list()[0].get_array()
         ours = evaluate_graph(run_udf_node(code, data={"from_parameter": "cube"})["process_graph"], EvalEnv(),
                               arguments={"cube": cube})
