@@ -1,10 +1,11 @@
 """The sandboxed UDF process: `python -I udf_child.py <work dir>`, started by `sandbox.py`.
 
-In order: limits (rlimits), the user (root drops to nobody), the libraries a UDF gets, then the
-kernel filter (seccomp: no sockets, no new programs or processes, no tracing), then an audit hook
-(a last layer in Python: sockets, subprocesses, ctypes, other processes' /proc files), and only then
-the user's code. It reads and writes files in its work dir only; exit codes tell the engine what
-happened (see EXIT_*)."""
+In order: death with the engine, limits (rlimits), the user (root drops to nobody, or keeps uid 0
+without capabilities), the libraries a UDF gets, then the kernel's filters (seccomp: no sockets, no
+new programs or processes, no tracing; Landlock where the kernel has it: files beneath the work dir
+and the interpreter's only), then an audit hook (a last layer in Python: sockets, subprocesses,
+ctypes, other processes' /proc files), and only then the user's code. Exit codes tell the engine
+what happened (EXIT_*); files in the work dir carry the rest (output, error, inspect, layers)."""
 
 from __future__ import annotations
 
@@ -61,7 +62,10 @@ def main(work_dir: str) -> int:
         except Exception as exc:  # noqa: BLE001 - any failure means: no kernel filter here
             _write(work_dir, "unavailable.json", {"reason": f"{type(exc).__name__}: {exc}"})
             return EXIT_SANDBOX_UNAVAILABLE
-    landlock_abi = _restrict_filesystem(work_dir)
+    try:
+        landlock_abi = _restrict_filesystem(work_dir)
+    except OSError:
+        landlock_abi = 0  # a kernel that refuses it: the other layers hold (the engine logs the layers)
     if request.get("audit_hook", True):
         sys.addaudithook(_audit)
     _write(work_dir, "layers.json", {"seccomp": request["mode"] == "seccomp", "landlock_abi": landlock_abi,
