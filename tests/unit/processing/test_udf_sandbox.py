@@ -16,8 +16,14 @@ import numpy as np
 import pytest
 import xarray as xr
 from stratus import udf_runtimes
-from stratus_processing.udf.sandbox import UdfException, UdfLimits, UdfSandboxUnavailableException, run_udf_code, \
-    sandbox_mode
+from stratus_processing.udf.sandbox import (
+    UdfException,
+    UdfLimits,
+    UdfSandboxUnavailableException,
+    default_limits,
+    run_udf_code,
+    sandbox_mode,
+)
 
 CUBE = xr.DataArray(np.arange(8, dtype=float).reshape(2, 2, 2), dims=("t", "y", "x"),
                     coords={"t": np.array(["2024-01-01", "2024-01-02"], dtype="datetime64[ns]")})
@@ -216,3 +222,10 @@ def test_the_engine_reads_no_file_the_udf_links_to_its_own(tmp_path):
     """)
     message = failure(code, _audit_hook=False)
     assert "engine secret" not in message and "ended unexpectedly (exit code 1)" in message
+
+
+def test_the_memory_limit_is_a_quarter_of_the_functions_memory_at_most(monkeypatch):
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "3008")
+    assert default_limits().memory_mib == 752
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "30720")
+    assert default_limits().memory_mib == udf_runtimes.UDF_MEMORY_MIB

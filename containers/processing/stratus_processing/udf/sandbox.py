@@ -99,6 +99,9 @@ def default_limits() -> UdfLimits:
 
 
 def _container_memory_mib() -> int | None:
+    lambda_mib = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "")  # the sync function's memory
+    if lambda_mib.isdigit():
+        return int(lambda_mib)
     for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):  # cgroup v2, v1
         try:
             text = Path(path).read_text().strip()
