@@ -96,13 +96,13 @@ def test_the_udf_cannot_connect_to_a_local_tcp_listener_nor_start_programs():
 
 
 def test_a_udf_is_stopped_at_its_wall_clock_limit():
-    message = failure(udf("while True:\n    pass"), limits=UdfLimits(wall_seconds=3, cpu_seconds=60))
-    assert "time limit of 3 s" in message
+    message = failure(udf("while True:\n    pass"), limits=UdfLimits(wall_seconds=2, cpu_seconds=60))
+    assert "time limit of 2 s" in message
 
 
 def test_a_udf_is_stopped_at_its_cpu_limit():
-    message = failure(udf("while True:\n    pass"), limits=UdfLimits(wall_seconds=60, cpu_seconds=2))
-    assert "stopped at its limits (2 CPU-s" in message
+    message = failure(udf("while True:\n    pass"), limits=UdfLimits(wall_seconds=60, cpu_seconds=1))
+    assert "stopped at its limits (1 CPU-s" in message
 
 
 def test_a_udf_cannot_allocate_beyond_its_memory_limit():
