@@ -14,9 +14,19 @@ def test_conformance_equals_capabilities(api):
         assert response.status != 404 or response.json()["code"] != "NotFound", endpoint
 
 
-def test_udf_runtimes_and_service_types_are_honestly_empty(api):
-    assert api.get("/openeo/1.2/udf_runtimes").json() == {}
+def test_service_types_are_honestly_empty(api):
     assert api.get("/openeo/1.2/service_types").json() == {}
+
+
+def test_udf_runtimes_declare_python_with_its_versions_and_libraries(api):
+    runtimes = api.get("/openeo/1.2/udf_runtimes").json()
+    assert list(runtimes) == ["Python"]
+    python = runtimes["Python"]
+    assert python["type"] == "language" and python["default"] in python["versions"]
+    assert set(python["versions"]) == {"3", "3.11"}
+    for version in python["versions"].values():
+        assert {"numpy", "xarray", "pandas", "openeo"} <= set(version["libraries"])
+        assert all(library["version"] for library in version["libraries"].values())
 
 
 def test_queryables_of_an_unknown_collection(api):

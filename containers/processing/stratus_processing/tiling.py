@@ -35,7 +35,7 @@ from affine import Affine
 from stratus.domain.load_needs import LoadNeeds
 from stratus.events import LogLevel
 from stratus.file_formats import GTIFF, NETCDF, find_format
-from stratus.tiling_rules import DIMENSION_ARGUMENTS, LOAD_PROCESSES, PIXEL_LOCAL, SAVE_PROCESS
+from stratus.tiling_rules import CALLER_LOCAL, DIMENSION_ARGUMENTS, LOAD_PROCESSES, PIXEL_LOCAL, SAVE_PROCESS
 
 from stratus_processing import cube as cubes
 from stratus_processing.env import EvalEnv
@@ -187,6 +187,8 @@ def _node_obstacle(process_id: str, arguments: Mapping[str, Any], namespace: str
                    top_level: bool) -> str | None:
     if namespace not in (None, "backend"):
         return f"process '{process_id}' from namespace '{namespace}' is not known to be pixel-local"
+    if process_id in CALLER_LOCAL:
+        return f"'{process_id}' at the top level sees the whole cube" if top_level else None
     if process_id not in PIXEL_LOCAL:
         return f"process '{process_id}' is not pixel-local"
     for name in DIMENSION_ARGUMENTS.get(process_id, ()):

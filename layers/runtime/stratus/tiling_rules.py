@@ -35,6 +35,10 @@ PIXEL_LOCAL = frozenset({
     # in and out: planned and written by tile
     *LOAD_PROCESSES, SAVE_PROCESS,
 })
+# Processes whose input is their caller's cube (a UDF gets the cube a callback gets): inside a callback
+# they are as local as the process calling them (whose dimension arguments are checked); at the top
+# level they see the whole cube.
+CALLER_LOCAL = frozenset({"run_udf"})
 # Arguments naming a dimension: the process is pixel-local only when none names x or y.
 DIMENSION_ARGUMENTS: dict[str, tuple[str, ...]] = {
     "apply_dimension": ("dimension", "target_dimension"),

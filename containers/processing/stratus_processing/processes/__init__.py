@@ -19,5 +19,6 @@ from stratus_processing.processes import (  # noqa: F401
     spatial,
     statistics,
     temporal,
+    udf,
     vector,
 )

@@ -9,6 +9,7 @@ from routers.shared.context import backend, root_url
 from stratus import __version__, resources
 from stratus.domain.processes import predefined_processes
 from stratus.file_formats import FILE_FORMATS
+from stratus.udf_runtimes import udf_runtimes
 
 API_VERSION = "1.2.0"
 
@@ -90,8 +91,8 @@ def list_conformance_classes() -> dict:
 
 @router.get("/udf_runtimes")
 def list_udf_runtimes() -> dict:
-    """No UDF runtimes: running user code is not offered (an honest empty list, as the spec allows)."""
-    return {}
+    """Python, sandboxed (`stratus.udf_runtimes`), with the libraries a UDF can import."""
+    return udf_runtimes()
 
 
 @router.get("/service_types")

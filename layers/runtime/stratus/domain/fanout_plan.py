@@ -25,7 +25,7 @@ from typing import Any
 
 from stratus.domain.estimate import BYTES_PER_VALUE, GraphEstimate
 from stratus.run_contract import RunContractError
-from stratus.tiling_rules import DIMENSION_ARGUMENTS, PIXEL_LOCAL
+from stratus.tiling_rules import CALLER_LOCAL, DIMENSION_ARGUMENTS, PIXEL_LOCAL
 
 BLOCK_PX = 512  # tiles write whole COG blocks
 MIN_TILE_PX = 2048
@@ -144,6 +144,8 @@ def analyse_split(process_graph: Mapping[str, Any]) -> GraphSplit:
             halo += node_halo
             multiple = _lcm(multiple, node_multiple)
             continue
+        if process_id in CALLER_LOCAL and nested:
+            continue  # as local as the process whose callback it is
         if process_id not in TILE_LOCAL:
             obstacles.append(Unsplittable(node_id, process_id, "not known to be tile-local"))
             continue
