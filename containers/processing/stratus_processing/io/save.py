@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import shutil
 import tempfile
 import threading
 from abc import ABC, abstractmethod
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -322,6 +324,13 @@ class RasterSink(ABC):
     def _publish(self, layout: CubeLayout, statistics: list[list[BandStatistics]]) -> list[AssetRecord]: ...
 
 
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def write_env() -> rasterio.Env:
     """GDAL settings for writing local files: an explicit no-credentials session keeps rasterio
     from building a boto3 one, and a bounded block cache (GDAL's cache size is process-wide: the
@@ -375,12 +384,29 @@ class GTiffSink(RasterSink):
                      for moment in layout.times]
         else:
             steps = [("result.tif", "Result", None)]
+        cogs = self._to_cogs(self._paths)
         records = []
-        for (name, title, moment), path, step_statistics in zip(steps, self._paths, statistics, strict=True):
-            records.append(self._record(name, title, lambda target, source=path: self._to_cog(source, target),
+        for (name, title, moment), cog, step_statistics in zip(steps, cogs, statistics, strict=True):
+            records.append(self._record(name, title, lambda target, source=cog: shutil.move(source, target),
                                         statistics=step_statistics, moment=moment, layout=layout))
-            path.unlink(missing_ok=True)
         return records
+
+    def _to_cogs(self, sources: list[Path]) -> list[Path]:
+        """The COG of each intermediate file, made side by side: building overviews is serial
+        within GDAL's copy (only compression uses every core), so a cube with several time steps
+        keeps every core busy by copying that many files at once."""
+        targets = [source.with_name(f"{source.stem}.cog.tif") for source in sources]
+
+        def convert(pair: tuple[Path, Path]) -> None:
+            self._to_cog(*pair)
+            pair[0].unlink(missing_ok=True)
+        if len(sources) == 1:
+            convert((sources[0], targets[0]))
+        else:
+            with ThreadPoolExecutor(max_workers=min(len(sources), _cores()),
+                                    thread_name_prefix="cog") as pool:
+                list(pool.map(convert, zip(sources, targets, strict=True)))
+        return targets
 
     def _to_cog(self, source: Path, target: Path) -> None:
         compression = self.options.get("compression") or "DEFLATE"
