@@ -15,10 +15,17 @@ process's peak RSS, `VmHWM`):
 - engine: the openEO graph load_collection → ndvi → reduce_dimension(t, mean) → save_result(GTiff)
   through `runner.evaluate` (tiled execution, local result store);
 - peer: openeo-processes-dask's implementations of the same processes on an odc-stac load, written
-  with rioxarray, when an interpreter that has it is given (`--peer-python` or STRATUS_PEER_PYTHON):
-  it does not install beside the project (its GDAL bindings need gdal-config), so give it its own
-  virtualenv: `python -m venv /tmp/peer && /tmp/peer/bin/pip install --no-deps openeo-processes-dask
-  && /tmp/peer/bin/pip install 'dask[array]' odc-stac rioxarray rasterio xarray pystac`.
+  with rioxarray, when an interpreter that has it is given (`--peer-python` or STRATUS_PEER_PYTHON).
+  Its `[implementations]` extra does not install beside the project (the GDAL bindings need
+  gdal-config) and it is not one of the project's dependencies: give it a virtualenv of its own that
+  sees the project's packages (rasterio, xarray, rioxarray, pystac, pandas, geopandas), e.g.
+      python -m venv /tmp/peer
+      .venv/bin/python -c "import site; print(site.getsitepackages()[0])" \
+          > /tmp/peer/lib/python3.11/site-packages/project.pth
+      /tmp/peer/bin/pip install --no-deps openeo-processes-dask==2026.9.1
+      /tmp/peer/bin/pip install 'dask[array]' odc-stac openeo-pg-parser-networkx dask-geopandas xvec \
+          planetary-computer
+  (its package imports the last four at import time).
 
 Every output is compared with the naive (float64) one on every run: same grid, same NaN mask, max
 |diff| < 1e-6. Also printed: the engine's import time (`import stratus_processing.runner`, fresh
@@ -167,8 +174,9 @@ def _polygon(bbox: list[float]) -> dict:
 
 # --- variants (each in its own subprocess) ---------------------------------------------------------
 
+# The engine's creation options (`stratus_processing.io.save`): every variant writes the same kind of file.
 COG_PROFILE = {"driver": "COG", "dtype": "float32", "nodata": np.nan, "compress": "DEFLATE", "predictor": "YES",
-               "blocksize": 512, "overviews": "AUTO", "overview_resampling": "AVERAGE", "bigtiff": "IF_SAFER",
+               "level": 1, "blocksize": 512, "overviews": "AUTO", "overview_resampling": "AVERAGE", "bigtiff": "IF_SAFER",
                "num_threads": "ALL_CPUS"}
 
 
@@ -346,7 +354,8 @@ def peak_rss_mib() -> float:
 
 
 def worker(variant: str, root: Path, out: Path, size: int, date_count: int, reference: str | None) -> None:
-    """One measured run: prints {"seconds", "max_rss_mib", "output"} as JSON."""
+    """One measured run: prints {"seconds", "cpu_seconds", "max_rss_mib", "output"} as JSON (CPU time
+    of all threads: on a busy machine a steadier figure than wall time)."""
     import rasterio  # noqa: F401, PLC0415 - imports are not part of the measurement
 
     if variant == "engine":
@@ -355,7 +364,7 @@ def worker(variant: str, root: Path, out: Path, size: int, date_count: int, refe
     if variant == "floor":
         with rasterio.open(reference) as src:
             reference_values = src.read(1)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     with rasterio.Env(GDAL_CACHEMAX=128 * 1024 * 1024):
         if variant == "floor":
             output = run_floor(root, out, date_count, reference_values)
@@ -367,8 +376,9 @@ def worker(variant: str, root: Path, out: Path, size: int, date_count: int, refe
             output = run_engine(root, out, size)
         else:
             output = run_peer(root, out, date_count)
-    seconds = time.perf_counter() - started
-    print(json.dumps({"seconds": seconds, "max_rss_mib": peak_rss_mib(), "output": str(output)}))
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+    print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds, "max_rss_mib": peak_rss_mib(),
+                      "output": str(output)}))
 
 
 # --- the driver -----------------------------------------------------------------------------------
@@ -416,6 +426,21 @@ def import_seconds(module: str, runs: int = 3) -> float:
     return statistics.median(times)
 
 
+def import_breakdown(module: str, top: int = 6) -> list[tuple[str, float]]:
+    """Where the import of `module` goes: the share of each top-level package in the self times of
+    `python -X importtime` (shares, not seconds: they hold on a busy machine too)."""
+    completed = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {module}"], cwd=REPO_ROOT,
+                               capture_output=True, text=True, check=True, env=_environment())
+    totals: dict[str, int] = {}
+    for line in completed.stderr.splitlines():
+        fields = line.removeprefix("import time:").split("|")
+        if len(fields) == 3 and fields[0].strip().isdigit():
+            package = fields[2].strip().split(".")[0]
+            totals[package] = totals.get(package, 0) + int(fields[0])
+    whole = sum(totals.values()) or 1
+    return [(package, micros / whole) for package, micros in sorted(totals.items(), key=lambda kv: -kv[1])[:top]]
+
+
 def peer_available(python: str | None) -> str | None:
     """Why the peer can't run with `python` (None: it can)."""
     if not python:
@@ -454,6 +479,7 @@ def main(argv: list[str] | None = None) -> None:
             for variant in order:
                 result = measure(variant, _python_for(variant, args.peer_python), root,
                                  Path(scratch) / f"{variant}-{attempt}", args.size, args.dates, reference)
+                result["output_mib"] = Path(result["output"]).stat().st_size / 2**20
                 runs[variant].append(result)
                 if variant == REFERENCE:
                     reference = Path(result["output"])
@@ -462,7 +488,9 @@ def main(argv: list[str] | None = None) -> None:
                     worst = agreement.get(variant, (0.0, True))
                     agreement[variant] = (max(worst[0], max_diff), worst[1] and same_mask)
     summary = {variant: {"seconds": statistics.median(r["seconds"] for r in runs[variant]),
-                         "max_rss_mib": max(r["max_rss_mib"] for r in runs[variant])}
+                         "cpu_seconds": statistics.median(r["cpu_seconds"] for r in runs[variant]),
+                         "max_rss_mib": max(r["max_rss_mib"] for r in runs[variant]),
+                         "output_mib": runs[variant][-1]["output_mib"]}
                for variant in VARIANTS if variant in variants}
     print(f"engine_floor: NDVI mean over t, {args.dates} dates × B04+B08 of {args.size}² px, {cores()} cores, "
           f"{args.runs} run(s) per variant{' (--quick: indicative only)' if args.quick else ''}")
@@ -471,7 +499,9 @@ def main(argv: list[str] | None = None) -> None:
               "naive": "naive baseline (whole, f64)", "engine": "engine (openEO graph)",
               "peer": "openeo-processes-dask"}
     for variant, figures in summary.items():
-        line = f"  {labels[variant]:30s} {figures['seconds']:7.2f} s  peak RSS {figures['max_rss_mib']:7.0f} MiB"
+        line = (f"  {labels[variant]:30s} {figures['seconds']:7.2f} s (CPU {figures['cpu_seconds']:6.2f} s)  "
+                f"peak RSS {figures['max_rss_mib']:7.0f} MiB  "
+                f"file {figures['output_mib']:6.1f} MiB")
         if engine and variant != "engine":
             line += (f"  engine/this: time {engine['seconds'] / figures['seconds']:.2f}, "
                      f"RSS {engine['max_rss_mib'] / figures['max_rss_mib']:.2f}")
@@ -486,7 +516,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  {labels[variant]:30s} not run: {why}")
     engine_import, rasterio_import = import_seconds("stratus_processing.runner"), import_seconds("rasterio")
     print(f"  import stratus_processing.runner {engine_import:.2f} s (target ≤ 0.5 s; import rasterio alone "
-          f"{rasterio_import:.2f} s)")
+          f"{rasterio_import:.2f} s); by package: "
+          + ", ".join(f"{package} {share:.0%}" for package, share in import_breakdown("stratus_processing.runner")))
     failed = [v for v, (diff, mask) in agreement.items() if not (diff < TOLERANCE and mask)]
     if failed:
         raise SystemExit(f"engine_floor: outputs differ from the naive baseline's: {', '.join(failed)}")
