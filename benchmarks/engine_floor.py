@@ -176,8 +176,8 @@ def _polygon(bbox: list[float]) -> dict:
 
 # The engine's creation options (`stratus_processing.io.save`): every variant writes the same kind of file.
 COG_PROFILE = {"driver": "COG", "dtype": "float32", "nodata": np.nan, "compress": "DEFLATE", "predictor": "YES",
-               "level": 1, "blocksize": 512, "overviews": "AUTO", "overview_resampling": "AVERAGE", "bigtiff": "IF_SAFER",
-               "num_threads": "ALL_CPUS"}
+               "level": 1, "blocksize": 512, "overviews": "AUTO", "overview_resampling": "AVERAGE",
+               "bigtiff": "IF_SAFER", "num_threads": "ALL_CPUS"}
 
 
 def _grid_profile(root: Path) -> dict:
