@@ -400,8 +400,9 @@ class GTiffSink(RasterSink):
         def convert(pair: tuple[Path, Path]) -> None:
             self._to_cog(*pair)
             pair[0].unlink(missing_ok=True)
-        if len(sources) == 1:
-            convert((sources[0], targets[0]))
+        if len(sources) <= 1:
+            for pair in zip(sources, targets, strict=True):
+                convert(pair)
         else:
             with ThreadPoolExecutor(max_workers=min(len(sources), _cores()),
                                     thread_name_prefix="cog") as pool:
