@@ -10,7 +10,7 @@ exactly that window of the whole result. So the runner:
    cube as before, which is correct, just not bounded;
 2. plans every load node once (`plan_load`: the STAC search, properties filter, time steps and the
    full target grid), evaluating only that node; all loads must land on one grid;
-3. splits the grid into tiles (1024 px, or smaller when many dates × bands make a tile heavy;
+3. splits the grid into tiles (up to 1024 px, smaller when dates × bands make a tile heavy;
    aligned to the COGs' 512 px blocks), and evaluates the whole graph once per tile, two tiles at
    a time (GDAL and numpy release the GIL, so reading one tile overlaps computing the other):
    `load_*` reads only the tile's window (`EvalEnv.tile`), `save_result` writes the tile into its
@@ -18,8 +18,8 @@ exactly that window of the whole result. So the runner:
 4. publishes the outputs once every tile is written (GTiff: the COG copy; netCDF: the file).
 
 Values are computed in float64, as in whole-cube evaluation, so both paths give bit-identical
-results; float32 would halve the tile's memory, but the tile already bounds it (a 1024 px tile of
-4 dates × 2 bands is 64 MiB) and time goes to decoding and encoding, not arithmetic.
+results; float32 would halve the tile's memory, but the tile already bounds it (a 512 px tile of
+4 dates × 2 bands is 16 MiB) and time goes to decoding and encoding, not arithmetic.
 """
 
 from __future__ import annotations
@@ -57,8 +57,11 @@ _SPATIAL_DIMENSIONS = frozenset({cubes.X, cubes.Y})
 # whole blocks.
 TILE_SIZES = (1024, 512, 256, 128, 64)
 # Bytes of loaded data (float64, all dates × bands of all loads) one tile may hold; intermediate
-# cubes of the graph come on top, and two tiles are in flight.
-TILE_LOAD_BUDGET_BYTES = 256 * 1024 * 1024
+# cubes of the graph come on top (band math on a tile makes a few of its size), and two tiles are in
+# flight. Tiles shrink as dates and bands grow, so memory stays flat in them: 4 dates × 2 bands
+# take 512 px tiles (16 MiB), 8 × 2 too (32 MiB), 16 × 2 take 256 px ones. Smaller tiles cost
+# little: 512 px tiles are no slower than 1024 px ones (their arrays stay nearer the CPU caches).
+TILE_LOAD_BUDGET_BYTES = 32 * 1024 * 1024
 TILE_WORKERS = 2
 # Tiles whose blocks are fetched together ahead of their evaluation (neighbours in a row, as one
 # window per asset: GDAL merges their byte ranges into one request). Reading tile by tile would cost

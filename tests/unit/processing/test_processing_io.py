@@ -189,6 +189,30 @@ def test_reader_warps_when_grids_differ(tmp_path):
     assert np.isnan(window[:, 2:]).all()
 
 
+def test_reader_decodes_into_the_given_array(tmp_path):
+    # Given a 4 × 4 uint16 file with no-data 0, and a reused float64 array holding other values
+    values = np.arange(0, 16, dtype="uint16").reshape(4, 4)
+    source = small_grid(4, 4, epsg=32633)
+    path = tmp_path / "src.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=4, height=4, count=1, dtype="uint16", crs=source.crs,
+                       transform=source.transform, nodata=0) as dst:
+        dst.write(values, 1)
+    reader = RasterReader()
+    shifted = Grid(source.crs, Affine(10, 0, source.transform.c + 20, 0, -10, source.transform.f), 4, 4)
+    finer = Grid(source.crs, Affine(5, 0, source.transform.c, 0, -5, source.transform.f), 4, 4)
+    outside = Grid(source.crs, Affine(10, 0, source.transform.c + 100, 0, -10, source.transform.f), 4, 4)
+    # When each kind of read (the whole file, a window partly outside it, a warped one, one outside it)
+    # goes into that array, with the STAC no-data and with the file's own
+    for grid in (source, shifted, finer, outside):
+        for nodata in (0, None):
+            out = np.full(grid.shape, 7.5)
+            returned = reader.read(str(path), grid, nodata=nodata, out=out)
+            # Then the values are those of a read into a new array, in the array given
+            assert returned is out
+            np.testing.assert_array_equal(out, reader.read(str(path), grid, nodata=nodata))
+    assert np.isnan(reader.read(str(path), source, out=np.zeros((4, 4)))[0, 0])  # the no-data pixel
+
+
 def test_gdal_settings_for_a_custom_endpoint():
     assert s3_endpoint_options({"AWS_ENDPOINT_URL": "http://127.0.0.1:5123"}) == {
         "AWS_S3_ENDPOINT": "127.0.0.1:5123", "AWS_HTTPS": "NO", "AWS_VIRTUAL_HOSTING": "FALSE"}

@@ -264,6 +264,7 @@ def test_tile_size_shrinks_with_dates_and_bands(demo_s3):
     def plan(days, bands):
         return LoadPlan(grid, tuple(range(bands)), tuple(() for _ in range(days)), True, {})
 
-    assert choose_tile_size([plan(4, 2)]) == 1024  # 64 MiB of float64 per tile
-    assert choose_tile_size([plan(100, 12)]) == 128
-    assert choose_tile_size([plan(4, 2), plan(60, 4)]) == 256
+    assert choose_tile_size([plan(4, 2)]) == 512  # 16 MiB of float64 per tile (1024 px: 64 MiB)
+    assert choose_tile_size([plan(8, 2)]) == 512  # 32 MiB: the budget, so memory is flat in dates
+    assert choose_tile_size([plan(100, 12)]) == 64
+    assert choose_tile_size([plan(4, 2), plan(60, 4)]) == 128

@@ -153,18 +153,19 @@ class RasterReader:
 
     def read(self, href: str, grid: Grid, *, nodata: float | None = None, band: int = 1,
              resampling: Resampling = Resampling.nearest,
-             gdal_options: Mapping[str, Any] | None = None) -> np.ndarray:
-        """Band `band` of the asset on `grid`; `nodata` (from STAC) overrides the file's own."""
+             gdal_options: Mapping[str, Any] | None = None, out: np.ndarray | None = None) -> np.ndarray:
+        """Band `band` of the asset on `grid`; `nodata` (from STAC) overrides the file's own. With
+        `out` (float64, the grid's shape) GDAL decodes straight into it, and it is returned."""
         path = self._resolve_href(href)
         # (A checkout may open the file in its own environment: entered first, not nested.)
         with self._datasets.checkout(path, options=gdal_options) as full, self.gdal_env(gdal_options):
             level = _overview_level(full, grid, band)
             nodata = full.nodatavals[band - 1] if nodata is None else nodata
             if level is None:
-                values = _read_onto(full, grid, band, nodata, resampling)
+                values = _read_onto(full, grid, band, nodata, resampling, out)
         if level is not None:
             with self._datasets.checkout(path, level, options=gdal_options) as overview, self.gdal_env(gdal_options):
-                values = _read_onto(overview, grid, band, nodata, resampling)
+                values = _read_onto(overview, grid, band, nodata, resampling, out)
         if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):
             values[values == nodata] = np.nan
         return values
@@ -279,14 +280,15 @@ class _DatasetPool:
             return self._open_locks.setdefault(path, threading.Lock())
 
 
-def _read_onto(src: Any, grid: Grid, band: int, nodata: float | None, resampling: Resampling) -> np.ndarray:
+def _read_onto(src: Any, grid: Grid, band: int, nodata: float | None, resampling: Resampling,
+               out: np.ndarray | None) -> np.ndarray:
     if _same_pixel_grid(src, grid):
-        return _read_window(src, grid, band, masked=nodata is None)
+        return _read_window(src, grid, band, masked=nodata is None, out=out)
     # Without a no-data value an alpha band marks the area the source doesn't cover.
     nodata_options = {"src_nodata": nodata, "nodata": nodata} if nodata is not None else {"add_alpha": True}
     with WarpedVRT(src, crs=grid.crs, transform=grid.transform, width=grid.width,
                    height=grid.height, resampling=resampling, **nodata_options) as vrt:
-        return np.ma.filled(vrt.read(band, masked=True).astype(np.float64), np.nan)
+        return _into(out, np.ma.filled(vrt.read(band, masked=True).astype(np.float64), np.nan))
 
 
 def _overview_level(src: Any, grid: Grid, band: int) -> int | None:
@@ -335,20 +337,32 @@ def _covered_window(src: Any, grid: Grid) -> tuple[Window, tuple[slice, slice]] 
     return window, (slice(row_start - row_off, row_stop - row_off), slice(col_start - col_off, col_stop - col_off))
 
 
-def _read_window(src: Any, grid: Grid, band: int, *, masked: bool) -> np.ndarray:
+def _read_window(src: Any, grid: Grid, band: int, *, masked: bool, out: np.ndarray | None = None) -> np.ndarray:
     """Read the part of `grid` the file covers; the rest stays NaN. GDAL converts to float64 while
-    decoding (no intermediate integer array); with `masked` the file's mask marks no-data."""
+    decoding (no intermediate integer array), into `out` when the file covers the whole grid; with
+    `masked` the file's mask marks no-data."""
     covered = _covered_window(src, grid)
     if covered is None:
-        return np.full(grid.shape, np.nan, dtype=np.float64)
+        return np.full(grid.shape, np.nan, dtype=np.float64) if out is None else _into(out, np.nan)
     window, inside = covered
     covers_grid = (inside[0].start, inside[1].start) == (0, 0) and (window.height, window.width) == grid.shape
     if masked:
         data = np.ma.filled(src.read(band, window=window, masked=True, out_dtype=np.float64), np.nan)
+    elif covers_grid and out is not None:
+        return src.read(band, window=window, out=out)
     else:
         data = src.read(band, window=window, out_dtype=np.float64)
     if covers_grid:
-        return data
-    out = np.full(grid.shape, np.nan, dtype=np.float64)
-    out[inside] = data
+        return _into(out, data)
+    target = np.empty(grid.shape, dtype=np.float64) if out is None else out
+    target.fill(np.nan)
+    target[inside] = data
+    return target
+
+
+def _into(out: np.ndarray | None, values: np.ndarray | float) -> np.ndarray:
+    """`values` copied into `out` when given, else themselves."""
+    if out is None:
+        return values
+    out[...] = values
     return out

@@ -9,6 +9,7 @@ reaches the tile.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,13 +29,23 @@ from stratus_processing.grid import WGS84, Grid
 from stratus_processing.io.cog import RasterReader
 from stratus_processing.io.stac import BandInfo, StacItem, bboxes_intersect, most_common_crs
 
-# Reads in flight at once in the process (all loads and tiles share the threads). GDAL releases the GIL while fetching and decoding. A
-# read of one 1024 px block waits ~30-60 ms for S3 (first byte, then ~1-2 MB) and decodes for
-# ~10 ms, so 2 vCPUs stay busy with about 8 reads in flight; more would add memory and connections,
-# not speed.
-READ_CONCURRENCY = 8
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+# Reads of tiles decode in these threads (all loads and tiles share them; GDAL releases the GIL
+# while decoding). Read-ahead has fetched their bytes already, so a read is CPU work: one thread per
+# core, more would only hold more tiles' arrays at once.
+READ_CONCURRENCY = _cores()
+# Fetches in flight at once ahead of the reads (`prefetch`): a fetch waits ~30-60 ms for S3 (first
+# byte, then ~1-2 MB) and decodes for ~10 ms, so 2 vCPUs stay busy with about 8 in flight.
+FETCH_CONCURRENCY = 8
 _read_pool: ThreadPoolExecutor | None = None
-_read_pool_lock = threading.Lock()
+_fetch_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
 
 Bounds = tuple[float, float, float, float]
 
@@ -107,29 +118,34 @@ def load_cube(plan: LoadPlan, reader: RasterReader, grid: Grid | None = None) ->
     """Read the plan onto `grid` (the plan's grid or a window of it); within a day the earlier item
     wins where both have data. Items whose footprint misses `grid` aren't opened."""
     grid = grid or plan.grid
-    reads = [(day_index, band_index, item, key)
-             for day_index, day in enumerate(plan.days)
-             for item in day if bboxes_intersect(plan.footprints[item.id], grid.bounds)
-             for band_index, band in enumerate(plan.bands) if (key := item.asset_for(band)) is not None]
+    layers = [(day_index, band_index, [(item, key) for item in day
+                                       if bboxes_intersect(plan.footprints[item.id], grid.bounds)
+                                       and (key := item.asset_for(band)) is not None])
+              for day_index, day in enumerate(plan.days) for band_index, band in enumerate(plan.bands)]
+    values = np.empty((len(plan.days), len(plan.bands), grid.height, grid.width), dtype=cubes.CUBE_DTYPE)
 
-    def read(task: tuple[int, int, StacItem, str]) -> np.ndarray:
-        _, _, item, key = task
+    def read(item: StacItem, key: str, out: np.ndarray | None) -> np.ndarray:
         raster_band = item.raster_band(key)
-        values = reader.read(item.assets[key]["href"], grid, nodata=raster_band.get("nodata"),
-                             gdal_options=item.gdal_options(key))
-        return _apply_scale(values, raster_band) if plan.apply_scale else values
+        data = reader.read(item.assets[key]["href"], grid, nodata=raster_band.get("nodata"),
+                           gdal_options=item.gdal_options(key), out=out)
+        return _apply_scale(data, raster_band) if plan.apply_scale else data
 
-    values = np.full((len(plan.days), len(plan.bands), grid.height, grid.width), np.nan, dtype=cubes.CUBE_DTYPE)
-    written: set[tuple[int, int]] = set()
-    # map() yields in submission order, i.e. item order within a day: the mosaic is deterministic.
-    for (day_index, band_index, _, _), data in zip(reads, read_pool().map(read, reads), strict=True):
+    def mosaic(layer: tuple[int, int, list[tuple[StacItem, str]]]) -> None:
+        """One (day, band) of the cube: the first item decoded straight into it, later ones fill its gaps."""
+        day_index, band_index, sources = layer
         target = values[day_index, band_index]
-        if (day_index, band_index) not in written:
-            target[...] = data
-            written.add((day_index, band_index))
-        else:
-            gaps = np.isnan(target)
-            target[gaps] = data[gaps]
+        if not sources:
+            target.fill(np.nan)
+        for position, (item, key) in enumerate(sources):
+            if position == 0:
+                read(item, key, target)
+            else:
+                data = read(item, key, None)
+                gaps = np.isnan(target)
+                target[gaps] = data[gaps]
+
+    # Items are applied in their order within a day: the mosaic is deterministic.
+    list(read_pool().map(mosaic, layers))
     if plan.geometries is not None:
         values[..., ~covered_pixels(plan.geometries, grid)] = np.nan
 
@@ -144,16 +160,25 @@ def prefetch(plan: LoadPlan, reader: RasterReader, grid: Grid) -> None:
               for day in plan.days for item in day
               if bboxes_intersect(plan.footprints[item.id], grid.bounds)
               for band in plan.bands if (key := item.asset_for(band)) is not None}
-    list(read_pool().map(lambda href: reader.prefetch(href, grid, gdal_options=assets[href]), assets))
+    list(fetch_pool().map(lambda href: reader.prefetch(href, grid, gdal_options=assets[href]), assets))
 
 
 def read_pool() -> ThreadPoolExecutor:
     """The process's read threads, made once (a pool per tile would start threads per tile)."""
     global _read_pool  # noqa: PLW0603
-    with _read_pool_lock:
+    with _pool_lock:
         if _read_pool is None:
             _read_pool = ThreadPoolExecutor(max_workers=READ_CONCURRENCY, thread_name_prefix="read")
         return _read_pool
+
+
+def fetch_pool() -> ThreadPoolExecutor:
+    """The process's fetch-ahead threads (network-bound: more of them than cores)."""
+    global _fetch_pool  # noqa: PLW0603
+    with _pool_lock:
+        if _fetch_pool is None:
+            _fetch_pool = ThreadPoolExecutor(max_workers=FETCH_CONCURRENCY, thread_name_prefix="fetch")
+        return _fetch_pool
 
 
 def _item_crs(item: StacItem, bands: Sequence[BandInfo]) -> CRS | None:

@@ -200,7 +200,7 @@ def ndvi(args: ProcessArgs, env: EvalEnv) -> xr.DataArray:
     target_band = args.get_optional("target_band", expected_type=str)
 
     nir_values, red_values = _band_values(cube, nir), _band_values(cube, red)
-    index = cubes.carry_metadata((nir_values - red_values) / (nir_values + red_values), cube)
+    index = cubes.carry_metadata(_normalized_difference(nir_values, red_values), cube)
     if target_band is None:
         return index
     if not _BAND_NAME.match(target_band):
@@ -210,6 +210,15 @@ def ndvi(args: ProcessArgs, env: EvalEnv) -> xr.DataArray:
     added = index.expand_dims({cubes.BANDS: [target_band]}).assign_coords(
         {cubes.COMMON_NAME: (cubes.BANDS, np.array([""], dtype=object))})
     return xr.concat([cube, added.transpose(*cube.dims)], dim=cubes.BANDS, join="exact")
+
+
+def _normalized_difference(a: xr.DataArray, b: xr.DataArray) -> xr.DataArray:
+    """(a - b) / (a + b), the quotient written over the difference (one array less per tile)."""
+    difference, total = a - b, a + b
+    if isinstance(difference.data, np.ndarray) and difference.dtype.kind == "f":
+        np.divide(difference.data, total.data, out=difference.data)
+        return difference
+    return difference / total
 
 
 def _band(cube: xr.DataArray, wanted: str, ambiguous: type[Exception]) -> str:
