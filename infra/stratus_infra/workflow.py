@@ -20,6 +20,7 @@ from stratus.resources import (
     STATE_MACHINE_ACCESS,
     STATE_MACHINE_FILE,
     STATE_MACHINE_SUBSTITUTIONS,
+    state_machine_definition,
 )
 from stratus_infra import access, constants
 from stratus_infra.functions import FunctionRuntime, StratusFunction
@@ -52,7 +53,7 @@ class WorkflowProps:
 
 
 class Workflow(Construct):
-    """`state_machine` (standard, traced, logged), `prepare_job` (its first task's function) and `reaper`
+    """`state_machine` (standard, traced, logged), `prepare_job` and `plan_run` (its Lambda tasks) and `reaper`
     (the scheduled function that ends lost runs)."""
 
     def __init__(self, scope: Construct, construct_id: str, props: WorkflowProps) -> None:
@@ -66,10 +67,15 @@ class Workflow(Construct):
             self, FUNCTIONS["prepare_job"].logical_name, spec=FUNCTIONS["prepare_job"], runtime=props.runtime,
             targets=props.targets,
         )
-        targets = props.targets.with_(functions={"prepare_job": self.prepare_job})
+        self.plan_run = StratusFunction(
+            self, FUNCTIONS["plan_run"].logical_name, spec=FUNCTIONS["plan_run"], runtime=props.runtime,
+            targets=props.targets,
+        )
+        targets = props.targets.with_(functions={"prepare_job": self.prepare_job, "plan_run": self.plan_run})
 
         substitutions = {
             "PrepareJobFunctionArn": self.prepare_job.function_arn,
+            "PlanRunFunctionArn": self.plan_run.function_arn,
             "StatusQueueUrl": targets.queues["status"].queue_url,
             "JobQueueArn": access.required("the Batch job queue", targets.job_queue).job_queue_arn,
             "JobDefinitionArn": access.required("the Batch job definition", targets.job_definition)
@@ -81,7 +87,7 @@ class Workflow(Construct):
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
-            definition_body=sfn.DefinitionBody.from_file(str(props.definition_file)),
+            definition_body=sfn.DefinitionBody.from_string(state_machine_definition(props.definition_file.read_text())),
             definition_substitutions={name: substitutions[name] for name in STATE_MACHINE_SUBSTITUTIONS},
             state_machine_type=sfn.StateMachineType.STANDARD,  # `.sync` integrations need STANDARD
             tracing_enabled=True,
@@ -91,7 +97,7 @@ class Workflow(Construct):
         # The ASL comes from a file, so CDK cannot infer the task permissions: they are declared in
         # STATE_MACHINE_ACCESS. Besides, `.sync` needs the managed rule through which Step Functions learns that
         # a Batch job ended: part of the integration, not something the workflow touches.
-        access.grant(self.state_machine, STATE_MACHINE_ACCESS, targets)
+        access.grant(self.state_machine, STATE_MACHINE_ACCESS, targets.with_(state_machine=self.state_machine))
         iam.Grant.add_to_principal(
             grantee=self.state_machine,
             actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],

@@ -29,6 +29,8 @@ from stratus.domain.jobs import JobService
 from stratus.domain.limits import Rate, RateLimiter, UsageSlots
 from stratus.domain.notifications import OrderNotifier
 from stratus.domain.reaper import Reaper
+from stratus.domain.fanout_plan import TaskBudget, TaskSize, TileBounds
+from stratus.domain.run_planning import RunPlanner
 from stratus.domain.runs import RunPreparation
 from stratus.domain.status import StatusService
 from stratus.domain.webhooks import WebhookDeliverer
@@ -181,12 +183,22 @@ class Backend:
     def status(self) -> StatusService:
         """Applies status events (the status consumer)."""
         return StatusService(self.jobs_repository, self.logs, artifacts=self.results, notices=self.order_notifier,
-                             cost_model=self.cost_model)
+                             cost_model=self.cost_model, documents=self.results)
 
     @cached_property
     def run_preparation(self) -> RunPreparation:
         """PrepareJob: a job's run snapshot, frozen for the Batch job."""
         return RunPreparation(self.jobs_repository, self.user_processes, self.results)
+
+    @cached_property
+    def run_planner(self) -> RunPlanner:
+        """PlanRun: one task, one big task or a fan-out over tiles, from the run's dry run."""
+        settings = self.settings
+        budget = TaskBudget(TaskSize(resources.PROCESSING_VCPU, resources.PROCESSING_MEMORY_MB),
+                            max_load_bytes=settings.fanout_task_load_bytes or None)
+        bounds = TileBounds(settings.fanout_min_tile_px, settings.fanout_max_tile_px, settings.fanout_tile_block_px)
+        return RunPlanner(self.results, self.dry_run_catalog, settings.results_bucket, budget, bounds,
+                          read_records=self.results.read_documents)
 
     @cached_property
     def reaper(self) -> Reaper:
