@@ -66,6 +66,31 @@ def manifest_key(results_prefix_: str) -> str:
     return f"{results_prefix_}manifest.json"
 
 
+def plan_key(results_prefix_: str) -> str:
+    """A fanned-out run's tile manifest (`stratus.domain.fanout_plan.TileManifest`)."""
+    return f"{results_prefix_}plan.json"
+
+
+def tile_items_key(results_prefix_: str) -> str:
+    """The Distributed Map's items: the tiles to run, a bare JSON array."""
+    return f"{results_prefix_}tiles.json"
+
+
+def tile_prefix(results_prefix_: str, tile_id: str) -> str:
+    """A tile task's outputs."""
+    return f"{results_prefix_}tiles/{tile_id}/"
+
+
+def tile_record_key(results_prefix_: str, tile_id: str) -> str:
+    """The tile task writes this last (`stratus.run_contract.TileRecord`)."""
+    return f"{tile_prefix(results_prefix_, tile_id)}record.json"
+
+
+def partial_manifest_key(results_prefix_: str) -> str:
+    """A fanned-out run with missing tiles: the results of its finished tiles and the missing ones."""
+    return f"{results_prefix_}partial.json"
+
+
 def sync_prefix(user_id: str, request_id: str) -> str:
     """What one synchronous request (`POST /result`) writes, in the results bucket."""
     return f"sync/{user_id}/{request_id}/"
