@@ -23,9 +23,7 @@ from stratus import catalog_layout
 from stratus.domain.estimate import DryRunCatalog, GraphEstimate, estimate_graph
 from stratus.domain.fanout_plan import RunPlan, RunShape, TaskBudget, TileBounds, TileManifest, plan_run
 from stratus.observability import logger
-from stratus.run_contract import RunContractError
-
-FINISHED_TILE = "finished"
+from stratus.run_contract import TILE_FINISHED, RunContractError
 
 
 class RunDocuments(Protocol):
@@ -94,10 +92,10 @@ class RunPlanner:
             logger.warning("the run could not be planned; it runs as one task",
                            extra={"job_id": job_id, "run_id": run_id}, exc_info=True)
             estimate, plan = GraphEstimate(()), RunPlan(RunShape.ONE_TASK, default)
-        custom = plan.task_size != default
+        size = plan.task_size if plan.task_size.memory_mib > default.memory_mib else default  # never smaller
+        custom = size != default
         if plan.shape is not RunShape.FAN_OUT or plan.manifest is None:
-            return PlannedRun(plan.shape, plan.task_size.vcpu, plan.task_size.memory_mib, custom,
-                              reasons=tuple(plan.reasons()))
+            return PlannedRun(plan.shape, size.vcpu, size.memory_mib, custom, reasons=tuple(plan.reasons()))
         manifest = plan.manifest
         previous, finished = self._reusable(job_id, run_id, manifest, snapshot_hash(snapshot))
         to_run = [tile.to_json() for tile in manifest.tiles if tile.tile_id not in finished]
@@ -107,9 +105,9 @@ class RunPlanner:
         logger.info("run fans out", extra={"job_id": job_id, "run_id": run_id, "tiles": len(manifest.tiles),
                                            "tiles_to_run": len(to_run), "tile_px": manifest.tile_px,
                                            "reused_from": previous or None})
-        return PlannedRun(plan.shape, plan.task_size.vcpu, plan.task_size.memory_mib, custom,
-                          tiles=len(manifest.tiles), tiles_to_run=len(to_run), bucket=self._bucket,
-                          tiles_key=tiles_key, previous_results_prefix=previous if finished else "")
+        return PlannedRun(plan.shape, size.vcpu, size.memory_mib, custom, tiles=len(manifest.tiles),
+                          tiles_to_run=len(to_run), bucket=self._bucket, tiles_key=tiles_key,
+                          previous_results_prefix=previous if finished else "")
 
     def _reusable(self, job_id: str, run_id: str, manifest: TileManifest, digest: str) -> tuple[str, set[str]]:
         """(results prefix, finished tile ids) of the job's last errored fan-out run when it planned these
@@ -129,7 +127,7 @@ class RunPlanner:
         record_keys = [key for key in self._documents.keys_under(f"{prefix}tiles/") if key.endswith("/record.json")]
         finished = set()
         for record in self._read_records(record_keys):
-            if isinstance(record, Mapping) and record.get("status") == FINISHED_TILE:
+            if isinstance(record, Mapping) and record.get("status") == TILE_FINISHED:
                 finished.add(str(record.get("tile_id")))
         return prefix, finished
 
