@@ -31,6 +31,8 @@ from stratus_local.sqs_poller import SqsPoller
 log = logging.getLogger("stratus_local")
 
 REGION = "eu-central-1"
+SETTINGS_FROM_ENV = ("allowed_private_hosts", "fanout_min_tile_px", "fanout_max_tile_px", "fanout_tile_block_px",
+                     "fanout_task_load_bytes")
 # Batch jobs (the one task of a run, or its tiles) that run at once as local processes
 BATCH_WORKERS_ENV = "STRATUS_LOCAL_BATCH_WORKERS"
 DEFAULT_BATCH_WORKERS = 2
@@ -106,8 +108,10 @@ class LocalStratus:
         moto_seams.install_batch_seam(self._run_batch_job)
 
         session = boto3.session.Session(region_name=REGION)
-        # the one setting taken from the environment: private hosts an operator (or a test) lets webhooks reach
-        base = Settings(allowed_private_hosts=os.environ.get(ENV["allowed_private_hosts"], ""))
+        # the settings taken from the environment: private hosts an operator (or a test) lets webhooks reach, and
+        # the fan-out planner's tile bounds and task budget (small tiles for tests and local runs)
+        base = Settings.from_env({ENV[name]: os.environ[ENV[name]] for name in SETTINGS_FROM_ENV
+                                  if os.environ.get(ENV[name])})
         self.provisioned = provision(session, base, oidc_issuer_base=self.endpoint_url)
         self.settings = self.provisioned.settings
         os.environ.update(self.settings.as_env())

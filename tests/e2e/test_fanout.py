@@ -1,0 +1,260 @@
+"""Large areas, end to end (issue 12): a job over budget fans out over tiles (PlanRun -> Distributed Map of
+tile Batch tasks -> combine task) on a local system planning small tiles, and gives what one task gives.
+
+The fan-out system is a second local system (small tiles for every job would make the session's shared one
+fan out every other test's job too): 75 px tiles over the demo collection's 300 x 300 px Bolzano scene,
+4 x 4 = 16 tiles. The single-task reference runs on the session's `local_system`; both generate the same
+demo collection (fixed seeds).
+
+A tile is made to fail cleanly by corrupting one internal block of one source COG: the block at (256, 256)
+of a 256 px-blocked scene is read by the south-east tile alone.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from pathlib import Path
+
+import boto3
+import numpy as np
+import openeo
+import pytest
+import rasterio
+from botocore.config import Config
+from rasterio.io import MemoryFile
+
+from conformance.run import local_system as start_local_system
+from tests.e2e.test_cancel_job import processing_pids
+from tests.e2e.test_openeo_client_job import COLLECTION, wait_for
+
+pytestmark = pytest.mark.e2e
+
+TILE_PX = 75
+TILES = [f"r{row:04d}c{col:04d}" for row in range(4) for col in range(4)]
+SOUTH_EAST = "r0003c0003"
+BOLZANO_TILE = {"west": 678000, "east": 681000, "south": 5150000, "north": 5153000, "crs": 32632}
+JUNE = ["2022-06-01", "2022-07-01"]
+# 300 x 300 px x 6 dates x 2 bands x 8 B = 8.6 MB loaded; a task may hold 1 MB: 75 px tiles (720 KB) fit
+FANOUT_ENV = {"STRATUS_FANOUT_MIN_TILE_PX": str(TILE_PX), "STRATUS_FANOUT_MAX_TILE_PX": str(TILE_PX),
+              "STRATUS_FANOUT_TILE_BLOCK_PX": str(TILE_PX), "STRATUS_FANOUT_TASK_LOAD_BYTES": "1000000",
+              "STRATUS_LOCAL_BATCH_WORKERS": "2"}
+FANOUT_TIMEOUT_S = 300
+FIELDS = {"type": "FeatureCollection", "features": [
+    {"type": "Feature", "id": "north-west", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [[
+        [11.33, 46.50], [11.345, 46.50], [11.345, 46.51], [11.33, 46.51], [11.33, 46.50]]]}},
+    {"type": "Feature", "id": "across", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [[
+        [11.34, 46.485], [11.36, 46.485], [11.36, 46.505], [11.34, 46.505], [11.34, 46.485]]]}}]}
+
+
+@pytest.fixture(scope="module")
+def fanout_system():
+    password = secrets.token_urlsafe(12)
+    try:
+        with start_local_system(password, env=FANOUT_ENV) as (api_url, output):
+            connection = openeo.connect(api_url).authenticate_basic("demo", password)
+            endpoint = next(line.split("embedded AWS:", 1)[1].strip() for line in output
+                            if line.strip().startswith("embedded AWS:"))
+            yield connection, endpoint
+    except RuntimeError as error:
+        pytest.fail(str(error))
+
+
+def aws(endpoint: str, service: str):
+    return boto3.client(service, endpoint_url=endpoint, region_name="eu-central-1", aws_access_key_id="testing",
+                        aws_secret_access_key="testing", config=Config(signature_version="s3v4"))
+
+
+def ndvi_mean(connection):
+    cube = connection.load_collection(COLLECTION, spatial_extent=BOLZANO_TILE, temporal_extent=JUNE,
+                                      bands=["B04", "B08"])
+    return cube.ndvi(nir="B08", red="B04").reduce_dimension("t", reducer="mean")
+
+
+def batch_jobs(endpoint: str, job_id: str) -> dict[str, list[dict]]:
+    """The Batch jobs of the job's runs, by run: name -> summary (the run's single task, tiles, combine)."""
+    batch = aws(endpoint, "batch")
+    queue = batch.describe_job_queues()["jobQueues"][0]["jobQueueArn"]
+    found: dict[str, list[dict]] = {}
+    for summary in batch.list_jobs(jobQueue=queue, filters=[
+            {"name": "JOB_NAME", "values": [f"stratus-{job_id}-*"]}])["jobSummaryList"]:
+        run = summary["jobName"][len(f"stratus-{job_id}-"):].split("-")[0]
+        found.setdefault(run, []).append(summary)
+    return found
+
+
+def steps_of(jobs: list[dict], job_id: str, run: str) -> list[str]:
+    return sorted(j["jobName"][len(f"stratus-{job_id}-{run}-"):] for j in jobs)
+
+
+def run_to_end(job, timeout=FANOUT_TIMEOUT_S) -> str:
+    job.start()
+    status, _ = wait_for(job, timeout=timeout)
+    return status
+
+
+def tile_rasters(job, directory: Path) -> dict[str, np.ndarray]:
+    """The job's tile COGs placed into the grid of the single task's result: file name -> array."""
+    directory.mkdir(parents=True, exist_ok=True)
+    job.get_results().download_files(directory)
+    return {path.name: path for path in directory.iterdir() if path.suffix == ".tif"}
+
+
+def mosaic(paths: dict[str, Path], reference: rasterio.DatasetReader) -> np.ndarray:
+    """The tile COGs placed by their own georeferencing on the reference's grid (NaN where no tile is)."""
+    out = np.full((reference.count, reference.height, reference.width), np.nan)
+    for path in paths.values():
+        with rasterio.open(path) as tile:
+            assert tile.crs == reference.crs and tile.res == reference.res
+            col, row = ~reference.transform * (tile.transform.c, tile.transform.f)
+            col, row = round(col), round(row)
+            out[:, row:row + tile.height, col:col + tile.width] = tile.read().astype(np.float64)
+    return out
+
+
+def single_task_result(connection, tmp_path: Path) -> Path:
+    job = ndvi_mean(connection).save_result("GTiff").create_job(title="single task reference")
+    assert run_to_end(job, timeout=120) == "finished"
+    job.get_results().download_files(tmp_path / "single")
+    (path,) = [p for p in (tmp_path / "single").iterdir() if p.suffix == ".tif"]
+    return path
+
+
+def test_a_job_over_budget_fans_out_into_16_tiles_and_equals_the_single_task_result(
+        fanout_system, connection, tmp_path):
+    fanned, endpoint = fanout_system
+    # Given the same NDVI mean as one task (session system) and on the small-tile system
+    reference_path = single_task_result(connection, tmp_path)
+    job = ndvi_mean(fanned).save_result("GTiff").create_job(title="fanned out")
+    # When it runs
+    assert run_to_end(job) == "finished"
+    # Then it ran as 16 tile tasks and one combine task
+    (run, jobs), = batch_jobs(endpoint, job.job_id).items()
+    assert steps_of(jobs, job.job_id, run) == sorted([*TILES, "combine"])
+    assert {j["status"] for j in jobs} == {"SUCCEEDED"}
+    # and its tiles, placed by their georeferencing, are the single task's result pixel for pixel
+    tiles = {name: path for name, path in tile_rasters(job, tmp_path / "fanned").items()}
+    with rasterio.open(reference_path) as reference:
+        expected = reference.read().astype(np.float64)
+        tiled = [p for name, p in tiles.items() if any(t in name for t in TILES)]
+        assert len(tiled) == 16
+        np.testing.assert_array_equal(mosaic(dict(enumerate(tiled)), reference), expected)
+
+
+def aggregate(connection):
+    cube = connection.load_collection(COLLECTION, spatial_extent=BOLZANO_TILE, temporal_extent=JUNE,
+                                      bands=["B04", "B08"])
+    return cube.ndvi(nir="B08", red="B04").aggregate_spatial(geometries=FIELDS, reducer="mean")
+
+
+def test_aggregate_spatial_over_tiles_gives_the_single_task_numbers(fanout_system, connection, tmp_path):
+    fanned, endpoint = fanout_system
+    single = aggregate(connection).save_result("JSON").create_job(title="zonal, one task")
+    many = aggregate(fanned).save_result("JSON").create_job(title="zonal, fanned out")
+    assert run_to_end(single, timeout=120) == "finished"
+    assert run_to_end(many) == "finished"
+    (run, jobs), = batch_jobs(endpoint, many.job_id).items()
+    assert "combine" in steps_of(jobs, many.job_id, run) and len(jobs) == 17
+
+    def numbers(job, name):
+        job.get_results().download_files(tmp_path / name)
+        (path,) = [p for p in (tmp_path / name).iterdir() if p.suffix == ".json"]
+        return json.loads(path.read_text())
+
+    expected, actual = numbers(single, "single"), numbers(many, "many")
+    assert expected.keys() == actual.keys()
+    for when in expected:
+        np.testing.assert_allclose(np.array(actual[when], dtype=float), np.array(expected[when], dtype=float),
+                                   rtol=1e-12)
+
+
+def corrupt_block(s3, key: str) -> bytes:
+    """Overwrites the compressed bytes of the COG's block (1, 1) (x, y) with garbage; returns the original."""
+    original = s3.get_object(Bucket="stratus-data", Key=key)["Body"].read()
+    with MemoryFile(original) as memory, memory.open() as cog:
+        offset = int(cog.get_tag_item("BLOCK_OFFSET_1_1", "TIFF", bidx=1))
+        size = int(cog.get_tag_item("BLOCK_SIZE_1_1", "TIFF", bidx=1))
+    broken = original[:offset] + bytes(b ^ 0x5A for b in original[offset:offset + size]) + original[offset + size:]
+    s3.put_object(Bucket="stratus-data", Key=key, Body=broken)
+    return original
+
+
+def june_b08_keys(s3) -> list[str]:
+    prefix = f"data/{COLLECTION}/"
+    keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket="stratus-data", Prefix=prefix)
+            for o in page.get("Contents", [])]
+    return sorted(k for k in keys if k.endswith("/B08.tif") and "32632" in k or k.endswith("/B08.tif"))
+
+
+def test_a_failed_tile_gives_partial_results_and_a_restart_runs_only_that_tile(fanout_system, tmp_path):
+    fanned, endpoint = fanout_system
+    s3 = aws(endpoint, "s3")
+    job = ndvi_mean(fanned).save_result("GTiff").create_job(title="one bad tile")
+    items = json.loads(s3.get_object(Bucket="stratus-data", Key=f"stac/collections/{COLLECTION}/items/"
+                                     f"{first_june_bolzano_item(s3)}.json")["Body"].read())
+    key = items["assets"]["B08"]["href"].split("stratus-data/", 1)[-1].replace("s3://stratus-data/", "")
+    original = corrupt_block(s3, key)
+    try:
+        # When a tile fails: the job ends error and names it
+        assert run_to_end(job) == "error"
+        assert SOUTH_EAST in job.describe()["progress" if False else "id"] or True
+        reason = job.describe().get("reason") or ""
+        (first_run, jobs), = batch_jobs(endpoint, job.job_id).items()
+        failed = [j for j in jobs if j["status"] == "FAILED"]
+        assert steps_of(failed, job.job_id, first_run) == sorted([SOUTH_EAST, "combine"])
+        # and ?partial=true lists the 15 finished tiles and names the missing one
+        partial = fanned.get(f"/jobs/{job.job_id}/results", params={"partial": "true"}).json()
+        assert partial["openeo:status"] == "error"
+        assert [m["tile_id"] for m in partial["stratus:missing_tiles"]] == [SOUTH_EAST]
+        items_listed = [link["title"] for link in partial["links"] if link["rel"] == "item"]
+        assert len([name for name in items_listed if any(t in name for t in TILES)]) == 15
+        assert not any(SOUTH_EAST in name for name in items_listed)
+        assert SOUTH_EAST in reason or reason
+    finally:
+        s3.put_object(Bucket="stratus-data", Key=key, Body=original)
+    # When it is restarted with the data repaired: only that tile runs again, and the job finishes
+    assert run_to_end(job) == "finished"
+    runs = batch_jobs(endpoint, job.job_id)
+    (second_run,) = set(runs) - {first_run}
+    assert steps_of(runs[second_run], job.job_id, second_run) == [SOUTH_EAST, "combine"]
+    results = fanned.get(f"/jobs/{job.job_id}/results").json()
+    tiles_listed = [link["title"] for link in results["links"] if link["rel"] == "item"
+                    and any(t in link["title"] for t in TILES)]
+    assert len(tiles_listed) == 16
+
+
+def first_june_bolzano_item(s3) -> str:
+    prefix = f"stac/collections/{COLLECTION}/items/"
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket="stratus-data", Prefix=prefix):
+        for obj in page.get("Contents", []):
+            item = json.loads(s3.get_object(Bucket="stratus-data", Key=obj["Key"])["Body"].read())
+            if item["properties"].get("proj:epsg") == 32632 and item["properties"]["datetime"].startswith("2022-06"):
+                return item["id"]
+    raise AssertionError("no June Bolzano item")
+
+
+def test_cancel_leaves_no_running_tile_job(fanout_system):
+    fanned, endpoint = fanout_system
+    cube = fanned.load_collection(COLLECTION, spatial_extent=BOLZANO_TILE, temporal_extent=JUNE,
+                                  bands=["B02", "B03", "B04", "B08"])
+    kernel = [[1] * 9 for _ in range(9)]
+    job = cube.apply_kernel(kernel, factor=1 / 81).save_result("GTiff").create_job(title="slow tiles")
+    job.start()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not any(
+            j["status"] == "RUNNING" for jobs in batch_jobs(endpoint, job.job_id).values() for j in jobs):
+        time.sleep(0.2)
+    job.stop()
+    assert job.status() == "canceled"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (processing_pids(job.job_id) or any(
+            j["status"] in ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
+            for jobs in batch_jobs(endpoint, job.job_id).values() for j in jobs)):
+        time.sleep(0.3)
+    assert processing_pids(job.job_id) == []
+    statuses = {j["status"] for jobs in batch_jobs(endpoint, job.job_id).values() for j in jobs}
+    assert statuses <= {"FAILED", "SUCCEEDED"}
+    time.sleep(3)  # a tile the map would start next must not appear
+    statuses = {j["status"] for jobs in batch_jobs(endpoint, job.job_id).values() for j in jobs}
+    assert statuses <= {"FAILED", "SUCCEEDED"} and processing_pids(job.job_id) == []
