@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,7 +98,15 @@ class Workflow(Construct):
         # The ASL comes from a file, so CDK cannot infer the task permissions: they are declared in
         # STATE_MACHINE_ACCESS. Besides, `.sync` needs the managed rule through which Step Functions learns that
         # a Batch job ended: part of the integration, not something the workflow touches.
-        access.grant(self.state_machine, STATE_MACHINE_ACCESS, targets.with_(state_machine=self.state_machine))
+        # What names the machine itself (its Distributed Map starts, describes and stops its own child executions)
+        # goes in a policy of its own: in the role's default policy it would make the machine depend on itself.
+        own = targets.with_(state_machine=self.state_machine)
+        access.grant(self.state_machine, dataclasses.replace(STATE_MACHINE_ACCESS, state_machine=(), map_runs=()),
+                     own)
+        iam.Policy(self, "DistributedMapPolicy", roles=[self.state_machine.role], statements=[
+            iam.PolicyStatement(actions=list(STATE_MACHINE_ACCESS.state_machine),
+                                resources=[self.state_machine.state_machine_arn]),
+            *access.map_run_statements(STATE_MACHINE_ACCESS.map_runs, own)])
         iam.Grant.add_to_principal(
             grantee=self.state_machine,
             actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],

@@ -88,6 +88,9 @@ class Access:
     # Step Functions actions on the job state machine ("states:StartExecution", "states:DescribeStateMachine")
     # or on its executions ("states:StopExecution", "states:DescribeExecution")
     state_machine: tuple[str, ...] = ()
+    # Step Functions actions on the job state machine's Distributed Map: "states:DescribeMapRun" (its map runs),
+    # "states:DescribeExecution", "states:StopExecution" (the map's child executions)
+    map_runs: tuple[str, ...] = ()
     batch: tuple[str, ...] = ()  # Batch actions: "batch:TerminateJob" (this account's jobs), "batch:ListJobs", ...
     sends_email: bool = False  # from the deployment's SES identity (`Settings.notification_sender`)
 
@@ -244,8 +247,8 @@ def state_machine_definition(text: str) -> str:
 # runs) and reads its items (`tiles.json`) from the run's folder.
 STATE_MACHINE_ACCESS = Access(invokes=("prepare_job", "plan_run"), sends_to=("status",),
                               objects=(objects("results", JOBS_ROOT, READ),),
-                              state_machine=("states:StartExecution", "states:DescribeExecution",
-                                             "states:StopExecution", "states:DescribeMapRun"),
+                              state_machine=("states:StartExecution",),
+                              map_runs=("states:DescribeMapRun", "states:DescribeExecution", "states:StopExecution"),
                               batch=("batch:SubmitJob", "batch:DescribeJobs", "batch:TerminateJob"))
 
 # Names the ASL file uses as ${...} substitutions; CDK and the local runtime both fill exactly these.
