@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
     from stratus_processing.io.cog import RasterReader
     from stratus_processing.io.stac import StacCatalog
+    from stratus_processing.fanout import FanoutStep
     from stratus_processing.results import ResultStore
     from stratus_processing.tiling import TileContext
 
@@ -38,6 +39,9 @@ class EvalEnv:
     user_processes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # What the graph being evaluated keeps of each of its load nodes, by node id (`load_extent`).
     load_needs: Mapping[str, LoadNeeds] = field(default_factory=dict)
+    # Set in a step of a fanned-out run (`fanout`): the tile's window of the output grid and where
+    # `aggregate_spatial` leaves its combinable parts (tile step) or finds them combined (combine step).
+    fanout: FanoutStep | None = None
 
     def for_array_dimension(self, dimension: str | None) -> EvalEnv:
         return replace(self, array_dimension=dimension)

@@ -36,6 +36,12 @@ def save_result(args: ProcessArgs, env: EvalEnv) -> bool:
         raise FormatUnsuitableException(reason=f"{format_name} stores raster data cubes; save other results as "
                                                f"JSON (or vector data cubes as GeoJSON)")
 
+    fanout = env.fanout
+    if fanout is not None and fanout.window is not None and (format_name not in RASTER_FORMATS or vector_netcdf):
+        # a fanned-out run's tile holds only its part of a vector result: the combine step writes it
+        env.reporter.log(f"save_result: the {format_name} output is written when the tiles are combined",
+                         path=args.path)
+        return True
     tile = env.tile
     if tile is not None and tile.outputs is not None:
         if format_name not in RASTER_FORMATS:
