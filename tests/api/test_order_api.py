@@ -631,7 +631,7 @@ def test_an_ended_orders_webhook_is_delivered_by_the_webhook_function_and_retrie
     ]
 
 
-def test_a_large_order_fans_out_on_the_same_state_machine(api, customers, monkeypatch):
+def test_a_large_order_is_planned_by_the_same_state_machine(api, customers, monkeypatch):
     # Given a deployment whose tasks hold little (the planner's budget and tile bounds as settings) and an order
     for name, value in {"STRATUS_FANOUT_TASK_LOAD_BYTES": "100000", "STRATUS_FANOUT_MIN_TILE_PX": "64",
                         "STRATUS_FANOUT_MAX_TILE_PX": "64", "STRATUS_FANOUT_TILE_BLOCK_PX": "64"}.items():
@@ -646,9 +646,7 @@ def test_a_large_order_fans_out_on_the_same_state_machine(api, customers, monkey
         planned = plan({"job_id": order_id, "run_id": run_id, **prepared}, LocalLambdaContext(function_name="plan"))
     finally:
         sys.modules[prepare.__module__].backend.cache_clear()
-    # Then the order's job fans out, the map's items are in its run's folder, one per tile of the plan
-    assert planned["shape"] == "fan_out" and planned["tiles"] == planned["tiles_to_run"] > 1
-    s3 = boto3.client("s3", region_name="eu-central-1")
-    items = json.loads(s3.get_object(Bucket=planned["bucket"], Key=planned["tiles_key"])["Body"].read())
-    assert len(items) == planned["tiles"] and planned["tiles_key"].startswith(f"jobs/{order_id}/runs/{run_id}/")
-    assert all(item["window"][2] <= 64 and item["window"][3] <= 64 for item in items)
+    # Then the order's job is over budget and split by the same planner; its area is a WGS84 polygon, whose grid
+    # only the engine sizes exactly (reprojection), so it runs as one task sized for it, with the reason
+    assert planned["shape"] == "one_big_task" and planned["tiles"] == 0
+    assert any("output grid is known exactly only to the engine" in reason for reason in planned["reasons"])

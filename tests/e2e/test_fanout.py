@@ -41,11 +41,14 @@ FANOUT_ENV = {"STRATUS_FANOUT_MIN_TILE_PX": str(TILE_PX), "STRATUS_FANOUT_MAX_TI
               "STRATUS_FANOUT_TILE_BLOCK_PX": str(TILE_PX), "STRATUS_FANOUT_TASK_LOAD_BYTES": "1000000",
               "STRATUS_LOCAL_BATCH_WORKERS": "2"}
 FANOUT_TIMEOUT_S = 300
-FIELDS = {"type": "FeatureCollection", "features": [
-    {"type": "Feature", "id": "north-west", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [[
-        [11.33, 46.50], [11.345, 46.50], [11.345, 46.51], [11.33, 46.51], [11.33, 46.50]]]}},
+# In the load's CRS and covering its extent, so the dry run sizes the grid the engine loads (`run_planning`):
+# the whole scene and a field across four tiles' corners.
+UTM = {"type": "name", "properties": {"name": "EPSG:32632"}}
+FIELDS = {"type": "FeatureCollection", "crs": UTM, "features": [
+    {"type": "Feature", "id": "scene", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [[
+        [678000, 5150000], [681000, 5150000], [681000, 5153000], [678000, 5153000], [678000, 5150000]]]}},
     {"type": "Feature", "id": "across", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [[
-        [11.34, 46.485], [11.36, 46.485], [11.36, 46.505], [11.34, 46.505], [11.34, 46.485]]]}}]}
+        [679200, 5150900], [680100, 5150900], [680100, 5152100], [679200, 5152100], [679200, 5150900]]]}}]}
 
 
 @pytest.fixture(scope="module")
@@ -88,10 +91,10 @@ def steps_of(jobs: list[dict], job_id: str, run: str) -> list[str]:
     return sorted(j["jobName"][len(f"stratus-{job_id}-{run}-"):] for j in jobs)
 
 
-def run_to_end(job, timeout=FANOUT_TIMEOUT_S) -> str:
+def run_to_end(job, expected: str, timeout=FANOUT_TIMEOUT_S) -> None:
     job.start()
     status, _ = wait_for(job, timeout=timeout)
-    return status
+    assert status == expected, "\n".join(e.message for e in job.logs() if e.level in ("error", "warning"))
 
 
 def tile_rasters(job, directory: Path) -> dict[str, np.ndarray]:
@@ -107,7 +110,7 @@ def mosaic(paths: dict[str, Path], reference: rasterio.DatasetReader) -> np.ndar
     for path in paths.values():
         with rasterio.open(path) as tile:
             assert tile.crs == reference.crs and tile.res == reference.res
-            col, row = ~reference.transform * (tile.transform.c, tile.transform.f)
+            col, row = ~reference.transform @ (tile.transform.c, tile.transform.f)
             col, row = round(col), round(row)
             out[:, row:row + tile.height, col:col + tile.width] = tile.read().astype(np.float64)
     return out
@@ -115,7 +118,7 @@ def mosaic(paths: dict[str, Path], reference: rasterio.DatasetReader) -> np.ndar
 
 def single_task_result(connection, tmp_path: Path) -> Path:
     job = ndvi_mean(connection).save_result("GTiff").create_job(title="single task reference")
-    assert run_to_end(job, timeout=120) == "finished"
+    run_to_end(job, "finished", timeout=120)
     job.get_results().download_files(tmp_path / "single")
     (path,) = [p for p in (tmp_path / "single").iterdir() if p.suffix == ".tif"]
     return path
@@ -128,7 +131,7 @@ def test_a_job_over_budget_fans_out_into_16_tiles_and_equals_the_single_task_res
     reference_path = single_task_result(connection, tmp_path)
     job = ndvi_mean(fanned).save_result("GTiff").create_job(title="fanned out")
     # When it runs
-    assert run_to_end(job) == "finished"
+    run_to_end(job, "finished")
     # Then it ran as 16 tile tasks and one combine task
     (run, jobs), = batch_jobs(endpoint, job.job_id).items()
     assert steps_of(jobs, job.job_id, run) == sorted([*TILES, "combine"])
@@ -152,18 +155,17 @@ def test_aggregate_spatial_over_tiles_gives_the_single_task_numbers(fanout_syste
     fanned, endpoint = fanout_system
     single = aggregate(connection).save_result("JSON").create_job(title="zonal, one task")
     many = aggregate(fanned).save_result("JSON").create_job(title="zonal, fanned out")
-    assert run_to_end(single, timeout=120) == "finished"
-    assert run_to_end(many) == "finished"
+    run_to_end(single, "finished", timeout=120)
+    run_to_end(many, "finished")
     (run, jobs), = batch_jobs(endpoint, many.job_id).items()
     assert "combine" in steps_of(jobs, many.job_id, run) and len(jobs) == 17
 
     def numbers(job, name):
         job.get_results().download_files(tmp_path / name)
-        (path,) = [p for p in (tmp_path / name).iterdir() if p.suffix == ".json"]
-        return json.loads(path.read_text())
+        return json.loads((tmp_path / name / "result.json").read_text())
 
     expected, actual = numbers(single, "single"), numbers(many, "many")
-    assert expected.keys() == actual.keys()
+    assert expected.keys() == actual.keys() and len(expected) == 6  # the June dates, two zones each
     for when in expected:
         np.testing.assert_allclose(np.array(actual[when], dtype=float), np.array(expected[when], dtype=float),
                                    rtol=1e-12)
@@ -197,7 +199,7 @@ def test_a_failed_tile_gives_partial_results_and_a_restart_runs_only_that_tile(f
     original = corrupt_block(s3, key)
     try:
         # When a tile fails: the job ends error and names it
-        assert run_to_end(job) == "error"
+        run_to_end(job, "error")
         assert SOUTH_EAST in job.describe()["progress" if False else "id"] or True
         reason = job.describe().get("reason") or ""
         (first_run, jobs), = batch_jobs(endpoint, job.job_id).items()
@@ -214,7 +216,7 @@ def test_a_failed_tile_gives_partial_results_and_a_restart_runs_only_that_tile(f
     finally:
         s3.put_object(Bucket="stratus-data", Key=key, Body=original)
     # When it is restarted with the data repaired: only that tile runs again, and the job finishes
-    assert run_to_end(job) == "finished"
+    run_to_end(job, "finished")
     runs = batch_jobs(endpoint, job.job_id)
     (second_run,) = set(runs) - {first_run}
     assert steps_of(runs[second_run], job.job_id, second_run) == [SOUTH_EAST, "combine"]

@@ -172,3 +172,36 @@ def test_a_failed_fan_out_run_keeps_its_tiles_until_a_later_run_finishes_without
     reused = f"{catalog_layout.tile_prefix(catalog_layout.results_prefix(JOB, 'r2'), 'r0000c0000')}result.tif"
     assert superseded_runs(bucket, JOB, "r3", [reused]) == ["r1"]
     assert superseded_runs(bucket, JOB, "r3", []) == ["r1", "r2"]
+
+
+UTM = {"type": "name", "properties": {"name": "EPSG:32632"}}
+
+
+def zonal(geometries, extent=EXTENT):
+    process_graph = graph()
+    process_graph["load"]["arguments"]["spatial_extent"] = extent
+    process_graph["reduce"] = {"process_id": "aggregate_spatial", "arguments": {
+        "data": {"from_node": "load"}, "geometries": geometries, "reducer": {"process_graph": {
+            "m": {"process_id": "mean", "arguments": {"data": {"from_parameter": "data"}}, "result": True}}}}}
+    process_graph["save"]["arguments"]["format"] = "JSON"
+    return process_graph
+
+
+def polygon(west, south, east, north, crs=None):
+    document = {"type": "Polygon", "coordinates": [[[west, south], [east, south], [east, north], [west, north],
+                                                     [west, south]]]}
+    return {**document, "crs": crs} if crs else document
+
+
+def test_only_a_grid_the_dry_run_sizes_as_the_engine_does_is_cut_into_tiles():
+    # an extent in the collection's projected CRS, narrowed by nothing or by geometries covering it: tiles
+    covering = polygon(679000, 5150000, 681000, 5152000, crs=UTM)
+    assert plan(Bucket(), "r1", zonal(covering)).to_output()["shape"] == "fan_out"
+    # the engine's grid is another when the geometries narrow the load in another CRS, or do not cover it,
+    # or the extent is in degrees: one task (never tiles that miss a row of the engine's grid)
+    for process_graph in (zonal(polygon(11.33, 46.48, 11.36, 46.51)),
+                          zonal(polygon(679800, 5151200, 680600, 5151900, crs=UTM)),
+                          zonal(covering, extent={"west": 11.3, "south": 46.4, "east": 11.4, "north": 46.5})):
+        planned = plan(Bucket(), "r2", process_graph).to_output()
+        assert planned["shape"] == "one_big_task", process_graph
+        assert any("output grid is known exactly only to the engine" in reason for reason in planned["reasons"])

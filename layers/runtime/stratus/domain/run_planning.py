@@ -20,10 +20,24 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from stratus import catalog_layout
-from stratus.domain.estimate import DryRunCatalog, GraphEstimate, estimate_graph
-from stratus.domain.fanout_plan import RunPlan, RunShape, TaskBudget, TileBounds, TileManifest, plan_run
+from stratus.domain.estimate import DryRunCatalog, GraphEstimate, estimate_graph, extent_box
+from stratus.domain.fanout_plan import (
+    LARGEST_TASK,
+    RunPlan,
+    RunShape,
+    TaskBudget,
+    TileBounds,
+    TileManifest,
+    Unsplittable,
+    memory_for,
+    plan_run,
+    task_size_for,
+)
+from stratus.domain.load_needs import analyse_loads
 from stratus.observability import logger
 from stratus.run_contract import TILE_FINISHED, RunContractError
+
+WGS84 = 4326
 
 
 class RunDocuments(Protocol):
@@ -92,6 +106,14 @@ class RunPlanner:
             logger.warning("the run could not be planned; it runs as one task",
                            extra={"job_id": job_id, "run_id": run_id}, exc_info=True)
             estimate, plan = GraphEstimate(()), RunPlan(RunShape.ONE_TASK, default)
+        if plan.shape is RunShape.FAN_OUT:
+            inexact = inexact_grid_loads(graph)
+            if inexact:
+                # the engine would plan another grid than the tiles': one task, sized for the whole job
+                needed = memory_for(estimate.cube_bytes)
+                plan = RunPlan(RunShape.ONE_BIG_TASK, task_size_for(needed, min_vcpu=default.vcpu), obstacles=tuple(
+                    Unsplittable(node_id, "load_collection", GRID_UNKNOWN) for node_id in inexact),
+                    exceeds_largest_task=needed > LARGEST_TASK.memory_mib)
         size = plan.task_size if plan.task_size.memory_mib > default.memory_mib else default  # never smaller
         custom = size != default
         if plan.shape is not RunShape.FAN_OUT or plan.manifest is None:
@@ -141,6 +163,31 @@ class RunPlanner:
             if when is not None:
                 written.append((when, other))
         return max(written)[1] if written else None
+
+
+GRID_UNKNOWN = ("its output grid is known exactly only to the engine (an extent in degrees, or narrowed by "
+                "geometries that do not cover it, in another CRS): the tiles could not be placed on it")
+
+
+def inexact_grid_loads(process_graph: Mapping[str, Any]) -> list[str]:
+    """The loads whose grid the dry run cannot size exactly as the engine will (`estimate` does arithmetic, no
+    reprojection): the tiles are windows of the dry run's grid and must be windows of the engine's. Exact: an
+    extent in a projected CRS (the engine's grid is its pixels), not narrowed by filters (or only by regions in
+    that CRS that cover it)."""
+    needs = analyse_loads({k: v for k, v in process_graph.items() if isinstance(v, Mapping)})
+    inexact = []
+    for node_id, node in process_graph.items():
+        if not isinstance(node, Mapping) or node.get("process_id") != "load_collection":
+            continue
+        extent = (node.get("arguments") or {}).get("spatial_extent")
+        box = extent_box(extent)
+        regions = needs.get(node_id).regions if needs.get(node_id) is not None else None
+        exact = box is not None and box[0] != WGS84 and all(
+            region.crs == box[0] and region.west <= box[1][0] and region.south <= box[1][1]
+            and region.east >= box[1][2] and region.north >= box[1][3] for region in regions or ())
+        if not exact:
+            inexact.append(str(node_id))
+    return inexact
 
 
 def is_fanned_out(documents: RunDocuments, job_id: str, run_id: str) -> bool:
