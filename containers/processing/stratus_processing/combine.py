@@ -76,25 +76,27 @@ class MissingTile:
 class TileOutcomes:
     finished: list[TileRecord]
     missing: list[MissingTile]
+    reused: list[str]  # tiles whose record is the previous run's
 
 
 def read_records(s3: Any, bucket: str, manifest: TileManifest, results_prefix: str,
                  previous_prefix: str | None = None) -> TileOutcomes:
     """Every tile's record: this run's, else (a restarted run) the previous run's finished one."""
-    finished, missing = [], []
+    finished, missing, reused = [], [], []
     for tile in manifest.tiles:
         record = _record(s3, bucket, results_prefix, tile.tile_id)
         if (record is None or not record.finished) and previous_prefix:
             earlier = _record(s3, bucket, previous_prefix, tile.tile_id)
             if earlier is not None and earlier.finished:
                 record = earlier
+                reused.append(tile.tile_id)
         if record is None:
             missing.append(MissingTile(tile.tile_id, "the tile's task did not finish"))
         elif not record.finished:
             missing.append(MissingTile(tile.tile_id, str((record.error or {}).get("message") or "failed")))
         else:
             finished.append(record)
-    return TileOutcomes(finished, missing)
+    return TileOutcomes(finished, missing, reused)
 
 
 def _record(s3: Any, bucket: str, prefix: str, tile_id: str) -> TileRecord | None:
@@ -116,7 +118,8 @@ def tile_asset_name(name: str, tile_id: str) -> str:
 
 def tile_assets(records: Sequence[TileRecord]) -> dict[str, dict[str, Any]]:
     """One asset per tile file, named after the file and its tile."""
-    return {tile_asset_name(name, record.tile_id): dict(asset)
+    return {tile_asset_name(name, record.tile_id): {**asset, "title": f"{asset.get('title', name)}, tile "
+                                                                      f"{record.tile_id}"}
             for record in records for name, asset in record.assets.items()}
 
 
@@ -354,12 +357,8 @@ def run_combine(config: RunConfig, settings: Settings, *, s3: Any, publisher: Ev
             manifest = read_plan(s3, settings.results_bucket, config.results_prefix)
             outcomes = read_records(s3, settings.results_bucket, manifest, config.results_prefix,
                                     previous_results_prefix)
-            reused = [r.tile_id for r in outcomes.finished
-                      if previous_results_prefix and read_json(
-                          s3, settings.results_bucket,
-                          catalog_layout.tile_record_key(config.results_prefix, r.tile_id)) is None]
             reporter.log(f"Combining {len(outcomes.finished)} of {len(manifest.tiles)} tiles"
-                         + (f" ({len(reused)} from the previous run)" if reused else ""))
+                         + (f" ({len(outcomes.reused)} from the previous run)" if outcomes.reused else ""))
             snapshot = load_snapshot(s3, settings.results_bucket, config.graph_key)
             store = S3ResultStore(s3, settings.results_bucket, config.results_prefix)
             documents = DocumentReader(s3_client=s3, s3_buckets=[settings.data_bucket],
