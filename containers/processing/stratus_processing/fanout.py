@@ -64,6 +64,7 @@ class FanoutStep:
 
     combining: bool = False  # the combine step (else a tile step)
     window: Grid | None = None  # a tile step: the tile's window of the output grid (what it writes)
+    origin: tuple[int, int] = (0, 0)  # a tile step: (row, col) of the window in the output grid
     # aggregate_spatial node id -> its parts: written by a tile step (JSON), read by the combine step
     # (with the merged `partials.Parts` under "parts")
     partials: dict[str, Any] = field(default_factory=dict)
@@ -106,7 +107,7 @@ def tile_of(manifest: TileManifest, tile_id: str) -> Tile:
 def evaluate_tile(process: dict[str, Any], env: EvalEnv, manifest: TileManifest, tile: Tile, *,
                   registry: ProcessRegistry = DEFAULT_REGISTRY) -> dict[str, Any]:
     """Evaluate `process` on `tile` into `env.results`; returns the aggregate_spatial parts."""
-    fanout = FanoutStep()
+    fanout = FanoutStep(origin=(tile.window.row_off, tile.window.col_off))
     env = replace(env, fanout=fanout)
     graph = ProcessGraph(process["process_graph"])
     if tiling_obstacle(graph) is None:

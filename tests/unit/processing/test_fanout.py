@@ -101,7 +101,7 @@ def aggregated(reducer_graph, fmt="JSON"):
 
 
 def statistics_reducer():
-    nodes = {name: call(name) for name in ("mean", "sd", "min", "max", "count", "sum", "variance")}
+    nodes = {name: call(name) for name in ("mean", "sd", "min", "max", "count", "sum", "variance", "first", "last")}
     nodes["all"] = {"process_id": "array_create", "result": True,
                     "arguments": {"data": [{"from_node": name} for name in nodes]}}
     return nodes
@@ -270,10 +270,10 @@ def test_aggregate_spatial_combines_to_the_single_tasks_numbers(runs):
     want = np.array([expected[date] for date in expected], dtype=float)  # date, geometry, band × statistic
     have = np.array([got[date] for date in got], dtype=float)
     np.testing.assert_array_equal(np.isnan(have), np.isnan(want))
-    # counts, min and max exactly; sums, means, variance and sd up to the order of the additions
+    # counts, min, max, first and last exactly; sums, means, variance and sd up to the order of the additions
     np.testing.assert_allclose(have, want, rtol=1e-12, atol=0)
-    statistics = 7
-    exact = [i for i in range(want.shape[-1]) if i % statistics in (2, 3, 4)]  # min, max, count
+    statistics = 9
+    exact = [i for i in range(want.shape[-1]) if i % statistics in (2, 3, 4, 7, 8)]  # min, max, count, first, last
     np.testing.assert_array_equal(have[..., exact], want[..., exact])
     # the crossing box has pixels of several tiles, the outside box none
     assert np.isfinite(want[:, 0]).all() and np.isnan(want[:, 3]).all()
