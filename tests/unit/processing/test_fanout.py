@@ -9,6 +9,7 @@ import json
 import logging
 import shutil
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,9 @@ import rasterio
 from rasterio.warp import transform_geom
 from stratus import catalog_layout
 from stratus.domain.fanout_plan import TileManifest, tile_windows
-from stratus.events import EventPublisher
+from stratus.domain.jobs import Job
+from stratus.domain.results import job_results
+from stratus.events import EventPublisher, JobStatus
 from stratus.run_contract import RUN_STEP_ENV, TILE_ID_ENV, ResultsManifest, RunConfig, TileRecord
 from stratus.settings import ENV, Settings
 from stratus_processing import __main__ as entrypoint
@@ -171,15 +174,33 @@ class Runs:
                               .read_text())
         return ResultsManifest.from_json(document)
 
-    def download(self, manifest: ResultsManifest, target: Path) -> Path:
-        """The results as a client saves them: each file named after its asset, in one folder."""
+    def download(self, run_id: str, target: Path) -> Path:
+        """The results as the openEO client's `download_files` saves them: the results API's
+        collection-level assets, each file named after its asset, in one folder."""
+        job = Job(job_id=self.job_id, user_id="u-1", process={}, status=JobStatus.FINISHED, run_id=run_id,
+                  finished=datetime.now(UTC))
+        collection = job_results(job, PresigningStore(self.s3), "https://api/openeo/1.2", 3600)
         target.mkdir(parents=True, exist_ok=True)
-        for name, asset in manifest.assets.items():
-            shutil.copyfile(self.s3.path(RESULTS_BUCKET, asset["key"]), target / name)
+        for name, asset in collection["assets"].items():
+            shutil.copyfile(asset["href"], target / name)
         return target
 
     def read_json(self, asset):
         return json.loads(self.s3.path(RESULTS_BUCKET, asset["key"]).read_text())
+
+
+class PresigningStore:
+    """The results API's store on the directory S3: a presigned URL is the file's path."""
+
+    def __init__(self, s3) -> None:
+        self.s3 = s3
+
+    def read_manifest(self, key):
+        path = self.s3.path(RESULTS_BUCKET, key)
+        return ResultsManifest.from_json(json.loads(path.read_text())) if path.exists() else None
+
+    def presign(self, key, expires_in_s):
+        return str(self.s3.path(RESULTS_BUCKET, key))
 
 
 @pytest.fixture
@@ -192,9 +213,9 @@ def read_raster(path):
         return dataset.read(), dataset.transform, dataset.crs, dataset.nodata, dataset.descriptions
 
 
-def assert_mosaic_equals_single(runs, tmp_path, single, fanned, name="result"):
+def assert_mosaic_equals_single(runs, tmp_path, single, run_id, name="result"):
     single_file = runs.s3.path(RESULTS_BUCKET, single.assets[f"{name}.tif"]["key"])
-    mosaic = runs.download(fanned, tmp_path / "download") / f"{name}.vrt"
+    mosaic = runs.download(run_id, tmp_path / "download") / f"{name}.vrt"
     expected, got = read_raster(single_file), read_raster(mosaic)
     np.testing.assert_array_equal(got[0], expected[0])  # pixel for pixel, NaN where NaN
     assert got[1:3] == expected[1:3] and got[4] == expected[4]  # transform, CRS, band names
@@ -206,7 +227,7 @@ def test_a_pixel_local_graph_gives_the_single_tasks_pixels_over_16_tiles(runs, t
     single_statuses = len(runs.sqs.messages[STATUS_QUEUE])
     fanned = runs.fanned_out(ndvi_mean())
 
-    assert_mosaic_equals_single(runs, tmp_path, single, fanned)
+    assert_mosaic_equals_single(runs, tmp_path, single, "fanned")
     # one asset per tile with its own footprint, plus the mosaic
     tiles = [name for name in fanned.assets if name.startswith("result_r")]
     assert len(tiles) == 16 and set(fanned.assets) == {*tiles, "result.vrt"}
@@ -243,10 +264,11 @@ def test_a_graph_with_a_kernel_reads_a_halo_and_gives_the_single_tasks_pixels(ru
     fanned = runs.fanned_out(smoothed_per_date(), halo=1)
 
     names = [name for name in single.assets if name.endswith(".tif")]
-    assert len(names) > 1  # one file per date
+    assert len(names) > 1  # one file per date, each its own mosaic
+    assert {name for name in fanned.assets if name.endswith(".vrt")} == {n.replace(".tif", ".vrt") for n in names}
     for name in names:
         stem = name.removesuffix(".tif")
-        assert_mosaic_equals_single(runs, tmp_path / stem, single, fanned, stem)
+        assert_mosaic_equals_single(runs, tmp_path / stem, single, "fanned", stem)
 
     # and the proof that this can fail: without its halo, a tile's kernel takes its edge for the grid's
     config = runs.config("no-halo")
@@ -345,7 +367,7 @@ def test_failed_and_lost_tiles_give_partial_results_naming_them_and_a_restart_re
     assert runs.combine(second, previous=first.results_prefix) == EXIT_OK
     restarted = runs.manifest(second)
     single = runs.single(ndvi_mean())
-    assert_mosaic_equals_single(runs, tmp_path, single, restarted)
+    assert_mosaic_equals_single(runs, tmp_path, single, "second")
     assert restarted.assets["result_r0000c0001.tif"]["key"].startswith(first.results_prefix)
     assert restarted.assets["result_r0002c0001.tif"]["key"].startswith(second.results_prefix)
     assert "Combining 16 of 16 tiles (14 from the previous run)" in {e["message"] for e in runs.sqs.messages[LOG_QUEUE]}
