@@ -51,6 +51,7 @@ from stratus_processing.tiling import (
     tiling_obstacle,
     window_grid,
 )
+from stratus_processing.vector_cube import is_vector_cube
 
 logger = logging.getLogger("stratus_processing")
 
@@ -135,8 +136,12 @@ def evaluate_tile(process: dict[str, Any], env: EvalEnv, manifest: TileManifest,
         with numeric_conventions(), write_env():
             result = evaluate_graph(process["process_graph"], tile_env, registry=registry,
                                     arguments=parameter_defaults(process))
-            if not any(node.process_id == SAVE_PROCESS for node in graph.nodes.values()) and cubes.is_cube(result):
-                outputs.write(IMPLICIT_OUTPUT, GTIFF, {}, result)
+            if not any(node.process_id == SAVE_PROCESS for node in graph.nodes.values()):
+                if cubes.is_cube(result):
+                    outputs.write(IMPLICIT_OUTPUT, GTIFF, {}, result)
+                elif not is_vector_cube(result):  # a vector cube is combined and saved by the combine step
+                    raise InternalException(message="The result of this graph cannot be combined from tiles; "
+                                                    "the run should have been one task.")
             outputs.finalize(graph.end_node_ids)
     except BaseException:
         outputs.discard()

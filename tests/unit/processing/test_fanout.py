@@ -24,7 +24,7 @@ from stratus.events import EventPublisher, JobStatus
 from stratus.run_contract import RUN_STEP_ENV, TILE_ID_ENV, ResultsManifest, RunConfig, TileRecord
 from stratus.settings import ENV, Settings
 from stratus_processing import __main__ as entrypoint
-from stratus_processing.combine import EXIT_FAILED, run_combine
+from stratus_processing.combine import EXIT_FAILED, combine_graph, run_combine
 from stratus_processing.errors import NoDataAvailableException
 from stratus_processing.env import EvalEnv
 from stratus_processing.fanout import run_tile
@@ -66,9 +66,11 @@ def ndvi_mean():
 
 
 def smoothed_per_date():
-    """apply_kernel: a 3 × 3 neighbourhood, so a tile needs a 1 px halo."""
+    """apply_kernel: a 3 × 3 neighbourhood, so a tile needs a 1 px halo (two dates: two outputs)."""
+    load = load_node(("B08",))
+    load["arguments"]["temporal_extent"] = ["2022-06-01", "2022-06-10"]
     return {"process_graph": {
-        "load": load_node(("B08",)),
+        "load": load,
         "smooth": {"process_id": "apply_kernel", "arguments": {
             "data": {"from_node": "load"}, "kernel": [[1, 2, 1], [2, 4, 2], [1, 2, 1]], "factor": 1 / 16,
             "border": "replicate"}},
@@ -284,7 +286,8 @@ def test_a_graph_with_a_kernel_reads_a_halo_and_gives_the_single_tasks_pixels(ru
 
 def test_aggregate_spatial_combines_to_the_single_tasks_numbers(runs):
     single = runs.single(aggregated(statistics_reducer()))
-    fanned = runs.fanned_out(aggregated(statistics_reducer()))
+    # a halo is read (as for a kernel before the aggregation), but only the tile's own pixels count
+    fanned = runs.fanned_out(aggregated(statistics_reducer()), halo=2)
 
     assert set(fanned.assets) == set(single.assets) == {"result.json"}
     expected, got = runs.read_json(single.assets["result.json"]), runs.read_json(fanned.assets["result.json"])
@@ -383,3 +386,22 @@ def test_the_entrypoint_refuses_an_unknown_step_or_a_tile_without_its_id(monkeyp
     with caplog.at_level(logging.ERROR, logger="stratus_processing"):
         assert entrypoint.main() == EXIT_MISCONFIGURED
     assert message in caplog.text
+
+
+def test_the_combine_step_evaluates_only_what_follows_aggregate_spatial():
+    process = aggregated({"m": {**call("mean"), "result": True}})
+    graph = process["process_graph"]
+    graph["ndvi"] = {"process_id": "ndvi", "arguments": {"data": {"from_node": "load"}}}
+    graph["save_tif"] = {"process_id": "save_result", "arguments": {"data": {"from_node": "ndvi"}, "format": "GTiff"}}
+
+    pruned = combine_graph(process)["process_graph"]
+
+    assert set(pruned) == {"agg", "save"}  # no load, no raster output: the tiles wrote those
+    assert pruned["agg"]["arguments"]["data"] is None
+    assert pruned["agg"]["arguments"]["geometries"] == GEOMETRIES
+    assert pruned["save"]["result"] is True and not pruned["agg"].get("result")
+    assert combine_graph(ndvi_mean()) is None
+    # an aggregate that is the graph's result without save_result: it is the combined graph's result
+    del graph["save"], graph["save_tif"], graph["ndvi"]
+    graph["agg"]["result"] = True
+    assert combine_graph(process)["process_graph"]["agg"]["result"] is True
