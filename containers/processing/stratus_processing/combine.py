@@ -77,14 +77,17 @@ class TileOutcomes:
     finished: list[TileRecord]
     missing: list[MissingTile]
     reused: list[str]  # tiles whose record is the previous run's
+    spent: list[Mapping[str, Any]]  # the usage of this run's tile tasks, finished or failed
 
 
 def read_records(s3: Any, bucket: str, manifest: TileManifest, results_prefix: str,
                  previous_prefix: str | None = None) -> TileOutcomes:
     """Every tile's record: this run's, else (a restarted run) the previous run's finished one."""
-    finished, missing, reused = [], [], []
+    finished, missing, reused, spent = [], [], [], []
     for tile in manifest.tiles:
         record = _record(s3, bucket, results_prefix, tile.tile_id)
+        if record is not None:
+            spent.append(record.usage)
         if (record is None or not record.finished) and previous_prefix:
             earlier = _record(s3, bucket, previous_prefix, tile.tile_id)
             if earlier is not None and earlier.finished:
@@ -96,7 +99,7 @@ def read_records(s3: Any, bucket: str, manifest: TileManifest, results_prefix: s
             missing.append(MissingTile(tile.tile_id, str((record.error or {}).get("message") or "failed")))
         else:
             finished.append(record)
-    return TileOutcomes(finished, missing, reused)
+    return TileOutcomes(finished, missing, reused, spent)
 
 
 def _record(s3: Any, bucket: str, prefix: str, tile_id: str) -> TileRecord | None:
@@ -169,8 +172,9 @@ def mosaic_vrt(manifest: TileManifest, records: Sequence[TileRecord], name: str)
     west, south, east, north = asset["bbox"]
     asset["geometry"] = {"type": "Polygon", "coordinates": [[[west, south], [east, south], [east, north],
                                                              [west, north], [west, south]]]}
+    width, height = manifest.grid_width, manifest.grid_height
     x0, y1 = c, f
-    x1, y0 = c + a * manifest.grid_width + b * manifest.grid_height, f + d * manifest.grid_width + e * manifest.grid_height
+    x1, y0 = c + a * width + b * height, f + d * width + e * height
     asset["proj:bbox"] = [min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)]
     return "\n".join(lines) + "\n", asset
 
@@ -369,7 +373,8 @@ def run_combine(config: RunConfig, settings: Settings, *, s3: Any, publisher: Ev
             env = EvalEnv(catalog=catalog, rasters=rasters, results=store, reporter=reporter,
                           user_processes=snapshot.user_processes)
             results = combine_results(manifest, outcomes, snapshot.process, env, store, registry=registry)
-            usage = summed_usage([r.usage for r in outcomes.finished] + [meter.usage()])
+            # this run's tasks only: a restarted run's reused tiles were the previous run's usage
+            usage = summed_usage([*outcomes.spent, meter.usage()])
             if outcomes.missing:
                 key = catalog_layout.partial_manifest_key(config.results_prefix)
                 write_json(s3, settings.results_bucket, key,

@@ -168,7 +168,8 @@ def run_tile(config: RunConfig, tile_id: str, settings: Settings, *, s3: Any, pu
             manifest = read_plan(s3, settings.results_bucket, config.results_prefix)
             tile = tile_of(manifest, tile_id)
             snapshot = load_snapshot(s3, settings.results_bucket, config.graph_key)
-            store = S3ResultStore(s3, settings.results_bucket, catalog_layout.tile_prefix(config.results_prefix, tile_id))
+            store = S3ResultStore(s3, settings.results_bucket,
+                                  catalog_layout.tile_prefix(config.results_prefix, tile_id))
             documents = DocumentReader(s3_client=s3, s3_buckets=[settings.data_bucket],
                                        allow=settings.outbound_allow_list)
             catalog = ConfiguredCatalog(S3JsonStore(s3, settings.data_bucket), documents=documents,

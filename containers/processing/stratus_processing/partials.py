@@ -4,13 +4,14 @@ geometry's statistics, and the combine step's statistics from the parts of all t
 Each pixel belongs to exactly one tile's window (halos are read, never aggregated), so a geometry
 crossing tile borders gets each of its pixels once. Per geometry (and per cell of the cube's other
 dimensions: dates, bands) a tile keeps the number of its pixels (`total`), of those with a value
-(`present`: not NaN), of its finite ones (`count`), their sum, min, max and `m2`, the sum of squared deviations from the tile's own mean.
-The combine step merges them with Chan et al.'s pairwise update (more stable than a sum of
-squares): mean = Σsum / Σcount, sample variance = M2 / (N - 1), as the single task's reducers
-(`processes.reducers`: `ddof=1`). The numbers equal the single task's up to the order of the
-floating-point additions (relative differences of ~1e-15). For `first` and `last` a tile also keeps
-the value and grid position of its first and last pixel of each geometry: the single task takes the
-pixels of a geometry row by row over the grid, so the earliest position over all tiles is the first.
+(`present`: not NaN), of its finite ones (`count`), and of the values their sum, min, max and `m2`,
+the sum of squared deviations from the tile's own mean. The combine step merges them with Chan et
+al.'s pairwise update (more stable than a sum of squares): mean = Σsum / Σpresent, sample variance
+= M2 / (N - 1), as the single task's reducers (`processes.reducers`: `ddof=1`). The numbers equal
+the single task's up to the order of the floating-point additions (relative differences of ~1e-15;
+counts, min, max, first and last exactly). For `first` and `last` a tile also keeps the value and
+grid position of its first and last pixel of each geometry: the single task takes the pixels of a
+geometry row by row over the grid, so the earliest position over all tiles is the first.
 """
 
 from __future__ import annotations

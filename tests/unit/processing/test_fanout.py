@@ -356,6 +356,11 @@ def test_failed_and_lost_tiles_give_partial_results_naming_them_and_a_restart_re
     assert not runs.s3.path(RESULTS_BUCKET, first.manifest_key).exists()
     error = runs.sqs.messages[STATUS_QUEUE][-1]
     assert error["status"] == "error"
+    # the usage of every task of the run, the failed tile's too
+    records = [TileRecord.from_json(json.loads(path.read_text())) for path in
+               runs.s3.path(RESULTS_BUCKET, f"{first.results_prefix}tiles").glob("*/record.json")]
+    assert len(records) == 15 and records[0].usage["duration"]["value"] > 0
+    assert error["usage"]["duration"]["value"] > sum(r.usage["duration"]["value"] for r in records) - 0.01
     assert error["reason"].startswith("2 of 16 tiles failed: r0000c0000 (the tile's task did not finish), "
                                       "r0002c0001 (There is no data")
     tile_errors = [e for e in runs.sqs.messages[LOG_QUEUE] if e["level"] == "error"
