@@ -78,6 +78,23 @@ def smoothed_per_date():
                  "arguments": {"data": {"from_node": "smooth"}, "format": "GTiff"}}}}
 
 
+def neighbourhoods():
+    """apply_neighborhood in 8 px windows with 1 px of overlap: a 5 × 5 kernel inside each window sees
+    its edges, so every pixel depends on where the windows are; a tile needs a 1 px halo."""
+    load = load_node(("B08",))
+    load["arguments"]["temporal_extent"] = ["2022-06-01", "2022-06-05"]
+    px = [{"dimension": d, "value": v, "unit": "px"} for d, v in (("x", 8), ("y", 8))]
+    overlap = [{"dimension": d, "value": 1, "unit": "px"} for d in ("x", "y")]
+    kernel = {"process_graph": {"k": {"process_id": "apply_kernel", "result": True, "arguments": {
+        "data": {"from_parameter": "data"}, "kernel": [[1] * 5] * 5, "factor": 1 / 25, "border": 0}}}}
+    return {"process_graph": {
+        "load": load,
+        "n": {"process_id": "apply_neighborhood", "arguments": {
+            "data": {"from_node": "load"}, "process": kernel, "size": px, "overlap": overlap}},
+        "save": {"process_id": "save_result", "result": True,
+                 "arguments": {"data": {"from_node": "n"}, "format": "GTiff"}}}}
+
+
 def utm_box(west, south, east, north):
     ring = [[west, south], [east, south], [east, north], [west, north], [west, south]]
     return transform_geom("EPSG:32632", "EPSG:4326", {"type": "Polygon", "coordinates": [ring]})
@@ -282,6 +299,14 @@ def test_a_graph_with_a_kernel_reads_a_halo_and_gives_the_single_tasks_pixels(ru
         window = whole.read(1)[EDGE:2 * EDGE, EDGE:2 * EDGE]
     np.testing.assert_array_equal(cut[1:-1, 1:-1], window[1:-1, 1:-1])
     assert not np.array_equal(cut[0], window[0])
+
+
+def test_apply_neighborhood_uses_the_whole_grids_windows_in_every_tile(runs, tmp_path):
+    single = runs.single(neighbourhoods())
+    runs.fanned_out(neighbourhoods(), halo=1)
+
+    (name,) = single.assets
+    assert_mosaic_equals_single(runs, tmp_path, single, "fanned", name.removesuffix(".tif"))
 
 
 def test_aggregate_spatial_combines_to_the_single_tasks_numbers(runs):
