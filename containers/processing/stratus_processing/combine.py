@@ -276,7 +276,9 @@ def evaluate_combined(process: Mapping[str, Any], env: EvalEnv, records: Sequenc
     pruned = combine_graph(process)
     if pruned is None:
         return
-    env = replace(env, fanout=FanoutStep(combining=True, partials=merged_partials(records)))
+    # the job's progress is the map run's; the combine step reports only its end (100)
+    env = replace(env, fanout=FanoutStep(combining=True, partials=merged_partials(records)),
+                  reporter=_WithoutProgress(env.reporter))
     store = env.require_results()
     before = len(store.assets)
     result = evaluate_process(pruned, env, registry=registry)
@@ -284,6 +286,17 @@ def evaluate_combined(process: Mapping[str, Any], env: EvalEnv, records: Sequenc
     if not has_save and len(store.assets) == before and not cubes.is_cube(result):
         env.reporter.log("The process graph has no save_result: saving the result as JSON")
         save_json(result, store)
+
+
+class _WithoutProgress:
+    def __init__(self, reporter: Any) -> None:
+        self._reporter = reporter
+
+    def log(self, message: str, **kwargs: Any) -> None:
+        self._reporter.log(message, **kwargs)
+
+    def progress(self, fraction: float) -> None:
+        pass
 
 
 # --- the step -------------------------------------------------------------------------------------

@@ -315,6 +315,9 @@ def test_aggregate_spatial_combines_to_the_single_tasks_numbers(runs):
     fanned = runs.fanned_out(aggregated(statistics_reducer()), halo=2)
 
     assert set(fanned.assets) == set(single.assets) == {"result.json"}
+    # the combine step evaluates the aggregation without progress reports: the job's progress is the map's
+    assert [s["progress"] for s in runs.sqs.messages[STATUS_QUEUE]
+            if s["run_id"] == "fanned" and s.get("progress") is not None] == [100]
     expected, got = runs.read_json(single.assets["result.json"]), runs.read_json(fanned.assets["result.json"])
     assert got.keys() == expected.keys()
     want = np.array([expected[date] for date in expected], dtype=float)  # date, geometry, band × statistic
