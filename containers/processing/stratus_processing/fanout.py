@@ -113,8 +113,9 @@ def evaluate_tile(process: dict[str, Any], env: EvalEnv, manifest: TileManifest,
     graph = ProcessGraph(process["process_graph"])
     if tiling_obstacle(graph) is None:
         try:
-            tiled = run_tiled(process, env, registry=registry, window=tuple(tile.window.to_json()))
-        except ValueError as exc:  # the window is not inside the grid the loads give
+            tiled = run_tiled(process, env, registry=registry, window=tuple(tile.window.to_json()),
+                              grid_size=(manifest.grid_width, manifest.grid_height))
+        except ValueError as exc:  # the plan's grid is not the one the loads give
             raise InternalException(message=f"The tile plan does not fit the run's grid: {exc}") from exc
         if tiled.ran:
             return fanout.partials

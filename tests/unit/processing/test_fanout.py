@@ -438,3 +438,17 @@ def test_the_combine_step_evaluates_only_what_follows_aggregate_spatial():
     del graph["save"], graph["save_tif"], graph["ndvi"]
     graph["agg"]["result"] = True
     assert combine_graph(process)["process_graph"]["agg"]["result"] is True
+
+
+def test_a_tile_of_a_plan_for_another_grid_fails_with_an_error_record(runs):
+    config = runs.config("wrong-grid")
+    manifest = TileManifest(120, 84, EDGE, 0, tuple(tile_windows(120, 84, EDGE)))
+    runs.s3.put_object(Bucket=RESULTS_BUCKET, Key=catalog_layout.plan_key(config.results_prefix),
+                       Body=json.dumps(manifest.to_json()).encode())
+    assert runs.tiles(config, ndvi_mean(), manifest, only={"r0000c0000"}) == {"r0000c0000": EXIT_FAILED}
+
+    record = TileRecord.from_json(json.loads(runs.s3.path(
+        RESULTS_BUCKET, catalog_layout.tile_record_key(config.results_prefix, "r0000c0000")).read_text()))
+    assert record.status == "error" and record.error["code"] == "Internal"
+    assert "120 × 84 px, the loads give 96 × 84 px" in record.error["message"]
+    assert not record.assets and record.usage["duration"]["value"] > 0
