@@ -76,25 +76,30 @@ class MissingTile:
 class TileOutcomes:
     finished: list[TileRecord]
     missing: list[MissingTile]
+    reused: list[str]  # tiles whose record is the previous run's
+    spent: list[Mapping[str, Any]]  # the usage of this run's tile tasks, finished or failed
 
 
 def read_records(s3: Any, bucket: str, manifest: TileManifest, results_prefix: str,
                  previous_prefix: str | None = None) -> TileOutcomes:
     """Every tile's record: this run's, else (a restarted run) the previous run's finished one."""
-    finished, missing = [], []
+    finished, missing, reused, spent = [], [], [], []
     for tile in manifest.tiles:
         record = _record(s3, bucket, results_prefix, tile.tile_id)
+        if record is not None:
+            spent.append(record.usage)
         if (record is None or not record.finished) and previous_prefix:
             earlier = _record(s3, bucket, previous_prefix, tile.tile_id)
             if earlier is not None and earlier.finished:
                 record = earlier
+                reused.append(tile.tile_id)
         if record is None:
             missing.append(MissingTile(tile.tile_id, "the tile's task did not finish"))
         elif not record.finished:
             missing.append(MissingTile(tile.tile_id, str((record.error or {}).get("message") or "failed")))
         else:
             finished.append(record)
-    return TileOutcomes(finished, missing)
+    return TileOutcomes(finished, missing, reused, spent)
 
 
 def _record(s3: Any, bucket: str, prefix: str, tile_id: str) -> TileRecord | None:
@@ -116,7 +121,8 @@ def tile_asset_name(name: str, tile_id: str) -> str:
 
 def tile_assets(records: Sequence[TileRecord]) -> dict[str, dict[str, Any]]:
     """One asset per tile file, named after the file and its tile."""
-    return {tile_asset_name(name, record.tile_id): dict(asset)
+    return {tile_asset_name(name, record.tile_id): {**asset, "title": f"{asset.get('title', name)}, tile "
+                                                                      f"{record.tile_id}"}
             for record in records for name, asset in record.assets.items()}
 
 
@@ -166,8 +172,9 @@ def mosaic_vrt(manifest: TileManifest, records: Sequence[TileRecord], name: str)
     west, south, east, north = asset["bbox"]
     asset["geometry"] = {"type": "Polygon", "coordinates": [[[west, south], [east, south], [east, north],
                                                              [west, north], [west, south]]]}
+    width, height = manifest.grid_width, manifest.grid_height
     x0, y1 = c, f
-    x1, y0 = c + a * manifest.grid_width + b * manifest.grid_height, f + d * manifest.grid_width + e * manifest.grid_height
+    x1, y0 = c + a * width + b * height, f + d * width + e * height
     asset["proj:bbox"] = [min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)]
     return "\n".join(lines) + "\n", asset
 
@@ -269,7 +276,9 @@ def evaluate_combined(process: Mapping[str, Any], env: EvalEnv, records: Sequenc
     pruned = combine_graph(process)
     if pruned is None:
         return
-    env = replace(env, fanout=FanoutStep(combining=True, partials=merged_partials(records)))
+    # the job's progress is the map run's; the combine step reports only its end (100)
+    env = replace(env, fanout=FanoutStep(combining=True, partials=merged_partials(records)),
+                  reporter=_WithoutProgress(env.reporter))
     store = env.require_results()
     before = len(store.assets)
     result = evaluate_process(pruned, env, registry=registry)
@@ -277,6 +286,17 @@ def evaluate_combined(process: Mapping[str, Any], env: EvalEnv, records: Sequenc
     if not has_save and len(store.assets) == before and not cubes.is_cube(result):
         env.reporter.log("The process graph has no save_result: saving the result as JSON")
         save_json(result, store)
+
+
+class _WithoutProgress:
+    def __init__(self, reporter: Any) -> None:
+        self._reporter = reporter
+
+    def log(self, message: str, **kwargs: Any) -> None:
+        self._reporter.log(message, **kwargs)
+
+    def progress(self, fraction: float) -> None:
+        pass
 
 
 # --- the step -------------------------------------------------------------------------------------
@@ -354,12 +374,8 @@ def run_combine(config: RunConfig, settings: Settings, *, s3: Any, publisher: Ev
             manifest = read_plan(s3, settings.results_bucket, config.results_prefix)
             outcomes = read_records(s3, settings.results_bucket, manifest, config.results_prefix,
                                     previous_results_prefix)
-            reused = [r.tile_id for r in outcomes.finished
-                      if previous_results_prefix and read_json(
-                          s3, settings.results_bucket,
-                          catalog_layout.tile_record_key(config.results_prefix, r.tile_id)) is None]
             reporter.log(f"Combining {len(outcomes.finished)} of {len(manifest.tiles)} tiles"
-                         + (f" ({len(reused)} from the previous run)" if reused else ""))
+                         + (f" ({len(outcomes.reused)} from the previous run)" if outcomes.reused else ""))
             snapshot = load_snapshot(s3, settings.results_bucket, config.graph_key)
             store = S3ResultStore(s3, settings.results_bucket, config.results_prefix)
             documents = DocumentReader(s3_client=s3, s3_buckets=[settings.data_bucket],
@@ -370,7 +386,8 @@ def run_combine(config: RunConfig, settings: Settings, *, s3: Any, publisher: Ev
             env = EvalEnv(catalog=catalog, rasters=rasters, results=store, reporter=reporter,
                           user_processes=snapshot.user_processes)
             results = combine_results(manifest, outcomes, snapshot.process, env, store, registry=registry)
-            usage = summed_usage([r.usage for r in outcomes.finished] + [meter.usage()])
+            # this run's tasks only: a restarted run's reused tiles were the previous run's usage
+            usage = summed_usage([*outcomes.spent, meter.usage()])
             if outcomes.missing:
                 key = catalog_layout.partial_manifest_key(config.results_prefix)
                 write_json(s3, settings.results_bucket, key,

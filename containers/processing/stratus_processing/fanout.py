@@ -51,6 +51,7 @@ from stratus_processing.tiling import (
     tiling_obstacle,
     window_grid,
 )
+from stratus_processing.vector_cube import is_vector_cube
 
 logger = logging.getLogger("stratus_processing")
 
@@ -64,6 +65,7 @@ class FanoutStep:
 
     combining: bool = False  # the combine step (else a tile step)
     window: Grid | None = None  # a tile step: the tile's window of the output grid (what it writes)
+    origin: tuple[int, int] = (0, 0)  # a tile step: (row, col) of the window in the output grid
     # aggregate_spatial node id -> its parts: written by a tile step (JSON), read by the combine step
     # (with the merged `partials.Parts` under "parts")
     partials: dict[str, Any] = field(default_factory=dict)
@@ -106,13 +108,14 @@ def tile_of(manifest: TileManifest, tile_id: str) -> Tile:
 def evaluate_tile(process: dict[str, Any], env: EvalEnv, manifest: TileManifest, tile: Tile, *,
                   registry: ProcessRegistry = DEFAULT_REGISTRY) -> dict[str, Any]:
     """Evaluate `process` on `tile` into `env.results`; returns the aggregate_spatial parts."""
-    fanout = FanoutStep()
+    fanout = FanoutStep(origin=(tile.window.row_off, tile.window.col_off))
     env = replace(env, fanout=fanout)
     graph = ProcessGraph(process["process_graph"])
     if tiling_obstacle(graph) is None:
         try:
-            tiled = run_tiled(process, env, registry=registry, window=tuple(tile.window.to_json()))
-        except ValueError as exc:  # the window is not inside the grid the loads give
+            tiled = run_tiled(process, env, registry=registry, window=tuple(tile.window.to_json()),
+                              grid_size=(manifest.grid_width, manifest.grid_height))
+        except ValueError as exc:  # the plan's grid is not the one the loads give
             raise InternalException(message=f"The tile plan does not fit the run's grid: {exc}") from exc
         if tiled.ran:
             return fanout.partials
@@ -134,8 +137,12 @@ def evaluate_tile(process: dict[str, Any], env: EvalEnv, manifest: TileManifest,
         with numeric_conventions(), write_env():
             result = evaluate_graph(process["process_graph"], tile_env, registry=registry,
                                     arguments=parameter_defaults(process))
-            if not any(node.process_id == SAVE_PROCESS for node in graph.nodes.values()) and cubes.is_cube(result):
-                outputs.write(IMPLICIT_OUTPUT, GTIFF, {}, result)
+            if not any(node.process_id == SAVE_PROCESS for node in graph.nodes.values()):
+                if cubes.is_cube(result):
+                    outputs.write(IMPLICIT_OUTPUT, GTIFF, {}, result)
+                elif not is_vector_cube(result):  # a vector cube is combined and saved by the combine step
+                    raise InternalException(message="The result of this graph cannot be combined from tiles; "
+                                                    "the run should have been one task.")
             outputs.finalize(graph.end_node_ids)
     except BaseException:
         outputs.discard()
@@ -162,7 +169,8 @@ def run_tile(config: RunConfig, tile_id: str, settings: Settings, *, s3: Any, pu
             manifest = read_plan(s3, settings.results_bucket, config.results_prefix)
             tile = tile_of(manifest, tile_id)
             snapshot = load_snapshot(s3, settings.results_bucket, config.graph_key)
-            store = S3ResultStore(s3, settings.results_bucket, catalog_layout.tile_prefix(config.results_prefix, tile_id))
+            store = S3ResultStore(s3, settings.results_bucket,
+                                  catalog_layout.tile_prefix(config.results_prefix, tile_id))
             documents = DocumentReader(s3_client=s3, s3_buckets=[settings.data_bucket],
                                        allow=settings.outbound_allow_list)
             catalog = ConfiguredCatalog(S3JsonStore(s3, settings.data_bucket), documents=documents,

@@ -303,13 +303,14 @@ class TiledRun:
 
 def run_tiled(process: Mapping[str, Any], env: EvalEnv, *, registry: ProcessRegistry = DEFAULT_REGISTRY,
               tile_size: int | None = None, workers: int = TILE_WORKERS,
-              window: tuple[int, int, int, int] | None = None) -> TiledRun:
+              window: tuple[int, int, int, int] | None = None, grid_size: tuple[int, int] | None = None) -> TiledRun:
     """Evaluate `process` tile by tile when it can be (see the module docstring); `ran` False means
     nothing was written and the caller evaluates the whole cube. openEO errors propagate.
 
     `window` ([col_off, row_off, width, height] of the output grid, a fanned-out run's tile) limits
     the run to that part of the grid: the outputs cover just the window, pixel for pixel that part
-    of the whole grid's outputs."""
+    of the whole grid's outputs; `grid_size` ((width, height), px) is the grid the window was cut from,
+    checked against the loads' (ValueError)."""
     graph = ProcessGraph(process["process_graph"])
     obstacle = tiling_obstacle(graph)
     if obstacle is not None:
@@ -319,6 +320,9 @@ def run_tiled(process: Mapping[str, Any], env: EvalEnv, *, registry: ProcessRegi
     if isinstance(planned, str):
         return TiledRun(False, planned)
     context, grid = planned
+    if grid_size is not None and (grid.width, grid.height) != tuple(grid_size):
+        raise ValueError(f"the window's grid is {grid_size[0]} × {grid_size[1]} px, the loads give "
+                         f"{grid.width} × {grid.height} px")
     if window is not None:
         grid = window_grid(grid, *window)
     size = tile_size or choose_tile_size(context.loads.values())

@@ -25,7 +25,13 @@ from stratus_processing.env import EvalEnv
 from stratus_processing.geometry import PixelWindow, pixel_window
 from stratus_processing.processes.cubes import returns_statistics, statistic_names, statistics_as_bands
 from stratus_processing.processes.spatial import geometries_argument
-from stratus_processing.partials import Parts, combinable_statistics, coords_from_json, coords_to_json
+from stratus_processing.partials import (
+    ORDERED_STATISTICS,
+    Parts,
+    combinable_statistics,
+    coords_from_json,
+    coords_to_json,
+)
 from stratus_processing.registry import ProcessArgs, process
 from stratus_processing.tiling import cropped_to
 
@@ -58,18 +64,18 @@ def aggregate_spatial(args: ProcessArgs, env: EvalEnv) -> xr.DataArray:
     if target_dimension is not None and target_dimension in (*other, vectors.GEOMETRY):
         raise TargetDimensionExistsException()
     parts: Parts | None = None
-    if fanout is not None:
-        if combinable_statistics(reducer) is None:
-            raise InternalException(message="aggregate_spatial's reducer cannot be combined from the tiles of a "
-                                            "fanned-out run; the run should have been one task")
+    combinable = combinable_statistics(reducer) if fanout is not None else None
+    if fanout is not None and combinable is None:
+        raise InternalException(message="aggregate_spatial's reducer cannot be combined from the tiles of a "
+                                        "fanned-out run; the run should have been one task")
 
     ordered = cube.transpose(*other, cubes.Y, cubes.X)
     other_shape = ordered.shape[:-2]
     other_coords = {name: coord for name, coord in cube.coords.items()
                     if cubes.Y not in coord.dims and cubes.X not in coord.dims and name != cubes.SPATIAL_REF}
     n = len(features)
-    if fanout is not None:
-        parts = Parts.empty((n, *other_shape))
+    if combinable is not None:
+        parts = Parts.empty((n, *other_shape), ordered=any(s.name in ORDERED_STATISTICS for s in combinable))
     aggregated = np.full((n, *other_shape), np.nan, dtype=cubes.CUBE_DTYPE)
     total_count = np.zeros((n, *other_shape), dtype=cubes.CUBE_DTYPE)
     valid_count = np.zeros((n, *other_shape), dtype=cubes.CUBE_DTYPE)
@@ -93,7 +99,7 @@ def aggregate_spatial(args: ProcessArgs, env: EvalEnv) -> xr.DataArray:
     for count, indices in by_count.items():
         pixels = np.stack([values[..., windows[i].rows, windows[i].cols][..., windows[i].mask] for i in indices])
         if parts is not None:
-            parts.set(indices, pixels)
+            parts.set(indices, pixels, np.stack([_grid_positions(windows[i], fanout) for i in indices]))
         data = xr.DataArray(pixels, dims=(vectors.GEOMETRY, *other, PIXELS), coords=other_coords)
         reduced = reducer(callback_env, data=data, context=context)
         if isinstance(reduced, xr.DataArray) and PIXELS in reduced.dims and returns_statistics(reducer):
@@ -136,6 +142,17 @@ def aggregate_spatial(args: ProcessArgs, env: EvalEnv) -> xr.DataArray:
                                                "coords": coords_to_json(other_coords), "attrs": dict(cube.attrs),
                                                **parts.to_json()}
     return vectors.make_vector_cube(features, result, dims=dims, coords=coords, attrs=cube.attrs)
+
+
+def _grid_positions(window: PixelWindow, fanout: Any) -> np.ndarray:
+    """Where a geometry's pixels lie in the whole grid, in the order the reducer gets them (row by row)."""
+    rows, cols = np.nonzero(window.mask)
+    row_off, col_off = fanout.origin
+    return (row_off + window.rows.start + rows) * _ROW_STRIDE + col_off + window.cols.start + cols
+
+
+# Positions as one number (exact in float64 for grids under 2**26 px a side).
+_ROW_STRIDE = 2**26
 
 
 def _combined(args: ProcessArgs, env: EvalEnv, features: Any, reducer: Any,
