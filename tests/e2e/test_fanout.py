@@ -109,17 +109,17 @@ def run_to_end(job, expected: str, timeout=FANOUT_TIMEOUT_S) -> None:
     assert status == expected, "\n".join(e.message for e in job.logs() if e.level in ("error", "warning"))
 
 
-def tile_rasters(job, directory: Path) -> dict[str, np.ndarray]:
-    """The job's tile COGs placed into the grid of the single task's result: file name -> array."""
+def downloaded(job, directory: Path) -> dict[str, Path]:
+    """The job's result files, downloaded as a user does (by asset name): name -> path."""
     directory.mkdir(parents=True, exist_ok=True)
     job.get_results().download_files(directory)
-    return {path.name: path for path in directory.iterdir() if path.suffix == ".tif"}
+    return {path.name: path for path in directory.iterdir()}
 
 
-def mosaic(paths: dict[str, Path], reference: rasterio.DatasetReader) -> np.ndarray:
+def mosaic(paths: list[Path], reference: rasterio.DatasetReader) -> np.ndarray:
     """The tile COGs placed by their own georeferencing on the reference's grid (NaN where no tile is)."""
     out = np.full((reference.count, reference.height, reference.width), np.nan)
-    for path in paths.values():
+    for path in paths:
         with rasterio.open(path) as tile:
             assert tile.crs == reference.crs and tile.res == reference.res
             col, row = ~reference.transform @ (tile.transform.c, tile.transform.f)
@@ -131,30 +131,54 @@ def mosaic(paths: dict[str, Path], reference: rasterio.DatasetReader) -> np.ndar
 def single_task_result(connection, tmp_path: Path) -> Path:
     job = ndvi_mean(connection).save_result("GTiff").create_job(title="single task reference")
     run_to_end(job, "finished", timeout=120)
-    job.get_results().download_files(tmp_path / "single")
-    (path,) = [p for p in (tmp_path / "single").iterdir() if p.suffix == ".tif"]
+    (path,) = [p for p in downloaded(job, tmp_path / "single").values() if p.suffix == ".tif"]
     return path
 
 
-def test_a_job_over_budget_fans_out_into_16_tiles_and_equals_the_single_task_result(
+def test_a_job_over_budget_fans_out_a_failed_tile_gives_partial_results_and_a_restart_completes_it(
         fanout_system, connection, tmp_path):
     fanned, endpoint = fanout_system
-    # Given the same NDVI mean as one task (session system) and on the small-tile system
+    s3 = aws(endpoint, "s3")
+    # Given the NDVI mean as one task (the session's system) and on the small-tile system, where one source COG
+    # has a corrupt block that only the south-east tile reads
     reference_path = single_task_result(connection, tmp_path)
-    job = ndvi_mean(fanned).save_result("GTiff").create_job(title="fanned out")
-    # When it runs
+    job = ndvi_mean(fanned).save_result("GTiff").create_job(title="fanned out, one bad tile")
+    key = catalog_layout.asset_key(COLLECTION, first_june_bolzano_item(s3), "B08")
+    original = corrupt_block(s3, key)
+    try:
+        # When it runs: 16 tile tasks and the combine task; that tile fails, the job ends error, its log names it
+        run_to_end(job, "error")
+        (first_run, jobs), = settled_batch_jobs(endpoint, job.job_id).items()
+        assert steps_of(jobs, job.job_id, first_run) == sorted([*TILES, "combine"])
+        failed = [j for j in jobs if j["status"] == "FAILED"]
+        assert steps_of(failed, job.job_id, first_run) == sorted([SOUTH_EAST, "combine"])
+        errors = [e.message for e in job.logs(level="error")]
+        assert any(message.startswith(f"tile {SOUTH_EAST}: ") for message in errors), errors
+        # and ?partial=true lists the 15 finished tiles and names the missing one
+        partial = fanned.get(f"/jobs/{job.job_id}/results", params={"partial": "true"}).json()
+        assert partial["openeo:status"] == "error"
+        assert [m["tile_id"] for m in partial["stratus:missing_tiles"]] == [SOUTH_EAST]
+        listed = [link["title"] for link in partial["links"] if link["rel"] == "item"]
+        assert sorted(t for t in TILES if any(t in name for name in listed)) == sorted(set(TILES) - {SOUTH_EAST})
+    finally:
+        s3.put_object(Bucket="stratus-data", Key=key, Body=original)
+    # When it is restarted with the data repaired: only that tile runs again, and the job finishes whole
     run_to_end(job, "finished")
-    # Then it ran as 16 tile tasks and one combine task
-    (run, jobs), = settled_batch_jobs(endpoint, job.job_id).items()
-    assert steps_of(jobs, job.job_id, run) == sorted([*TILES, "combine"])
-    assert {j["status"] for j in jobs} == {"SUCCEEDED"}
-    # and its tiles, placed by their georeferencing, are the single task's result pixel for pixel
-    tiles = {name: path for name, path in tile_rasters(job, tmp_path / "fanned").items()}
-    with rasterio.open(reference_path) as reference:
+    runs = settled_batch_jobs(endpoint, job.job_id)
+    (second_run,) = set(runs) - {first_run}
+    assert steps_of(runs[second_run], job.job_id, second_run) == sorted([SOUTH_EAST, "combine"])
+    # Then its 16 tiles, placed by their georeferencing, and its mosaic opened as one file, are the single
+    # task's result pixel for pixel
+    files = downloaded(job, tmp_path / "fanned")
+    tiles = [path for name, path in files.items() if path.suffix == ".tif" and any(t in name for t in TILES)]
+    assert len(tiles) == 16
+    (vrt,) = [path for path in files.values() if path.suffix == ".vrt"]
+    with rasterio.open(reference_path) as reference, rasterio.open(vrt) as whole:
         expected = reference.read().astype(np.float64)
-        tiled = [p for name, p in tiles.items() if any(t in name for t in TILES)]
-        assert len(tiled) == 16
-        np.testing.assert_array_equal(mosaic(dict(enumerate(tiled)), reference), expected)
+        np.testing.assert_array_equal(mosaic(tiles, reference), expected)
+        assert (whole.width, whole.height, whole.transform, whole.crs) == (
+            reference.width, reference.height, reference.transform, reference.crs)
+        np.testing.assert_array_equal(whole.read().astype(np.float64), expected)
 
 
 def aggregate(connection):
@@ -192,38 +216,6 @@ def corrupt_block(s3, key: str) -> bytes:
     broken = original[:offset] + bytes(b ^ 0x5A for b in original[offset:offset + size]) + original[offset + size:]
     s3.put_object(Bucket="stratus-data", Key=key, Body=broken)
     return original
-
-
-def test_a_failed_tile_gives_partial_results_and_a_restart_runs_only_that_tile(fanout_system):
-    fanned, endpoint = fanout_system
-    s3 = aws(endpoint, "s3")
-    job = ndvi_mean(fanned).save_result("GTiff").create_job(title="one bad tile")
-    key = catalog_layout.asset_key(COLLECTION, first_june_bolzano_item(s3), "B08")
-    original = corrupt_block(s3, key)
-    try:
-        # When a tile fails: the job ends error, its log names the tile
-        run_to_end(job, "error")
-        errors = [e.message for e in job.logs(level="error")]
-        assert any(message.startswith(f"tile {SOUTH_EAST}: ") for message in errors), errors
-        (first_run, jobs), = settled_batch_jobs(endpoint, job.job_id).items()
-        failed = [j for j in jobs if j["status"] == "FAILED"]
-        assert steps_of(failed, job.job_id, first_run) == sorted([SOUTH_EAST, "combine"])
-        # and ?partial=true lists the 15 finished tiles and names the missing one
-        partial = fanned.get(f"/jobs/{job.job_id}/results", params={"partial": "true"}).json()
-        assert partial["openeo:status"] == "error"
-        assert [m["tile_id"] for m in partial["stratus:missing_tiles"]] == [SOUTH_EAST]
-        listed = [link["title"] for link in partial["links"] if link["rel"] == "item"]
-        assert sorted(t for t in TILES if any(t in name for name in listed)) == sorted(set(TILES) - {SOUTH_EAST})
-    finally:
-        s3.put_object(Bucket="stratus-data", Key=key, Body=original)
-    # When it is restarted with the data repaired: only that tile runs again, and the job finishes whole
-    run_to_end(job, "finished")
-    runs = settled_batch_jobs(endpoint, job.job_id)
-    (second_run,) = set(runs) - {first_run}
-    assert steps_of(runs[second_run], job.job_id, second_run) == sorted([SOUTH_EAST, "combine"])
-    results = fanned.get(f"/jobs/{job.job_id}/results").json()
-    listed = [link["title"] for link in results["links"] if link["rel"] == "item"]
-    assert sorted(t for t in TILES if any(t in name for name in listed)) == TILES
 
 
 def first_june_bolzano_item(s3) -> str:
