@@ -106,8 +106,9 @@ def job_results(job: Job, store: ResultStore, base_url: str, expires_in_s: int, 
     if missing:
         # a fanned-out run that ended with missing tiles: what finished is listed, what is missing is named
         collection[MISSING_TILES_FIELD] = missing
-        collection["description"] += (f" Partial results: {len(missing)} tile(s) missing "
-                                      f"({', '.join(m['tile_id'] for m in missing)}); restart the job to complete them.")
+        named = ", ".join(m["tile_id"] for m in missing)
+        collection["description"] += (f" Partial results: {len(missing)} tile(s) missing ({named}); "
+                                      "restart the job to complete them.")
     collection["stac_extensions"] = _extensions(collection)
     return collection
 
