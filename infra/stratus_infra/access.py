@@ -7,7 +7,7 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from aws_cdk import Stack
+from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_batch as batch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
@@ -24,6 +24,10 @@ from stratus_infra import constants
 STATE_MACHINE_ACTIONS = frozenset({"states:StartExecution", "states:StartSyncExecution",
                                    "states:DescribeStateMachine", "states:ListExecutions"})
 EXECUTION_ACTIONS = frozenset({"states:StopExecution", "states:DescribeExecution", "states:GetExecutionHistory"})
+# On the Distributed Map's map runs (`mapRun:{machine}/{label}:{id}`) and child executions
+# (`execution:{machine}/{label}:{id}`).
+MAP_RUN_ACTIONS = frozenset({"states:DescribeMapRun"})
+MAP_CHILD_ACTIONS = frozenset({"states:DescribeExecution", "states:StopExecution"})
 # Batch actions AWS offers no resource-level permissions for.
 BATCH_UNSCOPED_ACTIONS = frozenset({"batch:ListJobs", "batch:DescribeJobs"})
 
@@ -109,6 +113,8 @@ def grant(principal: iam.IGrantable, access: Access, targets: Targets) -> None:
     for key in access.invokes:
         _named("function", key, targets.functions).grant_invoke(principal)
     _grant_state_machine(principal, access.state_machine, targets)
+    for statement in map_run_statements(access.map_runs, targets):
+        principal.grant_principal.add_to_principal_policy(statement)
     _grant_batch(principal, access.batch, targets)
     if access.sends_email:
         iam.Grant.add_to_principal(grantee=principal, actions=["ses:SendEmail"],
@@ -128,6 +134,27 @@ def _grant_state_machine(principal: iam.IGrantable, actions: tuple[str, ...], ta
         state_machine.grant(principal, *on_machine)
     if on_executions:
         state_machine.grant_execution(principal, *on_executions)
+
+
+def map_run_statements(actions: tuple[str, ...], targets: Targets) -> list[iam.PolicyStatement]:
+    """What `Access.map_runs` declares, as policy statements on the job state machine's map runs and child
+    executions (the ARNs are built from the machine's name, as CDK builds its executions')."""
+    if not actions:
+        return []
+    unknown = set(actions) - MAP_RUN_ACTIONS - MAP_CHILD_ACTIONS
+    if unknown:
+        raise ValueError(f"unknown Distributed Map actions {sorted(unknown)}")
+    state_machine = required("the state machine", targets.state_machine)
+    stack = Stack.of(state_machine)
+    name = stack.split_arn(state_machine.state_machine_arn, ArnFormat.COLON_RESOURCE_NAME).resource_name
+    statements = []
+    for resource, allowed in (("mapRun", MAP_RUN_ACTIONS), ("execution", MAP_CHILD_ACTIONS)):
+        chosen = sorted(a for a in actions if a in allowed)
+        if chosen:
+            arn = stack.format_arn(service="states", resource=resource, resource_name=f"{name}/*",
+                                   arn_format=ArnFormat.COLON_RESOURCE_NAME)
+            statements.append(iam.PolicyStatement(actions=chosen, resources=[arn]))
+    return statements
 
 
 def _grant_batch(principal: iam.IGrantable, actions: tuple[str, ...], targets: Targets) -> None:

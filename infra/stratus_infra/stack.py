@@ -101,6 +101,7 @@ class StratusStack(Stack):
         )
         # the API's dry run (estimates, the sync size guard, order checks) searches the configured sources' items
         self.collections.grant_sources(self.api.function)
+        self.collections.grant_sources(self.workflow.plan_run)  # PlanRun's dry run, as the API's estimate
         targets = targets.with_(secrets={"token": self.api.token_secret})
         self.consumers = QueueConsumers(
             self, "Consumers", QueueConsumersProps(queues=self.queues, runtime=runtime, targets=targets)
@@ -109,7 +110,8 @@ class StratusStack(Stack):
             stage=config.stage, rest_api=self.api.rest_api, queues=self.queues,
             state_machine=self.workflow.state_machine, alarm_email=config.alarm_email,
             functions={"api": self.api.function, **self.consumers.functions,
-                       "prepare_job": self.workflow.prepare_job, "reaper": self.workflow.reaper,
+                       "prepare_job": self.workflow.prepare_job, "plan_run": self.workflow.plan_run,
+                       "reaper": self.workflow.reaper,
                        "collections_refresh": self.collections.refresh,
                        "sync_processing": self.processing.sync_function}))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from stratus.resources import (
     STATE_MACHINE_ACCESS,
     STATE_MACHINE_FILE,
     STATE_MACHINE_SUBSTITUTIONS,
+    state_machine_definition,
 )
 from stratus_infra import access, constants
 from stratus_infra.functions import FunctionRuntime, StratusFunction
@@ -52,7 +54,7 @@ class WorkflowProps:
 
 
 class Workflow(Construct):
-    """`state_machine` (standard, traced, logged), `prepare_job` (its first task's function) and `reaper`
+    """`state_machine` (standard, traced, logged), `prepare_job` and `plan_run` (its Lambda tasks) and `reaper`
     (the scheduled function that ends lost runs)."""
 
     def __init__(self, scope: Construct, construct_id: str, props: WorkflowProps) -> None:
@@ -66,10 +68,15 @@ class Workflow(Construct):
             self, FUNCTIONS["prepare_job"].logical_name, spec=FUNCTIONS["prepare_job"], runtime=props.runtime,
             targets=props.targets,
         )
-        targets = props.targets.with_(functions={"prepare_job": self.prepare_job})
+        self.plan_run = StratusFunction(
+            self, FUNCTIONS["plan_run"].logical_name, spec=FUNCTIONS["plan_run"], runtime=props.runtime,
+            targets=props.targets,
+        )
+        targets = props.targets.with_(functions={"prepare_job": self.prepare_job, "plan_run": self.plan_run})
 
         substitutions = {
             "PrepareJobFunctionArn": self.prepare_job.function_arn,
+            "PlanRunFunctionArn": self.plan_run.function_arn,
             "StatusQueueUrl": targets.queues["status"].queue_url,
             "JobQueueArn": access.required("the Batch job queue", targets.job_queue).job_queue_arn,
             "JobDefinitionArn": access.required("the Batch job definition", targets.job_definition)
@@ -81,7 +88,7 @@ class Workflow(Construct):
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
-            definition_body=sfn.DefinitionBody.from_file(str(props.definition_file)),
+            definition_body=sfn.DefinitionBody.from_string(state_machine_definition(props.definition_file.read_text())),
             definition_substitutions={name: substitutions[name] for name in STATE_MACHINE_SUBSTITUTIONS},
             state_machine_type=sfn.StateMachineType.STANDARD,  # `.sync` integrations need STANDARD
             tracing_enabled=True,
@@ -91,7 +98,15 @@ class Workflow(Construct):
         # The ASL comes from a file, so CDK cannot infer the task permissions: they are declared in
         # STATE_MACHINE_ACCESS. Besides, `.sync` needs the managed rule through which Step Functions learns that
         # a Batch job ended: part of the integration, not something the workflow touches.
-        access.grant(self.state_machine, STATE_MACHINE_ACCESS, targets)
+        # What names the machine itself (its Distributed Map starts, describes and stops its own child executions)
+        # goes in a policy of its own: in the role's default policy it would make the machine depend on itself.
+        own = targets.with_(state_machine=self.state_machine)
+        access.grant(self.state_machine, dataclasses.replace(STATE_MACHINE_ACCESS, state_machine=(), map_runs=()),
+                     own)
+        iam.Policy(self, "DistributedMapPolicy", roles=[self.state_machine.role], statements=[
+            iam.PolicyStatement(actions=list(STATE_MACHINE_ACCESS.state_machine),
+                                resources=[self.state_machine.state_machine_arn]),
+            *access.map_run_statements(STATE_MACHINE_ACCESS.map_runs, own)])
         iam.Grant.add_to_principal(
             grantee=self.state_machine,
             actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],

@@ -135,9 +135,10 @@ def provision(session: Any, settings: Settings, *, oidc_issuer_base: str | None 
 
     job_queue_arn, job_definition_arn = _create_batch(session, role_arn, settings)
 
-    definition = (REPO_ROOT / resources.STATE_MACHINE_FILE).read_text()
+    definition = resources.state_machine_definition((REPO_ROOT / resources.STATE_MACHINE_FILE).read_text())
     substitutions = {
         "PrepareJobFunctionArn": function_arns["prepare_job"],
+        "PlanRunFunctionArn": function_arns["plan_run"],
         "StatusQueueUrl": queue_urls["status"],
         "JobQueueArn": job_queue_arn,
         "JobDefinitionArn": job_definition_arn,

@@ -31,6 +31,11 @@ from stratus_local.sqs_poller import SqsPoller
 log = logging.getLogger("stratus_local")
 
 REGION = "eu-central-1"
+SETTINGS_FROM_ENV = ("allowed_private_hosts", "fanout_min_tile_px", "fanout_max_tile_px", "fanout_tile_block_px",
+                     "fanout_task_load_bytes")
+# Batch jobs (the one task of a run, or its tiles) that run at once as local processes
+BATCH_WORKERS_ENV = "STRATUS_LOCAL_BATCH_WORKERS"
+DEFAULT_BATCH_WORKERS = 2
 DEMO_USER = "demo"
 DEFAULT_COLLECTIONS = REPO_ROOT / "infra" / "collections" / "default.json"
 DEMO_ADMIN_EMAIL = "admin@stratus.example"  # the order service's administrator (scope `admin`)
@@ -64,6 +69,8 @@ class LocalOptions:
     # the metadata refresh runs at start (in the background: an unreachable source, e.g. Earth Search offline,
     # never delays the start or `/collections`) and then this often, like its schedule in AWS; 0: never
     collections_refresh_interval_s: float = resources.COLLECTIONS_REFRESH_SCHEDULE_HOURS * 3600
+    # Batch jobs running at once as local processes (the machine's capacity; the map's MaxConcurrency is above)
+    batch_workers: int = field(default_factory=lambda: int(os.environ.get(BATCH_WORKERS_ENV) or DEFAULT_BATCH_WORKERS))
 
 
 @dataclass
@@ -80,6 +87,7 @@ class LocalStratus:
     _http: HttpServer | None = None
     _pollers: list[SqsPoller] = field(default_factory=list)
     _processes: list[subprocess.Popen] = field(default_factory=list)
+    _batch_workers: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(DEFAULT_BATCH_WORKERS))
     _reaper: "_Schedule | None" = None
     _collections_refresh: "_Schedule | None" = None
 
@@ -96,11 +104,14 @@ class LocalStratus:
         os.environ["AWS_ENDPOINT_URL"] = self.endpoint_url
         aws.reset_clients()
         moto_seams.install_lambda_seam(lambda info: handler_for_function_name(info.function_name))
+        self._batch_workers = threading.Semaphore(max(1, self.options.batch_workers))
         moto_seams.install_batch_seam(self._run_batch_job)
 
         session = boto3.session.Session(region_name=REGION)
-        # the one setting taken from the environment: private hosts an operator (or a test) lets webhooks reach
-        base = Settings(allowed_private_hosts=os.environ.get(ENV["allowed_private_hosts"], ""))
+        # the settings taken from the environment: private hosts an operator (or a test) lets webhooks reach, and
+        # the fan-out planner's tile bounds and task budget (small tiles for tests and local runs)
+        base = Settings.from_env({ENV[name]: os.environ[ENV[name]] for name in SETTINGS_FROM_ENV
+                                  if os.environ.get(ENV[name])})
         self.provisioned = provision(session, base, oidc_issuer_base=self.endpoint_url)
         self.settings = self.provisioned.settings
         os.environ.update(self.settings.as_env())
@@ -158,14 +169,29 @@ class LocalStratus:
                                                            name="Demo administrator")
 
     def _run_batch_job(self, job: "moto_seams.BatchJobSpec") -> subprocess.Popen:
-        """Runs the processing container's entrypoint as a local process with the job's command and env."""
+        """Runs the processing container's entrypoint as a local process with the job's command and env, when
+        one of the machine's `STRATUS_LOCAL_BATCH_WORKERS` is free (the job waits in STARTING until then, as a
+        Batch job waits for capacity): 16 tiles on 2 cores do not start 16 engines at once."""
         command = list(job.command)
         if command and command[0] in ("python", "python3"):
             command[0] = sys.executable  # the container's interpreter is this virtualenv's
         env = {**os.environ, **job.environment}
-        process = subprocess.Popen(command, env=env)
+        self._batch_workers.acquire()
+        try:
+            process = subprocess.Popen(command, env=env)
+        except BaseException:
+            self._batch_workers.release()
+            raise
         self._processes.append(process)
+        threading.Thread(target=self._free_worker_when_done, args=(process,), daemon=True,
+                         name=f"batch-worker-{job.job_id}").start()
         return process
+
+    def _free_worker_when_done(self, process: subprocess.Popen) -> None:
+        try:
+            process.wait()
+        finally:
+            self._batch_workers.release()
 
     def stop(self) -> None:
         for schedule in (self._reaper, self._collections_refresh):

@@ -49,6 +49,9 @@ READ_SECRET = {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}
 TRACING = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 ARN = "arn:{AWS::Partition}:{service}:{AWS::Region}:{AWS::AccountId}:"
 EXECUTIONS = ARN.replace("{service}", "states") + "execution:{state-machine.name}:*"
+# the Distributed Map's map runs and child executions (`{machine}/{map label}:{id}`)
+MAP_RUNS = ARN.replace("{service}", "states") + "mapRun:{state-machine.name}/*"
+MAP_CHILDREN = ARN.replace("{service}", "states") + "execution:{state-machine.name}/*"
 BATCH_JOBS = ARN.replace("{service}", "batch") + "job/*"
 SES_IDENTITY = ARN.replace("{service}", "ses") + "identity/ses-identity"
 # What the state machine needs besides its Access: `.sync`'s managed rule, vended log delivery, X-Ray sampling.
@@ -174,6 +177,8 @@ def expected(access: Access) -> Grants:
     for action in access.state_machine:
         on_executions = action in ("states:StopExecution", "states:DescribeExecution", "states:GetExecutionHistory")
         result.add((action, EXECUTIONS if on_executions else "state-machine"))
+    for action in access.map_runs:
+        result.add((action, MAP_RUNS if action == "states:DescribeMapRun" else MAP_CHILDREN))
     for action in access.batch:
         if action == "batch:SubmitJob":
             result |= {(action, "batch-job-queue"), (action, "batch-job-definition")}
@@ -288,3 +293,14 @@ def test_object_writes_and_deletes_stay_in_their_prefixes(synth: Synth) -> None:
                   if a.startswith("s3:")}
     assert f"bucket:results/{resources.JOBS_ROOT}*" not in sync_reads
     assert not any(r.startswith("bucket:files") for r in sync_reads)
+
+
+def test_the_distributed_map_runs_only_its_own_machine_children(synth: Synth) -> None:
+    # The state machine starts executions of itself alone, and describes and stops only its map's children
+    grants = granted(synth, role_of(synth, synth.stack.workflow.state_machine))
+    states = {(action, resource) for action, resource in grants if action.startswith("states:")}
+    assert states == {("states:StartExecution", "state-machine"), ("states:DescribeMapRun", MAP_RUNS),
+                      ("states:DescribeExecution", MAP_CHILDREN), ("states:StopExecution", MAP_CHILDREN)}
+    # and reads the map's items from the jobs' folders only
+    assert ("s3:GetObject*", f"bucket:results/{resources.JOBS_ROOT}*") in grants
+    assert not {r for a, r in grants if a.startswith("s3:Put") or a.startswith("s3:Delete")}

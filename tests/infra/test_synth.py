@@ -19,6 +19,7 @@ import pytest
 from stratus.resources import (
     BUCKETS,
     COLLECTIONS_REFRESH_SCHEDULE_HOURS,
+    FANOUT_POLICY,
     FUNCTIONS,
     OIDC_REDIRECT_URLS,
     PROCESSING_COMMAND,
@@ -316,13 +317,15 @@ def test_consumer_event_source_reports_batch_item_failures(synth: Synth, key: st
 def test_state_machine_definition_is_the_asl_file_fully_substituted(synth: Synth) -> None:
     # Given the state machine resource
     (props,) = [r["Properties"] for r in of_type(synth, "AWS::StepFunctions::StateMachine").values()]
-    # When reading its definition (DefinitionBody.from_file stages the ASL file as an asset)
-    definition_file = synth.outdir / f"asset.{props['DefinitionS3Location']['Key']}"
-    definition = definition_file.read_text()
+    # When reading its definition (the ASL file with the fan-out policy written in, `state_machine_definition`)
+    definition = props["DefinitionString"]
     states = json.loads(definition)["States"]
     # Then it has the job's states, with the Batch task waiting for the job
-    assert {"PrepareJob", "MarkQueued", "RunProcessing", "MarkFinished", "MarkError", "Failed"} <= set(states)
+    assert {"PrepareJob", "MarkQueued", "PlanRun", "RunProcessing", "Tiles", "Combine", "MarkFinished", "MarkError",
+            "Failed"} <= set(states)
     assert states["RunProcessing"]["Resource"] == "arn:aws:states:::batch:submitJob.sync"
+    assert states["Tiles"]["MaxConcurrency"] == FANOUT_POLICY.max_concurrency
+    assert states["Tiles"]["ToleratedFailurePercentage"] == FANOUT_POLICY.tolerated_failure_percentage
     # and every ${...} placeholder is filled by exactly the shared substitutions
     placeholders = set(re.findall(r"\$\{([^}]*)\}", definition))
     assert placeholders == set(props["DefinitionSubstitutions"]) == set(STATE_MACHINE_SUBSTITUTIONS)

@@ -49,6 +49,9 @@ class DictStore:
     def read_manifest(self, key):
         return ResultsManifest.from_json(self.manifests[key]) if key in self.manifests else None
 
+    def read_document(self, key):
+        return self.manifests.get(key)
+
     def presign(self, key, expires_in_s):
         return f"https://bucket.example/{key}?X-Amz-Expires={expires_in_s}"
 
@@ -136,3 +139,31 @@ def test_a_saved_model_is_an_item_of_the_ml_model_extension():
     assert item["properties"]["ml-model:architecture"] == "random-forest"
     assert "https://stac-extensions.github.io/ml-model/v1.0.0/schema.json" in item["stac_extensions"]
     assert item["assets"]["model.skops"]["roles"] == ["ml-model:checkpoint"]
+
+
+def tile_asset(tile_id, west):
+    return {"key": f"jobs/j-1/runs/r-1/results/tiles/{tile_id}/result.tif", "type": "image/tiff; application=geotiff",
+            "roles": ["data"], "datetime": "2022-06-02T10:00:00Z", "bbox": [west, 46.0, west + 0.1, 46.1]}
+
+
+def test_an_errored_fan_out_run_lists_its_finished_tiles_and_names_the_missing_ones_when_partial():
+    # Given a fanned-out run whose combine step found one of three tiles failed (`partial.json`, no manifest)
+    partial = {"bbox": [11.0, 46.0, 11.2, 46.1], "geometry": None, "properties": {},
+               "assets": {"result_r0000c0000.tif": tile_asset("r0000c0000", 11.0),
+                          "result_r0000c0002.tif": tile_asset("r0000c0002", 11.1)},
+               "missing": [{"tile_id": "r0000c0001", "reason": "NoDataAvailable: the source COG is unreadable"}]}
+    store = DictStore({catalog_layout.partial_manifest_key(catalog_layout.results_prefix("j-1", "r-1")): partial})
+    errored = job(JobStatus.ERROR)
+    # Then without `partial` the job answers as any errored job
+    with pytest.raises(JobNotFinishedException):
+        job_results(errored, store, BASE, 60)
+    # and with it the finished tiles are the items, the missing tile is named, the status is `error`
+    collection = valid(job_results(errored, store, BASE, 60, partial=True), STACObjectType.COLLECTION)
+    assert collection["openeo:status"] == "error"
+    assert sorted(collection["assets"]) == ["result_r0000c0000.tif", "result_r0000c0002.tif"]
+    assert [link["title"] for link in collection["links"] if link["rel"] == "item"] == [
+        "result_r0000c0000.tif", "result_r0000c0002.tif"]
+    assert collection["stratus:missing_tiles"] == partial["missing"]
+    assert "r0000c0001" in collection["description"]
+    item = valid(job_result_item(errored, store, BASE, "result_r0000c0002", 60), STACObjectType.ITEM)
+    assert item["bbox"] == [11.1, 46.0, 11.2, 46.1]

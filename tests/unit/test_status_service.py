@@ -93,3 +93,43 @@ def test_a_finished_run_keeps_its_files_and_its_costs(world):
     assert outcome.applied and outcome.workflow_failure is None and outcome.told == "SUCCESS"
     assert job.status is JobStatus.FINISHED and job.costs == pytest.approx(0.2)
     assert run_files(s3) != [] and logs.list("o-1", None, 10) == []
+
+
+def test_a_failed_fan_out_run_keeps_its_tiles_until_a_later_run_finishes(world):
+    service, repository, logs, s3 = world
+    store = S3ResultStore(s3, "results")
+    service = StatusService(repository, logs, artifacts=store, documents=store)
+    # Given a fanned-out run (its plan) with a finished tile, a scratch file and its partial results
+    running_order(repository, s3)
+    prefix = catalog_layout.results_prefix("o-1", "r1")
+    kept = [catalog_layout.graph_key("o-1", "r1"), catalog_layout.plan_key(prefix),
+            catalog_layout.partial_manifest_key(prefix), catalog_layout.tile_record_key(prefix, "r0000c0000"),
+            f"{catalog_layout.tile_prefix(prefix, 'r0000c0000')}result.tif"]
+    for key in [*kept, catalog_layout.tile_items_key(prefix)]:
+        s3.put_object(Bucket="results", Key=key, Body=b"{}")
+    # When it ends error: the tiles, plan, snapshot and partial results stay, the rest goes
+    assert service.apply(StatusEvent(job_id="o-1", run_id="r1", status=JobStatus.ERROR, reason="1 of 4 tiles failed"))
+    assert sorted(run_files(s3)) == sorted(kept)
+    # When a restart finishes whose results point to none of its files: they go too
+    assert repository.begin_run("o-1", "r2", ENDED, utcnow())
+    s3.put_object(Bucket="results", Key=catalog_layout.manifest_key(catalog_layout.results_prefix("o-1", "r2")),
+                  Body=b'{"assets": {"result.vrt": {"key": "jobs/o-1/runs/r2/results/result.vrt"}}}')
+    assert service.apply(StatusEvent(job_id="o-1", run_id="r2", status=JobStatus.FINISHED, progress=100))
+    assert run_files(s3) == [] and run_files(s3, run_id="r2")
+
+
+def test_a_finished_restart_keeps_the_errored_run_whose_tiles_its_results_use(world):
+    service, repository, logs, s3 = world
+    store = S3ResultStore(s3, "results")
+    service = StatusService(repository, logs, artifacts=store, documents=store)
+    running_order(repository, s3)
+    prefix = catalog_layout.results_prefix("o-1", "r1")
+    tile = f"{catalog_layout.tile_prefix(prefix, 'r0000c0000')}result.tif"
+    for key in (catalog_layout.plan_key(prefix), catalog_layout.partial_manifest_key(prefix), tile):
+        s3.put_object(Bucket="results", Key=key, Body=b"{}")
+    assert service.apply(StatusEvent(job_id="o-1", run_id="r1", status=JobStatus.ERROR, reason="failed"))
+    assert repository.begin_run("o-1", "r2", ENDED, utcnow())
+    s3.put_object(Bucket="results", Key=catalog_layout.manifest_key(catalog_layout.results_prefix("o-1", "r2")),
+                  Body=('{"assets": {"result_r0000c0000.tif": {"key": "%s"}}}' % tile).encode())
+    assert service.apply(StatusEvent(job_id="o-1", run_id="r2", status=JobStatus.FINISHED, progress=100))
+    assert tile in run_files(s3)

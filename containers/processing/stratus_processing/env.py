@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
     from stratus_processing.io.cog import RasterReader
     from stratus_processing.io.stac import StacCatalog
+    from stratus_processing.fanout import FanoutStep
     from stratus_processing.results import ResultStore
     from stratus_processing.tiling import TileContext
 
@@ -42,6 +43,9 @@ class EvalEnv:
     # `{"key": <results bucket key>}` or `{"error": <why not>}`, resolved for the graph's owner when the run
     # was frozen (`stratus.domain.ml_models`), so the engine never reads another user's or a foreign file.
     ml_models: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # Set in a step of a fanned-out run (`fanout`): the tile's window of the output grid and where
+    # `aggregate_spatial` leaves its combinable parts (tile step) or finds them combined (combine step).
+    fanout: FanoutStep | None = None
 
     def for_array_dimension(self, dimension: str | None) -> EvalEnv:
         return replace(self, array_dimension=dimension)

@@ -158,8 +158,10 @@ def load_snapshot(s3: Any, bucket: str, key: str) -> RunSnapshot:
     return RunSnapshot.from_json(document)
 
 
-def report_failure(reporter: EventReporter, exc: BaseException, *, usage: dict[str, Any] | None = None) -> None:
-    """One error log entry, then the error status with the same reason (and the run's `usage` so far).
+def report_failure(reporter: Any, exc: BaseException, *, usage: dict[str, Any] | None = None,
+                   send_status: bool = True) -> None:
+    """One error log entry, then (`send_status`; a fanned-out run's tile does not) the error status
+    with the same reason (and the run's `usage` so far).
 
     A user's error (a 4xx openEO error: their graph, their data) is their message only; the engine's
     traceback goes to the container's own log for operators. An internal error also gives users the
@@ -172,6 +174,8 @@ def report_failure(reporter: EventReporter, exc: BaseException, *, usage: dict[s
         reporter.log(reason, level=LogLevel.ERROR, path=node_path(exc), data=data, code=code)
     except Exception:
         logger.exception("Could not send the error log event")
+    if not send_status:
+        return
     try:
         reporter.status(JobStatus.ERROR, reason=reason, usage=usage, error_code=code)
     except Exception:

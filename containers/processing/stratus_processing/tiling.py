@@ -42,7 +42,7 @@ from stratus_processing.env import EvalEnv
 from stratus_processing.graph import ProcessGraph, numeric_conventions, evaluate_graph
 from stratus_processing.grid import Grid
 from stratus_processing.io.load import LoadPlan, prefetch
-from stratus_processing.io.save import RasterSink, open_sink, write_env
+from stratus_processing.io.save import RasterSink, open_sink, window_of, write_env
 from stratus_processing.load_extent import load_needs_of
 from stratus_processing.registry import DEFAULT_REGISTRY, ProcessRegistry
 from stratus_processing.reporting import Reporter
@@ -112,6 +112,7 @@ class TileOutputs:
         window of the output grid)."""
         if not cubes.is_cube(cube):
             raise TilingNotApplicable("the data to save is not a raster data cube")
+        cube = cropped_to(cube, self.grid)
         with self._lock:
             sink = self._sinks.get(node_id)
             if sink is None:
@@ -142,6 +143,27 @@ class TileOutputs:
         for sink in self._sinks.values():
             sink.discard()
         self._sinks.clear()
+
+
+def cropped_to(cube: Any, grid: Grid) -> Any:
+    """The part of `cube` on `grid` when the cube reaches beyond it (a fanned-out tile's halo), else
+    the cube itself; raises TilingNotApplicable when they are not on one grid."""
+    own = cubes.grid_of(cube)
+    try:
+        row, col = window_of(grid, own)
+    except ValueError:
+        return cube  # not larger than the grid: the sink places it (or refuses it) itself
+    if (row, col, grid.width, grid.height) == (0, 0, own.width, own.height):
+        return cube
+    return cube.isel({cubes.Y: slice(row, row + grid.height), cubes.X: slice(col, col + grid.width)})
+
+
+def window_grid(grid: Grid, col_off: int, row_off: int, width: int, height: int) -> Grid:
+    """A window of `grid` (pixel offsets from its north-west corner)."""
+    if col_off < 0 or row_off < 0 or col_off + width > grid.width or row_off + height > grid.height:
+        raise ValueError(f"the window [{col_off}, {row_off}, {width}, {height}] lies outside the "
+                         f"{grid.width} × {grid.height} px grid")
+    return Grid(grid.crs, grid.transform @ Affine.translation(col_off, row_off), width, height)
 
 
 class _TileReporter:
@@ -285,26 +307,29 @@ class TiledRun:
 
 
 def run_tiled(process: Mapping[str, Any], env: EvalEnv, *, registry: ProcessRegistry = DEFAULT_REGISTRY,
-              tile_size: int | None = None, workers: int = TILE_WORKERS) -> TiledRun:
+              tile_size: int | None = None, workers: int = TILE_WORKERS,
+              window: tuple[int, int, int, int] | None = None, grid_size: tuple[int, int] | None = None) -> TiledRun:
     """Evaluate `process` tile by tile when it can be (see the module docstring); `ran` False means
-    nothing was written and the caller evaluates the whole cube. openEO errors propagate."""
+    nothing was written and the caller evaluates the whole cube. openEO errors propagate.
+
+    `window` ([col_off, row_off, width, height] of the output grid, a fanned-out run's tile) limits
+    the run to that part of the grid: the outputs cover just the window, pixel for pixel that part
+    of the whole grid's outputs; `grid_size` ((width, height), px) is the grid the window was cut from,
+    checked against the loads' (ValueError)."""
     graph = ProcessGraph(process["process_graph"])
     obstacle = tiling_obstacle(graph)
     if obstacle is not None:
         return TiledRun(False, obstacle)
     arguments = parameter_defaults(process)
-
-    # Plan every load once, for the whole grid (logs what it found, raises NoDataAvailable, ...).
-    context = TileContext(loads={}, load_needs=load_needs_of(graph, arguments))
-    planning_env = replace(env, tile=context)
-    for node_id, node in graph.nodes.items():
-        if node.process_id in LOAD_PROCESSES:
-            spec = {"process_id": node.process_id, "arguments": dict(node.arguments), "result": True}
-            evaluate_graph({node_id: spec}, planning_env, registry=registry, arguments=arguments)
-    grids = {plan.grid for plan in context.loads.values()}
-    if len(grids) != 1:
-        return TiledRun(False, "the loaded cubes lie on different grids")
-    grid = grids.pop()
+    planned = plan_loads(process, env, registry=registry)
+    if isinstance(planned, str):
+        return TiledRun(False, planned)
+    context, grid = planned
+    if grid_size is not None and (grid.width, grid.height) != tuple(grid_size):
+        raise ValueError(f"the window's grid is {grid_size[0]} × {grid_size[1]} px, the loads give "
+                         f"{grid.width} × {grid.height} px")
+    if window is not None:
+        grid = window_grid(grid, *window)
     size = tile_size or choose_tile_size(context.loads.values())
     tiles = tile_grids(grid, size)
     outputs = TileOutputs(env.require_results(), grid, env.reporter)
@@ -347,6 +372,27 @@ def run_tiled(process: Mapping[str, Any], env: EvalEnv, *, registry: ProcessRegi
         outputs.discard()
         raise
     return TiledRun(True, records=records, tiles=len(tiles))
+
+
+def plan_loads(process: Mapping[str, Any], env: EvalEnv, *,
+               registry: ProcessRegistry = DEFAULT_REGISTRY) -> tuple[TileContext, Grid] | str:
+    """Plan every load of the graph once, for the whole grid (logs what it found, raises
+    NoDataAvailable, ...): the context whose `grid` windows the loads then read, and that grid; or
+    why the loads cannot be read by window."""
+    graph = ProcessGraph(process["process_graph"])
+    arguments = parameter_defaults(process)
+    context = TileContext(loads={}, load_needs=load_needs_of(graph, arguments))
+    planning_env = replace(env, tile=context)
+    for node_id, node in graph.nodes.items():
+        if node.process_id in LOAD_PROCESSES:
+            if _references_nodes(node.arguments):
+                return f"the arguments of '{node.process_id}' depend on other nodes (node '{node_id}')"
+            spec = {"process_id": node.process_id, "arguments": dict(node.arguments), "result": True}
+            evaluate_graph({node_id: spec}, planning_env, registry=registry, arguments=arguments)
+    grids = {plan.grid for plan in context.loads.values()}
+    if len(grids) != 1:
+        return "the loaded cubes lie on different grids" if grids else "the graph loads no data"
+    return context, grids.pop()
 
 
 class ReadAhead:

@@ -30,6 +30,8 @@ from stratus.domain.limits import Rate, RateLimiter, UsageSlots
 from stratus.domain.notifications import OrderNotifier
 from stratus.domain.reaper import Reaper
 from stratus.domain.ml_models import ModelReferences
+from stratus.domain.fanout_plan import TaskBudget, TaskSize, TileBounds
+from stratus.domain.run_planning import RunPlanner
 from stratus.domain.runs import RunPreparation
 from stratus.domain.status import StatusService
 from stratus.domain.webhooks import WebhookDeliverer
@@ -182,7 +184,7 @@ class Backend:
     def status(self) -> StatusService:
         """Applies status events (the status consumer)."""
         return StatusService(self.jobs_repository, self.logs, artifacts=self.results, notices=self.order_notifier,
-                             cost_model=self.cost_model)
+                             cost_model=self.cost_model, documents=self.results)
 
     @cached_property
     def run_preparation(self) -> RunPreparation:
@@ -193,6 +195,16 @@ class Backend:
     def model_references(self) -> ModelReferences:
         """What `load_ml_model` references name: models of the caller's own finished jobs."""
         return ModelReferences(self.jobs_repository, self.results)
+
+    @cached_property
+    def run_planner(self) -> RunPlanner:
+        """PlanRun: one task, one big task or a fan-out over tiles, from the run's dry run."""
+        settings = self.settings
+        budget = TaskBudget(TaskSize(resources.PROCESSING_VCPU, resources.PROCESSING_MEMORY_MB),
+                            max_load_bytes=settings.fanout_task_load_bytes or None)
+        bounds = TileBounds(settings.fanout_min_tile_px, settings.fanout_max_tile_px, settings.fanout_tile_block_px)
+        return RunPlanner(self.results, self.dry_run_catalog, settings.results_bucket, budget, bounds,
+                          read_records=self.results.read_documents)
 
     @cached_property
     def reaper(self) -> Reaper:

@@ -47,9 +47,14 @@ def job_prefix(job_id: str) -> str:
     return f"jobs/{job_id}/"
 
 
+def runs_prefix(job_id: str) -> str:
+    """The runs of a job, one folder each (`run_prefix`)."""
+    return f"{job_prefix(job_id)}runs/"
+
+
 def run_prefix(job_id: str, run_id: str) -> str:
     """Everything one run of a job writes, in the results bucket."""
-    return f"{job_prefix(job_id)}runs/{run_id}/"
+    return f"{runs_prefix(job_id)}{run_id}/"
 
 
 def graph_key(job_id: str, run_id: str) -> str:
@@ -64,6 +69,31 @@ def results_prefix(job_id: str, run_id: str) -> str:
 def manifest_key(results_prefix_: str) -> str:
     """The processing writes this last: its presence means the run's outputs are complete."""
     return f"{results_prefix_}manifest.json"
+
+
+def plan_key(results_prefix_: str) -> str:
+    """A fanned-out run's tile manifest (`stratus.domain.fanout_plan.TileManifest`)."""
+    return f"{results_prefix_}plan.json"
+
+
+def tile_items_key(results_prefix_: str) -> str:
+    """The Distributed Map's items: the tiles to run, a bare JSON array."""
+    return f"{results_prefix_}tiles.json"
+
+
+def tile_prefix(results_prefix_: str, tile_id: str) -> str:
+    """A tile task's outputs."""
+    return f"{results_prefix_}tiles/{tile_id}/"
+
+
+def tile_record_key(results_prefix_: str, tile_id: str) -> str:
+    """The tile task writes this last (`stratus.run_contract.TileRecord`)."""
+    return f"{tile_prefix(results_prefix_, tile_id)}record.json"
+
+
+def partial_manifest_key(results_prefix_: str) -> str:
+    """A fanned-out run with missing tiles: the results of its finished tiles and the missing ones."""
+    return f"{results_prefix_}partial.json"
 
 
 def sync_prefix(user_id: str, request_id: str) -> str:

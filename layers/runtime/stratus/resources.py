@@ -7,6 +7,7 @@ resource needs to be created identically in AWS and in the embedded emulator liv
 from __future__ import annotations
 
 import inspect
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -87,6 +88,9 @@ class Access:
     # Step Functions actions on the job state machine ("states:StartExecution", "states:DescribeStateMachine")
     # or on its executions ("states:StopExecution", "states:DescribeExecution")
     state_machine: tuple[str, ...] = ()
+    # Step Functions actions on the job state machine's Distributed Map: "states:DescribeMapRun" (its map runs),
+    # "states:DescribeExecution", "states:StopExecution" (the map's child executions)
+    map_runs: tuple[str, ...] = ()
     batch: tuple[str, ...] = ()  # Batch actions: "batch:TerminateJob" (this account's jobs), "batch:ListJobs", ...
     sends_email: bool = False  # from the deployment's SES identity (`Settings.notification_sender`)
 
@@ -163,6 +167,13 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         access=Access(tables=(table("jobs", READ), table("process_graphs", READ)),
                       objects=(objects("results", JOBS_ROOT, WRITE),)),
     ),
+    # PlanRun: the dry run of the run's snapshot over the catalog (as the API's estimate), then the plan and
+    # the Distributed Map's items beside the snapshot; a restart reads the last errored run's plan and records
+    "plan_run": FunctionSpec(
+        "PlanRun", "functions/workflow", "app.plan_handler", 120, 1024,
+        "Plans a run: one task, one big task or a fan-out over tiles",
+        access=Access(objects=(objects("data", WHOLE_BUCKET, READ), objects("results", JOBS_ROOT, READ, WRITE))),
+    ),
     "reaper": FunctionSpec(
         "JobReaper", "functions/reaper", "app.lambda_handler", 60, 256, "Ends jobs whose run was lost (scheduled)",
         # reads the jobs' active index, asks the state machine and Batch about runs, stops a run that never
@@ -204,14 +215,46 @@ QUEUES: dict[str, QueueSpec] = {
 BUCKETS = ("data", "results", "files")
 
 STATE_MACHINE_FILE = "statemachines/batch_job.asl.json"
+
+
+@dataclass(frozen=True)
+class FanoutPolicy:
+    """The job state machine's Distributed Map (`Tiles`): tiles processed at once, the share of failed tiles
+    the map tolerates before it fails (either way the combine step publishes what finished and the job
+    ends `error` when any tile is missing), and how long the map may take."""
+
+    max_concurrency: int
+    tolerated_failure_percentage: float  # written as a decimal: moto's ASL parser refuses an integer
+    map_timeout_s: int
+
+
+FANOUT_POLICY = FanoutPolicy(max_concurrency=500, tolerated_failure_percentage=10.0, map_timeout_s=48 * 3600)
+FANOUT_MAP_STATE = "Tiles"
+
+
+def state_machine_definition(text: str) -> str:
+    """The ASL file's text with the fan-out policy written into its Distributed Map (CDK and the local
+    runtime deploy this; `${...}` substitutions are theirs to fill)."""
+    definition = json.loads(text)
+    tiles = definition["States"][FANOUT_MAP_STATE]
+    tiles["MaxConcurrency"] = FANOUT_POLICY.max_concurrency
+    tiles["ToleratedFailurePercentage"] = float(FANOUT_POLICY.tolerated_failure_percentage)
+    tiles["TimeoutSeconds"] = FANOUT_POLICY.map_timeout_s
+    return json.dumps(definition, indent=2)
 # What the job state machine's tasks touch (the ASL comes from a file, so CDK cannot infer it): PrepareJob,
 # status events, and the Batch job it submits, waits for (`.sync` describes it) and stops when the run is stopped.
-STATE_MACHINE_ACCESS = Access(invokes=("prepare_job",), sends_to=("status",),
+# The Distributed Map starts the machine's own child executions (and describes and stops them and its map
+# runs) and reads its items (`tiles.json`) from the run's folder.
+STATE_MACHINE_ACCESS = Access(invokes=("prepare_job", "plan_run"), sends_to=("status",),
+                              objects=(objects("results", JOBS_ROOT, READ),),
+                              state_machine=("states:StartExecution",),
+                              map_runs=("states:DescribeMapRun", "states:DescribeExecution", "states:StopExecution"),
                               batch=("batch:SubmitJob", "batch:DescribeJobs", "batch:TerminateJob"))
 
 # Names the ASL file uses as ${...} substitutions; CDK and the local runtime both fill exactly these.
 STATE_MACHINE_SUBSTITUTIONS = (
     "PrepareJobFunctionArn",
+    "PlanRunFunctionArn",
     "StatusQueueUrl",
     "JobQueueArn",
     "JobDefinitionArn",

@@ -27,6 +27,15 @@ RUN_ENVIRONMENT: dict[str, str] = {
     "graph_key": "STRATUS_GRAPH_KEY",
     "results_prefix": "STRATUS_RESULTS_PREFIX",
 }
+# A fanned-out run (docs/fanout.md): which step a Batch task runs, on top of RUN_ENVIRONMENT. Without
+# RUN_STEP_ENV (or with `run`) the task is the single task of a run, as before the fan-out.
+RUN_STEP_ENV = "STRATUS_RUN_STEP"
+TILE_ID_ENV = "STRATUS_TILE_ID"  # the tile step: its tile of the run's `plan.json`
+# The combine step of a restarted run: the earlier run whose finished tiles this run did not redo.
+PREVIOUS_RESULTS_PREFIX_ENV = "STRATUS_PREVIOUS_RESULTS_PREFIX"
+RUN_STEP_RUN, RUN_STEP_TILE, RUN_STEP_COMBINE = "run", "tile", "combine"
+RUN_STEPS = (RUN_STEP_RUN, RUN_STEP_TILE, RUN_STEP_COMBINE)
+
 # What PrepareJob returns; the state machine keeps it under `$.prepared` and passes it on. The job and
 # run ids come from the execution input itself.
 PREPARED_FIELDS = ("graph_key", "results_prefix")
@@ -97,6 +106,18 @@ class RunConfig:
     @property
     def manifest_key(self) -> str:
         return catalog_layout.manifest_key(self.results_prefix)
+
+
+def run_step_of(environ: Mapping[str, str] | None = None) -> str:
+    """The step this task runs (`RUN_STEPS`); raises `RunConfigError` for an unknown one or a tile step
+    without its tile id."""
+    environ = os.environ if environ is None else environ
+    step = environ.get(RUN_STEP_ENV) or RUN_STEP_RUN
+    if step not in RUN_STEPS:
+        raise RunConfigError(f"{RUN_STEP_ENV} is one of {', '.join(RUN_STEPS)}: {step!r}")
+    if step == RUN_STEP_TILE and not environ.get(TILE_ID_ENV):
+        raise RunConfigError(f"missing environment variable(s): {TILE_ID_ENV}")
+    return step
 
 
 @dataclass(frozen=True)
@@ -182,3 +203,63 @@ class ResultsManifest:
         if not isinstance(properties, dict):
             raise RunContractError("the results manifest's properties are not a JSON object")
         return cls(assets=assets, bbox=bbox, geometry=geometry, properties=properties)
+
+
+TILE_FINISHED, TILE_ERROR = "finished", "error"
+
+
+@dataclass(frozen=True)
+class TileRecord:
+    """What one tile task of a fanned-out run did, written LAST under its tile prefix
+    (`catalog_layout.tile_record_key`): its presence means every output it lists exists. The combine
+    step, partial results and a restart read it.
+
+    `assets` are in the `ResultsManifest` asset shape (each with its own `bbox`/`geometry`);
+    `partials` are the combinable parts of `aggregate_spatial` results (`stratus_processing.partials`),
+    `json_outputs` other JSON/vector outputs to merge (file name -> document), `usage` the tile task's
+    openEO usage (plus `bytes_read`)."""
+
+    tile_id: str
+    status: str  # TILE_FINISHED | TILE_ERROR
+    error: Mapping[str, Any] | None = None  # {code, message} for an error
+    assets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    partials: Mapping[str, Any] = field(default_factory=dict)
+    json_outputs: Mapping[str, Any] = field(default_factory=dict)
+    usage: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def finished(self) -> bool:
+        return self.status == TILE_FINISHED
+
+    def key(self, results_prefix: str) -> str:
+        return catalog_layout.tile_record_key(results_prefix, self.tile_id)
+
+    def to_json(self) -> dict[str, Any]:
+        document: dict[str, Any] = {"tile_id": self.tile_id, "status": self.status,
+                                    "assets": {name: dict(asset) for name, asset in self.assets.items()},
+                                    "partials": dict(self.partials), "json_outputs": dict(self.json_outputs),
+                                    "usage": dict(self.usage)}
+        if self.error is not None:
+            document["error"] = dict(self.error)
+        return document
+
+    @classmethod
+    def from_json(cls, document: Any) -> TileRecord:
+        """Raises `RunContractError`."""
+        if not isinstance(document, dict) or not isinstance(document.get("tile_id"), str):
+            raise RunContractError("a tile record is a JSON object with a `tile_id`")
+        status = document.get("status")
+        if status not in (TILE_FINISHED, TILE_ERROR):
+            raise RunContractError(f"a tile record's status is {TILE_FINISHED!r} or {TILE_ERROR!r}: {status!r}")
+        error = document.get("error")
+        if status == TILE_ERROR and not (isinstance(error, dict) and isinstance(error.get("message"), str)):
+            raise RunContractError("an error tile record needs an `error` with a `message`")
+        assets = document.get("assets", {})
+        if not isinstance(assets, dict) or not all(
+                isinstance(a, dict) and isinstance(a.get("key"), str) for a in assets.values()):
+            raise RunContractError("every asset of a tile record needs a `key`")
+        parts = {name: document.get(name, {}) for name in ("partials", "json_outputs", "usage")}
+        for name, value in parts.items():
+            if not isinstance(value, dict):
+                raise RunContractError(f"a tile record's `{name}` is not a JSON object")
+        return cls(document["tile_id"], status, error if status == TILE_ERROR else None, assets, **parts)

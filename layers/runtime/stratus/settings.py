@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, fields
 
 from stratus import resources
+from stratus.domain.fanout_plan import BLOCK_PX, MAX_TILE_PX, MIN_TILE_PX
 from stratus.outbound import AllowList
 
 # Environment variable names, shared by the CDK app (which sets them) and the runtime (which reads them).
@@ -36,6 +37,10 @@ ENV = {
     "allowed_private_hosts": "STRATUS_ALLOWED_PRIVATE_HOSTS",
     "registration": "STRATUS_REGISTRATION",
     "reaper_stale_after_s": "STRATUS_REAPER_STALE_AFTER_S",
+    "fanout_min_tile_px": "STRATUS_FANOUT_MIN_TILE_PX",
+    "fanout_max_tile_px": "STRATUS_FANOUT_MAX_TILE_PX",
+    "fanout_tile_block_px": "STRATUS_FANOUT_TILE_BLOCK_PX",
+    "fanout_task_load_bytes": "STRATUS_FANOUT_TASK_LOAD_BYTES",
 }
 
 
@@ -72,6 +77,12 @@ class Settings:
     registration: str = resources.REGISTRATION_VERIFY
     # a queued or running job quiet this long is looked at by the reaper
     reaper_stale_after_s: int = resources.REAPER_POLICY.quiet_after_s
+    # the fan-out planner's tile edges (px) and the loaded bytes one task may hold (0: what its memory allows);
+    # production keeps the defaults, tests and local runs make small tiles
+    fanout_min_tile_px: int = MIN_TILE_PX
+    fanout_max_tile_px: int = MAX_TILE_PX
+    fanout_tile_block_px: int = BLOCK_PX
+    fanout_task_load_bytes: int = 0
 
     @property
     def oidc_client_id_list(self) -> list[str]:

@@ -43,7 +43,43 @@ def apply_neighborhood(args: ProcessArgs, env: EvalEnv) -> xr.DataArray:
     pad_y, pad_x = overlap.get(cubes.Y) or 0, overlap.get(cubes.X) or 0
     if not height or not width:
         return cube
+    lead_y, lead_x = _grid_phase(cube, env, step_y, step_x)
+    if lead_y or lead_x:
+        # A fanned-out run's tile (with its halo) starts anywhere in the grid: the windows must be the
+        # whole grid's, so the cube is extended to the window boundary before it, and cut back after.
+        extended_grid = Grid(grid.crs, grid.transform @ Affine.translation(-lead_x, -lead_y),
+                             width + lead_x, height + lead_y)
+        extended = cube.astype(cubes.CUBE_DTYPE).pad({cubes.Y: (lead_y, 0), cubes.X: (lead_x, 0)},
+                                                     constant_values=np.nan)
+        extended = cubes.carry_metadata(
+            extended.assign_coords({cubes.Y: extended_grid.y_coords(), cubes.X: extended_grid.x_coords()}), cube)
+        result = _windows(extended, callback, context, env, (step_y, step_x), (pad_y, pad_x))
+        return cubes.carry_metadata(result.isel({cubes.Y: slice(lead_y, None), cubes.X: slice(lead_x, None)}), cube)
+    return _windows(cube, callback, context, env, (step_y, step_x), (pad_y, pad_x))
 
+
+def _grid_phase(cube: xr.DataArray, env: EvalEnv, step_y: int, step_x: int) -> tuple[int, int]:
+    """In a fanned-out run's tile: how far (rows, cols) the cube starts past the last window boundary of
+    the whole grid (windows start at the grid's origin); elsewhere (0, 0)."""
+    fanout = env.fanout
+    if fanout is None or fanout.window is None:
+        return 0, 0
+    grid, window = cubes.grid_of(cube), fanout.window
+    res_x, res_y = window.resolution
+    if grid.crs != window.crs or not all(math.isclose(a, b, rel_tol=1e-9)
+                                         for a, b in zip(grid.resolution, window.resolution, strict=True)):
+        return 0, 0
+    row_off, col_off = fanout.origin
+    first_col = col_off + round((grid.transform.c - window.transform.c) / res_x)
+    first_row = row_off + round((window.transform.f - grid.transform.f) / res_y)
+    return first_row % step_y, first_col % step_x
+
+
+def _windows(cube: xr.DataArray, callback: Any, context: Any, env: EvalEnv, steps: tuple[int, int],
+             pads: tuple[int, int]) -> xr.DataArray:
+    grid = cubes.grid_of(cube)
+    height, width = cube.sizes[cubes.Y], cube.sizes[cubes.X]
+    (step_y, step_x), (pad_y, pad_x) = steps, pads
     padded_grid = Grid(grid.crs, grid.transform @ Affine.translation(-pad_x, -pad_y),
                        width + 2 * pad_x, height + 2 * pad_y)
     padded = cube.astype(cubes.CUBE_DTYPE).pad({cubes.Y: (pad_y, pad_y), cubes.X: (pad_x, pad_x)},

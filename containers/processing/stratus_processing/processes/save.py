@@ -6,6 +6,7 @@ into the output by window), other results (numbers, arrays, vector cubes) to JSO
 
 from __future__ import annotations
 
+from stratus.errors import InternalException
 from stratus.events import LogLevel
 from stratus.file_formats import CSV, GEOJSON, GTIFF, JSON, NETCDF, find_format, format_names, ignored_options, validate_options
 
@@ -36,6 +37,16 @@ def save_result(args: ProcessArgs, env: EvalEnv) -> bool:
         raise FormatUnsuitableException(reason=f"{format_name} stores raster data cubes; save other results as "
                                                f"JSON (or vector data cubes as GeoJSON)")
 
+    fanout = env.fanout
+    if fanout is not None and fanout.window is not None and (format_name not in RASTER_FORMATS or vector_netcdf):
+        # a fanned-out run's tile holds only its part of a vector result: the combine step writes it
+        # from aggregate_spatial's parts; nothing else can be combined
+        if not is_vector_cube(data):
+            raise InternalException(message=f"save_result: a {format_name} output of this data cannot be combined "
+                                            f"from tiles; the run should have been one task")
+        env.reporter.log(f"save_result: the {format_name} output is written when the tiles are combined",
+                         path=args.path)
+        return True
     tile = env.tile
     if tile is not None and tile.outputs is not None:
         if format_name not in RASTER_FORMATS:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
-from stratus.errors import OpenEOApiException
+from stratus.errors import InternalException, OpenEOApiException
 
 from stratus_processing import cube as cubes
 from stratus_processing import vector_cube as vectors
@@ -25,7 +25,15 @@ from stratus_processing.env import EvalEnv
 from stratus_processing.geometry import PixelWindow, pixel_window
 from stratus_processing.processes.cubes import returns_statistics, statistic_names, statistics_as_bands
 from stratus_processing.processes.spatial import geometries_argument
+from stratus_processing.partials import (
+    ORDERED_STATISTICS,
+    Parts,
+    combinable_statistics,
+    coords_from_json,
+    coords_to_json,
+)
 from stratus_processing.registry import ProcessArgs, process
+from stratus_processing.tiling import cropped_to
 
 # The dimension the reducer reduces: the pixels of one geometry (`env.array_dimension` in the callback).
 PIXELS = "pixels"
@@ -42,20 +50,32 @@ class TargetDimensionExistsException(OpenEOApiException):
 
 @process("aggregate_spatial")
 def aggregate_spatial(args: ProcessArgs, env: EvalEnv) -> xr.DataArray:
-    cube = args.get_cube("data")
+    fanout = env.fanout
     features = geometries_argument(args, "geometries")
     reducer = args.get_callback("reducer")
     target_dimension = args.get_optional("target_dimension", expected_type=str)
+    if fanout is not None and fanout.combining:
+        return _combined(args, env, features, reducer, target_dimension)
+    cube = args.get_cube("data")
+    if fanout is not None and fanout.window is not None:
+        cube = cropped_to(cube, fanout.window)  # the tile's own pixels: its halo belongs to its neighbours
     context = args.get_optional("context")
     other = [str(d) for d in cube.dims if d not in (cubes.Y, cubes.X)]
     if target_dimension is not None and target_dimension in (*other, vectors.GEOMETRY):
         raise TargetDimensionExistsException()
+    parts: Parts | None = None
+    combinable = combinable_statistics(reducer) if fanout is not None else None
+    if fanout is not None and combinable is None:
+        raise InternalException(message="aggregate_spatial's reducer cannot be combined from the tiles of a "
+                                        "fanned-out run; the run should have been one task")
 
     ordered = cube.transpose(*other, cubes.Y, cubes.X)
     other_shape = ordered.shape[:-2]
     other_coords = {name: coord for name, coord in cube.coords.items()
                     if cubes.Y not in coord.dims and cubes.X not in coord.dims and name != cubes.SPATIAL_REF}
     n = len(features)
+    if combinable is not None:
+        parts = Parts.empty((n, *other_shape), ordered=any(s.name in ORDERED_STATISTICS for s in combinable))
     aggregated = np.full((n, *other_shape), np.nan, dtype=cubes.CUBE_DTYPE)
     total_count = np.zeros((n, *other_shape), dtype=cubes.CUBE_DTYPE)
     valid_count = np.zeros((n, *other_shape), dtype=cubes.CUBE_DTYPE)
@@ -78,6 +98,8 @@ def aggregate_spatial(args: ProcessArgs, env: EvalEnv) -> xr.DataArray:
     statistics: list[str] | None = None  # names of a multi-statistics reducer's values
     for count, indices in by_count.items():
         pixels = np.stack([values[..., windows[i].rows, windows[i].cols][..., windows[i].mask] for i in indices])
+        if parts is not None:
+            parts.set(indices, pixels, np.stack([_grid_positions(windows[i], fanout) for i in indices]))
         data = xr.DataArray(pixels, dims=(vectors.GEOMETRY, *other, PIXELS), coords=other_coords)
         reduced = reducer(callback_env, data=data, context=context)
         if isinstance(reduced, xr.DataArray) and PIXELS in reduced.dims and returns_statistics(reducer):
@@ -115,7 +137,64 @@ def aggregate_spatial(args: ProcessArgs, env: EvalEnv) -> xr.DataArray:
         coords[target_dimension] = list(TARGET_LABELS)
     env.reporter.log(f"aggregate_spatial: {n} geometries, {len(windows)} of them cover pixels of the cube",
                      path=args.path)
+    if fanout is not None and parts is not None:
+        fanout.partials[args.node_id or ""] = {"dims": other, "shape": list(other_shape),
+                                               "coords": coords_to_json(other_coords), "attrs": dict(cube.attrs),
+                                               **parts.to_json()}
     return vectors.make_vector_cube(features, result, dims=dims, coords=coords, attrs=cube.attrs)
+
+
+def _grid_positions(window: PixelWindow, fanout: Any) -> np.ndarray:
+    """Where a geometry's pixels lie in the whole grid, in the order the reducer gets them (row by row)."""
+    rows, cols = np.nonzero(window.mask)
+    row_off, col_off = fanout.origin
+    return (row_off + window.rows.start + rows) * _ROW_STRIDE + col_off + window.cols.start + cols
+
+
+# Positions as one number (exact in float64 for grids under 2**26 px a side).
+_ROW_STRIDE = 2**26
+
+
+def _combined(args: ProcessArgs, env: EvalEnv, features: Any, reducer: Any,
+              target_dimension: str | None) -> xr.DataArray:
+    """The combine step of a fanned-out run: the vector cube the single task computes, from the parts
+    of every tile (`stratus_processing.partials`)."""
+    document = env.fanout.partials.get(args.node_id or "") if env.fanout is not None else None
+    statistics = combinable_statistics(reducer)
+    if document is None or statistics is None:
+        raise InternalException(message=f"The tiles of this run left no parts of aggregate_spatial node "
+                                        f"'{args.node_id}' to combine.")
+    other = list(document["dims"])
+    if target_dimension is not None and target_dimension in (*other, vectors.GEOMETRY):
+        raise TargetDimensionExistsException()
+    other_coords = coords_from_json(document["coords"])
+    parts: Parts = document["parts"]
+    n = len(features)
+    if parts.arrays["total"].shape[0] != n:
+        raise InternalException(message=f"aggregate_spatial node '{args.node_id}': the tiles aggregated "
+                                        f"{parts.arrays['total'].shape[0]} geometries, the graph has {n}.")
+    dims, coords = list(other), dict(other_coords)
+    if returns_statistics(reducer):
+        names = statistic_names(reducer, len(statistics))
+        aggregated = np.stack([parts.statistic(s) for s in statistics], axis=-1)
+        if target_dimension is not None:
+            raise args.invalid("target_dimension", "is not supported with a reducer computing several values")
+        spread = statistics_as_bands(xr.DataArray(aggregated, dims=(vectors.GEOMETRY, *other, STATISTICS),
+                                                  coords=other_coords), STATISTICS, names)
+        dims = [str(d) for d in spread.dims if d != vectors.GEOMETRY]
+        coords = {name: coord for name, coord in spread.coords.items() if vectors.GEOMETRY not in coord.dims}
+        result = spread.values
+    else:
+        aggregated = parts.statistic(statistics[0])
+        result = aggregated
+    if target_dimension is not None:
+        result = np.stack([aggregated, parts.arrays["total"], parts.arrays["count"]], axis=-1)
+        dims.append(target_dimension)
+        coords[target_dimension] = list(TARGET_LABELS)
+    covered = int((parts.arrays["total"].reshape(n, -1)[:, 0] > 0).sum()) if n else 0
+    env.reporter.log(f"aggregate_spatial: {n} geometries, {covered} of them cover pixels of the cube "
+                     f"(combined from the tiles)", path=args.path)
+    return vectors.make_vector_cube(features, result, dims=dims, coords=coords, attrs=document.get("attrs", {}))
 
 
 def _reduced_values(args: ProcessArgs, reduced: Any, shape: tuple[int, ...], other: list[str]) -> np.ndarray:

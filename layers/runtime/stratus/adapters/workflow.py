@@ -62,7 +62,7 @@ class StepFunctionsWorkflow:
         except self._sfn.exceptions.ExecutionDoesNotExist:
             pass  # the start never got through
         if self._batch is not None:
-            self._terminate_batch_job(batch_job_name(job_id, run_id))
+            self._terminate_batch_jobs(batch_job_name(job_id, run_id))
 
     def state(self, job_id: str, run_id: str) -> RunState:
         """The run's execution status and, while it runs, its Batch job's status (for the reaper)."""
@@ -79,12 +79,14 @@ class StepFunctionsWorkflow:
             return RunState(execution=execution, error=error, cause=cause)
         if execution != "RUNNING" or self._batch is None or not self._queue():
             return RunState(execution=execution)
-        name = batch_job_name(job_id, run_id)
-        listed = self._batch.list_jobs(jobQueue=self._queue(), filters=[{"name": "JOB_NAME", "values": [name]}])
-        jobs = [j for j in listed.get("jobSummaryList", []) if j.get("jobName") == name]
+        jobs = self._run_jobs(batch_job_name(job_id, run_id))
         if not jobs:
             return RunState(execution=execution)
-        latest = max(jobs, key=lambda j: j.get("createdAt") or 0)
+        # one task, or the tiles of a fan-out: waiting for capacity while none of them runs is what the
+        # reaper looks for; a run with a job past RUNNABLE is alive
+        active = [j for j in jobs if j.get("status") in BATCH_ACTIVE_STATES] or jobs
+        started = [j for j in active if j.get("status") not in ("SUBMITTED", "PENDING", "RUNNABLE")]
+        latest = max(started or active, key=lambda j: j.get("createdAt") or 0)
         since = latest.get("createdAt")
         return RunState(execution=execution, batch_status=latest.get("status"),
                         batch_since=datetime.fromtimestamp(since / 1000, timezone.utc) if since else None)
@@ -104,14 +106,27 @@ class StepFunctionsWorkflow:
                 return caught.get("Error"), caught.get("Cause")
         return None
 
-    def _terminate_batch_job(self, name: str) -> None:
+    def _terminate_batch_jobs(self, name: str) -> None:
+        """The run's Batch jobs: its one task, or its tiles and combine task (named `{name}-...`)."""
+        for summary in self._run_jobs(name):
+            if summary.get("status") not in BATCH_FINAL_STATES:
+                self._batch.terminate_job(jobId=summary["jobId"], reason="Canceled by the user")
+
+    def _run_jobs(self, name: str) -> list[dict[str, Any]]:
+        """The Batch jobs of a run: named `name` or `name-<tile id>` / `name-combine` (ListJobs matches a
+        name prefix ending in `*`; run ids have one length, so no other run's names share the prefix)."""
         queue = self._queue()
         if not queue:
-            return
-        listed = self._batch.list_jobs(jobQueue=queue, filters=[{"name": "JOB_NAME", "values": [name]}])
-        for summary in listed.get("jobSummaryList", []):
-            if summary.get("jobName") == name and summary.get("status") not in BATCH_FINAL_STATES:
-                self._batch.terminate_job(jobId=summary["jobId"], reason="Canceled by the user")
+            return []
+        found, token = [], None
+        while True:
+            page = self._batch.list_jobs(jobQueue=queue, filters=[{"name": "JOB_NAME", "values": [f"{name}*"]}],
+                                         **({"nextToken": token} if token else {}))
+            found += [j for j in page.get("jobSummaryList", [])
+                      if j.get("jobName") == name or str(j.get("jobName", "")).startswith(f"{name}-")]
+            token = page.get("nextToken")
+            if not token:
+                return found
 
     def _queue(self) -> str | None:
         if self._job_queue is None:

@@ -215,6 +215,11 @@ def _finest_gsd(collection: Mapping[str, Any], bands: list[Any] | None) -> float
     return min(gsds) if gsds else None
 
 
+def extent_box(extent: Any) -> tuple[int, tuple[float, float, float, float]] | None:
+    """(EPSG code, (west, south, east, north)) of a `load_collection` spatial extent; None when open."""
+    return _bbox(extent)
+
+
 def _bbox(extent: Any) -> tuple[int, tuple[float, float, float, float]] | None:
     """The load's own extent: a bounding box, or the bounding box of GeoJSON polygons."""
     if isinstance(extent, Mapping) and "type" in extent:

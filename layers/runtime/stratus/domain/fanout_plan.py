@@ -74,11 +74,23 @@ class TaskBudget:
     its halo) must fit `memory_mib` with the working set and the overhead."""
 
     size: TaskSize = TaskSize(2.0, 8192)  # `stratus.resources.PROCESSING_VCPU` / `PROCESSING_MEMORY_MB`
+    max_load_bytes: int | None = None  # a smaller budget than the size gives (tests and local runs: small tiles)
 
     @property
     def load_bytes(self) -> int:
         """Bytes of loaded (float64) values one task may hold."""
-        return max(0, (self.size.memory_mib - TASK_OVERHEAD_MIB) * 1024 * 1024 // WORKING_SET_FACTOR)
+        by_size = max(0, (self.size.memory_mib - TASK_OVERHEAD_MIB) * 1024 * 1024 // WORKING_SET_FACTOR)
+        return by_size if self.max_load_bytes is None else min(by_size, self.max_load_bytes)
+
+
+@dataclass(frozen=True)
+class TileBounds:
+    """The tile edges a plan may choose: from `min_px` to `max_px`, a multiple of `block_px`. Production
+    keeps the defaults; tests and local runs use small tiles (`stratus.settings`)."""
+
+    min_px: int = MIN_TILE_PX
+    max_px: int = MAX_TILE_PX
+    block_px: int = BLOCK_PX
 
 
 # --- the graph: what needs neighbours, what cannot be split --------------------------------------
@@ -126,9 +138,9 @@ class GraphSplit:
         return not self.obstacles
 
 
-def analyse_split(process_graph: Mapping[str, Any]) -> GraphSplit:
+def analyse_split(process_graph: Mapping[str, Any], block_px: int = BLOCK_PX) -> GraphSplit:
     """Walks the graph and its callbacks. Halos add up (a conservative bound for chained kernels)."""
-    halo, multiple, obstacles = 0, BLOCK_PX, []
+    halo, multiple, obstacles = 0, block_px, []
     for node_id, node, nested in _nodes(process_graph):
         process_id = str(node.get("process_id"))
         arguments = node.get("arguments") or {}
@@ -192,23 +204,23 @@ def _reducer_processes(reducer: Any) -> set[str]:
 
 
 def _halo_of(node_id: str, process_id: str, arguments: Mapping[str, Any]) -> tuple[int, int, Unsplittable | None]:
-    """(halo px, tile multiple px, obstacle) of one neighbourhood or resampling process."""
+    """(halo px, tile multiple px (1: none), obstacle) of one neighbourhood or resampling process."""
     if process_id == "apply_kernel":
         kernel = arguments.get("kernel")
         if not (isinstance(kernel, list) and kernel and all(isinstance(row, list) and row for row in kernel)):
-            return 0, BLOCK_PX, Unsplittable(node_id, process_id, "its kernel is not a literal 2-D array")
-        return max(len(kernel), max(len(row) for row in kernel)) // 2, BLOCK_PX, None
+            return 0, 1, Unsplittable(node_id, process_id, "its kernel is not a literal 2-D array")
+        return max(len(kernel), max(len(row) for row in kernel)) // 2, 1, None
     if process_id == "apply_neighborhood":
         sizes = _spatial_pixels(arguments.get("size"))
         overlaps = _spatial_pixels(arguments.get("overlap"))
         if sizes is None or len(sizes) < 2 or overlaps is None:
-            return 0, BLOCK_PX, Unsplittable(
+            return 0, 1, Unsplittable(
                 node_id, process_id, "its size or overlap over x/y is not given in pixels: neighbourhoods "
                 "could not be placed as in the whole-area run")
         # Tiles start on neighbourhood edges, so every neighbourhood is the one of the whole-area run.
         return max(overlaps.values(), default=0), _lcm(sizes["x"], sizes["y"]), None
     method = arguments.get("method") if isinstance(arguments.get("method"), str) else "near"
-    return RESAMPLING_HALO_PX.get(method, DEFAULT_RESAMPLING_HALO_PX), BLOCK_PX, None
+    return RESAMPLING_HALO_PX.get(method, DEFAULT_RESAMPLING_HALO_PX), 1, None
 
 
 def _spatial_pixels(value: Any) -> dict[str, int] | None:
@@ -393,14 +405,14 @@ def memory_for(load_bytes: int) -> int:
     return TASK_OVERHEAD_MIB + math.ceil(load_bytes * WORKING_SET_FACTOR / (1024 * 1024))
 
 
-def choose_tile_px(per_pixel: int, split: GraphSplit, budget: TaskBudget) -> int:
+def choose_tile_px(per_pixel: int, split: GraphSplit, budget: TaskBudget, bounds: TileBounds = TileBounds()) -> int:
     """The largest edge (a multiple of the block and neighbourhood sizes, 2,048-8,192 px) whose tile
     plus halo fits the budget; the smallest allowed edge when none does (its task then gets bigger)."""
     step = split.tile_multiple_px
-    smallest = max(step, math.ceil(MIN_TILE_PX / step) * step)
+    smallest = max(step, math.ceil(bounds.min_px / step) * step)
     best = smallest
     edge = smallest
-    while edge <= MAX_TILE_PX:
+    while edge <= bounds.max_px:
         if (edge + 2 * split.halo_px) ** 2 * per_pixel <= budget.load_bytes:
             best = edge
         edge += step
@@ -408,19 +420,19 @@ def choose_tile_px(per_pixel: int, split: GraphSplit, budget: TaskBudget) -> int
 
 
 def plan_run(process_graph: Mapping[str, Any], estimate: GraphEstimate,
-             budget: TaskBudget = TaskBudget()) -> RunPlan:
+             budget: TaskBudget = TaskBudget(), bounds: TileBounds = TileBounds()) -> RunPlan:
     """One task, a fan-out over tiles, or one big task; see the module's docstring."""
     width, height = output_grid_of(estimate)
     if estimate.cube_bytes <= budget.load_bytes or not width or not height:
         return RunPlan(RunShape.ONE_TASK, budget.size)
-    split = analyse_split(process_graph)
+    split = analyse_split(process_graph, bounds.block_px)
     if not split.splittable:
         needed = memory_for(estimate.cube_bytes)
         size = task_size_for(needed, min_vcpu=budget.size.vcpu)
         return RunPlan(RunShape.ONE_BIG_TASK, size, obstacles=split.obstacles,
                        exceeds_largest_task=needed > LARGEST_TASK.memory_mib)
     per_pixel = bytes_per_pixel(estimate)
-    edge = choose_tile_px(per_pixel, split, budget)
+    edge = choose_tile_px(per_pixel, split, budget, bounds)
     tiles = tile_windows(width, height, edge, split.halo_px)
     if len(tiles) == 1:  # over budget, but one tile covers it: no map for a single item
         size = task_size_for(memory_for(estimate.cube_bytes), min_vcpu=budget.size.vcpu)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -95,7 +96,7 @@ class JobRepository(Protocol):
 class JobArtifacts(Protocol):
     """What runs of a job left behind: result files in S3 and log entries."""
 
-    def delete_prefix(self, prefix: str) -> None: ...
+    def delete_prefix(self, prefix: str, keep: Callable[[str], bool] | None = None) -> None: ...
 
 
 class JobLogs(Protocol):
@@ -271,11 +272,15 @@ class JobService:
                               self._catalog.items)
 
 
-def discard_run_outputs(artifacts: JobArtifacts | None, job_id: str, run_id: str) -> None:
+def discard_run_outputs(artifacts: JobArtifacts | None, job_id: str, run_id: str,
+                        keep: Callable[[str], bool] | None = None) -> None:
     """What a canceled or failed run wrote: partial results nobody may download are deleted, not left
-    until the bucket's expiry. Results of finished runs stay."""
+    until the bucket's expiry (but the keys `keep` names). Results of finished runs stay."""
     if artifacts is not None:
-        artifacts.delete_prefix(catalog_layout.run_prefix(job_id, run_id))
+        if keep is None:
+            artifacts.delete_prefix(catalog_layout.run_prefix(job_id, run_id))
+        else:
+            artifacts.delete_prefix(catalog_layout.run_prefix(job_id, run_id), keep=keep)
 
 
 # DynamoDB numbers span 1e-130..1e125 with 38 digits; a budget is money, so far narrower bounds suffice.

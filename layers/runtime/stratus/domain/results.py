@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import quote
 
+from stratus import catalog_layout
 from stratus.domain.jobs import Job
 from stratus.errors import JobNotFinishedException, NotFoundException
 from stratus.events import JobStatus, isoformat_z, utcnow
@@ -48,6 +49,9 @@ RESULT_STATUS = {
     JobStatus.CANCELED: "canceled",
 }
 
+# The tiles a fanned-out run that ended `error` is missing ([{tile_id, reason}]), in `?partial=true` results.
+MISSING_TILES_FIELD = "stratus:missing_tiles"
+
 # Manifest asset fields that describe the Item (where the asset is), not the asset.
 _ITEM_FIELDS = ("key", "bbox", "geometry")
 # STAC 1.1 common band fields; the rest of a (raster extension 1.x) `raster:bands` entry gets the prefix.
@@ -57,6 +61,8 @@ _COMMON_BAND_FIELDS = ("name", "description", "data_type", "nodata", "statistics
 class ResultStore(Protocol):
     def read_manifest(self, key: str) -> ResultsManifest | None: ...
 
+    def read_document(self, key: str) -> Any | None: ...
+
     def presign(self, key: str, expires_in_s: int) -> str: ...
 
 
@@ -65,7 +71,7 @@ def job_results(job: Job, store: ResultStore, base_url: str, expires_in_s: int, 
     """The results Collection. Raises `JobNotFinishedException` unless the job's current run finished
     or `partial` is set; then it lists whatever the run completed (nothing before its manifest exists)
     with `openeo:status` telling the job's state."""
-    manifest = _manifest(job, store, partial)
+    manifest, missing = _results_of(job, store, partial)
     expires = (utcnow() + timedelta(seconds=expires_in_s)).replace(microsecond=0)
     results_url = _results_url(base_url, job)
     items = _item_ids(manifest)
@@ -98,6 +104,12 @@ def job_results(job: Job, store: ResultStore, base_url: str, expires_in_s: int, 
                "title": name} for item_id, name in items.items()),
         ],
     }
+    if missing:
+        # a fanned-out run that ended with missing tiles: what finished is listed, what is missing is named
+        collection[MISSING_TILES_FIELD] = missing
+        named = ", ".join(m["tile_id"] for m in missing)
+        collection["description"] += (f" Partial results: {len(missing)} tile(s) missing ({named}); "
+                                      "restart the job to complete them.")
     collection["stac_extensions"] = _extensions(collection)
     return collection
 
@@ -140,15 +152,28 @@ def job_result_item(job: Job, store: ResultStore, base_url: str, item_id: str, e
 
 
 def _manifest(job: Job, store: ResultStore, partial: bool) -> ResultsManifest:
+    return _results_of(job, store, partial)[0]
+
+
+def _results_of(job: Job, store: ResultStore, partial: bool) -> tuple[ResultsManifest, list[dict[str, Any]]]:
+    """The run's manifest and, for a fanned-out run that ended `error` with missing tiles, the manifest of
+    its finished tiles (`partial.json`) and the missing ones ([{tile_id, reason}])."""
     finished = job.status is JobStatus.FINISHED and job.run_id is not None
     if not finished and not partial:
         raise JobNotFinishedException()
-    manifest = None
+    manifest, missing = None, []
     if job.run_id is not None:
-        manifest = store.read_manifest(RunConfig.for_run(job.job_id, job.run_id).manifest_key)
+        run = RunConfig.for_run(job.job_id, job.run_id)
+        manifest = store.read_manifest(run.manifest_key)
+        if manifest is None and job.status is JobStatus.ERROR:
+            document = store.read_document(catalog_layout.partial_manifest_key(run.results_prefix))
+            if document is not None:
+                manifest = ResultsManifest.from_json(document)
+                missing = [{"tile_id": str(m.get("tile_id")), "reason": str(m.get("reason", ""))}
+                           for m in document.get("missing") or [] if isinstance(m, dict)]
     if manifest is None and finished:
         raise JobNotFinishedException(message="The job finished but its results are not available (anymore).")
-    return manifest or ResultsManifest()
+    return manifest or ResultsManifest(), missing
 
 
 def _results_url(base_url: str, job: Job) -> str:

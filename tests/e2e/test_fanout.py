@@ -1,0 +1,255 @@
+"""Large areas, end to end (issue 12): a job over budget fans out over tiles (PlanRun -> Distributed Map of
+tile Batch tasks -> combine task) on a local system planning small tiles, and gives what one task gives.
+
+The fan-out system is a second local system (small tiles for every job would make the session's shared one
+fan out every other test's job too): 75 px tiles over the demo collection's 300 x 300 px Bolzano scene,
+4 x 4 = 16 tiles. The single-task reference runs on the session's `local_system`; both generate the same
+demo collection (fixed seeds).
+
+A tile is made to fail cleanly by corrupting one internal block of one source COG: the block at (256, 256)
+of a 256 px-blocked scene is read by the south-east tile alone.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from pathlib import Path
+
+import boto3
+import numpy as np
+import openeo
+import pytest
+import rasterio
+from botocore.config import Config
+from rasterio.io import MemoryFile
+
+from conformance.run import local_system as start_local_system
+from stratus import catalog_layout
+from tests.e2e.test_cancel_job import processing_pids
+from tests.e2e.test_openeo_client_job import COLLECTION, wait_for
+
+pytestmark = pytest.mark.e2e
+
+TILE_PX = 75
+TILES = [f"r{row:04d}c{col:04d}" for row in range(4) for col in range(4)]
+SOUTH_EAST = "r0003c0003"
+BOLZANO_TILE = {"west": 678000, "east": 681000, "south": 5150000, "north": 5153000, "crs": 32632}
+JUNE = ["2022-06-01", "2022-07-01"]
+# 300 x 300 px x 6 dates x 2 bands x 8 B = 8.6 MB loaded; a task may hold 1 MB: 75 px tiles (720 KB) fit
+FANOUT_ENV = {"STRATUS_FANOUT_MIN_TILE_PX": str(TILE_PX), "STRATUS_FANOUT_MAX_TILE_PX": str(TILE_PX),
+              "STRATUS_FANOUT_TILE_BLOCK_PX": str(TILE_PX), "STRATUS_FANOUT_TASK_LOAD_BYTES": "1000000",
+              "STRATUS_LOCAL_BATCH_WORKERS": "2"}
+FANOUT_TIMEOUT_S = 300
+# In the load's CRS and covering its extent, so the dry run sizes the grid the engine loads (`run_planning`):
+# the whole scene and a field across four tiles' corners.
+UTM = {"type": "name", "properties": {"name": "EPSG:32632"}}
+FIELDS = {"type": "FeatureCollection", "crs": UTM, "features": [
+    {"type": "Feature", "id": "scene", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [[
+        [678000, 5150000], [681000, 5150000], [681000, 5153000], [678000, 5153000], [678000, 5150000]]]}},
+    {"type": "Feature", "id": "across", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [[
+        [679200, 5150900], [680100, 5150900], [680100, 5152100], [679200, 5152100], [679200, 5150900]]]}}]}
+
+
+@pytest.fixture(scope="module")
+def fanout_system():
+    password = secrets.token_urlsafe(12)
+    try:
+        with start_local_system(password, env=FANOUT_ENV) as (api_url, output):
+            connection = openeo.connect(api_url).authenticate_basic("demo", password)
+            endpoint = next(line.split("embedded AWS:", 1)[1].strip() for line in output
+                            if line.strip().startswith("embedded AWS:"))
+            yield connection, endpoint
+    except RuntimeError as error:
+        pytest.fail(str(error))
+
+
+def aws(endpoint: str, service: str):
+    return boto3.client(service, endpoint_url=endpoint, region_name="eu-central-1", aws_access_key_id="testing",
+                        aws_secret_access_key="testing", config=Config(signature_version="s3v4"))
+
+
+def ndvi_mean(connection):
+    cube = connection.load_collection(COLLECTION, spatial_extent=BOLZANO_TILE, temporal_extent=JUNE,
+                                      bands=["B04", "B08"])
+    return cube.ndvi(nir="B08", red="B04").reduce_dimension("t", reducer="mean")
+
+
+def batch_jobs(endpoint: str, job_id: str) -> dict[str, list[dict]]:
+    """The Batch jobs of the job's runs, by run: name -> summary (the run's single task, tiles, combine)."""
+    batch = aws(endpoint, "batch")
+    queue = batch.describe_job_queues()["jobQueues"][0]["jobQueueArn"]
+    found: dict[str, list[dict]] = {}
+    for summary in batch.list_jobs(jobQueue=queue, filters=[
+            {"name": "JOB_NAME", "values": [f"stratus-{job_id}-*"]}])["jobSummaryList"]:
+        run = summary["jobName"][len(f"stratus-{job_id}-"):].split("-")[0]
+        found.setdefault(run, []).append(summary)
+    return found
+
+
+def settled_batch_jobs(endpoint: str, job_id: str, timeout: float = 30) -> dict[str, list[dict]]:
+    """`batch_jobs` once none is active (the job's status may arrive before its last task exits)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = batch_jobs(endpoint, job_id)
+        if all(j["status"] in ("SUCCEEDED", "FAILED") for jobs in found.values() for j in jobs) \
+                or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
+
+
+def steps_of(jobs: list[dict], job_id: str, run: str) -> list[str]:
+    return sorted(j["jobName"][len(f"stratus-{job_id}-{run}-"):] for j in jobs)
+
+
+def run_to_end(job, expected: str, timeout=FANOUT_TIMEOUT_S) -> None:
+    job.start()
+    status, _ = wait_for(job, timeout=timeout)
+    assert status == expected, "\n".join(e.message for e in job.logs() if e.level in ("error", "warning"))
+
+
+def downloaded(job, directory: Path) -> dict[str, Path]:
+    """The job's result files, downloaded as a user does (by asset name): name -> path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    job.get_results().download_files(directory)
+    return {path.name: path for path in directory.iterdir()}
+
+
+def mosaic(paths: list[Path], reference: rasterio.DatasetReader) -> np.ndarray:
+    """The tile COGs placed by their own georeferencing on the reference's grid (NaN where no tile is)."""
+    out = np.full((reference.count, reference.height, reference.width), np.nan)
+    for path in paths:
+        with rasterio.open(path) as tile:
+            assert tile.crs == reference.crs and tile.res == reference.res
+            col, row = ~reference.transform @ (tile.transform.c, tile.transform.f)
+            col, row = round(col), round(row)
+            out[:, row:row + tile.height, col:col + tile.width] = tile.read().astype(np.float64)
+    return out
+
+
+def single_task_result(connection, tmp_path: Path) -> Path:
+    job = ndvi_mean(connection).save_result("GTiff").create_job(title="single task reference")
+    run_to_end(job, "finished", timeout=120)
+    (path,) = [p for p in downloaded(job, tmp_path / "single").values() if p.suffix == ".tif"]
+    return path
+
+
+def test_a_job_over_budget_fans_out_a_failed_tile_gives_partial_results_and_a_restart_completes_it(
+        fanout_system, connection, tmp_path):
+    fanned, endpoint = fanout_system
+    s3 = aws(endpoint, "s3")
+    # Given the NDVI mean as one task (the session's system) and on the small-tile system, where one source COG
+    # has a corrupt block that only the south-east tile reads
+    reference_path = single_task_result(connection, tmp_path)
+    job = ndvi_mean(fanned).save_result("GTiff").create_job(title="fanned out, one bad tile")
+    key = catalog_layout.asset_key(COLLECTION, first_june_bolzano_item(s3), "B08")
+    original = corrupt_block(s3, key)
+    try:
+        # When it runs: 16 tile tasks and the combine task; that tile fails, the job ends error, its log names it
+        run_to_end(job, "error")
+        (first_run, jobs), = settled_batch_jobs(endpoint, job.job_id).items()
+        assert steps_of(jobs, job.job_id, first_run) == sorted([*TILES, "combine"])
+        failed = [j for j in jobs if j["status"] == "FAILED"]
+        assert steps_of(failed, job.job_id, first_run) == sorted([SOUTH_EAST, "combine"])
+        errors = [e.message for e in job.logs(level="error")]
+        assert any(message.startswith(f"tile {SOUTH_EAST}: ") for message in errors), errors
+        # and ?partial=true lists the 15 finished tiles and names the missing one
+        partial = fanned.get(f"/jobs/{job.job_id}/results", params={"partial": "true"}).json()
+        assert partial["openeo:status"] == "error"
+        assert [m["tile_id"] for m in partial["stratus:missing_tiles"]] == [SOUTH_EAST]
+        listed = [link["title"] for link in partial["links"] if link["rel"] == "item"]
+        assert sorted(t for t in TILES if any(t in name for name in listed)) == sorted(set(TILES) - {SOUTH_EAST})
+    finally:
+        s3.put_object(Bucket="stratus-data", Key=key, Body=original)
+    # When it is restarted with the data repaired: only that tile runs again, and the job finishes whole
+    run_to_end(job, "finished")
+    runs = settled_batch_jobs(endpoint, job.job_id)
+    (second_run,) = set(runs) - {first_run}
+    assert steps_of(runs[second_run], job.job_id, second_run) == sorted([SOUTH_EAST, "combine"])
+    # Then its 16 tiles, placed by their georeferencing, and its mosaic opened as one file, are the single
+    # task's result pixel for pixel
+    files = downloaded(job, tmp_path / "fanned")
+    tiles = [path for name, path in files.items() if path.suffix == ".tif" and any(t in name for t in TILES)]
+    assert len(tiles) == 16
+    (vrt,) = [path for path in files.values() if path.suffix == ".vrt"]
+    with rasterio.open(reference_path) as reference, rasterio.open(vrt) as whole:
+        expected = reference.read().astype(np.float64)
+        np.testing.assert_array_equal(mosaic(tiles, reference), expected)
+        assert (whole.width, whole.height, whole.transform, whole.crs) == (
+            reference.width, reference.height, reference.transform, reference.crs)
+        np.testing.assert_array_equal(whole.read().astype(np.float64), expected)
+
+
+def aggregate(connection):
+    cube = connection.load_collection(COLLECTION, spatial_extent=BOLZANO_TILE, temporal_extent=JUNE,
+                                      bands=["B04", "B08"])
+    return cube.ndvi(nir="B08", red="B04").aggregate_spatial(geometries=FIELDS, reducer="mean")
+
+
+def test_aggregate_spatial_over_tiles_gives_the_single_task_numbers(fanout_system, connection, tmp_path):
+    fanned, endpoint = fanout_system
+    single = aggregate(connection).save_result("JSON").create_job(title="zonal, one task")
+    many = aggregate(fanned).save_result("JSON").create_job(title="zonal, fanned out")
+    run_to_end(single, "finished", timeout=120)
+    run_to_end(many, "finished")
+    (run, jobs), = settled_batch_jobs(endpoint, many.job_id).items()
+    assert "combine" in steps_of(jobs, many.job_id, run) and len(jobs) == 17
+
+    def numbers(job, name):
+        job.get_results().download_files(tmp_path / name)
+        return json.loads((tmp_path / name / "result.json").read_text())
+
+    expected, actual = numbers(single, "single"), numbers(many, "many")
+    assert expected.keys() == actual.keys() and len(expected) == 6  # the June dates, two zones each
+    for when in expected:
+        np.testing.assert_allclose(np.array(actual[when], dtype=float), np.array(expected[when], dtype=float),
+                                   rtol=1e-12)
+
+
+def corrupt_block(s3, key: str) -> bytes:
+    """Overwrites the compressed bytes of the COG's block (1, 1) (x, y) with garbage; returns the original."""
+    original = s3.get_object(Bucket="stratus-data", Key=key)["Body"].read()
+    with MemoryFile(original) as memory, memory.open() as cog:
+        offset = int(cog.get_tag_item("BLOCK_OFFSET_1_1", "TIFF", bidx=1))
+        size = int(cog.get_tag_item("BLOCK_SIZE_1_1", "TIFF", bidx=1))
+    broken = original[:offset] + bytes(b ^ 0x5A for b in original[offset:offset + size]) + original[offset + size:]
+    s3.put_object(Bucket="stratus-data", Key=key, Body=broken)
+    return original
+
+
+def first_june_bolzano_item(s3) -> str:
+    prefix = catalog_layout.items_prefix(COLLECTION)
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket="stratus-data", Prefix=prefix):
+        for obj in page.get("Contents", []):
+            item = json.loads(s3.get_object(Bucket="stratus-data", Key=obj["Key"])["Body"].read())
+            if item["properties"].get("proj:epsg") == 32632 and item["properties"]["datetime"].startswith("2022-06"):
+                return item["id"]
+    raise AssertionError("no June Bolzano item")
+
+
+def test_cancel_leaves_no_running_tile_job(fanout_system):
+    fanned, endpoint = fanout_system
+    cube = fanned.load_collection(COLLECTION, spatial_extent=BOLZANO_TILE, temporal_extent=JUNE,
+                                  bands=["B02", "B03", "B04", "B08"])
+    kernel = [[1] * 9 for _ in range(9)]
+    job = cube.apply_kernel(kernel, factor=1 / 81).save_result("GTiff").create_job(title="slow tiles")
+    job.start()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not any(
+            j["status"] == "RUNNING" for jobs in batch_jobs(endpoint, job.job_id).values() for j in jobs):
+        time.sleep(0.2)
+    assert processing_pids(job.job_id), "no tile task was running"
+    job.stop()
+    assert job.status() == "canceled"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (processing_pids(job.job_id) or any(
+            j["status"] in ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
+            for jobs in batch_jobs(endpoint, job.job_id).values() for j in jobs)):
+        time.sleep(0.3)
+    assert processing_pids(job.job_id) == []
+    statuses = {j["status"] for jobs in batch_jobs(endpoint, job.job_id).values() for j in jobs}
+    assert statuses <= {"FAILED", "SUCCEEDED"}
+    time.sleep(3)  # a tile the map would start next must not appear
+    statuses = {j["status"] for jobs in batch_jobs(endpoint, job.job_id).values() for j in jobs}
+    assert statuses <= {"FAILED", "SUCCEEDED"} and processing_pids(job.job_id) == []
