@@ -80,7 +80,8 @@ class Backend:
         from stratus.domain.principal import CallerResolver
         from stratus.store.accounts import DynamoAccountRepository
         return CallerResolver(DynamoAccountRepository(), self.signing_key,
-                              oidc_verifiers={provider.id: provider.verifier for provider in self.oidc_providers})
+                              oidc_verifiers={provider.id: provider.verifier for provider in self.oidc_providers},
+                              verification_keys=self.signing_key.verification_keys)
 
     @cached_property
     def auth(self) -> AuthService:
@@ -101,7 +102,7 @@ class Backend:
         from stratus.store.accounts import DynamoAccountRepository
         from stratus.store.customers import DynamoCustomerOrders
         from stratus.store.limits import DynamoPendingRegistrations
-        sender = self.settings.notification_sender
+        sender, configuration_set = self.settings.notification_sender, self.settings.mail_configuration_set
         rates = AccountRates(
             registrations_per_client=Rate.of(resources.REGISTRATIONS_PER_CLIENT),
             registrations_per_email=Rate.of(resources.REGISTRATIONS_PER_EMAIL),
@@ -110,7 +111,8 @@ class Backend:
             token_requests_per_account=Rate.of(resources.TOKEN_REQUESTS_PER_ACCOUNT),
             lockout=Rate.of(resources.LOGIN_FAILURES_BEFORE_LOCKOUT))
         return CustomerService(DynamoAccountRepository(), DynamoCustomerOrders(), self.signing_key,
-                               resources.TOKEN_LIFETIME_S, lambda: SesEmailSender(aws.client("ses"), sender),
+                               resources.TOKEN_LIFETIME_S,
+                               lambda: SesEmailSender(aws.client("ses"), sender, configuration_set),
                                pending=DynamoPendingRegistrations(), limiter=self.rate_limiter, rates=rates,
                                registration=self.settings.registration,
                                verify_ttl_s=resources.REGISTRATION_VERIFY_TTL_S,
@@ -145,7 +147,8 @@ class Backend:
         from stratus.domain.notifications import OrderNotifier
         from stratus.store.order_notices import DynamoOrderEndStore
         return OrderNotifier(DynamoOrderEndStore(),
-                             SesEmailSender(aws.client("ses"), self.settings.notification_sender),
+                             SesEmailSender(aws.client("ses"), self.settings.notification_sender,
+                                            self.settings.mail_configuration_set),
                              webhooks=self.webhook_queue)
 
     @cached_property
