@@ -17,6 +17,7 @@ from constructs import Construct
 
 # the order-service API's path below the stage (`routers.orders.context.ORDER_PREFIX` without the leading "/")
 ORDER_API_PATH = ("api", "v1")
+KEYED_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")  # every method but the CORS preflight
 
 
 @dataclass(frozen=True)
@@ -74,17 +75,17 @@ class Limits(Construct):
 
     def _order_api_requires_key(self, api: apigw.RestApi, function: lambda_.IFunction) -> None:
         """`/api/v1` and below answer only with an API key (API Gateway picks these routes over the root proxy);
-        a usage plan then throttles each key on its own."""
+        a usage plan then throttles each key on its own. CORS preflights carry no key: OPTIONS stays open."""
         integration = apigw.LambdaIntegration(function)
-        options = apigw.MethodOptions(api_key_required=True)
         parent: apigw.IResource = api.root
         for part in ORDER_API_PATH:
             parent = apigw.Resource(self, f"Path{part.title()}", parent=parent, path_part=part)
-        apigw.Method(self, "OrderApiRoot", resource=parent, http_method="ANY", integration=integration,
-                     options=options)
         proxy = apigw.Resource(self, "PathProxy", parent=parent, path_part="{proxy+}")
-        apigw.Method(self, "OrderApiProxy", resource=proxy, http_method="ANY", integration=integration,
-                     options=options)
+        for name, resource in (("Root", parent), ("Proxy", proxy)):
+            for method in (*KEYED_METHODS, "OPTIONS"):
+                apigw.Method(self, f"OrderApi{name}{method.title()}", resource=resource, http_method=method,
+                             integration=integration,
+                             options=apigw.MethodOptions(api_key_required=method != "OPTIONS"))
 
     def _web_acl(self, stage: str, limit: int) -> wafv2.CfnWebACL:
         def visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
