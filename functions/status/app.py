@@ -7,15 +7,18 @@ queue's maxReceiveCount, parked in the DLQ.
 
 from functools import cache
 
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from stratus import metrics
 from stratus.backend import Backend
 from stratus.events import parse_status_event
 from stratus.observability import logger, tracer
 
 processor = BatchProcessor(event_type=EventType.SQS)
+emf = metrics.emitter(metrics.STATUS_SERVICE)
 
 
 @cache
@@ -34,9 +37,23 @@ def handle_record(record: SQSRecord) -> None:
                                        "applied": outcome.applied})
     if outcome.told:
         logger.info("order notice sent", extra={"job_id": event.job_id, "order_status": outcome.told})
+    if outcome.applied:
+        record_job_end(event.status.value, event.usage)
+
+
+def record_job_end(status: str, usage: dict | None) -> None:
+    """Jobs by end status and their duration, for the dashboard (counted when the end event changes the job)."""
+    name = metrics.JOBS_ENDED.get(status)
+    if name is None:
+        return
+    emf.add_metric(name=name, unit=MetricUnit.Count, value=1)
+    duration = (usage or {}).get("duration") or {}
+    if isinstance(duration.get("value"), (int, float)):
+        emf.add_metric(name=metrics.JOB_DURATION, unit=MetricUnit.Seconds, value=duration["value"])
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
+@emf.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return process_partial_response(event=event, record_handler=handle_record, processor=processor, context=context)

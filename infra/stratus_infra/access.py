@@ -46,6 +46,8 @@ class Targets:
     :param job_queue: The Batch job queue jobs are submitted to. @default None
     :param job_definition: The Batch job definition of the processing container. @default None
     :param email_identity_arn: The SES identity e-mails are sent from. @default None
+    :param email_configuration_set_arn: The SES configuration set e-mails are sent with (SES authorizes
+        `SendEmail` on it too). @default None
     """
 
     tables: Mapping[str, dynamodb.ITable]
@@ -57,6 +59,7 @@ class Targets:
     job_queue: batch.IJobQueue | None = None
     job_definition: batch.IJobDefinition | None = None
     email_identity_arn: str | None = None
+    email_configuration_set_arn: str | None = None
 
     def with_(self, *, secrets: Mapping[str, secretsmanager.ISecret] | None = None,
               functions: Mapping[str, lambda_.IFunction] | None = None, **others: object) -> Targets:
@@ -117,8 +120,10 @@ def grant(principal: iam.IGrantable, access: Access, targets: Targets) -> None:
         principal.grant_principal.add_to_principal_policy(statement)
     _grant_batch(principal, access.batch, targets)
     if access.sends_email:
+        configuration_sets = [targets.email_configuration_set_arn] if targets.email_configuration_set_arn else []
         iam.Grant.add_to_principal(grantee=principal, actions=["ses:SendEmail"],
-                                   resource_arns=[required("an SES identity", targets.email_identity_arn)])
+                                   resource_arns=[required("an SES identity", targets.email_identity_arn),
+                                                  *configuration_sets])
 
 
 def _grant_state_machine(principal: iam.IGrantable, actions: tuple[str, ...], targets: Targets) -> None:

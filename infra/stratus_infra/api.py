@@ -39,6 +39,9 @@ class ApiProps:
     :param throttling_rate_limit: Steady-state requests per second of the stage. @default 50
     :param throttling_burst_limit: Burst size of the stage. @default 100
     :param log_retention: Retention of the access log group. @default one month
+    :param token_secret_removal_policy: What happens to the token secret when the stack is deleted (kept with
+        the data: a restored users table's tokens and the customers' webhook secrets derive from it).
+        @default DESTROY
     """
 
     runtime: FunctionRuntime
@@ -50,6 +53,7 @@ class ApiProps:
     throttling_rate_limit: float = constants.API_THROTTLING_RATE_LIMIT
     throttling_burst_limit: int = constants.API_THROTTLING_BURST_LIMIT
     log_retention: logs.RetentionDays = constants.DEFAULT_LOG_RETENTION
+    token_secret_removal_policy: RemovalPolicy = RemovalPolicy.DESTROY
 
 
 class Api(Construct):
@@ -65,6 +69,7 @@ class Api(Construct):
             generate_secret_string=secretsmanager.SecretStringGenerator(
                 password_length=64, exclude_punctuation=True
             ),
+            removal_policy=props.token_secret_removal_policy,
         )
 
         spec = FUNCTIONS["api"]

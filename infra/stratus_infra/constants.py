@@ -22,17 +22,18 @@ PROJECT_TAG = "stratus"
 
 # --- Lambda ---------------------------------------------------------------------------------------------------
 # The layer is built by pip for exactly this interpreter and CPU; the functions must use the same pair.
-LAMBDA_RUNTIME = lambda_.Runtime.PYTHON_3_11
-LAMBDA_ARCHITECTURE = lambda_.Architecture.X86_64
-LAYER_PYTHON_VERSION = "3.11"
-# Wheel platform tags pip may pick. The python3.11 Lambda runtime runs on Amazon Linux 2 (glibc 2.26), so wheels
-# for manylinux2014 (glibc 2.17) and manylinux_2_26 both load there; some pinned releases (argon2-cffi-bindings 26)
-# ship only the latter. Python 3.12+ runtimes run on Amazon Linux 2023 (glibc 2.34).
-LAYER_PIP_PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_26_x86_64")
+# The newest Python runtime Lambda and CDK offer, on Graviton (arm64: ~20 % cheaper per GB-second than x86_64 and
+# as fast for this I/O-bound code). The code stays 3.11-compatible: the local runtime and the tests run on 3.11.
+LAMBDA_RUNTIME = lambda_.Runtime.PYTHON_3_14
+LAMBDA_ARCHITECTURE = lambda_.Architecture.ARM_64
+LAYER_PYTHON_VERSION = "3.14"
+# Wheel platform tags pip may pick. Python 3.12+ runtimes run on Amazon Linux 2023 (glibc 2.34), so wheels for
+# manylinux2014 (glibc 2.17) and manylinux_2_28 both load there.
+LAYER_PIP_PLATFORMS = ("manylinux2014_aarch64", "manylinux_2_28_aarch64")
 LAYER_SOURCE_DIR = "layers/runtime"  # relative to REPO_ROOT; an installable package (pyproject.toml)
 LAYER_CONSTRAINTS = "constraints.txt"  # relative to REPO_ROOT; pins the layer's dependencies when present
 # Docker image for the bundling fallback that CDK requires to be named; local pip bundling always runs first.
-LAYER_FALLBACK_IMAGE = "public.ecr.aws/sam/build-python3.11:latest"
+LAYER_FALLBACK_IMAGE = "public.ecr.aws/sam/build-python3.14:latest"
 
 # Left out of every Lambda code asset: bytecode caches and anything test-only.
 FUNCTION_ASSET_EXCLUDE = ("__pycache__", "*.pyc", "tests", ".pytest_cache", "*.egg-info")
@@ -40,6 +41,7 @@ FUNCTION_ASSET_EXCLUDE = ("__pycache__", "*.pyc", "tests", ".pytest_cache", "*.e
 # Powertools reads this; it is not a `Settings` field because the runtime never reads it itself.
 LOG_LEVEL_ENV = "POWERTOOLS_LOG_LEVEL"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+TRACE_DISABLED_ENV = "POWERTOOLS_TRACE_DISABLED"  # set on every function when tracing is off
 
 DEFAULT_LOG_RETENTION = logs.RetentionDays.ONE_MONTH  # Lambda, API access, Batch and state machine logs
 
@@ -47,6 +49,7 @@ DEFAULT_LOG_RETENTION = logs.RetentionDays.ONE_MONTH  # Lambda, API access, Batc
 API_STAGE_NAME = "api"  # the stage path segment of the invoke URL: https://<id>.execute-api.<region>.amazonaws.com/api/
 API_THROTTLING_RATE_LIMIT = 50  # requests per second, steady state, for the whole stage
 API_THROTTLING_BURST_LIMIT = 100  # requests, token-bucket size
+WAF_MIN_RATE_LIMIT = 10  # requests per 5 minutes: the smallest limit of a WAF rate-based rule
 
 # --- S3 ---------------------------------------------------------------------------------------------------------
 DEFAULT_RESULTS_EXPIRY_DAYS = 30  # days after which a job run's graph snapshot and results are deleted
@@ -82,6 +85,15 @@ API_5XX_ALARM_MIN_REQUESTS = 20
 # timeout, so a single slow period is normal and the bar sits above ordinary requests, below the 29 s limit
 API_LATENCY_P99_ALARM_MS = 10_000
 API_LATENCY_ALARM_PERIODS = 3
+# p95: ordinary requests (reads, job creation) answer in well under a second warm; 3 s means most are slow
+API_LATENCY_P95_ALARM_MS = 3_000
+# seconds the oldest message of a queue may wait: status and log events are consumed within seconds; webhook
+# deliveries are retried with back-off (30 s doubling, 5 attempts: ~8 min) before they park in the DLQ
+QUEUE_AGE_ALARM_S = {"webhooks": 3600}
+DEFAULT_QUEUE_AGE_ALARM_S = 900  # any other queue
+# SES reviews an account above 5 % bounces or 0.1 % complaints; alarm before that
+MAIL_BOUNCE_RATE = 0.04
+MAIL_COMPLAINT_RATE = 0.0008
 # a user's broken graph fails one execution; several in the window point at Batch, the image or the workflow
 FAILED_EXECUTIONS_ALARM_THRESHOLD = 3
 FAILED_EXECUTIONS_ALARM_MINUTES = 60

@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from aws_cdk import Duration, RemovalPolicy
+import jsii
+from aws_cdk import Duration, IAspect, RemovalPolicy
+from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from constructs import Construct
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct, IConstruct
 
 from stratus.resources import FunctionSpec
 from stratus.settings import ENV
@@ -90,3 +93,19 @@ class StratusFunction(lambda_.Function):
         )
         self.spec = spec
         access.grant(self, spec.access, targets)
+
+
+@jsii.implements(IAspect)
+class TracingOff:
+    """Switches X-Ray tracing off (`stratus:tracing` false) on every function, API stage and state machine, and
+    tells the functions (`POWERTOOLS_TRACE_DISABLED`): they then skip the X-Ray SDK at start
+    (`stratus.observability`). An aspect, so constructs need no tracing prop of their own."""
+
+    def visit(self, node: IConstruct) -> None:
+        if isinstance(node, lambda_.CfnFunction):
+            node.tracing_config = lambda_.CfnFunction.TracingConfigProperty(mode="PassThrough")
+            node.add_property_override(f"Environment.Variables.{constants.TRACE_DISABLED_ENV}", "true")
+        elif isinstance(node, apigw.CfnStage):
+            node.tracing_enabled = False
+        elif isinstance(node, sfn.CfnStateMachine):
+            node.tracing_configuration = sfn.CfnStateMachine.TracingConfigurationProperty(enabled=False)

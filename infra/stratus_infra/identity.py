@@ -20,11 +20,14 @@ class IdentityProps:
     :param stage: Deployment name, part of the hosted-UI domain prefix (unique per region).
     :param removal_policy: What happens to the user pool (and its accounts) when the stack is deleted.
     :param access_token_validity: Lifetime of access tokens. @default one hour, as basic-auth tokens
+    :param email: How the pool sends its mails (invitations, password resets). @default Cognito's own sender
+        (50 mails a day, from no-reply@verificationemail.com)
     """
 
     stage: str
     removal_policy: RemovalPolicy
     access_token_validity: Duration = Duration.seconds(resources.TOKEN_LIFETIME_S)
+    email: cognito.UserPoolEmail | None = None
 
 
 class Identity(Construct):
@@ -43,6 +46,7 @@ class Identity(Construct):
             account_recovery=cognito.AccountRecovery.EMAIL_ONLY,
             removal_policy=props.removal_policy,
             deletion_protection=props.removal_policy == RemovalPolicy.RETAIN,
+            email=props.email,
         )
         # hosted UI and /oauth2/token; prefixes are global per region, hence the account id
         self.domain = self.user_pool.add_domain("Domain", cognito_domain=cognito.CognitoDomainOptions(

@@ -28,7 +28,7 @@ class PipLayerBundling:
     """Installs a Python project and its dependencies into `<output>/python` for a Lambda target platform.
 
     pip picks wheels for the *target* (`--platform/--implementation/--python-version --only-binary=:all:`), so
-    a layer for Linux x86_64 can be built on any host. pip's own cache (`~/.cache/pip`, or `PIP_CACHE_DIR`) makes
+    a layer for Linux arm64 can be built on any host. pip's own cache (`~/.cache/pip`, or `PIP_CACHE_DIR`) makes
     repeated builds fast. The project is copied to a temporary directory first, so the build never writes
     `build/` or `*.egg-info` into the source tree.
     """
@@ -106,9 +106,9 @@ class RuntimeLayerProps:
     :param source: Directory of the installable project that goes into the layer (with its pip dependencies).
         @default `<repo>/layers/runtime`
     :param python_version: Python version pip selects wheels for; must match the functions' runtime.
-        @default "3.11" (`constants.LAYER_PYTHON_VERSION`)
+        @default "3.14" (`constants.LAYER_PYTHON_VERSION`)
     :param pip_platforms: Wheel platform tags pip selects wheels for; must match the functions' architecture and
-        the runtime's glibc. @default ("manylinux2014_x86_64", "manylinux_2_26_x86_64")
+        the runtime's glibc. @default ("manylinux2014_aarch64", "manylinux_2_28_aarch64")
     :param constraints: pip constraints file, so the layer gets the versions the tests ran with.
         @default `<repo>/constraints.txt` if it exists, else None (newest versions within the project's ranges)
     :param removal_policy: What happens to old layer versions on update/delete. @default DESTROY

@@ -4,7 +4,9 @@ Every alarm of the stack (the DLQ alarms of `Queues` included) notifies one SNS 
 customer-managed KMS key: CloudWatch cannot publish to a topic encrypted with the AWS-managed `aws/sns` key, whose
 policy cannot be changed. An operator subscribes an e-mail address through `stratus:alarmEmail` (or any endpoint
 later, in the console). Failed Batch jobs show as failed executions: the state machine ends in `Failed` whenever
-its Batch task fails (`statemachines/batch_job.asl.json`).
+its Batch task fails (`statemachines/batch_job.asl.json`); a job retried after an infrastructure error and then
+successful is no failure. The reaper's and the status consumer's metrics are EMF log lines (`stratus.metrics`).
+An optional monthly AWS budget notifies the topic at 80 % of forecast and 100 % of actual cost.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_budgets as budgets
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_iam as iam
@@ -24,6 +27,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from stratus import metrics
 from stratus_infra import constants
 from stratus_infra.queues import Queues
 
@@ -43,6 +47,7 @@ class MonitoringProps:
     :param state_machine: The job state machine (a failed Batch job fails its execution).
     :param alarm_email: Address subscribed to the alarm topic (it confirms by a link SNS mails it); "" for none.
         @default ""
+    :param monthly_budget_usd: Monthly cost budget notifying the topic; 0 for none. @default 0
     """
 
     stage: str
@@ -51,6 +56,7 @@ class MonitoringProps:
     queues: Queues
     state_machine: sfn.StateMachine
     alarm_email: str = ""
+    monthly_budget_usd: int = 0
 
 
 class Monitoring(Construct):
@@ -61,8 +67,10 @@ class Monitoring(Construct):
         key = kms.Key(self, "AlarmTopicKey", description=f"Stratus {props.stage}: encrypts the alarm topic",
                       enable_key_rotation=True, removal_policy=RemovalPolicy.DESTROY,
                       pending_window=Duration.days(7))
-        # CloudWatch encrypts the alarm messages it publishes with this key
-        key.grant(iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
+        # CloudWatch encrypts the alarm messages it publishes with this key; so do SES (bounces, complaints) and
+        # AWS Budgets
+        for service in ("cloudwatch", "ses", "budgets"):
+            key.grant(iam.ServicePrincipal(f"{service}.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
         self.topic = sns.Topic(self, "AlarmTopic", display_name=f"Stratus {props.stage} alarms", master_key=key,
                                enforce_ssl=True)
         if props.alarm_email:
@@ -75,12 +83,16 @@ class Monitoring(Construct):
         for function_key, function in sorted(props.functions.items()):
             self._function_alarms(function_key, function)
         self._execution_alarm(props.state_machine)
+        self._queue_age_alarms(props.queues)
+        self._reaper_alarm(props.stage)
+        self._mail_alarms()
         action = cloudwatch_actions.SnsAction(self.topic)
         for alarm in self.alarms.values():
             alarm.add_alarm_action(action)
             alarm.add_ok_action(action)  # tells the receiver the problem is over
 
         self.dashboard = self._dashboard(props)
+        self.budget = self._budget(props.stage, props.monthly_budget_usd) if props.monthly_budget_usd else None
 
     def _alarm(self, name: str, description: str, metric: cloudwatch.IMetric, threshold: float, *,
                comparison: cloudwatch.ComparisonOperator = _AT_LEAST, evaluation_periods: int = 1) -> None:
@@ -109,6 +121,63 @@ class Monitoring(Construct):
             f"table or catalogue, or long synchronous requests",
             api.metric_latency(period=_PERIOD, statistic="p99"), constants.API_LATENCY_P99_ALARM_MS,
             comparison=_ABOVE, evaluation_periods=constants.API_LATENCY_ALARM_PERIODS)
+        self._alarm(
+            "ApiLatencyP95",
+            f"The API's p95 latency stayed above {constants.API_LATENCY_P95_ALARM_MS} ms for "
+            f"{constants.API_LATENCY_ALARM_PERIODS * constants.ALARM_PERIOD_MINUTES} minutes: most requests are "
+            f"slow, not only synchronous processing; see the API function's duration and the tables' latency",
+            api.metric_latency(period=_PERIOD, statistic="p95"), constants.API_LATENCY_P95_ALARM_MS,
+            comparison=_ABOVE, evaluation_periods=constants.API_LATENCY_ALARM_PERIODS)
+
+    def _queue_age_alarms(self, queues: Queues) -> None:
+        for key, queue in sorted(queues.queues.items()):
+            limit = constants.QUEUE_AGE_ALARM_S.get(key, constants.DEFAULT_QUEUE_AGE_ALARM_S)
+            self._alarm(
+                f"{queues.specs[key].logical_name}Age",
+                f"The oldest message of the {key} queue is older than {limit} s: its consumer is failing, "
+                f"throttled or too slow; see its errors, throttles and logs",
+                queue.metric_approximate_age_of_oldest_message(period=_PERIOD, statistic="Maximum"), limit,
+                comparison=_ABOVE, evaluation_periods=2)
+
+    def _reaper_alarm(self, stage: str) -> None:
+        self._alarm(
+            "LostRunsEnded",
+            "The reaper ended jobs whose run was lost (queued or running without a live execution): Batch or "
+            "Step Functions dropped them; see the reaper's log ('lost run ended') and the jobs' executions",
+            cloudwatch.Metric(namespace=metrics.namespace(stage), metric_name=metrics.LOST_RUNS_ENDED,
+                              dimensions_map={"service": metrics.REAPER_SERVICE}, period=Duration.hours(1),
+                              statistic="Sum"), 1)
+
+    def _mail_alarms(self) -> None:
+        # account-wide SES reputation: SES reviews an account above 5 % bounces or 0.1 % complaints
+        for name, metric_name, limit in (("MailBounceRate", "Reputation.BounceRate", constants.MAIL_BOUNCE_RATE),
+                                         ("MailComplaintRate", "Reputation.ComplaintRate",
+                                          constants.MAIL_COMPLAINT_RATE)):
+            self._alarm(
+                name, f"The account's SES {metric_name} is above {limit:.2%}: SES may pause sending; see the "
+                      f"bounces and complaints on the alarm topic and the suppression list",
+                cloudwatch.Metric(namespace="AWS/SES", metric_name=metric_name, period=Duration.hours(1),
+                                  statistic="Maximum"), limit, comparison=_ABOVE)
+
+    def _budget(self, stage: str, limit_usd: int) -> budgets.CfnBudget:
+        self.topic.add_to_resource_policy(iam.PolicyStatement(
+            actions=["sns:Publish"], principals=[iam.ServicePrincipal("budgets.amazonaws.com")],
+            resources=[self.topic.topic_arn]))
+        subscriber = budgets.CfnBudget.SubscriberProperty(subscription_type="SNS", address=self.topic.topic_arn)
+
+        def notify(kind: str, percent: int) -> budgets.CfnBudget.NotificationWithSubscribersProperty:
+            return budgets.CfnBudget.NotificationWithSubscribersProperty(
+                notification=budgets.CfnBudget.NotificationProperty(
+                    notification_type=kind, comparison_operator="GREATER_THAN", threshold=percent,
+                    threshold_type="PERCENTAGE"),
+                subscribers=[subscriber])
+
+        # the whole account's cost (filtering by the `project`/`stage` tags needs them activated as cost
+        # allocation tags first: docs/operations.md)
+        return budgets.CfnBudget(self, "MonthlyBudget", budget=budgets.CfnBudget.BudgetDataProperty(
+            budget_name=f"stratus-{stage}-monthly", budget_type="COST", time_unit="MONTHLY",
+            budget_limit=budgets.CfnBudget.SpendProperty(amount=limit_usd, unit="USD")),
+            notifications_with_subscribers=[notify("FORECASTED", 80), notify("ACTUAL", 100)])
 
     def _function_alarms(self, key: str, function: lambda_.IFunction) -> None:
         name = _camel(key)
@@ -152,6 +221,7 @@ class Monitoring(Construct):
                 api.metric_client_error(statistic="Sum", label="4xx"),
                 api.metric_server_error(statistic="Sum", label="5xx")]),
             graph("API latency (ms)", [api.metric_latency(statistic="p50", label="p50"),
+                                       api.metric_latency(statistic="p95", label="p95"),
                                        api.metric_latency(statistic="p99", label="p99")]),
             graph("Job executions", [machine.metric_started(statistic="Sum", label="started"),
                                      machine.metric_succeeded(statistic="Sum", label="succeeded"),
@@ -175,6 +245,21 @@ class Monitoring(Construct):
                 lambda item: item[1].metric_duration(statistic="p99", label=item[0]), functions)),
             graph("Lambda errors", sums(lambda item: item[1].metric_errors(statistic="Sum", label=item[0]), functions)),
             cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms.values()), width=width, height=6),
+        )
+        namespace = metrics.namespace(props.stage)
+
+        def job_metric(name: str, label: str, statistic: str = "Sum") -> cloudwatch.Metric:
+            return cloudwatch.Metric(namespace=namespace, metric_name=name, label=label, statistic=statistic,
+                                     dimensions_map={"service": metrics.STATUS_SERVICE})
+
+        dashboard.add_widgets(
+            graph("Jobs by end status", [job_metric(name, status) for status, name in metrics.JOBS_ENDED.items()]),
+            graph("Job duration (s)", [job_metric(metrics.JOB_DURATION, "p50", "p50"),
+                                       job_metric(metrics.JOB_DURATION, "p95", "p95")]),
+            # AWS publishes the account's estimated charges in us-east-1 only, with billing alerts enabled
+            graph("Estimated charges (USD, month to date)", [cloudwatch.Metric(
+                namespace="AWS/Billing", metric_name="EstimatedCharges", dimensions_map={"Currency": "USD"},
+                region="us-east-1", statistic="Maximum", period=Duration.hours(6), label="account")]),
         )
         return dashboard
 

@@ -65,8 +65,11 @@ def _synthesize(outdir: Path, **context: object) -> Synth:
     from stratus_infra.config import StratusConfig
     from stratus_infra.stack import build
 
+    from stratus_infra import nag
+
     app = cdk.App(context={**cdk_json_context(), **context}, outdir=str(outdir))
     stack = build(app, StratusConfig.from_context(app.node))
+    nag.check(stack)  # an unaccepted cdk-nag finding fails the synth (the report names it)
     template = Template.from_stack(stack)
     return Synth(stack=stack, template=template, resources=template.to_json()["Resources"], outdir=outdir)
 

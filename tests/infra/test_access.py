@@ -54,6 +54,7 @@ MAP_RUNS = ARN.replace("{service}", "states") + "mapRun:{state-machine.name}/*"
 MAP_CHILDREN = ARN.replace("{service}", "states") + "execution:{state-machine.name}/*"
 BATCH_JOBS = ARN.replace("{service}", "batch") + "job/*"
 SES_IDENTITY = ARN.replace("{service}", "ses") + "identity/ses-identity"
+SES_CONFIGURATION_SET = ARN.replace("{service}", "ses") + "configuration-set/ses-configuration-set"
 # What the state machine needs besides its Access: `.sync`'s managed rule, vended log delivery, X-Ray sampling.
 BATCH_SYNC_RULE = ARN.replace("{service}", "events") + "rule/StepFunctionsGetEventsForBatchJobsRule"
 STATE_MACHINE_EXTRAS = (
@@ -87,7 +88,7 @@ def symbols(synth: Synth) -> dict[str, str]:
     names[lid(stack.workflow.state_machine)] = "state-machine"
     names[lid(stack.processing.job_queue)] = "batch-job-queue"
     names[lid(stack.processing.job_definition)] = "batch-job-definition"
-    names[lid(stack.email_identity)] = "ses-identity"
+    names[lid(stack.mail.configuration_set)] = "ses-configuration-set"
     return names
 
 
@@ -144,8 +145,13 @@ def granted(synth: Synth, role_logical_id: str) -> Grants:
                 assert statement["Effect"] == "Allow", statement
                 for action in as_list(statement["Action"]):
                     for target in as_list(statement["Resource"]):
-                        result.add((action, render(target, names)))
+                        result.add((action, _named_sender(render(target, names), synth)))
     return result
+
+
+def _named_sender(resource: str, synth: Synth) -> str:
+    """The SES identity's ARN names the sender's domain itself (it may exist outside the stack)."""
+    return resource.replace(f":identity/{synth.stack.mail.domain}", ":identity/ses-identity")
 
 
 def role_of(synth: Synth, construct) -> str:
@@ -185,7 +191,7 @@ def expected(access: Access) -> Grants:
         else:
             result.add((action, BATCH_JOBS if action == "batch:TerminateJob" else "*"))
     if access.sends_email:
-        result.add(("ses:SendEmail", SES_IDENTITY))
+        result |= {("ses:SendEmail", SES_IDENTITY), ("ses:SendEmail", SES_CONFIGURATION_SET)}
     return result
 
 

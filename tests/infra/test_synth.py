@@ -122,8 +122,9 @@ def test_resource_counts(synth: Synth) -> None:
     t.resource_count_is("AWS::S3::Bucket", len(BUCKETS) + 1)  # + access logs
     t.resource_count_is("AWS::SQS::Queue", 2 * len(QUEUES))  # each with its DLQ
     t.resource_count_is("AWS::Lambda::EventSourceMapping", len(QUEUES))
-    # one per DLQ, two per function (errors, throttles), API 5xx rate and latency, failed executions
-    t.resource_count_is("AWS::CloudWatch::Alarm", len(QUEUES) + 2 * len(FUNCTIONS) + 3)
+    # two per queue (DLQ depth, oldest message age), two per function (errors, throttles), API 5xx rate and
+    # p95/p99 latency, failed executions, lost runs the reaper ended, SES bounce and complaint rates
+    t.resource_count_is("AWS::CloudWatch::Alarm", 2 * len(QUEUES) + 2 * len(FUNCTIONS) + 7)
     t.resource_count_is("AWS::CloudWatch::Dashboard", 1)
     t.resource_count_is("AWS::SNS::Topic", 1)
     t.resource_count_is("AWS::StepFunctions::StateMachine", 1)
@@ -162,7 +163,8 @@ def test_functions_follow_their_specs(synth: Synth) -> None:
         # Then handler, sizes, architecture, tracing and environment are as specified
         assert props["Timeout"] == spec.timeout_s
         assert props["MemorySize"] == spec.memory_mb
-        assert props["Architectures"] == ["x86_64"]
+        # (zip functions on Graviton; the processing image is built for x86_64)
+        assert props["Architectures"] == (["x86_64"] if spec.packaging == "image" else ["arm64"])
         assert props["TracingConfig"] == {"Mode": "Active"}
         assert "LogGroup" in props["LoggingConfig"]
         variables = props["Environment"]["Variables"]
@@ -176,7 +178,7 @@ def test_functions_follow_their_specs(synth: Synth) -> None:
                 assert ENV[name] in variables, (key, name)
             continue
         assert props["Handler"] == spec.handler
-        assert props["Runtime"] == "python3.11"
+        assert props["Runtime"] == "python3.14"
         assert props["Layers"] == [{"Ref": layer_id}]
         for name in ("users_table", "jobs_table", "logs_table", "data_bucket", "results_bucket",
                      "status_queue_url", "log_queue_url"):
@@ -430,9 +432,10 @@ def test_api_function_permissions(synth: Synth) -> None:
 
 
 def test_order_service_permissions(synth: Synth) -> None:
-    # Given the verified sender identity
+    # Given the verified sender identity: the sender's domain, signed with DKIM
     (identity,) = of_type(synth, "AWS::SES::EmailIdentity").values()
-    assert "@" in identity["Properties"]["EmailIdentity"]
+    assert synth.stack.config.notification_sender.endswith("@" + identity["Properties"]["EmailIdentity"])
+    assert identity["Properties"]["DkimAttributes"]["SigningEnabled"] is True
     # Then the status manager may mail from it (and only from it), read the customers' addresses and enqueue
     # webhooks, but not sign them
     status_role = logical_id(synth, synth.stack.consumers.functions["status"].role)
@@ -592,8 +595,8 @@ def test_every_alarm_notifies_the_encrypted_alarm_topic(synth: Synth) -> None:
     # Then it is encrypted with a rotated key CloudWatch may use, and takes no plain-HTTP publishing
     key = synth.resources[topic["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]]["Properties"]
     assert key["EnableKeyRotation"] is True
-    cloudwatch_use = [s for s in key["KeyPolicy"]["Statement"]
-                      if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
+    cloudwatch_use = [s for s in key["KeyPolicy"]["Statement"]  # (with SES and AWS Budgets, which publish too)
+                      if "cloudwatch.amazonaws.com" in as_list(s.get("Principal", {}).get("Service", []))]
     assert cloudwatch_use and {"kms:Decrypt", "kms:GenerateDataKey*"} <= set(cloudwatch_use[0]["Action"])
     (policy,) = [r["Properties"] for r in of_type(synth, "AWS::SNS::TopicPolicy").values()]
     assert any(st["Effect"] == "Deny" and st.get("Condition") == INSECURE_TRANSPORT
@@ -642,10 +645,23 @@ def test_dashboard_shows_api_queues_executions_and_functions(synth: Synth) -> No
 # --- configuration variants -------------------------------------------------------------------------------------
 
 
-def test_spot_and_ephemeral_stage(synthesize, tmp_path: Path) -> None:
+VARIANT_USAGE_PLANS = {"standard": {"rateLimit": 10, "burstLimit": 20, "quotaPerDay": 5000}}
+
+
+@pytest.fixture(scope="module")
+def variant(synthesize, tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """One synth of a stage that turns on what the default leaves off (a second synth costs ~40 s)."""
+    return synthesize(tmp_path_factory.mktemp("cdk-variant"), **{
+        "stratus:stage": "test", "stratus:spot": "true", "stratus:retainData": "false",
+        "stratus:alarmEmail": "ops@example.org", "stratus:notificationSender": "no-reply@example.org",
+        "stratus:mailIdentity": "existing", "stratus:tracing": "false", "stratus:wafRateLimit": "1000",
+        "stratus:reservedConcurrency": json.dumps({"api": 20, "sync_processing": 4}),
+        "stratus:usagePlans": json.dumps(VARIANT_USAGE_PLANS), "stratus:orderApiKeyRequired": "true",
+        "stratus:monthlyBudgetUsd": "50"})
+
+
+def test_spot_and_ephemeral_stage(variant: Synth) -> None:
     # Given a stage with Fargate Spot, without data retention, with an operator's address for alarms
-    variant = synthesize(tmp_path, **{"stratus:stage": "test", "stratus:spot": "true", "stratus:retainData": "false",
-                                      "stratus:alarmEmail": "ops@example.org"})
     # Then the address is subscribed to the alarm topic by e-mail
     (subscription,) = [r["Properties"] for r in of_type(variant, "AWS::SNS::Subscription").values()]
     assert subscription["Protocol"] == "email" and subscription["Endpoint"] == "ops@example.org"
@@ -660,6 +676,116 @@ def test_spot_and_ephemeral_stage(synthesize, tmp_path: Path) -> None:
         assert resource["Properties"]["DeletionProtectionEnabled"] is False
     for resource in of_type(variant, "AWS::S3::Bucket").values():
         assert resource["DeletionPolicy"] == "Delete"
+    # And the token secret goes with the data; in the default stage it stays with it
+    (secret,) = of_type(variant, "AWS::SecretsManager::Secret").values()
+    assert secret["DeletionPolicy"] == "Delete"
+
+
+def test_token_secret_is_kept_with_retained_data(synth: Synth) -> None:
+    (secret,) = of_type(synth, "AWS::SecretsManager::Secret").values()
+    assert secret["DeletionPolicy"] == "Retain"
+
+
+def test_limits_from_configuration(variant: Synth, synth: Synth) -> None:
+    functions = {logical_id(variant, f): f for f in (variant.stack.api.function,
+                                                      variant.stack.processing.sync_function)}
+    # Then the configured functions have their reserved concurrency, the default stage none
+    reserved = {lid: r["Properties"].get("ReservedConcurrentExecutions")
+                for lid, r in of_type(variant, "AWS::Lambda::Function").items() if lid in functions}
+    assert sorted(reserved.values()) == [4, 20]
+    assert not [r for r in of_type(synth, "AWS::Lambda::Function").values()
+                if "ReservedConcurrentExecutions" in r["Properties"]]
+    # And each usage plan throttles its clients' keys on the API's stage
+    (plan,) = [r["Properties"] for r in of_type(variant, "AWS::ApiGateway::UsagePlan").values()]
+    assert plan["Throttle"] == {"RateLimit": 10, "BurstLimit": 20}
+    assert plan["Quota"] == {"Limit": 5000, "Period": "DAY"}
+    assert plan["ApiStages"][0]["Stage"] == {"Ref": logical_id(variant, variant.stack.api.rest_api.deployment_stage)}
+    # And the order API requires an API key there (its CORS preflight does not), the openEO API does not
+    methods = [m["Properties"] for m in of_type(variant, "AWS::ApiGateway::Method").values()]
+    keyed = [m for m in methods if m.get("ApiKeyRequired")]
+    assert len(keyed) == 2 * 6 and "OPTIONS" not in {m["HttpMethod"] for m in keyed}
+    assert [m for m in methods if m["HttpMethod"] == "OPTIONS" and not m.get("ApiKeyRequired")]
+    assert not [m for m in of_type(synth, "AWS::ApiGateway::Method").values() if m["Properties"].get("ApiKeyRequired")]
+    # And a WAF web ACL on the stage blocks an IP above the rate; the default stage has no WAF (it costs monthly)
+    (acl,) = [r["Properties"] for r in of_type(variant, "AWS::WAFv2::WebACL").values()]
+    (rule,) = acl["Rules"]
+    assert rule["Statement"]["RateBasedStatement"] == {"Limit": 1000, "AggregateKeyType": "IP",
+                                                       "EvaluationWindowSec": 300}
+    assert rule["Action"] == {"Block": {}}
+    (association,) = [r["Properties"] for r in of_type(variant, "AWS::WAFv2::WebACLAssociation").values()]
+    assert association["WebACLArn"] == {"Fn::GetAtt": [next(iter(of_type(variant, "AWS::WAFv2::WebACL"))), "Arn"]}
+    assert not of_type(synth, "AWS::WAFv2::WebACL") and not of_type(synth, "AWS::ApiGateway::UsagePlan")
+
+
+def test_tracing_off_leaves_the_xray_sdk_out(variant: Synth, synth: Synth) -> None:
+    # Given tracing off: no function traces and each is told so (it then skips the X-Ray SDK); on by default
+    for lid, function in of_type(variant, "AWS::Lambda::Function").items():
+        props = function["Properties"]
+        assert props.get("TracingConfig", {}).get("Mode") != "Active", lid
+        if not lid.startswith(("Custom", "AWS")):
+            assert props["Environment"]["Variables"]["POWERTOOLS_TRACE_DISABLED"] == "true", lid
+    (stage,) = of_type(variant, "AWS::ApiGateway::Stage").values()
+    assert stage["Properties"]["TracingEnabled"] is False
+    (machine,) = of_type(variant, "AWS::StepFunctions::StateMachine").values()
+    assert machine["Properties"]["TracingConfiguration"]["Enabled"] is False
+    api = synth.resources[logical_id(synth, synth.stack.api.function)]["Properties"]
+    assert api["TracingConfig"]["Mode"] == "Active"
+    assert "POWERTOOLS_TRACE_DISABLED" not in api["Environment"]["Variables"]
+
+
+def test_mail_through_the_domain_identity_and_a_configuration_set(variant: Synth, synth: Synth) -> None:
+    # Given the default stage, which creates the sender's domain identity, and a stage that names it
+    assert not of_type(variant, "AWS::SES::EmailIdentity")
+    (configuration_set,) = of_type(synth, "AWS::SES::ConfigurationSet").values()
+    # Then bouncing and complaining addresses are suppressed, and bounces/complaints reach the alarm topic
+    assert configuration_set["Properties"]["SuppressionOptions"] == {"SuppressedReasons": ["BOUNCE", "COMPLAINT"]}
+    (destination,) = of_type(synth, "AWS::SES::ConfigurationSetEventDestination").values()
+    events = destination["Properties"]["EventDestination"]
+    assert {"bounce", "complaint"} <= set(events["MatchingEventTypes"])
+    assert events["SnsDestination"]["TopicARN"] == {"Ref": logical_id(synth, synth.stack.monitoring.topic)}
+    # And every function mails with the configuration set; Cognito mails through SES from the sender too
+    api = synth.resources[logical_id(synth, synth.stack.api.function)]["Properties"]["Environment"]["Variables"]
+    assert api["STRATUS_MAIL_CONFIGURATION_SET"] == {"Ref": logical_id(synth, synth.stack.mail.configuration_set)}
+    (pool,) = of_type(synth, "AWS::Cognito::UserPool").values()
+    email = pool["Properties"]["EmailConfiguration"]
+    assert email["EmailSendingAccount"] == "DEVELOPER"
+    assert email["From"] == synth.stack.config.notification_sender
+    # And the DKIM records to publish are outputs
+    outputs = synth.template.to_json()["Outputs"]
+    assert {f"MailDkimRecord{n}" for n in (1, 2, 3)} <= set(outputs)
+    assert "MailDkimRecord1" not in variant.template.to_json()["Outputs"]
+
+
+def test_alarms_on_queue_age_latency_lost_runs_and_cost(variant: Synth, synth: Synth) -> None:
+    names = set(synth.stack.monitoring.alarms)
+    assert {f"{QUEUES[key].logical_name}Age" for key in QUEUES} <= names
+    assert {"ApiLatencyP95", "LostRunsEnded", "MailBounceRate", "MailComplaintRate"} <= names
+    lost = synth.resources[logical_id(synth, synth.stack.monitoring.alarms["LostRunsEnded"])]["Properties"]
+    # the reaper's EMF metric, in the stage's namespace (stratus.metrics)
+    assert (lost["Namespace"], lost["MetricName"]) == ("Stratus/dev", "LostRunsEnded")
+    # And a budget notifies the alarm topic when configured (none by default)
+    assert not of_type(synth, "AWS::Budgets::Budget")
+    (budget,) = [r["Properties"] for r in of_type(variant, "AWS::Budgets::Budget").values()]
+    assert budget["Budget"]["BudgetLimit"] == {"Amount": 50, "Unit": "USD"}
+    topic = {"Ref": logical_id(variant, variant.stack.monitoring.topic)}
+    assert {n["Subscribers"][0]["Address"] == topic for n in budget["NotificationsWithSubscribers"]} == {True}
+
+
+def test_no_cdk_nag_finding_is_left_unreasoned(synth: Synth, variant: Synth) -> None:
+    from aws_cdk.assertions import Annotations, Match
+
+    from stratus_infra import nag
+
+    # Given both synths ran the AwsSolutions and Serverless packs (a finding not accepted fails the synth)
+    for built in (synth, variant):
+        annotations = Annotations.from_stack(built.stack)
+        rules = Match.string_like_regexp(r"^(AwsSolutions|Serverless)-")
+        assert annotations.find_error("*", rules) == [] and annotations.find_warning("*", rules) == []
+    # Then every accepted finding says why
+    assert all(len(reason) > 30 for _, reason, _ in nag._ACCEPTED)
+    assert all(len(reason) > 30 for _, reason in nag._WILDCARDS)
+
+
 
 
 def test_config_rejects_invalid_context() -> None:
@@ -713,3 +839,66 @@ def test_cli_synth_without_docker(tmp_path: Path) -> None:
             parts = path.relative_to(directory).parts
             assert "stratus_local" not in parts and "tests" not in parts, path
             assert not any(p in (".venv", "node_modules", ".git") for p in parts), path
+
+
+# --- saved configuration ------------------------------------------------------------------------------------------
+
+
+def test_the_stage_file_is_the_saved_configuration_and_a_flag_overrides_it_with_a_warning(tmp_path: Path) -> None:
+    import aws_cdk as cdk
+
+    from stratus_infra.config import StratusConfig
+
+    # Given a stage file
+    (tmp_path / "blue.json").write_text(json.dumps({
+        "notificationSender": "no-reply@blue.example.org", "spot": True, "reservedConcurrency": {"api": 5},
+        "usagePlans": {"standard": {"rateLimit": 5, "burstLimit": 10}}}))
+    # When the stage is synthesized without flags, its file decides
+    config = StratusConfig.from_context(cdk.App(context={"stratus:stage": "blue"}).node, config_dir=tmp_path)
+    assert (config.spot, config.reserved_concurrency, config.mail_domain) == (True, {"api": 5}, "blue.example.org")
+    # And a -c flag overrides it for that synth only, with a warning that it is not saved
+    app = cdk.App(context={"stratus:stage": "blue", "stratus:spot": "false"})
+    assert StratusConfig.from_context(app.node, config_dir=tmp_path).spot is False
+    (warning,) = [entry.data for entry in app.node.metadata if entry.type == "aws:cdk:warning"]
+    assert "stratus:spot" in warning and "blue.json" in warning
+
+
+def test_the_stage_files_of_the_repository_are_valid() -> None:
+    import aws_cdk as cdk
+
+    from stratus_infra.config import CONFIG_DIR, StratusConfig
+
+    stages = sorted(path.stem for path in CONFIG_DIR.glob("*.json"))
+    assert {"dev", "prod"} <= set(stages)
+    for stage in stages:
+        config = StratusConfig.from_context(cdk.App(context={"stratus:stage": stage}).node)
+        assert config.source == f"infra/config/{stage}.json" and "@" in config.notification_sender
+
+
+def test_a_missing_sender_and_bad_values_fail_with_a_clear_message(tmp_path: Path) -> None:
+    import aws_cdk as cdk
+
+    from stratus_infra.config import StratusConfig
+
+    def load(**saved):
+        (tmp_path / "green.json").write_text(json.dumps(saved))
+        return StratusConfig.from_context(cdk.App(context={"stratus:stage": "green"}).node, config_dir=tmp_path)
+
+    with pytest.raises(ValueError, match=r"notificationSender is required.*infra/config/green\.json"):
+        load(spot=True)
+    sender = {"notificationSender": "no-reply@green.example.org"}
+    for bad in ({"unknownKey": 1}, {"reservedConcurrency": {"nope": 3}}, {"reservedConcurrency": {"api": 0}},
+                {"wafRateLimit": 5}, {"usagePlans": {"p": {"rateLimit": 1}}}, {"orderApiKeyRequired": True},
+                {"mailIdentity": "borrowed"}, {"notificationSender": "not-an-address"}):
+        with pytest.raises(ValueError):
+            load(**{**sender, **bad})
+
+
+def test_the_layer_holds_arm64_wheels_and_what_rs256_needs(synth: Synth) -> None:
+    # Given the runtime layer as bundled for the functions (python3.14 on arm64)
+    (layer,) = [path.parent.parent for path in synth.outdir.glob("asset.*/python/stratus/__init__.py")]
+    # Then PyJWT can verify Cognito's RS256 tokens (it needs cryptography) and compiled modules are for arm64
+    assert (layer / "cryptography").is_dir() and (layer / "jwt").is_dir()
+    compiled = [path.name for path in layer.rglob("*.so")]
+    assert compiled and not [name for name in compiled if "x86_64" in name]
+    assert [name for name in compiled if "aarch64" in name]

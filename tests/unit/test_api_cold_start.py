@@ -1,20 +1,36 @@
-"""The API Lambda must start fast: it never imports the raster stack."""
+"""The API Lambda must start fast: it never imports the raster stack, and what only some requests need loads on
+first use (the pydantic event models, the X-Ray SDK when tracing is off)."""
 
 import json
+import os
 import subprocess
 import sys
 
 from tests.support import REPO_ROOT
 
 HEAVY = ("numpy", "rasterio", "xarray", "pandas", "stratus_processing")
+# ~0.1 s each: pydantic is needed only to send an event, the X-Ray SDK only when tracing is on
+LOADED_ON_USE = ("pydantic", "aws_xray_sdk")
 
 
-def test_api_handler_imports_no_raster_libraries():
+def test_api_handler_imports_no_raster_libraries_and_defers_event_models_and_tracing():
+    wanted = HEAVY + LOADED_ON_USE
     code = (
         "import sys, json; sys.path.insert(0, 'functions/api'); import app; "
-        f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+        f"print(json.dumps([m for m in {wanted!r} if m in sys.modules]))"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True,
-                            env={"PATH": "", "POWERTOOLS_TRACE_DISABLED": "true", "AWS_DEFAULT_REGION": "eu-central-1"},
+                            env={"PATH": "", "POWERTOOLS_TRACE_DISABLED": "true", "AWS_DEFAULT_REGION": "eu-central-1",
+                                 # the packages under test, not an installed copy (`pytest-here` sets it)
+                                 **{k: v for k, v in os.environ.items() if k == "PYTHONPATH"}},
                             check=True)
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+    imported = json.loads(result.stdout.strip().splitlines()[-1])
+    assert [m for m in imported if m in HEAVY] == []
+    assert [m for m in imported if m in LOADED_ON_USE] == []
+
+
+def test_event_models_load_on_first_use_under_their_old_names():
+    from stratus import event_models, events
+
+    assert events.StatusEvent is event_models.StatusEvent
+    assert events.parse_log_event(events.LogEvent(job_id="j", message="m").model_dump_json()).message == "m"

@@ -4,59 +4,43 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from stratus import aws, resources
-from stratus.adapters.dry_run_catalog import DryRunCatalogReader, GuardedItemSearch
-from stratus.adapters.email import SesEmailSender
-from stratus.adapters.lambda_processor import LambdaSyncProcessor
-from stratus.adapters.oidc import CognitoAccessTokenVerifier
-from stratus.adapters.s3_catalog import S3CatalogReader
-from stratus.adapters.s3_collections import S3CollectionsStore
-from stratus.adapters.s3_files import S3FileStore
-from stratus.adapters.s3_results import S3ResultStore
-from stratus.adapters.secrets import SecretValue
-from stratus.adapters.stac_sources import GuardedSourceFetcher
-from stratus.adapters.webhooks import GuardedWebhookPoster, SqsWebhookQueue
-from stratus.adapters.workflow import StepFunctionsWorkflow
-from stratus.domain.auth import AuthService, OidcProvider
-from stratus.domain.catalog import CatalogService
-from stratus.domain.collection_refresh import CollectionRefresher
-from stratus.domain.customers import AccountRates, CustomerService
-from stratus.domain.principal import CallerResolver
-from stratus.domain.files import FileService
-from stratus.domain.estimate import CostModel
-from stratus.domain.jobs import JobService
-from stratus.domain.limits import Rate, RateLimiter, UsageSlots
-from stratus.domain.notifications import OrderNotifier
-from stratus.domain.reaper import Reaper
-from stratus.domain.ml_models import ModelReferences
-from stratus.domain.fanout_plan import TaskBudget, TaskSize, TileBounds
-from stratus.domain.run_planning import RunPlanner
-from stratus.domain.runs import RunPreparation
-from stratus.domain.status import StatusService
-from stratus.domain.webhooks import WebhookDeliverer
-from stratus.domain.orders import OrderService
-from stratus.domain.services import ServiceCatalog
-from stratus.domain.sync_processing import SyncProcessingService
-from stratus.domain.user_processes import UserProcessService
-from stratus.events import EventPublisher
-from stratus.outbound import OutboundGuard, Timeouts
 from stratus.settings import Settings
-from stratus.store import models
-from stratus.store.accounts import DynamoAccountRepository
-from stratus.store.customers import DynamoCustomerOrders
-from stratus.store.jobs import DynamoJobRepository
-from stratus.store.limits import (
-    DynamoCounterStore,
-    DynamoFileQuotaLedger,
-    DynamoPendingRegistrations,
-    DynamoSlotStore,
-)
-from stratus.store.logs import DynamoLogRepository
-from stratus.store.order_notices import DynamoOrderEndStore, DynamoWebhookTargets
-from stratus.store.orders import DynamoOrderRepository
-from stratus.store.services import DynamoServiceRepository
-from stratus.store.process_graphs import DynamoProcessGraphRepository
+
+if TYPE_CHECKING:  # imported where used: a request imports only what it needs (cold start)
+    from stratus.domain.ml_models import ModelReferences
+    from stratus.domain.run_planning import RunPlanner
+    from stratus.adapters.dry_run_catalog import DryRunCatalogReader
+    from stratus.adapters.s3_catalog import S3CatalogReader
+    from stratus.adapters.s3_collections import S3CollectionsStore
+    from stratus.adapters.s3_results import S3ResultStore
+    from stratus.adapters.secrets import SecretValue
+    from stratus.adapters.webhooks import SqsWebhookQueue
+    from stratus.adapters.workflow import StepFunctionsWorkflow
+    from stratus.domain.auth import AuthService, OidcProvider
+    from stratus.domain.catalog import CatalogService
+    from stratus.domain.collection_refresh import CollectionRefresher
+    from stratus.domain.customers import CustomerService
+    from stratus.domain.estimate import CostModel
+    from stratus.domain.files import FileService
+    from stratus.domain.jobs import JobService
+    from stratus.domain.limits import RateLimiter
+    from stratus.domain.notifications import OrderNotifier
+    from stratus.domain.orders import OrderService
+    from stratus.domain.principal import CallerResolver
+    from stratus.domain.reaper import Reaper
+    from stratus.domain.runs import RunPreparation
+    from stratus.domain.services import ServiceCatalog
+    from stratus.domain.status import StatusService
+    from stratus.domain.sync_processing import SyncProcessingService
+    from stratus.domain.user_processes import UserProcessService
+    from stratus.domain.webhooks import WebhookDeliverer
+    from stratus.events import EventPublisher
+    from stratus.outbound import OutboundGuard
+    from stratus.store.jobs import DynamoJobRepository
+    from stratus.store.logs import DynamoLogRepository
 
 
 @dataclass
@@ -65,35 +49,47 @@ class Backend:
 
     @classmethod
     def from_env(cls) -> "Backend":
+        from stratus.store import models
         settings = Settings.from_env()
         models.configure(settings)
         return cls(settings)
 
     @cached_property
     def jobs_repository(self) -> DynamoJobRepository:
+        from stratus.store.jobs import DynamoJobRepository
         return DynamoJobRepository()
 
     @cached_property
     def logs(self) -> DynamoLogRepository:
+        from stratus.store.logs import DynamoLogRepository
         return DynamoLogRepository()
 
     @cached_property
     def signing_key(self) -> SecretValue:
         """The bearer-token key, shared by the openEO API and the order-service API (fetched on first use)."""
+        from stratus.adapters.secrets import SecretValue
         return SecretValue(aws.client("secretsmanager"), self.settings.token_secret_id)
 
     @cached_property
     def rate_limiter(self) -> RateLimiter:
+        from stratus.domain.limits import RateLimiter
+        from stratus.store.limits import DynamoCounterStore
         return RateLimiter(DynamoCounterStore())
 
     @cached_property
     def callers(self) -> CallerResolver:
         """Who calls either API, from the credential the API layer parsed (one per request)."""
+        from stratus.domain.principal import CallerResolver
+        from stratus.store.accounts import DynamoAccountRepository
         return CallerResolver(DynamoAccountRepository(), self.signing_key,
-                              oidc_verifiers={provider.id: provider.verifier for provider in self.oidc_providers})
+                              oidc_verifiers={provider.id: provider.verifier for provider in self.oidc_providers},
+                              verification_keys=self.signing_key.verification_keys)
 
     @cached_property
     def auth(self) -> AuthService:
+        from stratus.domain.auth import AuthService
+        from stratus.domain.limits import Rate
+        from stratus.store.accounts import DynamoAccountRepository
         return AuthService(DynamoAccountRepository(), self.signing_key, resources.TOKEN_LIFETIME_S,
                            oidc_providers=self.oidc_providers, limiter=self.rate_limiter,
                            login_rate=Rate.of(resources.TOKEN_REQUESTS_PER_ACCOUNT),
@@ -102,7 +98,13 @@ class Backend:
     @cached_property
     def customers(self) -> CustomerService:
         """Order-service customers: registration, OAuth2 tokens, password resets, CRM."""
-        sender = self.settings.notification_sender
+        from stratus.adapters.email import SesEmailSender
+        from stratus.domain.customers import AccountRates, CustomerService
+        from stratus.domain.limits import Rate
+        from stratus.store.accounts import DynamoAccountRepository
+        from stratus.store.customers import DynamoCustomerOrders
+        from stratus.store.limits import DynamoPendingRegistrations
+        sender, configuration_set = self.settings.notification_sender, self.settings.mail_configuration_set
         rates = AccountRates(
             registrations_per_client=Rate.of(resources.REGISTRATIONS_PER_CLIENT),
             registrations_per_email=Rate.of(resources.REGISTRATIONS_PER_EMAIL),
@@ -111,7 +113,8 @@ class Backend:
             token_requests_per_account=Rate.of(resources.TOKEN_REQUESTS_PER_ACCOUNT),
             lockout=Rate.of(resources.LOGIN_FAILURES_BEFORE_LOCKOUT))
         return CustomerService(DynamoAccountRepository(), DynamoCustomerOrders(), self.signing_key,
-                               resources.TOKEN_LIFETIME_S, lambda: SesEmailSender(aws.client("ses"), sender),
+                               resources.TOKEN_LIFETIME_S,
+                               lambda: SesEmailSender(aws.client("ses"), sender, configuration_set),
                                pending=DynamoPendingRegistrations(), limiter=self.rate_limiter, rates=rates,
                                registration=self.settings.registration,
                                verify_ttl_s=resources.REGISTRATION_VERIFY_TTL_S,
@@ -123,6 +126,8 @@ class Backend:
 
     @cached_property
     def oidc_providers(self) -> list[OidcProvider]:
+        from stratus.adapters.oidc import CognitoAccessTokenVerifier
+        from stratus.domain.auth import OidcProvider
         settings = self.settings
         if not settings.oidc_issuer:
             return []
@@ -140,22 +145,32 @@ class Backend:
     @cached_property
     def order_notifier(self) -> OrderNotifier:
         """Tells customers when their orders end (the status manager uses it; webhooks are only enqueued)."""
+        from stratus.adapters.email import SesEmailSender
+        from stratus.domain.notifications import OrderNotifier
+        from stratus.store.order_notices import DynamoOrderEndStore
         return OrderNotifier(DynamoOrderEndStore(),
-                             SesEmailSender(aws.client("ses"), self.settings.notification_sender),
+                             SesEmailSender(aws.client("ses"), self.settings.notification_sender,
+                                            self.settings.mail_configuration_set),
                              webhooks=self.webhook_queue)
 
     @cached_property
     def outbound(self) -> OutboundGuard:
         """Checks and pins requests to URLs users give us (webhooks)."""
+        from stratus.outbound import OutboundGuard
         return OutboundGuard(self.settings.outbound_allow_list)
 
     @cached_property
     def webhook_queue(self) -> SqsWebhookQueue:
+        from stratus.adapters.webhooks import SqsWebhookQueue
         return SqsWebhookQueue(aws.client("sqs"), self.settings.webhook_queue_url)
 
     @cached_property
     def webhooks(self) -> WebhookDeliverer:
         """Delivers order webhooks from the webhooks queue (the webhook function uses it)."""
+        from stratus.adapters.webhooks import GuardedWebhookPoster
+        from stratus.domain.webhooks import WebhookDeliverer
+        from stratus.outbound import Timeouts
+        from stratus.store.order_notices import DynamoWebhookTargets
         timeouts = Timeouts(connect_s=resources.WEBHOOK_CONNECT_TIMEOUT_S, read_s=resources.WEBHOOK_READ_TIMEOUT_S,
                             budget_s=resources.WEBHOOK_BUDGET_S)
         return WebhookDeliverer(DynamoWebhookTargets(), GuardedWebhookPoster(self.outbound, timeouts),
@@ -166,16 +181,19 @@ class Backend:
     @cached_property
     def cost_model(self) -> CostModel:
         """Prices estimates and finished runs alike, so a run as fast as estimated costs what was estimated."""
+        from stratus.domain.estimate import CostModel
         return CostModel(resources.COST_PER_GB_PROCESSED, resources.PROCESSING_SECONDS_PER_GB,
                          resources.MIN_JOB_DURATION_S)
 
     @cached_property
     def workflow(self) -> StepFunctionsWorkflow:
+        from stratus.adapters.workflow import StepFunctionsWorkflow
         return StepFunctionsWorkflow(aws.client("stepfunctions"), self.settings.state_machine_arn,
                                      aws.client("batch"))
 
     @cached_property
     def jobs(self) -> JobService:
+        from stratus.domain.jobs import JobService
         return JobService(self.jobs_repository, self.workflow, catalog=self.dry_run_catalog,
                           cost_model=self.cost_model, artifacts=self.results, logs=self.logs,
                           events=self.events)
@@ -183,22 +201,27 @@ class Backend:
     @cached_property
     def status(self) -> StatusService:
         """Applies status events (the status consumer)."""
+        from stratus.domain.status import StatusService
         return StatusService(self.jobs_repository, self.logs, artifacts=self.results, notices=self.order_notifier,
                              cost_model=self.cost_model, documents=self.results)
 
     @cached_property
     def run_preparation(self) -> RunPreparation:
         """PrepareJob: a job's run snapshot, frozen for the Batch job."""
+        from stratus.domain.runs import RunPreparation
         return RunPreparation(self.jobs_repository, self.user_processes, self.results, models=self.model_references)
 
     @cached_property
     def model_references(self) -> ModelReferences:
         """What `load_ml_model` references name: models of the caller's own finished jobs."""
+        from stratus.domain.ml_models import ModelReferences
         return ModelReferences(self.jobs_repository, self.results)
 
     @cached_property
     def run_planner(self) -> RunPlanner:
         """PlanRun: one task, one big task or a fan-out over tiles, from the run's dry run."""
+        from stratus.domain.fanout_plan import TaskBudget, TaskSize, TileBounds
+        from stratus.domain.run_planning import RunPlanner
         settings = self.settings
         budget = TaskBudget(TaskSize(resources.PROCESSING_VCPU, resources.PROCESSING_MEMORY_MB),
                             max_load_bytes=settings.fanout_task_load_bytes or None)
@@ -209,32 +232,40 @@ class Backend:
     @cached_property
     def reaper(self) -> Reaper:
         """Ends jobs whose run was lost (scheduled)."""
+        from stratus.domain.reaper import Reaper
         policy = replace(resources.REAPER_POLICY, quiet_after_s=self.settings.reaper_stale_after_s)
         return Reaper(self.jobs_repository, self.workflow, self.events, policy)
 
     @cached_property
     def catalog_reader(self) -> S3CatalogReader:
+        from stratus.adapters.s3_catalog import S3CatalogReader
         return S3CatalogReader(aws.client("s3"), self.settings.data_bucket)
 
     @cached_property
     def dry_run_catalog(self) -> DryRunCatalogReader:
         """What estimates, the sync size guard and order checks read: own and configured remote collections
         (their items searched at the source, bounded in time and count)."""
+        from stratus.adapters.dry_run_catalog import DryRunCatalogReader, GuardedItemSearch
         searcher = GuardedItemSearch(self.settings.allowed_private_hosts, lambda: aws.client("secretsmanager"))
         return DryRunCatalogReader(self.catalog_reader, self.collections_store, searcher)
 
     @cached_property
     def collections_store(self) -> S3CollectionsStore:
         """The collections configuration and the cached metadata of its remote entries (read-only use)."""
+        from stratus.adapters.s3_collections import S3CollectionsStore
         return S3CollectionsStore(aws.client("s3"), self.settings.data_bucket)
 
     @cached_property
     def catalog(self) -> CatalogService:
+        from stratus.domain.catalog import CatalogService
         return CatalogService(self.catalog_reader, self.collections_store)
 
     @cached_property
     def collection_refresher(self) -> CollectionRefresher:
         """Fetches the configured remote collections' documents into the cache (scheduled, admin command)."""
+        from stratus.adapters.s3_collections import S3CollectionsStore
+        from stratus.adapters.stac_sources import GuardedSourceFetcher
+        from stratus.domain.collection_refresh import CollectionRefresher
         store = S3CollectionsStore(aws.client("s3"), self.settings.data_bucket, cache_seconds=0)
         fetcher = GuardedSourceFetcher(self.settings.allowed_private_hosts, lambda: aws.client("secretsmanager"),
                                        lambda: aws.client("s3"))
@@ -242,20 +273,28 @@ class Backend:
 
     @cached_property
     def sync_processing(self) -> SyncProcessingService:
+        from stratus.adapters.lambda_processor import LambdaSyncProcessor
+        from stratus.domain.sync_processing import SyncProcessingService
         processor = LambdaSyncProcessor(aws.client("lambda"), self.settings.sync_function_name)
         return SyncProcessingService(self.dry_run_catalog, self.results, processor, self.settings.presign_expiry_s,
                                      user_processes=self.user_processes, models=self.model_references)
 
     @cached_property
     def user_processes(self) -> UserProcessService:
+        from stratus.domain.user_processes import UserProcessService
+        from stratus.store.process_graphs import DynamoProcessGraphRepository
         return UserProcessService(DynamoProcessGraphRepository())
 
     @cached_property
     def results(self) -> S3ResultStore:
+        from stratus.adapters.s3_results import S3ResultStore
         return S3ResultStore(aws.client("s3"), self.settings.results_bucket)
 
     @cached_property
     def files(self) -> FileService:
+        from stratus.adapters.s3_files import S3FileStore
+        from stratus.domain.files import FileService
+        from stratus.store.limits import DynamoFileQuotaLedger
         return FileService(S3FileStore(aws.client("s3"), self.settings.files_bucket),
                            quota_bytes=self.settings.files_quota_bytes,
                            max_upload_bytes=resources.FILES_MAX_UPLOAD_BYTES,
@@ -266,16 +305,23 @@ class Backend:
     @cached_property
     def events(self) -> EventPublisher:
         """The status and log queues (the API sends the end of invalid orders and `POST /api/v1/logging`)."""
+        from stratus.events import EventPublisher
         return EventPublisher(aws.client("sqs"), self.settings.status_queue_url, self.settings.log_queue_url)
 
     @cached_property
     def services(self) -> ServiceCatalog:
         """Order-service services: shipped definitions merged with the services table."""
+        from stratus.domain.services import ServiceCatalog
+        from stratus.store.services import DynamoServiceRepository
         return ServiceCatalog(DynamoServiceRepository(), self.settings.order_collection_id)
 
     @cached_property
     def orders(self) -> OrderService:
         """Order-service orders: jobs made from services, started through `jobs`."""
+        from stratus.domain.limits import UsageSlots
+        from stratus.domain.orders import OrderService
+        from stratus.store.limits import DynamoSlotStore
+        from stratus.store.orders import DynamoOrderRepository
         return OrderService(self.services, DynamoOrderRepository(), self.jobs, self.events, self.logs,
                             usage_slots=UsageSlots(DynamoSlotStore()), catalog=self.dry_run_catalog,
                             max_area_km2=resources.ORDER_MAX_AREA_KM2, check_url=self.outbound.check)

@@ -1,6 +1,9 @@
 """Status and log events: what travels on the status and log SQS queues.
 
-Events carry ids and short texts only, never data: large things live in S3 and are referenced by key.
+Events carry ids and short texts only, never data: large things live in S3 and are referenced by key. The event
+classes (`StatusEvent`, `LogEvent`) are pydantic models defined in `stratus.event_models` and loaded on first use
+(`from stratus.events import StatusEvent` works as before): pydantic costs the API function ~0.1 s of its cold
+start, and most requests send no event.
 """
 
 from __future__ import annotations
@@ -8,11 +11,22 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from enum import StrEnum, unique
-from typing import Any
-
-from pydantic import BaseModel, Field
+from typing import TYPE_CHECKING, Any
 
 from stratus.domain.lifecycle import JobStatus  # noqa: F401 (the status field's type; the lifecycle lives there)
+
+if TYPE_CHECKING:
+    from stratus.event_models import LogEvent, StatusEvent
+
+_MODELS = ("StatusEvent", "LogEvent")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MODELS:
+        from stratus import event_models
+
+        return getattr(event_models, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def utcnow() -> datetime:
@@ -32,32 +46,6 @@ class LogLevel(StrEnum):
     ERROR = "error"
 
 
-class StatusEvent(BaseModel):
-    job_id: str
-    run_id: str
-    status: JobStatus
-    time: datetime = Field(default_factory=utcnow)
-    progress: float | None = None  # percent, 0-100
-    reason: str | None = None  # why a job failed, for the job log and `GET /jobs/{id}`
-    detail: str | None = None  # raw failure cause (e.g. the Batch job description), truncated when stored
-    # openEO `usage` of the run ({"cpu": {"value": 1.2, "unit": "cpu-seconds"}, "memory": ..., "duration": ...}),
-    # on the processing's last event (running at 100 %, or error); stored once per run, in any order
-    usage: dict[str, Any] | None = None
-    # why the job failed, as a code (stored in the job's `error_code`); the order-service input errors
-    # (`stratus.domain.lifecycle.INPUT_ERROR_CODES`, e.g. "NoDataAvailable") make an order INVALID
-    error_code: str | None = None
-
-
-class LogEvent(BaseModel):
-    job_id: str
-    level: LogLevel = LogLevel.INFO
-    message: str
-    time: datetime = Field(default_factory=utcnow)
-    path: list[dict[str, Any]] | None = None  # openEO log `path`: the node(s) the entry is about
-    code: str | None = None
-    data: Any = None  # e.g. a traceback; kept as one entry, never split into many
-
-
 class EventPublisher:
     """Sends status and log events to their queues; one instance per process."""
 
@@ -74,8 +62,12 @@ class EventPublisher:
 
 
 def parse_status_event(body: str) -> StatusEvent:
+    from stratus.event_models import StatusEvent
+
     return StatusEvent.model_validate(json.loads(body))
 
 
 def parse_log_event(body: str) -> LogEvent:
+    from stratus.event_models import LogEvent
+
     return LogEvent.model_validate(json.loads(body))

@@ -33,6 +33,7 @@ ENV = {
     "oidc_client_ids": "STRATUS_OIDC_CLIENT_IDS",
     "oidc_default_client_id": "STRATUS_OIDC_DEFAULT_CLIENT_ID",
     "notification_sender": "STRATUS_NOTIFICATION_SENDER",
+    "mail_configuration_set": "STRATUS_MAIL_CONFIGURATION_SET",
     "order_collection_id": "STRATUS_ORDER_COLLECTION_ID",
     "allowed_private_hosts": "STRATUS_ALLOWED_PRIVATE_HOSTS",
     "registration": "STRATUS_REGISTRATION",
@@ -68,6 +69,7 @@ class Settings:
     oidc_client_ids: str = ""  # comma-separated app clients whose access tokens are accepted
     oidc_default_client_id: str = ""  # the public client offered to openEO tools (`default_clients`)
     notification_sender: str = "no-reply@stratus.example"  # SES identity of order e-mails
+    mail_configuration_set: str = ""  # SES configuration set of every message (bounce handling); empty: none
     order_collection_id: str = "sentinel-2-l2a-demo"  # the collection the shipped services process
     # comma-separated host names and CIDRs that user-given URLs (webhooks, load_stac) may reach although they
     # are not public addresses (`stratus.outbound.AllowList`): an operator's own receivers, tests; empty: none

@@ -6,9 +6,12 @@ from typing import Any
 
 
 class SesEmailSender:
-    def __init__(self, ses_client: Any, sender: str) -> None:
+    def __init__(self, ses_client: Any, sender: str, configuration_set: str = "") -> None:
+        """`configuration_set`: sent with every message, so SES suppresses bouncing addresses and reports
+        bounces and complaints (`infra/stratus_infra/mail.py`); "" for none (the local emulator)."""
         self._ses = ses_client
         self._sender = sender
+        self._configuration_set = {"ConfigurationSetName": configuration_set} if configuration_set else {}
 
     def send(self, to: str, subject: str, body: str) -> str:
         """Returns SES' message id."""
@@ -17,5 +20,6 @@ class SesEmailSender:
             Destination={"ToAddresses": [to]},
             Message={"Subject": {"Data": subject, "Charset": "UTF-8"},
                      "Body": {"Text": {"Data": body, "Charset": "UTF-8"}}},
+            **self._configuration_set,
         )
         return response["MessageId"]

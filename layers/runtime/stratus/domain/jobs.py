@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from stratus import catalog_layout
 from stratus.domain.estimate import (CostModel, DryRunCatalog, GraphEstimate, JobEstimate, estimate_graph,
@@ -28,8 +28,12 @@ from stratus.errors import (
 from stratus.domain.logs import LogEntry, entry_from_event
 from stratus.domain.processes import require_process_graph
 from stratus.domain.lifecycle import ACTIVE, ENDED, STARTABLE, JobStatus, moves_from
-from stratus.events import LogEvent, LogLevel, StatusEvent, utcnow
+from stratus import events as event_types  # its models load on first use
+from stratus.events import LogLevel, utcnow
 from stratus.observability import logger
+
+if TYPE_CHECKING:  # the pydantic event models load when an event is made (`stratus.events`)
+    from stratus.events import StatusEvent
 
 START_FAILED_REASON = "The job could not be started; please try again."
 # openEO `PATCH /jobs/{job_id}`: the job properties a client may change.
@@ -151,7 +155,7 @@ class JobService:
         self._jobs.add(job)
         if self._logs is not None:
             # a job's log starts with its creation, so `GET /jobs/{id}/logs` is never a blank page
-            created = LogEvent(job_id=job.job_id, level=LogLevel.INFO, time=job.created,
+            created = event_types.LogEvent(job_id=job.job_id, level=LogLevel.INFO, time=job.created,
                                message=f"Job created{f' ({job.title})' if job.title else ''}; start it to process.")
             self._logs.add(entry_from_event(created, delivery_id=f"{job.job_id}-created"))
         return job
@@ -190,8 +194,9 @@ class JobService:
             self._workflow.start(job_id, run_id)
         except Exception:
             # the run must not hang in `queued`: it ended before it began (the outage itself propagates)
-            apply_status_event(self._jobs, StatusEvent(job_id=job_id, run_id=run_id, status=JobStatus.ERROR,
-                                                       reason=START_FAILED_REASON))
+            failed = event_types.StatusEvent(job_id=job_id, run_id=run_id, status=JobStatus.ERROR,
+                                             reason=START_FAILED_REASON)
+            apply_status_event(self._jobs, failed)
             raise
         return True
 
@@ -224,7 +229,7 @@ class JobService:
         job = self.get_job(user_id, job_id)
         if job.run_id is None or job.status.is_terminal:
             return False
-        event = StatusEvent(job_id=job_id, run_id=job.run_id, status=JobStatus.CANCELED,
+        event = event_types.StatusEvent(job_id=job_id, run_id=job.run_id, status=JobStatus.CANCELED,
                             reason="Canceled by the user.")
         if self._events is not None:
             self._events.status(event)

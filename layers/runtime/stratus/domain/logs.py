@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from stratus.events import LogEvent, LogLevel, isoformat_z
+from stratus.events import LogLevel, isoformat_z
+
+if TYPE_CHECKING:
+    from stratus.events import LogEvent
 
 MAX_MESSAGE_CHARS = 4000
 MAX_DATA_CHARS = 100_000  # a traceback fits; DynamoDB's 400 KB item limit is never approached

@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from stratus.domain.estimate import DryRunCatalog, estimate_graph
@@ -58,7 +58,8 @@ from stratus.domain.order_inputs import (
 )
 from stratus.domain.principal import LOGGING_SCOPE, Principal
 from stratus.domain.services import Service, ServiceCatalog
-from stratus.events import LogEvent, LogLevel, StatusEvent, isoformat_z, utcnow
+from stratus import events as event_types  # its models load on first use
+from stratus.events import LogLevel, isoformat_z, utcnow
 from stratus.order_errors import (
     IdempotencyConflictException,
     InvalidRequestException,
@@ -67,6 +68,9 @@ from stratus.order_errors import (
     UsageLimitExceededException,
 )
 from stratus.outbound import OutboundRefused
+
+if TYPE_CHECKING:  # the pydantic event models load when an event is made (`stratus.events`)
+    from stratus.events import LogEvent, StatusEvent
 
 ORDER_BODY_FIELDS = ("parameters", "notify", "title")
 NOTIFY_FIELDS = ("email", "webhook_url")
@@ -413,8 +417,9 @@ class OrderService:
             return
         if not retry:
             self._log(order, LogLevel.ERROR, problem.reason, "invalid", code=problem.error_code)
-        self._events.status(StatusEvent(job_id=order.order_id, run_id=order.job.run_id or "", status=JobStatus.ERROR,
-                                        reason=problem.reason[:MAX_REASON_CHARS], error_code=problem.error_code))
+        self._events.status(event_types.StatusEvent(
+            job_id=order.order_id, run_id=order.job.run_id or "", status=JobStatus.ERROR,
+            reason=problem.reason[:MAX_REASON_CHARS], error_code=problem.error_code))
 
     def _check_usage(self, principal: Principal, service: Service, order_id: str) -> str | None:
         """Claims a usage slot for the order (atomic: parallel orders cannot overshoot the limit); returns
@@ -448,7 +453,8 @@ class OrderService:
         return limits
 
     def _log(self, order: Order, level: LogLevel, message: str, suffix: str, code: str | None = None) -> None:
-        event = LogEvent(job_id=order.order_id, level=level, message=message, time=self._clock(), code=code)
+        event = event_types.LogEvent(job_id=order.order_id, level=level, message=message, time=self._clock(),
+                                     code=code)
         self._logs.add(entry_from_event(event, delivery_id=f"{order.order_id}-{suffix}"))
 
     # --- reading and cancelling ---------------------------------------------------------------
@@ -508,9 +514,9 @@ class OrderService:
         order = self._orders.get(order_id)
         if order is None or not (principal.may_see(order.job.user_id) or LOGGING_SCOPE in principal.scopes):
             raise OrderNotFoundException(order_id=order_id)
-        event = LogEvent(job_id=order_id, level=LogLevel(level.lower()), message=message,
-                         data={"component": component, "reported_by": principal.user_id,
-                               **({"data": data} if data is not None else {})})
+        event = event_types.LogEvent(job_id=order_id, level=LogLevel(level.lower()), message=message,
+                                     data={"component": component, "reported_by": principal.user_id,
+                                           **({"data": data} if data is not None else {})})
         self._events.log(event)
         return event
 

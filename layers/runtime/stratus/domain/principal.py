@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from stratus.domain.accounts import Account, AccountRepository
 from stratus.domain.auth import current_generation, decode_token, token_scopes
@@ -98,9 +98,13 @@ class AccessTokenVerifier(Protocol):
 
 class CallerResolver:
     def __init__(self, accounts: AccountRepository, signing_key: Callable[[], str],
-                 oidc_verifiers: Mapping[str, AccessTokenVerifier] | None = None) -> None:
+                 oidc_verifiers: Mapping[str, AccessTokenVerifier] | None = None,
+                 verification_keys: Callable[[bool], Sequence[str]] | None = None) -> None:
+        """`verification_keys(refresh)`: the keys a token may be signed with (during a rotation the previous key
+        too), re-read when `refresh`; without it only `signing_key` verifies."""
         self._accounts = accounts
         self._signing_key = signing_key  # fetched lazily: only requests with a signed token pay for the secret
+        self._verification_keys = verification_keys
         self._oidc = dict(oidc_verifiers or {})
         self._known_oidc_users: set[str] = set()  # per container: one conditional write per user, not per request
         self._read: dict[str, tuple[float, Account | None]] = {}  # user id -> (read at, account)
@@ -110,7 +114,7 @@ class CallerResolver:
         account may be (None: `ACCOUNT_CHECK_TTL_S`; 0: read it now)."""
         if isinstance(credential, OidcAccessToken):
             return self._oidc_subject(credential)
-        claims = decode_token(self._signing_key(), credential.token)
+        claims = self._verified_claims(credential.token)
         subject = claims.get("sub") if claims else None
         if not isinstance(subject, str) or not 0 < len(subject) <= MAX_USER_ID_CHARS:
             raise CallerRefused(Refusal.TOKEN_INVALID, credential)
@@ -123,6 +127,19 @@ class CallerResolver:
             raise CallerRefused(Refusal.TOKEN_REVOKED, credential)
         return Principal(user_id=account.user_id, scopes=frozenset(token_scopes(claims, account.scopes)),
                          email=account.email, name=account.name, is_customer=account.is_customer)
+
+    def _verified_claims(self, token: str) -> dict[str, Any] | None:
+        if self._verification_keys is None:
+            return decode_token(self._signing_key(), token)
+        tried: set[str] = set()
+        for refresh in (False, True):  # then once more with a fresh read: the token may be newer than our keys
+            for key in self._verification_keys(refresh):
+                if key not in tried:
+                    tried.add(key)
+                    claims = decode_token(key, token)
+                    if claims is not None:
+                        return claims
+        return None
 
     def forget_account(self, user_id: str) -> None:
         """Drops this container's read of an account that was just changed here."""

@@ -10,11 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from stratus.domain.jobs import Job
+from stratus import events as event_types  # its models load on first use
 from stratus.domain.lifecycle import ACTIVE, JobStatus
-from stratus.events import StatusEvent, utcnow
+from stratus.events import utcnow
+
+if TYPE_CHECKING:  # `stratus.resources` reads the policy here; the job and event classes are not needed for it
+    from stratus.domain.jobs import Job
+    from stratus.events import StatusEvent
 
 EXECUTION_ENDED = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 
@@ -94,22 +98,22 @@ class Reaper:
         if state.execution is None:
             since = job.queued or job.updated
             if now - since >= timedelta(seconds=self._policy.never_started_after_s):
-                return StatusEvent(**run, status=JobStatus.ERROR, reason=NEVER_STARTED_REASON)
+                return event_types.StatusEvent(**run, status=JobStatus.ERROR, reason=NEVER_STARTED_REASON)
             return None
         if state.execution == "SUCCEEDED":  # the workflow's own `finished` event was lost
-            return StatusEvent(**run, status=JobStatus.FINISHED, progress=100)
+            return event_types.StatusEvent(**run, status=JobStatus.FINISHED, progress=100)
         if state.execution == "FAILED" and state.error:
             # shaped like the Catch's own event, so the status consumer words it (`describe_workflow_failure`)
             # and logs it for the run, as if the lost event had arrived
-            return StatusEvent(**run, status=JobStatus.ERROR, reason=state.error, detail=state.cause or "")
+            return event_types.StatusEvent(**run, status=JobStatus.ERROR, reason=state.error, detail=state.cause or "")
         if state.execution == "TIMED_OUT":
-            return StatusEvent(**run, status=JobStatus.ERROR, reason="States.Timeout", detail="")
+            return event_types.StatusEvent(**run, status=JobStatus.ERROR, reason="States.Timeout", detail="")
         if state.execution in EXECUTION_ENDED:
-            return StatusEvent(**run, status=JobStatus.ERROR,
+            return event_types.StatusEvent(**run, status=JobStatus.ERROR,
                                reason=LOST_REASON.format(state=state.execution.lower().replace("_", " ")))
         if state.batch_status == "RUNNABLE" and state.batch_since is not None \
                 and now - state.batch_since >= timedelta(seconds=self._policy.runnable_limit_s):
             self._runs.stop(job.job_id, job.run_id)
-            return StatusEvent(**run, status=JobStatus.ERROR,
+            return event_types.StatusEvent(**run, status=JobStatus.ERROR,
                                reason=NO_CAPACITY_REASON.format(minutes=self._policy.runnable_limit_s / 60))
         return None

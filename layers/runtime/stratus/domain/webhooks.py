@@ -18,9 +18,13 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
-from stratus.events import LogEvent, LogLevel
+from stratus import events as event_types  # its models load on first use
+from stratus.events import LogLevel
+
+if TYPE_CHECKING:  # the pydantic event models load when an event is made (`stratus.events`)
+    from stratus.events import LogEvent
 
 SIGNATURE_HEADER = "X-Stratus-Signature"
 EVENT_HEADER = "X-Stratus-Event"
@@ -171,8 +175,8 @@ class WebhookDeliverer:
         return DeliveryOutcome(delivered=False, retry_in_s=self._retry_delay_s * 2 ** (attempt - 1))
 
     def _log(self, delivery: WebhookDelivery, level: LogLevel, message: str) -> None:
-        self._order_log.log(LogEvent(job_id=delivery.order_id, level=level, message=message,
-                                     code="WebhookDelivery"))
+        self._order_log.log(event_types.LogEvent(job_id=delivery.order_id, level=level, message=message,
+                                                 code="WebhookDelivery"))
 
 
 def notice_body(delivery: WebhookDelivery, target: WebhookTarget) -> bytes:

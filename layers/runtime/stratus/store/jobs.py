@@ -5,15 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import fields
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 
 from stratus.domain.jobs import Job, JobRepository
 from stratus.domain.lifecycle import ENDED, JobStatus, progress_must_rise
-from stratus.events import StatusEvent
 from stratus.errors import BadRequestException
 from stratus.store.dynamo import decode_page_token, encode_page_token, is_condition_failure
 from stratus.store.models import ACTIVE_MARK, JobModel
+
+if TYPE_CHECKING:  # the pydantic event models load when an event is made (`stratus.events`)
+    from stratus.events import StatusEvent
 
 QUIET_JOBS_PAGE_SIZE = 100  # keys per read of the active-jobs index (the reaper looks at them one by one)
 
