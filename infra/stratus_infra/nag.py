@@ -30,6 +30,10 @@ _WILDCARDS = (
     (_regex(r"^Resource::<\w+\.Arn>:\*$"), "Versions and aliases of a Stratus function it may invoke"),
     (_regex(r"^Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:.*:\*$"),
      "Executions of the job state machine (execution names are job run ids)"),
+    (_regex(r"^Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:mapRun:.*/\*$"),
+     "Map runs of the job state machine's own Distributed Map (their ids are made by Step Functions)"),
+    (_regex(r"^Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:.*/\*$"),
+     "Child executions of the job state machine's Distributed Map (one per tile; names made by Step Functions)"),
     (_regex(r"^Resource::arn:<AWS::Partition>:batch:<AWS::Region>:<AWS::AccountId>:job/\*$"),
      "batch:TerminateJob: job ids are random and Batch job ARNs hold no queue; scoping by tag (ABAC) needs the "
      "state machine to tag jobs at SubmitJob (docs/operations.md, 'Least privilege')"),
