@@ -14,6 +14,8 @@ from stratus.adapters.s3_catalog import S3CatalogReader
 from stratus.adapters.s3_collections import S3CollectionsStore
 from stratus.adapters.s3_files import S3FileStore
 from stratus.adapters.s3_results import S3ResultStore
+from stratus.domain.web_services import WebServices
+from stratus.store.web_services import DynamoWebServiceRepository
 from stratus.adapters.secrets import SecretValue
 from stratus.adapters.stac_sources import GuardedSourceFetcher
 from stratus.adapters.webhooks import GuardedWebhookPoster, SqsWebhookQueue
@@ -231,6 +233,11 @@ class Backend:
     @cached_property
     def user_processes(self) -> UserProcessService:
         return UserProcessService(DynamoProcessGraphRepository())
+
+    @cached_property
+    def web_services(self) -> WebServices:
+        """openEO secondary web services: XYZ tiles of job results (served by the tiles function)."""
+        return WebServices(DynamoWebServiceRepository(), lambda: self.jobs, self.results, self.signing_key)
 
     @cached_property
     def results(self) -> S3ResultStore:
