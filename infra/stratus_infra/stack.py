@@ -17,6 +17,7 @@ from stratus_infra.functions import FunctionRuntime, settings_environment
 from stratus_infra.identity import Identity, IdentityProps
 from stratus_infra.layer import RuntimeLayer
 from stratus_infra.monitoring import Monitoring, MonitoringProps
+from stratus_infra.portal import Portal, PortalProps
 from stratus_infra.processing import Processing, ProcessingProps
 from stratus_infra.queues import QueueConsumers, QueueConsumersProps, Queues
 from stratus_infra.storage import Storage, StorageProps
@@ -102,6 +103,14 @@ class StratusStack(Stack):
         # the API's dry run (estimates, the sync size guard, order checks) searches the configured sources' items
         self.collections.grant_sources(self.api.function)
         targets = targets.with_(secrets={"token": self.api.token_secret})
+        # the customer portal (CloudFront + S3) and the XYZ tiles of job results (`/tiles/`, the processing image);
+        # `-c stratus:portalBaseLayer=https://tiles.example/{z}/{x}/{y}.png` adds an online base layer
+        base_layer = self.node.try_get_context("stratus:portalBaseLayer")
+        self.portal = Portal(self, "Portal", PortalProps(
+            rest_api=self.api.rest_api, targets=targets,
+            environment=settings_environment(**self.tables.settings(), **self.storage.settings()),
+            base_layer={"url": base_layer, "attribution": self.node.try_get_context("stratus:portalBaseLayerAttribution")
+                        or ""} if base_layer else None))
         self.consumers = QueueConsumers(
             self, "Consumers", QueueConsumersProps(queues=self.queues, runtime=runtime, targets=targets)
         )
@@ -111,7 +120,7 @@ class StratusStack(Stack):
             functions={"api": self.api.function, **self.consumers.functions,
                        "prepare_job": self.workflow.prepare_job, "reaper": self.workflow.reaper,
                        "collections_refresh": self.collections.refresh,
-                       "sync_processing": self.processing.sync_function}))
+                       "sync_processing": self.processing.sync_function, "tiles": self.portal.tiles_function}))
 
         self._output("DataBucketName", self.storage.data.bucket_name, "Bucket of the STAC catalog and its assets")
         self._output("ResultsBucketName", self.storage.results.bucket_name, "Bucket of job runs and results")
@@ -119,6 +128,8 @@ class StratusStack(Stack):
         self._output("OidcIssuer", self.identity.issuer, "OpenID Connect issuer")
         self._output("MachineClientId", self.identity.machine_client.user_pool_client_id,
                      "App client for the client-credentials grant")
+        self._output("PortalUrl", f"https://{self.portal.distribution.distribution_domain_name}/",
+                     "The customer portal")
         self._output("AlarmTopicArn", self.monitoring.topic.topic_arn, "SNS topic every alarm notifies")
         self._output("StateMachineArn", self.workflow.state_machine.state_machine_arn, "Job state machine")
         self._output("JobQueueArn", self.processing.job_queue.job_queue_arn, "Batch job queue")

@@ -58,15 +58,21 @@ def colour_table(name: str) -> np.ndarray:
     return np.stack([np.interp(steps, positions, colours[:, i]) for i in range(3)], axis=1).round().astype(np.uint8)
 
 
+@lru_cache(maxsize=None)
+def _rgba_table(name: str) -> np.ndarray:
+    """The colour table as RGBA, with a transparent 257th entry for no-data."""
+    table = np.zeros((257, 4), dtype=np.uint8)
+    table[:256, :3] = colour_table(name)
+    table[:256, 3] = 255
+    return table
+
+
 def colourize(values: np.ndarray, style: TileStyle) -> np.ndarray:
     """RGBA (h, w, 4) of float values; NaN transparent, values beyond the range clamped to its ends."""
     low, high = style.rescale
-    valid = np.isfinite(values)
-    index = np.clip((np.where(valid, values, low) - low) / (high - low) * 255, 0, 255).astype(np.uint8)
-    rgba = np.empty(values.shape + (4,), dtype=np.uint8)
-    rgba[..., :3] = colour_table(style.colormap)[index]
-    rgba[..., 3] = np.where(valid, 255, 0)
-    return rgba
+    index = np.clip((values - low) * (255 / (high - low)), 0, 255)
+    index = np.where(np.isfinite(values), index, 256).astype(np.uint16)
+    return _rgba_table(style.colormap)[index]
 
 
 def encode_png(rgba: np.ndarray) -> bytes:

@@ -10,8 +10,6 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from stratus import aws
-from stratus.adapters.secrets import SecretValue
 from stratus.domain.web_services import WebServices
 from stratus.errors import NotFoundException, OpenEOApiException
 from stratus.settings import Settings
@@ -30,9 +28,7 @@ _HEADERS = {"Access-Control-Allow-Origin": "*"}
 def _container() -> tuple[Settings, WebServices, RasterReader]:
     settings = Settings.from_env()
     models.configure(settings)
-    services = WebServices(DynamoWebServiceRepository(), jobs=lambda: None, results=None,
-                           signing_key=SecretValue(aws.client("secretsmanager"), settings.token_secret_id))
-    return settings, services, RasterReader.from_environ()
+    return settings, WebServices(DynamoWebServiceRepository()), RasterReader.from_environ()
 
 
 def _error(error: OpenEOApiException) -> dict[str, Any]:

@@ -237,7 +237,7 @@ class Backend:
     @cached_property
     def web_services(self) -> WebServices:
         """openEO secondary web services: XYZ tiles of job results (served by the tiles function)."""
-        return WebServices(DynamoWebServiceRepository(), lambda: self.jobs, self.results, self.signing_key)
+        return WebServices(DynamoWebServiceRepository(), lambda: self.jobs, self.results)
 
     @cached_property
     def results(self) -> S3ResultStore:

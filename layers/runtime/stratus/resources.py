@@ -192,8 +192,8 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     "tiles": FunctionSpec(
         "Tiles", "containers/processing", "stratus_processing.tiles_handler.lambda_handler", 10, 1536,
         "XYZ map tiles of job results", packaging="image",
-        access=Access(tables=(table("web_services", READ),), objects=(objects("results", JOBS_ROOT, READ),),
-                      secrets=("token",)),
+        # tile tokens are checked with each service's own key (in its item), not the deployment's token key
+        access=Access(tables=(table("web_services", READ),), objects=(objects("results", JOBS_ROOT, READ),)),
     ),
 }
 

@@ -5,12 +5,14 @@ the result file it shows, the band, the value range stretched over the colour ma
 Only the owner sees and changes a service. Its tiles are served by the tiles function, outside the API:
 the tile URL the owner is given carries a short-lived signed access token (like a presigned S3 URL), so
 map clients that cannot send headers (XYZ layers) can load them; a service made `public` by an explicit
-choice needs none.
+choice needs none. Each service signs its tokens with its own random key, kept with it: the tiles function
+checks them without the deployment's token key (which signs API tokens and stays with the API).
 """
 
 from __future__ import annotations
 
 import math
+import secrets
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -93,7 +95,7 @@ class WebService:
     description: str | None = None
     enabled: bool = True
     public: bool = False
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    tile_key: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)  # signs its tile tokens
 
 
 class WebServiceRepository(Protocol):
@@ -189,13 +191,13 @@ def _optional_text(body: Mapping[str, Any], name: str) -> str | None:
 class WebServices:
     """Creates, lists, changes and deletes a user's XYZ services; signs and checks tile access."""
 
-    def __init__(self, services: WebServiceRepository, jobs: Callable[[], JobLookup], results: ResultStore,
-                 signing_key: Callable[[], str]) -> None:
-        """`jobs`: made on first use (the tiles function, which only checks access, never needs it)."""
+    def __init__(self, services: WebServiceRepository, jobs: Callable[[], JobLookup] | None = None,
+                 results: ResultStore | None = None) -> None:
+        """`jobs` (made on first use) and `results`: for creating and changing services; the tiles function,
+        which only checks access, has neither."""
         self._services = services
         self._jobs = jobs
         self._results = results
-        self._signing_key = signing_key
 
     def create(self, user_id: str, body: Mapping[str, Any]) -> WebService:
         service_type = body.get("type")
@@ -262,7 +264,7 @@ class WebServices:
         """The access token of a private service's tile URL (None for a public one)."""
         if service.public:
             return None
-        return sign_token(self._signing_key(), service.service_id, TILE_ACCESS_LIFETIME, use=_TILE_ACCESS_USE)
+        return sign_token(service.tile_key, service.service_id, TILE_ACCESS_LIFETIME, use=_TILE_ACCESS_USE)
 
     def tile_style(self, service_id: str, access: str | None) -> TileStyle:
         """What a tile request may draw. Raises `ServiceNotFoundException` for a missing, disabled or
@@ -271,7 +273,7 @@ class WebServices:
         if service is None or not service.enabled:
             raise ServiceNotFoundException(identifier=service_id)
         if not service.public:
-            claims = decode_token(self._signing_key(), access) if access else None
+            claims = decode_token(service.tile_key, access) if access else None
             if not claims or claims.get("sub") != service_id or claims.get("use") != _TILE_ACCESS_USE:
                 raise ServiceNotFoundException(identifier=service_id)
         return service.style

@@ -14,6 +14,7 @@ from stratus.store.models import WebServiceModel
 def _document(service: WebService) -> dict[str, Any]:
     return {"job_id": service.job_id, "title": service.title, "description": service.description,
             "enabled": service.enabled, "public": service.public, "configuration": dict(service.configuration),
+            "tile_key": service.tile_key,
             "style": {**asdict(service.style), "rescale": list(service.style.rescale),
                       "bbox": list(service.style.bbox) if service.style.bbox else None}}
 
@@ -27,7 +28,7 @@ def _service(item: WebServiceModel) -> WebService:
         style=TileStyle(asset_key=style["asset_key"], band=style["band"], rescale=tuple(style["rescale"]),
                         colormap=style["colormap"], bbox=tuple(style["bbox"]) if style.get("bbox") else None),
         title=doc.get("title"), description=doc.get("description"), enabled=doc.get("enabled", True),
-        public=doc.get("public", False))
+        public=doc.get("public", False), tile_key=doc["tile_key"])
 
 
 class DynamoWebServiceRepository(WebServiceRepository):
