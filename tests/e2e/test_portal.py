@@ -68,6 +68,13 @@ def opaque_pixels(png: bytes) -> int:
     return sum(row[3::4].count(255) for row in rows)
 
 
+def customer_token(local_system, email: str, password: str) -> str:
+    answer = requests.post(f"{local_system.api_url}/api/v1/auth/token", timeout=30,
+                           data={"grant_type": "password", "username": email, "password": password})
+    assert answer.status_code == 200, answer.text
+    return answer.json()["access_token"]
+
+
 def shot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
@@ -163,7 +170,9 @@ def test_a_customer_registers_orders_ndvi_watches_it_and_sees_the_product(portal
     assert set(statuses[:-1]) <= {"RECEIVED", "QUEUED", "RUNNING"}
     # And the product appears on the map as tiles of an XYZ service of its job
     page.wait_for_function("() => Number(document.getElementById('quicklook-state').dataset.tiles || 0) > 0")
+    page.wait_for_load_state("networkidle")  # every tile in view drawn, for the screenshot
     shot(page, "03-success-and-quicklook")
+    first_customer["order_id"] = re.search(r"j-[0-9a-f]+", page.locator("#quicklook-state").text_content()).group(0)
     template = page.locator("#quicklook-state").get_attribute("data-url")
     tile = page.request.get(template.replace("{z}/{x}/{y}", BOLZANO_TILE))
     assert tile.ok and tile.headers["content-type"] == "image/png"
@@ -205,10 +214,17 @@ def test_a_second_customer_sees_none_of_the_first_ones_orders_on_a_phone(browser
     page.get_by_text("No orders yet.").wait_for()
     shot(page, "05-second-customer-phone")
     assert serious_violations(page) == []
+    # nor reaches it by its id, on either API
+    eve = {"Authorization": f"Bearer {customer_token(local_system, email, password)}"}
+    order_id = first_customer["order_id"]
+    assert requests.get(f"{local_system.api_url}/api/v1/orders/{order_id}", headers=eve, timeout=30).status_code == 404
+    quicklook = requests.post(f"{local_system.api_url}/openeo/1.2/services", timeout=30, headers={
+        "Authorization": eve["Authorization"].replace("Bearer ", "Bearer basic//")}, json={
+        "type": "XYZ", "process": {"process_graph": {"r": {"process_id": "load_result", "arguments": {"id": order_id},
+                                                           "result": True}}}})
+    assert quicklook.status_code == 404 and quicklook.json()["code"] == "JobNotFound"
     # while the first customer still sees theirs
-    token = requests.post(f"{local_system.api_url}/api/v1/auth/token", data={
-        "grant_type": "password", "username": first_customer["email"], "password": first_customer["password"]},
-        timeout=30).json()["access_token"]
+    token = customer_token(local_system, first_customer["email"], first_customer["password"])
     mine = requests.get(f"{local_system.api_url}/api/v1/orders", headers={"Authorization": f"Bearer {token}"},
                         timeout=30).json()["orders"]
     assert len(mine) == 1
