@@ -12,11 +12,15 @@ const main = document.getElementById("main");
 const nav = document.getElementById("nav");
 const who = document.getElementById("who");
 
-const state = { config: {}, me: null, map: null, area: null, areaKm2: 0, poll: null, quicklooks: new Map() };
+// quicklooks: order id -> promise of its XYZ service (made once per order and session)
+const state = { config: {}, me: null, map: null, area: null, areaKm2: 0, poll: null, detailPoll: null,
+  quicklooks: new Map(), shownQuicklook: null };
 
 function clearPoll() {
-  if (state.poll) clearTimeout(state.poll);
+  clearTimeout(state.poll);
+  clearTimeout(state.detailPoll);
   state.poll = null;
+  state.detailPoll = null;
 }
 
 function failed(error) {
@@ -124,7 +128,7 @@ function shell() {
   who.replaceChildren(h("span", {}, state.me.email || state.me.name), h("button", { type: "button", onclick: () => {
     api.signOut();
     state.me = null;
-    state.map = null;
+    Object.assign(state, { map: null, area: null, quicklooks: new Map(), shownQuicklook: null });
     say("Signed out.");
     authView();
   } }, "Sign out"));
@@ -275,7 +279,7 @@ async function ordersPanel(panel) {
 async function openOrder(orderId) {
   const detail = document.getElementById("order-detail");
   if (!detail) return;
-  clearPoll();
+  clearTimeout(state.detailPoll);
   const render = async () => {
     if (!document.body.contains(detail)) return;
     const [order, logs] = await Promise.all([
@@ -294,8 +298,8 @@ async function openOrder(orderId) {
       order.status === "SUCCESS" ? h("button", { type: "button", onclick: () => showQuicklook(orderId).catch(failed) }, "Show on the map") : null,
       h("details", { open: true }, h("summary", {}, `Log (${logs.logs.length})`),
         h("ol", { class: "logs", tabindex: 0, "aria-label": "Log entries" }, logs.logs.map((entry) => h("li", { class: `log-${entry.level}` }, h("small", {}, `${entry.time || ""} ${entry.level} `), entry.message))))));
-    if (!ENDED.has(order.status)) state.poll = setTimeout(() => render().catch(failed), POLL_MS);
-    else if (order.status === "SUCCESS" && !state.quicklooks.has(orderId)) await showQuicklook(orderId);
+    if (!ENDED.has(order.status)) state.detailPoll = setTimeout(() => render().catch(failed), POLL_MS);
+    else if (order.status === "SUCCESS" && state.shownQuicklook !== orderId) await showQuicklook(orderId);
   };
   await render();
 }
@@ -311,26 +315,33 @@ async function cancelOrder(orderId) {
 }
 
 // The product as map tiles: an openEO XYZ service of the order's job, made once per order and session.
+async function quicklookService(orderId) {
+  const created = await api.openeo("POST", "/services", { json: {
+    type: "XYZ", title: `Quicklook of ${orderId}`,
+    process: { process_graph: { result: { process_id: "load_result", arguments: { id: orderId }, result: true } } },
+    configuration: { colormap: "rdylgn" },
+  } });
+  const id = created.headers.get("OpenEO-Identifier");
+  return (await api.openeo("GET", `/services/${encodeURIComponent(id)}`)).body;
+}
+
 async function showQuicklook(orderId) {
-  let service = state.quicklooks.get(orderId);
-  if (!service) {
-    const created = await api.openeo("POST", "/services", { json: {
-      type: "XYZ", title: `Quicklook of ${orderId}`,
-      process: { process_graph: { result: { process_id: "load_result", arguments: { id: orderId }, result: true } } },
-      configuration: { colormap: "rdylgn" },
-    } });
-    const id = created.headers.get("OpenEO-Identifier");
-    service = (await api.openeo("GET", `/services/${encodeURIComponent(id)}`)).body;
-    state.quicklooks.set(orderId, service);
+  if (!state.quicklooks.has(orderId)) {
+    state.quicklooks.set(orderId, quicklookService(orderId).catch((error) => {
+      state.quicklooks.delete(orderId);
+      throw error;
+    }));
   }
+  const service = await state.quicklooks.get(orderId);
+  if (state.shownQuicklook === orderId) return;
+  state.shownQuicklook = orderId;
   const stateLine = document.getElementById("quicklook-state");
-  let loaded = 0;
   state.map.showQuicklook(service.url, service.attributes.bbox);
-  state.map.onQuicklookTile(() => {
-    loaded += 1;
-    stateLine.textContent = `Quicklook of ${orderId} on the map (${loaded} tiles).`;
-    stateLine.dataset.tiles = String(loaded);
-    stateLine.dataset.url = service.url;
+  stateLine.dataset.url = service.url;
+  state.map.onQuicklookTiles(({ started, loaded, failed }) => {
+    stateLine.textContent = `Quicklook of ${orderId} on the map: ${loaded} of ${started} tiles drawn`
+      + (failed ? `, ${failed} failed.` : ".");
+    Object.assign(stateLine.dataset, { started, tiles: loaded, failed });
   });
   say("The product is shown on the map.");
 }

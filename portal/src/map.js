@@ -109,8 +109,16 @@ export class PortalMap {
     this.quicklook = null;
   }
 
-  // How many quicklook tiles have loaded (the page shows it; the browser tests wait for it).
-  onQuicklookTile(callback) {
-    if (this.quicklook) this.quicklook.getSource().on("tileloadend", callback);
+  // The quicklook's tiles: started, drawn and failed so far (the page shows them; the browser tests wait on them).
+  onQuicklookTiles(callback) {
+    if (!this.quicklook) return;
+    const counts = { started: 0, loaded: 0, failed: 0 };
+    const source = this.quicklook.getSource();
+    for (const [event, key] of [["tileloadstart", "started"], ["tileloadend", "loaded"], ["tileloaderror", "failed"]]) {
+      source.on(event, () => {
+        counts[key] += 1;
+        callback(counts);
+      });
+    }
   }
 }

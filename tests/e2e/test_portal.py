@@ -163,17 +163,24 @@ def test_a_customer_registers_orders_ndvi_watches_it_and_sees_the_product(portal
     assert re.search(r"Area \d+\.\d\d km²", estimate.text_content())
     shot(page, "02-area-and-estimate")
     assert serious_violations(page) == []
+    tile_answers: list[tuple[int, str]] = []
+    page.on("response", lambda r: "/tiles/" in r.url and tile_answers.append((r.status, r.url.split("?")[0])))
     # When they order, the order's status moves on to SUCCESS
     page.get_by_role("button", name="Order", exact=True).click()
     statuses = watch_order(page)
     assert statuses[-1] == "SUCCESS", statuses
     assert set(statuses[:-1]) <= {"RECEIVED", "QUEUED", "RUNNING"}
     # And the product appears on the map as tiles of an XYZ service of its job
-    page.wait_for_function("() => Number(document.getElementById('quicklook-state').dataset.tiles || 0) > 0")
-    page.wait_for_load_state("networkidle")  # every tile in view drawn, for the screenshot
+    quicklook = page.locator("#quicklook-state")
+    page.wait_for_function("""() => { const d = document.getElementById('quicklook-state').dataset;
+                                       return Number(d.tiles) > 0 && Number(d.tiles) === Number(d.started); }""")
+    page.wait_for_load_state("networkidle")  # no tile still on its way
+    assert quicklook.get_attribute("data-failed") == "0" and quicklook.get_attribute("data-tiles") == \
+        quicklook.get_attribute("data-started")
     shot(page, "03-success-and-quicklook")
-    first_customer["order_id"] = re.search(r"j-[0-9a-f]+", page.locator("#quicklook-state").text_content()).group(0)
-    template = page.locator("#quicklook-state").get_attribute("data-url")
+    assert tile_answers and all(status == 200 for status, _ in tile_answers), tile_answers
+    first_customer["order_id"] = re.search(r"j-[0-9a-f]+", quicklook.text_content()).group(0)
+    template = quicklook.get_attribute("data-url")
     tile = page.request.get(template.replace("{z}/{x}/{y}", BOLZANO_TILE))
     assert tile.ok and tile.headers["content-type"] == "image/png"
     assert opaque_pixels(tile.body()) > 1000  # the product's pixels, coloured
