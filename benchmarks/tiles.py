@@ -53,7 +53,8 @@ def write_cog(path: Path, size: int) -> tuple[float, float, float, float]:
     return transform_bounds(CRS.from_epsg(32632), "EPSG:4326", west, north - 10 * size, west + 10 * size, north)
 
 
-def tiles_over(bbox: tuple[float, float, float, float], per_zoom: int, rng: random.Random) -> list[tuple[int, int, int]]:
+def tiles_over(bbox: tuple[float, float, float, float], per_zoom: int,
+               rng: random.Random) -> list[tuple[int, int, int]]:
     def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
         n = 2 ** z
         return int((lon + 180) / 360 * n), int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)

@@ -98,10 +98,12 @@ class Portal(Construct):
                 cache_policy=cloudfront.CachePolicy.CACHING_OPTIMIZED),
             minimum_protocol_version=cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021,
         )
-        config = {"api": props.rest_api.url.rstrip("/"), "baseLayer": dict(props.base_layer) if props.base_layer else None}
+        config = {"api": props.rest_api.url.rstrip("/"),
+                  "baseLayer": dict(props.base_layer) if props.base_layer else None}
         s3_deployment.BucketDeployment(
             self, "Deployment",
-            sources=[s3_deployment.Source.asset(str(props.dist)), s3_deployment.Source.json_data("config.json", config)],
+            sources=[s3_deployment.Source.asset(str(props.dist)),
+                     s3_deployment.Source.json_data("config.json", config)],
             destination_bucket=self.bucket,
             # revalidated by CloudFront on each request (a few small files): a deployment shows at once without
             # invalidations, which would need `cloudfront:CreateInvalidation` on every distribution ("*")

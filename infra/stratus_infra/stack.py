@@ -109,8 +109,9 @@ class StratusStack(Stack):
         self.portal = Portal(self, "Portal", PortalProps(
             rest_api=self.api.rest_api, targets=targets,
             environment=settings_environment(**self.tables.settings(), **self.storage.settings()),
-            base_layer={"url": base_layer, "attribution": self.node.try_get_context("stratus:portalBaseLayerAttribution")
-                        or ""} if base_layer else None))
+            base_layer={"url": base_layer,
+                        "attribution": self.node.try_get_context("stratus:portalBaseLayerAttribution") or ""}
+            if base_layer else None))
         self.consumers = QueueConsumers(
             self, "Consumers", QueueConsumersProps(queues=self.queues, runtime=runtime, targets=targets)
         )

@@ -9,7 +9,7 @@ from typing import Callable, Iterable
 
 from werkzeug.middleware.shared_data import SharedDataMiddleware
 from werkzeug.utils import redirect
-from werkzeug.wrappers import Request, Response
+from werkzeug.wrappers import Response
 
 from stratus_local.handlers import REPO_ROOT
 

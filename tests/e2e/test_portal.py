@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pytest
 import requests
+from playwright import sync_api as playwright_api
 
 from tests.e2e.test_order_service import inbox
-
-playwright_api = pytest.importorskip("playwright.sync_api")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "portal"
@@ -31,7 +30,7 @@ DESKTOP = {"width": 1280, "height": 900}
 
 def chromium_executable() -> str:
     """Debian's Chromium: its real binary (the `chromium` launcher script adds flags Playwright sets itself)."""
-    for candidate in ("/usr/lib/chromium/chromium", shutil.which("chromium") or "", shutil.which("chromium-browser") or ""):
+    for candidate in ("/usr/lib/chromium/chromium", shutil.which("chromium"), shutil.which("chromium-browser")):
         if candidate and Path(candidate).exists():
             return candidate
     pytest.fail("Chromium is missing: `make test` installs Debian's `chromium` package (as root)")
@@ -99,6 +98,18 @@ def register_in_portal(page, local_system, name: str) -> tuple[str, str]:
     page.get_by_role("button", name="Confirm").click()
     page.get_by_text("Client secret").wait_for()
     return email, password
+
+
+def _mails_until(local_system, address: str, marker: str, timeout_s: float = 15) -> list[dict]:
+    """The e-mails to `address` holding `marker`, waiting up to `timeout_s` for one."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        messages = [m for m in requests.get(f"{local_system.endpoint_url}/_stratus/ses/messages",
+                                            params={"to": address}, timeout=10).json()["messages"]
+                    if marker in (m["body"] or "")]
+        if messages or time.monotonic() > deadline:
+            return messages
+        time.sleep(0.2)
 
 
 def sign_in(page, email: str, password: str) -> None:
@@ -194,8 +205,20 @@ def test_a_customer_registers_orders_ndvi_watches_it_and_sees_the_product(portal
 
 def test_an_invalid_area_shows_its_reason(portal, local_system):
     page = portal
-    email, password = register_in_portal(page, local_system, "bob")
-    sign_in(page, email, password)
+    email, _ = register_in_portal(page, local_system, "bob")
+    # (bob forgot his password: he resets it in the portal)
+    page.get_by_text("Reset your password").click()
+    page.locator("form[aria-labelledby=reset-h]").get_by_label("E-mail").fill(email)
+    page.get_by_role("button", name="Send a reset token").click()
+    mail = next(m for m in _mails_until(local_system, email, "Reset token:"))
+    confirm = page.locator("form[aria-labelledby=reset2-h]")
+    confirm.get_by_label("E-mail").fill(email)
+    confirm.get_by_label("Reset token").fill(re.search(r"Reset token: (\S+)", mail["body"]).group(1))
+    new_password = secrets.token_urlsafe(16)
+    confirm.get_by_label("New password").fill(new_password)
+    confirm.get_by_role("button", name="Change password").click()
+    page.get_by_text("The password has been changed.").wait_for()
+    sign_in(page, email, new_password)
     # An area without data (Paris; the demo data is at Bolzano)
     page.get_by_label("Or type a bounding box (degrees)").fill("2.30, 48.85, 2.35, 48.87")
     page.get_by_role("button", name="Use").click()

@@ -50,4 +50,5 @@ class DynamoWebServiceRepository(WebServiceRepository):
         WebServiceModel(service_id).delete()
 
     def list_for_user(self, user_id: str, limit: int) -> list[WebService]:
-        return [_service(item) for item in WebServiceModel.by_user.query(user_id, limit=limit, scan_index_forward=False)]
+        newest_first = WebServiceModel.by_user.query(user_id, limit=limit, scan_index_forward=False)
+        return [_service(item) for item in newest_first]
