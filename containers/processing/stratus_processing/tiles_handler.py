@@ -10,6 +10,8 @@ import re
 from functools import lru_cache
 from typing import Any
 
+from rasterio.errors import RasterioIOError
+
 from stratus.domain.web_services import WebServices
 from stratus.errors import NotFoundException, OpenEOApiException
 from stratus.settings import Settings
@@ -48,6 +50,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                           int(match["z"]), int(match["x"]), int(match["y"]))
     except TileOutOfRange:
         return _error(NotFoundException(message="No such tile."))
+    except RasterioIOError:  # the job (and its results) deleted, or its results expired, since
+        return _error(NotFoundException(message="The service's result is not available (anymore)."))
     except OpenEOApiException as error:
         return _error(error)
     return {"statusCode": 200, "isBase64Encoded": True, "body": base64.b64encode(png).decode("ascii"),

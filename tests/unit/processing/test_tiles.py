@@ -71,3 +71,11 @@ def test_a_tile_is_read_from_the_cog_through_the_reader(tmp_path):
 def test_png_round_trip():
     rgba = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
     assert (_png_pixels(encode_png(rgba)) == rgba).all()
+
+
+def test_a_result_gone_is_a_rasterio_io_error_which_the_tiles_function_answers_404(tmp_path):
+    from rasterio.errors import RasterioIOError
+
+    style = TileStyle("gone.tif", 1, (-1.0, 1.0), "greys", None)
+    with RasterReader(resolve_href=str) as reader, pytest.raises(RasterioIOError):
+        render_tile(reader, str(tmp_path / "gone.tif"), style, 14, 8708, 5796)
