@@ -9,8 +9,8 @@ from stratus.errors import ServiceConfigInvalidException
 
 ASSETS = {
     "result.json": {"key": "jobs/j/r/result.json", "type": "application/json"},
-    "ndvi.tif": {"key": "jobs/j/r/ndvi.tif", "type": "image/tiff; application=geotiff", "bbox": [11.3, 46.4, 11.4, 46.5],
-                 "raster:bands": [{"statistics": {"minimum": -0.2, "maximum": 0.9}}]},
+    "ndvi.tif": {"key": "jobs/j/r/ndvi.tif", "type": "image/tiff; application=geotiff",
+                 "bbox": [11.3, 46.4, 11.4, 46.5], "raster:bands": [{"statistics": {"minimum": -0.2, "maximum": 0.9}}]},
     "plain.tif": {"key": "jobs/j/r/plain.tif", "type": "image/tiff; application=geotiff"},
 }
 
