@@ -10,12 +10,12 @@ TEST_WORKERS ?= auto
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test install synth bench clean conformance
+.PHONY: run test install synth bench clean conformance portal browser
 
-run: install ## start the whole system locally on http://127.0.0.1:$(PORT)
+run: install portal ## start the whole system locally on http://127.0.0.1:$(PORT) (the portal at /portal/)
 	$(PY) -m stratus_local --port $(PORT) --collections $(COLLECTIONS)
 
-test: install node_modules/.installed ## run every test
+test: install node_modules/.installed portal browser ## run every test
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 conformance: install ## the official openeo-test-suite against a fresh local system, then the API fuzzer (schemathesis)
@@ -36,11 +36,27 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-synth: install node_modules/.installed ## synthesize the CDK app into cdk.out (offline, no Docker)
+portal: portal/dist/index.html ## build the customer portal (portal/dist, served at /portal/)
+
+portal/node_modules/.installed: portal/package.json portal/package-lock.json
+	npm ci --prefix portal --no-audit --no-fund --loglevel=error
+	touch $@
+
+portal/dist/index.html: portal/node_modules/.installed portal/build.mjs $(wildcard portal/src/*)
+	cd portal && node build.mjs
+
+# The browser tests drive Debian's Chromium (Playwright downloads no browser): installed with apt when missing
+# and running as root (as CI does); otherwise say how.
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq \
+	  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; } \
+	  || { echo "Chromium is missing: sudo apt-get install chromium"; exit 1; }
+
+synth: install node_modules/.installed portal ## synthesize the CDK app into cdk.out (offline, no Docker)
 	npx cdk synth --quiet
 
 bench: install ## run the benchmarks (prints ratios against a baseline measured in the same run)
 	$(PY) -m benchmarks
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out .pytest_cache
+	rm -rf $(VENV) node_modules cdk.out .pytest_cache portal/node_modules portal/dist test-artifacts

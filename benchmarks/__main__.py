@@ -1,8 +1,8 @@
 """Runs every benchmark in turn (`python -m benchmarks`; one alone: `python -m benchmarks.<name>`)."""
 
 from benchmarks import (api_cold_start, collections_listing, engine_floor, fanout_workers, ndvi_time_mean, remote_read,
-                        udf_overhead)
+                        tiles, udf_overhead)
 
 for benchmark in (api_cold_start, collections_listing, ndvi_time_mean, engine_floor, remote_read, udf_overhead,
-                  fanout_workers):
+                  fanout_workers, tiles):
     benchmark.main()

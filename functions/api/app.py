@@ -20,6 +20,7 @@ from routers.openeo import (
     process_graphs,
     processing,
     validation,
+    web_services,
 )
 from routers.openeo.caller import openeo_caller
 from routers.openeo.context import OPENEO_PREFIX
@@ -42,7 +43,8 @@ request_guard.register(app, errors.openeo_error_response)
 # after the request guard: ids that cannot be ours are 404 before anyone is looked up
 app.use(middlewares=[caller_middleware({OPENEO_PREFIX: openeo_caller, ORDER_PREFIX: order_caller})])
 app.include_router(capabilities.well_known)
-for area in (capabilities, credentials, account, collections, processing, jobs, process_graphs, validation, files):
+for area in (capabilities, credentials, account, collections, processing, jobs, process_graphs, validation, files,
+             web_services):
     app.include_router(area.router, prefix=OPENEO_PREFIX)
 for order_area in (auth, crm, offerings, orders, docs):
     app.include_router(order_area.router, prefix=ORDER_PREFIX)

@@ -20,6 +20,7 @@ from stratus_infra.layer import RuntimeLayer
 from stratus_infra.limits import Limits, LimitsProps
 from stratus_infra.mail import Mail, MailProps
 from stratus_infra.monitoring import Monitoring, MonitoringProps
+from stratus_infra.portal import Portal, PortalProps
 from stratus_infra.processing import Processing, ProcessingProps
 from stratus_infra.queues import QueueConsumers, QueueConsumersProps, Queues
 from stratus_infra.storage import Storage, StorageProps
@@ -113,6 +114,15 @@ class StratusStack(Stack):
         self.collections.grant_sources(self.api.function)
         self.collections.grant_sources(self.workflow.plan_run)  # PlanRun's dry run, as the API's estimate
         targets = targets.with_(secrets={"token": self.api.token_secret})
+        # the customer portal (CloudFront + S3) and the XYZ tiles of job results (`/tiles/`, the processing image);
+        # `-c stratus:portalBaseLayer=https://tiles.example/{z}/{x}/{y}.png` adds an online base layer
+        base_layer = self.node.try_get_context("stratus:portalBaseLayer")
+        self.portal = Portal(self, "Portal", PortalProps(
+            rest_api=self.api.rest_api, targets=targets,
+            environment=settings_environment(**self.tables.settings(), **self.storage.settings()),
+            base_layer={"url": base_layer,
+                        "attribution": self.node.try_get_context("stratus:portalBaseLayerAttribution") or ""}
+            if base_layer else None))
         self.consumers = QueueConsumers(
             self, "Consumers", QueueConsumersProps(queues=self.queues, runtime=runtime, targets=targets)
         )
@@ -120,7 +130,7 @@ class StratusStack(Stack):
                      "prepare_job": self.workflow.prepare_job, "plan_run": self.workflow.plan_run,
                      "reaper": self.workflow.reaper,
                      "collections_refresh": self.collections.refresh,
-                     "sync_processing": self.processing.sync_function}
+                     "sync_processing": self.processing.sync_function, "tiles": self.portal.tiles_function}
         self.monitoring = Monitoring(self, "Monitoring", MonitoringProps(
             stage=config.stage, rest_api=self.api.rest_api, queues=self.queues,
             state_machine=self.workflow.state_machine, alarm_email=config.alarm_email, functions=functions,
@@ -139,6 +149,8 @@ class StratusStack(Stack):
         self._output("OidcIssuer", self.identity.issuer, "OpenID Connect issuer")
         self._output("MachineClientId", self.identity.machine_client.user_pool_client_id,
                      "App client for the client-credentials grant")
+        self._output("PortalUrl", f"https://{self.portal.distribution.distribution_domain_name}/",
+                     "The customer portal")
         self._output("AlarmTopicArn", self.monitoring.topic.topic_arn, "SNS topic every alarm notifies")
         self._output("TokenSecretArn", self.api.token_secret.secret_arn,
                      "Token signing key (admin CLI STRATUS_TOKEN_SECRET_ID; rotation: docs/operations.md)")

@@ -23,6 +23,7 @@ from stratus_local.api_front import ApiGatewayFront, HttpServer
 from stratus_local.cognito_oauth import CognitoOAuthEndpoints
 from stratus_local.provision import ACCOUNT
 from stratus_local.ses_inbox import SesInbox
+from stratus_local.portal_front import PortalFront
 from stratus_local.demo_data import generate_demo_collection
 from stratus_local.handlers import REPO_ROOT, handler_for_function_name, load_handler, local_function_name
 from stratus_local.provision import Provisioned, provision
@@ -144,7 +145,11 @@ class LocalStratus:
 
         api_spec = resources.FUNCTIONS["api"]
         front = ApiGatewayFront(load_handler(api_spec), local_function_name("api"), api_spec.timeout_s)
-        self._http = HttpServer(front, self.options.host, self.options.port)
+        tiles_spec = resources.FUNCTIONS["tiles"]
+        # loaded on the first tile: the raster stack's import stays out of the start
+        tiles = ApiGatewayFront(lambda event, context: load_handler(tiles_spec)(event, context),
+                                local_function_name("tiles"), tiles_spec.timeout_s)
+        self._http = HttpServer(PortalFront(front, tiles), self.options.host, self.options.port)
         self._http.start()
         self.api_url = f"http://{self.options.host}:{self._http.port}"
         self.startup_seconds = time.monotonic() - started

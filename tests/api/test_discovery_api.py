@@ -14,8 +14,8 @@ def test_conformance_equals_capabilities(api):
         assert response.status != 404 or response.json()["code"] != "NotFound", endpoint
 
 
-def test_service_types_are_honestly_empty(api):
-    assert api.get("/openeo/1.2/service_types").json() == {}
+def test_service_types_offer_xyz_tiles_of_job_results(api):
+    assert set(api.get("/openeo/1.2/service_types").json()) == {"xyz"}
 
 
 def test_udf_runtimes_declare_python_with_its_versions_and_libraries(api):

@@ -291,6 +291,12 @@ def test_object_writes_and_deletes_stay_in_their_prefixes(synth: Synth) -> None:
                # the remote collections' metadata cache (the refresh) and the configuration (at deployment)
                f"bucket:data/{resources.COLLECTIONS_CACHE_ROOT}*",
                f"bucket:data/{catalog_layout.collections_config_key()}"}
+    # and the portal's built files, written only by their deployment
+    portal = synth.stack.get_logical_id(synth.stack.portal.bucket.node.default_child)
+    portal_files = {f"{{{portal}.Arn}}", f"{{{portal}.Arn}}/*"}
+    assert len({frozenset(writes.get(target, ())) for target in portal_files}) == 1
+    assert all(len(writes[target]) == 1 and "BucketDeployment" in next(iter(writes[target])) for target in portal_files)
+    allowed |= portal_files
     assert set(writes) <= allowed, json.dumps({k: sorted(v) for k, v in writes.items()})
     # and only the API touches the users' workspaces; the synchronous function cannot reach job results
     api = role_of(synth, synth.stack.api.function)

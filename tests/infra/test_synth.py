@@ -117,9 +117,9 @@ def test_resource_counts(synth: Synth) -> None:
     # Then each concern is there exactly as often as the shared resource specs say
     t = synth.template
     t.resource_count_is("AWS::ApiGateway::RestApi", 1)
-    t.resource_count_is("AWS::Lambda::LayerVersion", 1)
+    t.resource_count_is("AWS::Lambda::LayerVersion", 2)  # the runtime layer; the portal deployment's AWS CLI
     t.resource_count_is("AWS::DynamoDB::Table", len(TABLES))
-    t.resource_count_is("AWS::S3::Bucket", len(BUCKETS) + 1)  # + access logs
+    t.resource_count_is("AWS::S3::Bucket", len(BUCKETS) + 2)  # + access logs, the portal's files
     t.resource_count_is("AWS::SQS::Queue", 2 * len(QUEUES))  # each with its DLQ
     t.resource_count_is("AWS::Lambda::EventSourceMapping", len(QUEUES))
     # two per queue (DLQ depth, oldest message age), two per function (errors, throttles), API 5xx rate and

@@ -10,6 +10,7 @@ from stratus import aws, resources
 from stratus.settings import Settings
 
 if TYPE_CHECKING:  # imported where used: a request imports only what it needs (cold start)
+    from stratus.domain.web_services import WebServices
     from stratus.domain.ml_models import ModelReferences
     from stratus.domain.run_planning import RunPlanner
     from stratus.adapters.dry_run_catalog import DryRunCatalogReader
@@ -284,6 +285,13 @@ class Backend:
         from stratus.domain.user_processes import UserProcessService
         from stratus.store.process_graphs import DynamoProcessGraphRepository
         return UserProcessService(DynamoProcessGraphRepository())
+
+    @cached_property
+    def web_services(self) -> WebServices:
+        """openEO secondary web services: XYZ tiles of job results (served by the tiles function)."""
+        from stratus.domain.web_services import WebServices
+        from stratus.store.web_services import DynamoWebServiceRepository
+        return WebServices(DynamoWebServiceRepository(), lambda: self.jobs, self.results)
 
     @cached_property
     def results(self) -> S3ResultStore:

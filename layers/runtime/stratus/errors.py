@@ -177,6 +177,24 @@ class BadRequestException(OpenEOApiException):
     status_code, code, message_template = 400, "BadRequest", "Bad request: {reason}"
 
 
+class ServiceNotFoundException(OpenEOApiException):
+    status_code, code, message_template = 404, "ServiceNotFound", "Service '{identifier}' does not exist."
+
+
+class ServiceUnsupportedException(OpenEOApiException):
+    status_code, code, message_template = 400, "ServiceUnsupported", "Service type '{type}' is not supported."
+
+
+class ServiceConfigUnsupportedException(OpenEOApiException):
+    status_code, code = 400, "ServiceConfigUnsupported"
+    message_template = "Service parameter '{parameter}' is not supported."
+
+
+class ServiceConfigInvalidException(OpenEOApiException):
+    status_code, code = 400, "ServiceConfigInvalid"
+    message_template = "The value passed for the service parameter '{parameter}' is invalid: {reason}"
+
+
 ALL_ERRORS: tuple[type[OpenEOApiException], ...] = tuple(
     cls for cls in list(globals().values())
     if isinstance(cls, type) and issubclass(cls, OpenEOApiException) and cls is not OpenEOApiException
@@ -189,3 +207,4 @@ class TooManyRequestsException(OpenEOApiException):
 
     status_code, code = 429, "TooManyRequests"
     message_template = "Too many requests; retry in {retry_after_s} s."
+

@@ -124,7 +124,8 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             # users: password rehash; logs: deleted with their job; process_graphs: user-defined processes;
             # services: the order-service catalog; limits: usage slots, quotas, rate limits
             tables=tuple(table(key, READ, WRITE)
-                         for key in ("users", "jobs", "logs", "process_graphs", "services", "limits")),
+                         for key in ("users", "jobs", "logs", "process_graphs", "services", "limits",
+                                     "web_services")),
             objects=(
                 objects("data", WHOLE_BUCKET, READ),  # the STAC catalog (and the deployment's configuration)
                 # manifests and presigned downloads (signed with the function's role); DELETE /jobs/{job_id}
@@ -197,6 +198,13 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         "SyncProcessing", "containers/processing", "stratus_processing.sync_handler.lambda_handler", 25, 3008,
         "Synchronous openEO processing (POST /result)", packaging="image",
         access=Access(objects=(objects("data", WHOLE_BUCKET, READ), objects("results", SYNC_ROOT, READ, WRITE))),
+    ),
+    # XYZ tiles of job results (`/tiles/...`, openEO secondary web services): the processing image, for rasterio
+    "tiles": FunctionSpec(
+        "Tiles", "containers/processing", "stratus_processing.tiles_handler.lambda_handler", 10, 1536,
+        "XYZ map tiles of job results", packaging="image",
+        # tile tokens are checked with each service's own key (in its item), not the deployment's token key
+        access=Access(tables=(table("web_services", READ),), objects=(objects("results", JOBS_ROOT, READ),)),
     ),
 }
 

@@ -17,6 +17,7 @@ ENV = {
     "process_graphs_table": "STRATUS_PROCESS_GRAPHS_TABLE",
     "services_table": "STRATUS_SERVICES_TABLE",
     "limits_table": "STRATUS_LIMITS_TABLE",
+    "web_services_table": "STRATUS_WEB_SERVICES_TABLE",
     "data_bucket": "STRATUS_DATA_BUCKET",
     "results_bucket": "STRATUS_RESULTS_BUCKET",
     "files_bucket": "STRATUS_FILES_BUCKET",
@@ -53,6 +54,7 @@ class Settings:
     process_graphs_table: str = "stratus-process-graphs"
     services_table: str = "stratus-services"
     limits_table: str = "stratus-limits"
+    web_services_table: str = "stratus-web-services"
     data_bucket: str = "stratus-data"
     results_bucket: str = "stratus-results"
     files_bucket: str = "stratus-files"

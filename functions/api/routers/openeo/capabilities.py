@@ -8,6 +8,7 @@ from routers.shared.caller import PublicRouter
 from routers.shared.context import backend, root_url
 from stratus import __version__, resources
 from stratus.domain.processes import predefined_processes
+from stratus.domain.web_services import SERVICE_TYPES
 from stratus.file_formats import FILE_FORMATS
 from stratus.udf_runtimes import udf_runtimes
 
@@ -22,6 +23,8 @@ ENDPOINTS = [
     ("/conformance", ["GET"]),
     ("/udf_runtimes", ["GET"]),
     ("/service_types", ["GET"]),
+    ("/services", ["GET", "POST"]),
+    ("/services/{service_id}", ["GET", "PATCH", "DELETE"]),
     ("/credentials/basic", ["GET"]),
     ("/credentials/oidc", ["GET"]),
     ("/me", ["GET"]),
@@ -97,8 +100,8 @@ def list_udf_runtimes() -> dict:
 
 @router.get("/service_types")
 def list_service_types() -> dict:
-    """No secondary web services yet (an honest empty list)."""
-    return {}
+    """XYZ map tiles of finished jobs' results."""
+    return SERVICE_TYPES
 
 
 @router.get("/processes")

@@ -15,7 +15,8 @@ from routers.openeo.context import openeo_url
 from routers.orders.context import order_json_body, order_url
 from routers.shared.caller import caller
 from routers.shared.context import backend, header
-from stratus import request_limits
+from stratus import request_limits, resources
+from stratus.domain.order_estimate import estimate_order
 from stratus.domain.orders import describe_order
 from stratus.domain.services import describe_service
 from stratus.order_errors import UsageLimitExceededException
@@ -61,6 +62,16 @@ def withdraw(service_id: str) -> dict:
     principal = caller(router)
     service = backend().services.withdraw(principal, service_id)
     return describe_service(service, principal, order_url(router), full=False)
+
+
+@router.post("/services/<service_id>/estimate")
+def estimate(service_id: str) -> dict:
+    """An order's area, validity and costs before it is placed (nothing is stored or started)."""
+    b = backend()
+    return estimate_order(b.services, caller(router), service_id,
+                          order_json_body(router, max_bytes=request_limits.MAX_ORDER_BODY_BYTES),
+                          catalog=b.dry_run_catalog, cost_model=b.cost_model,
+                          max_area_km2=resources.ORDER_MAX_AREA_KM2, currency=resources.BILLING_CURRENCY)
 
 
 @router.post("/services/<service_id>/orders")

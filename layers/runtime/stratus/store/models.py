@@ -192,9 +192,33 @@ class LimitModel(Model):
     data = JSONAttribute(null=True)  # a pending registration
 
 
+class UserWebServicesIndex(GlobalSecondaryIndex):
+    """A user's secondary web services by creation time."""
+
+    class Meta:
+        index_name = "user-web-services"
+        projection = AllProjection()
+
+    user_id = UnicodeAttribute(hash_key=True)
+    created = UTCDateTimeAttribute(range_key=True)
+
+
+class WebServiceModel(Model):
+    """An openEO secondary web service (`/services`): XYZ map tiles of one finished job's result."""
+
+    class Meta:
+        table_name = "stratus-web-services"
+
+    service_id = UnicodeAttribute(hash_key=True)
+    user_id = UnicodeAttribute()
+    created = UTCDateTimeAttribute()
+    document = JSONAttribute()  # type, job id, title, description, enabled, public, configuration, assets
+    by_user = UserWebServicesIndex()
+
+
 TABLES: dict[str, type[Model]] = {"users": UserModel, "jobs": JobModel, "logs": LogEntryModel,
                                   "process_graphs": ProcessGraphModel, "services": ServiceModel,
-                                  "limits": LimitModel}
+                                  "limits": LimitModel, "web_services": WebServiceModel}
 # table key -> its TTL attribute (epoch seconds); CDK and the local runtime turn TTL on for these
 TTL_ATTRIBUTES: dict[str, str] = {"limits": "expires"}
 
