@@ -16,10 +16,12 @@ from typing import Any
 import boto3
 
 from stratus import aws, catalog_layout, collections_config, resources
+from stratus.admin import index_own_collections
+from stratus.backend import Backend
 from stratus.settings import ENV, Settings
 from stratus.store import models
 from stratus_local import moto_seams
-from stratus_local.api_front import ApiGatewayFront, HttpServer
+from stratus_local.api_front import ApiGatewayFront, HttpServer, PathRouter
 from stratus_local.cognito_oauth import CognitoOAuthEndpoints
 from stratus_local.provision import ACCOUNT
 from stratus_local.ses_inbox import SesInbox
@@ -32,6 +34,7 @@ log = logging.getLogger("stratus_local")
 
 REGION = "eu-central-1"
 DEMO_USER = "demo"
+STAC_PREFIX = "/stac"  # API Gateway routes it to the STAC function (infra: `stratus_infra.catalogue`)
 DEFAULT_COLLECTIONS = REPO_ROOT / "infra" / "collections" / "default.json"
 DEMO_ADMIN_EMAIL = "admin@stratus.example"  # the order service's administrator (scope `admin`)
 
@@ -109,6 +112,7 @@ class LocalStratus:
         self._store_collections_config()
         if self.options.with_demo_data:
             self.demo_summary = generate_demo_collection(aws.client("s3"), self.settings.data_bucket)
+            index_own_collections(Backend(self.settings))
         self.demo_password = self.options.demo_password or secrets.token_urlsafe(12)
         self._create_demo_user()
 
@@ -133,7 +137,9 @@ class LocalStratus:
 
         api_spec = resources.FUNCTIONS["api"]
         front = ApiGatewayFront(load_handler(api_spec), local_function_name("api"), api_spec.timeout_s)
-        self._http = HttpServer(front, self.options.host, self.options.port)
+        stac_spec = resources.FUNCTIONS["stac"]
+        stac_front = ApiGatewayFront(load_handler(stac_spec), local_function_name("stac"), stac_spec.timeout_s)
+        self._http = HttpServer(PathRouter(front, {STAC_PREFIX: stac_front}), self.options.host, self.options.port)
         self._http.start()
         self.api_url = f"http://{self.options.host}:{self._http.port}"
         self.startup_seconds = time.monotonic() - started

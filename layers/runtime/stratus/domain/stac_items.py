@@ -91,10 +91,8 @@ def validate_item(item: Any, collection: str) -> dict[str, Any]:
     check_id(item.get("id"), "the item id")
     if item.get("collection", collection) != collection:
         raise InvalidItem(f"the item belongs to collection {item.get('collection')!r}, not {collection!r}")
-    # checked without `collection`: the schema then wants a collection link, which the API adds when serving
-    unbound = {key: value for key, value in item.items() if key != "collection"}
     errors = [f"{'/'.join(str(p) for p in error.instance_path) or '(item)'}: {error.message}"
-              for error in _item_validator().iter_errors(unbound)]
+              for error in _item_validator().iter_errors(_as_served(item, collection))]
     if errors:
         raise InvalidItem("; ".join(sorted(set(errors))[:5]))
     # what the index needs beyond the schema: a footprint and a time to search by
@@ -105,7 +103,7 @@ def validate_item(item: Any, collection: str) -> dict[str, Any]:
         bbox = [bbox[0], bbox[1], bbox[3], bbox[4]]
     if not (-180 <= bbox[0] <= 180 and -180 <= bbox[2] <= 180 and -90 <= bbox[1] <= bbox[3] <= 90):
         raise InvalidItem("bbox must be WGS 84 longitudes and latitudes (south <= north)")
-    item = {**unbound, "collection": collection}
+    item = {**item, "collection": collection}
     properties = item["properties"]
     for name in ("datetime", "start_datetime", "end_datetime"):
         if properties.get(name) is not None:
@@ -114,6 +112,19 @@ def validate_item(item: Any, collection: str) -> dict[str, Any]:
                                                or properties.get("end_datetime") is None):
         raise InvalidItem("an item without datetime needs start_datetime and end_datetime")
     return item
+
+
+def _as_served(item: dict[str, Any], collection: str) -> dict[str, Any]:
+    """The item as the API serves it, for the 1.1 schema: in its collection, with a collection link (the API
+    sets both), and STAC 1.0 items checked as 1.1 ones (1.1 only adds to 1.0's Item)."""
+    served = {**item, "collection": collection}
+    if isinstance(item.get("links"), list):
+        served["links"] = [link for link in item["links"] if not (isinstance(link, dict) and
+                                                                  link.get("rel") == "collection")]
+        served["links"].append({"rel": "collection", "href": f"../{collection}"})
+    if isinstance(item.get("stac_version"), str) and item["stac_version"].startswith("1.0."):
+        served["stac_version"] = "1.1.0"
+    return served
 
 
 def parse_datetime(value: Any, name: str) -> datetime:
