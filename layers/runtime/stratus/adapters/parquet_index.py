@@ -19,11 +19,10 @@ import json
 import os
 import shutil
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any
@@ -32,7 +31,7 @@ import duckdb
 
 from stratus import catalog_layout
 from stratus.domain.stac_items import DELETE, IngestMessage
-from stratus.domain.stac_search import InvalidSearch, SearchPage, SearchRequest
+from stratus.domain.stac_search import InvalidSearch, SearchPage, SearchRequest, filter_properties
 
 # Columns of our own; a property of the same name stays in the item JSON only.
 _RESERVED = {"collection", "id", "_seq", "_deleted", "_item", "geometry", "bbox", "datetime", "start_datetime",
@@ -59,7 +58,7 @@ class ParquetIndex:
         self._s3 = s3
         self._bucket = bucket
         self._cache_dir = cache_dir or tempfile.mkdtemp(prefix="stratus-index-")
-        self._lock = threading.Lock()
+        self._schemas: dict[tuple[str, ...], dict[str, str]] = {}
 
     # --- writing -------------------------------------------------------------------------------------------
 
@@ -139,11 +138,17 @@ class ParquetIndex:
         if not files:
             return SearchPage([], 0)
         paths = self._local(files)
+        columns = self._columns(paths)
+        if request.filter is not None:
+            request = replace(request, filter=_on_lists(request.filter, {n for n, t in columns.items() if t.endswith("[]")}))
+        # a queryable no file has is null in every item (queryables allow additional properties)
+        wanted = {key.field for key in request.sortby} | (filter_properties(request.filter) if request.filter else set())
+        missing = sorted(wanted - columns.keys())
         where, params = _conditions(request)
         order = ", ".join([*(f"{_identifier(k.field)} {'DESC' if k.descending else 'ASC'} NULLS LAST"
                              for k in request.sortby),
                            "datetime DESC NULLS LAST", "collection", "id"])
-        sql = (f"SELECT _item, count(*) OVER () FROM ({_latest(paths)}) WHERE NOT _deleted"
+        sql = (f"SELECT _item, count(*) OVER () FROM ({_latest(paths, missing)}) WHERE NOT _deleted"
                f"{''.join(f' AND ({c})' for c in where)} ORDER BY {order} LIMIT ? OFFSET ?")
         connection = _connection()
         try:
@@ -155,19 +160,31 @@ class ParquetIndex:
             connection.close()
         matched = rows[0][1] if rows else 0
         if not rows and request.offset:
-            matched = self._count(paths, where, params)
+            matched = self._count(paths, missing, where, params)
         items = [json.loads(row[0]) for row in rows[: request.limit]]
         more = len(rows) > request.limit
         return SearchPage(items, matched, request.offset + request.limit if more else None)
 
-    def _count(self, paths: list[str], where: list[str], params: list[Any]) -> int:
+    def _count(self, paths: list[str], missing: list[str], where: list[str], params: list[Any]) -> int:
         connection = _connection()
         try:
             return connection.execute(
-                f"SELECT count(*) FROM ({_latest(paths)}) WHERE NOT _deleted{''.join(f' AND ({c})' for c in where)}",
+                f"SELECT count(*) FROM ({_latest(paths, missing)}) WHERE NOT _deleted{''.join(f' AND ({c})' for c in where)}",
                 params).fetchone()[0]
         finally:
             connection.close()
+
+    def _columns(self, paths: list[str]) -> dict[str, str]:
+        """Column name -> type across `paths` (remembered for the latest set of files only)."""
+        key = tuple(paths)
+        if key not in self._schemas:
+            connection = duckdb.connect()
+            try:
+                connection.execute(f"DESCRIBE SELECT * FROM read_parquet({_paths(paths)}, union_by_name=true)")
+                self._schemas = {key: {row[0]: row[1] for row in connection.fetchall()}}
+            finally:
+                connection.close()
+        return self._schemas[key]
 
     def get_item(self, collection: str, item_id: str) -> dict[str, Any] | None:
         page = self.search(SearchRequest(collections=(collection,), ids=(item_id,), limit=1))
@@ -215,22 +232,29 @@ def _row(message: IngestMessage, item: dict[str, Any] | None) -> dict[str, Any]:
                datetime=properties.get("datetime"), start_datetime=properties.get("start_datetime"),
                end_datetime=properties.get("end_datetime"))
     for name, value in properties.items():
-        if name not in _RESERVED and (value is None or isinstance(value, (str, int, float, bool))):
+        if name not in _RESERVED and (value is None or isinstance(value, (str, int, float, bool)) or (
+                isinstance(value, list) and all(isinstance(v, str) for v in value))):
             row[name] = value
     return row
 
 
 def _property_columns(rows: list[dict[str, Any]]) -> dict[str, str]:
-    """A type per property column: BOOLEAN, DOUBLE or VARCHAR (mixed values are written as text)."""
+    """A type per property column: BOOLEAN, DOUBLE, VARCHAR or VARCHAR[] (lists of strings). Mixed scalars are
+    written as text; a property that is a list in one item and a scalar in another gets no column (it stays in
+    the item's JSON) and is taken out of `rows`."""
     kinds: dict[str, set[str]] = {}
     for row in rows:
         for name, value in row.items():
             if name in _FIXED_COLUMNS or value is None:
                 continue
             kind = "BOOLEAN" if isinstance(value, bool) else "DOUBLE" if isinstance(value, (int, float)) \
-                else "VARCHAR"
+                else "VARCHAR[]" if isinstance(value, list) else "VARCHAR"
             kinds.setdefault(name, set()).add(kind)
-    return {name: next(iter(k)) if len(k) == 1 else "VARCHAR" for name, k in kinds.items()}
+    unusable = {name for name, k in kinds.items() if "VARCHAR[]" in k and len(k) > 1}
+    for row in rows:
+        for name in unusable & row.keys():
+            del row[name]
+    return {name: next(iter(k)) if len(k) == 1 else "VARCHAR" for name, k in kinds.items() if name not in unusable}
 
 
 def _struct(columns: dict[str, str]) -> str:
@@ -249,9 +273,10 @@ def _paths(paths: list[str]) -> str:
     return "[" + ", ".join(_literal(p) for p in paths) + "]"
 
 
-def _latest(paths: list[str]) -> str:
-    """The newest row of each item across `paths`."""
-    return (f"SELECT * FROM read_parquet({_paths(paths)}, union_by_name=true)"
+def _latest(paths: list[str], missing: Sequence[str] = ()) -> str:
+    """The newest row of each item across `paths`, with null columns named `missing`."""
+    nulls = "".join(f", NULL AS {_identifier(name)}" for name in missing)
+    return (f"SELECT *{nulls} FROM read_parquet({_paths(paths)}, union_by_name=true)"
             f" QUALIFY row_number() OVER (PARTITION BY collection, id ORDER BY _seq DESC) = 1")
 
 
@@ -291,6 +316,21 @@ def _conditions(request: SearchRequest) -> tuple[list[str], list[Any]]:
 
         where.append(cql2.Expr(request.filter).to_sql())
     return where, params
+
+
+def _on_lists(node: Any, list_columns: set[str]) -> Any:
+    """`in` on a property that is a list of strings (e.g. `instruments`): true when the list holds any of the
+    values (CQL2's `a_contains` per value, which DuckDB runs as `@>`)."""
+    if isinstance(node, list):
+        return [_on_lists(part, list_columns) for part in node]
+    if not isinstance(node, dict):
+        return node
+    args = node.get("args")
+    if node.get("op") == "in" and isinstance(args, list) and len(args) == 2 and isinstance(args[0], dict) \
+            and args[0].get("property") in list_columns and isinstance(args[1], list) and args[1]:
+        tests = [{"op": "a_contains", "args": [args[0], [value]]} for value in args[1]]
+        return tests[0] if len(tests) == 1 else {"op": "or", "args": tests}
+    return {key: _on_lists(value, list_columns) for key, value in node.items()}
 
 
 def _bounds(geometry: dict[str, Any]) -> tuple[float, float, float, float]:

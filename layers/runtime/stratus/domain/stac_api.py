@@ -28,6 +28,9 @@ RESULTS_PREFIX = "results-"
 GEOJSON = "application/geo+json"
 JSON = "application/json"
 QUERYABLES_REL = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
+# Fields extension: always in a projected item; the default set (an empty `include`)
+ALWAYS_FIELDS = ("type", "stac_version", "id", "links")
+DEFAULT_FIELDS = ("type", "stac_version", "id", "geometry", "bbox", "links", "assets", "properties.datetime")
 CONFORMANCE = [
     "https://api.stacspec.org/v1.0.0/core",
     "https://api.stacspec.org/v1.0.0/collections",
@@ -358,23 +361,31 @@ def _with_links(item: dict[str, Any], base: str) -> dict[str, Any]:
            _link("parent", collection_url, JSON), _link("collection", collection_url, JSON),
            _link("root", f"{base}/", JSON)]
     kept = [link for link in item.get("links", []) if link.get("rel") not in ("self", "parent", "collection", "root")]
-    return {**item, "links": kept + own}
+    # items are checked against the STAC 1.1 Item schema when indexed, and served as such
+    return {**item, "stac_version": STAC_VERSION, "links": kept + own}
 
 
 def _fields(item: dict[str, Any], request: SearchRequest) -> dict[str, Any]:
-    """Fields extension: `include` keeps only the named (dotted) fields plus what makes an item an item,
-    `exclude` drops (it wins over include for the same field)."""
-    if request.include is None and not request.exclude:
+    """Fields extension: with `include`, the named (dotted) fields and what identifies an item (`ALWAYS_FIELDS`);
+    with an empty `include`, the default set; `exclude` drops fields. A field both included and excluded is
+    included, and so is an included field inside an excluded one."""
+    include, exclude = request.include, request.exclude
+    if include is None and not exclude:
         return item
-    if request.include is not None:
-        kept: dict[str, Any] = {key: item[key] for key in ("type", "stac_version", "id", "collection", "links")
-                                if key in item}
-        for path in request.include:
-            _copy_path(item, kept, path.split("."))
-        item = kept
-    for path in request.exclude:
-        _drop_path(item, path.split("."))
-    return item
+    if include is None:
+        result = copy.deepcopy(item)
+    else:
+        result = {}
+        for path in (*ALWAYS_FIELDS, *(include or DEFAULT_FIELDS)):
+            _copy_path(item, result, path.split("."))
+    include = include or ()
+    for path in exclude:
+        if path not in include:
+            _drop_path(result, path.split("."))
+    for path in include:
+        if any(path.startswith(f"{excluded}.") for excluded in exclude):
+            _copy_path(item, result, path.split("."))
+    return result
 
 
 def _copy_path(source: dict[str, Any], target: dict[str, Any], parts: list[str]) -> None:

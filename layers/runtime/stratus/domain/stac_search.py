@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Mapping
@@ -16,6 +17,9 @@ MAX_IDS = 1_000
 # Query extension operators and their CQL2 equivalents
 _QUERY_OPERATORS = {"eq": "=", "neq": "<>", "lt": "<", "lte": "<=", "gt": ">", "gte": ">=", "in": "in",
                     "startsWith": "like", "endsWith": "like", "contains": "like"}
+
+
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 
 
 class InvalidSearch(ValueError):
@@ -37,7 +41,7 @@ class SearchRequest:
     interval: tuple[datetime | None, datetime | None] | None = None
     filter: dict[str, Any] | None = None  # CQL2-JSON (text is converted), with the Query extension's terms ANDed
     sortby: tuple[SortKey, ...] = ()
-    include: tuple[str, ...] | None = None  # Fields extension
+    include: tuple[str, ...] | None = None  # Fields extension; None: not given, (): the default set
     exclude: tuple[str, ...] = ()
     limit: int = DEFAULT_LIMIT
     offset: int = 0
@@ -90,8 +94,9 @@ def from_query_string(params: Mapping[str, str]) -> SearchRequest:
                           for part in params["sortby"].split(",") if part.strip("+-")]
     if params.get("fields"):
         parts = [part for part in params["fields"].split(",") if part]
-        body["fields"] = {"include": [p.lstrip("+") for p in parts if not p.startswith("-")],
-                          "exclude": [p[1:] for p in parts if p.startswith("-")]}
+        include = [p.lstrip("+") for p in parts if not p.startswith("-")]
+        body["fields"] = {"exclude": [p[1:] for p in parts if p.startswith("-")], **({"include": include} if include
+                                                                                    else {})}
     if params.get("query"):
         body["query"] = _json(params["query"], "query")
     if params.get("filter"):
@@ -120,10 +125,11 @@ def from_body(body: Any) -> SearchRequest:
     query_filter = _query(body.get("query"))
     if query_filter is not None:
         filter_json = query_filter if filter_json is None else {"op": "and", "args": [filter_json, query_filter]}
-    fields = body.get("fields") or {}
+    fields = body.get("fields", {})
     if not isinstance(fields, dict):
         raise InvalidSearch("fields must be an object with include and/or exclude")
-    include = _strings(fields.get("include"), "fields.include") if fields.get("include") else None
+    # include absent: every field; include null or [] (POST): the default set (`stac_api.DEFAULT_FIELDS`)
+    include = _strings(fields.get("include"), "fields.include") if "include" in fields else None
     return SearchRequest(
         collections=collections, ids=ids, bbox=bbox, intersects=intersects,
         interval=_interval(body.get("datetime")), filter=filter_json, sortby=_sortby(body.get("sortby")),
@@ -144,11 +150,11 @@ def _filter(value: Any, language: Any, intersects: Any) -> dict[str, Any] | None
         if isinstance(value, dict):
             if language not in (None, "cql2-json"):
                 raise InvalidSearch("filter-lang must be cql2-json for a JSON filter")
-            expression = cql2.Expr(value)
+            expression = cql2.Expr(_final_cql2(value))
         elif isinstance(value, str):
             if language not in (None, "cql2-text"):
                 raise InvalidSearch("filter-lang must be cql2-text for a text filter")
-            expression = cql2.Expr(value)
+            expression = cql2.Expr(_final_cql2(cql2.parse_text(value).to_json()))
         else:
             raise InvalidSearch("filter must be CQL2 text or CQL2 JSON")
         expression.validate()
@@ -157,6 +163,34 @@ def _filter(value: Any, language: Any, intersects: Any) -> dict[str, Any] | None
             raise
         raise InvalidSearch(f"filter: {str(error).splitlines()[0][:300]}") from None
     return expression.to_json()
+
+
+def _final_cql2(node: Any) -> Any:
+    """CQL2-JSON in the form the index runs: 1.0's `between` also for the drafts' (bounds as one array), item
+    properties by their queryable name (`properties.eo:cloud_cover` is `eo:cloud_cover`)."""
+    if isinstance(node, list):
+        return [_final_cql2(part) for part in node]
+    if not isinstance(node, dict):
+        return node
+    node = {key: _final_cql2(value) for key, value in node.items()}
+    if isinstance(node.get("property"), str):
+        node["property"] = queryable_name(node["property"])
+    args = node.get("args")
+    if node.get("op") == "between" and isinstance(args, list) and len(args) == 2 and isinstance(args[1], list) \
+            and len(args[1]) == 2:
+        node["args"] = [args[0], *args[1]]
+    return node
+
+
+def filter_properties(node: Any) -> set[str]:
+    """The property names a CQL2-JSON filter refers to."""
+    if isinstance(node, list):
+        return set().union(*(filter_properties(part) for part in node)) if node else set()
+    if not isinstance(node, dict):
+        return set()
+    if isinstance(node.get("property"), str) and len(node) == 1:
+        return {node["property"]}
+    return set().union(*(filter_properties(value) for value in node.values())) if node else set()
 
 
 def _query(value: Any) -> dict[str, Any] | None:
@@ -209,13 +243,12 @@ def _interval(value: Any) -> tuple[datetime | None, datetime | None] | None:
 
 
 def _instant(text: str) -> datetime:
+    if not _RFC3339.match(text):
+        raise InvalidSearch(f"datetime: not an RFC 3339 date-time: {text!r}")
     try:
-        parsed = datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00").replace("t", "T"))
+        return datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
     except ValueError:
         raise InvalidSearch(f"datetime: not an RFC 3339 date-time: {text!r}") from None
-    if parsed.tzinfo is None or "T" not in text.upper():
-        raise InvalidSearch(f"datetime: an RFC 3339 date-time with a time zone: {text!r}")
-    return parsed
 
 
 def _bbox(value: Any) -> tuple[float, float, float, float] | None:
