@@ -285,6 +285,8 @@ class StacCatalogue:
             page = self._remote_search.post(url, page_body, deadline - time.monotonic())
             messages = []
             for item in (page.get("features") or [])[: max_items - queued]:
+                if isinstance(item, dict):  # a copy in our collection; where it came from stays in its links
+                    item = {**item, "collection": collection_id}
                 try:
                     validate_item(item, collection_id)
                 except InvalidItem as invalid:

@@ -85,12 +85,18 @@ def check_id(value: Any, what: str) -> str:
 
 
 def validate_item(item: Any, collection: str) -> dict[str, Any]:
-    """The item as it is indexed (its `collection` set), or `InvalidItem` with every reason found."""
+    """The item as it is indexed (its `collection` set), or `InvalidItem` with the reason."""
     if not isinstance(item, dict):
         raise InvalidItem("an item must be a JSON object")
     check_id(item.get("id"), "the item id")
     if item.get("collection", collection) != collection:
         raise InvalidItem(f"the item belongs to collection {item.get('collection')!r}, not {collection!r}")
+    properties = item.get("properties")
+    if not isinstance(properties, dict):
+        raise InvalidItem("properties must be an object")
+    if properties.get("datetime") is None and (properties.get("start_datetime") is None
+                                               or properties.get("end_datetime") is None):
+        raise InvalidItem("an item needs properties.datetime, or start_datetime and end_datetime")
     errors = [f"{'/'.join(str(p) for p in error.instance_path) or '(item)'}: {error.message}"
               for error in _item_validator().iter_errors(_as_served(item, collection))]
     if errors:
@@ -108,9 +114,6 @@ def validate_item(item: Any, collection: str) -> dict[str, Any]:
     for name in ("datetime", "start_datetime", "end_datetime"):
         if properties.get(name) is not None:
             parse_datetime(properties[name], name)
-    if properties.get("datetime") is None and (properties.get("start_datetime") is None
-                                               or properties.get("end_datetime") is None):
-        raise InvalidItem("an item without datetime needs start_datetime and end_datetime")
     return item
 
 
