@@ -42,6 +42,7 @@ class Targets:
     :param job_queue: The Batch job queue jobs are submitted to. @default None
     :param job_definition: The Batch job definition of the processing container. @default None
     :param email_identity_arn: The SES identity e-mails are sent from. @default None
+    :param dead_letter_queues: Queue key -> its DLQ (`Access.sends_to_dlq_of`). @default {}
     """
 
     tables: Mapping[str, dynamodb.ITable]
@@ -53,6 +54,7 @@ class Targets:
     job_queue: batch.IJobQueue | None = None
     job_definition: batch.IJobDefinition | None = None
     email_identity_arn: str | None = None
+    dead_letter_queues: Mapping[str, sqs.IQueue] = field(default_factory=dict)
 
     def with_(self, *, secrets: Mapping[str, secretsmanager.ISecret] | None = None,
               functions: Mapping[str, lambda_.IFunction] | None = None, **others: object) -> Targets:
@@ -108,6 +110,8 @@ def grant(principal: iam.IGrantable, access: Access, targets: Targets) -> None:
         _named("queue", key, targets.queues).grant_send_messages(principal)
     for key in access.invokes:
         _named("function", key, targets.functions).grant_invoke(principal)
+    for key in access.sends_to_dlq_of:
+        _named("dead-letter queue", key, targets.dead_letter_queues).grant_send_messages(principal)
     _grant_state_machine(principal, access.state_machine, targets)
     _grant_batch(principal, access.batch, targets)
     if access.sends_email:
@@ -154,6 +158,9 @@ def environment(access: Access, targets: Targets) -> dict[str, str]:
     values = {SECRETS[key]: _named("secret", key, targets.secrets).secret_arn for key in access.secrets}
     if access.state_machine:
         values["state_machine_arn"] = required("the state machine", targets.state_machine).state_machine_arn
+    for key in access.sends_to_dlq_of:
+        values[constants.DLQ_URL_SETTINGS[key]] = _named("dead-letter queue", key,
+                                                         targets.dead_letter_queues).queue_url
     for key in access.invokes:
         if key in constants.FUNCTION_NAME_SETTINGS:
             values[constants.FUNCTION_NAME_SETTINGS[key]] = _named("function", key, targets.functions).function_name

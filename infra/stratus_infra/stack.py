@@ -11,6 +11,7 @@ from stratus.resources import TOKEN_SECRET_NAME
 from stratus_infra import constants
 from stratus_infra.access import Targets
 from stratus_infra.api import Api, ApiProps
+from stratus_infra.catalogue import Catalogue, CatalogueProps, catalogue_layer
 from stratus_infra.collections import Collections, CollectionsProps
 from stratus_infra.config import StratusConfig
 from stratus_infra.functions import FunctionRuntime, settings_environment
@@ -54,11 +55,12 @@ class StratusStack(Stack):
                                              notification_sender=config.notification_sender,
                                              registration=config.registration, **allowed),
             log_level=config.log_level,
+            extra_layers={"catalogue": catalogue_layer(self, "CatalogueLayer")},
         )
         # What the functions, the processing job and the state machine may touch (their `Access` in
         # `stratus.resources`), growing as the parts are created: each part is granted when it is built.
         targets = Targets(tables=self.tables.tables, buckets=self.storage.buckets, queues=self.queues.queues,
-                          email_identity_arn=email_identity_arn)
+                          email_identity_arn=email_identity_arn, dead_letter_queues=self.queues.dead_letter_queues)
         self.collections = Collections(self, "Collections", CollectionsProps(
             runtime=runtime, targets=targets, data_bucket=self.storage.data, config_file=config.collections_file))
         self.processing = Processing(
@@ -102,13 +104,16 @@ class StratusStack(Stack):
         # the API's dry run (estimates, the sync size guard, order checks) searches the configured sources' items
         self.collections.grant_sources(self.api.function)
         targets = targets.with_(secrets={"token": self.api.token_secret})
+        self.catalogue = Catalogue(self, "Catalogue", CatalogueProps(
+            runtime=runtime, targets=targets, rest_api=self.api.rest_api, data_bucket=self.storage.data,
+            ingest_queue=self.queues["ingest"], oidc_settings=self.identity.settings()))
         self.consumers = QueueConsumers(
             self, "Consumers", QueueConsumersProps(queues=self.queues, runtime=runtime, targets=targets)
         )
         self.monitoring = Monitoring(self, "Monitoring", MonitoringProps(
             stage=config.stage, rest_api=self.api.rest_api, queues=self.queues,
             state_machine=self.workflow.state_machine, alarm_email=config.alarm_email,
-            functions={"api": self.api.function, **self.consumers.functions,
+            functions={"api": self.api.function, "stac": self.catalogue.function, **self.consumers.functions,
                        "prepare_job": self.workflow.prepare_job, "reaper": self.workflow.reaper,
                        "collections_refresh": self.collections.refresh,
                        "sync_processing": self.processing.sync_function}))

@@ -108,6 +108,7 @@ class FunctionSpec:
     # "image": the processing container image, `handler` an importable dotted path inside it.
     packaging: str = "zip"
     access: Access = Access()
+    layers: tuple[str, ...] = ()  # zip functions: layers besides the runtime layer ("catalogue": DuckDB & co.)
 
 
 # Secrets Manager secrets the stack creates; their ids reach a function through the `Settings` field named here.
@@ -195,12 +196,14 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             secrets=("token",),
             sends_to=("ingest",),  # Transactions and harvests
         ),
+        layers=("catalogue",),
     ),
     "indexer": FunctionSpec(
         "CatalogIndexer", "functions/indexer", "app.lambda_handler", 120, 2048,
         "Validates and indexes catalogue items in batches",
         access=Access(objects=(objects("data", INDEX_ROOT, READ, WRITE, DELETE), objects("data", INGEST_ROOT, READ)),
                       sends_to_dlq_of=("ingest",)),
+        layers=("catalogue",),
     ),
     # Runs small graphs for `POST /result`; the API invokes it so the API itself never imports the
     # raster stack. 25 s leaves the API time to answer inside API Gateway's 29 s.

@@ -2,7 +2,7 @@
 searched with DuckDB. See docs/catalog.md for why.
 
 Each indexer batch writes one file per collection: a row per change with the item's id, the acceptance time of
-the change (`_seq`), a tombstone flag, the footprint (`bbox` columns, GeoJSON geometry), the times, every scalar
+the change (`_seq`), a tombstone flag, the footprint (`bbox` struct, WKB geometry), the times, every scalar
 property as a column of its own (stac-geoparquet's flat layout, so CQL2 compiles to plain SQL) and the item's
 JSON. The newest row of an (collection, id) is the item: writes are upserts without reading, a re-sent change
 writes a row equal to the one it repeats, and compaction folds a collection's files into one.
@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -38,7 +39,7 @@ _RESERVED = {"collection", "id", "_seq", "_deleted", "_item", "geometry", "bbox"
              "end_datetime"}
 _FIXED_COLUMNS = {
     "collection": "VARCHAR", "id": "VARCHAR", "_seq": "BIGINT", "_deleted": "BOOLEAN", "_item": "VARCHAR",
-    "geometry": "JSON", "xmin": "DOUBLE", "ymin": "DOUBLE", "xmax": "DOUBLE", "ymax": "DOUBLE",
+    "geometry": "VARCHAR", "xmin": "DOUBLE", "ymin": "DOUBLE", "xmax": "DOUBLE", "ymax": "DOUBLE",
     "datetime": "TIMESTAMPTZ", "start_datetime": "TIMESTAMPTZ", "end_datetime": "TIMESTAMPTZ",
 }
 _SPATIAL = {
@@ -59,15 +60,29 @@ class ParquetIndex:
         self._bucket = bucket
         self._cache_dir = cache_dir or tempfile.mkdtemp(prefix="stratus-index-")
         self._schemas: dict[tuple[str, ...], dict[str, str]] = {}
+        self._searcher: duckdb.DuckDBPyConnection | None = None  # one per container: connecting costs ~50 ms
+        self._lock = threading.Lock()
+
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        if self._searcher is None:
+            self._searcher = _connection()
+        return self._searcher
 
     # --- writing -------------------------------------------------------------------------------------------
 
     def write(self, changes: Sequence[tuple[IngestMessage, dict[str, Any] | None]]) -> list[str]:
         """One Parquet file per collection for `changes` (a message with its validated item, or None for a
         delete); returns the keys written."""
+        newest: dict[tuple[str, str], tuple[IngestMessage, dict[str, Any] | None]] = {}
+        for message, item in changes:  # one row per item and file: a file never needs deduplicating on its own
+            key = (message.collection, message.item_id)
+            if key not in newest or newest[key][0].accepted_ns <= message.accepted_ns:
+                newest[key] = (message, item)
         by_collection: dict[str, list[dict[str, Any]]] = {}
-        for message, item in changes:
-            by_collection.setdefault(message.collection, []).append(_row(message, item))
+        rows = [_row(message, item) for message, item in newest.values()]
+        _geometries_as_wkb(rows)
+        for row in rows:
+            by_collection.setdefault(row["collection"], []).append(row)
         return [self._put_rows(collection, rows) for collection, rows in by_collection.items()]
 
     def _put_rows(self, collection: str, rows: list[dict[str, Any]], *, name: str = "batch") -> str:
@@ -83,7 +98,7 @@ class ParquetIndex:
             connection = duckdb.connect()
             try:
                 connection.execute(
-                    f"COPY (SELECT * EXCLUDE (xmin, ymin, xmax, ymax, geometry), st_geomfromgeojson(geometry) AS geometry,"
+                    f"COPY (SELECT * EXCLUDE (xmin, ymin, xmax, ymax, geometry), from_hex(geometry) AS geometry,"
                     f" struct_pack(xmin := xmin, ymin := ymin, xmax := xmax, ymax := ymax) AS bbox FROM read_json(?, format='newline_delimited', columns={_struct(columns)})"
                     f" ORDER BY id) TO '{parquet}' (FORMAT parquet, COMPRESSION zstd)",
                     [ndjson])
@@ -104,7 +119,7 @@ class ParquetIndex:
         connection = duckdb.connect()
         try:
             rows = connection.execute(
-                f"SELECT * EXCLUDE (bbox, geometry), st_asgeojson(geometry)::VARCHAR AS geometry, bbox.xmin AS xmin, bbox.ymin AS ymin, bbox.xmax AS xmax, bbox.ymax AS ymax"
+                f"SELECT * EXCLUDE (bbox, geometry), hex(geometry) AS geometry, bbox.xmin AS xmin, bbox.ymin AS ymin, bbox.xmax AS xmax, bbox.ymax AS ymax"
                 f" FROM ({_latest(paths)})").fetchall()
             names = [d[0] for d in connection.description]
         finally:
@@ -113,8 +128,6 @@ class ParquetIndex:
             return None
         records = [dict(zip(names, row)) for row in rows]
         for record in records:
-            if record.get("geometry") is not None:
-                record["geometry"] = json.loads(record["geometry"])
             for column in ("datetime", "start_datetime", "end_datetime"):
                 if isinstance(record.get(column), datetime):
                     record[column] = record[column].isoformat()
@@ -150,14 +163,12 @@ class ParquetIndex:
                            "datetime DESC NULLS LAST", "collection", "id"])
         sql = (f"SELECT _item, count(*) OVER () FROM ({_latest(paths, missing)}) WHERE NOT _deleted"
                f"{''.join(f' AND ({c})' for c in where)} ORDER BY {order} LIMIT ? OFFSET ?")
-        connection = _connection()
         try:
-            rows = connection.execute(sql, [*params, request.limit + 1, request.offset]).fetchall()
+            with self._lock:
+                rows = self._connection().execute(sql, [*params, request.limit + 1, request.offset]).fetchall()
         except (duckdb.BinderException, duckdb.ConversionException, duckdb.InvalidInputException,
                 duckdb.ParserException) as error:
             raise InvalidSearch(_search_error(error)) from None
-        finally:
-            connection.close()
         matched = rows[0][1] if rows else 0
         if not rows and request.offset:
             matched = self._count(paths, missing, where, params)
@@ -166,13 +177,10 @@ class ParquetIndex:
         return SearchPage(items, matched, request.offset + request.limit if more else None)
 
     def _count(self, paths: list[str], missing: list[str], where: list[str], params: list[Any]) -> int:
-        connection = _connection()
-        try:
-            return connection.execute(
+        with self._lock:
+            return self._connection().execute(
                 f"SELECT count(*) FROM ({_latest(paths, missing)}) WHERE NOT _deleted{''.join(f' AND ({c})' for c in where)}",
                 params).fetchone()[0]
-        finally:
-            connection.close()
 
     def _columns(self, paths: list[str]) -> dict[str, str]:
         """Column name -> type across `paths` (remembered for the latest set of files only)."""
@@ -227,7 +235,7 @@ def _row(message: IngestMessage, item: dict[str, Any] | None) -> dict[str, Any]:
     properties = item.get("properties") or {}
     bbox = item["bbox"]
     west, south, east, north = (bbox[0], bbox[1], bbox[3], bbox[4]) if len(bbox) == 6 else bbox
-    row.update(_item=json.dumps(item, separators=(",", ":")), geometry=item["geometry"],
+    row.update(_item=json.dumps(item, separators=(",", ":")), geometry=json.dumps(item["geometry"]),
                xmin=west, ymin=south, xmax=east, ymax=north,
                datetime=properties.get("datetime"), start_datetime=properties.get("start_datetime"),
                end_datetime=properties.get("end_datetime"))
@@ -236,6 +244,17 @@ def _row(message: IngestMessage, item: dict[str, Any] | None) -> dict[str, Any]:
                 isinstance(value, list) and all(isinstance(v, str) for v in value))):
             row[name] = value
     return row
+
+
+def _geometries_as_wkb(rows: list[dict[str, Any]]) -> None:
+    """GeoJSON text -> WKB hex, for all rows at once (shapely is vectorised)."""
+    import shapely
+
+    placed = [row for row in rows if row.get("geometry") is not None]
+    if placed:
+        shapes = shapely.from_geojson([row["geometry"] for row in placed])
+        for row, wkb in zip(placed, shapely.to_wkb(shapes, hex=True)):
+            row["geometry"] = wkb
 
 
 def _property_columns(rows: list[dict[str, Any]]) -> dict[str, str]:
@@ -274,10 +293,16 @@ def _paths(paths: list[str]) -> str:
 
 
 def _latest(paths: list[str], missing: Sequence[str] = ()) -> str:
-    """The newest row of each item across `paths`, with null columns named `missing`."""
+    """The newest row of each item across `paths`, with null columns named `missing`. Each file holds an item
+    once, so one file needs no deduplication; across files, the newest versions are found on the narrow key
+    columns first, so only matching rows are read whole."""
     nulls = "".join(f", NULL AS {_identifier(name)}" for name in missing)
-    return (f"SELECT *{nulls} FROM read_parquet({_paths(paths)}, union_by_name=true)"
-            f" QUALIFY row_number() OVER (PARTITION BY collection, id ORDER BY _seq DESC) = 1")
+    if len(paths) == 1:
+        return f"SELECT *{nulls} FROM read_parquet({_paths(paths)})"
+    # a change re-sent lands in two files with the same `_seq`: the file name breaks the tie
+    rows = f"read_parquet({_paths(paths)}, union_by_name=true, filename=true)"
+    return (f"SELECT * EXCLUDE (filename){nulls} FROM {rows} WHERE (collection, id, _seq, filename) IN"
+            f" (SELECT collection, id, max(_seq), arg_max(filename, _seq) FROM {rows} GROUP BY collection, id)")
 
 
 def _conditions(request: SearchRequest) -> tuple[list[str], list[Any]]:
@@ -292,8 +317,8 @@ def _conditions(request: SearchRequest) -> tuple[list[str], list[Any]]:
     box = request.bbox
     if request.intersects is not None:
         box = _bounds(request.intersects)
-        where.append("st_intersects(geometry, st_geomfromgeojson(?))")
-        params.append(json.dumps(request.intersects))
+        where.append("st_intersects(geometry, ?)")
+        params.append(_shape(json.dumps(request.intersects)).wkb)
     if box is not None:
         west, south, east, north = box
         where.append("bbox.ymax >= ? AND bbox.ymin <= ?")
@@ -354,8 +379,9 @@ def _wkb(data: bytes) -> Any:
     return shapely.from_wkb(data)
 
 
-def _wkt_to_wkb(wkt: str | None) -> bytes | None:
-    return None if wkt is None else _shape(wkt).wkb
+def _wkt_to_wkb(text: str | None) -> bytes | None:
+    """WKT or GeoJSON -> WKB (DuckDB's GEOMETRY)."""
+    return None if text is None else _shape(text).wkb
 
 
 def _spatial(predicate: str) -> Any:
@@ -369,9 +395,10 @@ def _spatial(predicate: str) -> Any:
 
 def _connection() -> duckdb.DuckDBPyConnection:
     connection = duckdb.connect()
-    text, geometry = duckdb.sqltype("VARCHAR"), duckdb.sqltype("GEOMETRY")
-    # CQL2's SQL names DuckDB spatial's functions; DuckDB's core has the GEOMETRY type but not these
-    connection.create_function("st_geomfromtext", _wkt_to_wkb, [text], geometry, null_handling="special")
+    text, geometry = duckdb.sqltype("VARCHAR"), duckdb.sqltype("BLOB")  # geometries are WKB
+    # CQL2's SQL names the functions of DuckDB's spatial extension, which is not bundled (and would be downloaded)
+    for name in ("st_geomfromtext", "st_geomfromgeojson"):
+        connection.create_function(name, _wkt_to_wkb, [text], geometry, null_handling="special")
     for name, predicate in _SPATIAL.items():
         connection.create_function(name, _spatial(predicate), [geometry, geometry], duckdb.sqltype("BOOLEAN"),
                                    null_handling="special")

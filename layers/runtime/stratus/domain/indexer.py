@@ -115,7 +115,7 @@ class Indexer:
             return [m for event in body["Records"] for m in self._from_s3_event(event)]
         if isinstance(body, dict) and body.get("Event") == "s3:TestEvent":
             return []  # S3 checks the notification target with this when the notification is configured
-        return [IngestMessage.from_json(record.body)]
+        return [IngestMessage.from_dict(body)]
 
     def _from_s3_event(self, event: dict[str, Any]) -> list[IngestMessage]:
         """`ingest/<collection>/<name>.json`: an Item, or a FeatureCollection of Items."""

@@ -55,7 +55,13 @@ class IngestMessage:
     @classmethod
     def from_json(cls, text: str) -> IngestMessage:
         try:
-            body = json.loads(text)
+            return cls.from_dict(json.loads(text))
+        except ValueError:
+            raise InvalidItem("not an ingest message: not JSON") from None
+
+    @classmethod
+    def from_dict(cls, body: Any) -> IngestMessage:
+        try:
             action, collection, accepted_ns = body["action"], body["collection"], int(body["accepted_ns"])
         except (ValueError, KeyError, TypeError) as error:
             raise InvalidItem(f"not an ingest message: {error}") from None

@@ -157,7 +157,7 @@ def _filter(value: Any, language: Any, intersects: Any) -> dict[str, Any] | None
             expression = cql2.Expr(_final_cql2(cql2.parse_text(value).to_json()))
         else:
             raise InvalidSearch("filter must be CQL2 text or CQL2 JSON")
-        expression.validate()
+        expression.to_sql()  # what the index runs; `validate()` would add ~0.1 s of JSON Schema per search
     except (cql2.ParseError, cql2.ValidationError, ValueError) as error:
         if isinstance(error, InvalidSearch):
             raise
