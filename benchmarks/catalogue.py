@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None) -> None:
         report(f"search over {files} files", before)
         started = time.perf_counter()
         index.compact(COLLECTION, min_files=2)
-        print(f"  compaction of {files} files into 1: {time.perf_counter() - started:.1f} s")
+        print(f"  compaction of {files} files into 1: {time.perf_counter() - started:.1f} s, "
+              f"{sum(f.size for f in index.files(COLLECTION)) / count:.0f} bytes per item")
         after = timed_searches(index, from_body, searches)
         report("search over 1 compacted file", after)
         per_item_s = ingest_s / count

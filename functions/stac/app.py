@@ -130,7 +130,6 @@ def query() -> dict[str, str]:
 
 
 @app.get("/")
-@app.get("")
 def landing() -> Response:
     return _json(backend().stac_catalogue.landing(base_url(), backend().settings.backend_title))
 

@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from stratus.backend import Backend
-from stratus.events import parse_status_event
+from stratus.events import JobStatus, parse_status_event
 from stratus.observability import logger, tracer
 
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -34,6 +34,9 @@ def handle_record(record: SQSRecord) -> None:
                                        "applied": outcome.applied})
     if outcome.told:
         logger.info("order notice sent", extra={"job_id": event.job_id, "order_status": outcome.told})
+    if event.status is JobStatus.FINISHED:  # also for a duplicate: indexing again changes nothing
+        queued = backend().result_catalogue.index_run(event.job_id, event.run_id, event.time)
+        logger.info("results queued for the catalogue", extra={**ids, "items": queued})
 
 
 @logger.inject_lambda_context(clear_state=True)

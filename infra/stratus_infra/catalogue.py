@@ -25,8 +25,9 @@ CATALOGUE_LAYER_SOURCE = "layers/catalogue"
 
 def catalogue_layer(scope: Construct, construct_id: str) -> lambda_.ILayerVersion:
     """DuckDB, cql2, jsonschema-rs and shapely (~180 MB unzipped; with the runtime layer ~245 MB of Lambda's 250)."""
+    source = constants.REPO_ROOT / CATALOGUE_LAYER_SOURCE
     return RuntimeLayer(scope, construct_id, RuntimeLayerProps(
-        source=constants.REPO_ROOT / CATALOGUE_LAYER_SOURCE,
+        source=source, constraints=source / "constraints.txt",
         description="Stratus catalogue: DuckDB, cql2, jsonschema-rs, shapely")).layer
 
 

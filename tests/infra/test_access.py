@@ -235,8 +235,13 @@ def test_every_role_of_the_stack_is_checked(synth: Synth) -> None:
     config_key = f"bucket:data/{catalog_layout.collections_config_key()}"
     assert {resource for _, resource in granted(synth, sdk_calls) if not resource.startswith("function:")} == \
         {config_key}
+    # and the role of CDK's bucket-notification handler, which may only configure the data bucket's notifications
+    # (its ingest prefix feeds the ingest queue: `stratus_infra.catalogue`)
+    notifications = {lid for lid in roles if lid.startswith("BucketNotificationsHandler")}
+    for lid in notifications:
+        assert granted(synth, lid) == {("s3:PutBucketNotification", "bucket:data")}
     # Then every role that may touch Stratus data is one of the principals checked above
-    for lid in roles - checked - {sdk_calls}:
+    for lid in roles - checked - {sdk_calls} - notifications:
         touched = {resource for _, resource in granted(synth, lid)}
         assert not any(r.startswith(("table:", "bucket:", "queue:", "secret:", "state-machine")) for r in touched), lid
 

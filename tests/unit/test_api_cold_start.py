@@ -6,7 +6,7 @@ import sys
 
 from tests.support import REPO_ROOT
 
-HEAVY = ("numpy", "rasterio", "xarray", "pandas", "stratus_processing")
+HEAVY = ("numpy", "rasterio", "xarray", "pandas", "stratus_processing", "duckdb", "shapely", "cql2")
 
 
 def test_api_handler_imports_no_raster_libraries():

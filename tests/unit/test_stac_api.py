@@ -125,3 +125,40 @@ def test_fields_projection():
     default = _fields(full, from_body({"fields": {"include": [], "exclude": ["geometry"]}}))
     assert default["properties"] == {"datetime": "2024-01-01T00:00:00Z"} and "assets" in default
     assert "geometry" in _fields(full, from_body({"fields": {"include": ["geometry"], "exclude": ["geometry"]}}))
+
+
+def test_a_finished_runs_located_files_go_to_the_owners_results_collection():
+    from datetime import datetime, timezone
+
+    from stratus.domain.jobs import Job
+    from stratus.domain.result_items import ResultCatalogue
+    from stratus.events import JobStatus
+    from stratus.run_contract import ResultsManifest
+
+    located = {"key": "jobs/j1/runs/r1/results/ndvi.tif", "type": "image/tiff; application=geotiff",
+               "bbox": [11, 46, 12, 47], "datetime": "2024-05-01T00:00:00Z"}
+    manifest = ResultsManifest(assets={"ndvi.tif": located, "stats.json": {"key": "jobs/j1/runs/r1/results/s.json"}})
+
+    class Jobs:
+        def __init__(self, job):
+            self.job = job
+
+        def get(self, job_id):
+            return self.job
+
+    class Store:
+        def read_manifest(self, key):
+            return manifest
+
+    queue = Queue()
+    finished = Job(job_id="j1", user_id="alice", process={}, status=JobStatus.FINISHED, run_id="r1")
+    ended = datetime(2024, 5, 2, tzinfo=timezone.utc)
+    assert ResultCatalogue(Jobs(finished), Store(), queue, "results-bucket").index_run("j1", "r1", ended) == 1
+    (message,) = queue.sent
+    assert message.collection == results_collection_id("alice") and message.item_id == "j1-ndvi"
+    assert message.item["assets"]["ndvi.tif"]["href"] == "s3://results-bucket/jobs/j1/runs/r1/results/ndvi.tif"
+    assert message.accepted_ns == int(ended.timestamp() * 1e9)  # the same for a redelivered event
+    from stratus.domain.stac_items import validate_item
+    validate_item(message.item, message.collection)
+    # an event of an older run, or a job that is no longer finished, queues nothing
+    assert ResultCatalogue(Jobs(finished), Store(), Queue(), "b").index_run("j1", "r0", ended) == 0

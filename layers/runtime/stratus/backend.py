@@ -59,6 +59,7 @@ from stratus.store.process_graphs import DynamoProcessGraphRepository
 if TYPE_CHECKING:
     from stratus.adapters.parquet_index import ParquetIndex
     from stratus.domain.indexer import Indexer
+    from stratus.domain.result_items import ResultCatalogue
     from stratus.domain.stac_api import StacCatalogue
 
 
@@ -284,6 +285,16 @@ class Backend:
         return Indexer(self.catalogue_index, S3IngestObjects(aws.client("s3"), self.settings.data_bucket),
                        SqsRejects(aws.client("sqs"), self.settings.ingest_dlq_url),
                        compact_after_files=resources.INDEX_COMPACT_AFTER_FILES)
+
+    @cached_property
+    def result_catalogue(self) -> "ResultCatalogue":
+        """Finished runs' results into their owner's catalogue collection (the StatusConsumer)."""
+        from stratus.adapters.ingest_queue import SqsIngestQueue
+        from stratus.domain.result_items import ResultCatalogue
+
+        return ResultCatalogue(self.jobs_repository, self.results,
+                               SqsIngestQueue(aws.client("sqs"), self.settings.ingest_queue_url),
+                               self.settings.results_bucket)
 
     @cached_property
     def stac_catalogue(self) -> "StacCatalogue":

@@ -147,7 +147,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             # a failure event is also written to the job's log; an order's end is mailed to its customer
             tables=(table("jobs", READ, WRITE), table("logs", WRITE), table("users", READ)),
             objects=(objects("results", JOBS_ROOT, READ, DELETE),),  # a canceled or failed run's files are deleted
-            sends_to=("webhooks",),  # the webhooks of ended orders
+            sends_to=("webhooks", "ingest"),  # the webhooks of ended orders; finished runs' items to the catalogue
             sends_email=True,
         ),
     ),
