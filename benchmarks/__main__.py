@@ -1,6 +1,7 @@
 """Runs every benchmark in turn (`python -m benchmarks`; one alone: `python -m benchmarks.<name>`)."""
 
-from benchmarks import api_cold_start, collections_listing, ndvi_time_mean, remote_read
+from benchmarks import api_cold_start, catalogue, collections_listing, ndvi_time_mean, remote_read
 
 for benchmark in (api_cold_start, collections_listing, ndvi_time_mean, remote_read):
     benchmark.main()
+catalogue.main([])  # its own arguments (`--quick`) are not `make bench`'s

@@ -170,3 +170,19 @@ def test_a_collection_that_cannot_be_written_fails_only_its_records(index):
     outcome = Indexer(HalfBroken(), Objects({}), Rejects(), compact_after_files=16).handle(records)
     assert outcome.response() == {"batchItemFailures": [{"itemIdentifier": "bad"}]}
     assert ids(search(index, {})) == ["item-001"]
+
+
+def test_load_collection_searches_an_indexed_own_collection_through_the_index(index, tmp_path):
+    from datetime import datetime, timezone
+
+    from stratus_processing.io.stac import DirectoryJsonStore, StacCatalog
+
+    (tmp_path / "stac" / "collections" / "c1").mkdir(parents=True)
+    (tmp_path / "stac" / "collections" / "c1" / "collection.json").write_text(json.dumps(
+        {"type": "Collection", "id": "c1", "links": [], "item_assets": {}}))
+    catalog = StacCatalog(DirectoryJsonStore(tmp_path), index=index)
+    assert catalog.search("c1") == []  # not indexed yet: its item files are listed (there are none)
+    index.write(upserts([item(n, day=n + 1, x=n, y=n) for n in range(5)]))
+    found = catalog.search("c1", bbox=(0.5, 0.5, 3.5, 3.5), start=datetime(2024, 5, 1, tzinfo=timezone.utc),
+                           end=datetime(2024, 5, 4, tzinfo=timezone.utc))
+    assert [i.id for i in found] == ["item-001", "item-002"]  # [start, end): item-003 is at 05-04T10

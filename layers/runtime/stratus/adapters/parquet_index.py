@@ -194,6 +194,22 @@ class ParquetIndex:
                 connection.close()
         return self._schemas[key]
 
+    def items(self, collection: str, *, bbox: Sequence[float] | None, start: datetime | None,
+              end: datetime | None) -> list[dict[str, Any]] | None:
+        """Every item of `collection` intersecting `bbox` and [start, end] (for `load_collection`); None when
+        the collection has no index yet."""
+        files = self.files(collection)
+        if not files:
+            return None
+        request = SearchRequest(collections=(collection,), bbox=tuple(bbox) if bbox is not None else None,
+                                interval=(start, end) if start is not None or end is not None else None)
+        where, params = _conditions(request)
+        with self._lock:
+            rows = self._connection().execute(
+                f"SELECT _item FROM ({_latest(self._local(files))}) WHERE NOT _deleted"
+                f"{''.join(f' AND ({c})' for c in where)}", params).fetchall()
+        return [json.loads(row[0]) for row in rows]
+
     def get_item(self, collection: str, item_id: str) -> dict[str, Any] | None:
         page = self.search(SearchRequest(collections=(collection,), ids=(item_id,), limit=1))
         return page.items[0] if page.items else None
