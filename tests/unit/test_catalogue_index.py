@@ -186,3 +186,19 @@ def test_load_collection_searches_an_indexed_own_collection_through_the_index(in
     found = catalog.search("c1", bbox=(0.5, 0.5, 3.5, 3.5), start=datetime(2024, 5, 1, tzinfo=timezone.utc),
                            end=datetime(2024, 5, 4, tzinfo=timezone.utc))
     assert [i.id for i in found] == ["item-001", "item-002"]  # [start, end): item-003 is at 05-04T10
+
+
+def test_filters_may_not_call_functions_of_the_database():
+    # CQL2 custom functions become SQL function calls: DuckDB's getenv would read the credentials
+    for text in ("getenv('AWS_SECRET_ACCESS_KEY') = 'x'", "read_text('/etc/passwd') = 'x'"):
+        with pytest.raises(InvalidSearch, match="unsupported"):
+            from_query_string({"filter": text})
+    with pytest.raises(InvalidSearch, match="unsupported"):
+        from_body({"filter": {"op": "=", "args": [{"op": "getenv", "args": ["HOME"]}, "x"]}})
+
+
+def test_the_search_connection_reads_nothing_but_the_index(index):
+    index.write(upserts([item(1)]))
+    index.search(from_body({}).with_collections(("c1",)))
+    with pytest.raises(Exception, match="disabled|Permission"):
+        index._connection().execute("SELECT * FROM read_text('/etc/passwd')")

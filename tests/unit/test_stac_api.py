@@ -162,3 +162,33 @@ def test_a_finished_runs_located_files_go_to_the_owners_results_collection():
     validate_item(message.item, message.collection)
     # an event of an older run, or a job that is no longer finished, queues nothing
     assert ResultCatalogue(Jobs(finished), Store(), Queue(), "b").index_run("j1", "r0", ended) == 0
+
+
+def test_a_harvest_follows_post_and_get_pages_and_reports_rejected_items():
+    pages = {
+        ("https://remote.example/search", "POST"): {"features": [item("r1", "x"), item("r2", "x")], "links": [
+            {"rel": "next", "href": "https://remote.example/search", "method": "POST", "body": {"token": "2"}}]},
+        ("https://remote.example/search", "POST2"): {"features": [{**item("bad", "x"), "properties": {}}],
+                                                     "links": [{"rel": "next", "href": "https://remote.example/p3"}]},
+        ("https://remote.example/p3", "GET"): {"features": [item("r3", "x")], "links": []},
+    }
+    asked = []
+
+    class Remote:
+        def page(self, url, body, budget_s):
+            asked.append((url, body))
+            kind = "GET" if body is None else "POST2" if body.get("token") else "POST"
+            return pages[(url, kind)]
+
+    queue = Queue()
+    catalogue = StacCatalogue(Collections(), Index(), queue, remote_sources=dict, remote_search=Remote(),
+                              max_item_bytes=100_000, harvest_max_items=10, harvest_budget_s=5)
+    outcome = catalogue.harvest(WRITER, "own", {"url": "https://remote.example/search",
+                                                "search": {"collections": ["x"]}}, BASE)
+    assert outcome["queued"] == 3 and outcome["exhausted"] and outcome["rejected"][0]["id"] == "bad"
+    assert [m.item_id for m in queue.sent] == ["r1", "r2", "r3"]
+    assert {m.collection for m in queue.sent} == {"own"}  # re-homed
+    assert asked[0] == ("https://remote.example/search", {"collections": ["x"], "limit": 100})
+    limited = StacCatalogue(Collections(), Index(), Queue(), remote_sources=dict, remote_search=Remote(),
+                            max_item_bytes=100_000, harvest_max_items=2, harvest_budget_s=5)
+    assert limited.harvest(WRITER, "own", {"url": "https://remote.example/search"}, BASE)["exhausted"] is False

@@ -65,7 +65,7 @@ class ParquetIndex:
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
         if self._searcher is None:
-            self._searcher = _connection()
+            self._searcher = _connection(self._cache_dir)
         return self._searcher
 
     # --- writing -------------------------------------------------------------------------------------------
@@ -409,7 +409,8 @@ def _spatial(predicate: str) -> Any:
     return test
 
 
-def _connection() -> duckdb.DuckDBPyConnection:
+def _connection(readable_dir: str) -> duckdb.DuckDBPyConnection:
+    """A search connection: the spatial UDFs, and no file but the index's local copies (nor `getenv` & co.)."""
     connection = duckdb.connect()
     text, geometry = duckdb.sqltype("VARCHAR"), duckdb.sqltype("BLOB")  # geometries are WKB
     # CQL2's SQL names the functions of DuckDB's spatial extension, which is not bundled (and would be downloaded)
@@ -418,6 +419,9 @@ def _connection() -> duckdb.DuckDBPyConnection:
     for name, predicate in _SPATIAL.items():
         connection.create_function(name, _spatial(predicate), [geometry, geometry], duckdb.sqltype("BOOLEAN"),
                                    null_handling="special")
+    connection.execute("SET allowed_directories = ?", [[os.path.join(readable_dir, "")]])
+    connection.execute("SET enable_external_access = false")
+    connection.execute("SET lock_configuration = true")
     return connection
 
 

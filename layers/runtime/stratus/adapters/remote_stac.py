@@ -18,10 +18,12 @@ class GuardedRemoteSearch:
     def __init__(self, guard: OutboundGuard) -> None:
         self._guard = guard
 
-    def post(self, url: str, body: dict[str, Any], budget_s: float) -> dict[str, Any]:
+    def page(self, url: str, body: dict[str, Any] | None, budget_s: float) -> dict[str, Any]:
+        """POST `body` to `url`, or GET `url` when `body` is None; redirects are not followed."""
         try:
             response = self._guard.request(
-                "POST", url, body=json.dumps(body).encode(), max_body_bytes=MAX_PAGE_BYTES,
+                "GET" if body is None else "POST", url, body=None if body is None else json.dumps(body).encode(),
+                max_body_bytes=MAX_PAGE_BYTES,
                 headers={"Content-Type": "application/json", "Accept": "application/geo+json"},
                 timeouts=Timeouts(connect_s=min(5.0, budget_s), read_s=min(15.0, budget_s), budget_s=budget_s))
         except OutboundRefused as refused:

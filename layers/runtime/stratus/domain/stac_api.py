@@ -92,9 +92,10 @@ class Collections(Protocol):
 
 
 class RemoteSearch(Protocol):
-    """POSTs a search body to a remote STAC API through the outbound guard; the parsed JSON page."""
+    """A page of a remote STAC API's search through the outbound guard: POST with a body, or GET (`body` None,
+    the parameters in the URL, as `next` links of GET searches give them)."""
 
-    def post(self, url: str, body: dict[str, Any], budget_s: float) -> dict[str, Any]: ...
+    def page(self, url: str, body: dict[str, Any] | None, budget_s: float) -> dict[str, Any]: ...
 
 
 def results_collection_id(user_id: str) -> str:
@@ -274,15 +275,16 @@ class StacCatalogue:
             raise BadRequest("search must be a STAC search body")
         try:
             max_items = min(int(body.get("max_items", self._harvest_max_items)), self._harvest_max_items)
+            page_size = min(int(search.get("limit", 100)), 1000)
         except (TypeError, ValueError):
-            raise BadRequest("max_items must be an integer") from None
+            raise BadRequest("max_items and search.limit must be integers") from None
         if self._remote_search is None:
             raise BadRequest("harvests are not configured")
         deadline = time.monotonic() + self._harvest_budget_s
-        url, page_body = body["url"], {**search, "limit": min(int(search.get("limit", 100)), 1000)}
-        queued, rejected, accepted_ns = 0, [], time.time_ns()
-        while url and queued < max_items and time.monotonic() < deadline:
-            page = self._remote_search.post(url, page_body, deadline - time.monotonic())
+        url, page_body = body["url"], {**search, "limit": page_size}  # page_body None: GET `url` as it is
+        queued, rejected, accepted_ns, exhausted = 0, [], time.time_ns(), False
+        while queued < max_items and time.monotonic() < deadline:
+            page = self._remote_search.page(url, page_body, deadline - time.monotonic())
             messages = []
             for item in (page.get("features") or [])[: max_items - queued]:
                 if isinstance(item, dict):  # a copy in our collection; where it came from stays in its links
@@ -297,13 +299,14 @@ class StacCatalogue:
             self._queue.send(messages)
             queued += len(messages)
             following = next((link for link in page.get("links", []) if link.get("rel") == "next"), None)
-            if following is None:
+            if following is None or not following.get("href"):
+                exhausted = True
                 break
-            url = following.get("href")
-            page_body = following.get("body", page_body) if following.get("method", "GET").upper() == "POST" \
-                else page_body
-        return {"collection": collection_id, "queued": queued, "rejected": rejected,
-                "complete": queued >= max_items or url is None or following is None}
+            url = following["href"]
+            post = following.get("method", "GET").upper() == "POST"
+            page_body = following.get("body", page_body) if post else None
+        # `exhausted`: every matching item was copied; else call again with a narrower search
+        return {"collection": collection_id, "queued": queued, "rejected": rejected, "exhausted": exhausted}
 
     # --- helpers -------------------------------------------------------------------------------------------
 

@@ -22,6 +22,18 @@ _QUERY_OPERATORS = {"eq": "=", "neq": "<>", "lt": "<", "lte": "<=", "gt": ">", "
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 
 
+# CQL2 operators a filter may use (basic CQL2, advanced comparison, spatial, temporal and array operators).
+# Everything else is refused: CQL2 "custom functions" would reach the SQL as function calls (DuckDB's `getenv`
+# would read the function's environment, credentials included).
+CQL2_OPERATORS = frozenset({
+    "and", "or", "not", "=", "<>", "<", "<=", ">", ">=", "like", "between", "in", "isNull",
+    "s_intersects", "s_equals", "s_disjoint", "s_touches", "s_within", "s_overlaps", "s_crosses", "s_contains",
+    "t_before", "t_after", "t_meets", "t_metby", "t_overlaps", "t_overlappedby", "t_starts", "t_startedby",
+    "t_during", "t_contains", "t_finishes", "t_finishedby", "t_equals", "t_disjoint", "t_intersects",
+    "a_equals", "a_contains", "a_containedby", "a_overlaps",
+})
+
+
 class InvalidSearch(ValueError):
     """A search parameter is malformed (the API answers 400)."""
 
@@ -158,6 +170,9 @@ def _filter(value: Any, language: Any, intersects: Any) -> dict[str, Any] | None
         else:
             raise InvalidSearch("filter must be CQL2 text or CQL2 JSON")
         expression.to_sql()  # what the index runs; `validate()` would add ~0.1 s of JSON Schema per search
+        unknown = sorted(_operators(expression.to_json()) - CQL2_OPERATORS)
+        if unknown:
+            raise InvalidSearch(f"filter: unsupported operator or function {', '.join(unknown)}")
     except (cql2.ParseError, cql2.ValidationError, ValueError) as error:
         if isinstance(error, InvalidSearch):
             raise
@@ -180,6 +195,15 @@ def _final_cql2(node: Any) -> Any:
             and len(args[1]) == 2:
         node["args"] = [args[0], *args[1]]
     return node
+
+
+def _operators(node: Any) -> set[str]:
+    if isinstance(node, list):
+        return set().union(*(_operators(part) for part in node)) if node else set()
+    if not isinstance(node, dict):
+        return set()
+    found = {node["op"]} if isinstance(node.get("op"), str) else set()
+    return found.union(*(_operators(value) for value in node.values()))
 
 
 def filter_properties(node: Any) -> set[str]:
