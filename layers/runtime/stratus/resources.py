@@ -70,6 +70,7 @@ SYNC_ROOT = layout_root(catalog_layout.sync_prefix)  # results bucket: synchrono
 USERS_ROOT = layout_root(catalog_layout.user_files_prefix)  # files bucket: the users' workspaces
 CONFIG_ROOT = layout_root(catalog_layout.collections_config_key)  # data bucket: the deployment's configuration
 COLLECTIONS_CACHE_ROOT = layout_root(catalog_layout.collection_cache_key)  # data bucket: remote collections' metadata
+CATALOG_ROOT = f"{catalog_layout.STAC_ROOT}/"  # data bucket: the own collections' static STAC catalog
 INDEX_ROOT = layout_root(catalog_layout.index_partition_prefix)  # data bucket: the catalogue index (Parquet)
 INGEST_ROOT = catalog_layout.ingest_prefix()  # data bucket: item JSON put here is indexed (S3 event)
 WHOLE_BUCKET = ""
@@ -191,7 +192,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             tables=(table("users", READ),),  # the caller behind a bearer token
             # own collections, the configuration, remote collections' metadata, the index; the ingest prefix
             # is not read here
-            objects=(objects("data", catalog_layout.STAC_ROOT + "/", READ), objects("data", CONFIG_ROOT, READ),
+            objects=(objects("data", CATALOG_ROOT, READ), objects("data", CONFIG_ROOT, READ),
                      objects("data", COLLECTIONS_CACHE_ROOT, READ), objects("data", INDEX_ROOT, READ)),
             secrets=("token",),
             sends_to=("ingest",),  # Transactions and harvests
