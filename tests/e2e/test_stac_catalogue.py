@@ -151,5 +151,8 @@ def test_items_ingested_by_all_three_routes_are_found(local_system, stac, own_co
 
 
 def test_stac_api_validator_fast_subset_reports_no_error(stac):
+    if not stac_conformance.VALIDATOR_PYTHON.exists():
+        pytest.fail(f"{stac_conformance.VALIDATOR_PYTHON} is missing: `make test` builds it (or set "
+                    "STAC_API_VALIDATOR_PYTHON)")
     report = stac_conformance.validate(f"{stac}/", stac_conformance.FAST_CLASSES)
     assert report.errors == [], report.summary() + "\n" + "\n".join(report.errors)
