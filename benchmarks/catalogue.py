@@ -37,7 +37,8 @@ def generate(count: int, seed: int = 15) -> list[dict]:
         items.append({
             "type": "Feature", "stac_version": "1.1.0", "id": f"S2X_{n:08d}",
             "geometry": {"type": "Polygon", "coordinates": [footprint]}, "bbox": [x, y, x + 0.1, y + 0.1],
-            "properties": {"datetime": when.strftime("%Y-%m-%dT%H:%M:%SZ"), "eo:cloud_cover": round(rng.uniform(0, 100), 2),
+            "properties": {"datetime": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                           "eo:cloud_cover": round(rng.uniform(0, 100), 2),
                            "platform": rng.choice(["sentinel-2a", "sentinel-2b"]), "instruments": ["msi"],
                            "s2:mgrs_tile": f"{rng.randrange(60):02d}UXP"},
             "links": [], "assets": {"B04": {"href": f"s3://bench/{n}/B04.tif", "type": "image/tiff"}}})
@@ -92,7 +93,8 @@ def main(argv: list[str] | None = None) -> None:
         after = timed_searches(index, from_body, searches)
         report("search over 1 compacted file", after)
         per_item_s = ingest_s / count
-        print(f"  estimate for 10 million items: ingest ~{per_item_s * 10_000_000 / 3600:.1f} h of indexer time at this "
+        print(f"  estimate for 10 million items: ingest ~{per_item_s * 10_000_000 / 3600:.1f} h of indexer time "
+              f"at this "
               f"rate (parallel indexers partition by collection); search: see docs/catalog.md (row-group pruning "
               f"on bbox/datetime keeps the scanned share small)")
 

@@ -99,7 +99,8 @@ class ParquetIndex:
             try:
                 connection.execute(
                     f"COPY (SELECT * EXCLUDE (xmin, ymin, xmax, ymax, geometry), from_hex(geometry) AS geometry,"
-                    f" struct_pack(xmin := xmin, ymin := ymin, xmax := xmax, ymax := ymax) AS bbox FROM read_json(?, format='newline_delimited', columns={_struct(columns)})"
+                    f" struct_pack(xmin := xmin, ymin := ymin, xmax := xmax, ymax := ymax) AS bbox"
+                    f" FROM read_json(?, format='newline_delimited', columns={_struct(columns)})"
                     f" ORDER BY id) TO '{parquet}' (FORMAT parquet, COMPRESSION zstd)",
                     [ndjson])
             finally:
@@ -119,7 +120,8 @@ class ParquetIndex:
         connection = duckdb.connect()
         try:
             rows = connection.execute(
-                f"SELECT * EXCLUDE (bbox, geometry), hex(geometry) AS geometry, bbox.xmin AS xmin, bbox.ymin AS ymin, bbox.xmax AS xmax, bbox.ymax AS ymax"
+                f"SELECT * EXCLUDE (bbox, geometry), hex(geometry) AS geometry,"
+                f" bbox.xmin AS xmin, bbox.ymin AS ymin, bbox.xmax AS xmax, bbox.ymax AS ymax"
                 f" FROM ({_latest(paths)})").fetchall()
             names = [d[0] for d in connection.description]
         finally:
@@ -153,9 +155,10 @@ class ParquetIndex:
         paths = self._local(files)
         columns = self._columns(paths)
         if request.filter is not None:
-            request = replace(request, filter=_on_lists(request.filter, {n for n, t in columns.items() if t.endswith("[]")}))
+            lists = {name for name, kind in columns.items() if kind.endswith("[]")}
+            request = replace(request, filter=_on_lists(request.filter, lists))
         # a queryable no file has is null in every item (queryables allow additional properties)
-        wanted = {key.field for key in request.sortby} | (filter_properties(request.filter) if request.filter else set())
+        wanted = {key.field for key in request.sortby} | filter_properties(request.filter)
         missing = sorted(wanted - columns.keys())
         where, params = _conditions(request)
         order = ", ".join([*(f"{_identifier(k.field)} {'DESC' if k.descending else 'ASC'} NULLS LAST"
@@ -179,7 +182,8 @@ class ParquetIndex:
     def _count(self, paths: list[str], missing: list[str], where: list[str], params: list[Any]) -> int:
         with self._lock:
             return self._connection().execute(
-                f"SELECT count(*) FROM ({_latest(paths, missing)}) WHERE NOT _deleted{''.join(f' AND ({c})' for c in where)}",
+                f"SELECT count(*) FROM ({_latest(paths, missing)}) WHERE NOT _deleted"
+                f"{''.join(f' AND ({c})' for c in where)}",
                 params).fetchone()[0]
 
     def _columns(self, paths: list[str]) -> dict[str, str]:
