@@ -3,6 +3,8 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
+# the official stac-api-validator, in its own venv: it needs newer stac-validator/referencing than .venv allows
+STAC_VALIDATOR_VENV := .venv-stac-api-validator
 PORT ?= 8000
 COLLECTIONS ?= infra/collections/default.json
 # pytest-xdist workers for `make test`: one per core; TEST_WORKERS=0 runs every test in one process.
@@ -15,13 +17,14 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 run: install portal ## start the whole system locally on http://127.0.0.1:$(PORT) (the portal at /portal/)
 	$(PY) -m stratus_local --port $(PORT) --collections $(COLLECTIONS)
 
-test: install node_modules/.installed portal browser ## run every test
+test: install node_modules/.installed portal browser $(STAC_VALIDATOR_VENV)/.installed ## run every test
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
-conformance: install ## the official openeo-test-suite against a fresh local system, then the API fuzzer (schemathesis)
+conformance: install $(STAC_VALIDATOR_VENV)/.installed ## the openeo-test-suite, the API fuzzer (schemathesis), stac-api-validator
 	$(PY) -m conformance.run $(CONFORMANCE_ARGS); suite=$$?; \
 	$(PY) -m conformance.fuzz $(FUZZ_ARGS); fuzz=$$?; \
-	exit $$(( suite || fuzz ))
+	$(PY) -m conformance.stac; stac=$$?; \
+	exit $$(( suite || fuzz || stac ))
 
 install: $(VENV)/.installed
 
@@ -30,6 +33,11 @@ $(VENV)/.installed: requirements-dev.txt constraints.txt layers/runtime/pyprojec
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	PYTHONWARNINGS=ignore $(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+$(STAC_VALIDATOR_VENV)/.installed: conformance/stac-api-validator.txt
+	test -x $(STAC_VALIDATOR_VENV)/bin/python || $(PYTHON) -m venv $(STAC_VALIDATOR_VENV)
+	PYTHONWARNINGS=ignore $(STAC_VALIDATOR_VENV)/bin/python -m pip install --quiet -r conformance/stac-api-validator.txt
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -59,4 +67,4 @@ bench: install ## run the benchmarks (prints ratios against a baseline measured 
 	$(PY) -m benchmarks
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out .pytest_cache portal/node_modules portal/dist test-artifacts
+	rm -rf $(VENV) $(STAC_VALIDATOR_VENV) node_modules cdk.out .pytest_cache portal/node_modules portal/dist test-artifacts

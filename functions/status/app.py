@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from stratus import metrics
 from stratus.backend import Backend
-from stratus.events import parse_status_event
+from stratus.events import JobStatus, parse_status_event
 from stratus.observability import logger, tracer
 
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -39,6 +39,10 @@ def handle_record(record: SQSRecord) -> None:
         logger.info("order notice sent", extra={"job_id": event.job_id, "order_status": outcome.told})
     if outcome.applied:
         record_job_end(event.status.value, event.usage)
+
+    if event.status is JobStatus.FINISHED:  # also for a duplicate: indexing again changes nothing
+        queued = backend().result_catalogue.index_run(event.job_id, event.run_id, event.time)
+        logger.info("results queued for the catalogue", extra={**ids, "items": queued})
 
 
 def record_job_end(status: str, usage: dict | None) -> None:

@@ -48,6 +48,7 @@ class Targets:
     :param email_identity_arn: The SES identity e-mails are sent from. @default None
     :param email_configuration_set_arn: The SES configuration set e-mails are sent with (SES authorizes
         `SendEmail` on it too). @default None
+    :param dead_letter_queues: Queue key -> its DLQ (`Access.sends_to_dlq_of`). @default {}
     """
 
     tables: Mapping[str, dynamodb.ITable]
@@ -60,6 +61,7 @@ class Targets:
     job_definition: batch.IJobDefinition | None = None
     email_identity_arn: str | None = None
     email_configuration_set_arn: str | None = None
+    dead_letter_queues: Mapping[str, sqs.IQueue] = field(default_factory=dict)
 
     def with_(self, *, secrets: Mapping[str, secretsmanager.ISecret] | None = None,
               functions: Mapping[str, lambda_.IFunction] | None = None, **others: object) -> Targets:
@@ -115,6 +117,8 @@ def grant(principal: iam.IGrantable, access: Access, targets: Targets) -> None:
         _named("queue", key, targets.queues).grant_send_messages(principal)
     for key in access.invokes:
         _named("function", key, targets.functions).grant_invoke(principal)
+    for key in access.sends_to_dlq_of:
+        _named("dead-letter queue", key, targets.dead_letter_queues).grant_send_messages(principal)
     _grant_state_machine(principal, access.state_machine, targets)
     for statement in map_run_statements(access.map_runs, targets):
         principal.grant_principal.add_to_principal_policy(statement)
@@ -186,6 +190,9 @@ def environment(access: Access, targets: Targets) -> dict[str, str]:
     values = {SECRETS[key]: _named("secret", key, targets.secrets).secret_arn for key in access.secrets}
     if access.state_machine:
         values["state_machine_arn"] = required("the state machine", targets.state_machine).state_machine_arn
+    for key in access.sends_to_dlq_of:
+        values[constants.DLQ_URL_SETTINGS[key]] = _named("dead-letter queue", key,
+                                                         targets.dead_letter_queues).queue_url
     for key in access.invokes:
         if key in constants.FUNCTION_NAME_SETTINGS:
             values[constants.FUNCTION_NAME_SETTINGS[key]] = _named("function", key, targets.functions).function_name

@@ -74,7 +74,10 @@ def results_runs_prefix() -> str:
 # --- SQS --------------------------------------------------------------------------------------------------------
 # `stratus.resources.QUEUES` key -> the `Settings` field holding that queue's URL. The keys do not follow one
 # naming rule ("logs" -> "log_queue_url"), so this is spelled out once and checked below.
-QUEUE_URL_SETTINGS = {"status": "status_queue_url", "logs": "log_queue_url", "webhooks": "webhook_queue_url"}
+QUEUE_URL_SETTINGS = {"status": "status_queue_url", "logs": "log_queue_url", "webhooks": "webhook_queue_url",
+                      "ingest": "ingest_queue_url"}
+# DLQs a function parks messages in itself (`Access.sends_to_dlq_of`): queue key -> `Settings` field of the URL
+DLQ_URL_SETTINGS = {"ingest": "ingest_dlq_url"}
 DLQ_ALARM_THRESHOLD = 1  # messages: any parked message needs a human
 
 # --- Alarms (`monitoring.py`) ----------------------------------------------------------------------------------

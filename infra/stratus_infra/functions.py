@@ -35,6 +35,7 @@ class FunctionRuntime:
     """What every Stratus Lambda function shares.
 
     :param layer: The runtime layer (`RuntimeLayer.layer`).
+    :param extra_layers: Further layers by the names `FunctionSpec.layers` use ("catalogue"). @default {}
     :param environment: Environment variables of every function (`settings_environment(...)` output);
         a function's own variables are added on top. @default {}
     :param log_level: Powertools log level (`POWERTOOLS_LOG_LEVEL`). @default "INFO"
@@ -44,6 +45,7 @@ class FunctionRuntime:
 
     layer: lambda_.ILayerVersion
     environment: Mapping[str, str] = field(default_factory=dict)
+    extra_layers: Mapping[str, lambda_.ILayerVersion] = field(default_factory=dict)
     log_level: str = "INFO"
     log_retention: logs.RetentionDays = constants.DEFAULT_LOG_RETENTION
     log_removal_policy: RemovalPolicy = RemovalPolicy.DESTROY
@@ -81,7 +83,7 @@ class StratusFunction(lambda_.Function):
             handler=spec.handler,
             timeout=Duration.seconds(spec.timeout_s),
             memory_size=spec.memory_mb,
-            layers=[runtime.layer],
+            layers=[runtime.layer, *(runtime.extra_layers[name] for name in spec.layers)],
             tracing=lambda_.Tracing.ACTIVE,
             log_group=log_group,
             environment={

@@ -112,6 +112,7 @@ class RuntimeLayerProps:
     :param constraints: pip constraints file, so the layer gets the versions the tests ran with.
         @default `<repo>/constraints.txt` if it exists, else None (newest versions within the project's ranges)
     :param removal_policy: What happens to old layer versions on update/delete. @default DESTROY
+    :param description: The layer version's description. @default the shared runtime's
     """
 
     source: Path = field(default_factory=lambda: constants.REPO_ROOT / constants.LAYER_SOURCE_DIR)
@@ -121,6 +122,7 @@ class RuntimeLayerProps:
         default_factory=lambda: _existing(constants.REPO_ROOT / constants.LAYER_CONSTRAINTS)
     )
     removal_policy: RemovalPolicy = RemovalPolicy.DESTROY
+    description: str = "Stratus shared runtime: the stratus package and its dependencies"
 
 
 class RuntimeLayer(Construct):
@@ -152,6 +154,6 @@ class RuntimeLayer(Construct):
             code=code,
             compatible_runtimes=[constants.LAMBDA_RUNTIME],
             compatible_architectures=[constants.LAMBDA_ARCHITECTURE],
-            description="Stratus shared runtime: the stratus package and its dependencies",
+            description=props.description,
             removal_policy=props.removal_policy,
         )

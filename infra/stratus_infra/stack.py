@@ -12,6 +12,7 @@ from stratus.resources import TOKEN_SECRET_NAME
 from stratus_infra import constants
 from stratus_infra.access import Targets
 from stratus_infra.api import Api, ApiProps
+from stratus_infra.catalogue import Catalogue, CatalogueProps, catalogue_layer
 from stratus_infra.collections import Collections, CollectionsProps
 from stratus_infra.config import StratusConfig
 from stratus_infra.functions import FunctionRuntime, TracingOff, settings_environment
@@ -59,12 +60,14 @@ class StratusStack(Stack):
                                              registration=config.registration, **allowed)
             | {metrics.NAMESPACE_ENV: metrics.namespace(config.stage)},
             log_level=config.log_level,
+            extra_layers={"catalogue": catalogue_layer(self, "CatalogueLayer")},
         )
         # What the functions, the processing job and the state machine may touch (their `Access` in
         # `stratus.resources`), growing as the parts are created: each part is granted when it is built.
         targets = Targets(tables=self.tables.tables, buckets=self.storage.buckets, queues=self.queues.queues,
                           email_identity_arn=self.mail.identity_arn,
-                          email_configuration_set_arn=self.mail.configuration_set_arn)
+                          email_configuration_set_arn=self.mail.configuration_set_arn,
+                          dead_letter_queues=self.queues.dead_letter_queues)
         self.collections = Collections(self, "Collections", CollectionsProps(
             runtime=runtime, targets=targets, data_bucket=self.storage.data, config_file=config.collections_file))
         self.processing = Processing(
@@ -123,10 +126,13 @@ class StratusStack(Stack):
             base_layer={"url": base_layer,
                         "attribution": self.node.try_get_context("stratus:portalBaseLayerAttribution") or ""}
             if base_layer else None))
+        self.catalogue = Catalogue(self, "Catalogue", CatalogueProps(
+            runtime=runtime, targets=targets, rest_api=self.api.rest_api, data_bucket=self.storage.data,
+            ingest_queue=self.queues["ingest"], oidc_settings=self.identity.settings()))
         self.consumers = QueueConsumers(
             self, "Consumers", QueueConsumersProps(queues=self.queues, runtime=runtime, targets=targets)
         )
-        functions = {"api": self.api.function, **self.consumers.functions,
+        functions = {"api": self.api.function, "stac": self.catalogue.function, **self.consumers.functions,
                      "prepare_job": self.workflow.prepare_job, "plan_run": self.workflow.plan_run,
                      "reaper": self.workflow.reaper,
                      "collections_refresh": self.collections.refresh,

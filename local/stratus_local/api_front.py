@@ -98,6 +98,21 @@ class ApiGatewayFront:
         return to_response(result)(environ, start_response)
 
 
+class PathRouter:
+    """API Gateway's routes in front of several functions: the first prefix a request's path is under picks its
+    front (e.g. `/stac` -> the STAC function), everything else goes to `default`."""
+
+    def __init__(self, default: Callable, fronts: dict[str, Callable]) -> None:
+        self._default = default
+        self._fronts = fronts
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        front = next((front for prefix, front in self._fronts.items()
+                      if path == prefix or path.startswith(f"{prefix}/")), self._default)
+        return front(environ, start_response)
+
+
 class HttpServer:
     """A threaded HTTP server in a background thread."""
 

@@ -108,6 +108,11 @@ def provision(session: Any, settings: Settings, *, oidc_issuer_base: str | None 
         queue_urls[key], dlq_urls[key] = url, dlq_url
         queue_arns[key] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
+    # item JSON put under the ingest prefix of the data bucket reaches the indexer through the ingest queue
+    s3.put_bucket_notification_configuration(Bucket=settings.data_bucket, NotificationConfiguration={
+        "QueueConfigurations": [{"QueueArn": queue_arns["ingest"], "Events": ["s3:ObjectCreated:*"], "Filter": {
+            "Key": {"FilterRules": [{"Name": "prefix", "Value": resources.INGEST_ROOT}]}}}]})
+
     # SES sends only from verified identities (in AWS: the stack's EmailIdentity)
     session.client("ses").verify_email_identity(EmailAddress=settings.notification_sender)
     session.client("secretsmanager").create_secret(Name=settings.token_secret_id,
@@ -115,7 +120,8 @@ def provision(session: Any, settings: Settings, *, oidc_issuer_base: str | None 
 
     role_arn = _create_role(session.client("iam"))
     settings = replace(settings, status_queue_url=queue_urls["status"], log_queue_url=queue_urls["logs"],
-                       webhook_queue_url=queue_urls["webhooks"],
+                       webhook_queue_url=queue_urls["webhooks"], ingest_queue_url=queue_urls["ingest"],
+                       ingest_dlq_url=dlq_urls["ingest"],
                        sync_function_name=local_function_name("sync_processing"))
     oidc = None
     if oidc_issuer_base:

@@ -16,10 +16,12 @@ from typing import Any
 import boto3
 
 from stratus import aws, catalog_layout, collections_config, resources
+from stratus.admin import index_own_collections
+from stratus.backend import Backend
 from stratus.settings import ENV, Settings
 from stratus.store import models
 from stratus_local import moto_seams
-from stratus_local.api_front import ApiGatewayFront, HttpServer
+from stratus_local.api_front import ApiGatewayFront, HttpServer, PathRouter
 from stratus_local.cognito_oauth import CognitoOAuthEndpoints
 from stratus_local.provision import ACCOUNT
 from stratus_local.ses_inbox import SesInbox
@@ -38,6 +40,7 @@ SETTINGS_FROM_ENV = ("allowed_private_hosts", "fanout_min_tile_px", "fanout_max_
 BATCH_WORKERS_ENV = "STRATUS_LOCAL_BATCH_WORKERS"
 DEFAULT_BATCH_WORKERS = 2
 DEMO_USER = "demo"
+STAC_PREFIX = "/stac"  # API Gateway routes it to the STAC function (infra: `stratus_infra.catalogue`)
 DEFAULT_COLLECTIONS = REPO_ROOT / "infra" / "collections" / "default.json"
 DEMO_ADMIN_EMAIL = "admin@stratus.example"  # the order service's administrator (scope `admin`)
 
@@ -121,6 +124,7 @@ class LocalStratus:
         self._store_collections_config()
         if self.options.with_demo_data:
             self.demo_summary = generate_demo_collection(aws.client("s3"), self.settings.data_bucket)
+            index_own_collections(Backend(self.settings))
         self.demo_password = self.options.demo_password or secrets.token_urlsafe(12)
         self._create_demo_user()
 
@@ -149,7 +153,10 @@ class LocalStratus:
         # loaded on the first tile: the raster stack's import stays out of the start
         tiles = ApiGatewayFront(lambda event, context: load_handler(tiles_spec)(event, context),
                                 local_function_name("tiles"), tiles_spec.timeout_s)
-        self._http = HttpServer(PortalFront(front, tiles), self.options.host, self.options.port)
+        stac_spec = resources.FUNCTIONS["stac"]
+        stac_front = ApiGatewayFront(load_handler(stac_spec), local_function_name("stac"), stac_spec.timeout_s)
+        self._http = HttpServer(PathRouter(PortalFront(front, tiles), {STAC_PREFIX: stac_front}), self.options.host,
+                                self.options.port)
         self._http.start()
         self.api_url = f"http://{self.options.host}:{self._http.port}"
         self.startup_seconds = time.monotonic() - started

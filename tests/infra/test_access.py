@@ -83,6 +83,7 @@ def symbols(synth: Synth) -> dict[str, str]:
     names = {lid(t): f"table:{k}" for k, t in stack.tables.tables.items()}
     names |= {lid(b): f"bucket:{k}" for k, b in stack.storage.buckets.items()}
     names |= {lid(q): f"queue:{k}" for k, q in stack.queues.queues.items()}
+    names |= {lid(q): f"dlq:{k}" for k, q in stack.queues.dead_letter_queues.items()}
     names |= {lid(f): f"function:{k}" for k, f in functions(synth).items()}
     names[lid(stack.api.token_secret)] = "secret:token"
     names[lid(stack.workflow.state_machine)] = "state-machine"
@@ -179,6 +180,7 @@ def expected(access: Access) -> Grants:
             result |= {(a, t) for a in OBJECT_ACTIONS[mode] for t in targets}
     result |= {(a, f"secret:{key}") for key in access.secrets for a in READ_SECRET}
     result |= {(a, f"queue:{key}") for key in access.sends_to for a in SEND}
+    result |= {(a, f"dlq:{key}") for key in access.sends_to_dlq_of for a in SEND}
     result |= {("lambda:InvokeFunction", f"function:{key}{suffix}") for key in access.invokes for suffix in ("", ":*")}
     for action in access.state_machine:
         on_executions = action in ("states:StopExecution", "states:DescribeExecution", "states:GetExecutionHistory")
@@ -244,8 +246,13 @@ def test_every_role_of_the_stack_is_checked(synth: Synth) -> None:
     config_key = f"bucket:data/{catalog_layout.collections_config_key()}"
     assert {resource for _, resource in granted(synth, sdk_calls) if not resource.startswith("function:")} == \
         {config_key}
+    # and the role of CDK's bucket-notification handler, which may only configure the data bucket's notifications
+    # (its ingest prefix feeds the ingest queue: `stratus_infra.catalogue`)
+    notifications = {lid for lid in roles if lid.startswith("BucketNotificationsHandler")}
+    for lid in notifications:
+        assert granted(synth, lid) == {("s3:PutBucketNotification", "bucket:data")}
     # Then every role that may touch Stratus data is one of the principals checked above
-    for lid in roles - checked - {sdk_calls}:
+    for lid in roles - checked - {sdk_calls} - notifications:
         touched = {resource for _, resource in granted(synth, lid)}
         assert not any(r.startswith(("table:", "bucket:", "queue:", "secret:", "state-machine")) for r in touched), lid
 
@@ -260,7 +267,7 @@ def actions_of(synth: Synth, construct) -> set[str]:
 def test_only_the_api_and_the_webhook_sender_read_the_signing_secret(synth: Synth) -> None:
     readers = {key for key, function in functions(synth).items()
                if any(r == "secret:token" for _, r in granted(synth, role_of(synth, function)))}
-    assert readers == {"api", "webhooks"}
+    assert readers == {"api", "webhooks", "stac"}  # the STAC API verifies the same bearer tokens
     assert not actions_of(synth, synth.stack.consumers.functions["status"]) & READ_SECRET
     assert not actions_of(synth, synth.stack.processing.job_role) & READ_SECRET
 
@@ -290,6 +297,7 @@ def test_object_writes_and_deletes_stay_in_their_prefixes(synth: Synth) -> None:
                f"bucket:files/{resources.USERS_ROOT}*",
                # the remote collections' metadata cache (the refresh) and the configuration (at deployment)
                f"bucket:data/{resources.COLLECTIONS_CACHE_ROOT}*",
+               f"bucket:data/{resources.INDEX_ROOT}*",  # the catalogue index (the indexer)
                f"bucket:data/{catalog_layout.collections_config_key()}"}
     # and the portal's built files, written only by their deployment
     portal = synth.stack.get_logical_id(synth.stack.portal.bucket.node.default_child)

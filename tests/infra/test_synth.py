@@ -117,7 +117,8 @@ def test_resource_counts(synth: Synth) -> None:
     # Then each concern is there exactly as often as the shared resource specs say
     t = synth.template
     t.resource_count_is("AWS::ApiGateway::RestApi", 1)
-    t.resource_count_is("AWS::Lambda::LayerVersion", 2)  # the runtime layer; the portal deployment's AWS CLI
+    # the runtime layer, the portal deployment's AWS CLI and the extra layers functions name ("catalogue")
+    t.resource_count_is("AWS::Lambda::LayerVersion", 2 + len({name for f in FUNCTIONS.values() for name in f.layers}))
     t.resource_count_is("AWS::DynamoDB::Table", len(TABLES))
     t.resource_count_is("AWS::S3::Bucket", len(BUCKETS) + 2)  # + access logs, the portal's files
     t.resource_count_is("AWS::SQS::Queue", 2 * len(QUEUES))  # each with its DLQ
@@ -154,6 +155,7 @@ def test_functions_follow_their_specs(synth: Synth) -> None:
     # Given the function specs of stratus.resources
     functions = of_type(synth, "AWS::Lambda::Function")
     layer_id = logical_id(synth, synth.stack.node.find_child("RuntimeLayer").layer)
+    extra_layer_ids = {"catalogue": logical_id(synth, synth.stack.node.find_child("CatalogueLayer").layer)}
     for key, spec in FUNCTIONS.items():
         # When finding the function of each spec (by its description)
         matches = [r["Properties"] for r in functions.values()
@@ -179,7 +181,9 @@ def test_functions_follow_their_specs(synth: Synth) -> None:
             continue
         assert props["Handler"] == spec.handler
         assert props["Runtime"] == "python3.14"
-        assert props["Layers"] == [{"Ref": layer_id}]
+        # (in the template's order, which is not the order given; the layers share no file)
+        assert sorted(layer["Ref"] for layer in props["Layers"]) == sorted([layer_id, *(extra_layer_ids[name]
+                                                                                         for name in spec.layers)])
         for name in ("users_table", "jobs_table", "logs_table", "data_bucket", "results_bucket",
                      "status_queue_url", "log_queue_url"):
             assert ENV[name] in variables, (key, name)
@@ -442,7 +446,8 @@ def test_order_service_permissions(synth: Synth) -> None:
     status_actions = policy_actions_of(synth, status_role)
     assert {"ses:SendEmail", "dynamodb:GetItem", "sqs:SendMessage"} <= status_actions
     assert "secretsmanager:GetSecretValue" not in status_actions
-    assert sent_to(synth, status_role) == {logical_id(synth, synth.stack.queues["webhooks"])}
+    # (and queue finished runs' result items for the catalogue)
+    assert sent_to(synth, status_role) == {logical_id(synth, synth.stack.queues[key]) for key in ("webhooks", "ingest")}
     # And the webhook function reads orders and the signing key and writes the order log through its queue: no
     # table writes, no e-mail, no other queue
     webhook_role = logical_id(synth, synth.stack.consumers.functions["webhooks"].role)
@@ -477,11 +482,13 @@ def test_cognito_pool_serves_the_api_with_oidc(synth: Synth) -> None:
     assert public["CallbackURLs"] == OIDC_REDIRECT_URLS
     (server,) = of_type(synth, "AWS::Cognito::UserPoolResourceServer").values()
     assert server["Properties"]["Identifier"] == "stratus"
-    # And the API knows the issuer and both clients
-    (env,) = [f["Properties"]["Environment"]["Variables"] for f in of_type(synth, "AWS::Lambda::Function").values()
-              if ENV["oidc_issuer"] in f["Properties"].get("Environment", {}).get("Variables", {})]
-    assert "cognito-idp" in json.dumps(env[ENV["oidc_issuer"]])
-    assert len(env[ENV["oidc_client_ids"]]["Fn::Join"][1]) == 2
+    # And the API and the STAC API (which accepts the same tokens) know the issuer and both clients
+    envs = [f["Properties"]["Environment"]["Variables"] for f in of_type(synth, "AWS::Lambda::Function").values()
+            if ENV["oidc_issuer"] in f["Properties"].get("Environment", {}).get("Variables", {})]
+    assert len(envs) == 2
+    for env in envs:
+        assert "cognito-idp" in json.dumps(env[ENV["oidc_issuer"]])
+        assert len(env[ENV["oidc_client_ids"]]["Fn::Join"][1]) == 2
 
 
 def test_token_secret_is_generated(synth: Synth) -> None:

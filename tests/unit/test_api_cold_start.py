@@ -8,7 +8,7 @@ import sys
 
 from tests.support import REPO_ROOT
 
-HEAVY = ("numpy", "rasterio", "xarray", "pandas", "stratus_processing")
+HEAVY = ("numpy", "rasterio", "xarray", "pandas", "stratus_processing", "duckdb", "shapely", "cql2")
 # ~0.1 s each: pydantic is needed only to send an event, the X-Ray SDK only when tracing is on
 LOADED_ON_USE = ("pydantic", "aws_xray_sdk")
 

@@ -23,7 +23,7 @@ from stratus.store.models import TABLES
 ACCESSES = {**{f"function {key}": spec.access for key, spec in FUNCTIONS.items()},
             "processing job": PROCESSING_ACCESS, "state machine": STATE_MACHINE_ACCESS}
 ROOTS = {resources.JOBS_ROOT, resources.SYNC_ROOT, resources.USERS_ROOT, resources.CONFIG_ROOT,
-         resources.COLLECTIONS_CACHE_ROOT}
+         resources.COLLECTIONS_CACHE_ROOT, resources.CATALOG_ROOT, resources.INDEX_ROOT, resources.INGEST_ROOT}
 
 
 @pytest.mark.parametrize("user_id", ["alice", "a/b", "../x", "ü ber", ""])
@@ -33,6 +33,8 @@ def test_layout_roots_prefix_every_key_of_their_layout(user_id: str) -> None:
     assert catalog_layout.graph_key("j", user_id or "r").startswith(resources.JOBS_ROOT)
     assert catalog_layout.sync_prefix(user_id, "r-1").startswith(resources.SYNC_ROOT)
     assert catalog_layout.user_file_key(user_id, "x.tif").startswith(resources.USERS_ROOT)
+    assert catalog_layout.index_partition_prefix(user_id or "c").startswith(resources.INDEX_ROOT)
+    assert catalog_layout.collection_key(user_id or "c").startswith(resources.CATALOG_ROOT)
     assert (resources.JOBS_ROOT, resources.SYNC_ROOT, resources.USERS_ROOT) == ("jobs/", "sync/", "users/")
 
 
@@ -58,10 +60,12 @@ def test_access_names_only_what_exists(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(ACCESSES))
 def test_nothing_writes_the_data_bucket_or_a_whole_bucket(name: str) -> None:
-    """Except the collections refresh, which writes the remote collections' metadata cache and nothing else."""
+    """Except the collections refresh, which writes the remote collections' metadata cache and nothing else, and
+    the indexer, which writes (and compacts) the catalogue index and nothing else."""
     for entry in ACCESSES[name].objects:
         if entry.modes & {WRITE, DELETE}:
             assert entry.prefix != resources.WHOLE_BUCKET, entry
             if entry.bucket == "data":
-                assert (name, entry.prefix, entry.modes) == \
-                    ("function collections_refresh", resources.COLLECTIONS_CACHE_ROOT, {WRITE}), entry
+                assert (name, entry.prefix, entry.modes) in (
+                    ("function collections_refresh", resources.COLLECTIONS_CACHE_ROOT, {WRITE}),
+                    ("function indexer", resources.INDEX_ROOT, {READ, WRITE, DELETE})), entry

@@ -25,6 +25,7 @@ import traceback
 from typing import Any
 
 from stratus import aws
+from stratus.adapters.parquet_index import ParquetIndex
 from stratus.adapters.s3_json import read_json
 from stratus.errors import OpenEOApiException, ProcessGraphInvalidException, ProcessGraphMissingException
 from stratus.events import EventPublisher, JobStatus, LogEvent, LogLevel, StatusEvent
@@ -110,7 +111,8 @@ def _run(config: RunConfig, settings: Settings, meter: UsageMeter, *, s3: Any, p
         documents = DocumentReader(s3_client=s3, s3_buckets=[settings.data_bucket], allow=settings.outbound_allow_list)
         catalog = ConfiguredCatalog(S3JsonStore(s3, settings.data_bucket), documents=documents,
                                     secret_headers=secrets_manager_headers(lambda: aws.client("secretsmanager")),
-                                    protected_buckets=[settings.results_bucket, settings.files_bucket])
+                                    protected_buckets=[settings.results_bucket, settings.files_bucket],
+                                    index=ParquetIndex(s3, settings.data_bucket))
         env = EvalEnv(catalog=catalog,
                       rasters=rasters, results=store, reporter=reporter,
                       user_processes=snapshot.user_processes, ml_models=snapshot.ml_models)

@@ -39,9 +39,16 @@ def main(argv: list[str] | None = None) -> int:
     refresh = commands.add_parser("refresh-collections",
                                   help="fetch the configured remote collections' metadata now")
     refresh.add_argument("names", nargs="*", metavar="NAME", help="collection ids or aliases; default: all")
+    index = commands.add_parser("index-collections",
+                                help="queue every item of the own collections (S3 catalog) for the catalogue index")
+    index.add_argument("names", nargs="*", metavar="NAME", help="own collection ids; default: all")
     args = parser.parse_args(argv)
     if args.command == "refresh-collections":
         return _refresh_collections(args.names)
+    if args.command == "index-collections":
+        queued = index_own_collections(Backend.from_env(), args.names)
+        print(f"queued {queued} items for the catalogue index")
+        return 0
 
     login = args.user_id if args.command == "create-user" else args.email
     password = getpass.getpass(f"Password for {login}: ") if sys.stdin.isatty() else sys.stdin.readline()
@@ -73,6 +80,24 @@ def _create_customer(args: argparse.Namespace, password: str) -> int:
     print(f"client_secret: {secret}")
     print("the client secret is shown only this once", file=sys.stderr)
     return 0
+
+
+def index_own_collections(backend: Backend, names: list[str] | None = None) -> int:
+    """Queues every item of the own collections in the S3 catalog for the indexer (idempotent: a re-run
+    writes the same versions again, newer by acceptance time only)."""
+    from stratus.adapters.ingest_queue import SqsIngestQueue
+    from stratus.domain.stac_items import upsert
+
+    from stratus import aws
+
+    queue = SqsIngestQueue(aws.client("sqs"), backend.settings.ingest_queue_url)
+    queued = 0
+    for collection_id in names or backend.catalog_reader.collection_ids():
+        messages = [upsert(collection_id, item)
+                    for item in backend.catalog_reader.items(collection_id)]
+        queue.send(messages)
+        queued += len(messages)
+    return queued
 
 
 def _refresh_collections(names: list[str]) -> int:

@@ -43,6 +43,12 @@ if TYPE_CHECKING:  # imported where used: a request imports only what it needs (
     from stratus.store.jobs import DynamoJobRepository
     from stratus.store.logs import DynamoLogRepository
 
+if TYPE_CHECKING:
+    from stratus.adapters.parquet_index import ParquetIndex
+    from stratus.domain.indexer import Indexer
+    from stratus.domain.result_items import ResultCatalogue
+    from stratus.domain.stac_api import StacCatalogue
+
 
 @dataclass
 class Backend:
@@ -333,3 +339,47 @@ class Backend:
         return OrderService(self.services, DynamoOrderRepository(), self.jobs, self.events, self.logs,
                             usage_slots=UsageSlots(DynamoSlotStore()), catalog=self.dry_run_catalog,
                             max_area_km2=resources.ORDER_MAX_AREA_KM2, check_url=self.outbound.check)
+
+    # --- the catalogue (STAC API and indexer); DuckDB is imported only by the functions that use it ---------
+
+    @cached_property
+    def catalogue_index(self) -> "ParquetIndex":
+        from stratus.adapters.parquet_index import ParquetIndex
+
+        return ParquetIndex(aws.client("s3"), self.settings.data_bucket)
+
+    @cached_property
+    def indexer(self) -> "Indexer":
+        from stratus.adapters.ingest_queue import S3IngestObjects, SqsRejects
+        from stratus.domain.indexer import Indexer
+
+        return Indexer(self.catalogue_index, S3IngestObjects(aws.client("s3"), self.settings.data_bucket),
+                       SqsRejects(aws.client("sqs"), self.settings.ingest_dlq_url),
+                       compact_after_files=resources.INDEX_COMPACT_AFTER_FILES)
+
+    @cached_property
+    def result_catalogue(self) -> "ResultCatalogue":
+        """Finished runs' results into their owner's catalogue collection (the StatusConsumer)."""
+        from stratus.adapters.ingest_queue import SqsIngestQueue
+        from stratus.domain.result_items import ResultCatalogue
+
+        return ResultCatalogue(self.jobs_repository, self.results,
+                               SqsIngestQueue(aws.client("sqs"), self.settings.ingest_queue_url),
+                               self.settings.results_bucket)
+
+    @cached_property
+    def stac_catalogue(self) -> "StacCatalogue":
+        from stratus.adapters.ingest_queue import SqsIngestQueue
+        from stratus.adapters.remote_stac import GuardedRemoteSearch
+        from stratus.collections_config import OWN
+        from stratus.domain.stac_api import StacCatalogue
+
+        def remote_sources() -> dict:
+            return {name: source for source in self.collections_store.config().collections
+                    if source.kind != OWN for name in source.names}
+
+        return StacCatalogue(self.catalog, self.catalogue_index,
+                             SqsIngestQueue(aws.client("sqs"), self.settings.ingest_queue_url),
+                             remote_sources=remote_sources, remote_search=GuardedRemoteSearch(self.outbound),
+                             max_item_bytes=resources.STAC_MAX_INGEST_ITEM_BYTES,
+                             harvest_max_items=resources.HARVEST_MAX_ITEMS, harvest_budget_s=resources.HARVEST_BUDGET_S)

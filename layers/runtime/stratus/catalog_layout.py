@@ -126,3 +126,17 @@ def user_files_prefix(user_id: str) -> str:
 def user_file_key(user_id: str, path: str) -> str:
     """`path` must be validated first (`stratus.domain.files.validate_path`)."""
     return f"{user_files_prefix(user_id)}{path}"
+
+
+def index_prefix() -> str:
+    """The catalogue index (`stratus.adapters.parquet_index`): Parquet files per collection, in the data bucket."""
+    return "index/items/"
+
+
+def index_partition_prefix(collection_id: str) -> str:
+    return f"{index_prefix()}{quote(collection_id, safe='')}/"
+
+
+def ingest_prefix() -> str:
+    """Item JSON put under `ingest/<collection id>/` in the data bucket is indexed (S3 event -> ingest queue)."""
+    return "ingest/"

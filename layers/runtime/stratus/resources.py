@@ -71,6 +71,9 @@ SYNC_ROOT = layout_root(catalog_layout.sync_prefix)  # results bucket: synchrono
 USERS_ROOT = layout_root(catalog_layout.user_files_prefix)  # files bucket: the users' workspaces
 CONFIG_ROOT = layout_root(catalog_layout.collections_config_key)  # data bucket: the deployment's configuration
 COLLECTIONS_CACHE_ROOT = layout_root(catalog_layout.collection_cache_key)  # data bucket: remote collections' metadata
+CATALOG_ROOT = f"{catalog_layout.STAC_ROOT}/"  # data bucket: the own collections' static STAC catalog
+INDEX_ROOT = layout_root(catalog_layout.index_partition_prefix)  # data bucket: the catalogue index (Parquet)
+INGEST_ROOT = catalog_layout.ingest_prefix()  # data bucket: item JSON put here is indexed (S3 event)
 WHOLE_BUCKET = ""
 
 
@@ -84,6 +87,7 @@ class Access:
     objects: tuple[ObjectAccess, ...] = ()
     secrets: tuple[str, ...] = ()  # keys of SECRETS; read (and the secret's id is put in its setting)
     sends_to: tuple[str, ...] = ()  # keys of QUEUES
+    sends_to_dlq_of: tuple[str, ...] = ()  # keys of QUEUES whose DLQ the principal parks rejected messages in
     invokes: tuple[str, ...] = ()  # keys of FUNCTIONS
     # Step Functions actions on the job state machine ("states:StartExecution", "states:DescribeStateMachine")
     # or on its executions ("states:StopExecution", "states:DescribeExecution")
@@ -109,6 +113,7 @@ class FunctionSpec:
     # "image": the processing container image, `handler` an importable dotted path inside it.
     packaging: str = "zip"
     access: Access = Access()
+    layers: tuple[str, ...] = ()  # zip functions: layers besides the runtime layer ("catalogue": DuckDB & co.)
 
 
 # Secrets Manager secrets the stack creates; their ids reach a function through the `Settings` field named here.
@@ -148,7 +153,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             # a failure event is also written to the job's log; an order's end is mailed to its customer
             tables=(table("jobs", READ, WRITE), table("logs", WRITE), table("users", READ)),
             objects=(objects("results", JOBS_ROOT, READ, DELETE),),  # a canceled or failed run's files are deleted
-            sends_to=("webhooks",),  # the webhooks of ended orders
+            sends_to=("webhooks", "ingest"),  # the webhooks of ended orders; finished runs' items to the catalogue
             sends_email=True,
         ),
     ),
@@ -192,6 +197,27 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         "Refreshes the cached metadata of configured remote collections (scheduled)",
         access=Access(objects=(objects("data", CONFIG_ROOT, READ), objects("data", COLLECTIONS_CACHE_ROOT, WRITE))),
     ),
+    # The STAC API (`/stac/`), apart from the API function: DuckDB is 66 MB and is imported per search.
+    "stac": FunctionSpec(
+        "StacApi", "functions/stac", "app.lambda_handler", 29, 2048, "STAC API over the catalogue index",
+        access=Access(
+            tables=(table("users", READ),),  # the caller behind a bearer token
+            # own collections, the configuration, remote collections' metadata, the index; the ingest prefix
+            # is not read here
+            objects=(objects("data", CATALOG_ROOT, READ), objects("data", CONFIG_ROOT, READ),
+                     objects("data", COLLECTIONS_CACHE_ROOT, READ), objects("data", INDEX_ROOT, READ)),
+            secrets=("token",),
+            sends_to=("ingest",),  # Transactions and harvests
+        ),
+        layers=("catalogue",),
+    ),
+    "indexer": FunctionSpec(
+        "CatalogIndexer", "functions/indexer", "app.lambda_handler", 120, 2048,
+        "Validates and indexes catalogue items in batches",
+        access=Access(objects=(objects("data", INDEX_ROOT, READ, WRITE, DELETE), objects("data", INGEST_ROOT, READ)),
+                      sends_to_dlq_of=("ingest",)),
+        layers=("catalogue",),
+    ),
     # Runs small graphs for `POST /result`; the API invokes it so the API itself never imports the
     # raster stack. 25 s leaves the API time to answer inside API Gateway's 29 s.
     "sync_processing": FunctionSpec(
@@ -208,6 +234,16 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     ),
 }
 
+# The catalogue (STAC API and indexer, docs/catalog.md). The indexer takes INGEST_BATCH_SIZE changes or what
+# arrived within INGEST_BATCHING_WINDOW_S seconds, whichever comes first (the DaaS rule), and writes one
+# Parquet file per collection and batch; a collection of INDEX_COMPACT_AFTER_FILES files is folded into one.
+INGEST_BATCH_SIZE = 500
+INGEST_BATCHING_WINDOW_S = 5
+INDEX_COMPACT_AFTER_FILES = 16
+STAC_MAX_INGEST_ITEM_BYTES = 200_000  # one item per SQS message (256 KiB), with room for the envelope
+HARVEST_MAX_ITEMS = 10_000  # items one harvest request copies from a remote STAC search
+HARVEST_BUDGET_S = 20.0  # seconds a harvest may spend fetching pages (inside the STAC function's 29 s)
+
 QUEUES: dict[str, QueueSpec] = {
     "status": QueueSpec("StatusQueue", visibility_timeout_s=180, max_receive_count=5, batch_size=10,
                         max_batching_window_s=1, consumer="status"),
@@ -218,6 +254,11 @@ QUEUES: dict[str, QueueSpec] = {
     # ~13 s), well inside the function's 60 s timeout.
     "webhooks": QueueSpec("WebhookQueue", visibility_timeout_s=360, max_receive_count=5, batch_size=4,
                           max_batching_window_s=1, consumer="webhooks"),
+    # Catalogue changes (Transactions, S3 events on the ingest prefix, harvests). Invalid items are parked in
+    # the DLQ at once with their reason; a batch that cannot be written is retried (3 deliveries).
+    "ingest": QueueSpec("IngestQueue", visibility_timeout_s=6 * 120, max_receive_count=3,
+                        batch_size=INGEST_BATCH_SIZE, max_batching_window_s=INGEST_BATCHING_WINDOW_S,
+                        consumer="indexer"),
 }
 
 BUCKETS = ("data", "results", "files")

@@ -25,6 +25,8 @@ ENV = {
     "status_queue_url": "STRATUS_STATUS_QUEUE_URL",
     "log_queue_url": "STRATUS_LOG_QUEUE_URL",
     "webhook_queue_url": "STRATUS_WEBHOOK_QUEUE_URL",
+    "ingest_queue_url": "STRATUS_INGEST_QUEUE_URL",
+    "ingest_dlq_url": "STRATUS_INGEST_DLQ_URL",
     "state_machine_arn": "STRATUS_STATE_MACHINE_ARN",
     "sync_function_name": "STRATUS_SYNC_FUNCTION",
     "token_secret_id": "STRATUS_TOKEN_SECRET_ID",
@@ -62,6 +64,8 @@ class Settings:
     status_queue_url: str = ""
     log_queue_url: str = ""
     webhook_queue_url: str = ""
+    ingest_queue_url: str = ""  # catalogue changes to the indexer (`stratus.domain.indexer`)
+    ingest_dlq_url: str = ""  # its DLQ, where the indexer also parks invalid items with the reason
     state_machine_arn: str = ""
     sync_function_name: str = ""
     token_secret_id: str = resources.TOKEN_SECRET_NAME

@@ -31,7 +31,8 @@ from stratus.collections_config import (OWN, STAC_API, CollectionsConfig, Collec
 from stratus.errors import InternalException
 from stratus.outbound import AllowList
 
-from stratus_processing.io.stac import (CatalogCollection, Collection, DocumentReader, HttpStatusError, JsonStore,
+from stratus_processing.io.stac import (CatalogCollection, Collection, CollectionIndex, DocumentReader,
+                                        HttpStatusError, JsonStore,
                                         SearchRequest, StacApi, StacCatalog, StacItem, StacReadError, item_filter,
                                         open_stac_source, renamed_bands)
 
@@ -54,10 +55,11 @@ def secrets_manager_headers(client: Callable[[], Any]) -> SecretHeaders:
 class ConfiguredCatalog(StacCatalog):
     def __init__(self, store: JsonStore, *, documents: DocumentReader | None = None,
                  config: CollectionsConfig | None = None, secret_headers: SecretHeaders | None = None,
-                 protected_buckets: Sequence[str] = ()) -> None:
+                 protected_buckets: Sequence[str] = (), index: CollectionIndex | None = None) -> None:
         """`config`: the configuration (read from `store` on first use when None); `protected_buckets`:
-        buckets no configured source's href may point into (other users' results and files)."""
-        super().__init__(store, documents=documents)
+        buckets no configured source's href may point into (other users' results and files); `index`: the
+        catalogue index own collections are searched in once indexed."""
+        super().__init__(store, documents=documents, index=index)
         self._config = config
         self._config_lock = threading.Lock()
         self._secret_headers = secret_headers

@@ -814,10 +814,20 @@ def renamed_bands(bands: Sequence[BandInfo], renames: Mapping[str, str]) -> list
     return renamed + [band for band in bands if band.asset_key not in set(renames.values())]
 
 
+class CollectionIndex(Protocol):
+    """The catalogue index (`stratus.adapters.parquet_index.ParquetIndex`)."""
+
+    def items(self, collection_id: str, *, bbox: Sequence[float] | None, start: datetime | None,
+              end: datetime | None) -> list[dict[str, Any]] | None: ...
+
+
 class StacCatalog:
-    def __init__(self, store: JsonStore, *, documents: DocumentReader | None = None) -> None:
+    def __init__(self, store: JsonStore, *, documents: DocumentReader | None = None,
+                 index: CollectionIndex | None = None) -> None:
+        """`index`: where own collections are searched when they are indexed (else their item files are listed)."""
         self._store = store
         self.documents = documents or DocumentReader()
+        self._index = index
 
     def open(self, name: str) -> CatalogCollection:
         """The own collection `name` of the data bucket; raises `CollectionNotFoundException`."""
@@ -847,6 +857,11 @@ class StacCatalog:
         api = api_of(collection, self.documents)
         if api is not None:
             return api.search(collection.document.get("id", collection_id), request)
+        if self._index is not None:
+            # bbox and time narrow the candidates in the index; `matches` applies the exact rules as below
+            documents = self._index.items(collection_id, bbox=request.bbox, start=request.start, end=request.end)
+            if documents is not None:
+                return sort_items([item for item in map(StacItem.from_document, documents) if request.matches(item)])
         items = []
         for key in self._store.list_keys(catalog_layout.items_prefix(collection_id)):
             if not key.endswith(".json"):
