@@ -62,8 +62,23 @@ class DirectoryS3:
 
     def list_objects_v2(self, *, Bucket: str, Prefix: str = "", **_: Any) -> dict[str, Any]:
         base = self.root / Bucket
-        keys = sorted(str(p.relative_to(base)) for p in base.rglob("*") if p.is_file())
-        return {"Contents": [{"Key": k} for k in keys if k.startswith(Prefix)], "IsTruncated": False}
+        files = sorted((str(p.relative_to(base)), p.stat().st_size) for p in base.rglob("*") if p.is_file())
+        return {"Contents": [{"Key": k, "Size": size} for k, size in files if k.startswith(Prefix)],
+                "IsTruncated": False}
+
+    def get_paginator(self, operation: str) -> _OnePage:
+        assert operation == "list_objects_v2", operation
+        return _OnePage(self.list_objects_v2)
+
+
+class _OnePage:
+    """boto3's paginator over a listing that always fits one page."""
+
+    def __init__(self, call: Any) -> None:
+        self._call = call
+
+    def paginate(self, **kwargs: Any) -> list[dict[str, Any]]:
+        return [self._call(**kwargs)]
 
 
 class RecordingSQS:
