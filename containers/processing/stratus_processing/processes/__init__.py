@@ -2,10 +2,12 @@
 `registry.DEFAULT_REGISTRY`. Grouped like the openEO process categories."""
 
 from stratus_processing.processes import (  # noqa: F401
+    array_elements,
     arrays,
     combine,
     comparison,
     cubes,
+    dates,
     dimensions,
     filters,
     load,
@@ -19,6 +21,7 @@ from stratus_processing.processes import (  # noqa: F401
     spatial,
     statistics,
     temporal,
+    text,
     udf,
     vector,
 )
