@@ -5,7 +5,8 @@ entry in the file). Each runs as a one-node process graph through `evaluate_grap
 `openeo_json5` for how the test encoding is decoded and compared, and for the upstream entries that
 are corrected (`ERRATA`, the failure message names the correction) or skipped as inconsistent
 (`BROKEN`). Experimental processes run like the others once the engine registers them. Also
-skipped: entries using (in `required` or in child process graphs) processes the engine lacks, and entries the runner can't encode (the reason says which).
+skipped: entries using (in `required` or in child process graphs) processes the engine lacks, and
+entries the runner can't encode (the reason says which).
 """
 
 from __future__ import annotations
