@@ -548,6 +548,8 @@ def cube_values(spec: Mapping[str, Any], shape: tuple[int, ...]) -> np.ndarray:
     values = np.array(_nulls_to_nan(data), dtype=np.float64)
     if values.size == 0 and math.prod(shape) == 0:
         values = values.reshape(shape)  # `[]` for a cube with an empty dimension
+    elif values.size == 0 and shape == ():
+        values = np.full((), np.nan)  # `[]` for a cube without dimensions: the engine's 0-d no-data
     if values.shape != shape:
         raise ValueError(f"datacube data has shape {values.shape}, its dimensions say {shape}")
     for nodata in _nodata_values(spec):
@@ -634,8 +636,10 @@ class _Comparator:
                 return _Comparator(self.delta, target.parent).compare(_load_json5(target), actual, path,
                                                                       in_array=in_array)
             return self.compare(_read_text(target), actual, path, in_array=in_array)
-        # A 0-d array is a scalar in an array context (its NaN is no-data).
-        if isinstance(actual, (xr.DataArray, np.ndarray)) and actual.ndim == 0:
+        # A 0-d array is a scalar in an array context (its NaN is no-data), unless a cube is expected
+        # (a cube without dimensions, e.g. of create_data_cube).
+        expects_cube = isinstance(expected, Mapping) and expected.get("type") == "datacube"
+        if isinstance(actual, (xr.DataArray, np.ndarray)) and actual.ndim == 0 and not expects_cube:
             actual, in_array = actual.item() if isinstance(actual, np.ndarray) else actual.values.item(), True
         elif isinstance(actual, np.generic):
             actual = actual.item()

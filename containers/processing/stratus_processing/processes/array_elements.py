@@ -17,7 +17,11 @@ from stratus.errors import OpenEOApiException
 
 from stratus_processing import cube as cubes
 from stratus_processing.env import EvalEnv
-from stratus_processing.errors import ArrayElementNotAvailableException, ArrayNotLabeledException
+from stratus_processing.errors import (
+    ArrayElementNotAvailableException,
+    ArrayNotLabeledException,
+    LabelExistsException,
+)
 from stratus_processing.processes.arrays import (
     CubeArray,
     PlainArray,
@@ -32,11 +36,6 @@ from stratus_processing.processes.arrays import (
     labeled,
 )
 from stratus_processing.registry import ProcessArgs, process
-
-
-class LabelExistsException(OpenEOApiException):
-    status_code, code = 400, "LabelExists"
-    message_template = "An array element with the specified label already exists."
 
 
 class ArrayLengthMismatchException(OpenEOApiException):
@@ -90,8 +89,9 @@ def array_create_labeled(args: ProcessArgs, env: EvalEnv) -> xr.DataArray:
 
 def _check_unique_labels(labels: list[Any]) -> None:
     keys = [_label_key(label) for label in labels]
-    if len(set(keys)) != len(keys):
-        raise LabelExistsException()
+    for i, key in enumerate(keys):
+        if key in keys[:i]:
+            raise LabelExistsException(label=key)
 
 
 # --- array_append, array_modify, rearrange --------------------------------------------------------
@@ -114,7 +114,7 @@ def array_append(args: ProcessArgs, env: EvalEnv) -> Any:
         return [*array.values, value]
     new_label = len(array.values) if label is None else label
     if any(_equal(_label_key(existing), new_label) for existing in array.labels):
-        raise LabelExistsException()
+        raise LabelExistsException(label=new_label)
     return labeled([*array.values, value], [*array.labels, new_label], array.dimension or "labels")
 
 
