@@ -27,4 +27,5 @@ from stratus_processing.processes import (  # noqa: F401
     text,
     udf,
     vector,
+    vector_ops,
 )
