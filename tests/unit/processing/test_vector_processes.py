@@ -23,7 +23,8 @@ SQUARE_B = {"type": "Polygon", "coordinates": [[[11.32, 46.48], [11.33, 46.48], 
                                                 [11.32, 46.48]]]}
 FAR_POINT = {"type": "Point", "coordinates": [12.5, 47.5]}
 COLLECTION = {"type": "FeatureCollection", "features": [
-    {"type": "Feature", "id": "a", "geometry": SQUARE_A, "properties": {"name": "A", "height": 250, "ndvi": [0.1, 0.2]}},
+    {"type": "Feature", "id": "a", "geometry": SQUARE_A,
+     "properties": {"name": "A", "height": 250, "ndvi": [0.1, 0.2]}},
     {"type": "Feature", "id": "b", "geometry": SQUARE_B, "properties": {"name": "B", "height": 300}},
     {"type": "Feature", "id": "far", "geometry": FAR_POINT, "properties": {"name": "far"}},
 ]}
