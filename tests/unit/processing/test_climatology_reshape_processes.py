@@ -193,3 +193,72 @@ def test_inspect_logs_a_summary_and_passes_the_data_on():
     assert entry["path"] == [{"node_id": "i", "process_id": "inspect"}]
     assert entry["data"]["nodata"] == 2 and entry["data"]["max"] == 1005.0
     assert [d["name"] for d in entry["data"]["dimensions"]] == ["t", "y", "x"]
+
+
+# --- fit_curve, predict_curve ---------------------------------------------------------------------------
+
+LINE = {"process_graph": {
+    "a": {"process_id": "array_element", "arguments": {"data": {"from_parameter": "parameters"}, "index": 0}},
+    "b": {"process_id": "array_element", "arguments": {"data": {"from_parameter": "parameters"}, "index": 1}},
+    "bx": {"process_id": "multiply", "arguments": {"x": {"from_node": "b"}, "y": {"from_parameter": "x"}}},
+    "y": {"process_id": "add", "arguments": {"x": {"from_node": "a"}, "y": {"from_node": "bx"}}, "result": True}}}
+DAY = 86400.0
+
+
+def test_fit_curve_on_a_labeled_array():
+    from tests.conformance.openeo_json5 import labeled_array
+
+    data = labeled_array([0, 1, 2, 3], [1.0, 3.0, None, 7.0])  # y = 1 + 2x, one no-data
+    fitted = run(node("fit_curve", data="$d", parameters=[0, 0], function=LINE), d=data)
+    assert fitted == pytest.approx([1.0, 2.0], abs=1e-6)
+
+
+def test_fit_curve_per_pixel_over_time_and_predict_curve():
+    times = pd.date_range("2020-01-01", periods=5, freq="D")
+    days = np.arange(5.0)
+    # pixel 0: y = 10 + 3 · day; pixel 1: y = 1000 + 3 · day + 1000 (series adds pixel * 1000); one gap
+    cube = series(times, 10 + 3 * days)
+    cube[2, 0, 1] = NAN
+    fitted = run(node("apply_dimension", data="$c", dimension="t",
+                      process=callback("fit_curve", data="$data", parameters=[0, 0], function=LINE)), c=cube)
+    assert fitted.sizes["t"] == 2
+    epoch_day = times[0].value / 1e9 / DAY  # x is in seconds since 1970
+    slope = fitted.values[1, 0, :] * DAY
+    intercept = fitted.values[0, 0, :] + slope * epoch_day
+    np.testing.assert_allclose(slope, [3, 3], rtol=1e-6)
+    np.testing.assert_allclose(intercept, [10, 1010], rtol=1e-6)
+    predicted = run(node("predict_curve", parameters="$p", function=LINE, dimension="t",
+                         labels=["2020-01-11", "2020-01-21"]), p=fitted)
+    assert list(predicted["t"].values) == list(pd.DatetimeIndex(["2020-01-11", "2020-01-21"]).values)
+    np.testing.assert_allclose(predicted.values[:, 0, :], [[40, 1040], [70, 1070]], rtol=1e-6)
+
+
+# --- apply_polygon -------------------------------------------------------------------------------------
+
+def _polygon(*corners):
+    return {"type": "Polygon", "coordinates": [[*map(list, corners), list(corners[0])]]}
+
+
+def test_apply_polygon_processes_each_polygon_with_outside_pixels_masked():
+    # pixel centres: x = 600005 + 10 col, y = 4999995 - 10 row
+    cube = cubes.make_cube(np.arange(12.0).reshape(3, 4), grid=small_grid(4, 3))
+    # a triangle holding the centres of (1, 0), (2, 0) and (2, 1): its window is rows 1-2, columns 0-1
+    triangle = _polygon((600000, 5000000), (600000, 4999970), (600020, 4999970))
+    square = _polygon((600031, 4999971), (600039, 4999971), (600039, 4999979), (600031, 4999979))  # (2, 3)
+    collection = {"type": "FeatureCollection", "crs": {"type": "name", "properties": {"name": "EPSG:32632"}},
+                  "features": [{"type": "Feature", "geometry": g, "properties": {}} for g in (triangle, square)]}
+    # each sub-cube minus its maximum along y: the masked pixels (mask_value 100) take part
+    graph = {"process_graph": {
+        "m": {"process_id": "reduce_dimension", "arguments": {"data": {"from_parameter": "data"}, "dimension": "y",
+                                                              "reducer": callback("max", data="$data")}},
+        "s": {"process_id": "subtract", "arguments": {"x": {"from_parameter": "data"}, "y": {"from_node": "m"}},
+              "result": True}}}
+    result = run(node("apply_polygon", data="$c", geometries=collection, process=graph, mask_value=100), c=cube)
+    expected = np.full((3, 4), NAN)
+    expected[1, 0], expected[2, 0], expected[2, 1] = 4 - 8, 8 - 8, 9 - 100  # (1, 1) is masked: 100
+    expected[2, 3] = 0.0
+    np.testing.assert_allclose(result.values, expected)
+    with pytest.raises(Exception) as error:
+        run(node("apply_polygon", data="$c", geometries={**collection, "features": collection["features"] * 2},
+                 process=graph), c=cube)
+    assert error.value.code == "GeometriesOverlap"
