@@ -262,3 +262,26 @@ def test_apply_polygon_processes_each_polygon_with_outside_pixels_masked():
         run(node("apply_polygon", data="$c", geometries={**collection, "features": collection["features"] * 2},
                  process=graph), c=cube)
     assert error.value.code == "GeometriesOverlap"
+
+
+# --- array and date details the official tests leave out ------------------------------------------------
+
+def test_array_modify_keeps_labels_only_when_both_sides_are_labeled():
+    from tests.conformance.openeo_json5 import labeled_array
+
+    data = labeled_array(["B01", "B02", "B03"], [1.0, 2.0, 3.0])
+    replaced = run(node("array_modify", data="$d", values="$v", index=1, length=1), d=data,
+                   v=labeled_array(["B08"], [8.0]))
+    assert list(replaced.labels.values) == ["B01", "B08", "B03"] and list(replaced.values) == [1, 8, 3]
+    assert run(node("array_modify", data="$d", values=[8], index=1, length=1), d=data) == [1, 8, 3]
+    with pytest.raises(Exception) as error:
+        run(node("array_modify", data="$d", values="$v", index=0), d=data, v=labeled_array(["B03"], [0.0]))
+    assert error.value.code == "ArrayLabelConflict"
+
+
+def test_date_difference_in_calendar_months_and_date_shift_keeps_the_offset():
+    assert run(node("date_difference", date1="2020-01-31", date2="2020-02-29", unit="month")) == 1.0
+    assert run(node("date_difference", date1="2020-01-01", date2="2020-01-16T12:00:00Z", unit="month")) == 0.5
+    assert run(node("date_difference", date1="2021-01-01", date2="2020-01-01", unit="year")) == -1.0
+    assert run(node("date_shift", date="2021-03-31T10:00:00-02:30", value=1, unit="month")) == \
+        "2021-04-30T10:00:00-02:30"
