@@ -4,8 +4,9 @@ One case per test entry of every process the engine registers (`<process>-<index
 entry in the file). Each runs as a one-node process graph through `evaluate_graph`; see
 `openeo_json5` for how the test encoding is decoded and compared, and for the upstream entries that
 are corrected (`ERRATA`, the failure message names the correction) or skipped as inconsistent
-(`BROKEN`). Also skipped: experimental processes, entries using (in `required` or in child process
-graphs) processes the engine lacks, and entries the runner can't encode (the reason says which).
+(`BROKEN`). Experimental processes run like the others once the engine registers them. Also
+skipped: entries using (in `required` or in child process graphs) processes the engine lacks, and
+entries the runner can't encode (the reason says which).
 """
 
 from __future__ import annotations
@@ -30,9 +31,7 @@ def _params() -> list[Any]:
     for case in load_cases(process_ids=registered):
         marks = []
         missing = sorted(case.processes_used - registered)
-        if case.experimental:
-            marks.append(pytest.mark.skip(reason=f"{case.process_id} is experimental"))
-        elif case.broken:
+        if case.broken:
             marks.append(pytest.mark.skip(reason=f"upstream test entry inconsistent: {case.broken}"))
         elif missing:
             marks.append(pytest.mark.skip(reason=f"needs unregistered process(es): {', '.join(missing)}"))

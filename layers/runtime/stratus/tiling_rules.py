@@ -24,9 +24,9 @@ PIXEL_LOCAL = frozenset({
     # arrays (in callbacks)
     "array_append", "array_apply", "array_concat", "array_contains", "array_create", "array_element",
     "array_filter", "array_find", "array_find_label", "array_interpolate_linear", "array_labels", "order",
-    "rearrange", "sort",
+    "rearrange", "sort", "array_modify", "array_create_labeled", "nan",
     # texts and dates (scalars)
-    "text_begins", "text_concat", "text_contains", "text_ends", "date_between", "date_difference", "date_shift",
+    "text_begins", "text_concat", "text_contains", "text_ends", "text_find", "date_between", "date_difference", "date_shift",
     # cubes: along t and bands only (dimension arguments checked below)
     "apply", "apply_dimension", "reduce_dimension", "filter_bands", "filter_temporal", "filter_labels",
     "aggregate_temporal", "aggregate_temporal_period", "anomaly", "climatological_normal", "mask",

@@ -140,6 +140,15 @@ def is_nan(args: ProcessArgs, env: EvalEnv) -> Any:
     return isinstance(x, float) and math.isnan(x)
 
 
+@process("is_infinite")
+def is_infinite(args: ProcessArgs, env: EvalEnv) -> Any:
+    x = _plain(args.get_required("x"))
+    if isinstance(x, xr.DataArray):
+        infinite = np.isinf(x) if x.dtype.kind == "f" else xr.zeros_like(x, dtype=bool)
+        return boolean_array(infinite, like=x)
+    return isinstance(x, float) and math.isinf(x)
+
+
 @process("is_valid")
 def is_valid(args: ProcessArgs, env: EvalEnv) -> Any:
     x = _plain(args.get_required("x"))

@@ -166,6 +166,11 @@ def e(args: ProcessArgs, env: EvalEnv) -> float:
     return math.e
 
 
+@process("nan")
+def nan(args: ProcessArgs, env: EvalEnv) -> float:
+    return math.nan
+
+
 @process("pi")
 def pi(args: ProcessArgs, env: EvalEnv) -> float:
     return math.pi
