@@ -81,6 +81,9 @@ class PipLayerBundling:
             )
         # Console scripts carry the host interpreter's shebang and are useless in a layer.
         shutil.rmtree(target / "bin", ignore_errors=True)
+        # Packages' own test suites (numpy's alone is ~10 MB) are dead weight under Lambda's 250 MB layer limit.
+        for suite in [path for path in target.rglob("tests") if path.is_dir()]:
+            shutil.rmtree(suite, ignore_errors=True)
         if sys.version_info[:2] != tuple(int(p) for p in self.python_version.split(".")):
             # pip compiled bytecode for the host interpreter, which the Lambda runtime cannot use
             for cache in list(target.rglob("__pycache__")):

@@ -37,6 +37,10 @@ _WILDCARDS = (
     (_regex(r"^Resource::arn:<AWS::Partition>:batch:<AWS::Region>:<AWS::AccountId>:job/\*$"),
      "batch:TerminateJob: job ids are random and Batch job ARNs hold no queue; scoping by tag (ABAC) needs the "
      "state machine to tag jobs at SubmitJob (docs/operations.md, 'Least privilege')"),
+    (_regex(r"^Resource::<Portal\w+\.Arn>/\*$"),
+     "CDK's BucketDeployment replaces the portal's built files in the portal's own bucket"),
+    (_regex(r"^Resource::arn:<AWS::Partition>:s3:::cdk-[a-z0-9]+-assets-<AWS::AccountId>-<AWS::Region>/\*$"),
+     "CDK's BucketDeployment reads the built portal from the CDK bootstrap's assets bucket"),
     (_regex(r"^Resource::arn:<AWS::Partition>:s3:::[a-z0-9.-]+/\*$"),
      "Read-only access to the assets of configured collection sources (infra/collections/*.json)"),
 )
@@ -69,6 +73,16 @@ _ACCEPTED = (
      None),
     ("AwsSolutions-SMG4", "The token key is rotated by the operator (docs/operations.md): the API verifies tokens "
                           "of the current and the previous key, so a rotation logs nobody out", None),
+    ("AwsSolutions-CFR3", "The portal's distribution serves static files; its API calls are logged by API Gateway. "
+                          "CloudFront standard logs need an ACL-enabled bucket, which the stage's log bucket "
+                          "(bucket-owner-enforced) is not", None),
+    ("AwsSolutions-CFR1", "The portal is for customers wherever they are; the order API decides who may order",
+     None),
+    ("AwsSolutions-CFR2", "As AwsSolutions-APIG3: WAF is optional (`wafRateLimit`); the portal serves static files",
+     None),
+    ("AwsSolutions-CFR4", "The distribution asks for TLS 1.2 (TLS_V1_2_2021); it applies with a custom domain's "
+                          "certificate, CloudFront's default *.cloudfront.net certificate cannot be restricted",
+     None),
     ("AwsSolutions-SF1", "The state machine logs errors; `logLevel: DEBUG` logs all events (cost)", None),
     ("AwsSolutions-VPC7", "The VPC only gives Batch tasks outbound access (no inbound rules, no NAT); flow logs "
                           "would cost more than the processing logs they add to", None),

@@ -51,6 +51,7 @@ class PortalProps:
     dockerfile: str = resources.PROCESSING_DOCKERFILE
     image_exclude: Sequence[str] = field(default_factory=lambda: tuple(constants.PROCESSING_IMAGE_EXCLUDE))
     log_retention: logs.RetentionDays = constants.DEFAULT_LOG_RETENTION
+    access_log_bucket: s3.IBucket | None = None  # the stage's S3 server access logs (Storage.access_log_bucket)
 
 
 class Portal(Construct):
@@ -86,6 +87,9 @@ class Portal(Construct):
         self.bucket = s3.Bucket(
             self, "Files", block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             encryption=s3.BucketEncryption.S3_MANAGED, enforce_ssl=True, removal_policy=RemovalPolicy.DESTROY,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            server_access_logs_bucket=props.access_log_bucket,
+            server_access_logs_prefix="portal/" if props.access_log_bucket else None,
             auto_delete_objects=True)  # built files only: the next deployment writes them again
         self.distribution = cloudfront.Distribution(
             self, "Distribution",

@@ -121,7 +121,7 @@ class StratusStack(Stack):
         # `-c stratus:portalBaseLayer=https://tiles.example/{z}/{x}/{y}.png` adds an online base layer
         base_layer = self.node.try_get_context("stratus:portalBaseLayer")
         self.portal = Portal(self, "Portal", PortalProps(
-            rest_api=self.api.rest_api, targets=targets,
+            rest_api=self.api.rest_api, targets=targets, access_log_bucket=self.storage.access_log_bucket,
             environment=settings_environment(**self.tables.settings(), **self.storage.settings()),
             base_layer={"url": base_layer,
                         "attribution": self.node.try_get_context("stratus:portalBaseLayerAttribution") or ""}
