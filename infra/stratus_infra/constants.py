@@ -121,6 +121,7 @@ PROCESSING_IMAGE_EXCLUDE = (
     ".git",
     ".gitignore",
     ".venv",
+    ".venv-*",  # the stac-api-validator's own environment (conformance)
     ".ci",
     ".pytest_cache",
     ".stratus",
@@ -140,6 +141,10 @@ PROCESSING_IMAGE_EXCLUDE = (
     "functions",
     "statemachines",
     "docs",
+    "portal",
+    "conformance",
+    "test-artifacts",
+    "ARCHITECTURE.md",
     "**/__pycache__",
     "**/*.pyc",
     "**/*.egg-info",
