@@ -167,11 +167,12 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         access=Access(tables=(table("jobs", READ), table("process_graphs", READ)),
                       objects=(objects("results", JOBS_ROOT, WRITE),)),
     ),
-    # PlanRun: the dry run of the run's snapshot over the catalog (as the API's estimate), then the plan and
-    # the Distributed Map's items beside the snapshot; a restart reads the last errored run's plan and records
+    # PlanRun: the engine plans the run's loads (the STAC search, the grid the tiles compute on: so it runs on
+    # the processing image), then the plan and the Distributed Map's items beside the snapshot; a restart reads
+    # the last errored run's plan and records
     "plan_run": FunctionSpec(
-        "PlanRun", "functions/workflow", "app.plan_handler", 120, 1024,
-        "Plans a run: one task, one big task or a fan-out over tiles",
+        "PlanRun", "containers/processing", "stratus_processing.plan_handler.lambda_handler", 300, 2048,
+        "Plans a run: one task, one big task or a fan-out over tiles", packaging="image",
         access=Access(objects=(objects("data", WHOLE_BUCKET, READ), objects("results", JOBS_ROOT, READ, WRITE))),
     ),
     "reaper": FunctionSpec(

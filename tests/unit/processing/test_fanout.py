@@ -17,7 +17,8 @@ import pytest
 import rasterio
 from rasterio.warp import transform_geom
 from stratus import catalog_layout
-from stratus.domain.fanout_plan import TileManifest, tile_windows
+from stratus.domain.fanout_plan import RunShape, TaskBudget, TileBounds, TileManifest, tile_windows
+from stratus.domain.run_planning import RunPlanner
 from stratus.domain.jobs import Job
 from stratus.domain.results import job_results
 from stratus.events import EventPublisher, JobStatus
@@ -31,6 +32,7 @@ from stratus_processing.fanout import run_tile
 from stratus_processing.io.stac import S3JsonStore, StacCatalog
 from stratus_processing.io.cog import RasterReader
 from stratus_processing.registry import DEFAULT_REGISTRY, ProcessRegistry
+from stratus_processing.run_loads import EngineLoadPlanner
 from stratus_processing.runner import EXIT_MISCONFIGURED, EXIT_OK, run_job
 from stratus_processing.tiling import plan_loads
 
@@ -452,3 +454,66 @@ def test_a_tile_of_a_plan_for_another_grid_fails_with_an_error_record(runs):
     assert record.status == "error" and record.error["code"] == "Internal"
     assert "120 × 84 px, the loads give 96 × 84 px" in record.error["message"]
     assert not record.assets and record.usage["duration"]["value"] > 0
+
+
+class DirectoryDocuments:
+    """PlanRun's `RunDocuments` on the directory S3 (no earlier runs: nothing to restart from)."""
+
+    def __init__(self, s3) -> None:
+        self.s3 = s3
+
+    def read_document(self, key):
+        path = self.s3.path(RESULTS_BUCKET, key)
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def write_document(self, key, document):
+        self.s3.put_object(Bucket=RESULTS_BUCKET, Key=key, Body=json.dumps(document).encode())
+
+    def modified_at(self, key):
+        return None
+
+    def run_ids(self, job_id):
+        return []
+
+    def keys_under(self, prefix):
+        return []
+
+
+class NoDryRun:
+    """The API's dry-run catalog, which PlanRun with the engine does not need."""
+
+    def collection(self, collection_id):
+        raise AssertionError("the dry run was asked")
+
+    items = collection
+
+
+def in_degrees(process):
+    """The graph with its load's extent in WGS84 degrees (the grid is then known exactly only to the engine)."""
+    west, south, east, north = (BOLZANO_EXTENT[k] for k in ("west", "south", "east", "north"))
+    box = utm_box(west, south, east, north)["coordinates"][0]
+    lons, lats = [p[0] for p in box], [p[1] for p in box]
+    process["process_graph"]["load"]["arguments"]["spatial_extent"] = {
+        "west": min(lons), "south": min(lats), "east": max(lons), "north": max(lats)}
+    return process
+
+
+@pytest.mark.parametrize("process", [in_degrees(ndvi_mean()), aggregated({"m": {**call("mean"), "result": True}})],
+                         ids=["extent in degrees", "aggregate_spatial over WGS84 geometries"])
+def test_planrun_with_the_engine_fans_out_grids_in_degrees_on_the_grid_the_tiles_compute_on(runs, process):
+    # Given a run whose grid only the engine sizes (reprojection), and tasks that hold 24 px tiles only
+    config = runs.config("planned")
+    runs.store_process(config, process)
+    engine = EngineLoadPlanner(StacCatalog(S3JsonStore(runs.s3, DEMO_BUCKET)), runs.rasters())
+    planner = RunPlanner(DirectoryDocuments(runs.s3), NoDryRun(), RESULTS_BUCKET,
+                         TaskBudget(max_load_bytes=EDGE * EDGE * 8 * 12), TileBounds(EDGE, EDGE, EDGE), loads=engine)
+    # When PlanRun plans it
+    planned = planner.plan(runs.job_id, "planned", config.graph_key, config.results_prefix)
+    # Then it fans out over the engine's own grid, which a tile step accepts (it refuses a plan of another size)
+    assert planned.shape is RunShape.FAN_OUT and planned.tiles >= 12, planned
+    manifest = TileManifest.from_json(runs.read_json({"key": catalog_layout.plan_key(config.results_prefix)}))
+    _, grid = plan_loads(process, EvalEnv(catalog=StacCatalog(S3JsonStore(runs.s3, DEMO_BUCKET)),
+                                          rasters=runs.rasters()))
+    assert (manifest.grid_width, manifest.grid_height) == (grid.width, grid.height)
+    south_east = manifest.tiles[-1].tile_id
+    assert runs.tiles(config, process, manifest, only={south_east}) == {south_east: EXIT_OK}
