@@ -76,9 +76,11 @@ class StratusStack(Stack):
             ),
         )
         # the processing reads the configured sources' documents and assets (load_collection)
-        for reader in (self.processing.job_role, self.processing.sync_function):
+        # (PlanRun too: the engine plans the loads, reading the assets' headers)
+        for reader in (self.processing.job_role, self.processing.sync_function, self.processing.plan_function):
             self.collections.grant_sources(reader, assets=True)
-        targets = targets.with_(functions={"sync_processing": self.processing.sync_function},
+        targets = targets.with_(functions={"sync_processing": self.processing.sync_function,
+                                           "plan_run": self.processing.plan_function},
                                 job_queue=self.processing.job_queue, job_definition=self.processing.job_definition)
         self.workflow = Workflow(
             self,
@@ -111,7 +113,6 @@ class StratusStack(Stack):
         )
         # the API's dry run (estimates, the sync size guard, order checks) searches the configured sources' items
         self.collections.grant_sources(self.api.function)
-        self.collections.grant_sources(self.workflow.plan_run)  # PlanRun's dry run, as the API's estimate
         targets = targets.with_(secrets={"token": self.api.token_secret})
         self.consumers = QueueConsumers(
             self, "Consumers", QueueConsumersProps(queues=self.queues, runtime=runtime, targets=targets)
