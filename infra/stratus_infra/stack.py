@@ -63,7 +63,7 @@ class StratusStack(Stack):
         # `stratus.resources`), growing as the parts are created: each part is granted when it is built.
         targets = Targets(tables=self.tables.tables, buckets=self.storage.buckets, queues=self.queues.queues,
                           email_identity_arn=self.mail.identity_arn,
-                          email_configuration_set_arn=self.mail.configuration_set_arn)
+                          email_configuration_set_arn=self.mail.configuration_set_arn, stage=config.stage)
         self.collections = Collections(self, "Collections", CollectionsProps(
             runtime=runtime, targets=targets, data_bucket=self.storage.data, config_file=config.collections_file))
         self.processing = Processing(

@@ -76,6 +76,7 @@ class Workflow(Construct):
         substitutions = {
             "PrepareJobFunctionArn": self.prepare_job.function_arn,
             "PlanRunFunctionArn": self.plan_run.function_arn,
+            "StageName": access.required("the stage's name", targets.stage),
             "StatusQueueUrl": targets.queues["status"].queue_url,
             "JobQueueArn": access.required("the Batch job queue", targets.job_queue).job_queue_arn,
             "JobDefinitionArn": access.required("the Batch job definition", targets.job_definition)

@@ -250,12 +250,19 @@ STATE_MACHINE_ACCESS = Access(invokes=("prepare_job", "plan_run"), sends_to=("st
                               objects=(objects("results", JOBS_ROOT, READ),),
                               state_machine=("states:StartExecution",),
                               map_runs=("states:DescribeMapRun", "states:DescribeExecution", "states:StopExecution"),
-                              batch=("batch:SubmitJob", "batch:DescribeJobs", "batch:TerminateJob"))
+                              batch=("batch:SubmitJob", "batch:TagResource", "batch:DescribeJobs",
+                                     "batch:TerminateJob"))
+
+# Every Batch job the state machine submits carries the stage's name under this tag, so `batch:TerminateJob` is
+# granted on the stage's own jobs only (job ids are random: the tag is what names them), and tagging at
+# SubmitJob (`batch:TagResource`) only with that tag and value.
+BATCH_JOB_STAGE_TAG = "stratus:stage"
 
 # Names the ASL file uses as ${...} substitutions; CDK and the local runtime both fill exactly these.
 STATE_MACHINE_SUBSTITUTIONS = (
     "PrepareJobFunctionArn",
     "PlanRunFunctionArn",
+    "StageName",  # the value of every Batch job's BATCH_JOB_STAGE_TAG
     "StatusQueueUrl",
     "JobQueueArn",
     "JobDefinitionArn",
