@@ -17,6 +17,7 @@ Events: log entries prefixed with the tile id, at most a `running` status; never
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -33,9 +34,11 @@ from stratus.tiling_rules import SAVE_PROCESS
 from stratus_processing import cube as cubes
 from stratus_processing.env import EvalEnv
 from stratus_processing.errors import describe_failure
+from stratus_processing.frozen_loads import loads_from_json
 from stratus_processing.graph import ProcessGraph, evaluate_graph, numeric_conventions
 from stratus_processing.grid import Grid
 from stratus_processing.io.cog import RasterReader
+from stratus_processing.io.load import LoadPlan
 from stratus_processing.io.save import write_env
 from stratus_processing.io.sources import ConfiguredCatalog, secrets_manager_headers
 from stratus_processing.io.stac import DocumentReader, S3JsonStore
@@ -106,21 +109,23 @@ def tile_of(manifest: TileManifest, tile_id: str) -> Tile:
 
 
 def evaluate_tile(process: dict[str, Any], env: EvalEnv, manifest: TileManifest, tile: Tile, *,
-                  registry: ProcessRegistry = DEFAULT_REGISTRY) -> dict[str, Any]:
-    """Evaluate `process` on `tile` into `env.results`; returns the aggregate_spatial parts."""
+                  registry: ProcessRegistry = DEFAULT_REGISTRY,
+                  frozen: Mapping[str, LoadPlan] | None = None) -> dict[str, Any]:
+    """Evaluate `process` on `tile` into `env.results`; returns the aggregate_spatial parts. `frozen`: the
+    run's load plans as PlanRun made them (else the step plans the loads itself)."""
     fanout = FanoutStep(origin=(tile.window.row_off, tile.window.col_off))
     env = replace(env, fanout=fanout)
     graph = ProcessGraph(process["process_graph"])
     if tiling_obstacle(graph) is None:
         try:
             tiled = run_tiled(process, env, registry=registry, window=tuple(tile.window.to_json()),
-                              grid_size=(manifest.grid_width, manifest.grid_height))
+                              grid_size=(manifest.grid_width, manifest.grid_height), frozen=frozen)
         except ValueError as exc:  # the plan's grid is not the one the loads give
             raise InternalException(message=f"The tile plan does not fit the run's grid: {exc}") from exc
         if tiled.ran:
             return fanout.partials
         env.reporter.log(f"Evaluating the tile at once: {tiled.reason}")
-    planned = plan_loads(process, env, registry=registry)
+    planned = plan_loads(process, env, registry=registry, frozen=frozen)
     if isinstance(planned, str):
         raise InternalException(message=f"This graph cannot be evaluated by tile: {planned}")
     context, grid = planned
@@ -180,7 +185,9 @@ def run_tile(config: RunConfig, tile_id: str, settings: Settings, *, s3: Any, pu
                           user_processes=snapshot.user_processes)
             reporter.log(f"Evaluating tile {tile_id}: window {tile.window.to_json()} of the "
                          f"{manifest.grid_width} × {manifest.grid_height} px grid")
-            partials = evaluate_tile(snapshot.process, env, manifest, tile, registry=registry)
+            frozen = loads_from_json(read_json(s3, settings.results_bucket,
+                                               catalog_layout.load_plans_key(config.results_prefix)))
+            partials = evaluate_tile(snapshot.process, env, manifest, tile, registry=registry, frozen=frozen)
             record = tile_record(tile_id, store, partials, meter.usage())
             write_json(s3, settings.results_bucket, record_key, record.to_json())
             reporter.log(f"Tile complete: {len(store.assets)} file(s), record at {record_key}")

@@ -9,6 +9,7 @@ import json
 import logging
 import shutil
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from stratus_processing.fanout import run_tile
 from stratus_processing.io.stac import S3JsonStore, StacCatalog
 from stratus_processing.io.cog import RasterReader
 from stratus_processing.registry import DEFAULT_REGISTRY, ProcessRegistry
+from stratus_processing.frozen_loads import loads_from_json
 from stratus_processing.run_loads import EngineLoadPlanner
 from stratus_processing.runner import EXIT_MISCONFIGURED, EXIT_OK, run_job
 from stratus_processing.tiling import plan_loads
@@ -512,8 +514,14 @@ def test_planrun_with_the_engine_fans_out_grids_in_degrees_on_the_grid_the_tiles
     # Then it fans out over the engine's own grid, which a tile step accepts (it refuses a plan of another size)
     assert planned.shape is RunShape.FAN_OUT and planned.tiles >= 12, planned
     manifest = TileManifest.from_json(runs.read_json({"key": catalog_layout.plan_key(config.results_prefix)}))
-    _, grid = plan_loads(process, EvalEnv(catalog=StacCatalog(S3JsonStore(runs.s3, DEMO_BUCKET)),
-                                          rasters=runs.rasters()))
+    context, grid = plan_loads(process, EvalEnv(catalog=StacCatalog(S3JsonStore(runs.s3, DEMO_BUCKET)),
+                                                rasters=runs.rasters()))
     assert (manifest.grid_width, manifest.grid_height) == (grid.width, grid.height)
+    # and the engine's load plans are frozen beside the plan, exactly
+    frozen = loads_from_json(runs.read_json({"key": catalog_layout.load_plans_key(config.results_prefix)}))
+    assert frozen == context.loads
+    # which a tile step takes instead of searching the catalog again (here it has none to search)
     south_east = manifest.tiles[-1].tile_id
-    assert runs.tiles(config, process, manifest, only={south_east}) == {south_east: EXIT_OK}
+    no_catalog = replace(SETTINGS, data_bucket="no-such-bucket")
+    assert run_tile(config, south_east, no_catalog, s3=runs.s3, publisher=runs.publisher(),
+                    rasters=runs.rasters()) == EXIT_OK

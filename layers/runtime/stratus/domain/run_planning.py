@@ -61,11 +61,20 @@ class RunDocuments(Protocol):
     def keys_under(self, prefix: str) -> Iterable[str]: ...
 
 
-class LoadPlanner(Protocol):
-    """The engine's planning of a run's loads (`stratus_processing.run_loads`): each load on the grid the
-    tile steps compute on, or why the engine reads the loads whole (then no tile step could run)."""
+@dataclass(frozen=True)
+class PlannedLoads:
+    """The engine's plan of a run's loads: each load on the grid the tile steps compute on, and the plans
+    themselves as JSON, which the tile steps read instead of planning again (`catalog_layout.load_plans_key`)."""
 
-    def estimate(self, snapshot: Mapping[str, Any]) -> GraphEstimate | str: ...
+    estimate: GraphEstimate
+    frozen: Any = None
+
+
+class LoadPlanner(Protocol):
+    """The engine's planning of a run's loads (`stratus_processing.run_loads`), or why the engine reads the
+    loads whole (then no tile step could run)."""
+
+    def estimate(self, snapshot: Mapping[str, Any]) -> PlannedLoads | str: ...
 
 
 @dataclass(frozen=True)
@@ -114,7 +123,7 @@ class RunPlanner:
         graph = (snapshot or {}).get("process_graph") or {}
         default = self._budget.size
         ids = {"job_id": job_id, "run_id": run_id}
-        engine_grid: GraphEstimate | str | None = None
+        engine_grid: PlannedLoads | str | None = None
         if self._loads is not None and snapshot is not None:
             try:
                 engine_grid = self._loads.estimate(snapshot)
@@ -127,15 +136,15 @@ class RunPlanner:
                                exc_info=True)
                 return PlannedRun(RunShape.ONE_TASK, default.vcpu, default.memory_mib, False)
         try:
-            if isinstance(engine_grid, GraphEstimate):
-                estimate = engine_grid
+            if isinstance(engine_grid, PlannedLoads):
+                estimate = engine_grid.estimate
             else:
                 estimate = estimate_graph(graph, self._catalog.collection, self._catalog.items)
             plan = plan_run(graph, estimate, self._budget, self._bounds)
         except Exception:  # the dry run is advice: the engine reports a graph's own errors
             logger.warning("the run could not be planned; it runs as one task", extra=ids, exc_info=True)
             estimate, plan = GraphEstimate(()), RunPlan(RunShape.ONE_TASK, default)
-        if plan.shape is RunShape.FAN_OUT and not isinstance(engine_grid, GraphEstimate):
+        if plan.shape is RunShape.FAN_OUT and not isinstance(engine_grid, PlannedLoads):
             if isinstance(engine_grid, str):  # the engine reads these loads whole: a tile step could not run
                 obstacles = (Unsplittable("", "load_collection", f"the engine reads the loads whole: {engine_grid}"),)
             else:
@@ -153,6 +162,8 @@ class RunPlanner:
         manifest = plan.manifest
         previous, finished = self._reusable(job_id, run_id, manifest, snapshot_hash(snapshot))
         to_run = [tile.to_json() for tile in manifest.tiles if tile.tile_id not in finished]
+        if isinstance(engine_grid, PlannedLoads) and engine_grid.frozen is not None:  # before the tiles read them
+            self._documents.write_document(catalog_layout.load_plans_key(results_prefix), engine_grid.frozen)
         self._documents.write_document(catalog_layout.plan_key(results_prefix), manifest.to_json())
         tiles_key = catalog_layout.tile_items_key(results_prefix)
         self._documents.write_document(tiles_key, to_run)
