@@ -235,6 +235,9 @@ def test_aggregate_spatial_over_wgs84_geometries_fans_out_and_gives_the_single_t
     run_to_end(many, "finished")
     (run, jobs), = settled_batch_jobs(endpoint, many.job_id).items()
     assert steps_of(jobs, many.job_id, run) == sorted([*TILES, "combine"])
+    # each submitted with the stage's tag, on which batch:TerminateJob is conditioned in AWS
+    described = aws(endpoint, "batch").describe_jobs(jobs=[j["jobId"] for j in jobs])["jobs"]
+    assert [j.get("tags") for j in described] == [{"stratus:stage": "local"}] * len(jobs)
     # Then the numbers are the single task's
     many.get_results().download_files(tmp_path / "many")
     actual = json.loads((tmp_path / "many" / "result.json").read_text())

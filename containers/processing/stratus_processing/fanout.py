@@ -187,6 +187,8 @@ def run_tile(config: RunConfig, tile_id: str, settings: Settings, *, s3: Any, pu
                          f"{manifest.grid_width} × {manifest.grid_height} px grid")
             frozen = loads_from_json(read_json(s3, settings.results_bucket,
                                                catalog_layout.load_plans_key(config.results_prefix)))
+            if frozen is not None:
+                reporter.log("Reading with the run's load plans (made once by PlanRun)")
             partials = evaluate_tile(snapshot.process, env, manifest, tile, registry=registry, frozen=frozen)
             record = tile_record(tile_id, store, partials, meter.usage())
             write_json(s3, settings.results_bucket, record_key, record.to_json())
