@@ -9,8 +9,9 @@ The tile's outputs are pixel for pixel that window of the single task's outputs:
   the parts of each geometry's statistics over the window's pixels (`partials`), and vector outputs
   are left to the combine step (`combine`), which writes them from the parts of all tiles.
 
-Events: log entries prefixed with the tile id, at most a `running` status; never `finished` or
-`error` for the job (the combine step and the state machine decide those). A failing graph gives an
+Events: log entries prefixed with the tile id, `running` at the start and, once its record is written, `running`
+with the run's progress (the share of its tiles with a record, `run_progress`); never `finished` or `error` for
+the job (the combine step and the state machine decide those). A failing graph gives an
 `error` record and exit code 1.
 """
 
@@ -155,6 +156,32 @@ def evaluate_tile(process: dict[str, Any], env: EvalEnv, manifest: TileManifest,
     return fanout.partials
 
 
+def run_progress(s3: Any, bucket: str, results_prefix: str, manifest: TileManifest) -> int:
+    """Percent of the run's tiles done: those with a record (finished or failed) and, on a restart, those reused
+    from the previous run (the plan's tiles not in `tiles.json`). At most 99: the combine step reports 100. The
+    tiles end in any order; the jobs table keeps the highest progress reported."""
+    to_run = read_json(s3, bucket, catalog_layout.tile_items_key(results_prefix))
+    reused = len(manifest.tiles) - len(to_run) if isinstance(to_run, list) else 0
+    records, token = 0, {}
+    while True:
+        page = s3.list_objects_v2(Bucket=bucket, Prefix=f"{results_prefix}tiles/", **token)
+        records += sum(1 for entry in page.get("Contents", []) if entry["Key"].endswith("/record.json"))
+        if not page.get("IsTruncated"):
+            break
+        token = {"ContinuationToken": page["NextContinuationToken"]}
+    return min(99, 100 * (reused + records) // len(manifest.tiles))
+
+
+def report_progress(reporter: Any, s3: Any, bucket: str, results_prefix: str, manifest: TileManifest | None) -> None:
+    """Best effort: a progress report never fails a tile."""
+    if manifest is None:
+        return
+    try:
+        reporter.status(JobStatus.RUNNING, progress=run_progress(s3, bucket, results_prefix, manifest))
+    except Exception:  # noqa: BLE001
+        logger.warning("Could not report the run's progress", exc_info=True)
+
+
 def tile_record(tile_id: str, store: ResultStore, partials: dict[str, Any], usage: dict[str, Any]) -> TileRecord:
     manifest = build_manifest(store.assets)
     return TileRecord(tile_id, TILE_FINISHED, assets=manifest.assets, partials=partials, usage=usage)
@@ -170,6 +197,7 @@ def run_tile(config: RunConfig, tile_id: str, settings: Settings, *, s3: Any, pu
         reporter = TileLogReporter(run_reporter, tile_id)
         record_key = catalog_layout.tile_record_key(config.results_prefix, tile_id)
         run_reporter.status(JobStatus.RUNNING)
+        manifest = None
         try:
             manifest = read_plan(s3, settings.results_bucket, config.results_prefix)
             tile = tile_of(manifest, tile_id)
@@ -193,6 +221,7 @@ def run_tile(config: RunConfig, tile_id: str, settings: Settings, *, s3: Any, pu
             record = tile_record(tile_id, store, partials, meter.usage())
             write_json(s3, settings.results_bucket, record_key, record.to_json())
             reporter.log(f"Tile complete: {len(store.assets)} file(s), record at {record_key}")
+            report_progress(run_reporter, s3, settings.results_bucket, config.results_prefix, manifest)
             return EXIT_OK
         except Exception as exc:  # noqa: BLE001 - every failure must reach the job log and the record
             report_failure(reporter, exc, send_status=False)
@@ -203,4 +232,6 @@ def run_tile(config: RunConfig, tile_id: str, settings: Settings, *, s3: Any, pu
                 write_json(s3, settings.results_bucket, record_key, record.to_json())
             except Exception:  # noqa: BLE001 - the map run still sees the task fail
                 logger.exception("Could not write the error record of tile %s", tile_id)
+            else:
+                report_progress(run_reporter, s3, settings.results_bucket, config.results_prefix, manifest)
             return EXIT_FAILED

@@ -29,7 +29,7 @@ from stratus_processing import __main__ as entrypoint
 from stratus_processing.combine import EXIT_FAILED, combine_graph, run_combine
 from stratus_processing.errors import NoDataAvailableException
 from stratus_processing.env import EvalEnv
-from stratus_processing.fanout import run_tile
+from stratus_processing.fanout import run_progress, run_tile
 from stratus_processing.io.stac import S3JsonStore, StacCatalog
 from stratus_processing.io.cog import RasterReader
 from stratus_processing.registry import DEFAULT_REGISTRY, ProcessRegistry
@@ -267,13 +267,15 @@ def test_a_pixel_local_graph_gives_the_single_tasks_pixels_over_16_tiles(runs, t
     assert stats["minimum"] == expected["minimum"] and stats["maximum"] == expected["maximum"]
     assert stats["mean"] == pytest.approx(expected["mean"], rel=1e-6)
 
-    # tile steps log with their tile id and send at most `running`; combine sends the usage summed
+    # tile steps log with their tile id and send only `running`: at their start, and with the share of the run's
+    # tiles done after their record; combine sends 100 and the usage summed
     logs = runs.sqs.messages[LOG_QUEUE]
     tile_logs = [entry for entry in logs if entry["message"].startswith("tile r0001c0002: ")]
     assert tile_logs and any("window [48, 24, 24, 24]" in entry["message"] for entry in tile_logs)
     statuses = runs.sqs.messages[STATUS_QUEUE][single_statuses:]
-    assert len(statuses) == 17 and {s["status"] for s in statuses} == {"running"}
-    assert [s for s in statuses if s.get("progress") is not None] == [statuses[-1]]  # the combine's 100
+    assert len(statuses) == 16 * 2 + 1 and {s["status"] for s in statuses} == {"running"}
+    progress = [s["progress"] for s in statuses if s.get("progress") is not None]
+    assert progress == [100 * done // 16 for done in range(1, 16)] + [99, 100]  # 16 tiles in turn, the combine
     assert statuses[-1]["progress"] == 100
     cpu = statuses[-1]["usage"]["cpu"]["value"]
     record = TileRecord.from_json(json.loads(runs.s3.path(
@@ -319,9 +321,11 @@ def test_aggregate_spatial_combines_to_the_single_tasks_numbers(runs):
     fanned = runs.fanned_out(aggregated(statistics_reducer()), halo=2)
 
     assert set(fanned.assets) == set(single.assets) == {"result.json"}
-    # the combine step evaluates the aggregation without progress reports: the job's progress is the map's
+    # the combine step evaluates the aggregation without progress reports of its own: the job's progress is the
+    # tiles' (done in turn here), then the combine's 100
     assert [s["progress"] for s in runs.sqs.messages[STATUS_QUEUE]
-            if s["run_id"] == "fanned" and s.get("progress") is not None] == [100]
+            if s["run_id"] == "fanned" and s.get("progress") is not None] == [
+        min(99, 100 * done // 16) for done in range(1, 17)] + [100]
     expected, got = runs.read_json(single.assets["result.json"]), runs.read_json(fanned.assets["result.json"])
     assert got.keys() == expected.keys()
     want = np.array([expected[date] for date in expected], dtype=float)  # date, geometry, band × statistic
@@ -525,3 +529,19 @@ def test_planrun_with_the_engine_fans_out_grids_in_degrees_on_the_grid_the_tiles
     no_catalog = replace(SETTINGS, data_bucket="no-such-bucket")
     assert run_tile(config, south_east, no_catalog, s3=runs.s3, publisher=runs.publisher(),
                     rasters=runs.rasters()) == EXIT_OK
+
+
+def test_a_restarts_progress_counts_the_tiles_it_reuses(runs):
+    # Given a restart that runs 2 of the plan's 16 tiles (the rest reused from the errored run), one done
+    config = runs.config("restart")
+    manifest = TileManifest(96, 84, EDGE, 0, tuple(tile_windows(96, 84, EDGE)))
+    to_run = [tile.to_json() for tile in manifest.tiles[:2]]
+    runs.s3.put_object(Bucket=RESULTS_BUCKET, Key=catalog_layout.tile_items_key(config.results_prefix),
+                       Body=json.dumps(to_run).encode())
+    runs.s3.put_object(Bucket=RESULTS_BUCKET, Key=catalog_layout.tile_record_key(config.results_prefix, "r0000c0000"),
+                       Body=b"{}")
+    # Then the run is 15 of 16 tiles done; and with both done, 99: the combine step reports 100
+    assert run_progress(runs.s3, RESULTS_BUCKET, config.results_prefix, manifest) == 100 * 15 // 16
+    runs.s3.put_object(Bucket=RESULTS_BUCKET, Key=catalog_layout.tile_record_key(config.results_prefix, "r0000c0001"),
+                       Body=b"{}")
+    assert run_progress(runs.s3, RESULTS_BUCKET, config.results_prefix, manifest) == 99
