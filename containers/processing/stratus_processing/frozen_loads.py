@@ -1,7 +1,7 @@
-"""A fanned-out run's load plans, frozen once by PlanRun (`run_loads`) beside its `plan.json`, so no tile step
-repeats the whole run's STAC search and load planning (docs/fanout.md): the `LoadPlan` of every load node as
-JSON, read back by each tile step. Exact round trip: CRS as its EPSG code or WKT, the transform's six numbers, the items' own
-documents, geometries as GeoJSON."""
+"""A fanned-out run's load plans, frozen once by PlanRun (`run_loads`) beside its `plan.json`, so no tile
+step repeats the whole run's STAC search and load planning (docs/fanout.md): the `LoadPlan` of every load
+node as JSON, read back by each tile step. Exact round trip: CRS as its EPSG code or WKT, the transform's six
+numbers, the items' own documents, geometries as GeoJSON."""
 
 from __future__ import annotations
 
@@ -48,7 +48,8 @@ def _plan_to_json(plan: LoadPlan) -> dict[str, Any]:
 def _plan_from_json(document: Mapping[str, Any]) -> LoadPlan:
     items = {item_id: _item_from_json(item) for item_id, item in document["items"].items()}
     geometries = document.get("geometries")
-    return LoadPlan(grid=_grid_from_json(document["grid"]), bands=tuple(BandInfo(**band) for band in document["bands"]),
+    return LoadPlan(grid=_grid_from_json(document["grid"]),
+                    bands=tuple(BandInfo(**band) for band in document["bands"]),
                     days=tuple(tuple(items[item_id] for item_id in day) for day in document["days"]),
                     apply_scale=bool(document["apply_scale"]),
                     footprints={item_id: tuple(bounds) for item_id, bounds in document["footprints"].items()},
@@ -57,12 +58,13 @@ def _plan_from_json(document: Mapping[str, Any]) -> LoadPlan:
 
 def _grid_to_json(grid: Grid) -> dict[str, Any]:
     code = grid.crs.to_epsg(confidence_threshold=100)  # an EPSG CRS stays one (the outputs' CRS says so)
-    return {"crs": f"EPSG:{code}" if code else grid.crs.to_wkt(), "transform": list(grid.transform)[:6], "width": grid.width,
-            "height": grid.height}
+    return {"crs": f"EPSG:{code}" if code else grid.crs.to_wkt(), "transform": list(grid.transform)[:6],
+            "width": grid.width, "height": grid.height}
 
 
 def _grid_from_json(document: Mapping[str, Any]) -> Grid:
-    return Grid(CRS.from_user_input(document["crs"]), Affine(*document["transform"]), document["width"], document["height"])
+    return Grid(CRS.from_user_input(document["crs"]), Affine(*document["transform"]), document["width"],
+                document["height"])
 
 
 def _item_to_json(item: StacItem) -> dict[str, Any]:
