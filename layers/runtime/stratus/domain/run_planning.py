@@ -146,7 +146,10 @@ class RunPlanner:
             estimate, plan = GraphEstimate(()), RunPlan(RunShape.ONE_TASK, default)
         if plan.shape is RunShape.FAN_OUT and not isinstance(engine_grid, PlannedLoads):
             if isinstance(engine_grid, str):  # the engine reads these loads whole: a tile step could not run
-                obstacles = (Unsplittable("", "load_collection", f"the engine reads the loads whole: {engine_grid}"),)
+                obstacles = tuple(Unsplittable(str(node_id), str(node.get("process_id")),
+                                               f"the engine reads the loads whole: {engine_grid}")
+                                  for node_id, node in graph.items() if isinstance(node, Mapping)
+                                  and node.get("process_id") in ("load_collection", "load_stac"))
             else:
                 obstacles = tuple(Unsplittable(node_id, "load_collection", GRID_UNKNOWN)
                                   for node_id in inexact_grid_loads(graph))
