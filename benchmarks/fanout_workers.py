@@ -1,8 +1,8 @@
 """A 16-tile fanned-out job on the local system with 1 and with 2 local Batch workers (issue 12's benchmark).
 
 Each variant starts its own local system (`python -m stratus_local`) planning 75 px tiles over the demo
-collection's 300 x 300 px Bolzano scene (4 x 4 tiles, as `tests/e2e/test_fanout.py`) with
-`STRATUS_LOCAL_BATCH_WORKERS` 1 or 2, runs the same job (a 5 x 5 kernel over four bands and six dates, then
+collection's 300 x 300 px Bolzano scene (4 x 4 tiles) with
+`STRATUS_LOCAL_BATCH_WORKERS` 1 or 2, runs the same job (an 11 x 11 kernel over four bands and six dates, then
 the mean over time) and measures the wall time from `POST /jobs/{id}/results` to `finished`. Also prints the
 per-tile figures the tile records hold (CPU seconds, wall seconds, peak memory), for the capacity model
 (docs/fanout.md, section 4).
@@ -38,7 +38,8 @@ def graph(connection):
     cube = connection.load_collection("sentinel-2-l2a-demo", spatial_extent=BOLZANO_TILE,
                                       temporal_extent=["2022-06-01", "2022-07-01"],
                                       bands=["B02", "B03", "B04", "B08"])
-    return cube.apply_kernel([[1] * 5 for _ in range(5)], factor=1 / 25).reduce_dimension("t", reducer="mean")
+    # an 11 x 11 kernel: enough compute per tile that the tile's work, not the process start, is measured
+    return cube.apply_kernel([[1] * 11 for _ in range(11)], factor=1 / 121).reduce_dimension("t", reducer="mean")
 
 
 def run_once(connection) -> tuple[str, float]:
@@ -66,6 +67,34 @@ def tile_figures(endpoint: str, job_id: str) -> list[dict]:
     return records
 
 
+def batch_timeline(endpoint: str, job_id: str) -> list[dict]:
+    """The job's Batch jobs (tiles and combine) with their createdAt / startedAt / stoppedAt (ms)."""
+    batch = boto3.client("batch", endpoint_url=endpoint, region_name="eu-central-1", aws_access_key_id="testing",
+                         aws_secret_access_key="testing")
+    queue = batch.describe_job_queues()["jobQueues"][0]["jobQueueArn"]
+    summaries = batch.list_jobs(jobQueue=queue, filters=[{"name": "JOB_NAME", "values": [f"stratus-{job_id}-*"]}])
+    ids = [s["jobId"] for s in summaries["jobSummaryList"]]
+    return batch.describe_jobs(jobs=ids)["jobs"] if ids else []
+
+
+def overhead(timeline: list[dict], records: list[dict], wall_s: float, workers: int) -> dict[str, float]:
+    """Where the wall time goes (seconds): per tile process (start to exit), per tile in the task (its record's
+    duration: read, compute, write), process start-up (the difference: interpreter, imports, planning the
+    loads), and the workers' idle time (orchestration: the map starting children, `.sync` polls, PlanRun,
+    the combine's wait)."""
+    tiles = [j for j in timeline if not j["jobName"].endswith("-combine") and j.get("startedAt")
+             and j.get("stoppedAt")]
+    process = [(j["stoppedAt"] - j["startedAt"]) / 1000 for j in tiles]
+    in_task = [v for v in (usage_value(r, "duration") for r in records) if isinstance(v, (int, float))]
+    busy = sum((j["stoppedAt"] - j["startedAt"]) / 1000 for j in timeline if j.get("startedAt") and j.get("stoppedAt"))
+    idle = max(0.0, wall_s * workers - busy)
+    figures = {"tile process s (median)": statistics.median(process) if process else float("nan"),
+               "tile in-task s (median)": statistics.median(in_task) if in_task else float("nan"),
+               "worker idle s per task": idle / max(1, len(timeline))}
+    figures["tile start-up s (median)"] = figures["tile process s (median)"] - figures["tile in-task s (median)"]
+    return figures
+
+
 def variant(workers: int, runs: int) -> tuple[list[float], list[dict]]:
     password = secrets.token_urlsafe(12)
     with local_system(password, env={**SETTINGS, "STRATUS_LOCAL_BATCH_WORKERS": str(workers)}) as (url, output):
@@ -77,6 +106,10 @@ def variant(workers: int, runs: int) -> tuple[list[float], list[dict]]:
             job_id, seconds = run_once(connection)
             times.append(seconds)
             records = tile_figures(endpoint, job_id)
+            timeline = batch_timeline(endpoint, job_id)
+            split = ", ".join(f"{name} {value:.2f}" for name, value in
+                              overhead(timeline, records, seconds, workers).items())
+            print(f"{workers} worker(s): {seconds:.1f} s wall, {len(timeline)} Batch jobs; {split}", flush=True)
         return times, records
 
 

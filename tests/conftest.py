@@ -36,7 +36,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     tests_dir = os.path.dirname(__file__)
     for item in items:
         top = os.path.relpath(str(item.path), tests_dir).split(os.sep, 1)[0]
-        if top in _SHARED_SESSION_GROUPS:
+        if top in _SHARED_SESSION_GROUPS and item.get_closest_marker("xdist_group") is None:  # else its own
             item.add_marker(pytest.mark.xdist_group(_SHARED_SESSION_GROUPS[top]))
 
 

@@ -2,7 +2,8 @@
 
 PrepareJob: freeze the job's process for this run in S3 (`stratus.domain.runs.RunPreparation`) and return
 the pointers the Batch job gets. A run that is no longer the job's current one raises `StaleRunError`,
-which the state machine's Catch handles. PlanRun: one task or a fan-out (`stratus.domain.run_planning`)."""
+which the state machine's Catch handles. PlanRun runs on the processing image (`stratus_processing.plan_handler`):
+it plans the run's loads with the engine."""
 
 from functools import cache
 
@@ -23,13 +24,3 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     run = backend().run_preparation.prepare(event["job_id"], event["run_id"])
     logger.info("job prepared", extra={"job_id": run.job_id, "run_id": run.run_id, "graph_key": run.graph_key})
     return run.prepared()
-
-
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
-def plan_handler(event: dict, context: LambdaContext) -> dict:
-    """PlanRun: one task, one big task or a fan-out over tiles (`stratus.domain.run_planning`)."""
-    planned = backend().run_planner.plan(event["job_id"], event["run_id"], event["graph_key"], event["results_prefix"])
-    logger.info("run planned", extra={"job_id": event["job_id"], "run_id": event["run_id"],
-                                      "shape": planned.shape.value, "tiles": planned.tiles})
-    return planned.to_output()

@@ -17,7 +17,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 
-from stratus.resources import DELETE, READ, SECRETS, WRITE, Access
+from stratus.resources import BATCH_JOB_STAGE_TAG, DELETE, READ, SECRETS, WRITE, Access
 from stratus_infra import constants
 
 # Step Functions actions by the resource they apply to.
@@ -49,6 +49,8 @@ class Targets:
     :param email_configuration_set_arn: The SES configuration set e-mails are sent with (SES authorizes
         `SendEmail` on it too). @default None
     :param dead_letter_queues: Queue key -> its DLQ (`Access.sends_to_dlq_of`). @default {}
+    :param stage: The deployment's stage: the value of every Batch job's `resources.BATCH_JOB_STAGE_TAG`, on which
+        `batch:TerminateJob` and `batch:TagResource` are conditioned. @default None
     """
 
     tables: Mapping[str, dynamodb.ITable]
@@ -62,6 +64,7 @@ class Targets:
     email_identity_arn: str | None = None
     email_configuration_set_arn: str | None = None
     dead_letter_queues: Mapping[str, sqs.IQueue] = field(default_factory=dict)
+    stage: str | None = None
 
     def with_(self, *, secrets: Mapping[str, secretsmanager.ISecret] | None = None,
               functions: Mapping[str, lambda_.IFunction] | None = None, **others: object) -> Targets:
@@ -172,10 +175,13 @@ def _grant_batch(principal: iam.IGrantable, actions: tuple[str, ...], targets: T
         rest.discard("batch:SubmitJob")
         required("the Batch job definition", targets.job_definition).grant_submit_job(
             principal, required("the Batch job queue", targets.job_queue))
-    if "batch:TerminateJob" in rest:
-        rest.discard("batch:TerminateJob")
-        jobs = Stack.of(principal).format_arn(service="batch", resource="job", resource_name="*")  # ids are random
-        iam.Grant.add_to_principal(grantee=principal, actions=["batch:TerminateJob"], resource_arns=[jobs])
+    jobs = Stack.of(principal).format_arn(service="batch", resource="job", resource_name="*")  # ids are random
+    for action, condition in (("batch:TerminateJob", "aws:ResourceTag"), ("batch:TagResource", "aws:RequestTag")):
+        if action in rest:  # the stage's own jobs only: tagged by the state machine at SubmitJob
+            rest.discard(action)
+            principal.grant_principal.add_to_principal_policy(iam.PolicyStatement(
+                actions=[action], resources=[jobs], conditions={"StringEquals": {
+                    f"{condition}/{BATCH_JOB_STAGE_TAG}": required("the stage's name", targets.stage)}}))
     unscoped = sorted(rest & BATCH_UNSCOPED_ACTIONS)
     if unscoped:
         rest -= BATCH_UNSCOPED_ACTIONS

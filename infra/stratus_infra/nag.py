@@ -35,8 +35,8 @@ _WILDCARDS = (
     (_regex(r"^Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:.*/\*$"),
      "Child executions of the job state machine's Distributed Map (one per tile; names made by Step Functions)"),
     (_regex(r"^Resource::arn:<AWS::Partition>:batch:<AWS::Region>:<AWS::AccountId>:job/\*$"),
-     "batch:TerminateJob: job ids are random and Batch job ARNs hold no queue; scoping by tag (ABAC) needs the "
-     "state machine to tag jobs at SubmitJob (docs/operations.md, 'Least privilege')"),
+     "batch:TerminateJob and batch:TagResource: job ids are random and Batch job ARNs hold no queue; both are "
+     "conditioned on the stage's tag (stratus:stage), which the state machine sets at SubmitJob"),
     (_regex(r"^Resource::<Portal\w+\.Arn>/\*$"),
      "CDK's BucketDeployment replaces the portal's built files in the portal's own bucket"),
     (_regex(r"^Resource::arn:<AWS::Partition>:s3:::cdk-[a-z0-9]+-assets-<AWS::AccountId>-<AWS::Region>/\*$"),

@@ -149,32 +149,38 @@ class Processing(Construct):
             propagate_tags=True,
         )
 
-        # The same image answers synchronous requests (POST /result) as a Lambda function: same code, same
-        # asset (CDK builds it once), started through the Lambda runtime interface client instead of Batch.
-        sync_spec = resources.FUNCTIONS["sync_processing"]
-        self.sync_function = lambda_.DockerImageFunction(
+        # The same image answers synchronous requests (POST /result) as a Lambda function, and plans runs
+        # (PlanRun: the engine plans the loads, so the tiles are windows of the grid they compute on): same
+        # code, same asset (CDK builds it once), started through the Lambda runtime interface client.
+        self.sync_function = self._image_function(props, "sync_processing", "SyncLogs")
+        self.plan_function = self._image_function(props, "plan_run", "PlanRunLogs")
+
+    def _image_function(self, props: ProcessingProps, key: str, log_group_id: str) -> lambda_.DockerImageFunction:
+        spec = resources.FUNCTIONS[key]
+        function = lambda_.DockerImageFunction(
             self,
-            sync_spec.logical_name,
-            description=sync_spec.description,
+            spec.logical_name,
+            description=spec.description,
             code=lambda_.DockerImageCode.from_image_asset(
                 str(props.build_context),
                 file=props.dockerfile,
                 exclude=list(props.image_exclude),
                 platform=ecr_assets.Platform.LINUX_AMD64,
                 entrypoint=["python", "-m", "awslambdaric"],
-                cmd=[sync_spec.handler],
+                cmd=[spec.handler],
             ),
             architecture=lambda_.Architecture.X86_64,
-            timeout=Duration.seconds(sync_spec.timeout_s),
-            memory_size=sync_spec.memory_mb,
-            environment={**props.environment, **settings_environment(**access.environment(sync_spec.access,
+            timeout=Duration.seconds(spec.timeout_s),
+            memory_size=spec.memory_mb,
+            environment={**props.environment, **settings_environment(**access.environment(spec.access,
                                                                                           props.targets))},
             tracing=lambda_.Tracing.ACTIVE,
             log_group=logs.LogGroup(
-                self, "SyncLogs", retention=props.log_retention, removal_policy=RemovalPolicy.DESTROY
+                self, log_group_id, retention=props.log_retention, removal_policy=RemovalPolicy.DESTROY
             ),
         )
-        access.grant(self.sync_function, sync_spec.access, props.targets)
+        access.grant(function, spec.access, props.targets)
+        return function
 
 
 def infrastructure_retries() -> list[batch.RetryStrategy]:

@@ -67,7 +67,7 @@ class StratusStack(Stack):
         targets = Targets(tables=self.tables.tables, buckets=self.storage.buckets, queues=self.queues.queues,
                           email_identity_arn=self.mail.identity_arn,
                           email_configuration_set_arn=self.mail.configuration_set_arn,
-                          dead_letter_queues=self.queues.dead_letter_queues)
+                          dead_letter_queues=self.queues.dead_letter_queues, stage=config.stage)
         self.collections = Collections(self, "Collections", CollectionsProps(
             runtime=runtime, targets=targets, data_bucket=self.storage.data, config_file=config.collections_file))
         self.processing = Processing(
@@ -80,9 +80,11 @@ class StratusStack(Stack):
             ),
         )
         # the processing reads the configured sources' documents and assets (load_collection)
-        for reader in (self.processing.job_role, self.processing.sync_function):
+        # (PlanRun too: the engine plans the loads, reading the assets' headers)
+        for reader in (self.processing.job_role, self.processing.sync_function, self.processing.plan_function):
             self.collections.grant_sources(reader, assets=True)
-        targets = targets.with_(functions={"sync_processing": self.processing.sync_function},
+        targets = targets.with_(functions={"sync_processing": self.processing.sync_function,
+                                           "plan_run": self.processing.plan_function},
                                 job_queue=self.processing.job_queue, job_definition=self.processing.job_definition)
         self.workflow = Workflow(
             self,
@@ -115,7 +117,6 @@ class StratusStack(Stack):
         )
         # the API's dry run (estimates, the sync size guard, order checks) searches the configured sources' items
         self.collections.grant_sources(self.api.function)
-        self.collections.grant_sources(self.workflow.plan_run)  # PlanRun's dry run, as the API's estimate
         targets = targets.with_(secrets={"token": self.api.token_secret})
         # the customer portal (CloudFront + S3) and the XYZ tiles of job results (`/tiles/`, the processing image);
         # `-c stratus:portalBaseLayer=https://tiles.example/{z}/{x}/{y}.png` adds an online base layer

@@ -40,7 +40,8 @@ class WorkflowProps:
 
     :param runtime: Layer, environment and logging of the PrepareJob and JobReaper functions.
     :param targets: What the functions and the state machine touch (`FUNCTIONS[...].access`,
-        `STATE_MACHINE_ACCESS`); must hold the status queue, the Batch job queue and job definition.
+        `STATE_MACHINE_ACCESS`); must hold the status queue, the Batch job queue and job definition, and the
+        PlanRun function (`Processing.plan_function`).
     :param definition_file: The ASL file. @default `<repo>/statemachines/batch_job.asl.json`
     :param log_level: What the state machine logs to CloudWatch. @default ERROR
     :param log_retention: Retention of the state machine's log group. @default one month
@@ -68,15 +69,14 @@ class Workflow(Construct):
             self, FUNCTIONS["prepare_job"].logical_name, spec=FUNCTIONS["prepare_job"], runtime=props.runtime,
             targets=props.targets,
         )
-        self.plan_run = StratusFunction(
-            self, FUNCTIONS["plan_run"].logical_name, spec=FUNCTIONS["plan_run"], runtime=props.runtime,
-            targets=props.targets,
-        )
-        targets = props.targets.with_(functions={"prepare_job": self.prepare_job, "plan_run": self.plan_run})
+        # PlanRun runs on the processing image (`Processing.plan_function`): it plans the loads with the engine
+        self.plan_run = access.required("the PlanRun function", props.targets.functions.get("plan_run"))
+        targets = props.targets.with_(functions={"prepare_job": self.prepare_job})
 
         substitutions = {
             "PrepareJobFunctionArn": self.prepare_job.function_arn,
             "PlanRunFunctionArn": self.plan_run.function_arn,
+            "StageName": access.required("the stage's name", targets.stage),
             "StatusQueueUrl": targets.queues["status"].queue_url,
             "JobQueueArn": access.required("the Batch job queue", targets.job_queue).job_queue_arn,
             "JobDefinitionArn": access.required("the Batch job definition", targets.job_definition)

@@ -790,6 +790,13 @@ def _seam_job_run(self: Any) -> None:
         except Exception as exc:
             fail(f"CannotStartContainerError: {type(exc).__name__}: {exc}")
             return
+        # Batch's startedAt is when the container starts, after the job waited in STARTING for capacity (the
+        # runner may wait for a free local worker): so a job's startedAt..stoppedAt is its process alone
+        from moto.batch.models import datetime2int_milliseconds
+
+        self.job_started_at = _dt.datetime.now()
+        if self.latest_attempt is not None:
+            self.latest_attempt["startedAt"] = datetime2int_milliseconds(self.job_started_at)
         _set_status(self, JobStatus.RUNNING)
 
         logs: list[tuple[int, str]] = []

@@ -69,6 +69,9 @@ def _dynamodb_table_args(model) -> dict[str, Any]:
     return args
 
 
+LOCAL_STAGE = "local"  # the Batch jobs' stage tag (`resources.BATCH_JOB_STAGE_TAG`)
+
+
 def _dummy_zip() -> bytes:
     """The emulator wants code for a function; ours runs in-process, so a placeholder suffices."""
     buffer = io.BytesIO()
@@ -145,6 +148,7 @@ def provision(session: Any, settings: Settings, *, oidc_issuer_base: str | None 
     substitutions = {
         "PrepareJobFunctionArn": function_arns["prepare_job"],
         "PlanRunFunctionArn": function_arns["plan_run"],
+        "StageName": LOCAL_STAGE,
         "StatusQueueUrl": queue_urls["status"],
         "JobQueueArn": job_queue_arn,
         "JobDefinitionArn": job_definition_arn,

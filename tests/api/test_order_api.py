@@ -629,24 +629,3 @@ def test_an_ended_orders_webhook_is_delivered_by_the_webhook_function_and_retrie
         (order_id, "Webhook not delivered: the receiver did not accept it (HTTP 503); retrying."),
         (order_id, "Webhook delivered (HTTP 204)."),
     ]
-
-
-def test_a_large_order_is_planned_by_the_same_state_machine(api, customers, monkeypatch):
-    # Given a deployment whose tasks hold little (the planner's budget and tile bounds as settings) and an order
-    for name, value in {"STRATUS_FANOUT_TASK_LOAD_BYTES": "100000", "STRATUS_FANOUT_MIN_TILE_PX": "64",
-                        "STRATUS_FANOUT_MAX_TILE_PX": "64", "STRATUS_FANOUT_TILE_BLOCK_PX": "64"}.items():
-        monkeypatch.setenv(name, value)
-    order_id = customers.order("cus-carol").json()["order_id"]
-    run_id = JobModel.get(order_id).run_id
-    # When the run's execution prepares and plans it (the state machine's Lambda tasks, as the execution calls them)
-    prepare, plan = (load_handler(resources.FUNCTIONS[key]) for key in ("prepare_job", "plan_run"))
-    sys.modules[prepare.__module__].backend.cache_clear()  # one module: a container reading the settings above
-    try:
-        prepared = prepare({"job_id": order_id, "run_id": run_id}, LocalLambdaContext(function_name="prepare"))
-        planned = plan({"job_id": order_id, "run_id": run_id, **prepared}, LocalLambdaContext(function_name="plan"))
-    finally:
-        sys.modules[prepare.__module__].backend.cache_clear()
-    # Then the order's job is over budget and split by the same planner; its area is a WGS84 polygon, whose grid
-    # only the engine sizes exactly (reprojection), so it runs as one task sized for it, with the reason
-    assert planned["shape"] == "one_big_task" and planned["tiles"] == 0
-    assert any("output grid is known exactly only to the engine" in reason for reason in planned["reasons"])

@@ -1,10 +1,10 @@
 """Large areas, end to end (issue 12): a job over budget fans out over tiles (PlanRun -> Distributed Map of
 tile Batch tasks -> combine task) on a local system planning small tiles, and gives what one task gives.
 
-The fan-out system is a second local system (small tiles for every job would make the session's shared one
-fan out every other test's job too): 75 px tiles over the demo collection's 300 x 300 px Bolzano scene,
-4 x 4 = 16 tiles. The single-task reference runs on the session's `local_system`; both generate the same
-demo collection (fixed seeds).
+The fan-out system is a local system of its own (small tiles for every job would make the session's shared one
+fan out every other test's job too), so this module is an xdist group of its own: 75 px tiles over the south-east
+150 x 150 px of the demo collection's Bolzano scene, 2 x 2 = 4 tiles. The single-task reference is the engine's
+`run_job` (what the single Batch task runs) in this process, on the fan-out system's data.
 
 A tile is made to fail cleanly by corrupting one internal block of one source COG: the block at (256, 256)
 of a 256 px-blocked scene is read by the south-east tile alone.
@@ -24,32 +24,54 @@ import pytest
 import rasterio
 from botocore.config import Config
 from rasterio.io import MemoryFile
+from rasterio.warp import transform_geom
 
 from conformance.run import local_system as start_local_system
 from stratus import catalog_layout
+from stratus.run_contract import ResultsManifest, RunConfig
+from stratus.settings import Settings
+from stratus_processing.io.cog import RasterReader
+from stratus_processing.runner import EXIT_OK, run_job
+from stratus_processing.sync_handler import OutcomePublisher
 from tests.e2e.test_cancel_job import processing_pids
 from tests.e2e.test_openeo_client_job import COLLECTION, wait_for
+from tests.e2e.test_order_service import register
 
-pytestmark = pytest.mark.e2e
+# its own system: its own xdist worker (tests/conftest.py groups the other e2e tests on the shared one's)
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("fanout-system")]
 
 TILE_PX = 75
-TILES = [f"r{row:04d}c{col:04d}" for row in range(4) for col in range(4)]
-SOUTH_EAST = "r0003c0003"
-BOLZANO_TILE = {"west": 678000, "east": 681000, "south": 5150000, "north": 5153000, "crs": 32632}
+TILES = [f"r{row:04d}c{col:04d}" for row in range(2) for col in range(2)]
+SOUTH_EAST = "r0001c0001"
+# the south-east 150 x 150 px of the 300 x 300 px scene (678000-681000 E, 5150000-5153000 N)
+BOLZANO_TILE = {"west": 679500, "east": 681000, "south": 5150000, "north": 5151500, "crs": 32632}
 JUNE = ["2022-06-01", "2022-07-01"]
-# 300 x 300 px x 6 dates x 2 bands x 8 B = 8.6 MB loaded; a task may hold 1 MB: 75 px tiles (720 KB) fit
+# 150 x 150 px x 6 dates x 2 bands x 8 B = 2.2 MB loaded; a task may hold 1 MB: 75 px tiles (540 KB) fit
 FANOUT_ENV = {"STRATUS_FANOUT_MIN_TILE_PX": str(TILE_PX), "STRATUS_FANOUT_MAX_TILE_PX": str(TILE_PX),
               "STRATUS_FANOUT_TILE_BLOCK_PX": str(TILE_PX), "STRATUS_FANOUT_TASK_LOAD_BYTES": "1000000",
               "STRATUS_LOCAL_BATCH_WORKERS": "2"}
 FANOUT_TIMEOUT_S = 300
-# In the load's CRS and covering its extent, so the dry run sizes the grid the engine loads (`run_planning`):
-# the whole scene and a field across four tiles' corners.
-UTM = {"type": "name", "properties": {"name": "EPSG:32632"}}
-FIELDS = {"type": "FeatureCollection", "crs": UTM, "features": [
-    {"type": "Feature", "id": "scene", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [[
-        [678000, 5150000], [681000, 5150000], [681000, 5153000], [678000, 5153000], [678000, 5150000]]]}},
-    {"type": "Feature", "id": "across", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [[
-        [679200, 5150900], [680100, 5150900], [680100, 5152100], [679200, 5152100], [679200, 5150900]]]}}]}
+
+
+def utm_polygon(west, south, east, north):
+    """The UTM box as a GeoJSON polygon in WGS84 (its grid is then known exactly only to the engine)."""
+    ring = [[west, south], [east, south], [east, north], [west, north], [west, south]]
+    return transform_geom("EPSG:32632", "EPSG:4326", {"type": "Polygon", "coordinates": [ring]})
+
+
+# WGS84 geometries: the whole extent and a field across the four tiles' corner (680250 E, 5150750 N)
+FIELDS = {"type": "FeatureCollection", "features": [
+    {"type": "Feature", "id": "scene", "properties": {}, "geometry": utm_polygon(679500, 5150000, 681000, 5151500)},
+    {"type": "Feature", "id": "across", "properties": {}, "geometry": utm_polygon(680000, 5150500, 680500, 5151000)}]}
+# an order's area (WGS84) inside the scene: ~92 x 111 px x 6 dates x 3 bands x 8 B = 1.5 MB, 2 x 2 tiles
+ORDER_AREA = {"type": "Polygon", "coordinates": [[[11.33, 46.49], [11.342, 46.49], [11.342, 46.5], [11.33, 46.5],
+                                                  [11.33, 46.49]]]}
+
+
+class FanoutSystem:
+    def __init__(self, api_url: str, endpoint: str, password: str) -> None:
+        self.api_url, self.endpoint_url, self.password = api_url, endpoint, password
+        self.connection = openeo.connect(api_url).authenticate_basic("demo", password)
 
 
 @pytest.fixture(scope="module")
@@ -57,10 +79,9 @@ def fanout_system():
     password = secrets.token_urlsafe(12)
     try:
         with start_local_system(password, env=FANOUT_ENV) as (api_url, output):
-            connection = openeo.connect(api_url).authenticate_basic("demo", password)
             endpoint = next(line.split("embedded AWS:", 1)[1].strip() for line in output
                             if line.strip().startswith("embedded AWS:"))
-            yield connection, endpoint
+            yield FanoutSystem(api_url, endpoint, password)
     except RuntimeError as error:
         pytest.fail(str(error))
 
@@ -128,20 +149,36 @@ def mosaic(paths: list[Path], reference: rasterio.DatasetReader) -> np.ndarray:
     return out
 
 
-def single_task_result(connection, tmp_path: Path) -> Path:
-    job = ndvi_mean(connection).save_result("GTiff").create_job(title="single task reference")
-    run_to_end(job, "finished", timeout=120)
-    (path,) = [p for p in downloaded(job, tmp_path / "single").values() if p.suffix == ".tif"]
-    return path
+def single_task_results(system: FanoutSystem, cube, tmp_path: Path) -> dict[str, Path]:
+    """The cube's results as the single Batch task computes them: the engine's `run_job` in this process on the
+    fan-out system's data (its own run folder, no events). Asset name -> downloaded file."""
+    s3 = aws(system.endpoint_url, "s3")
+    config = RunConfig.for_run(f"j-reference-{secrets.token_hex(4)}", "single")
+    s3.put_object(Bucket="stratus-results", Key=config.graph_key,
+                  Body=json.dumps({"process_graph": cube.flat_graph()}).encode())
+    settings = Settings(data_bucket="stratus-data", results_bucket="stratus-results",
+                        status_queue_url="http://unused/status", log_queue_url="http://unused/logs")
+    outcome = OutcomePublisher()
+    with RasterReader.from_environ({"AWS_ENDPOINT_URL": system.endpoint_url}) as rasters:
+        assert run_job(config, settings, s3=s3, publisher=outcome, rasters=rasters) == EXIT_OK, outcome.reason
+    manifest = ResultsManifest.from_json(json.loads(s3.get_object(
+        Bucket="stratus-results", Key=catalog_layout.manifest_key(config.results_prefix))["Body"].read()))
+    (tmp_path / "single").mkdir(parents=True, exist_ok=True)
+    files = {}
+    for name, asset in manifest.assets.items():
+        files[name] = tmp_path / "single" / name
+        files[name].write_bytes(s3.get_object(Bucket="stratus-results", Key=asset["key"])["Body"].read())
+    return files
 
 
 def test_a_job_over_budget_fans_out_a_failed_tile_gives_partial_results_and_a_restart_completes_it(
-        fanout_system, connection, tmp_path):
-    fanned, endpoint = fanout_system
+        fanout_system, tmp_path):
+    fanned, endpoint = fanout_system.connection, fanout_system.endpoint_url
     s3 = aws(endpoint, "s3")
-    # Given the NDVI mean as one task (the session's system) and on the small-tile system, where one source COG
-    # has a corrupt block that only the south-east tile reads
-    reference_path = single_task_result(connection, tmp_path)
+    # Given the NDVI mean as one task computes it and on the small-tile system, where one source COG has a
+    # corrupt block that only the south-east tile reads
+    (reference_path,) = single_task_results(fanout_system, ndvi_mean(fanned).save_result("GTiff"),
+                                            tmp_path).values()
     job = ndvi_mean(fanned).save_result("GTiff").create_job(title="fanned out, one bad tile")
     key = catalog_layout.asset_key(COLLECTION, first_june_bolzano_item(s3), "B08")
     original = corrupt_block(s3, key)
@@ -154,7 +191,7 @@ def test_a_job_over_budget_fans_out_a_failed_tile_gives_partial_results_and_a_re
         assert steps_of(failed, job.job_id, first_run) == sorted([SOUTH_EAST, "combine"])
         errors = [e.message for e in job.logs(level="error")]
         assert any(message.startswith(f"tile {SOUTH_EAST}: ") for message in errors), errors
-        # and ?partial=true lists the 15 finished tiles and names the missing one
+        # and ?partial=true lists the 3 finished tiles and names the missing one
         partial = fanned.get(f"/jobs/{job.job_id}/results", params={"partial": "true"}).json()
         assert partial["openeo:status"] == "error"
         assert [m["tile_id"] for m in partial["stratus:missing_tiles"]] == [SOUTH_EAST]
@@ -167,11 +204,11 @@ def test_a_job_over_budget_fans_out_a_failed_tile_gives_partial_results_and_a_re
     runs = settled_batch_jobs(endpoint, job.job_id)
     (second_run,) = set(runs) - {first_run}
     assert steps_of(runs[second_run], job.job_id, second_run) == sorted([SOUTH_EAST, "combine"])
-    # Then its 16 tiles, placed by their georeferencing, and its mosaic opened as one file, are the single
+    # Then its 4 tiles, placed by their georeferencing, and its mosaic opened as one file, are the single
     # task's result pixel for pixel
     files = downloaded(job, tmp_path / "fanned")
     tiles = [path for name, path in files.items() if path.suffix == ".tif" and any(t in name for t in TILES)]
-    assert len(tiles) == 16
+    assert len(tiles) == len(TILES)
     (vrt,) = [path for path in files.values() if path.suffix == ".vrt"]
     with rasterio.open(reference_path) as reference, rasterio.open(vrt) as whole:
         expected = reference.read().astype(np.float64)
@@ -187,24 +224,43 @@ def aggregate(connection):
     return cube.ndvi(nir="B08", red="B04").aggregate_spatial(geometries=FIELDS, reducer="mean")
 
 
-def test_aggregate_spatial_over_tiles_gives_the_single_task_numbers(fanout_system, connection, tmp_path):
-    fanned, endpoint = fanout_system
-    single = aggregate(connection).save_result("JSON").create_job(title="zonal, one task")
+def test_aggregate_spatial_over_wgs84_geometries_fans_out_and_gives_the_single_task_numbers(fanout_system, tmp_path):
+    fanned, endpoint = fanout_system.connection, fanout_system.endpoint_url
+    # Given zonal means over WGS84 fields, as one task computes them
+    expected = json.loads(single_task_results(fanout_system, aggregate(fanned).save_result("JSON"),
+                                              tmp_path)["result.json"].read_text())
+    # When the same job runs on the small-tile system: it fans out (the engine plans the grid the geometries
+    # narrow the load to), every tile task and the combine task run
     many = aggregate(fanned).save_result("JSON").create_job(title="zonal, fanned out")
-    run_to_end(single, "finished", timeout=120)
     run_to_end(many, "finished")
     (run, jobs), = settled_batch_jobs(endpoint, many.job_id).items()
-    assert "combine" in steps_of(jobs, many.job_id, run) and len(jobs) == 17
-
-    def numbers(job, name):
-        job.get_results().download_files(tmp_path / name)
-        return json.loads((tmp_path / name / "result.json").read_text())
-
-    expected, actual = numbers(single, "single"), numbers(many, "many")
+    assert steps_of(jobs, many.job_id, run) == sorted([*TILES, "combine"])
+    # each submitted with the stage's tag, on which batch:TerminateJob is conditioned in AWS
+    described = aws(endpoint, "batch").describe_jobs(jobs=[j["jobId"] for j in jobs])["jobs"]
+    assert [j.get("tags") for j in described] == [{"stratus:stage": "local"}] * len(jobs)
+    # Then the numbers are the single task's
+    many.get_results().download_files(tmp_path / "many")
+    actual = json.loads((tmp_path / "many" / "result.json").read_text())
     assert expected.keys() == actual.keys() and len(expected) == 6  # the June dates, two zones each
     for when in expected:
         np.testing.assert_allclose(np.array(actual[when], dtype=float), np.array(expected[when], dtype=float),
                                    rtol=1e-12)
+
+
+def test_a_large_order_over_a_wgs84_area_fans_out_and_succeeds(fanout_system):
+    # Given a customer of the order API on the small-tile system
+    customer = register(fanout_system.api_url, "fanout", fanout_system)
+    # When ordering an NDVI composite over a WGS84 polygon larger than one task holds
+    response = customer.order("ndvi-composite", {"area": ORDER_AREA, "start_date": JUNE[0], "end_date": JUNE[1]})
+    assert response.status_code == 201, response.text
+    order_id = response.json()["order_id"]
+    order, seen = customer.wait(order_id)
+    # Then it ran as tiles and a combine task through the same state machine, and succeeded with a product
+    assert order["status"] == "SUCCESS", (order, seen)
+    (run, jobs), = settled_batch_jobs(fanout_system.endpoint_url, order_id).items()
+    assert steps_of(jobs, order_id, run) == sorted([*TILES, "combine"])
+    products = {p["order_id"]: p for p in customer.request("GET", "/products").json()["products"]}
+    assert any(d["type"].startswith("image/tiff") for d in products[order_id]["downloads"])
 
 
 def corrupt_block(s3, key: str) -> bytes:
@@ -229,7 +285,7 @@ def first_june_bolzano_item(s3) -> str:
 
 
 def test_cancel_leaves_no_running_tile_job(fanout_system):
-    fanned, endpoint = fanout_system
+    fanned, endpoint = fanout_system.connection, fanout_system.endpoint_url
     cube = fanned.load_collection(COLLECTION, spatial_extent=BOLZANO_TILE, temporal_extent=JUNE,
                                   bands=["B02", "B03", "B04", "B08"])
     kernel = [[1] * 9 for _ in range(9)]

@@ -14,6 +14,7 @@ import pytest
 
 from stratus import catalog_layout, resources
 from stratus.resources import (
+    BATCH_JOB_STAGE_TAG,
     DELETE,
     FUNCTIONS,
     PROCESSING_ACCESS,
@@ -53,6 +54,7 @@ EXECUTIONS = ARN.replace("{service}", "states") + "execution:{state-machine.name
 MAP_RUNS = ARN.replace("{service}", "states") + "mapRun:{state-machine.name}/*"
 MAP_CHILDREN = ARN.replace("{service}", "states") + "execution:{state-machine.name}/*"
 BATCH_JOBS = ARN.replace("{service}", "batch") + "job/*"
+STAGE = "dev"  # the synthesized stack's (StratusConfig's default)
 SES_IDENTITY = ARN.replace("{service}", "ses") + "identity/ses-identity"
 SES_CONFIGURATION_SET = ARN.replace("{service}", "ses") + "configuration-set/ses-configuration-set"
 # What the state machine needs besides its Access: `.sync`'s managed rule, vended log delivery, X-Ray sampling.
@@ -142,12 +144,23 @@ def granted(synth: Synth, role_logical_id: str) -> Grants:
             continue
         for document in documents:
             for statement in document["Statement"]:
-                assert set(statement) == {"Action", "Effect", "Resource"}, statement
+                assert set(statement) - {"Condition"} == {"Action", "Effect", "Resource"}, statement
                 assert statement["Effect"] == "Allow", statement
+                condition = _condition(statement.get("Condition"))
                 for action in as_list(statement["Action"]):
                     for target in as_list(statement["Resource"]):
-                        result.add((action, _named_sender(render(target, names), synth)))
+                        result.add((action, _named_sender(render(target, names), synth) + condition))
     return result
+
+
+def _condition(condition: dict | None) -> str:
+    """` if key=value`: only single StringEquals conditions are expected (the Batch jobs' stage tag)."""
+    if condition is None:
+        return ""
+    (operator, values), = condition.items()
+    (key, value), = values.items()
+    assert operator == "StringEquals" and isinstance(value, str), condition
+    return f" if {key}={value}"
 
 
 def _named_sender(resource: str, synth: Synth) -> str:
@@ -190,8 +203,12 @@ def expected(access: Access) -> Grants:
     for action in access.batch:
         if action == "batch:SubmitJob":
             result |= {(action, "batch-job-queue"), (action, "batch-job-definition")}
+        elif action == "batch:TerminateJob":  # the stage's own jobs: tagged at SubmitJob
+            result.add((action, f"{BATCH_JOBS} if aws:ResourceTag/{BATCH_JOB_STAGE_TAG}={STAGE}"))
+        elif action == "batch:TagResource":  # at SubmitJob, with the stage's tag only
+            result.add((action, f"{BATCH_JOBS} if aws:RequestTag/{BATCH_JOB_STAGE_TAG}={STAGE}"))
         else:
-            result.add((action, BATCH_JOBS if action == "batch:TerminateJob" else "*"))
+            result.add((action, "*"))
     if access.sends_email:
         result |= {("ses:SendEmail", SES_IDENTITY), ("ses:SendEmail", SES_CONFIGURATION_SET)}
     return result
@@ -219,7 +236,7 @@ def test_function_is_granted_exactly_its_access(synth: Synth, key: str) -> None:
     actual = granted(synth, role_of(synth, functions(synth)[key]))
     # Then they allow exactly what the spec declares, its queue and X-Ray tracing, nothing else
     want = expected(FUNCTIONS[key].access) | consumed(key) | {(a, "*") for a in TRACING}
-    if key == "sync_processing":
+    if key in ("sync_processing", "plan_run"):  # the engine reads the configured sources' documents and assets
         want |= configured_sources(synth)
     assert sorted(actual - want) == [] and sorted(want - actual) == []
 

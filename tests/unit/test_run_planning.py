@@ -205,3 +205,36 @@ def test_only_a_grid_the_dry_run_sizes_as_the_engine_does_is_cut_into_tiles():
         planned = plan(Bucket(), "r2", process_graph).to_output()
         assert planned["shape"] == "one_big_task", process_graph
         assert any("output grid is known exactly only to the engine" in reason for reason in planned["reasons"])
+
+
+class EngineReadsWhole:
+    """The engine's `LoadPlanner` answer for a graph whose loads it reads whole (e.g. on different grids)."""
+
+    def estimate(self, snapshot):
+        return "the loaded cubes lie on different grids"
+
+
+class EngineFindsNoData:
+    def estimate(self, snapshot):
+        from stratus.errors import OpenEOApiException
+        raise OpenEOApiException(message="There is no data available for the given extents.")
+
+
+def test_a_graph_the_engine_reads_whole_runs_as_one_big_task_with_the_engines_reason():
+    # Given a run over budget whose projected extent the dry run alone would fan out, but whose loads the engine
+    # reads whole (no tile step could run)
+    bucket = Bucket()
+    planned = RunPlanner(bucket, Catalog(), "results-bucket", TINY_BUDGET, SMALL_TILES,
+                         loads=EngineReadsWhole()).plan(JOB, "r-1", *prepare(bucket, "r-1"))
+    # Then it runs as one task sized for it, says why, and writes no plan
+    assert planned.shape.value == "one_big_task" and planned.tiles == 0
+    assert planned.reasons == ("load_collection 'load': the engine reads the loads whole: the loaded cubes lie "
+                               "on different grids",)
+    assert catalog_layout.plan_key(catalog_layout.results_prefix(JOB, "r-1")) not in bucket.objects
+
+
+def test_a_graph_whose_loads_find_no_data_runs_as_one_task_that_reports_it():
+    bucket = Bucket()
+    planned = RunPlanner(bucket, Catalog(), "results-bucket", TINY_BUDGET, SMALL_TILES,
+                         loads=EngineFindsNoData()).plan(JOB, "r-1", *prepare(bucket, "r-1"))
+    assert planned.shape.value == "one_task" and not planned.custom_size and planned.tiles == 0

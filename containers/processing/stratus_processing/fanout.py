@@ -9,14 +9,16 @@ The tile's outputs are pixel for pixel that window of the single task's outputs:
   the parts of each geometry's statistics over the window's pixels (`partials`), and vector outputs
   are left to the combine step (`combine`), which writes them from the parts of all tiles.
 
-Events: log entries prefixed with the tile id, at most a `running` status; never `finished` or
-`error` for the job (the combine step and the state machine decide those). A failing graph gives an
+Events: log entries prefixed with the tile id, `running` at the start and, once its record is written, `running`
+with the run's progress (the share of its tiles with a record, `run_progress`); never `finished` or `error` for
+the job (the combine step and the state machine decide those). A failing graph gives an
 `error` record and exit code 1.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -33,9 +35,11 @@ from stratus.tiling_rules import SAVE_PROCESS
 from stratus_processing import cube as cubes
 from stratus_processing.env import EvalEnv
 from stratus_processing.errors import describe_failure
+from stratus_processing.frozen_loads import loads_from_json
 from stratus_processing.graph import ProcessGraph, evaluate_graph, numeric_conventions
 from stratus_processing.grid import Grid
 from stratus_processing.io.cog import RasterReader
+from stratus_processing.io.load import LoadPlan
 from stratus_processing.io.save import write_env
 from stratus_processing.io.sources import ConfiguredCatalog, secrets_manager_headers
 from stratus_processing.io.stac import DocumentReader, S3JsonStore
@@ -106,21 +110,23 @@ def tile_of(manifest: TileManifest, tile_id: str) -> Tile:
 
 
 def evaluate_tile(process: dict[str, Any], env: EvalEnv, manifest: TileManifest, tile: Tile, *,
-                  registry: ProcessRegistry = DEFAULT_REGISTRY) -> dict[str, Any]:
-    """Evaluate `process` on `tile` into `env.results`; returns the aggregate_spatial parts."""
+                  registry: ProcessRegistry = DEFAULT_REGISTRY,
+                  frozen: Mapping[str, LoadPlan] | None = None) -> dict[str, Any]:
+    """Evaluate `process` on `tile` into `env.results`; returns the aggregate_spatial parts. `frozen`: the
+    run's load plans as PlanRun made them (else the step plans the loads itself)."""
     fanout = FanoutStep(origin=(tile.window.row_off, tile.window.col_off))
     env = replace(env, fanout=fanout)
     graph = ProcessGraph(process["process_graph"])
     if tiling_obstacle(graph) is None:
         try:
             tiled = run_tiled(process, env, registry=registry, window=tuple(tile.window.to_json()),
-                              grid_size=(manifest.grid_width, manifest.grid_height))
+                              grid_size=(manifest.grid_width, manifest.grid_height), frozen=frozen)
         except ValueError as exc:  # the plan's grid is not the one the loads give
             raise InternalException(message=f"The tile plan does not fit the run's grid: {exc}") from exc
         if tiled.ran:
             return fanout.partials
         env.reporter.log(f"Evaluating the tile at once: {tiled.reason}")
-    planned = plan_loads(process, env, registry=registry)
+    planned = plan_loads(process, env, registry=registry, frozen=frozen)
     if isinstance(planned, str):
         raise InternalException(message=f"This graph cannot be evaluated by tile: {planned}")
     context, grid = planned
@@ -150,6 +156,32 @@ def evaluate_tile(process: dict[str, Any], env: EvalEnv, manifest: TileManifest,
     return fanout.partials
 
 
+def run_progress(s3: Any, bucket: str, results_prefix: str, manifest: TileManifest) -> int:
+    """Percent of the run's tiles done: those with a record (finished or failed) and, on a restart, those reused
+    from the previous run (the plan's tiles not in `tiles.json`). At most 99: the combine step reports 100. The
+    tiles end in any order; the jobs table keeps the highest progress reported."""
+    to_run = read_json(s3, bucket, catalog_layout.tile_items_key(results_prefix))
+    reused = len(manifest.tiles) - len(to_run) if isinstance(to_run, list) else 0
+    records, token = 0, {}
+    while True:
+        page = s3.list_objects_v2(Bucket=bucket, Prefix=f"{results_prefix}tiles/", **token)
+        records += sum(1 for entry in page.get("Contents", []) if entry["Key"].endswith("/record.json"))
+        if not page.get("IsTruncated"):
+            break
+        token = {"ContinuationToken": page["NextContinuationToken"]}
+    return min(99, 100 * (reused + records) // len(manifest.tiles))
+
+
+def report_progress(reporter: Any, s3: Any, bucket: str, results_prefix: str, manifest: TileManifest | None) -> None:
+    """Best effort: a progress report never fails a tile."""
+    if manifest is None:
+        return
+    try:
+        reporter.status(JobStatus.RUNNING, progress=run_progress(s3, bucket, results_prefix, manifest))
+    except Exception:  # noqa: BLE001
+        logger.warning("Could not report the run's progress", exc_info=True)
+
+
 def tile_record(tile_id: str, store: ResultStore, partials: dict[str, Any], usage: dict[str, Any]) -> TileRecord:
     manifest = build_manifest(store.assets)
     return TileRecord(tile_id, TILE_FINISHED, assets=manifest.assets, partials=partials, usage=usage)
@@ -165,6 +197,7 @@ def run_tile(config: RunConfig, tile_id: str, settings: Settings, *, s3: Any, pu
         reporter = TileLogReporter(run_reporter, tile_id)
         record_key = catalog_layout.tile_record_key(config.results_prefix, tile_id)
         run_reporter.status(JobStatus.RUNNING)
+        manifest = None
         try:
             manifest = read_plan(s3, settings.results_bucket, config.results_prefix)
             tile = tile_of(manifest, tile_id)
@@ -180,10 +213,15 @@ def run_tile(config: RunConfig, tile_id: str, settings: Settings, *, s3: Any, pu
                           user_processes=snapshot.user_processes)
             reporter.log(f"Evaluating tile {tile_id}: window {tile.window.to_json()} of the "
                          f"{manifest.grid_width} × {manifest.grid_height} px grid")
-            partials = evaluate_tile(snapshot.process, env, manifest, tile, registry=registry)
+            frozen = loads_from_json(read_json(s3, settings.results_bucket,
+                                               catalog_layout.load_plans_key(config.results_prefix)))
+            if frozen is not None:
+                reporter.log("Reading with the run's load plans (made once by PlanRun)")
+            partials = evaluate_tile(snapshot.process, env, manifest, tile, registry=registry, frozen=frozen)
             record = tile_record(tile_id, store, partials, meter.usage())
             write_json(s3, settings.results_bucket, record_key, record.to_json())
             reporter.log(f"Tile complete: {len(store.assets)} file(s), record at {record_key}")
+            report_progress(run_reporter, s3, settings.results_bucket, config.results_prefix, manifest)
             return EXIT_OK
         except Exception as exc:  # noqa: BLE001 - every failure must reach the job log and the record
             report_failure(reporter, exc, send_status=False)
@@ -194,4 +232,6 @@ def run_tile(config: RunConfig, tile_id: str, settings: Settings, *, s3: Any, pu
                 write_json(s3, settings.results_bucket, record_key, record.to_json())
             except Exception:  # noqa: BLE001 - the map run still sees the task fail
                 logger.exception("Could not write the error record of tile %s", tile_id)
+            else:
+                report_progress(run_reporter, s3, settings.results_bucket, config.results_prefix, manifest)
             return EXIT_FAILED

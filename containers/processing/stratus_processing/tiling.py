@@ -308,20 +308,21 @@ class TiledRun:
 
 def run_tiled(process: Mapping[str, Any], env: EvalEnv, *, registry: ProcessRegistry = DEFAULT_REGISTRY,
               tile_size: int | None = None, workers: int = TILE_WORKERS,
-              window: tuple[int, int, int, int] | None = None, grid_size: tuple[int, int] | None = None) -> TiledRun:
+              window: tuple[int, int, int, int] | None = None, grid_size: tuple[int, int] | None = None,
+              frozen: Mapping[str, LoadPlan] | None = None) -> TiledRun:
     """Evaluate `process` tile by tile when it can be (see the module docstring); `ran` False means
     nothing was written and the caller evaluates the whole cube. openEO errors propagate.
 
     `window` ([col_off, row_off, width, height] of the output grid, a fanned-out run's tile) limits
     the run to that part of the grid: the outputs cover just the window, pixel for pixel that part
     of the whole grid's outputs; `grid_size` ((width, height), px) is the grid the window was cut from,
-    checked against the loads' (ValueError)."""
+    checked against the loads' (ValueError); `frozen`: the loads' plans made by PlanRun (`plan_loads`)."""
     graph = ProcessGraph(process["process_graph"])
     obstacle = tiling_obstacle(graph)
     if obstacle is not None:
         return TiledRun(False, obstacle)
     arguments = parameter_defaults(process)
-    planned = plan_loads(process, env, registry=registry)
+    planned = plan_loads(process, env, registry=registry, frozen=frozen)
     if isinstance(planned, str):
         return TiledRun(False, planned)
     context, grid = planned
@@ -374,14 +375,22 @@ def run_tiled(process: Mapping[str, Any], env: EvalEnv, *, registry: ProcessRegi
     return TiledRun(True, records=records, tiles=len(tiles))
 
 
-def plan_loads(process: Mapping[str, Any], env: EvalEnv, *,
-               registry: ProcessRegistry = DEFAULT_REGISTRY) -> tuple[TileContext, Grid] | str:
+def plan_loads(process: Mapping[str, Any], env: EvalEnv, *, registry: ProcessRegistry = DEFAULT_REGISTRY,
+               frozen: Mapping[str, LoadPlan] | None = None) -> tuple[TileContext, Grid] | str:
     """Plan every load of the graph once, for the whole grid (logs what it found, raises
     NoDataAvailable, ...): the context whose `grid` windows the loads then read, and that grid; or
-    why the loads cannot be read by window."""
+    why the loads cannot be read by window. `frozen`: the plans PlanRun made of these loads (a
+    fanned-out run's step takes them instead of planning again)."""
     graph = ProcessGraph(process["process_graph"])
     arguments = parameter_defaults(process)
     context = TileContext(loads={}, load_needs=load_needs_of(graph, arguments))
+    load_nodes = {node_id for node_id, node in graph.nodes.items() if node.process_id in LOAD_PROCESSES}
+    if frozen is not None and set(frozen) == load_nodes:
+        context.loads.update(frozen)
+        grids = {plan.grid for plan in frozen.values()}
+        if len(grids) == 1:
+            return context, grids.pop()
+        context.loads.clear()
     planning_env = replace(env, tile=context)
     for node_id, node in graph.nodes.items():
         if node.process_id in LOAD_PROCESSES:

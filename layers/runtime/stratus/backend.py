@@ -12,7 +12,7 @@ from stratus.settings import Settings
 if TYPE_CHECKING:  # imported where used: a request imports only what it needs (cold start)
     from stratus.domain.web_services import WebServices
     from stratus.domain.ml_models import ModelReferences
-    from stratus.domain.run_planning import RunPlanner
+    from stratus.domain.run_planning import LoadPlanner, RunPlanner
     from stratus.adapters.dry_run_catalog import DryRunCatalogReader
     from stratus.adapters.s3_catalog import S3CatalogReader
     from stratus.adapters.s3_collections import S3CollectionsStore
@@ -226,7 +226,11 @@ class Backend:
 
     @cached_property
     def run_planner(self) -> RunPlanner:
-        """PlanRun: one task, one big task or a fan-out over tiles, from the run's dry run."""
+        """PlanRun without the engine: one task, one big task or a fan-out over tiles, from the run's dry run."""
+        return self.run_planner_with()
+
+    def run_planner_with(self, loads: LoadPlanner | None = None) -> RunPlanner:
+        """PlanRun with the engine's own planning of the loads (`stratus_processing.run_loads`) when given."""
         from stratus.domain.fanout_plan import TaskBudget, TaskSize, TileBounds
         from stratus.domain.run_planning import RunPlanner
         settings = self.settings
@@ -234,7 +238,7 @@ class Backend:
                             max_load_bytes=settings.fanout_task_load_bytes or None)
         bounds = TileBounds(settings.fanout_min_tile_px, settings.fanout_max_tile_px, settings.fanout_tile_block_px)
         return RunPlanner(self.results, self.dry_run_catalog, settings.results_bucket, budget, bounds,
-                          read_records=self.results.read_documents)
+                          read_records=self.results.read_documents, loads=loads)
 
     @cached_property
     def reaper(self) -> Reaper:

@@ -76,6 +76,11 @@ def plan_key(results_prefix_: str) -> str:
     return f"{results_prefix_}plan.json"
 
 
+def load_plans_key(results_prefix_: str) -> str:
+    """A fanned-out run's load plans, frozen by PlanRun for its tile steps (`stratus_processing.frozen_loads`)."""
+    return f"{results_prefix_}loads.json"
+
+
 def tile_items_key(results_prefix_: str) -> str:
     """The Distributed Map's items: the tiles to run, a bare JSON array."""
     return f"{results_prefix_}tiles.json"

@@ -173,11 +173,12 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         access=Access(tables=(table("jobs", READ), table("process_graphs", READ)),
                       objects=(objects("results", JOBS_ROOT, WRITE),)),
     ),
-    # PlanRun: the dry run of the run's snapshot over the catalog (as the API's estimate), then the plan and
-    # the Distributed Map's items beside the snapshot; a restart reads the last errored run's plan and records
+    # PlanRun: the engine plans the run's loads (the STAC search, the grid the tiles compute on: so it runs on
+    # the processing image), then the plan and the Distributed Map's items beside the snapshot; a restart reads
+    # the last errored run's plan and records
     "plan_run": FunctionSpec(
-        "PlanRun", "functions/workflow", "app.plan_handler", 120, 1024,
-        "Plans a run: one task, one big task or a fan-out over tiles",
+        "PlanRun", "containers/processing", "stratus_processing.plan_handler.lambda_handler", 300, 2048,
+        "Plans a run: one task, one big task or a fan-out over tiles", packaging="image",
         access=Access(objects=(objects("data", WHOLE_BUCKET, READ), objects("results", JOBS_ROOT, READ, WRITE))),
     ),
     "reaper": FunctionSpec(
@@ -298,12 +299,19 @@ STATE_MACHINE_ACCESS = Access(invokes=("prepare_job", "plan_run"), sends_to=("st
                               objects=(objects("results", JOBS_ROOT, READ),),
                               state_machine=("states:StartExecution",),
                               map_runs=("states:DescribeMapRun", "states:DescribeExecution", "states:StopExecution"),
-                              batch=("batch:SubmitJob", "batch:DescribeJobs", "batch:TerminateJob"))
+                              batch=("batch:SubmitJob", "batch:TagResource", "batch:DescribeJobs",
+                                     "batch:TerminateJob"))
+
+# Every Batch job the state machine submits carries the stage's name under this tag, so `batch:TerminateJob` is
+# granted on the stage's own jobs only (job ids are random: the tag is what names them), and tagging at
+# SubmitJob (`batch:TagResource`) only with that tag and value.
+BATCH_JOB_STAGE_TAG = "stratus:stage"
 
 # Names the ASL file uses as ${...} substitutions; CDK and the local runtime both fill exactly these.
 STATE_MACHINE_SUBSTITUTIONS = (
     "PrepareJobFunctionArn",
     "PlanRunFunctionArn",
+    "StageName",  # the value of every Batch job's BATCH_JOB_STAGE_TAG
     "StatusQueueUrl",
     "JobQueueArn",
     "JobDefinitionArn",

@@ -9,6 +9,7 @@ import json
 import logging
 import shutil
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,7 +18,8 @@ import pytest
 import rasterio
 from rasterio.warp import transform_geom
 from stratus import catalog_layout
-from stratus.domain.fanout_plan import TileManifest, tile_windows
+from stratus.domain.fanout_plan import RunShape, TaskBudget, TileBounds, TileManifest, tile_windows
+from stratus.domain.run_planning import RunPlanner
 from stratus.domain.jobs import Job
 from stratus.domain.results import job_results
 from stratus.events import EventPublisher, JobStatus
@@ -27,10 +29,12 @@ from stratus_processing import __main__ as entrypoint
 from stratus_processing.combine import EXIT_FAILED, combine_graph, run_combine
 from stratus_processing.errors import NoDataAvailableException
 from stratus_processing.env import EvalEnv
-from stratus_processing.fanout import run_tile
+from stratus_processing.fanout import run_progress, run_tile
 from stratus_processing.io.stac import S3JsonStore, StacCatalog
 from stratus_processing.io.cog import RasterReader
 from stratus_processing.registry import DEFAULT_REGISTRY, ProcessRegistry
+from stratus_processing.frozen_loads import loads_from_json
+from stratus_processing.run_loads import EngineLoadPlanner
 from stratus_processing.runner import EXIT_MISCONFIGURED, EXIT_OK, run_job
 from stratus_processing.tiling import plan_loads
 
@@ -263,13 +267,15 @@ def test_a_pixel_local_graph_gives_the_single_tasks_pixels_over_16_tiles(runs, t
     assert stats["minimum"] == expected["minimum"] and stats["maximum"] == expected["maximum"]
     assert stats["mean"] == pytest.approx(expected["mean"], rel=1e-6)
 
-    # tile steps log with their tile id and send at most `running`; combine sends the usage summed
+    # tile steps log with their tile id and send only `running`: at their start, and with the share of the run's
+    # tiles done after their record; combine sends 100 and the usage summed
     logs = runs.sqs.messages[LOG_QUEUE]
     tile_logs = [entry for entry in logs if entry["message"].startswith("tile r0001c0002: ")]
     assert tile_logs and any("window [48, 24, 24, 24]" in entry["message"] for entry in tile_logs)
     statuses = runs.sqs.messages[STATUS_QUEUE][single_statuses:]
-    assert len(statuses) == 17 and {s["status"] for s in statuses} == {"running"}
-    assert [s for s in statuses if s.get("progress") is not None] == [statuses[-1]]  # the combine's 100
+    assert len(statuses) == 16 * 2 + 1 and {s["status"] for s in statuses} == {"running"}
+    progress = [s["progress"] for s in statuses if s.get("progress") is not None]
+    assert progress == [100 * done // 16 for done in range(1, 16)] + [99, 100]  # 16 tiles in turn, the combine
     assert statuses[-1]["progress"] == 100
     cpu = statuses[-1]["usage"]["cpu"]["value"]
     record = TileRecord.from_json(json.loads(runs.s3.path(
@@ -315,9 +321,11 @@ def test_aggregate_spatial_combines_to_the_single_tasks_numbers(runs):
     fanned = runs.fanned_out(aggregated(statistics_reducer()), halo=2)
 
     assert set(fanned.assets) == set(single.assets) == {"result.json"}
-    # the combine step evaluates the aggregation without progress reports: the job's progress is the map's
+    # the combine step evaluates the aggregation without progress reports of its own: the job's progress is the
+    # tiles' (done in turn here), then the combine's 100
     assert [s["progress"] for s in runs.sqs.messages[STATUS_QUEUE]
-            if s["run_id"] == "fanned" and s.get("progress") is not None] == [100]
+            if s["run_id"] == "fanned" and s.get("progress") is not None] == [
+        min(99, 100 * done // 16) for done in range(1, 17)] + [100]
     expected, got = runs.read_json(single.assets["result.json"]), runs.read_json(fanned.assets["result.json"])
     assert got.keys() == expected.keys()
     want = np.array([expected[date] for date in expected], dtype=float)  # date, geometry, band × statistic
@@ -452,3 +460,88 @@ def test_a_tile_of_a_plan_for_another_grid_fails_with_an_error_record(runs):
     assert record.status == "error" and record.error["code"] == "Internal"
     assert "120 × 84 px, the loads give 96 × 84 px" in record.error["message"]
     assert not record.assets and record.usage["duration"]["value"] > 0
+
+
+class DirectoryDocuments:
+    """PlanRun's `RunDocuments` on the directory S3 (no earlier runs: nothing to restart from)."""
+
+    def __init__(self, s3) -> None:
+        self.s3 = s3
+
+    def read_document(self, key):
+        path = self.s3.path(RESULTS_BUCKET, key)
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def write_document(self, key, document):
+        self.s3.put_object(Bucket=RESULTS_BUCKET, Key=key, Body=json.dumps(document).encode())
+
+    def modified_at(self, key):
+        return None
+
+    def run_ids(self, job_id):
+        return []
+
+    def keys_under(self, prefix):
+        return []
+
+
+class NoDryRun:
+    """The API's dry-run catalog, which PlanRun with the engine does not need."""
+
+    def collection(self, collection_id):
+        raise AssertionError("the dry run was asked")
+
+    items = collection
+
+
+def in_degrees(process):
+    """The graph with its load's extent in WGS84 degrees (the grid is then known exactly only to the engine)."""
+    west, south, east, north = (BOLZANO_EXTENT[k] for k in ("west", "south", "east", "north"))
+    box = utm_box(west, south, east, north)["coordinates"][0]
+    lons, lats = [p[0] for p in box], [p[1] for p in box]
+    process["process_graph"]["load"]["arguments"]["spatial_extent"] = {
+        "west": min(lons), "south": min(lats), "east": max(lons), "north": max(lats)}
+    return process
+
+
+@pytest.mark.parametrize("process", [in_degrees(ndvi_mean()), aggregated({"m": {**call("mean"), "result": True}})],
+                         ids=["extent in degrees", "aggregate_spatial over WGS84 geometries"])
+def test_planrun_with_the_engine_fans_out_grids_in_degrees_on_the_grid_the_tiles_compute_on(runs, process):
+    # Given a run whose grid only the engine sizes (reprojection), and tasks that hold 24 px tiles only
+    config = runs.config("planned")
+    runs.store_process(config, process)
+    engine = EngineLoadPlanner(StacCatalog(S3JsonStore(runs.s3, DEMO_BUCKET)), runs.rasters())
+    planner = RunPlanner(DirectoryDocuments(runs.s3), NoDryRun(), RESULTS_BUCKET,
+                         TaskBudget(max_load_bytes=EDGE * EDGE * 8 * 12), TileBounds(EDGE, EDGE, EDGE), loads=engine)
+    # When PlanRun plans it
+    planned = planner.plan(runs.job_id, "planned", config.graph_key, config.results_prefix)
+    # Then it fans out over the engine's own grid, which a tile step accepts (it refuses a plan of another size)
+    assert planned.shape is RunShape.FAN_OUT and planned.tiles >= 12, planned
+    manifest = TileManifest.from_json(runs.read_json({"key": catalog_layout.plan_key(config.results_prefix)}))
+    context, grid = plan_loads(process, EvalEnv(catalog=StacCatalog(S3JsonStore(runs.s3, DEMO_BUCKET)),
+                                                rasters=runs.rasters()))
+    assert (manifest.grid_width, manifest.grid_height) == (grid.width, grid.height)
+    # and the engine's load plans are frozen beside the plan, exactly
+    frozen = loads_from_json(runs.read_json({"key": catalog_layout.load_plans_key(config.results_prefix)}))
+    assert frozen == context.loads
+    # which a tile step takes instead of searching the catalog again (here it has none to search)
+    south_east = manifest.tiles[-1].tile_id
+    no_catalog = replace(SETTINGS, data_bucket="no-such-bucket")
+    assert run_tile(config, south_east, no_catalog, s3=runs.s3, publisher=runs.publisher(),
+                    rasters=runs.rasters()) == EXIT_OK
+
+
+def test_a_restarts_progress_counts_the_tiles_it_reuses(runs):
+    # Given a restart that runs 2 of the plan's 16 tiles (the rest reused from the errored run), one done
+    config = runs.config("restart")
+    manifest = TileManifest(96, 84, EDGE, 0, tuple(tile_windows(96, 84, EDGE)))
+    to_run = [tile.to_json() for tile in manifest.tiles[:2]]
+    runs.s3.put_object(Bucket=RESULTS_BUCKET, Key=catalog_layout.tile_items_key(config.results_prefix),
+                       Body=json.dumps(to_run).encode())
+    runs.s3.put_object(Bucket=RESULTS_BUCKET, Key=catalog_layout.tile_record_key(config.results_prefix, "r0000c0000"),
+                       Body=b"{}")
+    # Then the run is 15 of 16 tiles done; and with both done, 99: the combine step reports 100
+    assert run_progress(runs.s3, RESULTS_BUCKET, config.results_prefix, manifest) == 100 * 15 // 16
+    runs.s3.put_object(Bucket=RESULTS_BUCKET, Key=catalog_layout.tile_record_key(config.results_prefix, "r0000c0001"),
+                       Body=b"{}")
+    assert run_progress(runs.s3, RESULTS_BUCKET, config.results_prefix, manifest) == 99

@@ -1,5 +1,7 @@
 """PlanRun (the job state machine's step after PrepareJob): does a run go as one task, one big task or a
-fan-out over tiles (`stratus.domain.fanout_plan`), from the dry-run estimate of its frozen snapshot.
+fan-out over tiles (`stratus.domain.fanout_plan`), from its frozen snapshot's loads as the engine plans them
+(`LoadPlanner`: the tiles are windows of the grid the tile steps compute on), or, without the engine, from the
+dry-run estimate (then only grids it sizes exactly fan out).
 
 A fan-out writes the plan (`plan.json`, the `TileManifest`) and the Distributed Map's items (`tiles.json`)
 beside the run's snapshot. A restart reuses the finished tiles of the job's last errored fan-out run when
@@ -34,6 +36,7 @@ from stratus.domain.fanout_plan import (
     task_size_for,
 )
 from stratus.domain.load_needs import analyse_loads
+from stratus.errors import OpenEOApiException
 from stratus.observability import logger
 from stratus.run_contract import TILE_FINISHED, RunContractError
 
@@ -56,6 +59,22 @@ class RunDocuments(Protocol):
         ...
 
     def keys_under(self, prefix: str) -> Iterable[str]: ...
+
+
+@dataclass(frozen=True)
+class PlannedLoads:
+    """The engine's plan of a run's loads: each load on the grid the tile steps compute on, and the plans
+    themselves as JSON, which the tile steps read instead of planning again (`catalog_layout.load_plans_key`)."""
+
+    estimate: GraphEstimate
+    frozen: Any = None
+
+
+class LoadPlanner(Protocol):
+    """The engine's planning of a run's loads (`stratus_processing.run_loads`), or why the engine reads the
+    loads whole (then no tile step could run)."""
+
+    def estimate(self, snapshot: Mapping[str, Any]) -> PlannedLoads | str: ...
 
 
 @dataclass(frozen=True)
@@ -87,8 +106,12 @@ def snapshot_hash(snapshot: Any) -> str:
 class RunPlanner:
     def __init__(self, documents: RunDocuments, catalog: DryRunCatalog, bucket: str,
                  budget: TaskBudget = TaskBudget(), bounds: TileBounds = TileBounds(),
-                 read_records: Callable[[list[str]], list[Any]] | None = None) -> None:
+                 read_records: Callable[[list[str]], list[Any]] | None = None,
+                 loads: LoadPlanner | None = None) -> None:
+        """`loads`: the engine's own load planning (PlanRun on the processing image); without it (the API's
+        runtime) only the grids the dry run sizes exactly fan out (`inexact_grid_loads`)."""
         self._documents = documents
+        self._loads = loads
         self._catalog = catalog
         self._bucket = bucket
         self._budget = budget
@@ -99,21 +122,42 @@ class RunPlanner:
         snapshot = self._documents.read_document(graph_key)
         graph = (snapshot or {}).get("process_graph") or {}
         default = self._budget.size
+        ids = {"job_id": job_id, "run_id": run_id}
+        engine_grid: PlannedLoads | str | None = None
+        if self._loads is not None and snapshot is not None:
+            try:
+                engine_grid = self._loads.estimate(snapshot)
+            except OpenEOApiException as exc:  # the graph's own error (no data, a bad extent): the task reports it
+                logger.info("the run's loads could not be planned; it runs as one task",
+                            extra={**ids, "reason": exc.message})
+                return PlannedRun(RunShape.ONE_TASK, default.vcpu, default.memory_mib, False)
+            except Exception:
+                logger.warning("the engine could not plan the run's loads; it runs as one task", extra=ids,
+                               exc_info=True)
+                return PlannedRun(RunShape.ONE_TASK, default.vcpu, default.memory_mib, False)
         try:
-            estimate = estimate_graph(graph, self._catalog.collection, self._catalog.items)
+            if isinstance(engine_grid, PlannedLoads):
+                estimate = engine_grid.estimate
+            else:
+                estimate = estimate_graph(graph, self._catalog.collection, self._catalog.items)
             plan = plan_run(graph, estimate, self._budget, self._bounds)
         except Exception:  # the dry run is advice: the engine reports a graph's own errors
-            logger.warning("the run could not be planned; it runs as one task",
-                           extra={"job_id": job_id, "run_id": run_id}, exc_info=True)
+            logger.warning("the run could not be planned; it runs as one task", extra=ids, exc_info=True)
             estimate, plan = GraphEstimate(()), RunPlan(RunShape.ONE_TASK, default)
-        if plan.shape is RunShape.FAN_OUT:
-            inexact = inexact_grid_loads(graph)
-            if inexact:
-                # the engine would plan another grid than the tiles': one task, sized for the whole job
+        if plan.shape is RunShape.FAN_OUT and not isinstance(engine_grid, PlannedLoads):
+            if isinstance(engine_grid, str):  # the engine reads these loads whole: a tile step could not run
+                obstacles = tuple(Unsplittable(str(node_id), str(node.get("process_id")),
+                                               f"the engine reads the loads whole: {engine_grid}")
+                                  for node_id, node in graph.items() if isinstance(node, Mapping)
+                                  and node.get("process_id") in ("load_collection", "load_stac"))
+            else:
+                obstacles = tuple(Unsplittable(node_id, "load_collection", GRID_UNKNOWN)
+                                  for node_id in inexact_grid_loads(graph))
+            if obstacles:
+                # the tiles would not be windows of the grid the engine computes on: one task, sized for the job
                 needed = memory_for(estimate.cube_bytes)
-                plan = RunPlan(RunShape.ONE_BIG_TASK, task_size_for(needed, min_vcpu=default.vcpu), obstacles=tuple(
-                    Unsplittable(node_id, "load_collection", GRID_UNKNOWN) for node_id in inexact),
-                    exceeds_largest_task=needed > LARGEST_TASK.memory_mib)
+                plan = RunPlan(RunShape.ONE_BIG_TASK, task_size_for(needed, min_vcpu=default.vcpu),
+                               obstacles=obstacles, exceeds_largest_task=needed > LARGEST_TASK.memory_mib)
         size = plan.task_size if plan.task_size.memory_mib > default.memory_mib else default  # never smaller
         custom = size != default
         if plan.shape is not RunShape.FAN_OUT or plan.manifest is None:
@@ -121,6 +165,8 @@ class RunPlanner:
         manifest = plan.manifest
         previous, finished = self._reusable(job_id, run_id, manifest, snapshot_hash(snapshot))
         to_run = [tile.to_json() for tile in manifest.tiles if tile.tile_id not in finished]
+        if isinstance(engine_grid, PlannedLoads) and engine_grid.frozen is not None:  # before the tiles read them
+            self._documents.write_document(catalog_layout.load_plans_key(results_prefix), engine_grid.frozen)
         self._documents.write_document(catalog_layout.plan_key(results_prefix), manifest.to_json())
         tiles_key = catalog_layout.tile_items_key(results_prefix)
         self._documents.write_document(tiles_key, to_run)
