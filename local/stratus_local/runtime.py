@@ -34,7 +34,7 @@ from stratus_local.sqs_poller import SqsPoller
 log = logging.getLogger("stratus_local")
 
 REGION = "eu-central-1"
-SETTINGS_FROM_ENV = ("allowed_private_hosts", "fanout_min_tile_px", "fanout_max_tile_px", "fanout_tile_block_px",
+SETTINGS_FROM_ENV = ("allowed_private_hosts", "registrations_per_client_per_hour", "fanout_min_tile_px", "fanout_max_tile_px", "fanout_tile_block_px",
                      "fanout_task_load_bytes")
 # Batch jobs (the one task of a run, or its tiles) that run at once as local processes
 BATCH_WORKERS_ENV = "STRATUS_LOCAL_BATCH_WORKERS"

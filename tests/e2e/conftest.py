@@ -67,7 +67,8 @@ def local_system(earth_search):
     password = secrets.token_urlsafe(12)
     # the tests' own webhook receivers listen on loopback: allow-listed like an operator's own receivers
     os.environ["STRATUS_ALLOWED_PRIVATE_HOSTS"] = "127.0.0.1"
-    env = {"STRATUS_ALLOWED_PRIVATE_HOSTS": ALLOWED_PRIVATE_HOST}
+    # every test registers its customers from 127.0.0.1: more than production's 10 an hour per address
+    env = {"STRATUS_ALLOWED_PRIVATE_HOSTS": ALLOWED_PRIVATE_HOST, "STRATUS_REGISTRATIONS_PER_CLIENT_PER_HOUR": "100"}
     _, collections = earth_search
     if collections is not None:
         env["STRATUS_COLLECTIONS"] = str(collections)

@@ -113,7 +113,8 @@ class Backend:
         from stratus.store.limits import DynamoPendingRegistrations
         sender, configuration_set = self.settings.notification_sender, self.settings.mail_configuration_set
         rates = AccountRates(
-            registrations_per_client=Rate.of(resources.REGISTRATIONS_PER_CLIENT),
+            registrations_per_client=Rate(self.settings.registrations_per_client_per_hour,
+                                          resources.REGISTRATIONS_PER_CLIENT[1]),
             registrations_per_email=Rate.of(resources.REGISTRATIONS_PER_EMAIL),
             resets_per_client=Rate.of(resources.PASSWORD_RESETS_PER_CLIENT),
             resets_per_email=Rate.of(resources.PASSWORD_RESETS_PER_EMAIL),

@@ -41,6 +41,7 @@ ENV = {
     "allowed_private_hosts": "STRATUS_ALLOWED_PRIVATE_HOSTS",
     "registration": "STRATUS_REGISTRATION",
     "reaper_stale_after_s": "STRATUS_REAPER_STALE_AFTER_S",
+    "registrations_per_client_per_hour": "STRATUS_REGISTRATIONS_PER_CLIENT_PER_HOUR",
     "fanout_min_tile_px": "STRATUS_FANOUT_MIN_TILE_PX",
     "fanout_max_tile_px": "STRATUS_FANOUT_MAX_TILE_PX",
     "fanout_tile_block_px": "STRATUS_FANOUT_TILE_BLOCK_PX",
@@ -85,6 +86,8 @@ class Settings:
     registration: str = resources.REGISTRATION_VERIFY
     # a queued or running job quiet this long is looked at by the reaper
     reaper_stale_after_s: int = resources.REAPER_POLICY.quiet_after_s
+    # order-service registrations from one client address per hour (a class behind one NAT needs more)
+    registrations_per_client_per_hour: int = resources.REGISTRATIONS_PER_CLIENT[0]
     # the fan-out planner's tile edges (px) and the loaded bytes one task may hold (0: what its memory allows);
     # production keeps the defaults, tests and local runs make small tiles
     fanout_min_tile_px: int = MIN_TILE_PX
