@@ -18,7 +18,7 @@ run: install portal ## start the whole system locally on http://127.0.0.1:$(PORT
 	$(PY) -m stratus_local --port $(PORT) --collections $(COLLECTIONS)
 
 test: install node_modules/.installed portal browser $(STAC_VALIDATOR_VENV)/.installed ## run every test
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 conformance: install $(STAC_VALIDATOR_VENV)/.installed ## the openeo-test-suite, the API fuzzer (schemathesis), stac-api-validator
 	$(PY) -m conformance.run $(CONFORMANCE_ARGS); suite=$$?; \

@@ -27,17 +27,32 @@ moto_seams.install_dynamodb_atomic_writes()
 TEST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 auth._hasher = TEST_HASHER
 
-# Under pytest-xdist (`make test`), the tests sharing an expensive session fixture run on one worker, so it
-# is built once: the CDK synth (tests/infra) and the whole local system (tests/e2e).
-_SHARED_SESSION_GROUPS = {"infra": "cdk-synth", "e2e": "local-system"}
+# Under pytest-xdist (`make test`), the tests sharing an expensive session fixture run on one worker, so it is
+# built once: the CDK synth (tests/infra), the whole local system (tests/e2e) and the fan-out e2e's own system.
+# (pytest-xdist's `xdist_group` marks do not group under pytest 9, whose test ids they no longer change.)
+_SHARED_SESSION_GROUPS = (  # test id prefix -> group, first match
+    ("tests/e2e/test_fanout.py", "fanout-system"),
+    ("tests/e2e/", "local-system"),
+    ("tests/infra/test_synth.py::test_cli_synth_without_docker", "cdk-cli"),  # the CLI, no in-process synth
+    ("tests/infra/", "cdk-synth"),
+)
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    tests_dir = os.path.dirname(__file__)
-    for item in items:
-        top = os.path.relpath(str(item.path), tests_dir).split(os.sep, 1)[0]
-        if top in _SHARED_SESSION_GROUPS and item.get_closest_marker("xdist_group") is None:  # else its own
-            item.add_marker(pytest.mark.xdist_group(_SHARED_SESSION_GROUPS[top]))
+def shared_session_group(nodeid: str) -> str | None:
+    return next((group for prefix, group in _SHARED_SESSION_GROUPS if nodeid.startswith(prefix)), None)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedSessionScheduling(LoadScopeScheduling):
+        """Each group is one unit of work (one worker, in collection order); every other test is its own."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return shared_session_group(nodeid) or nodeid
+
+    return SharedSessionScheduling(config, log)
 
 
 @pytest.fixture(autouse=True)

@@ -38,7 +38,7 @@ from tests.e2e.test_openeo_client_job import COLLECTION, wait_for
 from tests.e2e.test_order_service import register
 
 # its own system: its own xdist worker (tests/conftest.py groups the other e2e tests on the shared one's)
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("fanout-system")]
+pytestmark = pytest.mark.e2e
 
 TILE_PX = 75
 TILES = [f"r{row:04d}c{col:04d}" for row in range(2) for col in range(2)]

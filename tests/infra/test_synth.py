@@ -812,7 +812,6 @@ def test_config_rejects_invalid_context() -> None:
 # --- the real CLI -----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xdist_group("cdk-cli")  # needs no in-process synth: runs beside the group sharing one
 def test_cli_synth_without_docker(tmp_path: Path) -> None:
     # Given the pinned CDK CLI
     if not (REPO_ROOT / "node_modules" / ".bin" / "cdk").exists() or shutil.which("npx") is None:
