@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from rasterio.crs import CRS
-from stratus import aws, catalog_layout
+from stratus import catalog_layout
 from stratus.adapters.s3_json import read_json, write_json
 from stratus.domain.fanout_plan import TileManifest
 from stratus.events import EventPublisher, JobStatus, LogLevel
@@ -42,8 +42,6 @@ from stratus_processing.fanout import FanoutStep, read_plan
 from stratus_processing.graph import ProcessGraph, evaluate_process
 from stratus_processing.io.cog import RasterReader
 from stratus_processing.io.save import save_json
-from stratus_processing.io.sources import ConfiguredCatalog, secrets_manager_headers
-from stratus_processing.io.stac import DocumentReader, S3JsonStore
 from stratus_processing.manifest import build_manifest
 from stratus_processing.partials import Parts
 from stratus_processing.registry import DEFAULT_REGISTRY, ProcessRegistry
@@ -366,7 +364,8 @@ def run_combine(config: RunConfig, settings: Settings, *, s3: Any, publisher: Ev
                 rasters: RasterReader | None = None, previous_results_prefix: str | None = None,
                 registry: ProcessRegistry = DEFAULT_REGISTRY) -> int:
     """The combine step; returns the process exit code. Never raises for a failing run."""
-    from stratus_processing.runner import EventReporter, UsageMeter, load_snapshot, report_failure
+    from stratus_processing.runner import (EventReporter, UsageMeter, engine_catalog, load_snapshot,
+                                          report_failure)
 
     with UsageMeter() as meter:
         reporter = EventReporter(publisher, config.job_id, config.run_id)
@@ -378,13 +377,8 @@ def run_combine(config: RunConfig, settings: Settings, *, s3: Any, publisher: Ev
                          + (f" ({len(outcomes.reused)} from the previous run)" if outcomes.reused else ""))
             snapshot = load_snapshot(s3, settings.results_bucket, config.graph_key)
             store = S3ResultStore(s3, settings.results_bucket, config.results_prefix)
-            documents = DocumentReader(s3_client=s3, s3_buckets=[settings.data_bucket],
-                                       allow=settings.outbound_allow_list)
-            catalog = ConfiguredCatalog(S3JsonStore(s3, settings.data_bucket), documents=documents,
-                                        secret_headers=secrets_manager_headers(lambda: aws.client("secretsmanager")),
-                                        protected_buckets=[settings.results_bucket, settings.files_bucket])
-            env = EvalEnv(catalog=catalog, rasters=rasters, results=store, reporter=reporter,
-                          user_processes=snapshot.user_processes)
+            env = EvalEnv(catalog=engine_catalog(settings, s3), rasters=rasters, results=store,
+                          reporter=reporter, user_processes=snapshot.user_processes)
             results = combine_results(manifest, outcomes, snapshot.process, env, store, registry=registry)
             # this run's tasks only: a restarted run's reused tiles were the previous run's usage
             usage = summed_usage([*outcomes.spent, meter.usage()])

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from stratus import aws, catalog_layout
+from stratus import catalog_layout
 from stratus.adapters.s3_json import read_json, write_json
 from stratus.domain.fanout_plan import Tile, TileManifest
 from stratus.errors import InternalException, OpenEOApiException
@@ -41,8 +41,6 @@ from stratus_processing.grid import Grid
 from stratus_processing.io.cog import RasterReader
 from stratus_processing.io.load import LoadPlan
 from stratus_processing.io.save import write_env
-from stratus_processing.io.sources import ConfiguredCatalog, secrets_manager_headers
-from stratus_processing.io.stac import DocumentReader, S3JsonStore
 from stratus_processing.manifest import build_manifest
 from stratus_processing.registry import DEFAULT_REGISTRY, ProcessRegistry
 from stratus_processing.results import ResultStore, S3ResultStore
@@ -190,7 +188,8 @@ def tile_record(tile_id: str, store: ResultStore, partials: dict[str, Any], usag
 def run_tile(config: RunConfig, tile_id: str, settings: Settings, *, s3: Any, publisher: EventPublisher,
              rasters: RasterReader, registry: ProcessRegistry = DEFAULT_REGISTRY) -> int:
     """The tile step; returns the process exit code. Never raises for a failing graph."""
-    from stratus_processing.runner import EventReporter, UsageMeter, load_snapshot, report_failure
+    from stratus_processing.runner import (EventReporter, UsageMeter, engine_catalog, load_snapshot,
+                                          report_failure)
 
     with UsageMeter() as meter:
         run_reporter = EventReporter(publisher, config.job_id, config.run_id)
@@ -204,13 +203,8 @@ def run_tile(config: RunConfig, tile_id: str, settings: Settings, *, s3: Any, pu
             snapshot = load_snapshot(s3, settings.results_bucket, config.graph_key)
             store = S3ResultStore(s3, settings.results_bucket,
                                   catalog_layout.tile_prefix(config.results_prefix, tile_id))
-            documents = DocumentReader(s3_client=s3, s3_buckets=[settings.data_bucket],
-                                       allow=settings.outbound_allow_list)
-            catalog = ConfiguredCatalog(S3JsonStore(s3, settings.data_bucket), documents=documents,
-                                        secret_headers=secrets_manager_headers(lambda: aws.client("secretsmanager")),
-                                        protected_buckets=[settings.results_bucket, settings.files_bucket])
-            env = EvalEnv(catalog=catalog, rasters=rasters, results=store, reporter=reporter,
-                          user_processes=snapshot.user_processes)
+            env = EvalEnv(catalog=engine_catalog(settings, s3), rasters=rasters, results=store,
+                          reporter=reporter, user_processes=snapshot.user_processes)
             reporter.log(f"Evaluating tile {tile_id}: window {tile.window.to_json()} of the "
                          f"{manifest.grid_width} × {manifest.grid_height} px grid")
             frozen = loads_from_json(read_json(s3, settings.results_bucket,

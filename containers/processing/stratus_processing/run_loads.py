@@ -10,7 +10,6 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from stratus import aws
 from stratus.domain.estimate import GraphEstimate, LoadEstimate
 from stratus.domain.run_planning import PlannedLoads
 from stratus.run_contract import RunSnapshot
@@ -20,21 +19,12 @@ import stratus_processing.processes  # noqa: F401  (registers the process implem
 from stratus_processing.env import EvalEnv
 from stratus_processing.frozen_loads import loads_to_json
 from stratus_processing.io.cog import RasterReader
-from stratus_processing.io.sources import ConfiguredCatalog, secrets_manager_headers
-from stratus_processing.io.stac import DocumentReader, S3JsonStore
 from stratus_processing.registry import DEFAULT_REGISTRY, ProcessRegistry
 
+from stratus_processing.runner import engine_catalog
 from stratus_processing.tiling import plan_loads
 
 logger = logging.getLogger("stratus_processing")
-
-
-def engine_catalog(settings: Settings, s3: Any) -> ConfiguredCatalog:
-    """The catalog every step of a run reads: own and configured remote collections."""
-    documents = DocumentReader(s3_client=s3, s3_buckets=[settings.data_bucket], allow=settings.outbound_allow_list)
-    return ConfiguredCatalog(S3JsonStore(s3, settings.data_bucket), documents=documents,
-                             secret_headers=secrets_manager_headers(lambda: aws.client("secretsmanager")),
-                             protected_buckets=[settings.results_bucket, settings.files_bucket])
 
 
 class EngineLoadPlanner:

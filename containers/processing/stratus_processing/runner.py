@@ -108,12 +108,7 @@ def _run(config: RunConfig, settings: Settings, meter: UsageMeter, *, s3: Any, p
         reporter.log(f"Process graph loaded: {len(graph)} nodes ({', '.join(process_ids)})")
 
         store = S3ResultStore(s3, settings.results_bucket, config.results_prefix)
-        documents = DocumentReader(s3_client=s3, s3_buckets=[settings.data_bucket], allow=settings.outbound_allow_list)
-        catalog = ConfiguredCatalog(S3JsonStore(s3, settings.data_bucket), documents=documents,
-                                    secret_headers=secrets_manager_headers(lambda: aws.client("secretsmanager")),
-                                    protected_buckets=[settings.results_bucket, settings.files_bucket],
-                                    index=ParquetIndex(s3, settings.data_bucket))
-        env = EvalEnv(catalog=catalog,
+        env = EvalEnv(catalog=engine_catalog(settings, s3),
                       rasters=rasters, results=store, reporter=reporter,
                       user_processes=snapshot.user_processes, ml_models=snapshot.ml_models)
         evaluate(snapshot.process, env, registry=registry)
@@ -125,6 +120,16 @@ def _run(config: RunConfig, settings: Settings, meter: UsageMeter, *, s3: Any, p
     except Exception as exc:  # noqa: BLE001 - every failure must reach the job log and status
         report_failure(reporter, exc, usage=meter.usage())
         return EXIT_FAILED
+
+
+def engine_catalog(settings: Settings, s3: Any) -> ConfiguredCatalog:
+    """The catalog every step of a run reads (the single task, PlanRun, tiles, combine): own collections through
+    the catalogue index, configured remote ones through the outbound guard."""
+    documents = DocumentReader(s3_client=s3, s3_buckets=[settings.data_bucket], allow=settings.outbound_allow_list)
+    return ConfiguredCatalog(S3JsonStore(s3, settings.data_bucket), documents=documents,
+                             secret_headers=secrets_manager_headers(lambda: aws.client("secretsmanager")),
+                             protected_buckets=[settings.results_bucket, settings.files_bucket],
+                             index=ParquetIndex(s3, settings.data_bucket))
 
 
 def evaluate(process: dict[str, Any], env: EvalEnv, *, registry: ProcessRegistry = DEFAULT_REGISTRY,
