@@ -81,7 +81,8 @@ def parse(status: int, output: str) -> Report:
         elif line.startswith("- ") and section is not None:
             section.append(line[2:])
     if status and not report.errors:
-        report.errors.append(f"the validator stopped (exit status {status}):\n{output[-3000:]}")
+        server_errors = "".join(line + "\n" for line in output.splitlines() if line.startswith("SERVER-ERROR "))
+        report.errors.append(f"the validator stopped (exit status {status}):\n{server_errors}{output[-3000:]}")
     return report
 
 

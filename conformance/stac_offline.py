@@ -36,7 +36,11 @@ def _schema(url: str) -> dict | None:
 
 def _offline_send(adapter: HTTPAdapter, request: requests.PreparedRequest, **kwargs) -> requests.Response:
     if urlparse(request.url).hostname in _LOCAL_HOSTS:
-        return _send(adapter, request, **kwargs)
+        response = _send(adapter, request, **kwargs)
+        if response.status_code >= 500:  # the validator stops on some without saying why: say it here
+            print(f"SERVER-ERROR {request.method} {request.url} {response.status_code} {response.text[:1000]}",
+                  file=sys.stderr)
+        return response
     response = requests.Response()
     response.status_code = 200
     response.url = request.url

@@ -202,3 +202,25 @@ def test_the_search_connection_reads_nothing_but_the_index(index):
     index.search(from_body({}).with_collections(("c1",)))
     with pytest.raises(Exception, match="disabled|Permission"):
         index._connection().execute("SELECT * FROM read_text('/etc/passwd')")
+
+
+def test_a_search_listing_files_a_compaction_then_deletes_finds_the_compacted_file(s3, tmp_path):
+    """A compaction in another container deletes the files this search has just listed: the search lists
+    again instead of failing (it did fail with a 500, once, under load in CI)."""
+    writer = ParquetIndex(s3, BUCKET, cache_dir=str(tmp_path / "writer"))
+    for n in range(3):
+        writer.write(upserts([item(n, day=n + 1)], accepted_ns=1_000 + n))
+    searcher = ParquetIndex(s3, BUCKET, cache_dir=str(tmp_path / "searcher"))
+    listed_before_compaction = searcher.files("c1")
+    listings = []
+
+    def files_then_compaction(collection):
+        listings.append(collection)
+        if len(listings) == 1:
+            writer.compact("c1", min_files=3)
+            return listed_before_compaction
+        return ParquetIndex.files(searcher, collection)
+
+    searcher.files = files_then_compaction
+    assert sorted(ids(search(searcher, {}))) == ["item-000", "item-001", "item-002"]
+    assert len(listings) == 2 and len(ParquetIndex.files(searcher, "c1")) == 1

@@ -29,6 +29,7 @@ from functools import lru_cache
 from typing import Any
 
 import duckdb
+from botocore.exceptions import ClientError
 
 from stratus import catalog_layout
 from stratus.domain.stac_items import DELETE, IngestMessage
@@ -54,11 +55,19 @@ class IndexFile:
     size: int
 
 
+class _Vanished(Exception):
+    """A listed file was deleted before we copied it: a compaction folded it into a newer file."""
+
+
+_LISTING_ATTEMPTS = 3  # a search retries with a fresh listing when a compaction ran between listing and copying
+
+
 class ParquetIndex:
     def __init__(self, s3: Any, bucket: str, cache_dir: str | None = None) -> None:
         self._s3 = s3
         self._bucket = bucket
         self._cache_dir = cache_dir or tempfile.mkdtemp(prefix="stratus-index-")
+        os.makedirs(self._cache_dir, exist_ok=True)
         self._schemas: dict[tuple[str, ...], dict[str, str]] = {}
         self._searcher: duckdb.DuckDBPyConnection | None = None  # one per container: connecting costs ~50 ms
         self._lock = threading.Lock()
@@ -149,10 +158,9 @@ class ParquetIndex:
         return found
 
     def search(self, request: SearchRequest) -> SearchPage:
-        files = [file for collection in request.collections for file in self.files(collection)]
-        if not files:
+        paths = self._current(request.collections)
+        if not paths:
             return SearchPage([], 0)
-        paths = self._local(files)
         columns = self._columns(paths)
         if request.filter is not None:
             lists = {name for name, kind in columns.items() if kind.endswith("[]")}
@@ -189,28 +197,31 @@ class ParquetIndex:
     def _columns(self, paths: list[str]) -> dict[str, str]:
         """Column name -> type across `paths` (remembered for the latest set of files only)."""
         key = tuple(paths)
-        if key not in self._schemas:
-            connection = duckdb.connect()
-            try:
-                connection.execute(f"DESCRIBE SELECT * FROM read_parquet({_paths(paths)}, union_by_name=true)")
-                self._schemas = {key: {row[0]: row[1] for row in connection.fetchall()}}
-            finally:
-                connection.close()
-        return self._schemas[key]
+        known = self._schemas  # one read: another thread may replace it meanwhile
+        if key in known:
+            return known[key]
+        connection = duckdb.connect()
+        try:
+            connection.execute(f"DESCRIBE SELECT * FROM read_parquet({_paths(paths)}, union_by_name=true)")
+            schema = {row[0]: row[1] for row in connection.fetchall()}
+        finally:
+            connection.close()
+        self._schemas = {key: schema}
+        return schema
 
     def items(self, collection: str, *, bbox: Sequence[float] | None, start: datetime | None,
               end: datetime | None) -> list[dict[str, Any]] | None:
         """Every item of `collection` intersecting `bbox` and [start, end] (for `load_collection`); None when
         the collection has no index yet."""
-        files = self.files(collection)
-        if not files:
+        paths = self._current((collection,))
+        if not paths:
             return None
         request = SearchRequest(collections=(collection,), bbox=tuple(bbox) if bbox is not None else None,
                                 interval=(start, end) if start is not None or end is not None else None)
         where, params = _conditions(request)
         with self._lock:
             rows = self._connection().execute(
-                f"SELECT _item FROM ({_latest(self._local(files))}) WHERE NOT _deleted"
+                f"SELECT _item FROM ({_latest(paths)}) WHERE NOT _deleted"
                 f"{''.join(f' AND ({c})' for c in where)}", params).fetchall()
         return [json.loads(row[0]) for row in rows]
 
@@ -220,24 +231,41 @@ class ParquetIndex:
 
     def queryables(self, collections: Sequence[str]) -> dict[str, str]:
         """Column name -> DuckDB type of the properties indexed for `collections`."""
-        files = [file for collection in collections for file in self.files(collection)]
-        if not files:
+        paths = self._current(collections)
+        if not paths:
             return {}
         connection = duckdb.connect()
         try:
-            connection.execute(f"DESCRIBE SELECT * FROM read_parquet({_paths(self._local(files))}, union_by_name=true)")
+            connection.execute(f"DESCRIBE SELECT * FROM read_parquet({_paths(paths)}, union_by_name=true)")
             return {name: kind for name, kind, *_ in connection.fetchall() if name not in ("_item", "_seq", "_deleted")}
         finally:
             connection.close()
 
+    def _current(self, collections: Sequence[str]) -> list[str]:
+        """Local copies of the collections' files as listed now. A compaction may delete listed files before we
+        copy them (its file holds their rows): then the listing is taken again."""
+        for attempt in range(_LISTING_ATTEMPTS):
+            files = [file for collection in collections for file in self.files(collection)]
+            try:
+                return self._local(files)
+            except _Vanished:
+                if attempt == _LISTING_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
     def _local(self, files: Iterable[IndexFile]) -> list[str]:
-        """Local copies of the (immutable) files; copies of files gone from S3 are dropped."""
+        """Local copies of the (immutable) files, made once per container."""
         paths = []
         for file in files:
             path = os.path.join(self._cache_dir, hashlib.sha256(file.key.encode()).hexdigest() + ".parquet")
             if not os.path.exists(path):
                 partial = f"{path}.{uuid.uuid4().hex}.part"
-                self._s3.download_file(self._bucket, file.key, partial)
+                try:
+                    self._s3.download_file(self._bucket, file.key, partial)
+                except ClientError as error:
+                    if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+                        raise _Vanished(file.key) from error
+                    raise
                 os.replace(partial, path)
             paths.append(path)
         return paths
