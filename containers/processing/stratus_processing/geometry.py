@@ -35,6 +35,9 @@ from stratus_processing.grid import WGS84, Grid, parse_crs
 # within which a centre counts as inside a bounding box: absorbs the float noise of reprojected
 # coordinates without moving a real boundary (same rule as `grid._SNAP_TOLERANCE_PX`).
 SNAP_TOLERANCE_PX = 1e-6
+# Polygon windows up to this many pixels are masked by testing pixel centres with shapely (~0.1 us a pixel)
+# rather than by GDAL's rasteriser, whose fixed cost per call is ~10-30 ms (see `_centres_tested`).
+_CENTRE_TEST_MAX_PX = 262_144
 # Longest edge reprojected as a straight line, in degrees for geographic CRSs and metres for
 # projected ones. A straight edge in the source CRS (e.g. along a parallel in lon/lat) is a curve in
 # the target CRS: over 1° at 45°N it bows ~120 m (12 px of 10 m) from the chord, so longer edges get
@@ -271,9 +274,14 @@ def _split_by_dimension(geometry: BaseGeometry) -> tuple[list[BaseGeometry], lis
 
 def _polygon_centres(polygons: list[BaseGeometry], transform: Affine, shape_: tuple[int, int],
                      grid: Grid) -> np.ndarray:
-    """Pixels whose centre intersects the polygons. GDAL's scanline rasteriser decides the pixels
-    clearly inside; the pixels it merely touches (the boundary ring) are decided exactly by shapely,
-    with the snap tolerance, so a centre on an edge counts as it should."""
+    """Pixels whose centre intersects the polygons, a centre on an edge (within the snap tolerance) counting."""
+    union = shapely.union_all(polygons) if len(polygons) > 1 else polygons[0]
+    shapely.prepare(union)
+    tolerance = SNAP_TOLERANCE_PX * min(grid.resolution)
+    if shape_[0] * shape_[1] <= _CENTRE_TEST_MAX_PX:
+        return _centres_tested(union, transform, shape_, tolerance)
+    # GDAL's scanline rasteriser decides the pixels clearly inside; the pixels it merely touches (the boundary
+    # ring) are decided exactly by shapely, with the snap tolerance
     inside = rasterize(polygons, out_shape=shape_, transform=transform, all_touched=False,
                        fill=0, default_value=1, dtype="uint8").astype(bool)
     touched = rasterize(polygons, out_shape=shape_, transform=transform, all_touched=True,
@@ -282,9 +290,22 @@ def _polygon_centres(polygons: list[BaseGeometry], transform: Affine, shape_: tu
     if rows.size:
         xs = transform.c + (cols + 0.5) * transform.a
         ys = transform.f + (rows + 0.5) * transform.e
-        union = shapely.union_all(polygons) if len(polygons) > 1 else polygons[0]
-        shapely.prepare(union)
-        tolerance = SNAP_TOLERANCE_PX * min(grid.resolution)
         hits = shapely.dwithin(union, shapely.points(xs, ys), tolerance)
         inside[rows[hits], cols[hits]] = True
     return inside
+
+
+def _centres_tested(union: BaseGeometry, transform: Affine, shape_: tuple[int, int],
+                    tolerance: float) -> np.ndarray:
+    """The same pixels as the rasteriser path, by testing every centre (for small windows: each `rasterize`
+    call builds a GDAL environment, and with AWS credentials in the environment a boto3 session, ~10-30 ms,
+    rasterio#3331; per polygon of an `aggregate_spatial` that was most of the time)."""
+    rows, cols = np.indices(shape_)
+    xs = transform.c + (cols + 0.5) * transform.a
+    ys = transform.f + (rows + 0.5) * transform.e
+    hit = shapely.intersects_xy(union, xs, ys)
+    # a centre off the polygon by no more than the tolerance lies inside this (slightly larger) buffer
+    near = ~hit & shapely.contains_xy(shapely.buffer(union, 2 * tolerance), xs, ys)
+    if near.any():
+        hit[near] = shapely.dwithin(union, shapely.points(xs[near], ys[near]), tolerance)
+    return hit
