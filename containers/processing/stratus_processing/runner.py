@@ -25,7 +25,6 @@ import traceback
 from typing import Any
 
 from stratus import aws
-from stratus.adapters.parquet_index import ParquetIndex
 from stratus.adapters.s3_json import read_json
 from stratus.errors import OpenEOApiException, ProcessGraphInvalidException, ProcessGraphMissingException
 from stratus.events import EventPublisher, JobStatus, LogEvent, LogLevel, StatusEvent
@@ -34,6 +33,7 @@ from stratus.settings import Settings
 
 import stratus_processing.processes  # noqa: F401  (registers the process implementations)
 from stratus_processing import cube as cubes
+from stratus_processing.deferred import parquet_index
 from stratus_processing.env import EvalEnv
 from stratus_processing.errors import describe_failure, node_path
 from stratus_processing.graph import ProcessGraph, evaluate_process
@@ -129,7 +129,7 @@ def engine_catalog(settings: Settings, s3: Any) -> ConfiguredCatalog:
     return ConfiguredCatalog(S3JsonStore(s3, settings.data_bucket), documents=documents,
                              secret_headers=secrets_manager_headers(lambda: aws.client("secretsmanager")),
                              protected_buckets=[settings.results_bucket, settings.files_bucket],
-                             index=ParquetIndex(s3, settings.data_bucket))
+                             index=parquet_index.ParquetIndex(s3, settings.data_bucket))
 
 
 def evaluate(process: dict[str, Any], env: EvalEnv, *, registry: ProcessRegistry = DEFAULT_REGISTRY,

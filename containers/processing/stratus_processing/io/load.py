@@ -18,11 +18,11 @@ from datetime import date
 from typing import Any
 
 import numpy as np
-import xarray as xr
 from rasterio.crs import CRS
 from rasterio.warp import transform_bounds
 from shapely.geometry.base import BaseGeometry
 
+from stratus_processing.deferred import xr
 from stratus_processing import cube as cubes
 from stratus_processing.geometry import covered_pixels
 from stratus_processing.grid import WGS84, Grid

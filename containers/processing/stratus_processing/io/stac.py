@@ -32,7 +32,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-import cql2
 from affine import Affine
 from botocore.exceptions import ClientError
 from rasterio.crs import CRS
@@ -43,6 +42,7 @@ from stratus.outbound import (AllowList, HostNotResolved, OutboundFailed, Outbou
                               Timeouts)
 
 from stratus_processing.cube import isoformat_utc, parse_utc
+from stratus_processing.deferred import cql2
 from stratus_processing.grid import Grid
 
 logger = logging.getLogger("stratus_processing")

@@ -18,7 +18,6 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-import xarray as xr
 from rasterio.crs import CRS
 from rasterio.errors import CRSError
 from rasterio.warp import transform_bounds
@@ -26,6 +25,7 @@ from shapely.geometry.base import BaseGeometry
 from stratus.domain import property_filters
 from stratus.errors import InternalException
 
+from stratus_processing.deferred import xr
 from stratus_processing import cube as cubes
 from stratus_processing import load_extent
 from stratus_processing.env import EvalEnv
