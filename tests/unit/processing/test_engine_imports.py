@@ -14,8 +14,8 @@ ENTRY_POINTS = ("stratus_processing.runner", "stratus_processing.sync_handler", 
 
 
 def _loaded_after(code: str) -> list[str]:
-    wanted = sorted(DEFERRED)
-    script = f"import sys, json; {code}; print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & {set(wanted)!r})))"
+    loaded = "{m.split('.')[0] for m in sys.modules}"
+    script = f"import sys, json; {code}; print(json.dumps(sorted({loaded} & {set(DEFERRED)!r})))"
     result = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, check=True,
                             env={"PATH": "", "AWS_DEFAULT_REGION": "eu-central-1",
                                  **{k: v for k, v in os.environ.items() if k == "PYTHONPATH"}})

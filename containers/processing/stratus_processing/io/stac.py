@@ -837,7 +837,7 @@ class StacCatalog:
                   name: str | None = None) -> CatalogCollection:
         collection = self.collection(collection_id)
         return CatalogCollection(name or collection.id, renamed_bands(collection.bands, renames or {}),
-                                 lambda request: self.search(collection.id, request=request))
+                                 lambda request: self._search(collection, request))
 
     def collection(self, collection_id: str) -> Collection:
         """Raises `CollectionNotFoundException` for an unknown id."""
@@ -853,7 +853,10 @@ class StacCatalog:
         `request.accept`), ordered by datetime then id."""
         if request is None:
             request = SearchRequest(bbox=tuple(bbox) if bbox is not None else None, start=start, end=end)
-        collection = self.collection(collection_id)
+        return self._search(self.collection(collection_id), request)
+
+    def _search(self, collection: Collection, request: SearchRequest) -> list[StacItem]:
+        collection_id = collection.id
         api = api_of(collection, self.documents)
         if api is not None:
             return api.search(collection.document.get("id", collection_id), request)
