@@ -360,6 +360,7 @@ def worker(variant: str, root: Path, out: Path, size: int, date_count: int, refe
 
     if variant == "engine":
         import stratus_processing.runner  # noqa: F401, PLC0415
+        import xarray  # noqa: F401, PLC0415 - deferred in the engine (`stratus_processing.deferred`): a cube loads it
     reference_values = None
     if variant == "floor":
         with rasterio.open(reference) as src:

@@ -18,10 +18,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-import pandas as pd
-import xarray as xr
 from rasterio.crs import CRS
 
+from stratus_processing.deferred import pd, xr
 from stratus_processing.grid import Grid
 
 T, BANDS, Y, X = "t", "bands", "y", "x"

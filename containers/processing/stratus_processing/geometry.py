@@ -25,11 +25,10 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.errors import CRSError
 from rasterio.features import rasterize
-from rasterio.warp import transform_bounds, transform_geom
 from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
 
-from stratus_processing.grid import WGS84, Grid, parse_crs
+from stratus_processing.grid import WGS84, Grid, parse_crs, transform_bounds, transform_geom
 
 # Fraction of a pixel within which a pixel centre still counts as intersecting a polygon, and
 # within which a centre counts as inside a bounding box: absorbs the float noise of reprojected

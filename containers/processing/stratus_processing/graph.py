@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import xarray as xr
 from stratus.errors import (
     ProcessGraphInvalidException,
     ProcessGraphMissingException,
@@ -25,6 +24,7 @@ from stratus.errors import (
     ProcessUnsupportedException,
 )
 
+from stratus_processing.deferred import xr
 from stratus_processing.env import EvalEnv
 from stratus_processing.errors import has_node_path, record_callback_parameter, record_node
 from stratus_processing.load_extent import with_load_needs

@@ -6,15 +6,18 @@ a rasterio transform), so the two always agree on where a pixel is.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
 import numpy as np
+import rasterio.env
 from affine import Affine
+from rasterio import warp
 from rasterio.crs import CRS
-from rasterio.warp import transform_bounds, transform_geom
+from rasterio.session import DummySession
 
 WGS84 = CRS.from_epsg(4326)
 
@@ -23,6 +26,25 @@ WGS84 = CRS.from_epsg(4326)
 _SNAP_TOLERANCE_PX = 1e-6
 # Points per edge when projecting a footprint: enough to follow the curvature of projected edges.
 _FOOTPRINT_EDGE_POINTS = 8
+
+
+def _credential_free_env() -> contextlib.AbstractContextManager:
+    """Reprojection math needs a GDAL environment but no credentials. Outside one, rasterio builds a default
+    environment per call, and with AWS credentials in the environment (Batch, Lambda) that is a boto3 session
+    each time: ~50 ms per call, several per run."""
+    return contextlib.nullcontext() if rasterio.env.hasenv() else rasterio.Env(session=DummySession())
+
+
+def transform_bounds(source: Any, target: Any, *bounds: float, **options: Any) -> tuple[float, float, float, float]:
+    """`rasterio.warp.transform_bounds` without the per-call credential lookup (the engine's only entry to it)."""
+    with _credential_free_env():
+        return warp.transform_bounds(source, target, *bounds, **options)
+
+
+def transform_geom(source: Any, target: Any, geometry: Any, **options: Any) -> Any:
+    """`rasterio.warp.transform_geom` without the per-call credential lookup (the engine's only entry to it)."""
+    with _credential_free_env():
+        return warp.transform_geom(source, target, geometry, **options)
 
 
 @dataclass(frozen=True)

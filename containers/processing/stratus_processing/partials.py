@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import xarray as xr
+
+from stratus_processing.deferred import xr
 
 # What the combine step can compute from the parts; `aggregate_spatial`'s reducer must be one of
 # these (on the callback's `data`) or `array_create` of several.

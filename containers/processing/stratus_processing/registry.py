@@ -13,9 +13,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-import xarray as xr
 from stratus.errors import ProcessParameterInvalidException, ProcessParameterRequiredException
 
+from stratus_processing.deferred import xr
 from stratus_processing import cube as cubes
 
 if TYPE_CHECKING:

@@ -6,6 +6,7 @@ outcome instead of status events: the caller is waiting on the line.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from stratus import aws
@@ -33,12 +34,18 @@ class OutcomePublisher:
             self.error_code = event.code
 
 
+@cache
+def container_rasters() -> RasterReader:
+    """One reader per warm container, not per request: its open COG handles serve the next requests (an open
+    is a HEAD and a header GET per file; the pool bounds them and reopens after `io.cog.DATASET_MAX_AGE_S`)."""
+    return RasterReader.from_environ()
+
+
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = Settings.from_env()
     config = RunConfig.from_sync_event(event)
     outcome = OutcomePublisher()
-    with RasterReader.from_environ() as rasters:  # the run's open COGs, closed with it
-        exit_code = run_job(config, settings, s3=aws.client("s3"), publisher=outcome, rasters=rasters)
+    exit_code = run_job(config, settings, s3=aws.client("s3"), publisher=outcome, rasters=container_rasters())
     if exit_code == EXIT_OK:
         return {"ok": True}
     return {"ok": False, "error": {"code": outcome.error_code or "Internal",

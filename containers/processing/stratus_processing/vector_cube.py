@@ -27,11 +27,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
-import xarray as xr
 from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 
+from stratus_processing.deferred import pd, xr
 from stratus_processing import cube as cubes
 from stratus_processing.geometry import Features
 from stratus_processing.grid import WGS84

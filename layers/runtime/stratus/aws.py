@@ -23,6 +23,11 @@ def _session() -> boto3.session.Session:
     return boto3.session.Session()
 
 
+def session() -> boto3.session.Session:
+    """The process's boto3 session (for credentials: e.g. GDAL's, in the processing engine)."""
+    return _session()
+
+
 @cache
 def client(service: str):
     config = _S3_CONFIG if service == "s3" else None

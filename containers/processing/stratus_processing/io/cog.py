@@ -31,10 +31,10 @@ import rasterio
 from rasterio.enums import Resampling
 from rasterio.session import AWSSession, DummySession
 from rasterio.vrt import WarpedVRT
-from rasterio.warp import transform_bounds
 from rasterio.windows import Window
+from stratus import aws
 
-from stratus_processing.grid import Grid
+from stratus_processing.grid import Grid, transform_bounds
 
 # GDAL settings for reading COGs over HTTP (S3 through /vsis3/, any https host through /vsicurl/):
 _GDAL_READ_OPTIONS: dict[str, Any] = {
@@ -123,7 +123,8 @@ class RasterReader:
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> RasterReader:
         environ = os.environ if environ is None else environ
-        return cls(gdal_options=s3_endpoint_options(environ), aws_session=boto3.Session())
+        # the process's session, not a new one per run: building one costs ~50-80 ms (sync requests pay it)
+        return cls(gdal_options=s3_endpoint_options(environ), aws_session=aws.session())
 
     def __enter__(self) -> RasterReader:
         return self

@@ -18,14 +18,13 @@ from datetime import date
 from typing import Any
 
 import numpy as np
-import xarray as xr
 from rasterio.crs import CRS
-from rasterio.warp import transform_bounds
 from shapely.geometry.base import BaseGeometry
 
+from stratus_processing.deferred import xr
 from stratus_processing import cube as cubes
 from stratus_processing.geometry import covered_pixels
-from stratus_processing.grid import WGS84, Grid
+from stratus_processing.grid import WGS84, Grid, transform_bounds
 from stratus_processing.io.cog import RasterReader
 from stratus_processing.io.stac import BandInfo, StacItem, bboxes_intersect, most_common_crs
 

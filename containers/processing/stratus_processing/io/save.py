@@ -36,11 +36,11 @@ from typing import Any
 import numpy as np
 import rasterio
 import rasterio.shutil
-import xarray as xr
 from rasterio.session import DummySession
 from rasterio.windows import Window
 from stratus.file_formats import CSV, GEOJSON, GTIFF, JSON, MEDIA_TYPES, NETCDF
 
+from stratus_processing.deferred import xr
 from stratus_processing import cube as cubes
 from stratus_processing.errors import DataCubeEmptyException, FormatUnsuitableException
 from stratus_processing.grid import Grid

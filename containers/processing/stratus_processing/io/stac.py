@@ -32,7 +32,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-import cql2
 from affine import Affine
 from botocore.exceptions import ClientError
 from rasterio.crs import CRS
@@ -43,6 +42,7 @@ from stratus.outbound import (AllowList, HostNotResolved, OutboundFailed, Outbou
                               Timeouts)
 
 from stratus_processing.cube import isoformat_utc, parse_utc
+from stratus_processing.deferred import cql2
 from stratus_processing.grid import Grid
 
 logger = logging.getLogger("stratus_processing")
@@ -837,7 +837,7 @@ class StacCatalog:
                   name: str | None = None) -> CatalogCollection:
         collection = self.collection(collection_id)
         return CatalogCollection(name or collection.id, renamed_bands(collection.bands, renames or {}),
-                                 lambda request: self.search(collection.id, request=request))
+                                 lambda request: self._search(collection, request))
 
     def collection(self, collection_id: str) -> Collection:
         """Raises `CollectionNotFoundException` for an unknown id."""
@@ -853,7 +853,10 @@ class StacCatalog:
         `request.accept`), ordered by datetime then id."""
         if request is None:
             request = SearchRequest(bbox=tuple(bbox) if bbox is not None else None, start=start, end=end)
-        collection = self.collection(collection_id)
+        return self._search(self.collection(collection_id), request)
+
+    def _search(self, collection: Collection, request: SearchRequest) -> list[StacItem]:
+        collection_id = collection.id
         api = api_of(collection, self.documents)
         if api is not None:
             return api.search(collection.document.get("id", collection_id), request)

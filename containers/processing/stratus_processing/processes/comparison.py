@@ -20,14 +20,14 @@ from numbers import Real
 from typing import Any
 
 import numpy as np
-import xarray as xr
 
+from stratus_processing.deferred import xr
 from stratus_processing.cube import CUBE_DTYPE
 from stratus_processing.env import EvalEnv
 from stratus_processing.processes.logic import boolean_array, first_array
 from stratus_processing.registry import ProcessArgs, process
 
-Comparable = bool | int | float | str | xr.DataArray | None
+Comparable = "bool | int | float | str | xr.DataArray | None"  # a string: xarray is deferred
 
 
 @process("eq")

@@ -14,11 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pandas as pd
-import scipy.sparse
-import xarray as xr
-from scipy.optimize import least_squares
 
+from stratus_processing.deferred import pd, scipy_optimize, scipy_sparse, xr
 from stratus_processing import cube as cubes
 from stratus_processing.env import EvalEnv
 from stratus_processing.processes.arrays import CubeArray, array_argument, is_number
@@ -77,9 +74,10 @@ def fit(function: Callback, env: EvalEnv, args: ProcessArgs, x: np.ndarray, y: n
         modelled = _model(function, env, x_values, parameters, (len(rows), n), args)
         return np.where(mask, np.nan_to_num(modelled - np.nan_to_num(y_fit), nan=1e12), 0.0).ravel()
 
-    sparsity = scipy.sparse.kron(scipy.sparse.eye(len(rows), format="csr"), np.ones((n, k)), format="csr")
-    solution = least_squares(residuals, np.tile(np.asarray(p0, dtype=np.float64), len(rows)),
-                             jac_sparsity=sparsity, method="trf", x_scale="jac", max_nfev=MAX_FUNCTION_EVALUATIONS)
+    sparsity = scipy_sparse.kron(scipy_sparse.eye(len(rows), format="csr"), np.ones((n, k)), format="csr")
+    solution = scipy_optimize.least_squares(residuals, np.tile(np.asarray(p0, dtype=np.float64), len(rows)),
+                                            jac_sparsity=sparsity, method="trf", x_scale="jac",
+                                            max_nfev=MAX_FUNCTION_EVALUATIONS)
     result[rows] = solution.x.reshape(len(rows), k)
     return result
 

@@ -13,9 +13,8 @@ from numbers import Real
 from typing import Any
 
 import numpy as np
-import pandas as pd
-import xarray as xr
 
+from stratus_processing.deferred import pd, xr
 from stratus_processing import cube as cubes
 from stratus_processing.env import EvalEnv
 from stratus_processing.errors import (

@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 import numpy as np
-import xarray as xr
 from stratus.events import LogLevel
 
+from stratus_processing.deferred import xr
 from stratus_processing.env import EvalEnv
 from stratus_processing.registry import ProcessArgs, process
 

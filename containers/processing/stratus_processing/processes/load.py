@@ -18,20 +18,19 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-import xarray as xr
 from rasterio.crs import CRS
 from rasterio.errors import CRSError
-from rasterio.warp import transform_bounds
 from shapely.geometry.base import BaseGeometry
 from stratus.domain import property_filters
 from stratus.errors import InternalException
 
+from stratus_processing.deferred import xr
 from stratus_processing import cube as cubes
 from stratus_processing import load_extent
 from stratus_processing.env import EvalEnv
 from stratus_processing.errors import NoDataAvailableException, TemporalExtentEmptyException
 from stratus_processing.geometry import POLYGONAL_TYPES, GeometryError, parse_geojson
-from stratus_processing.grid import WGS84, parse_crs
+from stratus_processing.grid import WGS84, parse_crs, transform_bounds
 from stratus_processing.io import sentinel2
 from stratus_processing.io.load import LoadPlan, load_cube, plan_load
 from stratus_processing.io.stac import (

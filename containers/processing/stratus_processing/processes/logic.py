@@ -22,8 +22,8 @@ import math
 from typing import Any
 
 import numpy as np
-import xarray as xr
 
+from stratus_processing.deferred import xr
 from stratus_processing.cube import CUBE_DTYPE
 from stratus_processing.env import EvalEnv
 from stratus_processing.registry import ProcessArgs, process

@@ -22,15 +22,15 @@ from numbers import Real
 from typing import Any
 
 import numpy as np
-import xarray as xr
 from stratus.errors import OpenEOApiException
 
+from stratus_processing.deferred import xr
 from stratus_processing.cube import CUBE_DTYPE
 from stratus_processing.env import EvalEnv
 from stratus_processing.registry import ProcessArgs, process
 
 Number = int | float
-Operand = Number | xr.DataArray | None
+Operand = "Number | xr.DataArray | None"  # a string: xarray loads when a cube is first touched
 
 
 class MinMaxSwappedException(OpenEOApiException):

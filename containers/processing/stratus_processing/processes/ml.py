@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import xarray as xr
 from stratus.events import LogLevel
 
+from stratus_processing.deferred import xr
 from stratus_processing import ml
 from stratus_processing import vector_cube as vectors
 from stratus_processing.env import EvalEnv

@@ -13,10 +13,10 @@ from numbers import Real
 from typing import Any
 
 import numpy as np
-import xarray as xr
 from affine import Affine
 from stratus.errors import OpenEOApiException
 
+from stratus_processing.deferred import xr
 from stratus_processing import cube as cubes
 from stratus_processing.env import EvalEnv
 from stratus_processing.errors import DimensionNotAvailableException

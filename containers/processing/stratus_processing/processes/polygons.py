@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import xarray as xr
 from stratus.errors import OpenEOApiException
 
+from stratus_processing.deferred import xr
 from stratus_processing import cube as cubes
 from stratus_processing.env import EvalEnv
 from stratus_processing.geometry import PixelWindow, pixel_window

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import xarray as xr
 
+from stratus_processing.deferred import xr
 from stratus_processing import cube as cubes
 from stratus_processing.env import EvalEnv
 from stratus_processing.processes.arrays import CubeArray, PlainArray, array_argument, is_number

@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import shapely
-import xarray as xr
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
@@ -23,6 +22,7 @@ from rasterio.errors import CRSError
 from rasterio.warp import calculate_default_transform, reproject
 from stratus.errors import OpenEOApiException
 
+from stratus_processing.deferred import xr
 from stratus_processing import cube as cubes
 from stratus_processing import vector_cube as vectors
 from stratus_processing.env import EvalEnv

@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import xarray as xr
 from stratus import udf_runtimes
 from stratus.errors import OpenEOApiException
 from stratus.events import LogLevel
 
+from stratus_processing.deferred import xr
 from stratus_processing import cube as cubes
 from stratus_processing.env import EvalEnv
 from stratus_processing.registry import ProcessArgs, process

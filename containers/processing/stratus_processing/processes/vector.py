@@ -16,9 +16,9 @@ from numbers import Real
 from typing import Any
 
 import numpy as np
-import xarray as xr
 from stratus.errors import InternalException, OpenEOApiException
 
+from stratus_processing.deferred import xr
 from stratus_processing import cube as cubes
 from stratus_processing import vector_cube as vectors
 from stratus_processing.env import EvalEnv

@@ -14,13 +14,13 @@ from typing import Any
 
 import numpy as np
 import shapely
-import xarray as xr
 from rasterio.crs import CRS
 from rasterio.errors import CRSError
 from shapely.geometry import LineString, MultiPoint, Point
 from shapely.geometry.base import BaseGeometry
 from stratus.errors import OpenEOApiException
 
+from stratus_processing.deferred import xr
 from stratus_processing import vector_cube as vectors
 from stratus_processing.env import EvalEnv
 from stratus_processing.errors import DimensionNotAvailableException

@@ -35,10 +35,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import xarray as xr
 from stratus import udf_runtimes
 from stratus.errors import FeatureUnsupportedException, OpenEOApiException
 
+from stratus_processing.deferred import xr
 from stratus_processing.udf.runtime import udf_exchange
 
 CHILD = Path(__file__).parent / "runtime" / "udf_child.py"

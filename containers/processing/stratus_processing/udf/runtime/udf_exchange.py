@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import xarray as xr
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 
 def write_array(folder: str, name: str, array: xr.DataArray) -> None:
@@ -23,6 +25,8 @@ def write_array(folder: str, name: str, array: xr.DataArray) -> None:
 
 
 def read_array(folder: str, name: str) -> xr.DataArray:
+    import xarray as xr  # noqa: PLC0415 - here: the engine imports this module at start (`stratus_processing.deferred`)
+
     with open_no_symlink(os.path.join(folder, f"{name}.json"), "r") as file:
         meta = json.load(file)
     with open_no_symlink(os.path.join(folder, f"{name}.npy"), "rb") as file:
