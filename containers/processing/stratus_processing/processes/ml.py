@@ -11,6 +11,8 @@ ml-model extension and loaded again by job id or results URL.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,7 +25,7 @@ from stratus_processing import vector_cube as vectors
 from stratus_processing.env import EvalEnv
 from stratus_processing.geometry import GeometryError, parse_geojson
 from stratus_processing.registry import ProcessArgs, process
-from stratus_processing.results import AssetRecord
+from stratus_processing.results import AssetRecord, ResultStore
 
 # Trees are held in memory while training and predicting: a bound keeps a typo from exhausting the task.
 MAX_TREES = 1000
@@ -32,6 +34,10 @@ MAX_TREES = 1000
 TARGET_PROPERTY = "target"
 MODEL_FILE = "model" + ml.FILE_SUFFIX
 MODEL_ROLES = ("ml-model:checkpoint",)
+# Models read in a run, by the run's result store and key: tiled execution evaluates the graph once per
+# tile, and a forest is read and rebuilt once per run, not once per tile (100 trees take ~0.1 s).
+_models_read: weakref.WeakKeyDictionary[ResultStore, dict[str, ml.RandomForestModel]] = weakref.WeakKeyDictionary()
+_models_read_lock = threading.Lock()
 
 
 @process("fit_class_random_forest")
@@ -99,12 +105,20 @@ def load_ml_model(args: ProcessArgs, env: EvalEnv) -> ml.RandomForestModel:
     if "error" in resolved:
         raise args.invalid("id", str(resolved["error"]))
     try:
-        model = ml.loads(env.require_results().read_bytes(str(resolved["key"])))
+        model = _read_model(env.require_results(), str(resolved["key"]))
     except ml.ModelFileError as exc:
         raise args.invalid("id", f"the result is not a model of this back-end: {exc}") from None
     env.reporter.log(f"load_ml_model: {model.kind} model with {model.training.get('num_trees')} trees over "
                      f"{', '.join(model.predictors)}", path=args.path)
     return model
+
+
+def _read_model(store: ResultStore, key: str) -> ml.RandomForestModel:
+    with _models_read_lock:  # tiles wait for the first one's read rather than each reading the file
+        models = _models_read.setdefault(store, {})
+        if key not in models:
+            models[key] = ml.loads(store.read_bytes(key))
+        return models[key]
 
 
 # --- training -----------------------------------------------------------------------------------
