@@ -59,7 +59,7 @@ def predict_random_forest(args: ProcessArgs, env: EvalEnv) -> Any:
         result = ml.predict(model, values)[0]
         return None if np.isnan(result) else float(result)
     features, dimension = _features(args, env, data, model)
-    predicted = ml.predict(model, features.values.reshape(features.shape[0], -1))
+    predicted = ml.predict(model, _predictor_rows(features, dimension))
     template = features.isel({dimension: 0}, drop=True)
     return xr.DataArray(predicted.reshape(template.shape), dims=template.dims, coords=template.coords)
 
@@ -74,7 +74,7 @@ def predict_class_probabilities(args: ProcessArgs, env: EvalEnv) -> Any:
         probabilities = ml.predict(model, _sample(args, data, model), probabilities=True)[:, 0]
         return [None if np.isnan(p) else float(p) for p in probabilities]
     features, dimension = _features(args, env, data, model)
-    probabilities = ml.predict(model, features.values.reshape(features.shape[0], -1), probabilities=True)
+    probabilities = ml.predict(model, _predictor_rows(features, dimension), probabilities=True)
     template = features.isel({dimension: 0}, drop=True)
     return xr.DataArray(probabilities.reshape(-1, *template.shape), dims=(dimension, *template.dims),
                         coords=template.coords)
@@ -227,7 +227,7 @@ def _model(args: ProcessArgs, name: str = "model") -> ml.RandomForestModel:
 
 
 def _features(args: ProcessArgs, env: EvalEnv, data: Any, model: ml.RandomForestModel) -> tuple[xr.DataArray, str]:
-    """The cube with the predictor dimension first (the one the callback runs over)."""
+    """The cube and its predictor dimension (the one the callback runs over)."""
     dimension = env.array_dimension_of(data)
     if not isinstance(data, xr.DataArray) or dimension is None:
         raise args.invalid("data", "expected the array of predictors, e.g. as the reducer of reduce_dimension over "
@@ -236,7 +236,15 @@ def _features(args: ProcessArgs, env: EvalEnv, data: Any, model: ml.RandomForest
         raise args.invalid("data", f"the model was trained on {model.feature_count} predictors "
                                    f"({', '.join(model.predictors)}), the data has {data.sizes[dimension]} along "
                                    f"'{dimension}'")
-    return data.transpose(dimension, ...), dimension
+    return data, dimension
+
+
+def _predictor_rows(features: xr.DataArray, dimension: str) -> np.ndarray:
+    """The cube's values as (predictors, pixels), the other dimensions in the cube's order: a view of the
+    cube when the predictors lead or the dimensions before them have one label (`t` of one date), so
+    `ml.predict`'s chunks are the only copies."""
+    values = np.moveaxis(features.values, features.get_axis_num(dimension), 0)
+    return values.reshape(values.shape[0], -1)
 
 
 def _sample(args: ProcessArgs, data: list[Any], model: ml.RandomForestModel) -> np.ndarray:
