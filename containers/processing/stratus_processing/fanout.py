@@ -204,7 +204,8 @@ def run_tile(config: RunConfig, tile_id: str, settings: Settings, *, s3: Any, pu
             store = S3ResultStore(s3, settings.results_bucket,
                                   catalog_layout.tile_prefix(config.results_prefix, tile_id))
             env = EvalEnv(catalog=engine_catalog(settings, s3), rasters=rasters, results=store,
-                          reporter=reporter, user_processes=snapshot.user_processes)
+                          reporter=reporter, user_processes=snapshot.user_processes,
+                          ml_models=snapshot.ml_models)
             reporter.log(f"Evaluating tile {tile_id}: window {tile.window.to_json()} of the "
                          f"{manifest.grid_width} × {manifest.grid_height} px grid")
             frozen = loads_from_json(read_json(s3, settings.results_bucket,

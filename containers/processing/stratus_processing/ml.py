@@ -11,6 +11,7 @@ engine also reads model files only from its own results bucket (`load_ml_model`)
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -79,12 +80,18 @@ def _max_features(max_variables: int | str | None, count: int, kind: Kind) -> in
     return {"all": None, "log2": "log2", "sqrt": "sqrt", "onethird": max(1, count // 3)}[max_variables]
 
 
-def predict(model: RandomForestModel, features: np.ndarray, *, probabilities: bool = False) -> np.ndarray:
+def predict(model: RandomForestModel, features: np.ndarray, *, probabilities: bool = False,
+            threads: int | None = None) -> np.ndarray:
     """Predict for `features` shaped (predictors, n): values shaped (n,), or class probabilities shaped
     (classes, n). Columns with any non-finite predictor give NaN. Works through the columns in chunks,
-    so memory stays the input plus the output plus one chunk."""
+    so memory stays the input plus the output plus one chunk. `threads`: how many the trees are
+    traversed in (default: the model's, every CPU)."""
     count = features.shape[1]
     width = len(model.estimator.classes_) if probabilities else 1
+    estimator = model.estimator
+    if threads is not None and threads != estimator.n_jobs:
+        estimator = copy.copy(estimator)  # shares the trees; the model may be predicting in other threads
+        estimator.n_jobs = threads
     out = np.full((width, count), np.nan)
     for start in range(0, count, PREDICTION_CHUNK_ROWS):
         block = features[:, start:start + PREDICTION_CHUNK_ROWS]
@@ -95,9 +102,9 @@ def predict(model: RandomForestModel, features: np.ndarray, *, probabilities: bo
         rows = rows if valid.all() else rows[valid]
         target = out[:, start:start + block.shape[1]]
         if probabilities:
-            target[:, valid] = model.estimator.predict_proba(rows).T
+            target[:, valid] = estimator.predict_proba(rows).T
         else:
-            target[0, valid] = model.estimator.predict(rows)
+            target[0, valid] = estimator.predict(rows)
     return out if probabilities else out[0]
 
 

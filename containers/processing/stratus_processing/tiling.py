@@ -90,6 +90,7 @@ class TileContext:
     load_needs: Mapping[str, LoadNeeds] = field(default_factory=dict)
     grid: Grid | None = None  # the tile being evaluated; None while the loads are being planned
     outputs: TileOutputs | None = None
+    workers: int = 1  # tiles evaluated side by side: a process that uses threads takes its share of the CPUs
 
     @property
     def planning(self) -> bool:
@@ -338,6 +339,7 @@ def run_tiled(process: Mapping[str, Any], env: EvalEnv, *, registry: ProcessRegi
     env.reporter.log(f"Tiled execution: {len(tiles)} tile(s) of up to {size} × {size} px over the "
                      f"{grid.width} × {grid.height} px grid, {min(workers, len(tiles))} at a time")
     tile_reporter = _TileReporter(env.reporter)
+    context = replace(context, workers=min(workers, len(tiles)))
 
     read_ahead = ReadAhead(context.loads.values(), env.rasters, tiles)
 

@@ -32,6 +32,8 @@ PIXEL_LOCAL = frozenset({
     "aggregate_temporal", "aggregate_temporal_period", "anomaly", "climatological_normal", "mask",
     "merge_cubes", "rename_labels", "rename_dimension", "add_dimension", "drop_dimension", "dimension_labels",
     "resample_cube_temporal",
+    # machine learning: a model is the same for every tile; prediction is per pixel (over bands)
+    "load_ml_model", "predict_random_forest", "predict_class_probabilities",
     # in and out: planned and written by tile
     *LOAD_PROCESSES, SAVE_PROCESS,
 })

@@ -5,6 +5,7 @@ with ragged edges)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ import stratus_processing.processes  # noqa: F401  (registers the processes)
 import xarray as xr
 from affine import Affine
 from rasterio.crs import CRS
+from stratus_processing import ml
 from stratus_processing.env import EvalEnv
 from stratus_processing.errors import BandExistsException, node_path
 from stratus_processing.graph import ProcessGraph
@@ -195,6 +197,58 @@ def test_loads_on_different_grids_are_not_tiled(demo_s3, tmp_path):
 
 
 # --- which graphs ---------------------------------------------------------------------------------
+
+class CountingResultStore(DirectoryResultStore):
+    def __init__(self, root):
+        super().__init__(root)
+        self.reads = 0
+
+    def read_bytes(self, key):
+        self.reads += 1
+        return super().read_bytes(key)
+
+
+def land_cover_from_a_saved_model():
+    """A saved model's class per pixel and date (from B04 and B08), then the largest over t."""
+    return {"process_graph": {
+        "load": load_node(),
+        "model": {"process_id": "load_ml_model", "arguments": {"id": "j-model"}},
+        "classes": {"process_id": "reduce_dimension", "arguments": {
+            "data": {"from_node": "load"}, "dimension": "bands", "context": {"from_node": "model"},
+            "reducer": reducer("predict_random_forest", model={"from_parameter": "context"})}},
+        "max": {"process_id": "reduce_dimension", "arguments": {
+            "data": {"from_node": "classes"}, "dimension": "t", "reducer": reducer("max")}},
+        "save": save_node("max"),
+    }}
+
+
+def test_random_forest_prediction_runs_tiled_with_the_model_read_once(demo_s3, tmp_path):
+    # Given a model saved by an earlier job: vegetation (B08 well above B04) or not
+    rng = np.random.default_rng(0)
+    reflectances = rng.uniform(0, 0.5, (400, 2))
+    model = ml.fit(ml.CLASSIFICATION, reflectances, (reflectances[:, 1] > 1.5 * reflectances[:, 0]).astype(int),
+                   ["B04", "B08"], max_variables=None, num_trees=5, seed=0)
+    envs = {}
+    for mode in ("tiled", "whole"):
+        store = CountingResultStore(tmp_path / mode)
+        store.path_of("models/model.skops").parent.mkdir(parents=True)
+        store.path_of("models/model.skops").write_bytes(ml.dumps(model))
+        envs[mode] = replace(make_env(demo_s3, tmp_path / mode), results=store,
+                             ml_models={"j-model": {"key": "models/model.skops"}})
+    # When the prediction graph runs tile by tile and on the whole cube
+    process = land_cover_from_a_saved_model()
+    assert obstacle(process) is None
+    evaluate(process, envs["tiled"], tile_size=TILE)
+    evaluate(process, envs["whole"], tiling=False)
+    # Then tiles (9 of them) read the model once, and the maps are identical, with both classes in them
+    assert any(e["message"].startswith("Tiled execution: 9 tile(s)") for e in envs["tiled"].reporter.logs)
+    assert envs["tiled"].results.reads == 1
+    tiled, whole = read_outputs(envs["tiled"].results), read_outputs(envs["whole"].results)
+    assert list(tiled) == list(whole)
+    [name] = whole
+    np.testing.assert_array_equal(tiled[name], whole[name])
+    assert set(np.unique(whole[name][np.isfinite(whole[name])])) == {0, 1}
+
 
 def obstacle(process):
     return tiling_obstacle(ProcessGraph(process["process_graph"]))
