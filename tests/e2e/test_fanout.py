@@ -2,12 +2,13 @@
 tile Batch tasks -> combine task) on a local system planning small tiles, and gives what one task gives.
 
 The fan-out system is a local system of its own (small tiles for every job would make the session's shared one
-fan out every other test's job too), so this module is an xdist group of its own: 75 px tiles over the south-east
-150 x 150 px of the demo collection's Bolzano scene, 2 x 2 = 4 tiles. The single-task reference is the engine's
+fan out every other test's job too), so this module is an xdist group of its own: 64 px tiles over the south-east
+256 x 256 px of the demo collection's Bolzano scene, 4 x 4 = 16 tiles. The single-task reference is the engine's
 `run_job` (what the single Batch task runs) in this process, on the fan-out system's data.
 
 A tile is made to fail cleanly by corrupting one internal block of one source COG: the block at (256, 256)
-of a 256 px-blocked scene is read by the south-east tile alone.
+of a 256 px-blocked scene is read by the south-east tile alone (the other tiles of the last row and column end
+at 236 px).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import openeo
 import pytest
 import rasterio
 from botocore.config import Config
+from openeo.rest.multiresult import MultiResult
 from rasterio.io import MemoryFile
 from rasterio.warp import transform_geom
 
@@ -34,19 +36,27 @@ from stratus_processing.io.cog import RasterReader
 from stratus_processing.runner import EXIT_OK, run_job
 from stratus_processing.sync_handler import OutcomePublisher
 from tests.e2e.test_cancel_job import processing_pids
-from tests.e2e.test_openeo_client_job import COLLECTION, wait_for
+from tests.e2e.test_openeo_client_job import COLLECTION, wait_for, wait_for_logs
 from tests.e2e.test_order_service import register
 
 # its own system: its own xdist worker (tests/conftest.py groups the other e2e tests on the shared one's)
 pytestmark = pytest.mark.e2e
 
-TILE_PX = 75
-TILES = [f"r{row:04d}c{col:04d}" for row in range(2) for col in range(2)]
-SOUTH_EAST = "r0001c0001"
-# the south-east 150 x 150 px of the 300 x 300 px scene (678000-681000 E, 5150000-5153000 N)
-BOLZANO_TILE = {"west": 679500, "east": 681000, "south": 5150000, "north": 5151500, "crs": 32632}
+TILE_PX = 64
+
+
+def tile_ids(rows: int, cols: int) -> list[str]:
+    return [f"r{row:04d}c{col:04d}" for row in range(rows) for col in range(cols)]
+
+
+TILES = tile_ids(4, 4)
+SOUTH_EAST = "r0003c0003"
+# the south-east 256 x 256 px of the 300 x 300 px scene (678000-681000 E, 5150000-5153000 N); tile edges at
+# 679080, 679720, 680360 E and 5151920, 5151280, 5150640 N
+BOLZANO_TILE = {"west": 678440, "east": 681000, "south": 5150000, "north": 5152560, "crs": 32632}
 JUNE = ["2022-06-01", "2022-07-01"]
-# 150 x 150 px x 6 dates x 2 bands x 8 B = 2.2 MB loaded; a task may hold 1 MB: 75 px tiles (540 KB) fit
+EARLY_JUNE = ["2022-06-01", "2022-06-13"]  # 3 dates, the first (2 June) the one with the corrupt block
+# 256 x 256 px x 3 dates x 2 bands x 8 B = 3.1 MB loaded; a task may hold 1 MB: 64 px tiles (200 KB) fit
 FANOUT_ENV = {"STRATUS_FANOUT_MIN_TILE_PX": str(TILE_PX), "STRATUS_FANOUT_MAX_TILE_PX": str(TILE_PX),
               "STRATUS_FANOUT_TILE_BLOCK_PX": str(TILE_PX), "STRATUS_FANOUT_TASK_LOAD_BYTES": "1000000",
               "STRATUS_LOCAL_BATCH_WORKERS": "2"}
@@ -59,11 +69,14 @@ def utm_polygon(west, south, east, north):
     return transform_geom("EPSG:32632", "EPSG:4326", {"type": "Polygon", "coordinates": [ring]})
 
 
-# WGS84 geometries: the whole extent and a field across the four tiles' corner (680250 E, 5150750 N)
+# WGS84 geometries: the whole extent, a field across four tiles' corner (679720 E, 5151280 N) and a strip across
+# three tile columns and two rows
 FIELDS = {"type": "FeatureCollection", "features": [
-    {"type": "Feature", "id": "scene", "properties": {}, "geometry": utm_polygon(679500, 5150000, 681000, 5151500)},
-    {"type": "Feature", "id": "across", "properties": {}, "geometry": utm_polygon(680000, 5150500, 680500, 5151000)}]}
+    {"type": "Feature", "id": "scene", "properties": {}, "geometry": utm_polygon(678440, 5150000, 681000, 5152560)},
+    {"type": "Feature", "id": "corner", "properties": {}, "geometry": utm_polygon(679500, 5151050, 680000, 5151550)},
+    {"type": "Feature", "id": "strip", "properties": {}, "geometry": utm_polygon(679300, 5150900, 680800, 5151450)}]}
 # an order's area (WGS84) inside the scene: ~92 x 111 px x 6 dates x 3 bands x 8 B = 1.5 MB, 2 x 2 tiles
+ORDER_TILES = tile_ids(2, 2)
 ORDER_AREA = {"type": "Polygon", "coordinates": [[[11.33, 46.49], [11.342, 46.49], [11.342, 46.5], [11.33, 46.5],
                                                   [11.33, 46.49]]]}
 
@@ -91,10 +104,12 @@ def aws(endpoint: str, service: str):
                         aws_secret_access_key="testing", config=Config(signature_version="s3v4"))
 
 
-def ndvi_mean(connection):
-    cube = connection.load_collection(COLLECTION, spatial_extent=BOLZANO_TILE, temporal_extent=JUNE,
-                                      bands=["B04", "B08"])
-    return cube.ndvi(nir="B08", red="B04").reduce_dimension("t", reducer="mean")
+def ndvi_mean_and_zonal_means(connection) -> MultiResult:
+    """One job, two outputs of the same NDVI: its mean over time (GTiff) and its zonal means over FIELDS (JSON)."""
+    ndvi = connection.load_collection(COLLECTION, spatial_extent=BOLZANO_TILE, temporal_extent=EARLY_JUNE,
+                                      bands=["B04", "B08"]).ndvi(nir="B08", red="B04")
+    return MultiResult([ndvi.reduce_dimension("t", reducer="mean").save_result("GTiff"),
+                        ndvi.aggregate_spatial(geometries=FIELDS, reducer="mean").save_result("JSON")])
 
 
 def batch_jobs(endpoint: str, job_id: str) -> dict[str, list[dict]]:
@@ -175,11 +190,11 @@ def test_a_job_over_budget_fans_out_a_failed_tile_gives_partial_results_and_a_re
         fanout_system, tmp_path):
     fanned, endpoint = fanout_system.connection, fanout_system.endpoint_url
     s3 = aws(endpoint, "s3")
-    # Given the NDVI mean as one task computes it and on the small-tile system, where one source COG has a
-    # corrupt block that only the south-east tile reads
-    (reference_path,) = single_task_results(fanout_system, ndvi_mean(fanned).save_result("GTiff"),
-                                            tmp_path).values()
-    job = ndvi_mean(fanned).save_result("GTiff").create_job(title="fanned out, one bad tile")
+    # Given the NDVI mean and zonal means as one task computes them, and on the small-tile system one source COG
+    # with a corrupt block that only the south-east tile reads
+    reference = single_task_results(fanout_system, ndvi_mean_and_zonal_means(fanned), tmp_path)
+    assert sorted(reference) == ["result.json", "result.tif"]
+    job = ndvi_mean_and_zonal_means(fanned).create_job(title="fanned out, one bad tile")
     key = catalog_layout.asset_key(COLLECTION, first_june_bolzano_item(s3), "B08")
     original = corrupt_block(s3, key)
     try:
@@ -189,9 +204,13 @@ def test_a_job_over_budget_fans_out_a_failed_tile_gives_partial_results_and_a_re
         assert steps_of(jobs, job.job_id, first_run) == sorted([*TILES, "combine"])
         failed = [j for j in jobs if j["status"] == "FAILED"]
         assert steps_of(failed, job.job_id, first_run) == sorted([SOUTH_EAST, "combine"])
-        errors = [e.message for e in job.logs(level="error")]
-        assert any(message.startswith(f"tile {SOUTH_EAST}: ") for message in errors), errors
-        # and ?partial=true lists the 3 finished tiles and names the missing one
+        # (log entries come through a queue of their own: they may arrive after the status)
+        wait_for_logs(job, lambda entries: any(e.message.startswith(f"tile {SOUTH_EAST}: ") for e in entries),
+                      level="error")
+        # each submitted with the stage's tag, on which batch:TerminateJob is conditioned in AWS
+        described = aws(endpoint, "batch").describe_jobs(jobs=[j["jobId"] for j in jobs])["jobs"]
+        assert [j.get("tags") for j in described] == [{"stratus:stage": "local"}] * len(jobs)
+        # and ?partial=true lists the 15 finished tiles and names the missing one
         partial = fanned.get(f"/jobs/{job.job_id}/results", params={"partial": "true"}).json()
         assert partial["openeo:status"] == "error"
         assert [m["tile_id"] for m in partial["stratus:missing_tiles"]] == [SOUTH_EAST]
@@ -204,47 +223,28 @@ def test_a_job_over_budget_fans_out_a_failed_tile_gives_partial_results_and_a_re
     runs = settled_batch_jobs(endpoint, job.job_id)
     (second_run,) = set(runs) - {first_run}
     assert steps_of(runs[second_run], job.job_id, second_run) == sorted([SOUTH_EAST, "combine"])
-    # Then its 4 tiles, placed by their georeferencing, and its mosaic opened as one file, are the single
+    assert all(j["status"] == "SUCCEEDED" for j in runs[second_run])
+    # Then its 16 tiles, placed by their georeferencing, and its mosaic opened as one file, are the single
     # task's result pixel for pixel
     files = downloaded(job, tmp_path / "fanned")
     tiles = [path for name, path in files.items() if path.suffix == ".tif" and any(t in name for t in TILES)]
     assert len(tiles) == len(TILES)
     (vrt,) = [path for path in files.values() if path.suffix == ".vrt"]
-    with rasterio.open(reference_path) as reference, rasterio.open(vrt) as whole:
-        expected = reference.read().astype(np.float64)
-        np.testing.assert_array_equal(mosaic(tiles, reference), expected)
+    with rasterio.open(reference["result.tif"]) as single, rasterio.open(vrt) as whole:
+        expected = single.read().astype(np.float64)
+        np.testing.assert_array_equal(mosaic(tiles, single), expected)
         assert (whole.width, whole.height, whole.transform, whole.crs) == (
-            reference.width, reference.height, reference.transform, reference.crs)
+            single.width, single.height, single.transform, single.crs)
         np.testing.assert_array_equal(whole.read().astype(np.float64), expected)
-
-
-def aggregate(connection):
-    cube = connection.load_collection(COLLECTION, spatial_extent=BOLZANO_TILE, temporal_extent=JUNE,
-                                      bands=["B04", "B08"])
-    return cube.ndvi(nir="B08", red="B04").aggregate_spatial(geometries=FIELDS, reducer="mean")
-
-
-def test_aggregate_spatial_over_wgs84_geometries_fans_out_and_gives_the_single_task_numbers(fanout_system, tmp_path):
-    fanned, endpoint = fanout_system.connection, fanout_system.endpoint_url
-    # Given zonal means over WGS84 fields, as one task computes them
-    expected = json.loads(single_task_results(fanout_system, aggregate(fanned).save_result("JSON"),
-                                              tmp_path)["result.json"].read_text())
-    # When the same job runs on the small-tile system: it fans out (the engine plans the grid the geometries
-    # narrow the load to), every tile task and the combine task run
-    many = aggregate(fanned).save_result("JSON").create_job(title="zonal, fanned out")
-    run_to_end(many, "finished")
-    (run, jobs), = settled_batch_jobs(endpoint, many.job_id).items()
-    assert steps_of(jobs, many.job_id, run) == sorted([*TILES, "combine"])
-    # each submitted with the stage's tag, on which batch:TerminateJob is conditioned in AWS
-    described = aws(endpoint, "batch").describe_jobs(jobs=[j["jobId"] for j in jobs])["jobs"]
-    assert [j.get("tags") for j in described] == [{"stratus:stage": "local"}] * len(jobs)
-    # Then the numbers are the single task's
-    many.get_results().download_files(tmp_path / "many")
-    actual = json.loads((tmp_path / "many" / "result.json").read_text())
-    assert expected.keys() == actual.keys() and len(expected) == 6  # the June dates, two zones each
-    for when in expected:
-        np.testing.assert_allclose(np.array(actual[when], dtype=float), np.array(expected[when], dtype=float),
-                                   rtol=1e-12)
+    # and its zonal means, combined from 15 tiles of the first run and the one redone (fields across tile
+    # borders add up their parts), are the single task's numbers
+    expected_means = json.loads(reference["result.json"].read_text())
+    actual_means = json.loads(files["result.json"].read_text())
+    assert expected_means.keys() == actual_means.keys() and len(expected_means) == 3  # the early June dates
+    assert {len(zones) for zones in expected_means.values()} == {len(FIELDS["features"])}
+    for when in expected_means:
+        np.testing.assert_allclose(np.array(actual_means[when], dtype=float),
+                                   np.array(expected_means[when], dtype=float), rtol=1e-12)
 
 
 def test_a_large_order_over_a_wgs84_area_fans_out_and_succeeds(fanout_system):
@@ -258,7 +258,7 @@ def test_a_large_order_over_a_wgs84_area_fans_out_and_succeeds(fanout_system):
     # Then it ran as tiles and a combine task through the same state machine, and succeeded with a product
     assert order["status"] == "SUCCESS", (order, seen)
     (run, jobs), = settled_batch_jobs(fanout_system.endpoint_url, order_id).items()
-    assert steps_of(jobs, order_id, run) == sorted([*TILES, "combine"])
+    assert steps_of(jobs, order_id, run) == sorted([*ORDER_TILES, "combine"])
     products = {p["order_id"]: p for p in customer.request("GET", "/products").json()["products"]}
     assert any(d["type"].startswith("image/tiff") for d in products[order_id]["downloads"])
 
