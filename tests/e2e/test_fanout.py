@@ -36,7 +36,7 @@ from stratus_processing.io.cog import RasterReader
 from stratus_processing.runner import EXIT_OK, run_job
 from stratus_processing.sync_handler import OutcomePublisher
 from tests.e2e.test_cancel_job import processing_pids
-from tests.e2e.test_openeo_client_job import COLLECTION, wait_for, wait_for_logs
+from tests.e2e.test_openeo_client_job import COLLECTION, wait_for
 from tests.e2e.test_order_service import register
 
 # its own system: its own xdist worker (tests/conftest.py groups the other e2e tests on the shared one's)
@@ -145,6 +145,22 @@ def run_to_end(job, expected: str, timeout=FANOUT_TIMEOUT_S) -> None:
     assert status == expected, "\n".join(e.message for e in job.logs() if e.level in ("error", "warning"))
 
 
+def error_messages(connection, job_id: str, until, timeout: float = 10) -> list[str]:
+    """The job's error log messages, every page of them (a page holds `limit` entries before the level filter,
+    and 16 tiles log more than one page), once `until(messages)` holds or `timeout` s passed (log entries come
+    through a queue of their own: they may arrive after the status)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        messages, url, params = [], f"/jobs/{job_id}/logs", {"level": "error"}
+        while url:
+            page = connection.get(url, params=params).json()
+            messages += [entry["message"] for entry in page["logs"]]
+            url, params = next((link["href"] for link in page["links"] if link["rel"] == "next"), None), None
+        if until(messages) or time.monotonic() > deadline:
+            return messages
+        time.sleep(0.25)
+
+
 def downloaded(job, directory: Path) -> dict[str, Path]:
     """The job's result files, downloaded as a user does (by asset name): name -> path."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -204,9 +220,9 @@ def test_a_job_over_budget_fans_out_a_failed_tile_gives_partial_results_and_a_re
         assert steps_of(jobs, job.job_id, first_run) == sorted([*TILES, "combine"])
         failed = [j for j in jobs if j["status"] == "FAILED"]
         assert steps_of(failed, job.job_id, first_run) == sorted([SOUTH_EAST, "combine"])
-        # (log entries come through a queue of their own: they may arrive after the status)
-        wait_for_logs(job, lambda entries: any(e.message.startswith(f"tile {SOUTH_EAST}: ") for e in entries),
-                      level="error")
+        errors = error_messages(fanned, job.job_id, until=lambda messages: any(
+            message.startswith(f"tile {SOUTH_EAST}: ") for message in messages))
+        assert any(message.startswith(f"tile {SOUTH_EAST}: ") for message in errors), errors
         # each submitted with the stage's tag, on which batch:TerminateJob is conditioned in AWS
         described = aws(endpoint, "batch").describe_jobs(jobs=[j["jobId"] for j in jobs])["jobs"]
         assert [j.get("tags") for j in described] == [{"stratus:stage": "local"}] * len(jobs)
