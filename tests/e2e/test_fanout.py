@@ -139,6 +139,18 @@ def steps_of(jobs: list[dict], job_id: str, run: str) -> list[str]:
     return sorted(j["jobName"][len(f"stratus-{job_id}-{run}-"):] for j in jobs)
 
 
+def tile_statuses(s3, job_id: str, run: str) -> dict[str, str]:
+    """The tile records a run wrote: tile id -> status."""
+    statuses = {}
+    prefix = catalog_layout.results_prefix(job_id, run)
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket="stratus-results", Prefix=f"{prefix}tiles/"):
+        for obj in page.get("Contents", []):
+            if obj["Key"].endswith("/record.json"):
+                record = json.loads(s3.get_object(Bucket="stratus-results", Key=obj["Key"])["Body"].read())
+                statuses[record["tile_id"]] = record["status"]
+    return statuses
+
+
 def run_to_end(job, expected: str, timeout=FANOUT_TIMEOUT_S) -> None:
     job.start()
     status, _ = wait_for(job, timeout=timeout)
@@ -232,6 +244,7 @@ def test_a_job_over_budget_fans_out_a_failed_tile_gives_partial_results_and_a_re
         assert [m["tile_id"] for m in partial["stratus:missing_tiles"]] == [SOUTH_EAST]
         listed = [link["title"] for link in partial["links"] if link["rel"] == "item"]
         assert sorted(t for t in TILES if any(t in name for name in listed)) == sorted(set(TILES) - {SOUTH_EAST})
+        assert tile_statuses(s3, job.job_id, first_run) == {**dict.fromkeys(TILES, "finished"), SOUTH_EAST: "error"}
     finally:
         s3.put_object(Bucket="stratus-data", Key=key, Body=original)
     # When it is restarted with the data repaired: only that tile runs again, and the job finishes whole
@@ -240,6 +253,7 @@ def test_a_job_over_budget_fans_out_a_failed_tile_gives_partial_results_and_a_re
     (second_run,) = set(runs) - {first_run}
     assert steps_of(runs[second_run], job.job_id, second_run) == sorted([SOUTH_EAST, "combine"])
     assert all(j["status"] == "SUCCEEDED" for j in runs[second_run])
+    assert tile_statuses(s3, job.job_id, second_run) == {SOUTH_EAST: "finished"}  # the other 15: the first run's
     # Then its 16 tiles, placed by their georeferencing, and its mosaic opened as one file, are the single
     # task's result pixel for pixel
     files = downloaded(job, tmp_path / "fanned")
