@@ -205,9 +205,28 @@ def test_logs_filter_by_minimum_level_and_page_with_the_level_kept(api):
     assert body["level"] == "warning" and [e["level"] for e in body["logs"]] == ["warning", "error"]
     # And an empty level means all levels; a next link keeps the level
     assert len(api.get(f"/openeo/1.2/jobs/{job_id}/logs?level=", user="alice").json()["logs"]) == 4 + 1
+    # and a page holds `limit` entries of the level asked for (filtered before the page is cut)
     page = api.get(f"/openeo/1.2/jobs/{job_id}/logs?level=info&limit=2", user="alice").json()
+    assert [e["level"] for e in page["logs"]] == ["info", "warning"]
     (link,) = page["links"]
     assert link["rel"] == "next" and "level=info" in link["href"] and "offset=" in link["href"]
     offset = link["href"].split("offset=")[1].split("&")[0]
     rest = api.get(f"/openeo/1.2/jobs/{job_id}/logs?level=info&offset={offset}", user="alice").json()
-    assert [e["level"] for e in rest["logs"]] == ["warning", "error", "info"]  # the last: "Job created"
+    assert [e["level"] for e in rest["logs"]] == ["error", "info"]  # the last: "Job created"
+
+
+def test_an_error_after_a_page_of_debug_entries_is_on_the_first_page_of_error_logs(api):
+    # Given a long log (a fanned-out job's tiles log many entries) whose one error comes after 150 others
+    from stratus.domain.logs import LogEntry
+    from stratus.events import utcnow
+    job_id = _job(api)
+    logs = Backend(api.settings).logs
+    for i in range(150):
+        logs.add(LogEntry(job_id=job_id, log_id=f"20240101T000000.{i:06d}-a", level="debug", message=f"tile {i}",
+                          time=utcnow()))
+    logs.add(LogEntry(job_id=job_id, log_id="20240101T000001.000000-a", level="error", message="tile r0003c0003",
+                      time=utcnow()))
+    # When the errors are asked for, as the openEO client does (one page)
+    body = api.get(f"/openeo/1.2/jobs/{job_id}/logs?level=error&limit=100", user="alice").json()
+    # Then the error is on it
+    assert [e["message"] for e in body["logs"]] == ["tile r0003c0003"]

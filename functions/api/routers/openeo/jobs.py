@@ -16,7 +16,7 @@ from routers.shared.context import backend, json_body, page_size
 from stratus import resources
 from stratus.domain import results
 from stratus.domain.jobs import Job
-from stratus.domain.logs import visible_entries
+from stratus.domain.logs import levels_at_least
 from stratus.errors import BadRequestException
 from stratus.events import LogLevel, isoformat_z, utcnow
 
@@ -159,11 +159,11 @@ def list_logs(job_id: str) -> dict:
     level = router.current_event.get_query_string_value("level", None) or None  # `?level=` means the default
     if level is not None and level not in {lvl.value for lvl in LogLevel}:
         raise BadRequestException(reason="`level` must be one of error, warning, info, debug")
-    entries = backend().logs.list(job_id, offset, limit)
+    entries = backend().logs.list(job_id, offset, limit, levels_at_least(level))
     links = []
     if len(entries) == limit:
         links.append({"rel": "next",
                       "href": f"{openeo_url(router)}/jobs/{job_id}/logs?limit={limit}&offset={entries[-1].log_id}"
                              + (f"&level={level}" if level else "")})
-    return {"level": level or "debug", "logs": [e.to_openeo() for e in visible_entries(entries, level)],
+    return {"level": level or "debug", "logs": [e.to_openeo() for e in entries],
             "links": links}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -44,7 +45,10 @@ class LogEntry:
 class LogRepository(Protocol):
     def add(self, entry: LogEntry) -> None: ...
 
-    def list(self, job_id: str, after: str | None, limit: int) -> list[LogEntry]: ...
+    def list(self, job_id: str, after: str | None, limit: int, levels: Sequence[str] | None = None
+             ) -> list[LogEntry]:
+        """Up to `limit` entries after `after`, of `levels` only when given (filtered before the page is cut,
+        so a page of a long log holds `limit` entries of those levels, not fewer)."""
 
 
 def entry_from_event(event: LogEvent, delivery_id: str) -> LogEntry:
@@ -65,9 +69,9 @@ def entry_from_event(event: LogEvent, delivery_id: str) -> LogEntry:
     )
 
 
-def visible_entries(entries: list[LogEntry], min_level: str | None) -> list[LogEntry]:
-    """openEO `level`: the minimum severity to return."""
+def levels_at_least(min_level: str | None) -> list[str] | None:
+    """openEO `level`: the minimum severity to return, as the levels to return (None: all)."""
     if not min_level:
-        return entries
+        return None
     threshold = _LEVEL_ORDER[LogLevel(min_level)]
-    return [e for e in entries if _LEVEL_ORDER.get(LogLevel(e.level), 0) >= threshold]
+    return [level.value for level, order in _LEVEL_ORDER.items() if order >= threshold]

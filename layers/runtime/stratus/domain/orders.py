@@ -28,7 +28,7 @@ import hashlib
 import json
 import math
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Protocol
@@ -45,7 +45,7 @@ from stratus.domain.lifecycle import (
     order_status,
 )
 from stratus.domain.limits import LimitReached, UsageSlots
-from stratus.domain.logs import LogEntry, entry_from_event, visible_entries
+from stratus.domain.logs import LogEntry, entry_from_event, levels_at_least
 from stratus.domain.order_inputs import (
     area_km2,
     bbox_of,
@@ -162,7 +162,8 @@ class EventSink(Protocol):
 class OrderLogs(Protocol):
     def add(self, entry: LogEntry) -> None: ...
 
-    def list(self, job_id: str, after: str | None, limit: int) -> list[LogEntry]: ...
+    def list(self, job_id: str, after: str | None, limit: int, levels: Sequence[str] | None = None
+             ) -> list[LogEntry]: ...
 
 
 @dataclass(frozen=True)
@@ -526,8 +527,8 @@ class OrderService:
         self.get_order(principal, order_id)
         if level is not None and level.lower() not in {lvl.value for lvl in LogLevel}:
             raise InvalidRequestException(reason="`level` must be one of DEBUG, INFO, WARNING, ERROR")
-        entries = self._logs.list(order_id, offset, limit)
-        return visible_entries(entries, level.lower() if level else None), len(entries) == limit
+        entries = self._logs.list(order_id, offset, limit, levels_at_least(level.lower() if level else None))
+        return entries, len(entries) == limit
 
 
 def describe_order(order: Order, order_url: str, openeo_url: str, *, full: bool,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from stratus.domain.logs import LogEntry, LogRepository
 from stratus.store.models import LogEntryModel
 
@@ -12,9 +14,13 @@ class DynamoLogRepository(LogRepository):
         LogEntryModel(entry.job_id, entry.log_id, level=entry.level, message=entry.message, time=entry.time,
                       code=entry.code, path=entry.path, data=entry.data).save()
 
-    def list(self, job_id: str, after: str | None, limit: int) -> list[LogEntry]:
+    def list(self, job_id: str, after: str | None, limit: int, levels: Sequence[str] | None = None
+             ) -> list[LogEntry]:
         condition = LogEntryModel.log_id > after if after else None
-        items = LogEntryModel.query(job_id, range_key_condition=condition, limit=limit, consistent_read=True)
+        only = LogEntryModel.level.is_in(*levels) if levels else None
+        # PynamoDB's `limit` counts the items returned after the filter, reading on page after page
+        items = LogEntryModel.query(job_id, range_key_condition=condition, filter_condition=only, limit=limit,
+                                    consistent_read=True)
         return [LogEntry(job_id=i.job_id, log_id=i.log_id, level=i.level, message=i.message, time=i.time,
                          code=i.code, path=i.path, data=i.data) for i in items]
 
