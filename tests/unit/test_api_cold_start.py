@@ -34,3 +34,13 @@ def test_event_models_load_on_first_use_under_their_old_names():
 
     assert events.StatusEvent is event_models.StatusEvent
     assert events.parse_log_event(events.LogEvent(job_id="j", message="m").model_dump_json()).message == "m"
+
+
+def test_settings_fanout_defaults_are_the_planners():
+    """`stratus.settings` writes the planner's tile sizes out instead of importing the planner at start."""
+    from stratus.domain.fanout_plan import BLOCK_PX, MAX_TILE_PX, MIN_TILE_PX
+    from stratus.settings import Settings
+
+    defaults = Settings()
+    assert (defaults.fanout_min_tile_px, defaults.fanout_max_tile_px, defaults.fanout_tile_block_px) == \
+        (MIN_TILE_PX, MAX_TILE_PX, BLOCK_PX)
