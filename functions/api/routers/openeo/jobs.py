@@ -14,7 +14,6 @@ from routers.openeo.context import openeo_url
 from routers.shared.caller import caller
 from routers.shared.context import backend, json_body, page_size
 from stratus import resources
-from stratus.domain.logs import visible_entries
 from stratus.errors import BadRequestException
 from stratus.events import LogLevel, isoformat_z, utcnow
 
@@ -158,6 +157,8 @@ def _flag(raw: str | None, name: str) -> bool:
 
 @router.get("/jobs/<job_id>/logs")
 def list_logs(job_id: str) -> dict:
+    from stratus.domain.logs import visible_entries
+
     backend().jobs.get_job(caller(router).user_id, job_id)  # ownership check
     limit = page_size(router)
     offset = router.current_event.get_query_string_value("offset", None)
