@@ -45,16 +45,19 @@ print(json.dumps([end - start for start, end in zip(marks, marks[1:])]))
 """
 
 
-def _time(code: str, runs: int, env: dict[str, str] = ENV, args: tuple[str, ...] = ()) -> tuple[float, list[str]]:
-    """The median wall time of a fresh interpreter running `code`, and each run's last output line."""
-    samples, outputs = [], []
+def _time(runs: int, *programs: tuple[str, dict[str, str], tuple[str, ...]]) -> list[tuple[float, list[str]]]:
+    """For each (code, env, args): the median wall time of a fresh interpreter running it and each run's last
+    output line. The programs take turns, so a change in the machine's load hits them alike."""
+    samples: list[list[float]] = [[] for _ in programs]
+    outputs: list[list[str]] = [[] for _ in programs]
     for _ in range(runs):
-        started = time.perf_counter()
-        result = subprocess.run([sys.executable, "-c", code, *args], cwd=REPO_ROOT, env=env, check=True,
-                                capture_output=True, text=True)
-        samples.append(time.perf_counter() - started)
-        outputs.append((result.stdout.strip().splitlines() or [""])[-1])
-    return statistics.median(samples), outputs
+        for i, (code, env, args) in enumerate(programs):
+            started = time.perf_counter()
+            result = subprocess.run([sys.executable, "-c", code, *args], cwd=REPO_ROOT, env=env, check=True,
+                                    capture_output=True, text=True)
+            samples[i].append(time.perf_counter() - started)
+            outputs[i].append((result.stdout.strip().splitlines() or [""])[-1])
+    return [(statistics.median(s), o) for s, o in zip(samples, outputs)]
 
 
 def _proxy_event(path: str, headers: dict[str, str]) -> dict:
@@ -99,17 +102,16 @@ def _emulated_deployment() -> tuple[object, dict[str, str], list[dict]]:
 
 def main() -> None:
     runs = QUICK_RUNS if "--quick" in sys.argv[1:] else RUNS
-    baseline, _ = _time("import boto3", runs)
-    api, _ = _time("import sys; sys.path.insert(0, 'functions/api'); import app", runs)
+    server, env, events = _emulated_deployment()
+    try:
+        (baseline, _), (api, _), (cold, outputs) = _time(
+            runs, ("import boto3", ENV, ()), ("import sys; sys.path.insert(0, 'functions/api'); import app", ENV, ()),
+            (_COLD_START, env, (json.dumps(events),)))
+    finally:
+        server.stop()
     print(f"api_cold_start: baseline (python + import boto3) {baseline * 1000:.0f} ms, "
           f"api import {api * 1000:.0f} ms (target <= {IMPORT_TARGET_MS}), ratio {api / baseline:.2f} "
           f"(target <= {RATIO_TARGET}), api-only {(api - baseline) * 1000:.0f} ms")
-
-    server, env, events = _emulated_deployment()
-    try:
-        cold, outputs = _time(_COLD_START, runs, env, (json.dumps(events),))
-    finally:
-        server.stop()
     splits = [json.loads(line) for line in outputs]
     import_s, capabilities_s, jobs_s = (statistics.median(s[i] for s in splits) for i in range(3))
     print(f"api_cold_start: import + GET /openeo/1.2/ + authenticated GET /jobs {cold * 1000:.0f} ms "
