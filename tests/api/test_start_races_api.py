@@ -81,15 +81,16 @@ def test_a_start_that_cannot_reach_the_workflow_ends_its_run(api, monkeypatch):
     def outage(job_id, run_id):
         raise ConnectionError("Step Functions is unreachable")
 
-    monkeypatch.setattr(jobs._workflow, "start", outage)
-    try:
-        jobs.start_job("alice", job_id)
-    except ConnectionError:
-        pass
-    job = jobs.get_job("alice", job_id)
-    # the run did not hang in `queued`: it ended, and the job may be started again
-    assert job.status is JobStatus.ERROR and "could not be started" in job.reason
-    monkeypatch.undo()
+    # only the outage is undone below, not the test's environment (the clients are made on first use)
+    with monkeypatch.context() as during_outage:
+        during_outage.setattr(jobs._workflow, "start", outage)
+        try:
+            jobs.start_job("alice", job_id)
+        except ConnectionError:
+            pass
+        job = jobs.get_job("alice", job_id)
+        # the run did not hang in `queued`: it ended, and the job may be started again
+        assert job.status is JobStatus.ERROR and "could not be started" in job.reason
     assert jobs.start_job("alice", job_id) and jobs.get_job("alice", job_id).status is JobStatus.QUEUED
 
 

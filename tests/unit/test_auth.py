@@ -156,7 +156,7 @@ def test_production_hashes_at_the_library_defaults():
     fresh = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(fresh)
     defaults = PasswordHasher()
-    hasher = fresh._hasher
+    hasher = fresh._password_hasher()
     assert (hasher.time_cost, hasher.memory_cost, hasher.parallelism, hasher.type) == \
         (defaults.time_cost, defaults.memory_cost, defaults.parallelism, Type.ID)
     assert defaults.memory_cost >= 19 * 1024  # OWASP's floor for argon2id: 19 MiB

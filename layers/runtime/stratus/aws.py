@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from functools import cache
+from typing import Any
 
 import boto3
 from botocore.config import Config
@@ -33,6 +34,20 @@ def client(service: str):
     config = _S3_CONFIG if service == "s3" else None
     with _lock:
         return _session().client(service, config=config)
+
+
+class LazyClient:
+    """Stands in for `client(service)`, made on first use: a service built from several adapters (the job
+    service: Step Functions, Batch, S3, SQS) pays at its first request only for the clients that request uses.
+    Always the current client, also after `reset_clients()`."""
+
+    __slots__ = ("_service",)
+
+    def __init__(self, service: str) -> None:
+        self._service = service
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(client(self._service), name)
 
 
 def reset_clients() -> None:

@@ -196,8 +196,8 @@ class Backend:
     @cached_property
     def workflow(self) -> StepFunctionsWorkflow:
         from stratus.adapters.workflow import StepFunctionsWorkflow
-        return StepFunctionsWorkflow(aws.client("stepfunctions"), self.settings.state_machine_arn,
-                                     aws.client("batch"))
+        return StepFunctionsWorkflow(aws.LazyClient("stepfunctions"), self.settings.state_machine_arn,
+                                     aws.LazyClient("batch"))
 
     @cached_property
     def jobs(self) -> JobService:
@@ -251,7 +251,7 @@ class Backend:
     @cached_property
     def catalog_reader(self) -> S3CatalogReader:
         from stratus.adapters.s3_catalog import S3CatalogReader
-        return S3CatalogReader(aws.client("s3"), self.settings.data_bucket)
+        return S3CatalogReader(aws.LazyClient("s3"), self.settings.data_bucket)
 
     @cached_property
     def dry_run_catalog(self) -> DryRunCatalogReader:
@@ -265,7 +265,7 @@ class Backend:
     def collections_store(self) -> S3CollectionsStore:
         """The collections configuration and the cached metadata of its remote entries (read-only use)."""
         from stratus.adapters.s3_collections import S3CollectionsStore
-        return S3CollectionsStore(aws.client("s3"), self.settings.data_bucket)
+        return S3CollectionsStore(aws.LazyClient("s3"), self.settings.data_bucket)
 
     @cached_property
     def catalog(self) -> CatalogService:
@@ -307,7 +307,7 @@ class Backend:
     @cached_property
     def results(self) -> S3ResultStore:
         from stratus.adapters.s3_results import S3ResultStore
-        return S3ResultStore(aws.client("s3"), self.settings.results_bucket)
+        return S3ResultStore(aws.LazyClient("s3"), self.settings.results_bucket)
 
     @cached_property
     def files(self) -> FileService:
@@ -325,7 +325,7 @@ class Backend:
     def events(self) -> EventPublisher:
         """The status and log queues (the API sends the end of invalid orders and `POST /api/v1/logging`)."""
         from stratus.events import EventPublisher
-        return EventPublisher(aws.client("sqs"), self.settings.status_queue_url, self.settings.log_queue_url)
+        return EventPublisher(aws.LazyClient("sqs"), self.settings.status_queue_url, self.settings.log_queue_url)
 
     @cached_property
     def services(self) -> ServiceCatalog:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
 from stratus import resources
-from stratus.domain.fanout_plan import BLOCK_PX, MAX_TILE_PX, MIN_TILE_PX
-from stratus.outbound import AllowList
+
+if TYPE_CHECKING:
+    from stratus.outbound import AllowList
 
 # Environment variable names, shared by the CDK app (which sets them) and the runtime (which reads them).
 ENV = {
@@ -90,9 +92,11 @@ class Settings:
     registrations_per_client_per_hour: int = resources.REGISTRATIONS_PER_CLIENT[0]
     # the fan-out planner's tile edges (px) and the loaded bytes one task may hold (0: what its memory allows);
     # production keeps the defaults, tests and local runs make small tiles
-    fanout_min_tile_px: int = MIN_TILE_PX
-    fanout_max_tile_px: int = MAX_TILE_PX
-    fanout_tile_block_px: int = BLOCK_PX
+    # (`stratus.domain.fanout_plan`'s MIN_TILE_PX, MAX_TILE_PX and BLOCK_PX, which a test holds equal: importing
+    # the planner here would load it, and the estimator behind it, at every function's start)
+    fanout_min_tile_px: int = 2048
+    fanout_max_tile_px: int = 8192
+    fanout_tile_block_px: int = 512
     fanout_task_load_bytes: int = 0
 
     @property
@@ -101,6 +105,8 @@ class Settings:
 
     @property
     def outbound_allow_list(self) -> AllowList:
+        from stratus.outbound import AllowList
+
         return AllowList.parse(self.allowed_private_hosts)
 
     @classmethod

@@ -8,7 +8,6 @@ from routers.shared.caller import PublicRouter
 from routers.shared.context import backend, root_url
 from stratus import __version__, resources
 from stratus.domain.processes import predefined_processes
-from stratus.domain.web_services import SERVICE_TYPES
 from stratus.file_formats import FILE_FORMATS
 from stratus.udf_runtimes import udf_runtimes
 
@@ -101,6 +100,8 @@ def list_udf_runtimes() -> dict:
 @router.get("/service_types")
 def list_service_types() -> dict:
     """XYZ map tiles of finished jobs' results."""
+    from stratus.domain.web_services import SERVICE_TYPES
+
     return SERVICE_TYPES
 
 

@@ -14,6 +14,7 @@ this function. Downloads over `resources.FILES_INLINE_DOWNLOAD_BYTES` are redire
 from __future__ import annotations
 
 import base64
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from aws_lambda_powertools.event_handler import Response, content_types
@@ -22,7 +23,9 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from routers.openeo.context import OPENEO_PREFIX, openeo_url
 from routers.shared.caller import caller
 from routers.shared.context import backend, page_size
-from stratus.domain.files import UserFile
+
+if TYPE_CHECKING:
+    from stratus.domain.files import UserFile
 
 router = Router()
 

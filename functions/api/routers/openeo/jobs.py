@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -14,11 +14,11 @@ from routers.openeo.context import openeo_url
 from routers.shared.caller import caller
 from routers.shared.context import backend, json_body, page_size
 from stratus import resources
-from stratus.domain import results
-from stratus.domain.jobs import Job
-from stratus.domain.logs import levels_at_least
 from stratus.errors import BadRequestException
 from stratus.events import LogLevel, isoformat_z, utcnow
+
+if TYPE_CHECKING:
+    from stratus.domain.jobs import Job
 
 router = Router()
 
@@ -125,6 +125,8 @@ def start_job(job_id: str) -> Response:
 
 @router.get("/jobs/<job_id>/results")
 def list_results(job_id: str) -> dict:
+    from stratus.domain import results
+
     job = backend().jobs.get_job(caller(router).user_id, job_id)
     settings = backend().settings
     return results.job_results(job, backend().results, openeo_url(router), settings.presign_expiry_s,
@@ -133,6 +135,8 @@ def list_results(job_id: str) -> dict:
 
 @router.get("/jobs/<job_id>/results/items/<item_id>")
 def get_result_item(job_id: str, item_id: str) -> Response:
+    from stratus.domain import results
+
     job = backend().jobs.get_job(caller(router).user_id, job_id)
     item = results.job_result_item(job, backend().results, openeo_url(router), item_id,
                                    backend().settings.presign_expiry_s)
@@ -153,6 +157,8 @@ def _flag(raw: str | None, name: str) -> bool:
 
 @router.get("/jobs/<job_id>/logs")
 def list_logs(job_id: str) -> dict:
+    from stratus.domain.logs import levels_at_least
+
     backend().jobs.get_job(caller(router).user_id, job_id)  # ownership check
     limit = page_size(router)
     offset = router.current_event.get_query_string_value("offset", None)

@@ -7,7 +7,6 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from routers.shared.caller import caller
 from routers.shared.context import backend, json_body
 from stratus import request_limits
-from stratus.domain.validation import validate_process
 
 router = Router()
 
@@ -15,6 +14,8 @@ router = Router()
 @router.post("/validation")
 def validate_process_graph() -> dict:
     """Always 200: an invalid process is reported as a list of errors, all of them at once."""
+    from stratus.domain.validation import validate_process
+
     user_id = caller(router).user_id
     process = json_body(router, max_bytes=request_limits.MAX_PROCESSED_BODY_BYTES)
     errors = validate_process(process, backend().user_processes.lookup_for(user_id),

@@ -3,18 +3,24 @@ themselves come from the tiles function at `/tiles/...`)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from routers.openeo.context import openeo_url
 from routers.shared.caller import caller
 from routers.shared.context import backend, json_body, page_size, root_url
-from stratus.domain.web_services import WebService, describe_web_service, tile_url_template
+
+if TYPE_CHECKING:
+    from stratus.domain.web_services import WebService
 
 router = Router()
 
 
 def _described(service: WebService, *, full: bool) -> dict:
+    from stratus.domain.web_services import describe_web_service, tile_url_template
+
     services = backend().web_services
     return describe_web_service(service, tile_url_template(root_url(router), service, services.tile_access(service)),
                                 full=full)

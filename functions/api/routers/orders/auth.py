@@ -18,7 +18,6 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from routers.orders.context import NO_STORE, order_json_body, order_url, require_admin
 from routers.shared.caller import caller, public
 from routers.shared.context import backend, client_address, header
-from stratus.domain.webhooks import SIGNATURE_HEADER, customer_webhook_secret
 from stratus.order_errors import (
     CustomerNotFoundException,
     InvalidClientException,
@@ -147,6 +146,8 @@ def describe_me() -> dict:
 @router.get("/auth/webhook-secret")
 def get_webhook_secret() -> Response:
     """The caller's key for checking the signature of order webhooks (`X-Stratus-Signature`)."""
+    from stratus.domain.webhooks import SIGNATURE_HEADER, customer_webhook_secret
+
     principal = caller(router)
     secret = customer_webhook_secret(backend().signing_key(), principal.user_id)
     return _json(200, {"webhook_secret": secret, "algorithm": "HMAC-SHA256", "header": SIGNATURE_HEADER,

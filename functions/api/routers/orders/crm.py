@@ -3,15 +3,17 @@ deactivation, orders and usage. Mounted under `/api/v1`."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from routers.orders.context import order_json_body, order_page_size, order_url, page, require_admin
 from routers.shared.context import backend
-from stratus.domain.customers import OrderSummary
 from stratus.domain.lifecycle import order_status
 from stratus.events import JobStatus, isoformat_z
+
+if TYPE_CHECKING:
+    from stratus.domain.customers import OrderSummary
 
 router = Router()
 

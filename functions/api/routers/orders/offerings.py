@@ -16,9 +16,6 @@ from routers.orders.context import order_json_body, order_url
 from routers.shared.caller import caller
 from routers.shared.context import backend, header
 from stratus import request_limits, resources
-from stratus.domain.order_estimate import estimate_order
-from stratus.domain.orders import describe_order
-from stratus.domain.services import describe_service
 from stratus.order_errors import UsageLimitExceededException
 
 router = Router()
@@ -31,6 +28,8 @@ def _json(status: int, body: dict, headers: dict[str, str] | None = None) -> Res
 
 @router.get("/services")
 def list_services() -> dict:
+    from stratus.domain.services import describe_service
+
     principal = caller(router)
     services = backend().services.visible_to(principal)
     base = order_url(router)
@@ -42,6 +41,8 @@ def list_services() -> dict:
 
 @router.get("/services/<service_id>")
 def describe(service_id: str) -> dict:
+    from stratus.domain.services import describe_service
+
     principal = caller(router)
     service = backend().services.get_visible(principal, service_id)
     return describe_service(service, principal, order_url(router), full=True,
@@ -50,6 +51,8 @@ def describe(service_id: str) -> dict:
 
 @router.put("/services/<service_id>")
 def publish(service_id: str) -> Response:
+    from stratus.domain.services import describe_service
+
     principal = caller(router)
     service, created = backend().services.publish(principal, service_id, order_json_body(router))
     document = describe_service(service, principal, order_url(router), full=True)
@@ -59,6 +62,8 @@ def publish(service_id: str) -> Response:
 
 @router.delete("/services/<service_id>")
 def withdraw(service_id: str) -> dict:
+    from stratus.domain.services import describe_service
+
     principal = caller(router)
     service = backend().services.withdraw(principal, service_id)
     return describe_service(service, principal, order_url(router), full=False)
@@ -67,6 +72,8 @@ def withdraw(service_id: str) -> dict:
 @router.post("/services/<service_id>/estimate")
 def estimate(service_id: str) -> dict:
     """An order's area, validity and costs before it is placed (nothing is stored or started)."""
+    from stratus.domain.order_estimate import estimate_order
+
     b = backend()
     return estimate_order(b.services, caller(router), service_id,
                           order_json_body(router, max_bytes=request_limits.MAX_ORDER_BODY_BYTES),
@@ -76,6 +83,8 @@ def estimate(service_id: str) -> dict:
 
 @router.post("/services/<service_id>/orders")
 def place_order(service_id: str) -> Response:
+    from stratus.domain.orders import describe_order
+
     principal = caller(router)
     body = order_json_body(router, max_bytes=request_limits.MAX_ORDER_BODY_BYTES)
     try:

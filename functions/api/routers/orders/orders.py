@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from aws_lambda_powertools.event_handler import Response
@@ -14,12 +14,13 @@ from routers.openeo.context import openeo_url
 from routers.orders.context import order_json_body, order_page_size, order_url, page
 from routers.shared.caller import caller
 from routers.shared.context import backend
-from stratus.domain import results
 from stratus.domain.lifecycle import ORDER_STATUSES, job_status_of_order
-from stratus.domain.orders import Order, describe_order, result_links
 from stratus.errors import JobNotFinishedException
 from stratus.events import JobStatus, isoformat_z
 from stratus.order_errors import InvalidRequestException
+
+if TYPE_CHECKING:
+    from stratus.domain.orders import Order
 
 router = Router()
 
@@ -30,6 +31,8 @@ def _query(name: str) -> str | None:
 
 def _results(order: Order) -> dict[str, Any] | None:
     """The results STAC Collection of a successful order (assets presigned), None when unavailable."""
+    from stratus.domain import results
+
     try:
         return results.job_results(order.job, backend().results, openeo_url(router),
                                    backend().settings.presign_expiry_s)
@@ -39,6 +42,8 @@ def _results(order: Order) -> dict[str, Any] | None:
 
 @router.get("/orders")
 def list_orders() -> dict:
+    from stratus.domain.orders import describe_order
+
     principal = caller(router)
     limit = order_page_size(router)
     wanted = _query("status")
@@ -64,6 +69,8 @@ def _status_filter(raw: str | None) -> JobStatus | None:
 
 @router.get("/orders/<order_id>")
 def get_order(order_id: str) -> dict:
+    from stratus.domain.orders import describe_order, result_links
+
     order = backend().orders.get_order(caller(router), order_id)
     stac = _results(order) if order.order_status == "SUCCESS" else None
     return describe_order(order, order_url(router), openeo_url(router), full=True,
@@ -73,6 +80,8 @@ def get_order(order_id: str) -> dict:
 
 @router.delete("/orders/<order_id>")
 def cancel_order(order_id: str) -> dict:
+    from stratus.domain.orders import describe_order
+
     order = backend().orders.cancel_order(caller(router), order_id)
     return describe_order(order, order_url(router), openeo_url(router), full=False)
 
@@ -103,6 +112,8 @@ def _log_entry(entry: dict[str, Any]) -> dict[str, Any]:
 
 @router.get("/products")
 def list_products() -> dict:
+    from stratus.domain.orders import result_links
+
     principal = caller(router)
     limit = order_page_size(router)
     orders, next_token = backend().orders.list_orders(principal, limit, _query("after"),

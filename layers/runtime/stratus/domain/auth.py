@@ -13,29 +13,40 @@ from datetime import timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any, Callable
 
-import jwt
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-
 from stratus.domain.accounts import Account, AccountRepository
 from stratus.domain.limits import LimitReached, Rate, RateLimiter
 from stratus.errors import CredentialsInvalidException, TokenInvalidException, TooManyRequestsException
 from stratus.events import utcnow
 
 if TYPE_CHECKING:
+    from argon2 import PasswordHasher
+
     from stratus.domain.principal import AccessTokenVerifier
+
+# pyjwt (which loads `cryptography`) and argon2 are imported where they are used: together about a third of
+# the API function's own import time, and its first request to the public routes needs neither.
 
 _ISSUER = "stratus"
 MAX_USER_ID_BYTES = 256  # login names; DynamoDB partition keys end at 2048 bytes
 _ALGORITHM = "HS256"
-_hasher = PasswordHasher()  # argon2id with the library's OWASP-aligned defaults
+_hasher: PasswordHasher | None = None  # made on first use (`_password_hasher`); the tests set a cheap one
+
+
+def _password_hasher() -> PasswordHasher:
+    """argon2id with the library's OWASP-aligned defaults."""
+    global _hasher
+    if _hasher is None:
+        from argon2 import PasswordHasher
+
+        _hasher = PasswordHasher()
+    return _hasher
 
 
 @cache
 def _dummy_hash() -> str:
     """Verifying against this when a user is unknown costs the same time as a real check, so response
     times don't reveal which user names exist. Made on first use: hashing at import would slow cold starts."""
-    return _hasher.hash(secrets.token_hex(16))
+    return _password_hasher().hash(secrets.token_hex(16))
 
 
 @dataclass(frozen=True)
@@ -58,14 +69,16 @@ class OidcProvider:
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return _password_hasher().hash(password)
 
 
 def verify_secret(stored_hash: str | None, secret: str) -> bool:
     """Checks a password or client secret against its argon2 hash. Without a hash (unknown account) it
     verifies against a dummy hash, so the answer takes as long as for a known one."""
+    from argon2.exceptions import InvalidHashError, VerificationError
+
     try:
-        _hasher.verify(stored_hash or _dummy_hash(), secret)
+        _password_hasher().verify(stored_hash or _dummy_hash(), secret)
     except (VerificationError, InvalidHashError):
         return False
     return bool(stored_hash)
@@ -73,12 +86,14 @@ def verify_secret(stored_hash: str | None, secret: str) -> bool:
 
 def needs_rehash(stored_hash: str) -> bool:
     """True when a verified hash was made with weaker parameters than the current ones."""
-    return _hasher.check_needs_rehash(stored_hash)
+    return _password_hasher().check_needs_rehash(stored_hash)
 
 
 def sign_token(signing_key: str, subject: str, lifetime: timedelta, **claims: Any) -> str:
     """A bearer token of this deployment (HS256, issuer "stratus"): what the openEO API accepts as
     `Bearer basic//<token>` and the order-service API as `Bearer <token>` (`CallerResolver`)."""
+    import jwt
+
     now = utcnow()
     payload = {**claims, "sub": subject, "iss": _ISSUER, "iat": now, "exp": now + lifetime}
     return jwt.encode(payload, signing_key, algorithm=_ALGORITHM)
@@ -86,6 +101,8 @@ def sign_token(signing_key: str, subject: str, lifetime: timedelta, **claims: An
 
 def decode_token(signing_key: str, token: str) -> dict[str, Any] | None:
     """The claims of a token made by `sign_token`, or None if it is forged, expired or malformed."""
+    import jwt
+
     try:
         return jwt.decode(token, signing_key, algorithms=[_ALGORITHM], issuer=_ISSUER,
                           options={"require": ["exp", "sub", "iss"]})
