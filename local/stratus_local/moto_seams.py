@@ -629,7 +629,7 @@ BatchRunner = Callable[[BatchJobSpec], "subprocess.Popen[Any]"]
 
 _batch_runner: BatchRunner | None = None
 _batch_kill_grace_s: float = 2.0
-_batch_wait_step_s: float = 0.02
+_batch_wait_step_s: float = 0.1  # how often a running job looks at terminate and timeout (an exit: within 50 ms)
 
 #: AWS Batch's statusReason for a container that exits on its own (success or not).
 REASON_EXITED = "Essential container in task exited"

@@ -31,7 +31,7 @@ class SqsPoller:
         handler: Callable[[dict, Any], Any],
         function_name: str,
         retry_delay_s: int | None = None,
-        poll_wait_s: int = 1,
+        poll_wait_s: int = 5,
     ) -> None:
         self._sqs = sqs_client
         self._queue_url = queue_url
@@ -42,6 +42,7 @@ class SqsPoller:
         # AWS retries a failed record after the visibility timeout; locally that may be shortened so
         # retries and DLQ redrive happen in seconds (None keeps the queue's own timeout).
         self._retry_delay_s = retry_delay_s
+        # a long poll returns as soon as a message arrives; longer waits only make an idle queue cheaper
         self._poll_wait_s = poll_wait_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"poller-{spec.logical_name}", daemon=True)
@@ -50,9 +51,11 @@ class SqsPoller:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, *, wait: bool = True) -> None:
+        """Stops after the current long poll; `wait=False` returns at once (stop several, then wait for each)."""
         self._stop.set()
-        self._thread.join(timeout=self._poll_wait_s + 10)
+        if wait:
+            self._thread.join(timeout=self._poll_wait_s + 10)
 
     def _run(self) -> None:
         while not self._stop.is_set():
