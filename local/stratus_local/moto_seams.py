@@ -938,7 +938,7 @@ class _StopSignal:
 _batch_jobs_stopped = _StopSignal()
 #: How often a ``batch:submitJob.sync`` task still describes its job when no stop woke it (a status set from
 #: outside the seam, e.g. through ``/moto-api/state-manager``) and notices that its execution was stopped.
-BATCH_SYNC_FALLBACK_POLL_S = 2.0
+BATCH_SYNC_FALLBACK_POLL_S = 5.0
 
 
 def _batch_eval_sync(self: Any, env: Any, sync_resolver: Callable[[], Any] | None, timeout_seconds: Any,
