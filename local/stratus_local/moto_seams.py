@@ -97,6 +97,9 @@ MOTO_INTERNALS: dict[str, list[tuple[str, str]]] = {
             "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback",
             "StateTaskServiceCallback._eval_sync",
         ),
+        ("moto.stepfunctions.parser.asl.eval.environment", "Environment.set_stop"),
+        ("moto.stepfunctions.parser.asl.eval.environment", "Environment.set_error"),
+        ("moto.stepfunctions.parser.asl.eval.environment", "Environment.set_timed_out"),
         (
             "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service",
             "StateTaskService._normalise_response",
@@ -865,7 +868,7 @@ def _seam_job_run(self: Any) -> None:
             _kill(proc, 0.5)
         fail(f"Local Batch seam error: {type(exc).__name__}: {exc}")
     finally:
-        _batch_jobs_stopped.notify()  # every way out of the job's thread leaves the job stopped
+        _sync_wakeups.notify()  # every way out of the job's thread leaves the job stopped
 
 
 # --- Step Functions normalisation for Batch (AWS field names) -----------------------
@@ -913,8 +916,9 @@ def _batch_normalise_response(
 
 
 class _StopSignal:
-    """A counter of stopped Batch jobs that waiters can block on: a waiter notes the count before it looks at
-    its job and then waits for the count to change, so a stop between the look and the wait is not missed."""
+    """A counter of stopped Batch jobs and executions that waiters can block on: a waiter notes the count before
+    it looks at its job and then waits for the count to change, so a stop between the look and the wait is not
+    missed."""
 
     def __init__(self) -> None:
         self._condition = threading.Condition()
@@ -935,18 +939,33 @@ class _StopSignal:
             self._condition.wait_for(lambda: self._count != seen, timeout=timeout_s)
 
 
-_batch_jobs_stopped = _StopSignal()
+_sync_wakeups = _StopSignal()
 #: How often a ``batch:submitJob.sync`` task still describes its job when no stop woke it (a status set from
-#: outside the seam, e.g. through ``/moto-api/state-manager``) and notices that its execution was stopped.
+#: outside the seam, e.g. through ``/moto-api/state-manager``).
 BATCH_SYNC_FALLBACK_POLL_S = 5.0
+_ENDING_PROGRAM_STATES = ("set_stop", "set_error", "set_timed_out")
+
+
+def _waking_sync_tasks(set_state: Callable[..., None]) -> Callable[..., None]:
+    """``Environment.set_stop`` and co.: a waiting ``.sync`` task of the stopped execution ends at once."""
+
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> None:
+        try:
+            set_state(self, *args, **kwargs)
+        finally:
+            _sync_wakeups.notify()
+
+    wrapper.__wrapped__ = set_state  # type: ignore[attr-defined]
+    return wrapper
 
 
 def _batch_eval_sync(self: Any, env: Any, sync_resolver: Callable[[], Any] | None, timeout_seconds: Any,
                      callback_endpoint: Any, heartbeat_endpoint: Any) -> Any:
     """``StateTaskServiceCallback._eval_sync`` for the Batch task: moto's loop describes the job every
     ``_DELAY_SECONDS_SYNC_CONDITION_CHECK`` (0.1 s here), an HTTP DescribeJobs per waiting task; with 16 tiles
-    waiting that burnt more CPU than the tiles' own processes. This one describes the job again only when a
-    Batch job stopped (the seam's job threads signal it) or after :data:`BATCH_SYNC_FALLBACK_POLL_S`.
+    waiting that burnt more CPU than the tiles' own processes. This one looks again only when a Batch job
+    stopped (the seam's job threads signal it), an execution stopped, failed or timed out (it then ends), or
+    after :data:`BATCH_SYNC_FALLBACK_POLL_S`.
     moto also listens for a task token here, in a thread per task; a ``.sync`` task has no token on AWS
     (``$$.Task.Token`` exists for ``.waitForTaskToken`` only), so this one does not."""
     if sync_resolver is None:
@@ -955,11 +974,11 @@ def _batch_eval_sync(self: Any, env: Any, sync_resolver: Callable[[], Any] | Non
             callback_endpoint=callback_endpoint, heartbeat_endpoint=heartbeat_endpoint)
     result = None
     while env.is_running():
-        seen = _batch_jobs_stopped.count
+        seen = _sync_wakeups.count
         result = sync_resolver()
         if result:
             break
-        _batch_jobs_stopped.wait_past(seen, BATCH_SYNC_FALLBACK_POLL_S)
+        _sync_wakeups.wait_past(seen, BATCH_SYNC_FALLBACK_POLL_S)
     return result
 
 
@@ -1026,6 +1045,10 @@ def install_batch_seam(runner: BatchRunner, *, kill_grace_s: float = 2.0) -> Non
         batch_task = importlib.import_module(f"{_SVC}.state_task_service_batch").StateTaskServiceBatch
         if batch_task.__dict__.get("_eval_sync") is not _batch_eval_sync:
             _patch(batch_task, "_eval_sync", _batch_eval_sync)
+        environment = importlib.import_module("moto.stepfunctions.parser.asl.eval.environment").Environment
+        for name in _ENDING_PROGRAM_STATES:
+            if not hasattr(environment.__dict__[name], "__wrapped__"):
+                _patch(environment, name, _waking_sync_tasks(environment.__dict__[name]))
     install_batch_sfn_normalisation()
 
 
