@@ -210,8 +210,6 @@ class LocalStratus:
             if schedule is not None:
                 schedule.stop()
         for poller in self._pollers:
-            poller.stop(wait=False)  # all at once: each may be in a long poll
-        for poller in self._pollers:
             poller.stop()
         if self._http:
             self._http.stop()
