@@ -1,9 +1,9 @@
 """A 16-tile fanned-out job on the local system with 1 and with 2 local Batch workers (issue 12's benchmark).
 
 Each variant starts its own local system (`python -m stratus_local`) with `STRATUS_LOCAL_BATCH_WORKERS` 1 or
-2, adds a synthetic Sentinel-2 collection of one 1,024 x 1,024 px scene per date (the demo's Bolzano area
+2, adds a synthetic Sentinel-2 collection of one 2,048 x 2,048 px scene per date (the demo's Bolzano area
 scaled up: `demo_data.generate_demo_collection`, items indexed through the ingest prefix as an operator adds
-data), plans 256 px tiles (4 x 4 tiles), runs the same job (an 11 x 11 kernel over four bands and six dates,
+data), plans 512 px tiles (4 x 4 tiles), runs the same job (an 11 x 11 kernel over four bands and six dates,
 then the mean over time) and measures the wall time from `POST /jobs/{id}/results` to `finished`. A tile then
 does seconds of work, as on AWS where tiles are 2,048-8,192 px, instead of measuring process start-up. The
 variants' results are compared pixel for pixel.
