@@ -177,14 +177,16 @@ AREAS = (
 )
 
 
-def generate_demo_collection(s3_client: Any, bucket: str, collection_id: str = DEMO_COLLECTION_ID) -> dict[str, Any]:
-    """Write the demo collection (COGs, STAC items, collection, catalog entry) into `bucket`.
+def generate_demo_collection(s3_client: Any, bucket: str, collection_id: str = DEMO_COLLECTION_ID,
+                             areas: tuple[DemoArea, ...] = AREAS) -> dict[str, Any]:
+    """Write the demo collection (COGs, STAC items, collection, catalog entry) into `bucket`; `areas`: other
+    scenes (e.g. an area with a larger `size`: its features scale with it).
 
     Returns a summary: collection id, item and asset counts, and per area its CRS, bounds and dates.
     """
     tasks = []
     area_summaries = []
-    for area in AREAS:
+    for area in areas:
         land_cover, texture = _land_cover(area)
         tasks += [(area, index, scene, land_cover, texture) for index, scene in enumerate(area.scenes)]
         area_summaries.append({
@@ -198,7 +200,7 @@ def generate_demo_collection(s3_client: Any, bucket: str, collection_id: str = D
 
     for item in items:
         _put_json(s3_client, bucket, catalog_layout.item_key(collection_id, item["id"]), item)
-    collection = _collection_document(collection_id, items)
+    collection = _collection_document(collection_id, items, areas)
     _put_json(s3_client, bucket, catalog_layout.collection_key(collection_id), collection)
     _register_in_catalog(s3_client, bucket, collection)
     return {
@@ -451,15 +453,16 @@ def _eo_band(band: DemoBand) -> dict[str, Any]:
     return entry
 
 
-def _collection_document(collection_id: str, items: list[dict[str, Any]]) -> dict[str, Any]:
-    boxes = [_round(transform_bounds(area.crs, "EPSG:4326", *area.bounds)) for area in AREAS]
+def _collection_document(collection_id: str, items: list[dict[str, Any]],
+                         areas: tuple[DemoArea, ...] = AREAS) -> dict[str, Any]:
+    boxes = [_round(transform_bounds(area.crs, "EPSG:4326", *area.bounds)) for area in areas]
     overall = [min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)]
     times = sorted(item["properties"]["datetime"] for item in items)
     # cube:dimensions declares one reference system: the first area's UTM zone, whose 10 m grid the
     # Bolzano data uses natively (extent in that CRS covers both areas); items elsewhere carry their
     # own zone in proj:epsg and load onto their own native grid.
-    nominal = AREAS[0].crs
-    native = [transform_bounds(area.crs, nominal, *area.bounds) for area in AREAS]
+    nominal = areas[0].crs
+    native = [transform_bounds(area.crs, nominal, *area.bounds) for area in areas]
     cloud_covers = [item["properties"]["eo:cloud_cover"] for item in items]
     return {
         "type": "Collection",
@@ -468,8 +471,8 @@ def _collection_document(collection_id: str, items: list[dict[str, Any]]) -> dic
         "id": collection_id,
         "title": "Sentinel-2 L2A (synthetic demo)",
         "description": (
-            "Synthetic, deterministic Sentinel-2 Level-2A-like surface reflectance for local development: two "
-            "3 × 3 km areas (Bolzano, EPSG:32632, and Vienna, EPSG:32633), every 5 days in June 2022 and early "
+            f"Synthetic, deterministic Sentinel-2 Level-2A-like surface reflectance for local development: "
+            f"{_describe_areas(areas)}, every 5 days in June 2022 and early "
             "July. Bands B02, B03, B04, B08 at 10 m (uint16, scale 0.0001, no-data 0) and the scene "
             "classification SCL at 20 m. Not real observations."),
         "keywords": ["sentinel-2", "l2a", "demo", "synthetic"],
@@ -493,7 +496,7 @@ def _collection_document(collection_id: str, items: list[dict[str, Any]]) -> dic
             "platform": ["sentinel-2a", "sentinel-2b"],
             "constellation": ["sentinel-2"],
             "instruments": ["msi"],
-            "proj:epsg": [area.epsg for area in AREAS],
+            "proj:epsg": [area.epsg for area in areas],
             "eo:cloud_cover": {"minimum": min(cloud_covers), "maximum": max(cloud_covers)},
         },
         "item_assets": {band.name: _asset_metadata(band) for band in BANDS},
@@ -504,6 +507,13 @@ def _collection_document(collection_id: str, items: list[dict[str, Any]]) -> dic
               for item in sorted(items, key=lambda i: i["id"])),
         ],
     }
+
+
+def _describe_areas(areas: tuple[DemoArea, ...]) -> str:
+    if areas == AREAS:
+        return "two 3 × 3 km areas (Bolzano, EPSG:32632, and Vienna, EPSG:32633)"
+    return ", ".join(f"{area.size * PIXEL_SIZE / 1000:g} × {area.size * PIXEL_SIZE / 1000:g} km around "
+                     f"{area.name.capitalize()} (EPSG:{area.epsg})" for area in areas)
 
 
 def _register_in_catalog(s3_client: Any, bucket: str, collection: dict[str, Any]) -> None:

@@ -11,7 +11,8 @@ Public API
   default, apply the ``.sync`` poll-interval and Retry fixes below).
 - :func:`install_lambda_seam` - ``lambda:invoke`` / ``Invoke`` call a Python callable.
 - :func:`install_batch_seam` - Batch jobs run as local processes, ``batch:submitJob.sync``
-  works with AWS field names; fixes moto's environment growth and missing exitCode.
+  works with AWS field names and wakes when its job stops (no 0.1 s polling); fixes moto's
+  environment growth and missing exitCode.
 - :func:`install_sync_retry_fix` - Retry of ``.sync`` / ``.waitForTaskToken`` tasks.
 - :func:`set_sync_poll_interval` - ``.sync`` poll interval (moto: 0.5 s).
 - :func:`expiring_presign_guard` - WSGI middleware enforcing presigned-URL expiry.
@@ -92,6 +93,13 @@ MOTO_INTERNALS: dict[str, list[tuple[str, str]]] = {
             "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service",
             "StateTaskService._normalise_parameters",
         ),
+        (
+            "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback",
+            "StateTaskServiceCallback._eval_sync",
+        ),
+        ("moto.stepfunctions.parser.asl.eval.environment", "Environment.set_stop"),
+        ("moto.stepfunctions.parser.asl.eval.environment", "Environment.set_error"),
+        ("moto.stepfunctions.parser.asl.eval.environment", "Environment.set_timed_out"),
         (
             "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service",
             "StateTaskService._normalise_response",
@@ -624,7 +632,7 @@ BatchRunner = Callable[[BatchJobSpec], "subprocess.Popen[Any]"]
 
 _batch_runner: BatchRunner | None = None
 _batch_kill_grace_s: float = 2.0
-_batch_wait_step_s: float = 0.02
+_batch_wait_step_s: float = 0.1  # how often a running job looks at terminate and timeout (an exit: within 50 ms)
 
 #: AWS Batch's statusReason for a container that exits on its own (success or not).
 REASON_EXITED = "Essential container in task exited"
@@ -859,6 +867,8 @@ def _seam_job_run(self: Any) -> None:
         if proc is not None:
             _kill(proc, 0.5)
         fail(f"Local Batch seam error: {type(exc).__name__}: {exc}")
+    finally:
+        _sync_wakeups.notify()  # every way out of the job's thread leaves the job stopped
 
 
 # --- Step Functions normalisation for Batch (AWS field names) -----------------------
@@ -905,6 +915,77 @@ def _batch_normalise_response(
         self._from_boto_response(response, shape)
 
 
+class _StopSignal:
+    """A counter of stopped Batch jobs and executions that waiters can block on: a waiter notes the count before
+    it looks at its job and then waits for the count to change, so a stop between the look and the wait is not
+    missed."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._count = 0
+
+    @property
+    def count(self) -> int:
+        with self._condition:
+            return self._count
+
+    def notify(self) -> None:
+        with self._condition:
+            self._count += 1
+            self._condition.notify_all()
+
+    def wait_past(self, seen: int, timeout_s: float) -> None:
+        with self._condition:
+            self._condition.wait_for(lambda: self._count != seen, timeout=timeout_s)
+
+
+_sync_wakeups = _StopSignal()
+#: How often a ``batch:submitJob.sync`` task still describes its job when no stop woke it (a status set from
+#: outside the seam, e.g. through ``/moto-api/state-manager``).
+BATCH_SYNC_FALLBACK_POLL_S = 5.0
+_ENDING_PROGRAM_STATES = ("set_stop", "set_error", "set_timed_out")
+
+
+def _waking_sync_tasks(set_state: Callable[..., None]) -> Callable[..., None]:
+    """``Environment.set_stop`` and co.: a waiting ``.sync`` task of the stopped execution ends at once."""
+
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> None:
+        try:
+            set_state(self, *args, **kwargs)
+        finally:
+            _sync_wakeups.notify()
+
+    wrapper.__wrapped__ = set_state  # type: ignore[attr-defined]
+    return wrapper
+
+
+def _batch_eval_sync(self: Any, env: Any, sync_resolver: Callable[[], Any] | None, timeout_seconds: Any,
+                     callback_endpoint: Any, heartbeat_endpoint: Any) -> Any:
+    """``StateTaskServiceCallback._eval_sync`` for the Batch task: moto's loop describes the job every
+    ``_DELAY_SECONDS_SYNC_CONDITION_CHECK`` (0.1 s here), an HTTP DescribeJobs per waiting task; with 16 tiles
+    waiting that burnt more CPU than the tiles' own processes. This one looks again only when a Batch job
+    stopped (the seam's job threads signal it), an execution stopped, failed or timed out (it then ends), or
+    after :data:`BATCH_SYNC_FALLBACK_POLL_S`.
+    moto also listens for a task token here, in a thread per task; a ``.sync`` task has no token on AWS
+    (``$$.Task.Token`` exists for ``.waitForTaskToken`` only), so this one does not."""
+    if sync_resolver is None:
+        return _original(_callback_task_class(), "_eval_sync")(
+            self, env=env, sync_resolver=sync_resolver, timeout_seconds=timeout_seconds,
+            callback_endpoint=callback_endpoint, heartbeat_endpoint=heartbeat_endpoint)
+    result = None
+    while env.is_running():
+        seen = _sync_wakeups.count
+        result = sync_resolver()
+        if result:
+            break
+        _sync_wakeups.wait_past(seen, BATCH_SYNC_FALLBACK_POLL_S)
+    return result
+
+
+def _callback_task_class() -> type:
+    return importlib.import_module(f"{_SVC}.state_task_service_callback").StateTaskServiceCallback
+
+
 def install_batch_sfn_normalisation() -> None:
     """Implement ``_normalise_parameters`` / ``_normalise_response`` for the Batch task only.
 
@@ -926,7 +1007,9 @@ def install_batch_seam(runner: BatchRunner, *, kill_grace_s: float = 2.0) -> Non
     Replaces ``moto.batch.models.Job.run`` (the per-job thread that would start Docker),
     fixes ``Job._get_container_property`` (environment grew per DescribeJobs) and
     ``Job.describe`` (dropped ``container.exitCode``) and installs
-    :func:`install_batch_sfn_normalisation`.  The seam sets each status itself; moto's
+    :func:`install_batch_sfn_normalisation`.  A ``batch:submitJob.sync`` task waits for a job to stop
+    (``StateTaskServiceBatch._eval_sync``, see :func:`_batch_eval_sync`) instead of describing its job
+    every 0.1 s.  The seam sets each status itself; moto's
     registered transition for ``batch::job`` is "manual" (advances only on
     ``Job.advance()``, which the seam never calls), so DescribeJobs reports the real
     state.  A user-set non-manual transition (``/moto-api/state-manager``) would let
@@ -959,6 +1042,13 @@ def install_batch_seam(runner: BatchRunner, *, kill_grace_s: float = 2.0) -> Non
         ):
             if Job.__dict__.get(name) is not new:
                 _patch(Job, name, new)
+        batch_task = importlib.import_module(f"{_SVC}.state_task_service_batch").StateTaskServiceBatch
+        if batch_task.__dict__.get("_eval_sync") is not _batch_eval_sync:
+            _patch(batch_task, "_eval_sync", _batch_eval_sync)
+        environment = importlib.import_module("moto.stepfunctions.parser.asl.eval.environment").Environment
+        for name in _ENDING_PROGRAM_STATES:
+            if not hasattr(environment.__dict__[name], "__wrapped__"):
+                _patch(environment, name, _waking_sync_tasks(environment.__dict__[name]))
     install_batch_sfn_normalisation()
 
 

@@ -31,7 +31,7 @@ class SqsPoller:
         handler: Callable[[dict, Any], Any],
         function_name: str,
         retry_delay_s: int | None = None,
-        poll_wait_s: int = 1,
+        poll_wait_s: int = 5,
     ) -> None:
         self._sqs = sqs_client
         self._queue_url = queue_url
@@ -42,8 +42,10 @@ class SqsPoller:
         # AWS retries a failed record after the visibility timeout; locally that may be shortened so
         # retries and DLQ redrive happen in seconds (None keeps the queue's own timeout).
         self._retry_delay_s = retry_delay_s
+        # a long poll returns as soon as a message arrives; longer waits only make an idle queue cheaper
         self._poll_wait_s = poll_wait_s
         self._stop = threading.Event()
+        self._delivering = threading.Lock()  # held while a batch is handed to the handler
         self._thread = threading.Thread(target=self._run, name=f"poller-{spec.logical_name}", daemon=True)
         self.invocations = 0
 
@@ -51,16 +53,24 @@ class SqsPoller:
         self._thread.start()
 
     def stop(self) -> None:
+        """Returns once no batch is being delivered and none will be; a long poll still under way ends on its own
+        (what it receives stays in the queue and is received again after its visibility timeout)."""
         self._stop.set()
-        self._thread.join(timeout=self._poll_wait_s + 10)
+        with self._delivering:
+            pass
 
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
                 batch = self._collect_batch()
                 if batch:
-                    self._deliver(batch)
+                    with self._delivering:
+                        if self._stop.is_set():
+                            return
+                        self._deliver(batch)
             except Exception:  # keep polling, as the managed mapping does; the message stays queued
+                if self._stop.is_set():
+                    return  # the emulator may stop before this poll ends
                 log.exception("poller %s failed", self._spec.logical_name)
                 self._stop.wait(1)
 

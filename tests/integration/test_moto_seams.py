@@ -298,6 +298,19 @@ def test_batch_sync_task_runs_the_process_with_merged_environment(aws, batch_env
     assert any("wrote" in e["message"] for e in events)
 
 
+def test_batch_sync_task_wakes_when_its_job_stops(aws, batch_env, monkeypatch):
+    # no fallback describe within the run: only the stop of the job can end the wait
+    monkeypatch.setattr(ms, "BATCH_SYNC_FALLBACK_POLL_S", 600.0)
+    sfn = aws("stepfunctions")
+    task = _sync_task(batch_env["queue"], batch_env["jd"], command=["python", "-c", "import time; time.sleep(0.3)"])
+    task.update({"ResultSelector": {"status.$": "$.Status"}, "End": True})
+    machine = _machine(sfn, {"StartAt": "Run", "States": {"Run": task}})
+
+    result = _run(sfn, machine, {"job_name": "wake-job"})
+    assert result["status"] == "SUCCEEDED", result
+    assert json.loads(result["output"]) == {"status": "SUCCEEDED"}
+
+
 def test_failing_batch_process_takes_the_catch_path(aws, batch_env, tmp_path):
     sfn = aws("stepfunctions")
     task = _sync_task(batch_env["queue"], batch_env["jd"], environment=[
@@ -522,6 +535,7 @@ def test_seams_are_installed_once(moto_url):
     assert original_run is not ms._seam_job_run and original_run.__module__ == "moto.batch.models"
     assert sfn_batch.StateTaskServiceBatch._normalise_parameters is ms._batch_normalise_parameters
     assert getattr(sfn_callback.StateTaskServiceCallback._eval_execution, "__stratus_seam__", False)
+    assert sfn_batch.StateTaskServiceBatch._eval_sync is ms._batch_eval_sync
     assert sfn_callback._DELAY_SECONDS_SYNC_CONDITION_CHECK == 0.1
 
 
