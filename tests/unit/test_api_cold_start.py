@@ -46,7 +46,7 @@ def test_event_models_load_on_first_use_under_their_old_names():
 
 
 def test_settings_fanout_defaults_are_the_planners():
-    """`stratus.settings` writes the planner's tile sizes out instead of importing the planner at start."""
+    """`stratus.settings` takes the planner's tile sizes from `resources` instead of importing the planner."""
     from stratus.domain.fanout_plan import BLOCK_PX, MAX_TILE_PX, MIN_TILE_PX
     from stratus.settings import Settings
 

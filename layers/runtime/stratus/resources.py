@@ -278,6 +278,12 @@ class FanoutPolicy:
     map_timeout_s: int
 
 
+# The fan-out planner's tile edges (px): tiles write whole COG blocks; defaults of `Settings`, so that a function
+# reads them without importing the planner (and the estimator behind it) at its start.
+FANOUT_BLOCK_PX = 512
+FANOUT_MIN_TILE_PX = 2048
+FANOUT_MAX_TILE_PX = 8192
+
 FANOUT_POLICY = FanoutPolicy(max_concurrency=500, tolerated_failure_percentage=10.0, map_timeout_s=48 * 3600)
 FANOUT_MAP_STATE = "Tiles"
 

@@ -92,11 +92,9 @@ class Settings:
     registrations_per_client_per_hour: int = resources.REGISTRATIONS_PER_CLIENT[0]
     # the fan-out planner's tile edges (px) and the loaded bytes one task may hold (0: what its memory allows);
     # production keeps the defaults, tests and local runs make small tiles
-    # (`stratus.domain.fanout_plan`'s MIN_TILE_PX, MAX_TILE_PX and BLOCK_PX, which a test holds equal: importing
-    # the planner here would load it, and the estimator behind it, at every function's start)
-    fanout_min_tile_px: int = 2048
-    fanout_max_tile_px: int = 8192
-    fanout_tile_block_px: int = 512
+    fanout_min_tile_px: int = resources.FANOUT_MIN_TILE_PX
+    fanout_max_tile_px: int = resources.FANOUT_MAX_TILE_PX
+    fanout_tile_block_px: int = resources.FANOUT_BLOCK_PX
     fanout_task_load_bytes: int = 0
 
     @property

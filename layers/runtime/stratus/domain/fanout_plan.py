@@ -23,13 +23,14 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from stratus import resources
 from stratus.domain.estimate import BYTES_PER_VALUE, GraphEstimate
 from stratus.run_contract import RunContractError
 from stratus.tiling_rules import CALLER_LOCAL, DIMENSION_ARGUMENTS, PIXEL_LOCAL
 
-BLOCK_PX = 512  # tiles write whole COG blocks
-MIN_TILE_PX = 2048
-MAX_TILE_PX = 8192
+BLOCK_PX = resources.FANOUT_BLOCK_PX
+MIN_TILE_PX = resources.FANOUT_MIN_TILE_PX
+MAX_TILE_PX = resources.FANOUT_MAX_TILE_PX
 # Intermediate cubes of a graph come on top of the loaded values (float64): a task's memory holds
 # about this many copies of its loaded data.
 WORKING_SET_FACTOR = 4
