@@ -22,12 +22,14 @@ import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
 import boto3
 import numpy as np
 import rasterio
+from affine import Affine
 from rasterio.enums import Resampling
 from rasterio.session import AWSSession, DummySession
 from rasterio.vrt import WarpedVRT
@@ -81,6 +83,10 @@ MAX_IDLE_DATASETS = 256
 # Handles older than this are reopened: an S3 handle keeps the credentials it was opened with, and
 # the task role's credentials rotate (reopening reads the header from GDAL's cache: no request).
 DATASET_MAX_AGE_S = 10 * 60
+# Bytes of prefetched windows kept decoded (in the file's type) until the reads of their tiles take
+# them; a prefetch beyond this is only a warm-up of GDAL's caches. Tiled runs keep about three
+# batches of read-ahead here (4 dates × 2 uint16 bands of four 512 px tiles: 16 MiB a batch).
+DECODED_WINDOWS_MAX_BYTES = 256 * 1024 * 1024
 
 
 def s3_endpoint_options(environ: Mapping[str, str]) -> dict[str, str]:
@@ -119,6 +125,7 @@ class RasterReader:
         self._resolve_href = resolve_href
         self._credentials_lock = threading.Lock()
         self._datasets = _DatasetPool(self._open)
+        self._decoded = _DecodedWindows(DECODED_WINDOWS_MAX_BYTES)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> RasterReader:
@@ -134,6 +141,7 @@ class RasterReader:
 
     def close(self) -> None:
         self._datasets.close()
+        self._decoded.clear()
 
     @property
     def opens(self) -> Counter[str]:
@@ -154,10 +162,16 @@ class RasterReader:
 
     def read(self, href: str, grid: Grid, *, nodata: float | None = None, band: int = 1,
              resampling: Resampling = Resampling.nearest,
-             gdal_options: Mapping[str, Any] | None = None, out: np.ndarray | None = None) -> np.ndarray:
-        """Band `band` of the asset on `grid`; `nodata` (from STAC) overrides the file's own. With
-        `out` (float64, the grid's shape) GDAL decodes straight into it, and it is returned."""
+             gdal_options: Mapping[str, Any] | None = None, out: np.ndarray | None = None,
+             scale: float = 1.0, offset: float = 0.0) -> np.ndarray:
+        """Band `band` of the asset on `grid`, times `scale` plus `offset` (no-data stays NaN);
+        `nodata` (from STAC) overrides the file's own. With `out` (float64, the grid's shape) the
+        values are written into it, and it is returned. A window prefetched for a larger grid is
+        taken from memory (decoded once, in `prefetch`)."""
         path = self._resolve_href(href)
+        taken = self._decoded.take(path, band, grid, nodata, out, scale=scale, offset=offset)
+        if taken is not None:
+            return taken
         # (A checkout may open the file in its own environment: entered first, not nested.)
         with self._datasets.checkout(path, options=gdal_options) as full, self.gdal_env(gdal_options):
             level = _overview_level(full, grid, band)
@@ -169,22 +183,31 @@ class RasterReader:
                 values = _read_onto(overview, grid, band, nodata, resampling, out)
         if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):
             values[values == nodata] = np.nan
-        return values
+        return _scaled(values, scale, offset)
 
-    def prefetch(self, href: str, grid: Grid, *, band: int = 1, gdal_options: Mapping[str, Any] | None = None) -> None:
-        """Fetch the blocks covering `grid` (in one merged request where they are neighbours), so
-        that reads of windows of it take them from GDAL's caches instead of one request each: the
-        compressed bytes stay in /vsicurl/'s cache, the decoded blocks in the block cache of the
-        handle, which goes back to the pool for the next read of the asset. Reads that need warping
-        are not prefetched."""
+    def prefetch(self, href: str, grid: Grid, *, band: int = 1, nodata: float | None = None,
+                 gdal_options: Mapping[str, Any] | None = None) -> None:
+        """Fetch and decode the blocks covering `grid` (in one merged request where they are
+        neighbours) and keep them, in the file's type, until reads of windows of `grid` take them:
+        each block is decoded once, and those reads need no request. Reads that need warping, and
+        files whose no-data is a mask rather than a value, are only fetched into /vsicurl/'s cache."""
         path = self._resolve_href(href)
         with self._datasets.checkout(path, options=gdal_options) as full, self.gdal_env(gdal_options):
             level = _overview_level(full, grid, band)
             if level is None:
-                _prefetch_window(full, grid, band)
+                self._keep_window(full, path, grid, band, nodata)
         if level is not None:
             with self._datasets.checkout(path, level, options=gdal_options) as overview, self.gdal_env(gdal_options):
-                _prefetch_window(overview, grid, band)
+                self._keep_window(overview, path, grid, band, nodata)
+
+    def _keep_window(self, src: Any, path: str, grid: Grid, band: int, nodata: float | None) -> None:
+        if not _same_pixel_grid(src, grid) or (covered := _covered_window(src, grid)) is None:
+            return
+        window = covered[0]
+        values = src.read(band, window=window)
+        nodata = src.nodatavals[band - 1] if nodata is None else nodata
+        if nodata is not None:  # (else the file's mask marks no-data: left to the read)
+            self._decoded.keep(path, band, _SourceGrid.of(src), window, values, nodata)
 
     def grid_of(self, href: str, *, gdal_options: Mapping[str, Any] | None = None) -> Grid:
         """The asset's pixel grid, from the file's header (for items without projection metadata)."""
@@ -320,11 +343,6 @@ def _same_pixel_grid(src: Any, grid: Grid) -> bool:
     return abs(col - round(col)) < _ALIGNMENT_TOLERANCE_PX and abs(row - round(row)) < _ALIGNMENT_TOLERANCE_PX
 
 
-def _prefetch_window(src: Any, grid: Grid, band: int) -> None:
-    if _same_pixel_grid(src, grid) and (window := _covered_window(src, grid)) is not None:
-        src.read(band, window=window[0])  # in the file's type: the values themselves are dropped
-
-
 def _covered_window(src: Any, grid: Grid) -> tuple[Window, tuple[slice, slice]] | None:
     """The window of the file covering `grid` (an aligned grid), and where it lies in the grid."""
     res_x, res_y = grid.resolution
@@ -359,6 +377,115 @@ def _read_window(src: Any, grid: Grid, band: int, *, masked: bool, out: np.ndarr
     target.fill(np.nan)
     target[inside] = data
     return target
+
+
+def _is_nan(value: float) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
+def _same_value(a: float, b: float) -> bool:
+    return a == b or (_is_nan(a) and _is_nan(b))
+
+
+def _scaled(values: np.ndarray, scale: float, offset: float) -> np.ndarray:
+    if scale != 1.0:
+        values *= scale
+    if offset:
+        values += offset
+    return values
+
+
+@dataclass(frozen=True)
+class _SourceGrid:
+    """Where a file (or one of its overviews) lies: what `_same_pixel_grid` and `_covered_window` read."""
+
+    crs: Any
+    transform: Affine
+    width: int
+    height: int
+
+    @classmethod
+    def of(cls, src: Any) -> _SourceGrid:
+        return cls(src.crs, src.transform, src.width, src.height)
+
+
+@dataclass
+class _DecodedWindow:
+    source: _SourceGrid
+    window: Window
+    values: np.ndarray  # in the file's type
+    nodata: float
+    unread_px: int  # pixels no read has taken yet: at 0 the window is dropped
+
+    def contains(self, window: Window) -> bool:
+        return (self.window.col_off <= window.col_off and self.window.row_off <= window.row_off
+                and window.col_off + window.width <= self.window.col_off + self.window.width
+                and window.row_off + window.height <= self.window.row_off + self.window.height)
+
+
+class _DecodedWindows:
+    """Prefetched windows, decoded, by (path, band), until reads have taken every pixel of them once.
+    A tiled run's tiles cut each window exactly, so a window lives from its prefetch to the last of
+    its tiles' reads; a pixel read twice (two loads of one asset) is decoded again by the second."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self._max_bytes = max_bytes
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self._windows: dict[tuple[str, int], list[_DecodedWindow]] = {}
+
+    def keep(self, path: str, band: int, source: _SourceGrid, window: Window, values: np.ndarray,
+             nodata: float) -> None:
+        with self._lock:
+            if self._bytes + values.nbytes > self._max_bytes:
+                return
+            self._bytes += values.nbytes
+            self._windows.setdefault((path, band), []).append(
+                _DecodedWindow(source, window, values, nodata, int(window.width * window.height)))
+
+    def take(self, path: str, band: int, grid: Grid, nodata: float | None, out: np.ndarray | None, *,
+             scale: float = 1.0, offset: float = 0.0) -> np.ndarray | None:
+        """`grid`'s values as float64 times `scale` plus `offset`, NaN for no-data, when a kept window
+        holds them (None: not kept). Bit for bit what GDAL's conversion to float64 then the scaling give."""
+        with self._lock:
+            windows = self._windows.get((path, band))
+            if not windows:
+                return None
+            for held in windows:
+                if not _same_pixel_grid(held.source, grid) or (covered := _covered_window(held.source, grid)) is None:
+                    continue
+                window, inside = covered
+                if held.contains(window) and (nodata is None or _same_value(nodata, held.nodata)):
+                    break
+            else:
+                return None
+            held.unread_px -= int(window.width * window.height)
+            if held.unread_px <= 0:
+                windows.remove(held)
+                self._bytes -= held.values.nbytes
+                if not windows:
+                    del self._windows[(path, band)]
+        row, col = int(window.row_off - held.window.row_off), int(window.col_off - held.window.col_off)
+        native = held.values[row:row + int(window.height), col:col + int(window.width)]
+        covers_grid = (inside[0].start, inside[1].start) == (0, 0) and native.shape == grid.shape
+        target = (np.empty(grid.shape, dtype=np.float64) if out is None else out)
+        if not covers_grid:
+            target.fill(np.nan)
+        part = target[inside]
+        if scale != 1.0:  # the cast to float64 and the scaling in one pass (the ufunc casts first)
+            np.multiply(native, scale, out=part, dtype=np.float64)
+        else:
+            part[...] = native
+        if offset:
+            part += offset
+        if not _is_nan(held.nodata):
+            np.putmask(part, native == held.nodata, np.nan)
+        return target
+
+    def clear(self) -> None:
+        with self._lock:
+            self._windows.clear()
+            self._bytes = 0
 
 
 def _into(out: np.ndarray | None, values: np.ndarray | float) -> np.ndarray:

@@ -125,9 +125,9 @@ def load_cube(plan: LoadPlan, reader: RasterReader, grid: Grid | None = None) ->
 
     def read(item: StacItem, key: str, out: np.ndarray | None) -> np.ndarray:
         raster_band = item.raster_band(key)
-        data = reader.read(item.assets[key]["href"], grid, nodata=raster_band.get("nodata"),
-                           gdal_options=item.gdal_options(key), out=out)
-        return _apply_scale(data, raster_band) if plan.apply_scale else data
+        scale, offset = (raster_band.get("scale", 1.0), raster_band.get("offset", 0.0)) if plan.apply_scale else (1.0, 0.0)
+        return reader.read(item.assets[key]["href"], grid, nodata=raster_band.get("nodata"),
+                           gdal_options=item.gdal_options(key), out=out, scale=scale, offset=offset)
 
     def mosaic(layer: tuple[int, int, list[tuple[StacItem, str]]]) -> None:
         """One (day, band) of the cube: the first item decoded straight into it, later ones fill its gaps."""
@@ -155,11 +155,12 @@ def load_cube(plan: LoadPlan, reader: RasterReader, grid: Grid | None = None) ->
 def prefetch(plan: LoadPlan, reader: RasterReader, grid: Grid) -> None:
     """Fetch ahead the blocks that loading `grid` (a window of the plan's grid) will read, so that
     loading windows of it later needs no request (see `RasterReader.prefetch`)."""
-    assets = {item.assets[key]["href"]: item.gdal_options(key)
+    assets = {item.assets[key]["href"]: (item.raster_band(key).get("nodata"), item.gdal_options(key))
               for day in plan.days for item in day
               if bboxes_intersect(plan.footprints[item.id], grid.bounds)
               for band in plan.bands if (key := item.asset_for(band)) is not None}
-    list(fetch_pool().map(lambda href: reader.prefetch(href, grid, gdal_options=assets[href]), assets))
+    list(fetch_pool().map(lambda href: reader.prefetch(href, grid, nodata=assets[href][0],
+                                                       gdal_options=assets[href][1]), assets))
 
 
 def read_pool() -> ThreadPoolExecutor:
@@ -187,15 +188,6 @@ def _item_crs(item: StacItem, bands: Sequence[BandInfo]) -> CRS | None:
 
 def _asset_grid(item: StacItem, key: str, reader: RasterReader) -> Grid:
     return item.asset_grid(key) or reader.grid_of(item.assets[key]["href"], gdal_options=item.gdal_options(key))
-
-
-def _apply_scale(values: np.ndarray, raster_band: dict[str, Any]) -> np.ndarray:
-    scale, offset = raster_band.get("scale", 1.0), raster_band.get("offset", 0.0)
-    if scale != 1.0:
-        values *= scale
-    if offset:
-        values += offset
-    return values
 
 
 def _union(boxes: Sequence[Bounds]) -> Bounds:

@@ -43,7 +43,7 @@ def _sample_sd(values: np.ndarray) -> Any:
 # sum and product: min_count=1, so a pixel without any valid value is no-data, not 0 or 1
 # (openEO: "An array with solely no-data values returns the no-data value").
 _STATISTICS: dict[str, _Statistic] = {
-    "mean": _Statistic(np.mean, lambda d, dim, skip: d.mean(dim, skipna=skip)),
+    "mean": _Statistic(np.mean, lambda d, dim, skip: _nan_skipping_mean(d, dim) if skip else d.mean(dim, skipna=False)),
     "median": _Statistic(np.median, lambda d, dim, skip: d.median(dim, skipna=skip)),
     "min": _Statistic(np.min, lambda d, dim, skip: d.min(dim, skipna=skip)),
     "max": _Statistic(np.max, lambda d, dim, skip: d.max(dim, skipna=skip)),
@@ -52,6 +52,28 @@ _STATISTICS: dict[str, _Statistic] = {
     "variance": _Statistic(_sample_variance, lambda d, dim, skip: d.var(dim, skipna=skip, ddof=1)),
     "sd": _Statistic(_sample_sd, lambda d, dim, skip: d.std(dim, skipna=skip, ddof=1)),
 }
+
+
+def _nan_skipping_mean(data: xr.DataArray, dimension: str) -> xr.DataArray:
+    """`data.mean(dimension, skipna=True)` without numpy's copy of the whole data: a slice at a
+    time, NaN counted as 0 and not counted. Along any axis but the last this adds the same values
+    in the same order as `np.nanmean` (bit-identical but for the sign of a zero sum); along the last
+    numpy sums pairwise, so that case goes to xarray."""
+    axis = data.get_axis_num(dimension)
+    if not isinstance(data.data, np.ndarray) or data.dtype != np.float64 or axis == data.ndim - 1:
+        return data.mean(dimension, skipna=True)
+
+    def mean(values: np.ndarray, axis: int) -> np.ndarray:
+        total = np.zeros(values.shape[:axis] + values.shape[axis + 1:])
+        count = np.zeros(total.shape, dtype=np.intp)
+        for index in range(values.shape[axis]):  # one slice at a time: its temporaries stay small
+            layer = values[(slice(None),) * axis + (index,)]
+            missing = np.isnan(layer)
+            total += np.where(missing, 0.0, layer)
+            count += ~missing
+        with np.errstate(invalid="ignore", divide="ignore"):  # a pixel without data: 0 / 0 = NaN
+            return total / count
+    return data.reduce(mean, dim=dimension)
 
 
 @process("mean")
