@@ -170,3 +170,36 @@ def test_the_reader_keeps_one_handle_per_asset_and_thread(tmp_path):
     reader.read(str(path), windows[0])
     assert reader.opens[str(path)] == before + 1
     reader.close()
+
+
+def test_a_prefetched_window_is_decoded_once_and_its_tiles_read_the_same_values_from_memory(tmp_path):
+    # Given a local 64 × 64 px uint16 file with no-data 0, and a batch grid 96 px wide from its
+    # north-west corner (its east third lies outside the file)
+    grid = small_grid(64, 64, epsg=32633)
+    path = tmp_path / "band.tif"
+    values = (np.arange(64 * 64, dtype="uint16").reshape(64, 64) * 7) % 1000
+    values[10:20, 30:50] = 0
+    with rasterio.open(path, "w", driver="GTiff", width=64, height=64, count=1, dtype="uint16", crs=grid.crs,
+                       transform=grid.transform, nodata=0, tiled=True, blockxsize=16, blockysize=16) as dst:
+        dst.write(values, 1)
+    batch = Grid(grid.crs, grid.transform, 96, 32)
+    tiles = [Grid(grid.crs, grid.transform @ Affine.translation(col, 0), 32, 32) for col in (0, 32, 64)]
+    with RasterReader() as plain:
+        expected = [plain.read(str(path), tile, scale=0.0001, offset=-0.1) for tile in tiles]
+        assert plain.kept_bytes == 0  # reads without a prefetch keep nothing
+    with RasterReader() as reader:
+        # When the batch is prefetched: the part of the file under it is kept, decoded, in its own type
+        reader.prefetch(str(path), batch)
+        assert reader.kept_bytes == 64 * 32 * 2
+        # Then its tiles read, with scale and offset, exactly what reads from the file give (bit for
+        # bit; no-data and the part outside the file NaN), into a given array too
+        out = np.empty((32, 32))
+        got = [reader.read(str(path), tiles[0], scale=0.0001, offset=-0.1, out=out),
+               reader.read(str(path), tiles[1], scale=0.0001, offset=-0.1), reader.read(str(path), tiles[2])]
+        assert got[0] is out
+        for result, wanted in zip(got, expected, strict=True):
+            np.testing.assert_array_equal(result, wanted)
+        assert np.isnan(got[0][10:20, 30:]).all() and np.isnan(got[2]).all()
+        # And once every pixel of the window has been read it is dropped; a later read goes to the file
+        assert reader.kept_bytes == 0
+        np.testing.assert_array_equal(reader.read(str(path), tiles[1], scale=0.0001, offset=-0.1), expected[1])

@@ -148,6 +148,11 @@ class RasterReader:
         """How many times each GDAL path (with `#overview=<level>` for overviews) was opened."""
         return self._datasets.opens
 
+    @property
+    def kept_bytes(self) -> int:
+        """Bytes of prefetched windows kept decoded, waiting for their reads."""
+        return self._decoded.bytes
+
     def gdal_env(self, options: Mapping[str, Any] | None = None) -> rasterio.Env:
         """A fresh GDAL environment (per call and thread: rasterio environments are thread-local).
         Credentials are resolved each time, so Fargate role credentials that rotate during a long
@@ -481,6 +486,10 @@ class _DecodedWindows:
         if not _is_nan(held.nodata):
             np.putmask(part, native == held.nodata, np.nan)
         return target
+
+    @property
+    def bytes(self) -> int:
+        return self._bytes
 
     def clear(self) -> None:
         with self._lock:
