@@ -44,6 +44,7 @@ from stratus_processing.grid import Grid
 from stratus_processing.io.load import LoadPlan, prefetch
 from stratus_processing.io.save import RasterSink, open_sink, window_of, write_env
 from stratus_processing.load_extent import load_needs_of
+from stratus_processing.memory import release_memory
 from stratus_processing.registry import DEFAULT_REGISTRY, ProcessRegistry
 from stratus_processing.reporting import Reporter
 from stratus_processing.results import AssetRecord, ResultStore
@@ -367,6 +368,7 @@ def run_tiled(process: Mapping[str, Any], env: EvalEnv, *, registry: ProcessRegi
                 raise
             if implicit_output:
                 env.reporter.log("The process graph has no save_result: saving the result as GTiff")
+            release_memory()  # what the tiles held, before the outputs' COG copies peak
             records = outputs.finalize(graph.end_node_ids)
     except TilingNotApplicable as exc:
         outputs.discard()
