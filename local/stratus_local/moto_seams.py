@@ -16,7 +16,8 @@ Public API
 - :func:`install_sync_retry_fix` - Retry of ``.sync`` / ``.waitForTaskToken`` tasks.
 - :func:`set_sync_poll_interval` - ``.sync`` poll interval (moto: 0.5 s).
 - :func:`expiring_presign_guard` - WSGI middleware enforcing presigned-URL expiry.
-- :func:`start_moto_server` - ThreadedMotoServer with the guard, ``MOTO_PORT`` set.
+- :func:`start_moto_server` - ThreadedMotoServer with the guard, ``MOTO_PORT`` set, and a
+  dispatcher that remembers which backend serves a host (moto works it out per request).
 - :func:`uninstall_seams` - restore every patched moto attribute (tests).
 
 Every ``install_*`` function is idempotent: installing twice patches once (the
@@ -151,6 +152,7 @@ MOTO_INTERNALS: dict[str, list[tuple[str, str]]] = {
     "server": [
         ("moto.moto_server.threaded_moto_server", "ThreadedMotoServer._server_entry"),
         ("moto.moto_server.threaded_moto_server", "DomainDispatcherApplication"),
+        ("moto.moto_server.werkzeug_app", "DomainDispatcherApplication.get_backend_for_host"),
         ("moto.moto_server.threaded_moto_server", "create_backend_app"),
         ("moto.moto_server.threaded_moto_server", "MotoRequestHandler"),
         ("moto.moto_server.threaded_moto_server", "make_server"),
@@ -1153,6 +1155,35 @@ def expiring_presign_guard(app: Callable, *, clock: Callable[[], float] = time.t
     return guarded
 
 
+# Hosts whose backend the dispatcher remembers (a local system sees a handful: one per service and region).
+_DISPATCH_CACHE_HOSTS = 1024
+
+
+def _caching_dispatcher_class() -> type:
+    from moto.moto_server import threaded_moto_server as tms
+
+    class _CachingDispatcher(tms.DomainDispatcherApplication):
+        """moto's dispatcher, remembering which backend serves a host. moto 5.2.5 works it out for
+        every request, under the dispatcher's lock: a listing of moto's package directory (~170
+        `isdir` calls), then the regular expressions of every service's URLs: ~0.7 ms of CPU per
+        request measured here, paid ~100 times by each tile of a fanned-out job reading its COGs."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._backend_of_host: dict[str | None, Any] = {}
+
+        def get_backend_for_host(self, host: str | None) -> Any:
+            try:
+                return self._backend_of_host[host]
+            except KeyError:
+                backend = super().get_backend_for_host(host)
+                if len(self._backend_of_host) < _DISPATCH_CACHE_HOSTS:
+                    self._backend_of_host[host] = backend
+                return backend
+
+    return _CachingDispatcher
+
+
 def _guarded_server_class() -> type:
     from moto.moto_server import threaded_moto_server as tms
 
@@ -1176,7 +1207,7 @@ def _guarded_server_class() -> type:
 
         def _server_entry(self) -> None:
             try:
-                app = expiring_presign_guard(tms.DomainDispatcherApplication(tms.create_backend_app))
+                app = expiring_presign_guard(_caching_dispatcher_class()(tms.create_backend_app))
                 for middleware in self.middlewares:
                     app = middleware(app)
                 handler = tms.MotoRequestHandler if self.log_requests else _QuietMotoRequestHandler

@@ -516,6 +516,24 @@ def test_moto_internals_used_by_the_seams_exist(seam):
     )
 
 
+def test_the_servers_dispatcher_remembers_the_backend_of_each_host(monkeypatch):
+    from moto.moto_server import threaded_moto_server as tms
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    hosts = ["s3.eu-central-1.amazonaws.com", "sqs.eu-central-1.amazonaws.com", "states.eu-central-1.amazonaws.com",
+             "batch.eu-central-1.amazonaws.com", "dynamodb.eu-central-1.amazonaws.com", "moto_api", None, "s3",
+             "nothing.example.org"]
+    expected = [DomainDispatcherApplication(tms.create_backend_app).get_backend_for_host(h) for h in hosts]
+    dispatcher = ms._caching_dispatcher_class()(tms.create_backend_app)
+    # The server's dispatcher finds the backend moto's own finds, for every host
+    assert [dispatcher.get_backend_for_host(h) for h in hosts] == expected
+    assert expected[0] == "s3" and expected[1] == "sqs"
+    # And asked again, it does not work it out again
+    monkeypatch.setattr(DomainDispatcherApplication, "get_backend_for_host",
+                        lambda self, host: pytest.fail(f"worked out again for {host}"))
+    assert [dispatcher.get_backend_for_host(h) for h in hosts] == expected
+
+
 def test_seams_are_installed_once(moto_url):
     from moto.awslambda.models import LambdaFunction
     from moto.batch.models import Job
