@@ -69,6 +69,10 @@ TILE_WORKERS = 2
 # a round trip per tile and asset; fetching the next batches while this one is evaluated hides them.
 # Four 1024 px tiles of a uint16 band are 8 MiB while fetched.
 READ_AHEAD_TILES = 4
+# Loaded bytes (float64, as TILE_LOAD_BUDGET_BYTES counts them) of the tiles of one batch: a batch's
+# windows are kept decoded (about a quarter of that for uint16 bands) until its tiles have read
+# them, so fewer tiles make a batch when dates × bands fill each tile, and memory stays flat in them.
+READ_AHEAD_BATCH_BUDGET_BYTES = 2 * TILE_LOAD_BUDGET_BYTES
 # Batches queued ahead of the one being evaluated. They are fetched one after another, on one
 # thread: rows of a COG lie one after another in the file, so /vsicurl/ sees a sequential read and
 # fetches further ahead by itself; in parallel, two fetches would download the same bytes.
@@ -277,15 +281,21 @@ def tile_grids(grid: Grid, size: int) -> list[Grid]:
     return tiles
 
 
-def read_ahead_batches(tiles: list[Grid]) -> tuple[list[Grid], list[int]]:
-    """`tiles` (row by row) grouped into windows of up to READ_AHEAD_TILES neighbours in a row, and
-    the window of each tile."""
+def tiles_per_batch(plans: Iterable[LoadPlan], tile: Grid) -> int:
+    """Tiles of a read-ahead batch: up to READ_AHEAD_TILES, as many as READ_AHEAD_BATCH_BUDGET_BYTES hold."""
+    tile_bytes = sum(plan.size_bytes(tile) for plan in plans)
+    return max(1, min(READ_AHEAD_TILES, READ_AHEAD_BATCH_BUDGET_BYTES // max(tile_bytes, 1)))
+
+
+def read_ahead_batches(tiles: list[Grid], per_batch: int = READ_AHEAD_TILES) -> tuple[list[Grid], list[int]]:
+    """`tiles` (row by row) grouped into windows of up to `per_batch` neighbours in a row, and the
+    window of each tile."""
     batches: list[Grid] = []
     counts: list[int] = []
     batch_of: list[int] = []
     for tile in tiles:
         last = batches[-1] if batches else None
-        if (last is not None and counts[-1] < READ_AHEAD_TILES and tile.transform.f == last.transform.f
+        if (last is not None and counts[-1] < per_batch and tile.transform.f == last.transform.f
                 and tile.height == last.height and tile.transform.c == (last.transform @ (last.width, 0))[0]):
             batches[-1] = Grid(last.crs, last.transform, last.width + tile.width, last.height)
             counts[-1] += 1
@@ -409,16 +419,18 @@ def plan_loads(process: Mapping[str, Any], env: EvalEnv, *, registry: ProcessReg
 
 
 class ReadAhead:
-    """Fetches the blocks of the tiles in batches (`READ_AHEAD_TILES` neighbours in a row), while the
+    """Fetches the blocks of the tiles in batches (`tiles_per_batch` neighbours in a row), while the
     batches before them are evaluated: `before(i)` queues tile i's batch and the READ_AHEAD_BATCHES
-    after it, and waits for tile i's. Only the bytes are fetched ahead, into GDAL's caches (the
-    compressed bytes in /vsicurl/'s, bounded; decoded blocks in the block cache, bounded), never a
-    cube: memory stays bounded by the tiles in flight plus a batch's window per asset being fetched."""
+    after it, and waits for tile i's. A batch's window of each asset is fetched and decoded once, and
+    kept in the file's type until its tiles have read their parts (`RasterReader.prefetch`), never
+    as a cube: memory stays bounded by the tiles in flight plus READ_AHEAD_BATCHES + 1 batches'
+    windows (`tiles_per_batch` keeps a batch within READ_AHEAD_BATCH_BUDGET_BYTES)."""
 
     def __init__(self, plans: Iterable[LoadPlan], reader: Any, tiles: list[Grid]) -> None:
         self._plans = list(plans)
         self._reader = reader
-        self._batches, self._batch_of = read_ahead_batches(tiles)
+        self._batches, self._batch_of = read_ahead_batches(
+            tiles, tiles_per_batch(self._plans, tiles[0]) if tiles else READ_AHEAD_TILES)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead")
         self._started: dict[int, Future[None]] = {}
         self._lock = threading.Lock()

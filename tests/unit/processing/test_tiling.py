@@ -25,7 +25,15 @@ from stratus_processing.manifest import build_manifest
 from stratus_processing.reporting import RecordingReporter
 from stratus_processing.results import DirectoryResultStore
 from stratus_processing.runner import evaluate
-from stratus_processing.tiling import choose_tile_size, read_ahead_batches, run_tiled, tile_grids, tiling_obstacle
+from stratus_processing.tiling import (
+    READ_AHEAD_TILES,
+    choose_tile_size,
+    read_ahead_batches,
+    run_tiled,
+    tile_grids,
+    tiles_per_batch,
+    tiling_obstacle,
+)
 
 from tests.unit.processing.conftest import DEMO_BUCKET
 from tests.unit.processing.processing_testkit import BOLZANO_EXTENT, JUNE_2022
@@ -322,3 +330,23 @@ def test_tile_size_shrinks_with_dates_and_bands(demo_s3):
     assert choose_tile_size([plan(8, 2)]) == 512  # 32 MiB: the budget, so memory is flat in dates
     assert choose_tile_size([plan(100, 12)]) == 64
     assert choose_tile_size([plan(4, 2), plan(60, 4)]) == 128
+
+
+def test_read_ahead_batches_hold_fewer_tiles_as_dates_and_bands_fill_them():
+    from stratus_processing.io.load import LoadPlan
+
+    grid = Grid(CRS.from_epsg(32633), Affine(10, 0, 0, 0, -10, 0), 10980, 10980)
+
+    def plan(days, bands):
+        return LoadPlan(grid, tuple(range(bands)), tuple(() for _ in range(days)), True, {})
+
+    def per_batch(days, bands):
+        plans = [plan(days, bands)]
+        return tiles_per_batch(plans, tile_grids(grid, choose_tile_size(plans))[0])
+
+    # A batch's tiles hold at most twice a tile's budget of loaded values: 4 × 16 MiB tiles at 4 dates
+    # × 2 bands, 2 × 32 MiB at 8, and 4 again at 16 dates, whose tiles are 256 px
+    assert [per_batch(4, 2), per_batch(8, 2), per_batch(16, 2)] == [4, 2, 4]
+    assert per_batch(1, 1) == READ_AHEAD_TILES
+    batches, _ = read_ahead_batches(tile_grids(grid, 512)[:6], per_batch=2)
+    assert [b.width for b in batches] == [1024, 1024, 1024]
