@@ -439,7 +439,9 @@ class ReadAhead:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._pool.shutdown(cancel_futures=True)
+        self._pool.shutdown(cancel_futures=True)  # (waits for the fetch under way)
+        if self._reader is not None:
+            self._reader.drop_kept(self)
 
     def before(self, tile_index: int) -> None:
         if self._reader is None or not self._plans:
@@ -455,7 +457,7 @@ class ReadAhead:
     def _fetch(self, batch: Grid) -> None:
         try:
             for plan in self._plans:
-                prefetch(plan, self._reader, batch)
+                prefetch(plan, self._reader, batch, owner=self)
         except Exception:  # noqa: BLE001 - only a head start: the tile's own read reports the failure
             logger.debug("read-ahead of %s failed", batch, exc_info=True)
 

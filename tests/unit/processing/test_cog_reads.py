@@ -72,6 +72,7 @@ def test_tiled_and_whole_reads_of_the_real_cogs_give_the_same_values(server, tmp
     with RasterReader() as rasters:
         tiled_env = make_env(tmp_path / "tiled", rasters)
         evaluate(load_and_save(server), tiled_env, tile_size=COG_TILE)
+        assert rasters.kept_bytes == 0  # every prefetched window was read, or dropped at the run's end
     with RasterReader() as rasters:
         whole_env = make_env(tmp_path / "whole", rasters)
         evaluate(load_and_save(server), whole_env, tiling=False)
@@ -203,3 +204,24 @@ def test_a_prefetched_window_is_decoded_once_and_its_tiles_read_the_same_values_
         # And once every pixel of the window has been read it is dropped; a later read goes to the file
         assert reader.kept_bytes == 0
         np.testing.assert_array_equal(reader.read(str(path), tiles[1], scale=0.0001, offset=-0.1), expected[1])
+
+
+def test_a_run_that_ends_early_drops_the_windows_it_kept_and_only_those(tmp_path):
+    # Given a file and a reader that two runs share (a warm sync container serves requests in turn)
+    grid = small_grid(64, 64, epsg=32633)
+    path = tmp_path / "band.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=64, height=64, count=1, dtype="uint16", crs=grid.crs,
+                       transform=grid.transform, nodata=0) as dst:
+        dst.write(np.ones((64, 64), dtype="uint16"), 1)
+    top, bottom = (Grid(grid.crs, grid.transform @ Affine.translation(0, row), 64, 32) for row in (0, 32))
+    first_run, second_run = object(), object()
+    with RasterReader() as reader:
+        reader.prefetch(str(path), top, owner=first_run)
+        reader.prefetch(str(path), bottom, owner=second_run)
+        assert reader.kept_bytes == 2 * 64 * 32 * 2
+        # When the first run ends without reading its window
+        reader.drop_kept(first_run)
+        # Then its window is gone and the second run's is still there
+        assert reader.kept_bytes == 64 * 32 * 2
+        np.testing.assert_array_equal(reader.read(str(path), bottom), np.ones((32, 64)))
+        assert reader.kept_bytes == 0

@@ -193,28 +193,35 @@ class RasterReader:
         return _scaled(values, scale, offset)
 
     def prefetch(self, href: str, grid: Grid, *, band: int = 1, nodata: float | None = None,
-                 gdal_options: Mapping[str, Any] | None = None) -> None:
+                 gdal_options: Mapping[str, Any] | None = None, owner: object = None) -> None:
         """Fetch and decode the blocks covering `grid` (in one merged request where they are
         neighbours) and keep them, in the file's type, until reads of windows of `grid` take them:
         each block is decoded once, and those reads need no request. Reads that need warping, and
-        files whose no-data is a mask rather than a value, are only fetched into /vsicurl/'s cache."""
+        files whose no-data is a mask rather than a value, are only fetched into /vsicurl/'s cache.
+        `owner` (e.g. a run) can drop what is left of its windows with `drop_kept` when it ends."""
         path = self._resolve_href(href)
         with self._datasets.checkout(path, options=gdal_options) as full, self.gdal_env(gdal_options):
             level = _overview_level(full, grid, band)
             if level is None:
-                self._keep_window(full, path, grid, band, nodata)
+                self._keep_window(full, path, grid, band, nodata, owner)
         if level is not None:
             with self._datasets.checkout(path, level, options=gdal_options) as overview, self.gdal_env(gdal_options):
-                self._keep_window(overview, path, grid, band, nodata)
+                self._keep_window(overview, path, grid, band, nodata, owner)
 
-    def _keep_window(self, src: Any, path: str, grid: Grid, band: int, nodata: float | None) -> None:
+    def drop_kept(self, owner: object) -> None:
+        """Forget the windows `owner` prefetched that reads have not taken (a run that failed or ended
+        early): a reader living for many runs (a warm sync container) keeps nothing of a finished one."""
+        self._decoded.drop(owner)
+
+    def _keep_window(self, src: Any, path: str, grid: Grid, band: int, nodata: float | None,
+                     owner: object) -> None:
         if not _same_pixel_grid(src, grid) or (covered := _covered_window(src, grid)) is None:
             return
         window = covered[0]
         values = src.read(band, window=window)
         nodata = src.nodatavals[band - 1] if nodata is None else nodata
         if nodata is not None:  # (else the file's mask marks no-data: left to the read)
-            self._decoded.keep(path, band, _SourceGrid.of(src), window, values, nodata)
+            self._decoded.keep(path, band, _SourceGrid.of(src), window, values, nodata, owner)
 
     def grid_of(self, href: str, *, gdal_options: Mapping[str, Any] | None = None) -> Grid:
         """The asset's pixel grid, from the file's header (for items without projection metadata)."""
@@ -423,6 +430,7 @@ class _DecodedWindow:
     values: np.ndarray  # in the file's type
     nodata: float
     unread_px: int  # pixels no read has taken yet: at 0 the window is dropped
+    owner: object = None
 
     def contains(self, window: Window) -> bool:
         return (self.window.col_off <= window.col_off and self.window.row_off <= window.row_off
@@ -442,13 +450,13 @@ class _DecodedWindows:
         self._windows: dict[tuple[str, int], list[_DecodedWindow]] = {}
 
     def keep(self, path: str, band: int, source: _SourceGrid, window: Window, values: np.ndarray,
-             nodata: float) -> None:
+             nodata: float, owner: object = None) -> None:
         with self._lock:
             if self._bytes + values.nbytes > self._max_bytes:
                 return
             self._bytes += values.nbytes
             self._windows.setdefault((path, band), []).append(
-                _DecodedWindow(source, window, values, nodata, int(window.width * window.height)))
+                _DecodedWindow(source, window, values, nodata, int(window.width * window.height), owner))
 
     def take(self, path: str, band: int, grid: Grid, nodata: float | None, out: np.ndarray | None, *,
              scale: float = 1.0, offset: float = 0.0) -> np.ndarray | None:
@@ -496,6 +504,16 @@ class _DecodedWindows:
     @property
     def bytes(self) -> int:
         return self._bytes
+
+    def drop(self, owner: object) -> None:
+        with self._lock:
+            for key, windows in list(self._windows.items()):
+                kept = [held for held in windows if held.owner is not owner]
+                self._bytes -= sum(held.values.nbytes for held in windows if held.owner is owner)
+                if kept:
+                    self._windows[key] = kept
+                else:
+                    del self._windows[key]
 
     def clear(self) -> None:
         with self._lock:

@@ -152,15 +152,15 @@ def load_cube(plan: LoadPlan, reader: RasterReader, grid: Grid | None = None) ->
                            bands=[b.name for b in plan.bands], common_names=[b.common_name for b in plan.bands])
 
 
-def prefetch(plan: LoadPlan, reader: RasterReader, grid: Grid) -> None:
+def prefetch(plan: LoadPlan, reader: RasterReader, grid: Grid, *, owner: object = None) -> None:
     """Fetch ahead the blocks that loading `grid` (a window of the plan's grid) will read, so that
-    loading windows of it later needs no request (see `RasterReader.prefetch`)."""
+    loading windows of it later needs no request (see `RasterReader.prefetch`, `owner` too)."""
     assets = {item.assets[key]["href"]: (item.raster_band(key).get("nodata"), item.gdal_options(key))
               for day in plan.days for item in day
               if bboxes_intersect(plan.footprints[item.id], grid.bounds)
               for band in plan.bands if (key := item.asset_for(band)) is not None}
     list(fetch_pool().map(lambda href: reader.prefetch(href, grid, nodata=assets[href][0],
-                                                       gdal_options=assets[href][1]), assets))
+                                                       gdal_options=assets[href][1], owner=owner), assets))
 
 
 def read_pool() -> ThreadPoolExecutor:
