@@ -267,9 +267,18 @@ def test_each_results_role_is_assumable_only_by_its_principal(synth: Synth) -> N
     # Then the job role alone may assume the jobs' role, the sync function's role alone the sync role
     assert trusted == {"job_results": ("AWS", role_of(synth, synth.stack.processing.job_role)),
                        "sync_results": ("AWS", role_of(synth, synth.stack.processing.sync_function))}
-    # and every principal that may assume one is one of those (its Access says so)
-    assumers = {lid for lid, r in synth.resources.items() if r["Type"] == "AWS::IAM::Role"
-                for action, _ in granted(synth, lid) if action == "sts:AssumeRole"}
+    # and every principal that may assume a role is one of those (its Access says so)
+    assumers = set()
+    for lid, resource in synth.resources.items():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::IAM::Policy":
+            documents, roles = [props["PolicyDocument"]], {role["Ref"] for role in props["Roles"]}
+        elif resource["Type"] == "AWS::IAM::Role":
+            documents, roles = [p["PolicyDocument"] for p in props.get("Policies", [])], {lid}
+        else:
+            continue
+        if any(a.startswith("sts:") for d in documents for st in d["Statement"] for a in as_list(st["Action"])):
+            assumers |= roles
     assert assumers == {lid for _, lid in trusted.values()}
     # and neither holds a results-bucket grant of its own: every object of the results bucket goes through a session
     for principal in (synth.stack.processing.job_role, synth.stack.processing.sync_function):

@@ -13,7 +13,10 @@ import boto3
 import pytest
 from moto import mock_aws
 from moto.iam.access_control import IAMPolicy, PermissionResult
+from stratus.events import EventPublisher
 from stratus.run_contract import RunConfig, RunSnapshot
+from stratus.settings import Settings
+from stratus_processing.io.cog import RasterReader
 from stratus_processing.run_credentials import (
     REFRESH_BEFORE_S,
     SESSION_DURATION_S,
@@ -26,6 +29,9 @@ from stratus_processing.run_credentials import (
     session_name,
     session_policy,
 )
+from stratus_processing.runner import EXIT_OK, run_job
+
+from tests.unit.processing.processing_testkit import RecordingSQS
 
 BUCKET = "stratus-results"
 RUN = RunConfig.for_run("j-1", "r-1")
@@ -103,18 +109,48 @@ def test_a_policy_sts_cannot_take_is_refused() -> None:
         packed(session_policy(BUCKET, run_scope(RUN), read_keys=keys))
 
 
+def results_role() -> str:
+    """The results bucket and role on moto (the test is `mock_aws`)."""
+    boto3.client("s3", region_name="eu-central-1").create_bucket(
+        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-central-1"})
+    return boto3.client("iam", region_name="eu-central-1").create_role(
+        RoleName="results", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "sts:AssumeRole",
+             "Principal": {"AWS": "arn:aws:iam::123456789012:role/job"}}]}))["Role"]["Arn"]
+
+
+@mock_aws
+def test_a_run_that_loads_a_model_may_read_that_file_and_only_it(demo_s3) -> None:
+    # Given a run whose frozen snapshot resolved a `load_ml_model` to another job's model file
+    from moto.sts.models import sts_backends
+
+    access = AssumedRoleResults(results_role(), BUCKET, sts=boto3.client("sts", region_name="eu-central-1"),
+                                make_s3=lambda **keys: boto3.client("s3", region_name="eu-central-1", **keys))
+    model = "jobs/j-0/runs/r-9/results/model.json"
+    snapshot = RunSnapshot({"process_graph": {"sum": {"process_id": "add", "arguments": {"x": 1, "y": 2},
+                                                      "result": True}}}, ml_models={"j-0": {"key": model}})
+    boto3.client("s3", region_name="eu-central-1").put_object(Bucket=BUCKET, Key=RUN.graph_key,
+                                                              Body=json.dumps(snapshot.to_json()).encode())
+    # When the engine runs it (input data through the process's own client, results through the run's session)
+    settings = Settings(data_bucket="demo-data", results_bucket=BUCKET, status_queue_url="s", log_queue_url="l")
+    code = run_job(RUN, settings, s3=demo_s3, publisher=EventPublisher(RecordingSQS(), "s", "l"),
+                   rasters=RasterReader(), results=access)
+    # Then it wrote its results, in a second session that may also read the model file, exactly
+    assert code == EXIT_OK
+    assert boto3.client("s3", region_name="eu-central-1").get_object(Bucket=BUCKET, Key=RUN.manifest_key)
+    first, second = [json.loads(a.policy) for a in sts_backends["123456789012"]["aws"].assumed_roles]
+    assert first == session_policy(BUCKET, run_scope(RUN))
+    assert second == session_policy(BUCKET, run_scope(RUN), read_keys=[model])
+    assert not demo_s3.path(BUCKET, RUN.manifest_key).exists()  # nothing went through the data client
+
+
 @mock_aws
 def test_a_run_assumes_the_results_role_with_its_session_policy_and_writes_its_folder() -> None:
     # Given the results bucket and role on moto
     from moto.sts.models import sts_backends
 
-    iam = boto3.client("iam", region_name="eu-central-1")
-    role_arn = iam.create_role(RoleName="results", AssumeRolePolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                "Principal": {"AWS": "arn:aws:iam::123456789012:role/job"}}]}))[
-        "Role"]["Arn"]
+    role_arn = results_role()
     s3 = boto3.client("s3", region_name="eu-central-1")
-    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-central-1"})
     made = []
 
     def make_s3(**keys):
