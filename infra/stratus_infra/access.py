@@ -51,6 +51,7 @@ class Targets:
     :param dead_letter_queues: Queue key -> its DLQ (`Access.sends_to_dlq_of`). @default {}
     :param stage: The deployment's stage: the value of every Batch job's `resources.BATCH_JOB_STAGE_TAG`, on which
         `batch:TerminateJob` and `batch:TagResource` are conditioned. @default None
+    :param roles: Results role key (`stratus.resources.RESULTS_ROLES`) -> role (`Access.assumes`). @default {}
     """
 
     tables: Mapping[str, dynamodb.ITable]
@@ -65,6 +66,7 @@ class Targets:
     email_configuration_set_arn: str | None = None
     dead_letter_queues: Mapping[str, sqs.IQueue] = field(default_factory=dict)
     stage: str | None = None
+    roles: Mapping[str, iam.IRole] = field(default_factory=dict)
 
     def with_(self, *, secrets: Mapping[str, secretsmanager.ISecret] | None = None,
               functions: Mapping[str, lambda_.IFunction] | None = None, **others: object) -> Targets:
@@ -122,6 +124,9 @@ def grant(principal: iam.IGrantable, access: Access, targets: Targets) -> None:
         _named("function", key, targets.functions).grant_invoke(principal)
     for key in access.sends_to_dlq_of:
         _named("dead-letter queue", key, targets.dead_letter_queues).grant_send_messages(principal)
+    for key in access.assumes:  # the role's trust names the principal too (`Processing`)
+        iam.Grant.add_to_principal(grantee=principal, actions=["sts:AssumeRole"],
+                                   resource_arns=[_named("role", key, targets.roles).role_arn])
     _grant_state_machine(principal, access.state_machine, targets)
     for statement in map_run_statements(access.map_runs, targets):
         principal.grant_principal.add_to_principal_policy(statement)
@@ -192,13 +197,17 @@ def _grant_batch(principal: iam.IGrantable, actions: tuple[str, ...], targets: T
 
 def environment(access: Access, targets: Targets) -> dict[str, str]:
     """`Settings` field -> value for what `access` names that a function must find at run time: the ids of
-    its secrets, the state machine's ARN, the names of the functions it invokes."""
+    its secrets, the state machine's ARN, the names of the functions it invokes, the results role it assumes."""
     values = {SECRETS[key]: _named("secret", key, targets.secrets).secret_arn for key in access.secrets}
     if access.state_machine:
         values["state_machine_arn"] = required("the state machine", targets.state_machine).state_machine_arn
     for key in access.sends_to_dlq_of:
         values[constants.DLQ_URL_SETTINGS[key]] = _named("dead-letter queue", key,
                                                          targets.dead_letter_queues).queue_url
+    if len(access.assumes) > 1:
+        raise ValueError(f"one results role per principal (`results_role_arn`): {access.assumes}")
+    for key in access.assumes:
+        values["results_role_arn"] = _named("role", key, targets.roles).role_arn
     for key in access.invokes:
         if key in constants.FUNCTION_NAME_SETTINGS:
             values[constants.FUNCTION_NAME_SETTINGS[key]] = _named("function", key, targets.functions).function_name

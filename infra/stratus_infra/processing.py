@@ -67,7 +67,8 @@ class ProcessingProps:
 
 
 class Processing(Construct):
-    """`vpc`, `compute_environment`, `job_queue`, `job_definition`, `job_role` and `log_group`."""
+    """`vpc`, `compute_environment`, `job_queue`, `job_definition`, `job_role`, `results_roles` (by
+    `resources.RESULTS_ROLES` key), `log_group`, `sync_function` and `plan_function`."""
 
     def __init__(self, scope: Construct, construct_id: str, props: ProcessingProps) -> None:
         super().__init__(scope, construct_id)
@@ -110,9 +111,23 @@ class Processing(Construct):
             self,
             "JobRole",
             assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
-            description="Stratus processing job: reads input data, reads/writes job runs, sends status and log events",
+            description="Stratus processing job: reads input data, sends status and log events, assumes its results "
+                        "role for the run's folder",
         )
-        access.grant(self.job_role, resources.PROCESSING_ACCESS, props.targets)
+        # The results bucket only through a results role, assumed per run with a session policy naming the run's
+        # folder (`stratus_processing.run_credentials`, docs/operations.md §5); each role trusts one principal.
+        sync_role = iam.Role(self, "SyncProcessingRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                             managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name(
+                                 "service-role/AWSLambdaBasicExecutionRole")])
+        self.results_roles = {
+            "job_results": self._results_role("JobResultsRole", "job_results", self.job_role, props,
+                                              "Stratus processing job: a run's session reads/writes its own folder"),
+            "sync_results": self._results_role("SyncResultsRole", "sync_results", sync_role, props,
+                                               "Stratus synchronous processing: a request's session reads/writes "
+                                               "its own folder"),
+        }
+        targets = props.targets.with_(roles=self.results_roles)
+        access.grant(self.job_role, resources.PROCESSING_ACCESS, targets)
 
         self.log_group = logs.LogGroup(
             self, "JobLogs", retention=props.log_retention, removal_policy=RemovalPolicy.DESTROY
@@ -130,7 +145,8 @@ class Processing(Construct):
             cpu=props.vcpu,
             memory=Size.mebibytes(props.memory_mb),
             command=list(props.command),
-            environment=dict(props.environment),
+            environment={**props.environment,
+                         **settings_environment(**access.environment(resources.PROCESSING_ACCESS, targets))},
             job_role=self.job_role,
             assign_public_ip=True,  # no NAT gateway: see the module docstring
             fargate_cpu_architecture=ecs.CpuArchitecture.X86_64,
@@ -152,14 +168,23 @@ class Processing(Construct):
         # The same image answers synchronous requests (POST /result) as a Lambda function, and plans runs
         # (PlanRun: the engine plans the loads, so the tiles are windows of the grid they compute on): same
         # code, same asset (CDK builds it once), started through the Lambda runtime interface client.
-        self.sync_function = self._image_function(props, "sync_processing", "SyncLogs")
-        self.plan_function = self._image_function(props, "plan_run", "PlanRunLogs")
+        self.sync_function = self._image_function(props, targets, "sync_processing", "SyncLogs", role=sync_role)
+        self.plan_function = self._image_function(props, targets, "plan_run", "PlanRunLogs")
 
-    def _image_function(self, props: ProcessingProps, key: str, log_group_id: str) -> lambda_.DockerImageFunction:
+    def _results_role(self, construct_id: str, key: str, trusted: iam.IRole, props: ProcessingProps,
+                      description: str) -> iam.Role:
+        role = iam.Role(self, construct_id, assumed_by=trusted, description=description,
+                        max_session_duration=Duration.hours(1))  # role chaining allows no more
+        access.grant(role, resources.RESULTS_ROLES[key], props.targets)
+        return role
+
+    def _image_function(self, props: ProcessingProps, targets: access.Targets, key: str, log_group_id: str,
+                        role: iam.IRole | None = None) -> lambda_.DockerImageFunction:
         spec = resources.FUNCTIONS[key]
         function = lambda_.DockerImageFunction(
             self,
             spec.logical_name,
+            role=role,
             description=spec.description,
             code=lambda_.DockerImageCode.from_image_asset(
                 str(props.build_context),
@@ -172,14 +197,13 @@ class Processing(Construct):
             architecture=lambda_.Architecture.X86_64,
             timeout=Duration.seconds(spec.timeout_s),
             memory_size=spec.memory_mb,
-            environment={**props.environment, **settings_environment(**access.environment(spec.access,
-                                                                                          props.targets))},
+            environment={**props.environment, **settings_environment(**access.environment(spec.access, targets))},
             tracing=lambda_.Tracing.ACTIVE,
             log_group=logs.LogGroup(
                 self, log_group_id, retention=props.log_retention, removal_policy=RemovalPolicy.DESTROY
             ),
         )
-        access.grant(function, spec.access, props.targets)
+        access.grant(function, spec.access, targets)
         return function
 
 

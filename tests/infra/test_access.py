@@ -20,6 +20,7 @@ from stratus.resources import (
     PROCESSING_ACCESS,
     QUEUES,
     READ,
+    RESULTS_ROLES,
     STATE_MACHINE_ACCESS,
     WRITE,
     Access,
@@ -92,6 +93,7 @@ def symbols(synth: Synth) -> dict[str, str]:
     names[lid(stack.processing.job_queue)] = "batch-job-queue"
     names[lid(stack.processing.job_definition)] = "batch-job-definition"
     names[lid(stack.mail.configuration_set)] = "ses-configuration-set"
+    names |= {lid(r): f"role:{k}" for k, r in stack.processing.results_roles.items()}
     return names
 
 
@@ -211,6 +213,7 @@ def expected(access: Access) -> Grants:
             result.add((action, "*"))
     if access.sends_email:
         result |= {("ses:SendEmail", SES_IDENTITY), ("ses:SendEmail", SES_CONFIGURATION_SET)}
+    result |= {("sts:AssumeRole", f"role:{key}") for key in access.assumes}
     return result
 
 
@@ -246,6 +249,54 @@ def test_processing_job_is_granted_exactly_its_access(synth: Synth) -> None:
     assert actual == expected(PROCESSING_ACCESS) | configured_sources(synth)
 
 
+@pytest.mark.parametrize("key", sorted(RESULTS_ROLES))
+def test_results_role_is_granted_exactly_its_access(synth: Synth, key: str) -> None:
+    actual = granted(synth, role_of(synth, synth.stack.processing.results_roles[key]))
+    assert actual == expected(RESULTS_ROLES[key])
+
+
+def test_each_results_role_is_assumable_only_by_its_principal(synth: Synth) -> None:
+    # Given the results roles' trust policies
+    trusted = {}
+    for key, role in synth.stack.processing.results_roles.items():
+        (statement,) = synth.resources[role_of(synth, role)]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        assert statement["Effect"] == "Allow" and statement["Action"] == "sts:AssumeRole" and set(statement) == {
+            "Action", "Effect", "Principal"}
+        (kind, arn), = statement["Principal"].items()
+        trusted[key] = (kind, arn["Fn::GetAtt"][0])
+    # Then the job role alone may assume the jobs' role, the sync function's role alone the sync role
+    assert trusted == {"job_results": ("AWS", role_of(synth, synth.stack.processing.job_role)),
+                       "sync_results": ("AWS", role_of(synth, synth.stack.processing.sync_function))}
+    # and every principal that may assume a role is one of those (its Access says so)
+    assumers = set()
+    for lid, resource in synth.resources.items():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::IAM::Policy":
+            documents, roles = [props["PolicyDocument"]], {role["Ref"] for role in props["Roles"]}
+        elif resource["Type"] == "AWS::IAM::Role":
+            documents, roles = [p["PolicyDocument"] for p in props.get("Policies", [])], {lid}
+        else:
+            continue
+        if any(a.startswith("sts:") for d in documents for st in d["Statement"] for a in as_list(st["Action"])):
+            assumers |= roles
+    assert assumers == {lid for _, lid in trusted.values()}
+    # and neither holds a results-bucket grant of its own: every object of the results bucket goes through a session
+    for principal in (synth.stack.processing.job_role, synth.stack.processing.sync_function):
+        assert not {r for _, r in granted(synth, role_of(synth, principal)) if r.startswith("bucket:results")}
+
+
+def test_the_processing_container_learns_its_results_role(synth: Synth) -> None:
+    # The Batch job and the sync function find their own role's ARN in `results_role_arn`
+    from stratus.settings import ENV
+    variable = ENV["results_role_arn"]
+    (definition,) = [r for r in synth.resources.values() if r["Type"] == "AWS::Batch::JobDefinition"]
+    environment = {e["Name"]: e["Value"] for e in definition["Properties"]["ContainerProperties"]["Environment"]}
+    sync = synth.resources[synth.stack.get_logical_id(synth.stack.processing.sync_function.node.default_child)]
+    roles = {key: role_of(synth, role) for key, role in synth.stack.processing.results_roles.items()}
+    assert environment[variable] == {"Fn::GetAtt": [roles["job_results"], "Arn"]}
+    assert sync["Properties"]["Environment"]["Variables"][variable] == {"Fn::GetAtt": [roles["sync_results"], "Arn"]}
+
+
 def test_state_machine_is_granted_exactly_its_access(synth: Synth) -> None:
     actual = granted(synth, role_of(synth, synth.stack.workflow.state_machine))
     want = expected(STATE_MACHINE_ACCESS) | STATE_MACHINE_EXTRAS
@@ -257,6 +308,7 @@ def test_every_role_of_the_stack_is_checked(synth: Synth) -> None:
     roles = {lid for lid, r in synth.resources.items() if r["Type"] == "AWS::IAM::Role"}
     checked = {role_of(synth, f) for f in functions(synth).values()}
     checked |= {role_of(synth, synth.stack.processing.job_role), role_of(synth, synth.stack.workflow.state_machine)}
+    checked |= {role_of(synth, role) for role in synth.stack.processing.results_roles.values()}
     # and the role of CDK's SDK-call custom resources, which may only write the collections configuration and
     # start its refresh (`stratus_infra.collections`)
     sdk_calls = role_of(synth, synth.stack.collections.configuration.grant_principal)

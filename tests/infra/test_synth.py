@@ -390,7 +390,9 @@ def test_processing_network_has_s3_gateway_endpoint(synth: Synth) -> None:
 
 def test_job_role_is_least_privilege(synth: Synth) -> None:
     actions = policy_actions_of(synth, logical_id(synth, synth.stack.processing.job_role))
-    assert "sqs:SendMessage" in actions and "s3:PutObject" in actions
+    # results are put through the run's session of the jobs' results role (docs/operations.md §5)
+    results_actions = policy_actions_of(synth, logical_id(synth, synth.stack.processing.results_roles["job_results"]))
+    assert "sqs:SendMessage" in actions and "sts:AssumeRole" in actions and "s3:PutObject" in results_actions
     assert not any(a.startswith(("dynamodb:", "states:", "sqs:Receive", "sqs:Delete")) for a in actions)
 
 

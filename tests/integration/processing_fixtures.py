@@ -34,8 +34,10 @@ class ProcessingStack:
     status_queue_url: str
     log_queue_url: str
 
-    def run(self, process: dict[str, Any], job_id: str, run_id: str = "run-1") -> subprocess.CompletedProcess:
-        """Store the process graph for the run and run the container entrypoint on it."""
+    def run(self, process: dict[str, Any], job_id: str, run_id: str = "run-1",
+            environment: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        """Store the process graph for the run and run the container entrypoint on it (with `environment`
+        added to the container's)."""
         run = RunConfig.for_run(job_id, run_id)
         self.s3.put_object(Bucket=self.results_bucket, Key=run.graph_key, Body=json.dumps(process).encode())
         environment = {
@@ -47,6 +49,7 @@ class ProcessingStack:
             ENV["status_queue_url"]: self.status_queue_url,
             ENV["log_queue_url"]: self.log_queue_url,
             **run.to_env(),
+            **(environment or {}),
         }
         return subprocess.run([sys.executable, "-m", "stratus_processing"], env=environment, capture_output=True,
                               text=True, timeout=PROCESSING_TIMEOUT_S, check=False)

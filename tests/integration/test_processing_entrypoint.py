@@ -6,15 +6,18 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+import boto3
 import numpy as np
 import pytest
 import rasterio
 import xarray as xr
 from affine import Affine
 from rasterio.crs import CRS
+from moto.sts.models import sts_backends
 from stratus import catalog_layout
+from stratus.settings import ENV
 
-from tests.integration.processing_fixtures import ProcessingStack, running_processing_stack
+from tests.integration.processing_fixtures import REGION, ProcessingStack, running_processing_stack
 from tests.unit.processing.processing_testkit import BOLZANO_EXTENT, JUNE_2022, june_items, reference_mean_ndvi
 
 COLLECTION = "sentinel-2-l2a-demo"
@@ -116,6 +119,32 @@ def test_mean_ndvi_job(processing_stack, job_id, process):
     assert logs[0]["message"].startswith("Process graph loaded")
     assert any("6 items" in entry["message"] for entry in logs)
     assert any(entry["message"].startswith("save_result: writing") for entry in logs)
+
+
+def test_a_job_reaches_the_results_bucket_through_a_session_of_its_run(processing_stack):
+    stack = processing_stack
+    job_id = "job-scoped-session"
+    # Given the jobs' results role (moto accepts AssumeRole; it enforces no session policy: tested on the
+    # document in tests/unit/processing/test_run_credentials.py)
+    iam = boto3.client("iam", endpoint_url=stack.endpoint_url, region_name=REGION, aws_access_key_id="testing",
+                       aws_secret_access_key="testing")
+    role_arn = iam.create_role(RoleName="job-results", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                "Principal": {"AWS": "arn:aws:iam::123456789012:role/job"}}]}))[
+        "Role"]["Arn"]
+    # When the container runs a job with the role configured
+    completed = stack.run(ndvi_with_process(), job_id, environment={ENV["results_role_arn"]: role_arn})
+    # Then it succeeds and its results are where the run's are
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    prefix = catalog_layout.results_prefix(job_id, "run-1")
+    assert json.loads(stack.read(catalog_layout.manifest_key(prefix)))["assets"]["result.tif"]["key"] == \
+        f"{prefix}result.tif"
+    # And it assumed the role once, in a session named for the job whose policy names the run's folder
+    (session,) = [a for a in sts_backends["123456789012"]["aws"].assumed_roles
+                  if a.session_name == f"stratus-{job_id}"]
+    assert session.role_arn == role_arn
+    assert json.loads(session.policy)["Statement"][0]["Resource"] == \
+        f"arn:aws:s3:::{stack.results_bucket}/{catalog_layout.run_prefix(job_id, 'run-1')}*"
 
 
 def test_netcdf_job_tiled_over_s3(processing_stack, tmp_path):

@@ -23,6 +23,7 @@ from stratus.settings import ENV, Settings
 from stratus_processing.combine import run_combine
 from stratus_processing.fanout import run_tile
 from stratus_processing.io.cog import RasterReader
+from stratus_processing.run_credentials import results_access
 from stratus_processing.runner import EXIT_MISCONFIGURED, run_job
 
 
@@ -40,14 +41,17 @@ def main() -> int:
         logging.getLogger("stratus_processing").error("Cannot run: %s", exc)
         return EXIT_MISCONFIGURED
     publisher = EventPublisher(aws.client("sqs"), settings.status_queue_url, settings.log_queue_url)
+    s3 = aws.client("s3")
+    results = results_access(settings, s3)  # the run's session of the results role (docs/operations.md §5)
     with RasterReader.from_environ() as rasters:  # the run's open COGs, closed with it
         if step == RUN_STEP_TILE:
-            return run_tile(config, os.environ[TILE_ID_ENV], settings, s3=aws.client("s3"), publisher=publisher,
-                            rasters=rasters)
+            return run_tile(config, os.environ[TILE_ID_ENV], settings, s3=s3, publisher=publisher,
+                            rasters=rasters, results=results)
         if step == RUN_STEP_COMBINE:
-            return run_combine(config, settings, s3=aws.client("s3"), publisher=publisher, rasters=rasters,
-                               previous_results_prefix=os.environ.get(PREVIOUS_RESULTS_PREFIX_ENV) or None)
-        return run_job(config, settings, s3=aws.client("s3"), publisher=publisher, rasters=rasters)
+            return run_combine(config, settings, s3=s3, publisher=publisher, rasters=rasters,
+                               previous_results_prefix=os.environ.get(PREVIOUS_RESULTS_PREFIX_ENV) or None,
+                               results=results)
+        return run_job(config, settings, s3=s3, publisher=publisher, rasters=rasters, results=results)
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ from stratus_processing.manifest import build_manifest
 from stratus_processing.partials import Parts
 from stratus_processing.registry import DEFAULT_REGISTRY, ProcessRegistry
 from stratus_processing.results import ResultStore, S3ResultStore
+from stratus_processing.run_credentials import ResultsAccess, SharedResults
 
 logger = logging.getLogger("stratus_processing")
 
@@ -362,14 +363,19 @@ def combine_results(manifest: TileManifest, outcomes: TileOutcomes, process: Map
 
 def run_combine(config: RunConfig, settings: Settings, *, s3: Any, publisher: EventPublisher,
                 rasters: RasterReader | None = None, previous_results_prefix: str | None = None,
-                registry: ProcessRegistry = DEFAULT_REGISTRY) -> int:
-    """The combine step; returns the process exit code. Never raises for a failing run."""
+                registry: ProcessRegistry = DEFAULT_REGISTRY, results: ResultsAccess | None = None) -> int:
+    """The combine step; returns the process exit code. Never raises for a failing run. `s3` reads the input
+    data; `results` gives the run's results-bucket client (default: `s3` too), which may also read the previous
+    run's results (its reused tiles' records)."""
     from stratus_processing.runner import (EventReporter, UsageMeter, engine_catalog, load_snapshot,
                                           report_failure)
 
     with UsageMeter() as meter:
         reporter = EventReporter(publisher, config.job_id, config.run_id)
         try:
+            data_s3 = s3
+            s3 = (results or SharedResults(data_s3)).client(
+                config, read_prefixes=[previous_results_prefix] if previous_results_prefix else [])
             manifest = read_plan(s3, settings.results_bucket, config.results_prefix)
             outcomes = read_records(s3, settings.results_bucket, manifest, config.results_prefix,
                                     previous_results_prefix)
@@ -377,21 +383,21 @@ def run_combine(config: RunConfig, settings: Settings, *, s3: Any, publisher: Ev
                          + (f" ({len(outcomes.reused)} from the previous run)" if outcomes.reused else ""))
             snapshot = load_snapshot(s3, settings.results_bucket, config.graph_key)
             store = S3ResultStore(s3, settings.results_bucket, config.results_prefix)
-            env = EvalEnv(catalog=engine_catalog(settings, s3), rasters=rasters, results=store,
+            env = EvalEnv(catalog=engine_catalog(settings, data_s3), rasters=rasters, results=store,
                           reporter=reporter, user_processes=snapshot.user_processes)
-            results = combine_results(manifest, outcomes, snapshot.process, env, store, registry=registry)
+            combined = combine_results(manifest, outcomes, snapshot.process, env, store, registry=registry)
             # this run's tasks only: a restarted run's reused tiles were the previous run's usage
             usage = summed_usage([*outcomes.spent, meter.usage()])
             if outcomes.missing:
                 key = catalog_layout.partial_manifest_key(config.results_prefix)
                 write_json(s3, settings.results_bucket, key,
-                           {**results.to_json(), "missing": [m.to_json() for m in outcomes.missing]})
+                           {**combined.to_json(), "missing": [m.to_json() for m in outcomes.missing]})
                 reason = failure_reason(outcomes.missing, len(manifest.tiles))
                 reporter.log(reason, level=LogLevel.ERROR)
                 reporter.status(JobStatus.ERROR, reason=reason, usage=usage)
                 return EXIT_FAILED
-            manifest_key = store.write_manifest(results)
-            reporter.log(f"Results complete: {len(results.assets)} file(s) from {len(manifest.tiles)} tiles, "
+            manifest_key = store.write_manifest(combined)
+            reporter.log(f"Results complete: {len(combined.assets)} file(s) from {len(manifest.tiles)} tiles, "
                          f"manifest at {manifest_key}")
             reporter.status(JobStatus.RUNNING, progress=100, usage=usage)
             return EXIT_OK

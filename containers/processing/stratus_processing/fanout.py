@@ -44,6 +44,7 @@ from stratus_processing.io.save import write_env
 from stratus_processing.manifest import build_manifest
 from stratus_processing.registry import DEFAULT_REGISTRY, ProcessRegistry
 from stratus_processing.results import ResultStore, S3ResultStore
+from stratus_processing.run_credentials import ResultsAccess, SharedResults, reading_models
 from stratus_processing.tiling import (
     IMPLICIT_OUTPUT,
     TileOutputs,
@@ -186,8 +187,10 @@ def tile_record(tile_id: str, store: ResultStore, partials: dict[str, Any], usag
 
 
 def run_tile(config: RunConfig, tile_id: str, settings: Settings, *, s3: Any, publisher: EventPublisher,
-             rasters: RasterReader, registry: ProcessRegistry = DEFAULT_REGISTRY) -> int:
-    """The tile step; returns the process exit code. Never raises for a failing graph."""
+             rasters: RasterReader, registry: ProcessRegistry = DEFAULT_REGISTRY,
+             results: ResultsAccess | None = None) -> int:
+    """The tile step; returns the process exit code. Never raises for a failing graph. `s3` reads the input
+    data; `results` gives the run's results-bucket client (default: `s3` too)."""
     from stratus_processing.runner import (EventReporter, UsageMeter, engine_catalog, load_snapshot,
                                           report_failure)
 
@@ -197,13 +200,17 @@ def run_tile(config: RunConfig, tile_id: str, settings: Settings, *, s3: Any, pu
         record_key = catalog_layout.tile_record_key(config.results_prefix, tile_id)
         run_reporter.status(JobStatus.RUNNING)
         manifest = None
+        data_s3 = s3
+        results = results or SharedResults(data_s3)
         try:
+            s3 = results.client(config)
             manifest = read_plan(s3, settings.results_bucket, config.results_prefix)
             tile = tile_of(manifest, tile_id)
             snapshot = load_snapshot(s3, settings.results_bucket, config.graph_key)
+            s3 = reading_models(results, config, snapshot, s3)
             store = S3ResultStore(s3, settings.results_bucket,
                                   catalog_layout.tile_prefix(config.results_prefix, tile_id))
-            env = EvalEnv(catalog=engine_catalog(settings, s3), rasters=rasters, results=store,
+            env = EvalEnv(catalog=engine_catalog(settings, data_s3), rasters=rasters, results=store,
                           reporter=reporter, user_processes=snapshot.user_processes,
                           ml_models=snapshot.ml_models)
             reporter.log(f"Evaluating tile {tile_id}: window {tile.window.to_json()} of the "

@@ -45,6 +45,7 @@ from stratus_processing.io.stac import DocumentReader, S3JsonStore
 from stratus_processing.manifest import build_manifest
 from stratus_processing.registry import DEFAULT_REGISTRY, ProcessRegistry
 from stratus_processing.results import S3ResultStore
+from stratus_processing.run_credentials import ResultsAccess, SharedResults, reading_models
 from stratus_processing.tiling import run_tiled
 
 logger = logging.getLogger("stratus_processing")
@@ -92,23 +93,27 @@ class EventReporter:
 
 
 def run_job(config: RunConfig, settings: Settings, *, s3: Any, publisher: EventPublisher, rasters: RasterReader,
-            registry: ProcessRegistry = DEFAULT_REGISTRY) -> int:
-    """Run the job; returns the process exit code. Never raises for a failing graph."""
+            registry: ProcessRegistry = DEFAULT_REGISTRY, results: ResultsAccess | None = None) -> int:
+    """Run the job; returns the process exit code. Never raises for a failing graph. `s3` reads the input data;
+    `results` gives the run's results-bucket client (default: `s3` too)."""
     with UsageMeter() as meter:
-        return _run(config, settings, meter, s3=s3, publisher=publisher, rasters=rasters, registry=registry)
+        return _run(config, settings, meter, s3=s3, publisher=publisher, rasters=rasters, registry=registry,
+                    results=results or SharedResults(s3))
 
 
 def _run(config: RunConfig, settings: Settings, meter: UsageMeter, *, s3: Any, publisher: EventPublisher,
-         rasters: RasterReader, registry: ProcessRegistry) -> int:
+         rasters: RasterReader, registry: ProcessRegistry, results: ResultsAccess) -> int:
     reporter = EventReporter(publisher, config.job_id, config.run_id)
     reporter.status(JobStatus.RUNNING, progress=0)
     try:
-        snapshot = load_snapshot(s3, settings.results_bucket, config.graph_key)
+        results_s3 = results.client(config)
+        snapshot = load_snapshot(results_s3, settings.results_bucket, config.graph_key)
         graph = ProcessGraph(snapshot.process["process_graph"])
         process_ids = sorted({node.process_id for node in graph.nodes.values()})
         reporter.log(f"Process graph loaded: {len(graph)} nodes ({', '.join(process_ids)})")
 
-        store = S3ResultStore(s3, settings.results_bucket, config.results_prefix)
+        results_s3 = reading_models(results, config, snapshot, results_s3)
+        store = S3ResultStore(results_s3, settings.results_bucket, config.results_prefix)
         env = EvalEnv(catalog=engine_catalog(settings, s3),
                       rasters=rasters, results=store, reporter=reporter,
                       user_processes=snapshot.user_processes, ml_models=snapshot.ml_models)

@@ -36,6 +36,14 @@ def client(service: str):
         return _session().client(service, config=config)
 
 
+def client_with_credentials(service: str, **credentials: str):
+    """A new client of the process's session signing with other credentials (`aws_access_key_id`,
+    `aws_secret_access_key`, `aws_session_token`: e.g. an assumed role's), configured as `client`'s."""
+    config = _S3_CONFIG if service == "s3" else None
+    with _lock:
+        return _session().client(service, config=config, **credentials)
+
+
 class LazyClient:
     """Stands in for `client(service)`, made on first use: a service built from several adapters (the job
     service: Step Functions, Batch, S3, SQS) pays at its first request only for the clients that request uses.

@@ -97,6 +97,9 @@ class Access:
     map_runs: tuple[str, ...] = ()
     batch: tuple[str, ...] = ()  # Batch actions: "batch:TerminateJob" (this account's jobs), "batch:ListJobs", ...
     sends_email: bool = False  # from the deployment's SES identity (`Settings.notification_sender`)
+    # keys of RESULTS_ROLES the principal may assume (`sts:AssumeRole`); the role's ARN is put in
+    # `Settings.results_role_arn`
+    assumes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -224,7 +227,8 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     "sync_processing": FunctionSpec(
         "SyncProcessing", "containers/processing", "stratus_processing.sync_handler.lambda_handler", 25, 3008,
         "Synchronous openEO processing (POST /result)", packaging="image",
-        access=Access(objects=(objects("data", WHOLE_BUCKET, READ), objects("results", SYNC_ROOT, READ, WRITE))),
+        # the request's folder only through a session of its results role (RESULTS_ROLES)
+        access=Access(objects=(objects("data", WHOLE_BUCKET, READ),), assumes=("sync_results",)),
     ),
     # XYZ tiles of job results (`/tiles/...`, openEO secondary web services): the processing image, for rasterio
     "tiles": FunctionSpec(
@@ -336,9 +340,19 @@ PROCESSING_COMMAND = ["python", "-m", "stratus_processing"]
 PROCESSING_VCPU = 2.0
 PROCESSING_MEMORY_MB = 8192  # Fargate: 2 vCPU allows 4-16 GiB
 PROCESSING_TIMEOUT_S = 4 * 3600  # a batch job longer than this is a runaway
-# The processing job (Batch): input data in, the run's graph snapshot in and its results out, status and log events.
-PROCESSING_ACCESS = Access(objects=(objects("data", WHOLE_BUCKET, READ), objects("results", JOBS_ROOT, READ, WRITE)),
-                           sends_to=("status", "logs"))
+# The processing job (Batch): input data in, status and log events out; the run's graph snapshot in and its
+# results out only through a session of its results role (RESULTS_ROLES).
+PROCESSING_ACCESS = Access(objects=(objects("data", WHOLE_BUCKET, READ),), sends_to=("status", "logs"),
+                           assumes=("job_results",))
+
+# The roles the processing reaches the results bucket through (docs/operations.md §5). Each is assumable only by
+# the principal whose Access `assumes` it, and the processing assumes it with a session policy naming its own
+# run's folder (`stratus_processing.run_credentials`): a run's session writes nothing outside it. These are the
+# ceilings: what the job role and the sync function were granted directly before.
+RESULTS_ROLES: dict[str, Access] = {
+    "job_results": Access(objects=(objects("results", JOBS_ROOT, READ, WRITE),)),
+    "sync_results": Access(objects=(objects("results", SYNC_ROOT, READ, WRITE),)),
+}
 
 TOKEN_SECRET_NAME = "stratus/token-signing-key"
 TOKEN_LIFETIME_S = 3600  # an hour, like the openEO reference back-ends

@@ -48,6 +48,7 @@ ENV = {
     "fanout_max_tile_px": "STRATUS_FANOUT_MAX_TILE_PX",
     "fanout_tile_block_px": "STRATUS_FANOUT_TILE_BLOCK_PX",
     "fanout_task_load_bytes": "STRATUS_FANOUT_TASK_LOAD_BYTES",
+    "results_role_arn": "STRATUS_RESULTS_ROLE_ARN",
 }
 
 
@@ -96,6 +97,9 @@ class Settings:
     fanout_max_tile_px: int = resources.FANOUT_MAX_TILE_PX
     fanout_tile_block_px: int = resources.FANOUT_BLOCK_PX
     fanout_task_load_bytes: int = 0
+    # the processing's results role (`resources.RESULTS_ROLES`), assumed per run with a session policy for the
+    # run's folder; empty (local runs, tests): the results bucket is reached with the process's own credentials
+    results_role_arn: str = ""
 
     @property
     def oidc_client_id_list(self) -> list[str]:
