@@ -59,10 +59,15 @@ _SPATIAL_DIMENSIONS = frozenset({cubes.X, cubes.Y})
 TILE_SIZES = (1024, 512, 256, 128, 64)
 # Bytes of loaded data (float64, all dates × bands of all loads) one tile may hold; intermediate
 # cubes of the graph come on top (band math on a tile makes a few of its size), and two tiles are in
-# flight. Tiles shrink as dates and bands grow, so memory stays flat in them: 4 dates × 2 bands
-# take 512 px tiles (16 MiB), 8 × 2 too (32 MiB), 16 × 2 take 256 px ones. Smaller tiles cost
-# little: 512 px tiles are no slower than 1024 px ones (their arrays stay nearer the CPU caches).
+# flight. 512 px tiles are no slower than 1024 px ones (their arrays stay nearer the CPU caches), but
+# smaller ones are: each tile costs ~10 ms of Python (graph evaluation, xarray objects) whatever its
+# size, so 256 px tiles of 12 dates took 68 s on a 10,980² px tile where 512 px ones took 42 s.
+# So tiles of EFFICIENT_TILE px or less may hold up to TILE_LOAD_CAP_BYTES (a 512 px tile: 32 dates ×
+# 2 bands), larger ones TILE_LOAD_BUDGET_BYTES: memory grows with dates up to the cap, and stays
+# flat beyond it.
 TILE_LOAD_BUDGET_BYTES = 32 * 1024 * 1024
+EFFICIENT_TILE = 512
+TILE_LOAD_CAP_BYTES = 128 * 1024 * 1024
 TILE_WORKERS = 2
 # Tiles whose blocks are fetched together ahead of their evaluation (neighbours in a row, as one
 # window per asset: GDAL merges their byte ranges into one request). Reading tile by tile would cost
@@ -263,10 +268,12 @@ def _references_nodes(value: Any) -> bool:
 # --- tiles ----------------------------------------------------------------------------------------
 
 def choose_tile_size(plans: Iterable[LoadPlan]) -> int:
-    """The largest tile edge whose loaded data (all loads, float64) fits the tile budget."""
+    """The largest tile edge whose loaded data (all loads, float64) fits: TILE_LOAD_BUDGET_BYTES for
+    edges above EFFICIENT_TILE, TILE_LOAD_CAP_BYTES for the others."""
     bytes_per_pixel = sum(plan.size_bytes() // max(plan.grid.width * plan.grid.height, 1) for plan in plans)
     for size in TILE_SIZES:
-        if size * size * bytes_per_pixel <= TILE_LOAD_BUDGET_BYTES:
+        limit = TILE_LOAD_BUDGET_BYTES if size > EFFICIENT_TILE else TILE_LOAD_CAP_BYTES
+        if size * size * bytes_per_pixel <= limit:
             return size
     return TILE_SIZES[-1]
 

@@ -327,9 +327,15 @@ def test_tile_size_shrinks_with_dates_and_bands(demo_s3):
         return LoadPlan(grid, tuple(range(bands)), tuple(() for _ in range(days)), True, {})
 
     assert choose_tile_size([plan(4, 2)]) == 512  # 16 MiB of float64 per tile (1024 px: 64 MiB)
-    assert choose_tile_size([plan(8, 2)]) == 512  # 32 MiB: the budget, so memory is flat in dates
+    assert choose_tile_size([plan(8, 2)]) == 512  # 32 MiB: the budget
+    assert choose_tile_size([plan(12, 2)]) == 512  # 48 MiB: over the budget, but 512 px tiles may hold
+    assert choose_tile_size([plan(32, 2)]) == 512  # up to 128 MiB (smaller tiles cost more per pixel)
+    assert choose_tile_size([plan(33, 2)]) == 256  # beyond it smaller tiles, as large as the cap allows:
+    assert choose_tile_size([plan(128, 2)]) == 256  # memory is flat from here on
+    assert choose_tile_size([plan(129, 2)]) == 128
+    assert choose_tile_size([plan(1, 1)]) == 1024
     assert choose_tile_size([plan(100, 12)]) == 64
-    assert choose_tile_size([plan(4, 2), plan(60, 4)]) == 128
+    assert choose_tile_size([plan(4, 2), plan(60, 4)]) == 256
 
 
 def test_read_ahead_batches_hold_fewer_tiles_as_dates_and_bands_fill_them():
@@ -345,8 +351,8 @@ def test_read_ahead_batches_hold_fewer_tiles_as_dates_and_bands_fill_them():
         return tiles_per_batch(plans, tile_grids(grid, choose_tile_size(plans))[0])
 
     # A batch's tiles hold at most twice a tile's budget of loaded values: 4 × 16 MiB tiles at 4 dates
-    # × 2 bands, 2 × 32 MiB at 8, and 4 again at 16 dates, whose tiles are 256 px
-    assert [per_batch(4, 2), per_batch(8, 2), per_batch(16, 2)] == [4, 2, 4]
+    # × 2 bands, 2 × 32 MiB at 8, one 512 px tile of 48 MiB at 12 dates
+    assert [per_batch(4, 2), per_batch(8, 2), per_batch(12, 2)] == [4, 2, 1]
     assert per_batch(1, 1) == READ_AHEAD_TILES
     batches, _ = read_ahead_batches(tile_grids(grid, 512)[:6], per_batch=2)
     assert [b.width for b in batches] == [1024, 1024, 1024]
