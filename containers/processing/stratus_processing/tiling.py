@@ -12,8 +12,8 @@ exactly that window of the whole result. So the runner:
    full target grid), evaluating only that node; all loads must land on one grid;
 3. splits the grid into tiles (1024 px when light, 512 px up to 128 MiB of loaded data, smaller
    beyond: `choose_tile_size`; aligned to the COGs' 512 px blocks), and evaluates the whole graph
-   once per tile, two tiles at
-   a time (GDAL and numpy release the GIL, so reading one tile overlaps computing the other):
+   once per tile, two tiles at a time (GDAL and numpy release the GIL, so reading one tile
+   overlaps computing the other):
    `load_*` reads only the tile's window (`EvalEnv.tile`), `save_result` writes the tile into its
    output files by window (`io.save.RasterSink`);
 4. publishes the outputs once every tile is written (GTiff: the COG copy; netCDF: the file).
