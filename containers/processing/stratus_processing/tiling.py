@@ -83,6 +83,10 @@ READ_AHEAD_BATCH_BUDGET_BYTES = 2 * TILE_LOAD_BUDGET_BYTES
 # thread: rows of a COG lie one after another in the file, so /vsicurl/ sees a sequential read and
 # fetches further ahead by itself; in parallel, two fetches would download the same bytes.
 READ_AHEAD_BATCHES = 2
+# Loaded bytes (counted as READ_AHEAD_BATCH_BUDGET_BYTES) of the batches whose windows are kept at once,
+# the one being evaluated and those ahead: when tiles are so heavy that a batch of one tile goes
+# beyond its budget (40 predictors: 80 MiB a 512 px tile), fewer batches go ahead, at least one.
+READ_AHEAD_KEPT_BUDGET_BYTES = (READ_AHEAD_BATCHES + 1) * READ_AHEAD_BATCH_BUDGET_BYTES
 # Key of the output of a graph without save_result (saved as GTiff, as in whole-cube evaluation).
 IMPLICIT_OUTPUT = "__result__"
 
@@ -295,6 +299,14 @@ def tiles_per_batch(plans: Iterable[LoadPlan], tile: Grid) -> int:
     return max(1, min(READ_AHEAD_TILES, READ_AHEAD_BATCH_BUDGET_BYTES // max(tile_bytes, 1)))
 
 
+def batches_ahead(plans: Iterable[LoadPlan], tile: Grid) -> int:
+    """Batches fetched ahead of the one being evaluated: up to READ_AHEAD_BATCHES, as many as
+    READ_AHEAD_KEPT_BUDGET_BYTES hold beside it, at least one."""
+    plans = list(plans)
+    batch_bytes = tiles_per_batch(plans, tile) * sum(plan.size_bytes(tile) for plan in plans)
+    return max(1, min(READ_AHEAD_BATCHES, READ_AHEAD_KEPT_BUDGET_BYTES // max(batch_bytes, 1) - 1))
+
+
 def read_ahead_batches(tiles: list[Grid], per_batch: int = READ_AHEAD_TILES) -> tuple[list[Grid], list[int]]:
     """`tiles` (row by row) grouped into windows of up to `per_batch` neighbours in a row, and the
     window of each tile."""
@@ -429,8 +441,8 @@ def plan_loads(process: Mapping[str, Any], env: EvalEnv, *, registry: ProcessReg
 
 class ReadAhead:
     """Fetches the blocks of the tiles in batches (`tiles_per_batch` neighbours in a row), while the
-    batches before them are evaluated: `before(i)` queues tile i's batch and the READ_AHEAD_BATCHES
-    after it, and waits for tile i's. A batch's window of each asset is fetched and decoded once, and
+    batches before them are evaluated: `before(i)` queues tile i's batch and the `batches_ahead`
+    after it (READ_AHEAD_BATCHES, fewer for heavy tiles), and waits for tile i's. A batch's window of each asset is fetched and decoded once, and
     kept in the file's type until its tiles have read their parts (`RasterReader.prefetch`), never
     as a cube: memory stays bounded by the tiles in flight plus READ_AHEAD_BATCHES + 1 batches'
     windows (`tiles_per_batch` keeps a batch within READ_AHEAD_BATCH_BUDGET_BYTES)."""
@@ -440,6 +452,7 @@ class ReadAhead:
         self._reader = reader
         self._batches, self._batch_of = read_ahead_batches(
             tiles, tiles_per_batch(self._plans, tiles[0]) if tiles else READ_AHEAD_TILES)
+        self._ahead = batches_ahead(self._plans, tiles[0]) if tiles and self._plans else READ_AHEAD_BATCHES
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead")
         self._started: dict[int, Future[None]] = {}
         self._lock = threading.Lock()
@@ -457,7 +470,7 @@ class ReadAhead:
             return
         batch = self._batch_of[tile_index]
         with self._lock:
-            for ahead in range(batch, batch + 1 + READ_AHEAD_BATCHES):
+            for ahead in range(batch, batch + 1 + self._ahead):
                 if ahead < len(self._batches) and ahead not in self._started:
                     self._started[ahead] = self._pool.submit(self._fetch, self._batches[ahead])
             own = self._started[batch]

@@ -26,7 +26,9 @@ from stratus_processing.reporting import RecordingReporter
 from stratus_processing.results import DirectoryResultStore
 from stratus_processing.runner import evaluate
 from stratus_processing.tiling import (
+    READ_AHEAD_BATCHES,
     READ_AHEAD_TILES,
+    batches_ahead,
     choose_tile_size,
     read_ahead_batches,
     run_tiled,
@@ -356,3 +358,18 @@ def test_read_ahead_batches_hold_fewer_tiles_as_dates_and_bands_fill_them():
     assert per_batch(1, 1) == READ_AHEAD_TILES
     batches, _ = read_ahead_batches(tile_grids(grid, 512)[:6], per_batch=2)
     assert [b.width for b in batches] == [1024, 1024, 1024]
+
+
+def test_fewer_batches_go_ahead_when_a_single_tile_fills_a_batch_beyond_its_budget():
+    from stratus_processing.io.load import LoadPlan
+
+    grid = Grid(CRS.from_epsg(32633), Affine(10, 0, 0, 0, -10, 0), 10980, 10980)
+
+    def ahead(days, bands):
+        plans = [LoadPlan(grid, tuple(range(bands)), tuple(() for _ in range(days)), True, {})]
+        return batches_ahead(plans, tile_grids(grid, choose_tile_size(plans))[0])
+
+    # Batches within their budget go READ_AHEAD_BATCHES ahead (4 dates × 2 bands, 12 × 2: one 48 MiB tile);
+    # one 512 px tile of 40 predictors (80 MiB) one batch ahead, of 32 dates × 2 bands (128 MiB) too
+    assert [ahead(4, 2), ahead(12, 2), ahead(1, 1)] == [READ_AHEAD_BATCHES] * 3
+    assert [ahead(1, 40), ahead(32, 2)] == [1, 1]
