@@ -6,7 +6,8 @@ GDAL's block cache (the inputs' decoded blocks, the output's dirty blocks) and f
 keeps for reuse (the tiles' arrays). Measured on 4 dates × 5,490² px: 447 MiB before the copy, 270 MiB
 after `release_memory`, and the run's peak 677 → 495 MiB.
 
-Within a phase, `map_large_allocations` keeps freed arrays from piling up in glibc's heaps (see there).
+Within a phase, freed arrays pile up in glibc's heaps (one per thread by default): tiled runs bound
+the heaps (`bound_heaps`) and give back their free pages after each tile (`trim_heaps`).
 """
 
 from __future__ import annotations
@@ -21,22 +22,28 @@ logger = logging.getLogger("stratus_processing")
 
 # GDAL reads values below 100,000 as megabytes: this is 1 MiB in bytes.
 _EVICTING_CACHE_BYTES = 1024 * 1024
-# Allocations of this size or more get pages of their own (glibc's mmap threshold), given back when freed.
-LARGE_ALLOCATION_BYTES = 256 * 1024
-_M_MMAP_THRESHOLD = -3  # mallopt's parameter number (malloc.h)
+# Heaps (arenas) glibc may make: by default 8 per core, one per thread that allocates while another
+# holds a heap; the tiles' threads (tile workers, reads, fetches, predictions) would each get their own.
+MAX_HEAPS = 2
+_M_ARENA_MAX = -8  # mallopt's parameter number (malloc.h)
 
 
-def map_large_allocations() -> None:
-    """Have glibc map each allocation of LARGE_ALLOCATION_BYTES or more on pages of its own, unmapped
-    when it is freed. By default glibc raises that threshold to the size of each mapped block freed (up
-    to 32 MiB), so after the first tile, tiles' arrays (a few MiB each: cubes, predictor rows, GDAL's
-    blocks, prefetched windows) come from its heaps, one per thread, where freed space stays with
-    the process and only partly fits the next arrays: RSS creeps with the number of tiles. Measured
-    on the random-forest benchmark (4,096² px, 40 predictors): peak 806 → 687 MiB, same time.
-    Process-wide, and kept: the engine's processes run the engine only."""
+def bound_heaps() -> None:
+    """Let glibc make at most MAX_HEAPS heaps for the threads started from now on, as the processing
+    container does with MALLOC_ARENA_MAX (this holds wherever the engine runs: sync requests, local
+    runs, benchmarks). Freed space stays in the heap it came from, so each heap keeps the peak of
+    the threads sharing it: fewer heaps, less of it."""
     mallopt = _libc_function("mallopt")
     if mallopt is not None:
-        mallopt(_M_MMAP_THRESHOLD, LARGE_ALLOCATION_BYTES)
+        mallopt(_M_ARENA_MAX, MAX_HEAPS)
+
+
+def trim_heaps() -> None:
+    """Give the free pages inside glibc's heaps back to the system (what the arrays of a finished tile
+    leave there: glibc itself only gives back the top of a heap)."""
+    trim = _libc_function("malloc_trim")
+    if trim is not None:
+        trim(0)
 
 
 def release_memory() -> None:
@@ -46,9 +53,7 @@ def release_memory() -> None:
     # Lowering the limit makes GDAL evict down to it at once; the limit is then put back.
     set_gdal_config("GDAL_CACHEMAX", _EVICTING_CACHE_BYTES)
     set_gdal_config("GDAL_CACHEMAX", cache_max)
-    trim = _libc_function("malloc_trim")
-    if trim is not None:
-        trim(0)
+    trim_heaps()
 
 
 @cache

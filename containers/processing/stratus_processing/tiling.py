@@ -45,7 +45,7 @@ from stratus_processing.grid import Grid
 from stratus_processing.io.load import LoadPlan, prefetch
 from stratus_processing.io.save import RasterSink, open_sink, window_of, write_env
 from stratus_processing.load_extent import load_needs_of
-from stratus_processing.memory import map_large_allocations, release_memory
+from stratus_processing.memory import bound_heaps, release_memory, trim_heaps
 from stratus_processing.registry import DEFAULT_REGISTRY, ProcessRegistry
 from stratus_processing.reporting import Reporter
 from stratus_processing.results import AssetRecord, ResultStore
@@ -353,7 +353,7 @@ def run_tiled(process: Mapping[str, Any], env: EvalEnv, *, registry: ProcessRegi
     obstacle = tiling_obstacle(graph)
     if obstacle is not None:
         return TiledRun(False, obstacle)
-    map_large_allocations()  # tiles' arrays go back to the system when freed, not to the heaps
+    bound_heaps()  # the tiles' threads share two heaps
     arguments = parameter_defaults(process)
     planned = plan_loads(process, env, registry=registry, frozen=frozen)
     if isinstance(planned, str):
@@ -381,6 +381,8 @@ def run_tiled(process: Mapping[str, Any], env: EvalEnv, *, registry: ProcessRegi
         result = evaluate_graph(process["process_graph"], tile_env, registry=registry, arguments=arguments)
         if implicit_output:
             outputs.write(IMPLICIT_OUTPUT, GTIFF, {}, result)
+        del result, tile_env
+        trim_heaps()  # the tile's arrays are freed: their pages go back before the next tiles peak
 
     try:
         # xarray options are process-wide: set them once here, so the evaluations in the threads

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import ctypes
 from pathlib import Path
 
 import numpy as np
 import rasterio
 from rasterio.env import get_gdal_config
-from stratus_processing.memory import LARGE_ALLOCATION_BYTES, map_large_allocations, release_memory
+from stratus_processing.memory import release_memory, trim_heaps
 
 from tests.unit.processing.processing_testkit import small_grid
 
@@ -40,27 +39,15 @@ def test_release_memory_empties_gdals_block_cache_and_keeps_its_limit(tmp_path):
         assert int(src.read(1, window=((0, 1), (0, 3)))[0, 2]) == 2
 
 
-class _MallocInfo(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in
-                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
-                 "keepcost")]
-
-
-def mapped_bytes() -> int:
-    """Bytes glibc holds in blocks mapped on their own (mallinfo2's hblkhd)."""
-    mallinfo2 = ctypes.CDLL("libc.so.6").mallinfo2
-    mallinfo2.restype = _MallocInfo
-    return mallinfo2().hblkhd
-
-
-def test_large_arrays_get_pages_of_their_own_once_large_allocations_are_mapped():
-    # Given glibc's mmap threshold where its default moves it once a tile's arrays are freed (32 MiB)
-    ctypes.CDLL("libc.so.6").mallopt(-3, 32 * 1024 * 1024)
-    before = mapped_bytes()
-    # When large allocations are mapped on their own
-    map_large_allocations()
-    # Then a tile-sized array (8 MiB) is mapped, and goes back to the system when freed
-    array = np.ones(8 * 1024 * 1024 // 8)
-    assert mapped_bytes() - before >= array.nbytes
-    del array
-    assert mapped_bytes() - before < LARGE_ALLOCATION_BYTES
+def test_trim_heaps_gives_back_the_free_pages_inside_the_heap():
+    # Given 64 MiB of small arrays (below glibc's mmap threshold: in the heap), all freed but the last,
+    # which keeps the freed space inside the heap rather than at its top (glibc gives back only the top)
+    arrays = [np.ones(64 * 1024 // 8) for _ in range(1024)]
+    last = arrays.pop()
+    arrays.clear()
+    holding = resident_mib()
+    # When the heaps are trimmed
+    trim_heaps()
+    # Then the freed arrays' pages are gone from the process
+    assert holding - resident_mib() > 32
+    assert last.sum() == last.size
