@@ -87,6 +87,8 @@ READ_AHEAD_BATCHES = 2
 # the one being evaluated and those ahead: when tiles are so heavy that a batch of one tile goes
 # beyond its budget (40 predictors: 80 MiB a 512 px tile), fewer batches go ahead, at least one.
 READ_AHEAD_KEPT_BUDGET_BYTES = (READ_AHEAD_BATCHES + 1) * READ_AHEAD_BATCH_BUDGET_BYTES
+# Seconds between two trims of glibc's heaps after tiles (`memory.trim_heaps`).
+HEAP_TRIM_INTERVAL_S = 1.0
 # Key of the output of a graph without save_result (saved as GTiff, as in whole-cube evaluation).
 IMPLICIT_OUTPUT = "__result__"
 
@@ -382,7 +384,8 @@ def run_tiled(process: Mapping[str, Any], env: EvalEnv, *, registry: ProcessRegi
         if implicit_output:
             outputs.write(IMPLICIT_OUTPUT, GTIFF, {}, result)
         del result, tile_env
-        trim_heaps()  # the tile's arrays are freed: their pages go back before the next tiles peak
+        # the tile's arrays are freed: their pages go back before the next tiles peak
+        trim_heaps(at_most_every_s=HEAP_TRIM_INTERVAL_S)
 
     try:
         # xarray options are process-wide: set them once here, so the evaluations in the threads
