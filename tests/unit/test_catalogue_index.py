@@ -6,6 +6,7 @@ import json
 from dataclasses import replace
 
 import boto3
+import duckdb
 import pytest
 from moto import mock_aws
 
@@ -224,3 +225,20 @@ def test_a_search_listing_files_a_compaction_then_deletes_finds_the_compacted_fi
     searcher.files = files_then_compaction
     assert sorted(ids(search(searcher, {}))) == ["item-000", "item-001", "item-002"]
     assert len(listings) == 2 and len(ParquetIndex.files(searcher, "c1")) == 1
+
+
+def test_a_search_after_a_duckdb_internal_error_runs_again_on_a_new_connection(index):
+    # Given an indexed collection, and a search connection that DuckDB has invalidated: an internal error
+    # (seen once on CI: "Attempted to access index 0 within vector of size 0") leaves it failing every query
+    index.write(upserts([item(1), item(2)]))
+
+    class Invalidated:
+        def execute(self, *args, **kwargs):
+            raise duckdb.InternalException("INTERNAL Error: Attempted to access index 0 within vector of size 0")
+
+    index._searcher = Invalidated()
+    # When a search comes
+    page = search(index, {"ids": ["item-002", "item-001"]})
+    # Then it is answered from a new connection, which the next searches use too
+    assert sorted(ids(page)) == ["item-001", "item-002"]
+    assert not isinstance(index._searcher, Invalidated)

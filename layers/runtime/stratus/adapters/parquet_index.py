@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -58,6 +59,8 @@ class IndexFile:
 class _Vanished(Exception):
     """A listed file was deleted before we copied it: a compaction folded it into a newer file."""
 
+
+logger = logging.getLogger(__name__)
 
 _LISTING_ATTEMPTS = 3  # a search retries with a fresh listing when a compaction ran between listing and copying
 
@@ -175,8 +178,7 @@ class ParquetIndex:
         sql = (f"SELECT _item, count(*) OVER () FROM ({_latest(paths, missing)}) WHERE NOT _deleted"
                f"{''.join(f' AND ({c})' for c in where)} ORDER BY {order} LIMIT ? OFFSET ?")
         try:
-            with self._lock:
-                rows = self._connection().execute(sql, [*params, request.limit + 1, request.offset]).fetchall()
+            rows = self._query(sql, [*params, request.limit + 1, request.offset])
         except (duckdb.BinderException, duckdb.ConversionException, duckdb.InvalidInputException,
                 duckdb.ParserException) as error:
             raise InvalidSearch(_search_error(error)) from None
@@ -188,11 +190,24 @@ class ParquetIndex:
         return SearchPage(items, matched, request.offset + request.limit if more else None)
 
     def _count(self, paths: list[str], missing: list[str], where: list[str], params: list[Any]) -> int:
-        with self._lock:
-            return self._connection().execute(
-                f"SELECT count(*) FROM ({_latest(paths, missing)}) WHERE NOT _deleted"
-                f"{''.join(f' AND ({c})' for c in where)}",
-                params).fetchone()[0]
+        return self._query(f"SELECT count(*) FROM ({_latest(paths, missing)}) WHERE NOT _deleted"
+                           f"{''.join(f' AND ({c})' for c in where)}", params)[0][0]
+
+    def _query(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        """Rows of `sql` on the container's search connection, once more on a new connection after a DuckDB
+        internal error: such an error invalidates the connection's database (seen on CI, once in a few
+        hundred runs: "Attempted to access index 0 within vector of size 0" on a search by ids)."""
+        for attempt in range(2):
+            try:
+                with self._lock:
+                    return self._connection().execute(sql, params).fetchall()
+            except duckdb.InternalException:
+                with self._lock:
+                    self._searcher = None
+                if attempt:
+                    raise
+                logger.warning("DuckDB internal error on a search; retrying on a new connection", exc_info=True)
+        raise AssertionError("unreachable")
 
     def _columns(self, paths: list[str]) -> dict[str, str]:
         """Column name -> type across `paths` (remembered for the latest set of files only)."""
