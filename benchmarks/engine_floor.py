@@ -53,6 +53,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.static_catalog import wgs84_bbox, write_catalog
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA_VERSION = "engine-floor-v1"  # change when the generated input changes
 PIXEL = 20  # metres
@@ -141,37 +143,24 @@ def _write_band(root: Path, size: int, index: int, band: str) -> None:
 
 
 def _write_catalog(root: Path, size: int, date_count: int) -> None:
-    from rasterio.warp import transform_bounds  # noqa: PLC0415
-    from stratus import catalog_layout  # noqa: PLC0415
-
-    bounds = (WEST, NORTH - size * PIXEL, WEST + size * PIXEL, NORTH)
-    bbox = list(transform_bounds(f"EPSG:{EPSG}", "EPSG:4326", *bounds))
+    bbox = wgs84_bbox(EPSG, (WEST, NORTH - size * PIXEL, WEST + size * PIXEL, NORTH))
     bands = {"B04": "red", "B08": "nir"}
     moments = dates(date_count)
-    for index, moment in enumerate(moments):
-        item = {
-            "type": "Feature", "stac_version": "1.0.0", "id": f"bench_{index}", "collection": COLLECTION,
-            "bbox": bbox, "geometry": _polygon(bbox),
-            "properties": {"datetime": moment, "proj:epsg": EPSG},
-            "assets": {band: {
-                "href": str(band_path(root, index, band)),
-                "type": "image/tiff; application=geotiff; profile=cloud-optimized", "roles": ["data"],
-                "eo:bands": [{"name": band, "common_name": common}],
-                "raster:bands": [{"nodata": 0, "data_type": "uint16", "scale": SCALE, "offset": 0}],
-                "proj:shape": [size, size], "proj:transform": [PIXEL, 0, WEST, 0, -PIXEL, NORTH],
-            } for band, common in bands.items()},
-            "links": [],
-        }
-        path = root / catalog_layout.item_key(COLLECTION, item["id"])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(item))
-    collection = {
-        "type": "Collection", "stac_version": "1.0.0", "id": COLLECTION, "description": "benchmark input",
-        "license": "CC0-1.0",
-        "extent": {"spatial": {"bbox": [bbox]}, "temporal": {"interval": [[moments[0], moments[-1]]]}},
-        "summaries": {"eo:bands": [{"name": b, "common_name": c} for b, c in bands.items()]}, "links": [],
-    }
-    (root / catalog_layout.collection_key(COLLECTION)).write_text(json.dumps(collection))
+    items = [{
+        "type": "Feature", "stac_version": "1.0.0", "id": f"bench_{index}", "collection": COLLECTION,
+        "bbox": bbox, "geometry": _polygon(bbox),
+        "properties": {"datetime": moment, "proj:epsg": EPSG},
+        "assets": {band: {
+            "href": str(band_path(root, index, band)),
+            "type": "image/tiff; application=geotiff; profile=cloud-optimized", "roles": ["data"],
+            "eo:bands": [{"name": band, "common_name": common}],
+            "raster:bands": [{"nodata": 0, "data_type": "uint16", "scale": SCALE, "offset": 0}],
+            "proj:shape": [size, size], "proj:transform": [PIXEL, 0, WEST, 0, -PIXEL, NORTH],
+        } for band, common in bands.items()},
+        "links": [],
+    } for index, moment in enumerate(moments)]
+    write_catalog(root, COLLECTION, items, bbox=bbox, interval=(moments[0], moments[-1]),
+                  eo_bands=[{"name": b, "common_name": c} for b, c in bands.items()])
 
 
 def _polygon(bbox: list[float]) -> dict:

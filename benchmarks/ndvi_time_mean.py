@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.static_catalog import wgs84_bbox, write_catalog
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA_VERSION = "ndvi-time-mean-v1"  # change when the generated input changes
 SIZE = 5490  # px: a Sentinel-2 tile at 20 m
@@ -98,36 +100,23 @@ def _write_band(root: Path, index: int, band: str) -> None:
 
 
 def _write_catalog(root: Path) -> None:
-    from rasterio.warp import transform_bounds  # noqa: PLC0415
-    from stratus import catalog_layout  # noqa: PLC0415
-
-    bounds = (WEST, NORTH - SIZE * PIXEL, WEST + SIZE * PIXEL, NORTH)
-    bbox = list(transform_bounds(f"EPSG:{EPSG}", "EPSG:4326", *bounds))
+    bbox = wgs84_bbox(EPSG, (WEST, NORTH - SIZE * PIXEL, WEST + SIZE * PIXEL, NORTH))
     bands = {"B04": "red", "B08": "nir"}
-    for index, moment in enumerate(DATES):
-        item = {
-            "type": "Feature", "stac_version": "1.0.0", "id": f"bench_{index}", "collection": COLLECTION,
-            "bbox": bbox, "geometry": None,
-            "properties": {"datetime": moment, "proj:epsg": EPSG},
-            "assets": {band: {
-                "href": str(root / "cogs" / f"{index}_{band}.tif"),
-                "type": "image/tiff; application=geotiff; profile=cloud-optimized", "roles": ["data"],
-                "eo:bands": [{"name": band, "common_name": common}],
-                "raster:bands": [{"nodata": 0, "data_type": "uint16", "scale": SCALE, "offset": 0}],
-                "proj:shape": [SIZE, SIZE], "proj:transform": [PIXEL, 0, WEST, 0, -PIXEL, NORTH],
-            } for band, common in bands.items()},
-            "links": [],
-        }
-        path = root / catalog_layout.item_key(COLLECTION, item["id"])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(item))
-    collection = {
-        "type": "Collection", "stac_version": "1.0.0", "id": COLLECTION, "description": "benchmark input",
-        "license": "CC0-1.0",
-        "extent": {"spatial": {"bbox": [bbox]}, "temporal": {"interval": [[DATES[0], DATES[-1]]]}},
-        "summaries": {"eo:bands": [{"name": b, "common_name": c} for b, c in bands.items()]}, "links": [],
-    }
-    (root / catalog_layout.collection_key(COLLECTION)).write_text(json.dumps(collection))
+    items = [{
+        "type": "Feature", "stac_version": "1.0.0", "id": f"bench_{index}", "collection": COLLECTION,
+        "bbox": bbox, "geometry": None,
+        "properties": {"datetime": moment, "proj:epsg": EPSG},
+        "assets": {band: {
+            "href": str(root / "cogs" / f"{index}_{band}.tif"),
+            "type": "image/tiff; application=geotiff; profile=cloud-optimized", "roles": ["data"],
+            "eo:bands": [{"name": band, "common_name": common}],
+            "raster:bands": [{"nodata": 0, "data_type": "uint16", "scale": SCALE, "offset": 0}],
+            "proj:shape": [SIZE, SIZE], "proj:transform": [PIXEL, 0, WEST, 0, -PIXEL, NORTH],
+        } for band, common in bands.items()},
+        "links": [],
+    } for index, moment in enumerate(DATES)]
+    write_catalog(root, COLLECTION, items, bbox=bbox, interval=(DATES[0], DATES[-1]),
+                  eo_bands=[{"name": b, "common_name": c} for b, c in bands.items()])
 
 
 # --- the two variants (run in subprocesses) -----------------------------------------------------

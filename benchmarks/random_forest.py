@@ -40,6 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.static_catalog import wgs84_bbox, write_catalog
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA_VERSION = "random-forest-v2"  # change when the generated input or the model changes
 FULL_SIZE, MEDIUM_SIZE, QUICK_SIZE = 10980, 4096, 1024  # px: a Sentinel-2 tile at 10 m; the smaller checks
@@ -112,10 +114,7 @@ def _write_band(root: Path, size: int, index: int) -> None:
 
 
 def _write_catalog(root: Path, size: int) -> None:
-    from rasterio.warp import transform_bounds  # noqa: PLC0415
-    from stratus import catalog_layout  # noqa: PLC0415
-
-    bbox = list(transform_bounds(f"EPSG:{EPSG}", "EPSG:4326", *_bounds(size)))
+    bbox = wgs84_bbox(EPSG, _bounds(size))
     item = {
         "type": "Feature", "stac_version": "1.0.0", "id": "bench_rf", "collection": COLLECTION, "bbox": bbox,
         "geometry": None, "properties": {"datetime": DATETIME, "proj:epsg": EPSG},
@@ -126,15 +125,8 @@ def _write_catalog(root: Path, size: int) -> None:
         } for band in BANDS},
         "links": [],
     }
-    path = root / catalog_layout.item_key(COLLECTION, item["id"])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(item))
-    collection = {
-        "type": "Collection", "stac_version": "1.0.0", "id": COLLECTION, "description": "benchmark input",
-        "license": "CC0-1.0", "extent": {"spatial": {"bbox": [bbox]}, "temporal": {"interval": [[DATETIME, DATETIME]]}},
-        "summaries": {"eo:bands": [{"name": band} for band in BANDS]}, "links": [],
-    }
-    (root / catalog_layout.collection_key(COLLECTION)).write_text(json.dumps(collection))
+    write_catalog(root, COLLECTION, [item], bbox=bbox, interval=(DATETIME, DATETIME),
+                  eo_bands=[{"name": band} for band in BANDS])
 
 
 def _bounds(size: int) -> tuple[int, int, int, int]:
