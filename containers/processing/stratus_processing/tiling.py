@@ -447,10 +447,11 @@ def plan_loads(process: Mapping[str, Any], env: EvalEnv, *, registry: ProcessReg
 class ReadAhead:
     """Fetches the blocks of the tiles in batches (`tiles_per_batch` neighbours in a row), while the
     batches before them are evaluated: `before(i)` queues tile i's batch and the `batches_ahead`
-    after it (READ_AHEAD_BATCHES, fewer for heavy tiles), and waits for tile i's. A batch's window of each asset is fetched and decoded once, and
-    kept in the file's type until its tiles have read their parts (`RasterReader.prefetch`), never
-    as a cube: memory stays bounded by the tiles in flight plus READ_AHEAD_BATCHES + 1 batches'
-    windows (`tiles_per_batch` keeps a batch within READ_AHEAD_BATCH_BUDGET_BYTES)."""
+    after it (READ_AHEAD_BATCHES, fewer for heavy tiles), and waits for tile i's. A batch's window
+    of each asset is fetched and decoded once, and kept in the file's type until its tiles have read
+    their parts (`RasterReader.prefetch`), never as a cube: memory stays bounded by the tiles in
+    flight plus READ_AHEAD_BATCHES + 1 batches' windows (`tiles_per_batch` keeps a batch within
+    READ_AHEAD_BATCH_BUDGET_BYTES)."""
 
     def __init__(self, plans: Iterable[LoadPlan], reader: Any, tiles: list[Grid]) -> None:
         self._plans = list(plans)

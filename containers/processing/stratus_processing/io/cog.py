@@ -188,7 +188,7 @@ class RasterReader:
         if level is not None:
             with self._datasets.checkout(path, level, options=gdal_options) as overview, self.gdal_env(gdal_options):
                 values = _read_onto(overview, grid, band, nodata, resampling, out)
-        if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):
+        if nodata is not None and not _is_nan(nodata):
             values[values == nodata] = np.nan
         return _scaled(values, scale, offset)
 

@@ -197,17 +197,17 @@ class ParquetIndex:
         """Rows of `sql` on the container's search connection, once more on a new connection after a DuckDB
         internal error: such an error invalidates the connection's database (seen on CI, once in a few
         hundred runs: "Attempted to access index 0 within vector of size 0" on a search by ids)."""
-        for attempt in range(2):
-            try:
-                with self._lock:
-                    return self._connection().execute(sql, params).fetchall()
-            except duckdb.InternalException:
-                with self._lock:
-                    self._searcher = None
-                if attempt:
-                    raise
-                logger.warning("DuckDB internal error on a search; retrying on a new connection", exc_info=True)
-        raise AssertionError("unreachable")
+        try:
+            return self._fetch_all(sql, params)
+        except duckdb.InternalException:
+            logger.warning("DuckDB internal error on a search; retrying on a new connection", exc_info=True)
+            with self._lock:
+                self._searcher = None
+        return self._fetch_all(sql, params)
+
+    def _fetch_all(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._connection().execute(sql, params).fetchall()
 
     def _columns(self, paths: list[str]) -> dict[str, str]:
         """Column name -> type across `paths` (remembered for the latest set of files only)."""
