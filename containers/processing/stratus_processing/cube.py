@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -58,8 +59,8 @@ def make_cube(values: np.ndarray, *, grid: Grid, times: Sequence[datetime] | Non
     return xr.DataArray(np.asarray(values, dtype=CUBE_DTYPE), dims=dims, coords=coords, attrs=attrs)
 
 
-def spatial_ref_coord(grid: Grid) -> xr.DataArray:
-    return xr.DataArray(0, attrs={"crs_wkt": grid.crs.to_wkt(), "resolution": list(grid.resolution)})
+def spatial_ref_coord(grid: Grid) -> xr.Variable:
+    return xr.Variable((), 0, attrs={"crs_wkt": _wkt_of(grid.crs), "resolution": list(grid.resolution)})
 
 
 def is_cube(value: Any) -> bool:
@@ -67,9 +68,27 @@ def is_cube(value: Any) -> bool:
 
 
 def grid_of(cube: xr.DataArray) -> Grid:
-    ref = cube.coords[SPATIAL_REF].attrs
-    return Grid.from_coords(CRS.from_wkt(ref["crs_wkt"]), cube[X].values, cube[Y].values,
+    # Through the coordinates' variables: every tile asks this several times, and `cube[X]` builds a
+    # DataArray each time.
+    variables = cube.coords.variables
+    ref = variables[SPATIAL_REF].attrs
+    return Grid.from_coords(_crs_of(ref["crs_wkt"]), variables[X].values, variables[Y].values,
                             tuple(ref["resolution"]))
+
+
+def coords_along(cube: xr.DataArray, dimension: str) -> list[str]:
+    """Names of the coordinates that vary along `dimension` (the dimension's own among them)."""
+    return [str(name) for name, variable in cube.coords.variables.items() if dimension in variable.dims]
+
+
+@lru_cache(maxsize=64)
+def _wkt_of(crs: CRS) -> str:
+    return crs.to_wkt()
+
+
+@lru_cache(maxsize=64)
+def _crs_of(wkt: str) -> CRS:
+    return CRS.from_wkt(wkt)
 
 
 def band_names(cube: xr.DataArray) -> list[str]:

@@ -82,7 +82,7 @@ class CubeArray:
         return self.data.sizes[self.dimension]
 
     def coords_along(self) -> list[str]:
-        return [str(name) for name, coord in self.data.coords.items() if self.dimension in coord.dims]
+        return cubes.coords_along(self.data, self.dimension)
 
     def reduced(self, result: xr.DataArray) -> xr.DataArray:
         """A one-value-per-array result, without the coordinates that lived along the dimension."""
