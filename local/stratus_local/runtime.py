@@ -22,6 +22,7 @@ from stratus.settings import ENV, Settings
 from stratus.store import models
 from stratus_local import moto_seams
 from stratus_local.api_front import ApiGatewayFront, HttpServer, PathRouter
+from stratus_local.batch_workers import WorkerSlots
 from stratus_local.cognito_oauth import CognitoOAuthEndpoints
 from stratus_local.provision import ACCOUNT
 from stratus_local.ses_inbox import SesInbox
@@ -91,7 +92,7 @@ class LocalStratus:
     _http: HttpServer | None = None
     _pollers: list[SqsPoller] = field(default_factory=list)
     _processes: list[subprocess.Popen] = field(default_factory=list)
-    _batch_workers: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(DEFAULT_BATCH_WORKERS))
+    _batch_workers: WorkerSlots = field(default_factory=lambda: WorkerSlots(DEFAULT_BATCH_WORKERS))
     _reaper: "_Schedule | None" = None
     _collections_refresh: "_Schedule | None" = None
 
@@ -108,7 +109,7 @@ class LocalStratus:
         os.environ["AWS_ENDPOINT_URL"] = self.endpoint_url
         aws.reset_clients()
         moto_seams.install_lambda_seam(lambda info: handler_for_function_name(info.function_name))
-        self._batch_workers = threading.Semaphore(max(1, self.options.batch_workers))
+        self._batch_workers = WorkerSlots(self.options.batch_workers)
         moto_seams.install_batch_seam(self._run_batch_job)
 
         session = boto3.session.Session(region_name=REGION)
@@ -183,27 +184,29 @@ class LocalStratus:
     def _run_batch_job(self, job: "moto_seams.BatchJobSpec") -> subprocess.Popen:
         """Runs the processing container's entrypoint as a local process with the job's command and env, when
         one of the machine's `STRATUS_LOCAL_BATCH_WORKERS` is free (the job waits in STARTING until then, as a
-        Batch job waits for capacity): 16 tiles on 2 cores do not start 16 engines at once."""
+        Batch job waits for capacity): 16 tiles on 2 cores do not start 16 engines at once. The process runs on
+        its worker's share of the cores (`batch_workers`)."""
         command = list(job.command)
         if command and command[0] in ("python", "python3"):
             command[0] = sys.executable  # the container's interpreter is this virtualenv's
         env = {**os.environ, **job.environment}
-        self._batch_workers.acquire()
+        slot = self._batch_workers.acquire()
         try:
             process = subprocess.Popen(command, env=env)
         except BaseException:
-            self._batch_workers.release()
+            self._batch_workers.release(slot)
             raise
+        self._batch_workers.pin(process.pid, slot)
         self._processes.append(process)
-        threading.Thread(target=self._free_worker_when_done, args=(process,), daemon=True,
+        threading.Thread(target=self._free_worker_when_done, args=(process, slot), daemon=True,
                          name=f"batch-worker-{job.job_id}").start()
         return process
 
-    def _free_worker_when_done(self, process: subprocess.Popen) -> None:
+    def _free_worker_when_done(self, process: subprocess.Popen, slot: frozenset[int] | None) -> None:
         try:
             process.wait()
         finally:
-            self._batch_workers.release()
+            self._batch_workers.release(slot)
 
     def stop(self) -> None:
         for schedule in (self._reaper, self._collections_refresh):
