@@ -10,8 +10,9 @@ exactly that window of the whole result. So the runner:
    cube as before, which is correct, just not bounded;
 2. plans every load node once (`plan_load`: the STAC search, properties filter, time steps and the
    full target grid), evaluating only that node; all loads must land on one grid;
-3. splits the grid into tiles (1024 px when light, 512 px up to 128 MiB of loaded data, smaller
-   beyond: `choose_tile_size`; aligned to the COGs' 512 px blocks), and evaluates the whole graph
+3. splits the grid into tiles (1024 px when light, 512 px up to 128 MiB of loaded data, 32 MiB for
+   graphs that predict with a model, smaller beyond: `choose_tile_size`, `tile_load_cap`; aligned to
+   the COGs' 512 px blocks), and evaluates the whole graph
    once per tile, two tiles at a time (GDAL and numpy release the GIL, so reading one tile
    overlaps computing the other):
    `load_*` reads only the tile's window (`EvalEnv.tile`), `save_result` writes the tile into its
