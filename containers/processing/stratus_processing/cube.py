@@ -76,11 +76,6 @@ def grid_of(cube: xr.DataArray) -> Grid:
                             tuple(ref["resolution"]))
 
 
-def coords_along(cube: xr.DataArray, dimension: str) -> list[str]:
-    """Names of the coordinates that vary along `dimension` (the dimension's own among them)."""
-    return [str(name) for name, variable in cube.coords.variables.items() if dimension in variable.dims]
-
-
 @lru_cache(maxsize=64)
 def _wkt_of(crs: CRS) -> str:
     return crs.to_wkt()

@@ -40,6 +40,7 @@ from stratus_processing.errors import (
     ArrayElementParameterMissingException,
     ArrayNotLabeledException,
 )
+from stratus_processing.processes.dimensions import coords_along
 from stratus_processing.registry import ProcessArgs, process
 
 # The name of the dimension a list of cube pieces is stacked along when no callback dimension is free.
@@ -82,7 +83,7 @@ class CubeArray:
         return self.data.sizes[self.dimension]
 
     def coords_along(self) -> list[str]:
-        return cubes.coords_along(self.data, self.dimension)
+        return coords_along(self.data, self.dimension)
 
     def reduced(self, result: xr.DataArray) -> xr.DataArray:
         """A one-value-per-array result, without the coordinates that lived along the dimension."""

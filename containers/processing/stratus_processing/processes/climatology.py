@@ -14,7 +14,7 @@ import numpy as np
 from stratus_processing.deferred import pd, xr
 from stratus_processing import cube as cubes
 from stratus_processing.env import EvalEnv
-from stratus_processing.processes.dimensions import dimensions_of_type
+from stratus_processing.processes.dimensions import coords_along, dimensions_of_type
 from stratus_processing.processes.temporal import temporal_dimension
 from stratus_processing.registry import ProcessArgs, process
 
@@ -113,8 +113,7 @@ def anomaly(args: ProcessArgs, env: EvalEnv) -> xr.DataArray:
         if missing:
             raise args.invalid("normals", f"no normal for the period(s) {', '.join(missing)}")
         positions = [index[key] for key in keys]
-    aligned = normals.isel({normal_dimension: positions}).drop_vars(
-        [name for name, coord in normals.coords.items() if normal_dimension in coord.dims])
+    aligned = normals.isel({normal_dimension: positions}).drop_vars(coords_along(normals, normal_dimension))
     aligned = aligned.rename({normal_dimension: dimension}) if normal_dimension != dimension else aligned
     aligned = aligned.assign_coords({dimension: cube[dimension].values})
     difference = cube - aligned.drop_vars(cubes.SPATIAL_REF, errors="ignore")

@@ -9,7 +9,6 @@ Callbacks run vectorised: `apply`'s process gets the whole cube as `x`; the proc
 from __future__ import annotations
 
 import math
-
 import re
 from numbers import Real
 from typing import Any
@@ -112,7 +111,7 @@ def reduce_dimension(args: ProcessArgs, env: EvalEnv) -> xr.DataArray:
 
     if not isinstance(reduced, xr.DataArray):
         # A constant reducer (e.g. `return 0`) still yields one value per remaining cell.
-        template = cube.isel({dimension: 0}).drop_vars(_coords_along(cube, dimension), errors="ignore")
+        template = cube.isel({dimension: 0}).drop_vars(coords_along(cube, dimension), errors="ignore")
         reduced = xr.full_like(template, np.nan if reduced is None else reduced, dtype=cubes.CUBE_DTYPE)
     if dimension in reduced.dims:
         if not returns_statistics(reducer) or dimension in reduced.indexes:
@@ -120,13 +119,13 @@ def reduce_dimension(args: ProcessArgs, env: EvalEnv) -> xr.DataArray:
                                           f"array_create), but its result still has the dimension '{dimension}'")
         # Several statistics per cell (e.g. array_create([mean(data), sd(data)])): they become bands.
         names = statistic_names(reducer, reduced.sizes[dimension])
-        reduced = reduced.drop_vars(_coords_along(reduced, dimension))
+        reduced = reduced.drop_vars(coords_along(reduced, dimension))
         if dimension != cubes.BANDS:
-            reduced = reduced.drop_vars(_coords_along(cube, dimension), errors="ignore")
+            reduced = reduced.drop_vars(coords_along(cube, dimension), errors="ignore")
         spread = statistics_as_bands(reduced, dimension, names).astype(cubes.CUBE_DTYPE)
         return cubes.carry_metadata(with_dimension_type(spread, dimension, None) if dimension != cubes.BANDS
                                     else spread, cube)
-    reduced = reduced.drop_vars(_coords_along(cube, dimension), errors="ignore").astype(cubes.CUBE_DTYPE, copy=False)
+    reduced = reduced.drop_vars(coords_along(cube, dimension), errors="ignore").astype(cubes.CUBE_DTYPE, copy=False)
     return cubes.carry_metadata(with_dimension_type(reduced, dimension, None), cube)
 
 
@@ -260,11 +259,7 @@ def _band_values(cube: xr.DataArray, band: str) -> xr.DataArray:
     position = cube.get_index(cubes.BANDS).get_loc(band)
     if isinstance(position, int):
         return cube.isel({cubes.BANDS: position}, drop=True)
-    return cube.sel({cubes.BANDS: band}).drop_vars(_coords_along(cube, cubes.BANDS), errors="ignore")
-
-
-def _coords_along(cube: xr.DataArray, dimension: str) -> list[str]:
-    return cubes.coords_along(cube, dimension)
+    return cube.sel({cubes.BANDS: band}).drop_vars(coords_along(cube, cubes.BANDS), errors="ignore")
 
 
 def _like_cube(result: Any, cube: xr.DataArray, args: ProcessArgs, parameter: str) -> xr.DataArray:

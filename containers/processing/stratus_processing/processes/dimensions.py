@@ -131,8 +131,10 @@ def require_dimension(cube: xr.DataArray, name: str) -> str:
 
 
 def coords_along(cube: xr.DataArray, dimension: str) -> list[str]:
-    """Coordinates indexed by `dimension` (its labels and e.g. `common_name` along bands)."""
-    return [str(name) for name, coord in cube.coords.items() if dimension in coord.dims]
+    """Coordinates indexed by `dimension` (its labels and e.g. `common_name` along bands). Through the
+    coordinates' variables: every tile asks this several times, and `coords.items()` builds a DataArray
+    per coordinate."""
+    return [str(name) for name, variable in cube.coords.variables.items() if dimension in variable.dims]
 
 
 def dimension_type(cube: xr.DataArray, dimension: str) -> str:
