@@ -11,7 +11,7 @@ exactly that window of the whole result. So the runner:
 2. plans every load node once (`plan_load`: the STAC search, properties filter, time steps and the
    full target grid), evaluating only that node; all loads must land on one grid;
 3. splits the grid into tiles (1024 px when light, 512 px up to 128 MiB of loaded data, 32 MiB for
-   graphs that predict with a model, smaller beyond: `choose_tile_size`, `tile_load_cap`; aligned to
+   graphs that predict with a model, smaller beyond: `choose_tile_size`, `TileBudget`; aligned to
    the COGs' 512 px blocks), and evaluates the whole graph
    once per tile, two tiles at a time (GDAL and numpy release the GIL, so reading one tile
    overlaps computing the other):
@@ -289,10 +289,19 @@ def _references_nodes(value: Any) -> bool:
 
 # --- tiles ----------------------------------------------------------------------------------------
 
-def tile_load_cap(graph: ProcessGraph) -> int:
-    """The loaded bytes a tile of EFFICIENT_TILE px or less may hold: TILE_LOAD_CAP_BYTES, or
-    TILE_LOAD_BUDGET_BYTES when the graph calls a process of HEAVY_PER_PIXEL."""
-    return TILE_LOAD_BUDGET_BYTES if _calls_any(graph, HEAVY_PER_PIXEL) else TILE_LOAD_CAP_BYTES
+@dataclass(frozen=True)
+class TileBudget:
+    """How much a graph's tiles may hold: `cap_bytes` of loaded data for a tile of EFFICIENT_TILE px or
+    less, and at most `most_ahead` read-ahead batches (both smaller for HEAVY_PER_PIXEL graphs)."""
+
+    cap_bytes: int
+    most_ahead: int
+
+    @classmethod
+    def of(cls, graph: ProcessGraph) -> TileBudget:
+        if _calls_any(graph, HEAVY_PER_PIXEL):
+            return cls(TILE_LOAD_BUDGET_BYTES, 1)
+        return cls(TILE_LOAD_CAP_BYTES, READ_AHEAD_BATCHES)
 
 
 def choose_tile_size(plans: Iterable[LoadPlan], *, cap_bytes: int = TILE_LOAD_CAP_BYTES) -> int:
@@ -387,7 +396,8 @@ def run_tiled(process: Mapping[str, Any], env: EvalEnv, *, registry: ProcessRegi
                          f"{grid.width} × {grid.height} px")
     if window is not None:
         grid = window_grid(grid, *window)
-    size = tile_size or choose_tile_size(context.loads.values(), cap_bytes=tile_load_cap(graph))
+    budget = TileBudget.of(graph)
+    size = tile_size or choose_tile_size(context.loads.values(), cap_bytes=budget.cap_bytes)
     tiles = tile_grids(grid, size)
     outputs = TileOutputs(env.require_results(), grid, env.reporter)
     implicit_output = not any(node.process_id == SAVE_PROCESS for node in graph.nodes.values())
@@ -396,8 +406,7 @@ def run_tiled(process: Mapping[str, Any], env: EvalEnv, *, registry: ProcessRegi
     tile_reporter = _TileReporter(env.reporter)
     context = replace(context, workers=min(workers, len(tiles)))
 
-    read_ahead = ReadAhead(context.loads.values(), env.rasters, tiles,
-                           most_ahead=1 if _calls_any(graph, HEAVY_PER_PIXEL) else READ_AHEAD_BATCHES)
+    read_ahead = ReadAhead(context.loads.values(), env.rasters, tiles, most_ahead=budget.most_ahead)
 
     def evaluate(index: int, tile: Grid) -> None:
         read_ahead.before(index)

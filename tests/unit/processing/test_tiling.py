@@ -30,12 +30,12 @@ from stratus_processing.tiling import (
     READ_AHEAD_TILES,
     TILE_LOAD_BUDGET_BYTES,
     TILE_LOAD_CAP_BYTES,
+    TileBudget,
     batches_ahead,
     choose_tile_size,
     read_ahead_batches,
     run_tiled,
     tile_grids,
-    tile_load_cap,
     tiles_per_batch,
     tiling_obstacle,
 )
@@ -349,13 +349,13 @@ def test_tiles_of_a_random_forest_stay_within_the_budget_where_light_graphs_take
     grid = Grid(CRS.from_epsg(32633), Affine(10, 0, 0, 0, -10, 0), 10980, 10980)
     predictors = [LoadPlan(grid, tuple(range(40)), ((),), True, {})]  # one date of 40 bands: 320 B/px
     # A prediction graph's per-pixel work outweighs a tile's fixed cost: 256 px tiles (20 MiB), not 512 (80)
-    prediction = ProcessGraph(land_cover_from_a_saved_model()["process_graph"])
-    assert tile_load_cap(prediction) == TILE_LOAD_BUDGET_BYTES
-    assert choose_tile_size(predictors, cap_bytes=tile_load_cap(prediction)) == 256
+    prediction = TileBudget.of(ProcessGraph(land_cover_from_a_saved_model()["process_graph"]))
+    assert prediction == TileBudget(TILE_LOAD_BUDGET_BYTES, 1)  # and reads one batch ahead
+    assert choose_tile_size(predictors, cap_bytes=prediction.cap_bytes) == 256
     # The same loads under band math keep 512 px tiles up to the cap
-    band_math = ProcessGraph({"load": load_node(), "save": save_node("load")})
-    assert tile_load_cap(band_math) == TILE_LOAD_CAP_BYTES
-    assert choose_tile_size(predictors, cap_bytes=tile_load_cap(band_math)) == 512
+    band_math = TileBudget.of(ProcessGraph({"load": load_node(), "save": save_node("load")}))
+    assert band_math == TileBudget(TILE_LOAD_CAP_BYTES, READ_AHEAD_BATCHES)
+    assert choose_tile_size(predictors, cap_bytes=band_math.cap_bytes) == 512
 
 
 def test_read_ahead_batches_hold_fewer_tiles_as_dates_and_bands_fill_them():
