@@ -18,6 +18,7 @@ Public API
 - :func:`expiring_presign_guard` - WSGI middleware enforcing presigned-URL expiry.
 - :func:`start_moto_server` - ThreadedMotoServer with the guard, ``MOTO_PORT`` set, and a
   dispatcher that remembers which backend serves a host (moto works it out per request).
+- :func:`install_s3_range_reads` - a ranged S3 GET reads only its bytes (moto reads the whole object).
 - :func:`uninstall_seams` - restore every patched moto attribute (tests).
 
 Every ``install_*`` function is idempotent: installing twice patches once (the
@@ -33,6 +34,7 @@ import importlib
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -61,6 +63,12 @@ MOTO_INTERNALS: dict[str, list[tuple[str, str]]] = {
         ("moto.dynamodb.models", "DynamoDBBackend.delete_item"),
         ("moto.dynamodb.models", "DynamoDBBackend.transact_write_items"),
         ("moto.dynamodb.models", "DynamoDBBackend.batch_write_item"),
+    ],
+    "s3_range_reads": [
+        ("moto.s3.responses", "S3Response.get_object"),
+        ("moto.s3.responses", "S3Response._handle_range_header"),
+        ("moto.s3.models", "FakeKey.value"),
+        ("moto.s3.models", "FakeKey.size"),
     ],
     "stepfunctions_execution": [
         ("moto.core.config", "default_user_config"),
@@ -193,6 +201,7 @@ MOTO_INSTANCE_ATTRIBUTES: dict[str, list[tuple[str, str, tuple[str, ...]]]] = {
             ("_supported_integration_patterns",),
         ),
     ],
+    "s3_range_reads": [("moto.s3.models", "FakeKey", ("_value_buffer", "lock"))],
     "server": [
         (
             "moto.moto_server.threaded_moto_server",
@@ -286,6 +295,60 @@ def install_dynamodb_atomic_writes() -> None:
         atomic._stratus_atomic = True  # type: ignore[attr-defined]
         atomic.__wrapped__ = method  # type: ignore[attr-defined]
         setattr(DynamoDBBackend, name, atomic)
+
+
+# A Range header moto's `_handle_range_header` answers with a slice: one "first-last" range, no suffix range.
+_SINGLE_BYTE_RANGE = re.compile(r"bytes=(\d+)-(\d+)")
+_ranged_get = threading.local()
+
+
+class _StoredBytes:
+    """An S3 object's bytes as moto's range handling uses them (`len`, one slice), reading only the slice."""
+
+    def __init__(self, key: Any) -> None:
+        self._key = key
+
+    def __len__(self) -> int:
+        return self._key.size
+
+    def __getitem__(self, part: slice) -> bytes:
+        with self._key.lock:
+            self._key._value_buffer.seek(part.start)
+            return self._key._value_buffer.read(part.stop - part.start)
+
+
+def install_s3_range_reads() -> None:
+    """A GET of one byte range reads only those bytes of the stored object. moto 5.2.5 reads the whole
+    object for every ranged GET and then slices it: a 4 MB COG was copied for each block GDAL fetched (a
+    fanned-out job's tiles make ~1,700 such GETs). Only plain "bytes=first-last" GETs with first <= last
+    take this path: those always end in a slice (moto answers a first beyond the end with InvalidRange);
+    every other GET reads the object as before. The bytes served are the same either way."""
+    from moto.s3.models import FakeKey
+    from moto.s3.responses import S3Response
+
+    if getattr(S3Response.get_object, "_stratus_ranged", False):
+        return
+    get_object = S3Response.get_object
+    stored_value = _original(FakeKey, "value")
+
+    def ranged_get_object(self: Any) -> Any:
+        wanted = _SINGLE_BYTE_RANGE.fullmatch(self.headers.get("range") or "")
+        if not wanted or int(wanted[1]) > int(wanted[2]) or "partNumber" in self.querystring:
+            return get_object(self)
+        _ranged_get.active = True
+        try:
+            return get_object(self)
+        finally:
+            _ranged_get.active = False
+
+    def value(key: Any) -> Any:
+        if getattr(_ranged_get, "active", False):
+            return _StoredBytes(key)
+        return stored_value.fget(key)
+
+    ranged_get_object._stratus_ranged = True  # type: ignore[attr-defined]
+    _patch(S3Response, "get_object", ranged_get_object)
+    _patch(FakeKey, "value", property(value, stored_value.fset))
 
 
 def uninstall_seams() -> None:
@@ -870,7 +933,7 @@ def _seam_job_run(self: Any) -> None:
             _kill(proc, 0.5)
         fail(f"Local Batch seam error: {type(exc).__name__}: {exc}")
     finally:
-        _sync_wakeups.notify()  # every way out of the job's thread leaves the job stopped
+        _sync_wakeups.notify(self.job_id)  # every way out of the job's thread leaves the job stopped
 
 
 # --- Step Functions normalisation for Batch (AWS field names) -----------------------
@@ -918,27 +981,43 @@ def _batch_normalise_response(
 
 
 class _StopSignal:
-    """A counter of stopped Batch jobs and executions that waiters can block on: a waiter notes the count before
-    it looks at its job and then waits for the count to change, so a stop between the look and the wait is not
-    missed."""
+    """Stopped Batch jobs and executions that waiting ``.sync`` tasks block on. A waiter notes what it has seen
+    before it looks at its job and then waits for that to change, so a stop between the look and the wait is not
+    missed. It wakes for its own job's stop (waking every waiter for every stop made a fanned-out job's 16
+    waiting tiles describe their jobs 16 times each) and for any execution's end (its own may be the one)."""
 
     def __init__(self) -> None:
         self._condition = threading.Condition()
-        self._count = 0
+        self._executions = 0
+        self._jobs = 0
+        self._stops_of_job: dict[str, int] = {}
 
-    @property
-    def count(self) -> int:
+    def seen(self, job_id: str | None) -> tuple[int, int]:
         with self._condition:
-            return self._count
+            return self._seen(job_id)
 
-    def notify(self) -> None:
+    def _seen(self, job_id: str | None) -> tuple[int, int]:
+        return self._executions, (self._jobs if job_id is None else self._stops_of_job.get(job_id, 0))
+
+    def notify(self, job_id: str | None = None) -> None:
+        """A Batch job stopped (`job_id`), or an execution stopped, failed or timed out (no id)."""
         with self._condition:
-            self._count += 1
+            if job_id is None:
+                self._executions += 1
+            else:
+                self._jobs += 1
+                self._stops_of_job[job_id] = self._stops_of_job.get(job_id, 0) + 1
             self._condition.notify_all()
 
-    def wait_past(self, seen: int, timeout_s: float) -> None:
+    def wait_past(self, seen: tuple[int, int], job_id: str | None, timeout_s: float) -> None:
+        """Until `job_id` stops (any job when None) or an execution ends, after `seen`; at most `timeout_s`."""
         with self._condition:
-            self._condition.wait_for(lambda: self._count != seen, timeout=timeout_s)
+            self._condition.wait_for(lambda: self._seen(job_id) != seen, timeout=timeout_s)
+
+    def forget(self, job_id: str) -> None:
+        """The job's waiter is done with it."""
+        with self._condition:
+            self._stops_of_job.pop(job_id, None)
 
 
 _sync_wakeups = _StopSignal()
@@ -974,14 +1053,29 @@ def _batch_eval_sync(self: Any, env: Any, sync_resolver: Callable[[], Any] | Non
         return _original(_callback_task_class(), "_eval_sync")(
             self, env=env, sync_resolver=sync_resolver, timeout_seconds=timeout_seconds,
             callback_endpoint=callback_endpoint, heartbeat_endpoint=heartbeat_endpoint)
+    job_id = _resolved_job_id(sync_resolver)
     result = None
-    while env.is_running():
-        seen = _sync_wakeups.count
-        result = sync_resolver()
-        if result:
-            break
-        _sync_wakeups.wait_past(seen, BATCH_SYNC_FALLBACK_POLL_S)
+    try:
+        while env.is_running():
+            seen = _sync_wakeups.seen(job_id)
+            result = sync_resolver()
+            if result:
+                break
+            _sync_wakeups.wait_past(seen, job_id, BATCH_SYNC_FALLBACK_POLL_S)
+    finally:
+        if job_id is not None:
+            _sync_wakeups.forget(job_id)
     return result
+
+
+def _resolved_job_id(sync_resolver: Callable[[], Any]) -> str | None:
+    """The Batch job id that moto's resolver (a closure built by `_build_sync_resolver`) describes; None if
+    moto no longer keeps it under that name (the waiter then wakes on every job's stop, as before)."""
+    names = getattr(sync_resolver, "__code__", None)
+    if names is None or "job_id" not in names.co_freevars or sync_resolver.__closure__ is None:
+        return None
+    value = sync_resolver.__closure__[names.co_freevars.index("job_id")].cell_contents
+    return value if isinstance(value, str) else None
 
 
 def _callback_task_class() -> type:

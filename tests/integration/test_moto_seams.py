@@ -311,6 +311,45 @@ def test_batch_sync_task_wakes_when_its_job_stops(aws, batch_env, monkeypatch):
     assert json.loads(result["output"]) == {"status": "SUCCEEDED"}
 
 
+def test_a_waiting_sync_task_wakes_for_its_own_jobs_stop_and_for_any_executions_end():
+    signal = ms._StopSignal()
+    seen = signal.seen("job-a")
+    signal.notify("job-b")
+    assert signal.seen("job-a") == seen  # another job's stop leaves job-a's waiter asleep
+    waiter = threading.Thread(target=signal.wait_past, args=(seen, "job-a", 30.0))
+    waiter.start()
+    signal.notify("job-c")
+    waiter.join(0.2)
+    assert waiter.is_alive()
+    signal.notify("job-a")
+    waiter.join(5)
+    assert not waiter.is_alive()
+    seen = signal.seen("job-a")
+    signal.notify()  # an execution stopped, failed or timed out: it may be the waiter's own
+    assert signal.seen("job-a") != seen
+    seen_any = signal.seen(None)  # a resolver whose job id is unknown wakes on every job's stop
+    signal.notify("job-d")
+    assert signal.seen(None) != seen_any
+
+
+def test_the_sync_resolver_of_moto_describes_the_job_id_the_seam_waits_for():
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_batch import (
+        StateTaskServiceBatch,
+    )
+
+    resolvers = [const for const in StateTaskServiceBatch._build_sync_resolver.__code__.co_consts
+                 if getattr(const, "co_name", None) == "_sync_resolver"]
+    assert resolvers and "job_id" in resolvers[0].co_freevars, "moto's resolver no longer closes over job_id"
+
+    def built_like_moto(job_id: str):
+        def _sync_resolver() -> str:
+            return job_id
+        return _sync_resolver
+
+    assert ms._resolved_job_id(built_like_moto("b3a1-job")) == "b3a1-job"
+    assert ms._resolved_job_id(lambda: None) is None
+
+
 def test_failing_batch_process_takes_the_catch_path(aws, batch_env, tmp_path):
     sfn = aws("stepfunctions")
     task = _sync_task(batch_env["queue"], batch_env["jd"], environment=[
@@ -474,6 +513,45 @@ def test_presigned_get_expires(aws):
     assert "<Message>Request has expired</Message>" in expired.text
 
 
+def test_a_ranged_get_reads_only_its_bytes_and_answers_as_s3_does(aws):
+    from moto.s3.models import s3_backends
+
+    s3 = aws("s3")
+    s3.create_bucket(Bucket="seams-ranges", CreateBucketConfiguration={"LocationConstraint": REGION})
+    body = os.urandom(3 << 20)
+    s3.put_object(Bucket="seams-ranges", Key="cog.tif", Body=body)
+    stored = s3_backends[ACCOUNT]["aws"].get_object("seams-ranges", "cog.tif")
+    buffer = stored._value_buffer
+    read_sizes: list[int] = []
+
+    class Recording:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(buffer, name)
+
+        def read(self, size: int = -1) -> bytes:
+            data = buffer.read(size)
+            read_sizes.append(len(data))
+            return data
+
+    stored._value_buffer = Recording()
+    try:
+        got = s3.get_object(Bucket="seams-ranges", Key="cog.tif", Range="bytes=1000-17383")
+        assert got["Body"].read() == body[1000:17384]
+        assert got["ContentRange"] == f"bytes 1000-17383/{len(body)}" and got["ContentLength"] == 16384
+        assert read_sizes == [16384]  # not the object's 3 MiB
+        # a range past the end is cut at the end, as S3 does
+        tail = s3.get_object(Bucket="seams-ranges", Key="cog.tif", Range=f"bytes={len(body) - 10}-{len(body) + 99}")
+        assert tail["Body"].read() == body[-10:] and tail["ContentRange"].endswith(f"/{len(body)}")
+        # suffix ranges and whole GETs take moto's own path, with the same answers
+        assert s3.get_object(Bucket="seams-ranges", Key="cog.tif", Range="bytes=-100")["Body"].read() == body[-100:]
+        assert s3.get_object(Bucket="seams-ranges", Key="cog.tif")["Body"].read() == body
+        with pytest.raises(s3.exceptions.ClientError) as beyond:
+            s3.get_object(Bucket="seams-ranges", Key="cog.tif", Range=f"bytes={len(body)}-{len(body) + 5}")
+        assert beyond.value.response["Error"]["Code"] == "InvalidRange"
+    finally:
+        stored._value_buffer = buffer
+
+
 def _call(app, query: str, method: str = "GET") -> tuple[str, bytes]:
     environ: dict = {"REQUEST_METHOD": method, "QUERY_STRING": query}
     setup_testing_defaults(environ)
@@ -555,6 +633,12 @@ def test_seams_are_installed_once(moto_url):
     assert getattr(sfn_callback.StateTaskServiceCallback._eval_execution, "__stratus_seam__", False)
     assert sfn_batch.StateTaskServiceBatch._eval_sync is ms._batch_eval_sync
     assert sfn_callback._DELAY_SECONDS_SYNC_CONDITION_CHECK == 0.1
+    from moto.s3.responses import S3Response
+
+    ms.install_s3_range_reads()
+    ranged = S3Response.get_object
+    ms.install_s3_range_reads()
+    assert S3Response.get_object is ranged and getattr(ranged, "_stratus_ranged", False)
 
 
 # --------------------------------------------------------------------------------------
