@@ -101,7 +101,6 @@ class LocalStratus:
         os.environ.update(LOCAL_AWS_ENV)
         moto_seams.enable_stepfunctions_execution()
         moto_seams.install_dynamodb_atomic_writes()
-        moto_seams.install_s3_range_reads()
         cognito = lambda: aws.client("cognito-idp")  # noqa: E731 (called per token request, after start)
         self._moto, self.endpoint_url = moto_seams.start_moto_server(
             self.options.host, self.options.moto_port,

@@ -55,7 +55,6 @@ def seamed_moto_server(resolve: Callable[[ms.LambdaFunctionInfo], Callable], bat
         ms.enable_stepfunctions_execution(sync_poll_interval_s=0.1)
         ms.install_lambda_seam(resolve)
         ms.install_batch_seam(batch, kill_grace_s=kill_grace_s)
-        ms.install_s3_range_reads()
         server, url = ms.start_moto_server()
         mp.setenv("AWS_ENDPOINT_URL", url)
         try:

@@ -513,43 +513,74 @@ def test_presigned_get_expires(aws):
     assert "<Message>Request has expired</Message>" in expired.text
 
 
-def test_a_ranged_get_reads_only_its_bytes_and_answers_as_s3_does(aws):
-    from moto.s3.models import s3_backends
+def _moto_only(environ: dict, start_response) -> list[bytes]:
+    start_response("599 Moto", [])
+    return [b"moto"]
 
+
+def _ranged_get(url: str, path: str, range_header: str, **headers: str) -> requests.Response:
+    """A GET signed the way GDAL and boto3 sign for S3 (the middleware reads the credential scope only)."""
+    auth = (f"AWS4-HMAC-SHA256 Credential=testing/20261204/{REGION}/s3/aws4_request, "
+            "SignedHeaders=host;range, Signature=00")
+    return requests.get(f"{url}{path}", headers={"Range": range_header, "Authorization": auth, **headers}, timeout=10)
+
+
+def test_a_ranged_get_of_an_object_is_answered_as_moto_answers_it(aws, moto_url):
     s3 = aws("s3")
     s3.create_bucket(Bucket="seams-ranges", CreateBucketConfiguration={"LocationConstraint": REGION})
     body = os.urandom(3 << 20)
-    s3.put_object(Bucket="seams-ranges", Key="cog.tif", Body=body)
-    stored = s3_backends[ACCOUNT]["aws"].get_object("seams-ranges", "cog.tif")
-    buffer = stored._value_buffer
-    read_sizes: list[int] = []
+    s3.put_object(Bucket="seams-ranges", Key="data/t1/B04.tif", Body=body, ContentType="image/tiff; application=geotiff",
+                  Metadata={"source": "seams"})
+    served = _ranged_get(moto_url, "/seams-ranges/data/t1/B04.tif", "bytes=1000-17383")
+    assert served.status_code == 206 and served.content == body[1000:17384]
+    # the same request through moto's own app (the same store, in this process): the same status, bytes, headers
+    from moto.moto_server.threaded_moto_server import create_backend_app
+    from werkzeug.test import Client
 
-    class Recording:
-        def __getattr__(self, name: str) -> Any:
-            return getattr(buffer, name)
+    moto_app = Client(ms._caching_dispatcher_class()(create_backend_app))
+    by_moto = moto_app.get("/seams-ranges/data/t1/B04.tif", headers={
+        "Host": moto_url.split("//", 1)[1], "Range": "bytes=1000-17383",
+        "Authorization": served.request.headers["Authorization"]})
+    assert by_moto.status_code == 206 and by_moto.data == served.content
+    transport = {"date", "server", "x-amzn-requestid", "access-control-allow-origin", "connection"}
+    theirs = {k.lower(): v for k, v in by_moto.headers.items() if k.lower() not in transport}
+    ours = {k.lower(): v for k, v in served.headers.items() if k.lower() not in transport}
+    assert ours == theirs and ours["content-range"] == f"bytes 1000-17383/{len(body)}"
+    # and it was the middleware that answered: in front of an app that is not moto, the object is still served
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/seams-ranges/data/t1/B04.tif", "QUERY_STRING": "",
+               "HTTP_HOST": moto_url.split("//", 1)[1], "HTTP_RANGE": "bytes=1000-17383",
+               "HTTP_AUTHORIZATION": served.request.headers["Authorization"]}
+    seen: dict = {}
+    answer = b"".join(ms.S3RangedReads(_moto_only)(environ, lambda status, headers: seen.update(status=status)))
+    assert seen["status"] == "206 Partial Content" and answer == body[1000:17384]
+    # boto3 reads through it too; a range past the end is cut at the end, as S3 does
+    tail = s3.get_object(Bucket="seams-ranges", Key="data/t1/B04.tif", Range=f"bytes={len(body) - 10}-{len(body) + 99}")
+    assert tail["Body"].read() == body[-10:] and tail["ContentRange"] == f"bytes {len(body) - 10}-{len(body) - 1}/{len(body)}"
 
-        def read(self, size: int = -1) -> bytes:
-            data = buffer.read(size)
-            read_sizes.append(len(data))
-            return data
 
-    stored._value_buffer = Recording()
-    try:
-        got = s3.get_object(Bucket="seams-ranges", Key="cog.tif", Range="bytes=1000-17383")
-        assert got["Body"].read() == body[1000:17384]
-        assert got["ContentRange"] == f"bytes 1000-17383/{len(body)}" and got["ContentLength"] == 16384
-        assert read_sizes == [16384]  # not the object's 3 MiB
-        # a range past the end is cut at the end, as S3 does
-        tail = s3.get_object(Bucket="seams-ranges", Key="cog.tif", Range=f"bytes={len(body) - 10}-{len(body) + 99}")
-        assert tail["Body"].read() == body[-10:] and tail["ContentRange"].endswith(f"/{len(body)}")
-        # suffix ranges and whole GETs take moto's own path, with the same answers
-        assert s3.get_object(Bucket="seams-ranges", Key="cog.tif", Range="bytes=-100")["Body"].read() == body[-100:]
-        assert s3.get_object(Bucket="seams-ranges", Key="cog.tif")["Body"].read() == body
-        with pytest.raises(s3.exceptions.ClientError) as beyond:
-            s3.get_object(Bucket="seams-ranges", Key="cog.tif", Range=f"bytes={len(body)}-{len(body) + 5}")
-        assert beyond.value.response["Error"]["Code"] == "InvalidRange"
-    finally:
-        stored._value_buffer = buffer
+def test_every_other_get_is_left_to_moto():
+    ranged = ms.S3RangedReads(_moto_only)
+    auth = f"AWS4-HMAC-SHA256 Credential=testing/20261204/{REGION}/s3/aws4_request, SignedHeaders=host, Signature=0"
+
+    def status(path: str = "/b/k.tif", method: str = "GET", query: str = "", **headers: str) -> str:
+        environ: dict = {"REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query,
+                         "HTTP_HOST": "127.0.0.1:5000", "HTTP_RANGE": "bytes=0-9", "HTTP_AUTHORIZATION": auth}
+        environ.update(headers)
+        seen: dict = {}
+        list(ranged(environ, lambda s, h: seen.setdefault("status", s)))
+        return seen["status"]
+
+    assert status() == "599 Moto"  # no such bucket: moto's NoSuchBucket
+    assert status(HTTP_RANGE="bytes=-100") == "599 Moto"  # a suffix range
+    assert status(HTTP_RANGE="bytes=0-9,20-29") == "599 Moto"
+    assert status(method="HEAD") == "599 Moto"
+    assert status(query="versionId=3") == "599 Moto"
+    assert status(query="X-Amz-Expires=60") == "599 Moto"  # presigned: the guard and moto check it
+    assert status(HTTP_IF_NONE_MATCH='"abc"') == "599 Moto"
+    assert status(HTTP_ORIGIN="https://editor.openeo.org") == "599 Moto"
+    assert status(HTTP_HOST="b.s3.localhost:5000") == "599 Moto"  # virtual-hosted style
+    assert status(path="/b/na%C3%AFve key.tif") == "599 Moto"
+    assert status(HTTP_AUTHORIZATION=auth.replace("/s3/", "/sqs/")) == "599 Moto"
 
 
 def _call(app, query: str, method: str = "GET") -> tuple[str, bytes]:
@@ -633,12 +664,6 @@ def test_seams_are_installed_once(moto_url):
     assert getattr(sfn_callback.StateTaskServiceCallback._eval_execution, "__stratus_seam__", False)
     assert sfn_batch.StateTaskServiceBatch._eval_sync is ms._batch_eval_sync
     assert sfn_callback._DELAY_SECONDS_SYNC_CONDITION_CHECK == 0.1
-    from moto.s3.responses import S3Response
-
-    ms.install_s3_range_reads()
-    ranged = S3Response.get_object
-    ms.install_s3_range_reads()
-    assert S3Response.get_object is ranged and getattr(ranged, "_stratus_ranged", False)
 
 
 # --------------------------------------------------------------------------------------
