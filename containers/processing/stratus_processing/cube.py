@@ -100,8 +100,13 @@ def common_names(cube: xr.DataArray) -> dict[str, str]:
 def temporal_extent(cube: xr.DataArray) -> tuple[datetime, datetime] | None:
     """First and last instant the cube's data stems from (kept when `t` was reduced away, or when its
     labels stopped being instants, e.g. `2024-djf` after aggregate_temporal_period)."""
-    if T in cube.dims and cube.sizes[T] > 0 and np.issubdtype(cube[T].dtype, np.datetime64):
-        times = pd.DatetimeIndex(cube[T].values)
+    labels = cube.coords.variables.get(T) if T in cube.dims and cube.sizes[T] > 0 else None
+    if labels is not None and np.issubdtype(labels.dtype, np.datetime64):
+        # numpy's min/max and a cached conversion: every tile asks this of each cube it derives
+        values = labels.values
+        if not np.isnat(values).any():
+            return _instant(values.min()), _instant(values.max())
+        times = pd.DatetimeIndex(values)
         return _as_aware_utc(times.min()), _as_aware_utc(times.max())
     extent = cube.attrs.get(TEMPORAL_EXTENT_ATTR)
     if extent:
@@ -144,6 +149,11 @@ def _as_aware_utc(value: Any) -> datetime:
     stamp = pd.Timestamp(value)
     stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
     return stamp.to_pydatetime()
+
+
+@lru_cache(maxsize=1024)
+def _instant(value: np.datetime64) -> datetime:
+    return _as_aware_utc(value)
 
 
 def _as_naive_utc(value: Any) -> datetime:
