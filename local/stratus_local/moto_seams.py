@@ -965,6 +965,8 @@ class _StopSignal:
             else:
                 self._jobs += 1
                 self._stops_of_job[job_id] = self._stops_of_job.get(job_id, 0) + 1
+                if len(self._stops_of_job) > _STOPS_KEPT:  # jobs nobody waited for (submitted without .sync)
+                    del self._stops_of_job[next(iter(self._stops_of_job))]
             self._condition.notify_all()
 
     def wait_past(self, seen: tuple[int, int], job_id: str | None, timeout_s: float) -> None:
@@ -978,6 +980,7 @@ class _StopSignal:
             self._stops_of_job.pop(job_id, None)
 
 
+_STOPS_KEPT = 4096  # stopped jobs remembered for waiters: far more than run at once
 _sync_wakeups = _StopSignal()
 #: How often a ``batch:submitJob.sync`` task still describes its job when no stop woke it (a status set from
 #: outside the seam, e.g. through ``/moto-api/state-manager``).

@@ -332,6 +332,15 @@ def test_a_waiting_sync_task_wakes_for_its_own_jobs_stop_and_for_any_executions_
     assert signal.seen(None) != seen_any
 
 
+def test_the_stops_of_jobs_nobody_waits_for_are_not_kept_forever(monkeypatch):
+    monkeypatch.setattr(ms, "_STOPS_KEPT", 3)
+    signal = ms._StopSignal()
+    for index in range(10):
+        signal.notify(f"job-{index}")
+    assert signal.seen("job-9")[1] == 1 and signal.seen("job-0")[1] == 0  # the oldest went first
+    assert sum(signal.seen(f"job-{index}")[1] for index in range(10)) == 3
+
+
 def test_the_sync_resolver_of_moto_describes_the_job_id_the_seam_waits_for():
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_batch import (
         StateTaskServiceBatch,
