@@ -185,7 +185,7 @@ class LocalStratus:
         """Runs the processing container's entrypoint as a local process with the job's command and env, when
         one of the machine's `STRATUS_LOCAL_BATCH_WORKERS` is free (the job waits in STARTING until then, as a
         Batch job waits for capacity): 16 tiles on 2 cores do not start 16 engines at once. The process runs on
-        its worker's share of the cores (`batch_workers`)."""
+        its worker's share of the cores, at a lower priority than the local system (`batch_workers`)."""
         command = list(job.command)
         if command and command[0] in ("python", "python3"):
             command[0] = sys.executable  # the container's interpreter is this virtualenv's
@@ -197,6 +197,7 @@ class LocalStratus:
             self._batch_workers.release(slot)
             raise
         self._batch_workers.pin(process.pid, slot)
+        self._batch_workers.yield_to_local_system(process.pid)
         self._processes.append(process)
         threading.Thread(target=self._free_worker_when_done, args=(process, slot), daemon=True,
                          name=f"batch-worker-{job.job_id}").start()

@@ -8,7 +8,7 @@ import sys
 import threading
 
 import pytest
-from stratus_local.batch_workers import WorkerSlots, cpu_slots
+from stratus_local.batch_workers import BATCH_NICENESS, WorkerSlots, cpu_slots
 
 
 def test_each_worker_owns_its_share_of_the_cores():
@@ -52,3 +52,16 @@ def test_a_started_process_and_its_threads_run_on_the_slots_cores():
     slots.pin(process.pid, slot)
     out, _ = process.communicate("go\n", timeout=30)
     assert out.strip() == f"{sorted(slot)} {sorted(slot)}"
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="needs POSIX scheduling priorities")
+def test_a_started_process_and_its_threads_yield_to_the_local_system():
+    script = ("import os, threading, sys; sys.stdin.readline(); seen = []; "
+              "t = threading.Thread(target=lambda: seen.append(os.nice(0))); t.start(); t.join(); "
+              "print(os.nice(0), seen[0])")
+    process = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    WorkerSlots.yield_to_local_system(process.pid)
+    out, _ = process.communicate("go\n", timeout=30)
+    ours = os.nice(0)
+    expected = min(19, ours + BATCH_NICENESS)
+    assert out.strip() == f"{expected} {expected}" and expected > ours  # the local system stays ahead of it
