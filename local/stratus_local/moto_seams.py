@@ -1278,12 +1278,12 @@ class S3RangedReads:
         wanted = _BYTE_RANGE.fullmatch(environ.get("HTTP_RANGE", ""))
         signed = _SIGV4_S3.match(environ.get("HTTP_AUTHORIZATION", ""))
         bucket_name, _, key_name = environ.get("PATH_INFO", "").lstrip("/").partition("/")
-        if (not wanted or not signed or not _PLAIN_KEY.fullmatch(key_name)
+        if (not wanted or int(wanted[1]) > int(wanted[2]) or not signed or not _PLAIN_KEY.fullmatch(key_name)
                 or not _PATH_STYLE_HOST.fullmatch(environ.get("HTTP_HOST", ""))):
             return None
         key = _stored_key(signed[1], signed[2], bucket_name, key_name)
         first, last = int(wanted[1]), int(wanted[2])
-        if key is None or first > last or first >= key.size:
+        if key is None or first >= key.size:
             return None
         last = min(last, key.size - 1)
         with key.lock:
