@@ -45,7 +45,8 @@ def machine_cpus() -> frozenset[int]:
 
 class WorkerSlots:
     """Blocking pool of worker slots: `acquire` waits for a free one (the job waits in STARTING, as for
-    capacity), `pin` gives a started process its slot's cores, `release` frees the slot."""
+    capacity), `pin` gives a started process its slot's cores, `yield_to_local_system` its priority,
+    `release` frees the slot."""
 
     def __init__(self, workers: int, cpus: frozenset[int] | None = None) -> None:
         self._free: queue.Queue[frozenset[int] | None] = queue.Queue()
