@@ -98,10 +98,11 @@ def test_mean_ndvi_job(processing_stack, job_id, process):
     assert 11.34 < manifest["bbox"][0] < manifest["bbox"][2] < 11.36
 
     # And the values are the mean over the dates of the NDVI computed with numpy from the source COGs
+    # (in float32: the graph stores a float32 raster of 16-bit sources, see `precision`)
     item_keys = stack.keys(stack.data_bucket, catalog_layout.items_prefix(COLLECTION))
     items = june_items(lambda key: json.loads(stack.read(key, stack.data_bucket)), item_keys)
     assert len(items) == 6
-    expected = reference_mean_ndvi(stack.read_href, items, BOLZANO_EXTENT)
+    expected = reference_mean_ndvi(stack.read_href, items, BOLZANO_EXTENT, dtype=np.float32)
     with rasterio.MemoryFile(stack.read(asset["key"])) as memfile, memfile.open() as result:
         assert result.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
         assert result.crs == CRS.from_epsg(32632)

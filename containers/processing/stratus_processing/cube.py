@@ -2,7 +2,9 @@
 
 Conventions every process relies on:
 - values are float64 with NaN as the only no-data marker (source no-data, pixels outside a scene and
-  undefined results all become NaN); scale/offset are already applied;
+  undefined results all become NaN); scale/offset are already applied. Loads give float32 instead
+  where the graph stores only float32 rasters and the sources are 8/16-bit (`precision`), and
+  processes keep a float32 cube float32 where numpy does;
 - `y`/`x` coordinates are pixel centres; the CRS and pixel size travel in the scalar `spatial_ref`
   coordinate (the rioxarray/CF convention), which xarray keeps through arithmetic, selection and
   reductions, so the exact grid can always be rebuilt (`grid_of`);
@@ -33,6 +35,10 @@ TEMPORAL_EXTENT_ATTR = "temporal_extent"
 # Double precision so chains of band math and temporal means reproduce a plain numpy computation of
 # the same formula to the last bit of the float32 output; memory is bounded by windowed reads.
 CUBE_DTYPE = np.float64
+SINGLE_PRECISION = np.dtype(np.float32)
+# Elements per piece of piecewise arithmetic (band math, temporal means, conversions of reads): 256 KiB
+# of float64, a quarter of a core's L2 cache, so each piece is still cached for the next step.
+PIECE_ELEMENTS = 32 * 1024
 
 
 def make_cube(values: np.ndarray, *, grid: Grid, times: Sequence[datetime] | None = None,
@@ -56,7 +62,13 @@ def make_cube(values: np.ndarray, *, grid: Grid, times: Sequence[datetime] | Non
     attrs = {}
     if temporal_extent is not None:
         attrs[TEMPORAL_EXTENT_ATTR] = [isoformat_utc(temporal_extent[0]), isoformat_utc(temporal_extent[1])]
-    return xr.DataArray(np.asarray(values, dtype=CUBE_DTYPE), dims=dims, coords=coords, attrs=attrs)
+    return xr.DataArray(np.asarray(values, dtype=float_dtype(values)), dims=dims, coords=coords, attrs=attrs)
+
+
+def float_dtype(values: Any) -> np.dtype:
+    """The cube dtype for `values`: float32 stays float32 (a single-precision load and what is computed
+    from it), anything else becomes CUBE_DTYPE."""
+    return SINGLE_PRECISION if getattr(values, "dtype", None) == SINGLE_PRECISION else np.dtype(CUBE_DTYPE)
 
 
 def spatial_ref_coord(grid: Grid) -> xr.Variable:

@@ -46,6 +46,9 @@ class EvalEnv:
     # Set in a step of a fanned-out run (`fanout`): the tile's window of the output grid and where
     # `aggregate_spatial` leaves its combinable parts (tile step) or finds them combined (combine step).
     fanout: FanoutStep | None = None
+    # Whether the graph being evaluated stores its results only as float32 rasters (or narrower), so its
+    # loads may read 8/16-bit sources as float32 (`precision`): set once for the top-level graph.
+    single_precision_outputs: bool = False
 
     def for_array_dimension(self, dimension: str | None) -> EvalEnv:
         return replace(self, array_dimension=dimension)

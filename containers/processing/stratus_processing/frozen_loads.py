@@ -10,6 +10,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 from affine import Affine
 from rasterio.crs import CRS
 from shapely.geometry import mapping, shape
@@ -42,7 +43,8 @@ def _plan_to_json(plan: LoadPlan) -> dict[str, Any]:
     return {"grid": _grid_to_json(plan.grid), "bands": [asdict(band) for band in plan.bands], "days": days,
             "items": items, "apply_scale": plan.apply_scale,
             "footprints": {item_id: list(bounds) for item_id, bounds in plan.footprints.items()},
-            "geometries": None if plan.geometries is None else [mapping(g) for g in plan.geometries]}
+            "geometries": None if plan.geometries is None else [mapping(g) for g in plan.geometries],
+            "dtype": plan.dtype.name}
 
 
 def _plan_from_json(document: Mapping[str, Any]) -> LoadPlan:
@@ -53,7 +55,8 @@ def _plan_from_json(document: Mapping[str, Any]) -> LoadPlan:
                     days=tuple(tuple(items[item_id] for item_id in day) for day in document["days"]),
                     apply_scale=bool(document["apply_scale"]),
                     footprints={item_id: tuple(bounds) for item_id, bounds in document["footprints"].items()},
-                    geometries=None if geometries is None else tuple(shape(g) for g in geometries))
+                    geometries=None if geometries is None else tuple(shape(g) for g in geometries),
+                    dtype=np.dtype(document.get("dtype", "float64")))
 
 
 def _grid_to_json(grid: Grid) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,7 @@ from stratus_processing.deferred import xr
 from stratus_processing.env import EvalEnv
 from stratus_processing.errors import has_node_path, record_callback_parameter, record_node
 from stratus_processing.load_extent import with_load_needs
+from stratus_processing.precision import outputs_single_precision
 from stratus_processing.registry import DEFAULT_REGISTRY, Callback, ProcessArgs, ProcessRegistry
 
 # Namespaces that mean "this back-end's predefined processes" (openEO: null or "backend").
@@ -84,6 +85,7 @@ def evaluate_process(process: Any, env: EvalEnv, *, registry: ProcessRegistry = 
               if isinstance(p, Mapping) and "name" in p and "default" in p}
     values.update(arguments or {})
     graph = ProcessGraph(process["process_graph"])
+    env = replace(env, single_precision_outputs=outputs_single_precision(process["process_graph"]))
     with numeric_conventions():
         return _Evaluation(graph, env, registry, values, report_progress=True).run()
 

@@ -47,6 +47,7 @@ from stratus_processing.io.load import LoadPlan, prefetch
 from stratus_processing.io.save import RasterSink, open_sink, window_of, write_env
 from stratus_processing.load_extent import load_needs_of
 from stratus_processing.memory import bound_heaps, release_memory, trim_heaps
+from stratus_processing.precision import outputs_single_precision
 from stratus_processing.registry import DEFAULT_REGISTRY, ProcessRegistry
 from stratus_processing.reporting import Reporter
 from stratus_processing.results import AssetRecord, ResultStore
@@ -462,7 +463,8 @@ def plan_loads(process: Mapping[str, Any], env: EvalEnv, *, registry: ProcessReg
         if len(grids) == 1:
             return context, grids.pop()
         context.loads.clear()
-    planning_env = replace(env, tile=context)
+    planning_env = replace(env, tile=context,
+                           single_precision_outputs=outputs_single_precision(process["process_graph"]))
     for node_id, node in graph.nodes.items():
         if node.process_id in LOAD_PROCESSES:
             if _references_nodes(node.arguments):

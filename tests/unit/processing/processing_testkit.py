@@ -112,10 +112,13 @@ def red_nir_cube(red: np.ndarray, nir: np.ndarray, *, times: Sequence[datetime] 
     return make_cube(values, grid=grid, times=times, bands=["B04", "B08"], common_names=["red", "nir"])
 
 
-def reference_mean_ndvi(read_cog: Any, items: Sequence[dict[str, Any]], extent: dict[str, float]) -> np.ndarray:
+def reference_mean_ndvi(read_cog: Any, items: Sequence[dict[str, Any]], extent: dict[str, float], *,
+                        dtype: Any = np.float64) -> np.ndarray:
     """mean over dates of (B08 - B04) / (B08 + B04), straight from the source COGs with numpy:
     window from the item's own transform, scale from STAC, no-data 0 -> NaN, nanmean.
-    `read_cog(href)` returns the COG's bytes."""
+    `read_cog(href)` returns the COG's bytes. `dtype`: the precision of the scaled values and the
+    NDVI (float32: what the engine computes for a graph storing a float32 raster); the mean sums
+    in float64 either way."""
     ndvis = []
     for item in items:
         bands = {}
@@ -127,15 +130,15 @@ def reference_mean_ndvi(read_cog: Any, items: Sequence[dict[str, Any]], extent: 
             width = round((extent["east"] - extent["west"]) / transform.a)
             height = round((extent["north"] - extent["south"]) / -transform.e)
             with rasterio.MemoryFile(read_cog(asset["href"])) as memfile, memfile.open() as src:
-                dn = src.read(1, window=Window(col, row, width, height)).astype(np.float64)
+                dn = src.read(1, window=Window(col, row, width, height)).astype(dtype)
             raster_band = asset["raster:bands"][0]
-            values = dn * raster_band["scale"] + raster_band.get("offset", 0)
+            values = dn * dtype(raster_band["scale"]) + dtype(raster_band.get("offset", 0))
             values[dn == raster_band["nodata"]] = np.nan
             bands[band] = values
         ndvis.append((bands["B08"] - bands["B04"]) / (bands["B08"] + bands["B04"]))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # pixels without any valid date: NaN
-        return np.nanmean(np.stack(ndvis), axis=0)
+        return np.nanmean(np.stack(ndvis).astype(np.float64), axis=0)
 
 
 def june_items(read_json: Any, keys: Sequence[str], *, area_epsg: int = 32632) -> list[dict[str, Any]]:

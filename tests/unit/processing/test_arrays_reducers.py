@@ -103,6 +103,28 @@ def test_statistics_over_time_skip_nodata(cube, process_id, numpy_function):
     np.testing.assert_allclose(result.values, expected, equal_nan=True)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_mean_over_time_of_a_large_cube_is_numpys_nanmean_bit_for_bit(dtype):
+    # Given 5 dates of 300 × 250 px (several pieces of the piecewise sum, the last one partial), with
+    # no-data swaths, a pixel without any valid date, and float32 values (a single-precision load)
+    rng = np.random.default_rng(7)
+    values = rng.normal(0.4, 0.2, size=(5, 300, 250)).astype(dtype)
+    values[1, :, :60] = np.nan
+    values[3, 150:, 100:] = np.nan
+    values[:, 7, 11] = np.nan
+    cube = make_cube(values, grid=small_grid(250, 300), times=[utc(2022, 6, 1 + 5 * i) for i in range(5)])
+    # When reducing over t
+    result = reduce_time("mean", cube)
+    # Then the type stays, and the values are numpy's nanmean of the float64 values, rounded to it
+    assert result.dtype == dtype
+    expected = quietly(np.nanmean, values.astype(np.float64), axis=0).astype(dtype)
+    np.testing.assert_array_equal(result.values, expected)
+    assert np.isnan(result.values[7, 11])
+    # And along t of a cube whose t is not the first dimension (another path), the same numbers
+    moved = reduce_time("mean", cube.transpose("y", "t", "x"))
+    np.testing.assert_array_equal(moved.transpose("y", "x").values, expected)
+
+
 @pytest.mark.parametrize("process_id, numpy_function", [
     ("mean", np.mean), ("max", np.max), ("sum", np.sum), ("product", np.prod),
     ("variance", lambda v, axis: np.var(v, axis=axis, ddof=1)),

@@ -64,9 +64,11 @@ def test_filter_temporal_and_filter_bbox_after_an_open_load_give_the_numpy_mean_
     # When it runs (tiled, as the runner does)
     evaluate({"process_graph": graph}, demo_env)
     # Then the load read only the filters' area and month, and the values are numpy's on the source COGs
+    # (in float32, as the engine computes a graph that stores a float32 raster of 16-bit sources)
     [logged] = load_logs(reporter)
     assert "96 × 84 px" in logged and "2022-06-01T00:00:00Z to 2022-07-01T00:00:00Z" in logged
-    expected = reference_mean_ndvi(lambda href: read_source(demo_s3, href), demo_items(demo_s3), BOLZANO_EXTENT)
+    expected = reference_mean_ndvi(lambda href: read_source(demo_s3, href), demo_items(demo_s3), BOLZANO_EXTENT,
+                                   dtype=np.float32)
     with rasterio.open(result_store.path_of(result_store.assets[0].key)) as src:
         actual = src.read(1)
     np.testing.assert_array_equal(actual, expected.astype("float32"))

@@ -36,6 +36,7 @@ from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 from stratus import aws
 
+from stratus_processing.cube import PIECE_ELEMENTS
 from stratus_processing.grid import Grid, transform_bounds
 
 # GDAL settings for reading COGs over HTTP (S3 through /vsis3/, any https host through /vsicurl/):
@@ -83,8 +84,6 @@ MAX_IDLE_DATASETS = 256
 # Handles older than this are reopened: an S3 handle keeps the credentials it was opened with, and
 # the task role's credentials rotate (reopening reads the header from GDAL's cache: no request).
 DATASET_MAX_AGE_S = 10 * 60
-# Elements converted at a time from a kept window: 256 KiB of float64, a quarter of a core's L2 cache.
-_PIECE_ELEMENTS = 32 * 1024
 # Bytes of prefetched windows kept decoded (in the file's type) until the reads of their tiles take
 # them; a prefetch beyond this is only a warm-up of GDAL's caches. Tiled runs keep about three
 # batches of read-ahead here (4 dates × 2 uint16 bands of four 512 px tiles: 16 MiB a batch).
@@ -116,7 +115,7 @@ def gdal_path(href: str) -> str:
 
 
 class RasterReader:
-    """Reads single-band assets onto a target grid as float64 with NaN for no-data and gaps.
+    """Reads single-band assets onto a target grid as float64 (or float32) with NaN for no-data and gaps.
 
     One reader per run; `close()` (or `with`) closes the datasets it keeps open."""
 
@@ -170,13 +169,14 @@ class RasterReader:
     def read(self, href: str, grid: Grid, *, nodata: float | None = None, band: int = 1,
              resampling: Resampling = Resampling.nearest,
              gdal_options: Mapping[str, Any] | None = None, out: np.ndarray | None = None,
-             scale: float = 1.0, offset: float = 0.0) -> np.ndarray:
-        """Band `band` of the asset on `grid`, times `scale` plus `offset` (no-data stays NaN);
-        `nodata` (from STAC) overrides the file's own. With `out` (float64, the grid's shape) the
-        values are written into it, and it is returned. A window prefetched for a larger grid is
-        taken from memory (decoded once, in `prefetch`)."""
+             scale: float = 1.0, offset: float = 0.0, dtype: np.dtype | type = np.float64) -> np.ndarray:
+        """Band `band` of the asset on `grid` as `dtype` (float64 or float32), times `scale` plus
+        `offset` (no-data stays NaN); `nodata` (from STAC) overrides the file's own. With `out` (of
+        `dtype`, the grid's shape) the values are written into it, and it is returned. A window
+        prefetched for a larger grid is taken from memory (decoded once, in `prefetch`)."""
         path = self._resolve_href(href)
-        taken = self._decoded.take(path, band, grid, nodata, out, scale=scale, offset=offset)
+        dtype = np.dtype(dtype) if out is None else out.dtype
+        taken = self._decoded.take(path, band, grid, nodata, out, scale=scale, offset=offset, dtype=dtype)
         if taken is not None:
             return taken
         # (A checkout may open the file in its own environment: entered first, not nested.)
@@ -184,10 +184,10 @@ class RasterReader:
             level = _overview_level(full, grid, band)
             nodata = full.nodatavals[band - 1] if nodata is None else nodata
             if level is None:
-                values = _read_onto(full, grid, band, nodata, resampling, out)
+                values = _read_onto(full, grid, band, nodata, resampling, out, dtype)
         if level is not None:
             with self._datasets.checkout(path, level, options=gdal_options) as overview, self.gdal_env(gdal_options):
-                values = _read_onto(overview, grid, band, nodata, resampling, out)
+                values = _read_onto(overview, grid, band, nodata, resampling, out, dtype)
         if nodata is not None and not _is_nan(nodata):
             values[values == nodata] = np.nan
         return _scaled(values, scale, offset)
@@ -319,14 +319,14 @@ class _DatasetPool:
 
 
 def _read_onto(src: Any, grid: Grid, band: int, nodata: float | None, resampling: Resampling,
-               out: np.ndarray | None) -> np.ndarray:
+               out: np.ndarray | None, dtype: np.dtype) -> np.ndarray:
     if _same_pixel_grid(src, grid):
-        return _read_window(src, grid, band, masked=nodata is None, out=out)
+        return _read_window(src, grid, band, masked=nodata is None, out=out, dtype=dtype)
     # Without a no-data value an alpha band marks the area the source doesn't cover.
     nodata_options = {"src_nodata": nodata, "nodata": nodata} if nodata is not None else {"add_alpha": True}
     with WarpedVRT(src, crs=grid.crs, transform=grid.transform, width=grid.width,
                    height=grid.height, resampling=resampling, **nodata_options) as vrt:
-        return _into(out, np.ma.filled(vrt.read(band, masked=True).astype(np.float64), np.nan))
+        return _into(out, np.ma.filled(vrt.read(band, masked=True).astype(dtype), np.nan))
 
 
 def _overview_level(src: Any, grid: Grid, band: int) -> int | None:
@@ -370,24 +370,25 @@ def _covered_window(src: Any, grid: Grid) -> tuple[Window, tuple[slice, slice]] 
     return window, (slice(row_start - row_off, row_stop - row_off), slice(col_start - col_off, col_stop - col_off))
 
 
-def _read_window(src: Any, grid: Grid, band: int, *, masked: bool, out: np.ndarray | None = None) -> np.ndarray:
-    """Read the part of `grid` the file covers; the rest stays NaN. GDAL converts to float64 while
+def _read_window(src: Any, grid: Grid, band: int, *, masked: bool, out: np.ndarray | None = None,
+                 dtype: np.dtype = np.dtype(np.float64)) -> np.ndarray:
+    """Read the part of `grid` the file covers; the rest stays NaN. GDAL converts to `dtype` while
     decoding (no intermediate integer array), into `out` when the file covers the whole grid; with
     `masked` the file's mask marks no-data."""
     covered = _covered_window(src, grid)
     if covered is None:
-        return np.full(grid.shape, np.nan, dtype=np.float64) if out is None else _into(out, np.nan)
+        return np.full(grid.shape, np.nan, dtype=dtype) if out is None else _into(out, np.nan)
     window, inside = covered
     covers_grid = (inside[0].start, inside[1].start) == (0, 0) and (window.height, window.width) == grid.shape
     if masked:
-        data = np.ma.filled(src.read(band, window=window, masked=True, out_dtype=np.float64), np.nan)
+        data = np.ma.filled(src.read(band, window=window, masked=True, out_dtype=dtype), np.nan)
     elif covers_grid and out is not None:
         return src.read(band, window=window, out=out)
     else:
-        data = src.read(band, window=window, out_dtype=np.float64)
+        data = src.read(band, window=window, out_dtype=dtype)
     if covers_grid:
         return _into(out, data)
-    target = np.empty(grid.shape, dtype=np.float64) if out is None else out
+    target = np.empty(grid.shape, dtype=dtype) if out is None else out
     target.fill(np.nan)
     target[inside] = data
     return target
@@ -459,9 +460,10 @@ class _DecodedWindows:
                 _DecodedWindow(source, window, values, nodata, int(window.width * window.height), owner))
 
     def take(self, path: str, band: int, grid: Grid, nodata: float | None, out: np.ndarray | None, *,
-             scale: float = 1.0, offset: float = 0.0) -> np.ndarray | None:
-        """`grid`'s values as float64 times `scale` plus `offset`, NaN for no-data, when a kept window
-        holds them (None: not kept). Bit for bit what GDAL's conversion to float64 then the scaling give."""
+             scale: float = 1.0, offset: float = 0.0, dtype: np.dtype = np.dtype(np.float64)) -> np.ndarray | None:
+        """`grid`'s values as `dtype` (that of `out` when given) times `scale` plus `offset`, NaN for
+        no-data, when a kept window holds them (None: not kept). Bit for bit what GDAL's conversion to
+        `dtype` then the scaling in `dtype` give."""
         with self._lock:
             windows = self._windows.get((path, band))
             if not windows:
@@ -483,22 +485,25 @@ class _DecodedWindows:
         row, col = int(window.row_off - held.window.row_off), int(window.col_off - held.window.col_off)
         native = held.values[row:row + int(window.height), col:col + int(window.width)]
         covers_grid = (inside[0].start, inside[1].start) == (0, 0) and native.shape == grid.shape
-        target = (np.empty(grid.shape, dtype=np.float64) if out is None else out)
+        target = (np.empty(grid.shape, dtype=dtype) if out is None else out)
         if not covers_grid:
             target.fill(np.nan)
         part = target[inside]
         # A few rows at a time, so that each piece is still in the CPU's cache for the next step.
-        rows = max(1, _PIECE_ELEMENTS // max(1, native.shape[1]))
+        rows = max(1, PIECE_ELEMENTS // max(1, native.shape[1]))
+        masks = np.empty((min(rows, native.shape[0]), native.shape[1]), dtype=bool)
         for row in range(0, native.shape[0], rows):
             source, piece = native[row:row + rows], part[row:row + rows]
-            if scale != 1.0:  # the cast to float64 and the scaling in one pass (the ufunc casts first)
-                np.multiply(source, scale, out=piece, dtype=np.float64)
+            if scale != 1.0:  # the cast and the scaling in one pass (the ufunc casts first)
+                np.multiply(source, scale, out=piece, dtype=target.dtype)
             else:
                 piece[...] = source
             if offset:
                 piece += offset
             if not _is_nan(held.nodata):
-                np.putmask(piece, source == held.nodata, np.nan)
+                missing = masks[:source.shape[0]]
+                np.equal(source, held.nodata, out=missing)
+                np.copyto(piece, np.nan, where=missing)
         return target
 
     @property

@@ -23,6 +23,7 @@ from shapely.geometry.base import BaseGeometry
 
 from stratus_processing.deferred import xr
 from stratus_processing import cube as cubes
+from stratus_processing import precision
 from stratus_processing.geometry import covered_pixels
 from stratus_processing.grid import WGS84, Grid, transform_bounds
 from stratus_processing.io.cog import RasterReader
@@ -61,25 +62,31 @@ class LoadPlan:
     footprints: dict[str, Bounds] = field(repr=False)
     # Polygons (grid CRS) outside of which pixels are no-data, for GeoJSON spatial extents.
     geometries: tuple[BaseGeometry, ...] | None = field(default=None, repr=False)
+    # The values' type: float32 where the graph and the sources allow it (`precision.load_dtype`).
+    dtype: np.dtype = precision.DOUBLE
 
     @property
     def item_count(self) -> int:
         return sum(len(day) for day in self.days)
 
     def size_bytes(self, grid: Grid | None = None) -> int:
+        """Bytes of `grid`'s values counted as float64, whatever `dtype`: the size guard and the tile
+        budgets count the same for every graph, and a float32 load holds half of it."""
         grid = grid or self.grid
         return len(self.days) * len(self.bands) * grid.width * grid.height * np.dtype(cubes.CUBE_DTYPE).itemsize
 
 
 def plan_load(items: Sequence[StacItem], bands: Sequence[BandInfo], extent: tuple[CRS, Bounds] | None,
               reader: RasterReader, *, apply_scale: bool,
-              geometries: Sequence[BaseGeometry] | None = None, geometries_crs: CRS | None = None) -> LoadPlan:
+              geometries: Sequence[BaseGeometry] | None = None, geometries_crs: CRS | None = None,
+              single_precision_outputs: bool = False) -> LoadPlan:
     """Plan the load of `bands` of `items` (already filtered, in datetime order; each has at least
     one of the bands) over `extent` (all items' footprints when None).
 
     The target grid is the CRS most of the items are in (ties: the earliest item's), with the
     resolution and pixel alignment of the finest requested band of the first item in that CRS,
-    over the pixels whose centres lie in the extent."""
+    over the pixels whose centres lie in the extent. The values are float32 when
+    `single_precision_outputs` (the graph's, see `precision`) and every asset's data type allow it."""
     crs = most_common_crs(items, lambda item: next((k for b in bands if (k := item.asset_for(b))), None))
     native = [item for item in items if crs is None or _item_crs(item, bands) == crs] or list(items)
     first = native[0]
@@ -101,8 +108,11 @@ def plan_load(items: Sequence[StacItem], bands: Sequence[BandInfo], extent: tupl
 
         projected = tuple(g for g in reproject_geometries(list(geometries), geometries_crs or WGS84, grid.crs)
                           if g is not None)
+    data_types = [item.raster_band(key).get("data_type") for item in items for band in bands
+                  if (key := item.asset_for(band)) is not None]
+    dtype = precision.load_dtype(data_types, single_precision_outputs=single_precision_outputs)
     return LoadPlan(grid, tuple(bands), tuple(tuple(day) for day in group_by_day(items)), apply_scale,
-                    footprints, projected)
+                    footprints, projected, dtype)
 
 
 def group_by_day(items: Sequence[StacItem]) -> list[list[StacItem]]:
@@ -113,21 +123,27 @@ def group_by_day(items: Sequence[StacItem]) -> list[list[StacItem]]:
     return list(groups.values())
 
 
-def load_cube(plan: LoadPlan, reader: RasterReader, grid: Grid | None = None) -> xr.DataArray:
+def load_cube(plan: LoadPlan, reader: RasterReader, grid: Grid | None = None, *,
+              side_by_side: int = 1) -> xr.DataArray:
     """Read the plan onto `grid` (the plan's grid or a window of it); within a day the earlier item
-    wins where both have data. Items whose footprint misses `grid` aren't opened."""
+    wins where both have data. Items whose footprint misses `grid` aren't opened. `side_by_side`:
+    how many such loads run at once (tiles evaluated in parallel): when they fill the cores, each
+    reads its layers in its own thread rather than queueing them behind the other's in the read
+    threads (a tile's layers mostly come converted from windows read ahead; 3.9 against 4.0 s on
+    5,490² px × 4 dates)."""
     grid = grid or plan.grid
     layers = [(day_index, band_index, [(item, key) for item in day
                                        if bboxes_intersect(plan.footprints[item.id], grid.bounds)
                                        and (key := item.asset_for(band)) is not None])
               for day_index, day in enumerate(plan.days) for band_index, band in enumerate(plan.bands)]
-    values = np.empty((len(plan.days), len(plan.bands), grid.height, grid.width), dtype=cubes.CUBE_DTYPE)
+    values = np.empty((len(plan.days), len(plan.bands), grid.height, grid.width), dtype=plan.dtype)
 
     def read(item: StacItem, key: str, out: np.ndarray | None) -> np.ndarray:
         raster_band = item.raster_band(key)
         scale, offset = (raster_band.get("scale", 1.0), raster_band.get("offset", 0.0)) if plan.apply_scale else (1.0, 0.0)
         return reader.read(item.assets[key]["href"], grid, nodata=raster_band.get("nodata"),
-                           gdal_options=item.gdal_options(key), out=out, scale=scale, offset=offset)
+                           gdal_options=item.gdal_options(key), out=out, scale=scale, offset=offset,
+                           dtype=plan.dtype)
 
     def mosaic(layer: tuple[int, int, list[tuple[StacItem, str]]]) -> None:
         """One (day, band) of the cube: the first item decoded straight into it, later ones fill its gaps."""
@@ -144,7 +160,11 @@ def load_cube(plan: LoadPlan, reader: RasterReader, grid: Grid | None = None) ->
                 target[gaps] = data[gaps]
 
     # Items are applied in their order within a day: the mosaic is deterministic.
-    list(read_pool().map(mosaic, layers))
+    if side_by_side >= READ_CONCURRENCY:
+        for layer in layers:
+            mosaic(layer)
+    else:
+        list(read_pool().map(mosaic, layers))
     if plan.geometries is not None:
         values[..., ~covered_pixels(plan.geometries, grid)] = np.nan
 

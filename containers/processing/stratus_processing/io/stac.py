@@ -531,13 +531,14 @@ class StacItem:
         return Grid(crs, Affine(*transform[:6]), int(width), int(height))
 
     def raster_band(self, asset: str) -> dict[str, Any]:
-        """nodata, scale, offset of the asset's (first) band: `raster:bands` (STAC 1.0) or the
-        STAC 1.1 fields on the band or asset."""
+        """nodata, scale, offset, data_type of the asset's (first) band: `raster:bands` (STAC 1.0) or
+        the STAC 1.1 fields on the band or asset."""
         meta = self.assets[asset]
         entries = meta.get("raster:bands") or [{}]
         band = dict(entries[0])
         stac11 = {**meta, **(_band_entries(meta)[0] if _band_entries(meta) else {})}
-        for key, source in (("nodata", "nodata"), ("scale", "raster:scale"), ("offset", "raster:offset")):
+        for key, source in (("nodata", "nodata"), ("scale", "raster:scale"), ("offset", "raster:offset"),
+                            ("data_type", "data_type")):
             if key not in band and source in stac11:
                 band[key] = stac11[source]
         return band

@@ -125,7 +125,8 @@ def reduce_dimension(args: ProcessArgs, env: EvalEnv) -> xr.DataArray:
         spread = statistics_as_bands(reduced, dimension, names).astype(cubes.CUBE_DTYPE)
         return cubes.carry_metadata(with_dimension_type(spread, dimension, None) if dimension != cubes.BANDS
                                     else spread, cube)
-    reduced = reduced.drop_vars(coords_along(cube, dimension), errors="ignore").astype(cubes.CUBE_DTYPE, copy=False)
+    reduced = reduced.drop_vars(coords_along(cube, dimension), errors="ignore")
+    reduced = reduced.astype(cubes.float_dtype(reduced), copy=False)
     return cubes.carry_metadata(with_dimension_type(reduced, dimension, None), cube)
 
 
@@ -213,9 +214,6 @@ def ndvi(args: ProcessArgs, env: EvalEnv) -> xr.DataArray:
     return xr.concat([cube, added.transpose(*cube.dims)], dim=cubes.BANDS, join="exact")
 
 
-# Elements per piece of piecewise arithmetic: 256 KiB of float64, a quarter of a core's L2 cache.
-_PIECE_ELEMENTS = 32 * 1024
-
 
 def _normalized_difference(a: xr.DataArray, b: xr.DataArray) -> xr.DataArray:
     """(a - b) / (a + b)."""
@@ -226,7 +224,7 @@ def _normalized_difference(a: xr.DataArray, b: xr.DataArray) -> xr.DataArray:
         # operation, and a few rows at a time so that the sum is still in the CPU's cache for the
         # division (3× faster on a 512 px tile of 4 dates than passes over whole arrays).
         height, width = a.shape[-2:]
-        rows = max(1, _PIECE_ELEMENTS // max(1, width * math.prod(a.shape[:-2])))
+        rows = max(1, cubes.PIECE_ELEMENTS // max(1, width * math.prod(a.shape[:-2])))
         quotient = np.empty(a.shape, dtype=a.dtype)
         total = np.empty((*a.shape[:-2], min(rows, height), width), dtype=a.dtype)
         for row in range(0, height, rows):

@@ -80,7 +80,7 @@ def _load(args: ProcessArgs, env: EvalEnv, planner: Callable[[ProcessArgs, EvalE
     size = plan.size_bytes(grid)
     if size > MAX_CUBE_BYTES:
         raise load_extent.too_large(args, needs, plan, grid.width, grid.height, size, MAX_CUBE_BYTES)
-    return load_cube(plan, env.rasters, grid)
+    return load_cube(plan, env.rasters, grid, side_by_side=tile.workers if tile is not None else 1)
 
 
 # --- load_collection ----------------------------------------------------------------------------
@@ -178,7 +178,8 @@ def _plan(args: ProcessArgs, env: EvalEnv, items: list[StacItem], bands: list[Ba
     if not items:
         raise NoDataAvailableException()
     plan = plan_load(items, bands, extent[:2] if extent else None, env.rasters, apply_scale=apply_scale,
-                     geometries=extent[2] if extent else None, geometries_crs=extent[0] if extent else None)
+                     geometries=extent[2] if extent else None, geometries_crs=extent[0] if extent else None,
+                     single_precision_outputs=env.single_precision_outputs)
     if plan.grid.width == 0 or plan.grid.height == 0:
         raise NoDataAvailableException()
     return load_extent.narrowed_bands(plan, load_extent.needs_for(args, env))
