@@ -19,9 +19,9 @@ exactly that window of the whole result. So the runner:
    output files by window (`io.save.RasterSink`);
 4. publishes the outputs once every tile is written (GTiff: the COG copy; netCDF: the file).
 
-Values are computed in float64, as in whole-cube evaluation, so both paths give bit-identical
-results; float32 would halve the tile's memory, but the tile already bounds it (a 512 px tile of
-4 dates × 2 bands is 16 MiB) and time goes to decoding and encoding, not arithmetic.
+Values are computed in the loads' type (float32 or float64, `precision`), as in whole-cube evaluation,
+so both paths give bit-identical results. Tile budgets count loaded values as float64 whatever their
+type: a float32 load makes the same tiles, holding half the bytes.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ _SPATIAL_DIMENSIONS = frozenset({cubes.X, cubes.Y})
 # Tile edges tried, largest first (px): multiples or divisors of the COG block size, so tiles write
 # whole blocks.
 TILE_SIZES = (1024, 512, 256, 128, 64)
-# Bytes of loaded data (float64, all dates × bands of all loads) one tile may hold; intermediate
+# Bytes of loaded data (counted as float64, all dates × bands of all loads) one tile may hold; intermediate
 # cubes of the graph come on top (band math on a tile makes a few of its size), and two tiles are in
 # flight. 512 px tiles are no slower than 1024 px ones (their arrays stay nearer the CPU caches), but
 # smaller ones are: each tile costs ~10 ms of Python (graph evaluation, xarray objects) whatever its
