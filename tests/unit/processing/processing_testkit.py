@@ -141,6 +141,21 @@ def reference_mean_ndvi(read_cog: Any, items: Sequence[dict[str, Any]], extent: 
         return np.nanmean(np.stack(ndvis).astype(np.float64), axis=0)
 
 
+def mean_ndvi_graph(**save_arguments: Any) -> dict[str, Any]:
+    """The end-to-end scenario's graph: the demo's June mean NDVI over Bolzano, saved with `save_arguments`."""
+    return {
+        "load": {"process_id": "load_collection", "arguments": {
+            "id": "sentinel-2-l2a-demo", "spatial_extent": BOLZANO_EXTENT, "temporal_extent": JUNE_2022,
+            "bands": ["B04", "B08"]}},
+        "ndvi": {"process_id": "ndvi", "arguments": {"data": {"from_node": "load"}}},
+        "mean": {"process_id": "reduce_dimension", "arguments": {
+            "data": {"from_node": "ndvi"}, "dimension": "t", "reducer": {"process_graph": {
+                "m": {"process_id": "mean", "arguments": {"data": {"from_parameter": "data"}}, "result": True}}}}},
+        "save": {"process_id": "save_result", "arguments": {"data": {"from_node": "mean"}, **save_arguments},
+                 "result": True},
+    }
+
+
 def june_items(read_json: Any, keys: Sequence[str], *, area_epsg: int = 32632) -> list[dict[str, Any]]:
     """The demo items of one area in June 2022, by datetime."""
     items = [read_json(k) for k in keys if k.endswith(".json")]

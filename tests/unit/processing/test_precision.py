@@ -15,25 +15,12 @@ from stratus_processing.precision import DOUBLE, SINGLE, load_dtype, outputs_sin
 from stratus_processing.runner import evaluate
 from stratus_processing.tiling import plan_loads
 
-from tests.unit.processing.processing_testkit import BOLZANO_EXTENT, JUNE_2022, reference_mean_ndvi
+from tests.unit.processing.processing_testkit import BOLZANO_EXTENT, mean_ndvi_graph, reference_mean_ndvi
 from tests.unit.processing.test_processing_io import demo_items, read_source
 
 
-def save(data="mean", **arguments):
-    return {"process_id": "save_result", "arguments": {"data": {"from_node": data}, **arguments}, "result": True}
-
-
 def mean_ndvi(**save_arguments):
-    return {
-        "load": {"process_id": "load_collection", "arguments": {
-            "id": "sentinel-2-l2a-demo", "spatial_extent": BOLZANO_EXTENT, "temporal_extent": JUNE_2022,
-            "bands": ["B04", "B08"]}},
-        "ndvi": {"process_id": "ndvi", "arguments": {"data": {"from_node": "load"}}},
-        "mean": {"process_id": "reduce_dimension", "arguments": {
-            "data": {"from_node": "ndvi"}, "dimension": "t", "reducer": {"process_graph": {
-                "m": {"process_id": "mean", "arguments": {"data": {"from_parameter": "data"}}, "result": True}}}}},
-        "save": save(**save_arguments),
-    }
+    return mean_ndvi_graph(**save_arguments)
 
 
 # --- the graph's rule ---------------------------------------------------------------------------

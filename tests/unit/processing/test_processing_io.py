@@ -27,6 +27,7 @@ from tests.unit.processing.processing_testkit import (
     BOLZANO_EXTENT,
     JUNE_2022,
     june_items,
+    mean_ndvi_graph,
     red_nir_cube,
     reference_mean_ndvi,
     small_grid,
@@ -317,17 +318,7 @@ def test_manifest_assets_on_different_grids_have_their_own_footprints(demo_env, 
 
 def test_mean_ndvi_equals_numpy_on_the_source_cogs(demo_env, demo_s3, result_store):
     # Given the end-to-end scenario's graph
-    graph = {
-        "load": {"process_id": "load_collection", "arguments": {
-            "id": "sentinel-2-l2a-demo", "spatial_extent": BOLZANO_EXTENT, "temporal_extent": JUNE_2022,
-            "bands": ["B04", "B08"]}},
-        "ndvi": {"process_id": "ndvi", "arguments": {"data": {"from_node": "load"}}},
-        "mean": {"process_id": "reduce_dimension", "arguments": {
-            "data": {"from_node": "ndvi"}, "dimension": "t", "reducer": {"process_graph": {
-                "m": {"process_id": "mean", "arguments": {"data": {"from_parameter": "data"}}, "result": True}}}}},
-        "save": {"process_id": "save_result", "arguments": {"data": {"from_node": "mean"}, "format": "GTiff"},
-                 "result": True},
-    }
+    graph = mean_ndvi_graph(format="GTiff")
     # When
     evaluate_graph(graph, demo_env)
     # Then
