@@ -6,7 +6,7 @@ save_result's GTiff and netCDF), and most EO sources are 8- or 16-bit integers (
 Landsat DN), whose values float32 holds exactly. For such a graph, computing in float32 changes
 the stored result by a few units in its own last place (the engine_floor benchmark measures at
 most 1.2e-7 on a mean NDVI, the float32 spacing at 1), and halves the bytes every step of the
-graph reads and writes: about 15 % of a tiled run's time.
+graph reads and writes: 4.2-4.4 → 4.0-4.1 s on 5,490² px × 4 dates, and less memory (422 → 396 MiB).
 
 So a load gives float32 when both hold (anything else keeps float64):
 - the graph stores its results only as rasters of float32 or narrower: every end node of the
