@@ -85,7 +85,7 @@ def evaluate_process(process: Any, env: EvalEnv, *, registry: ProcessRegistry = 
               if isinstance(p, Mapping) and "name" in p and "default" in p}
     values.update(arguments or {})
     graph = ProcessGraph(process["process_graph"])
-    env = replace(env, single_precision_outputs=outputs_single_precision(process["process_graph"]))
+    env = replace(env, single_precision_outputs=outputs_single_precision(graph))
     with numeric_conventions():
         return _Evaluation(graph, env, registry, values, report_progress=True).run()
 

@@ -25,13 +25,18 @@ where numpy keeps them so (arithmetic with numbers, reductions).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from stratus.file_formats import GTIFF, NETCDF, find_format
 
-SINGLE = np.dtype(np.float32)
-DOUBLE = np.dtype(np.float64)
+from stratus_processing import cube as cubes
+
+if TYPE_CHECKING:
+    from stratus_processing.graph import Node, ProcessGraph
+
+SINGLE = cubes.SINGLE_PRECISION
+DOUBLE = np.dtype(cubes.CUBE_DTYPE)
 # Source data types whose every value float32 holds exactly.
 SINGLE_PRECISION_SOURCES = frozenset({"int8", "uint8", "int16", "uint16", "float32"})
 # Output data types float32 values fill without losing what the output keeps.
@@ -39,14 +44,10 @@ SINGLE_PRECISION_OUTPUTS = frozenset({"float32", "int8", "uint8", "int16", "uint
 _RASTER_FORMATS = frozenset({GTIFF, NETCDF})
 
 
-def outputs_single_precision(process_graph: Any) -> bool:
-    """Whether every end node of the flat graph is a save_result storing a raster of float32 or narrower
+def outputs_single_precision(graph: ProcessGraph) -> bool:
+    """Whether every end node of the graph is a save_result storing a raster of float32 or narrower
     (format and options written out in the graph, not taken from parameters)."""
-    if not isinstance(process_graph, Mapping) or not process_graph:
-        return False
-    referenced = set(_referenced_nodes(process_graph.values()))
-    ends = [node for node_id, node in process_graph.items() if node_id not in referenced]
-    return bool(ends) and all(_stores_single_precision_raster(node) for node in ends)
+    return all(_stores_single_precision_raster(graph.nodes[node_id]) for node_id in graph.end_node_ids)
 
 
 def load_dtype(source_data_types: Iterable[str | None], *, single_precision_outputs: bool) -> np.dtype:
@@ -57,29 +58,13 @@ def load_dtype(source_data_types: Iterable[str | None], *, single_precision_outp
     return SINGLE if types and all(t in SINGLE_PRECISION_SOURCES for t in types) else DOUBLE
 
 
-def _stores_single_precision_raster(node: Any) -> bool:
-    if not isinstance(node, Mapping) or node.get("process_id") != "save_result" or node.get("namespace"):
+def _stores_single_precision_raster(node: Node) -> bool:
+    if node.process_id != "save_result" or node.namespace:
         return False
-    arguments = node.get("arguments") or {}
-    if find_format(arguments.get("format")) not in _RASTER_FORMATS:
+    if find_format(node.arguments.get("format")) not in _RASTER_FORMATS:
         return False
-    options = arguments.get("options") or {}
+    options = node.arguments.get("options") or {}
     if not isinstance(options, Mapping) or {"from_parameter", "from_node"} & set(options):
         return False
     datatype = options.get("datatype") or "float32"
     return isinstance(datatype, str) and datatype.lower() in SINGLE_PRECISION_OUTPUTS
-
-
-def _referenced_nodes(values: Iterable[Any]) -> Iterable[str]:
-    """Node ids referenced by `from_node` in the nodes' arguments (not inside child process graphs,
-    whose `from_node` name their own nodes)."""
-    for value in values:
-        if isinstance(value, Mapping):
-            if "process_graph" in value and "process_id" not in value:
-                continue
-            if isinstance(value.get("from_node"), str) and len(value) == 1:
-                yield value["from_node"]
-            else:
-                yield from _referenced_nodes(value.values())
-        elif isinstance(value, list):
-            yield from _referenced_nodes(value)

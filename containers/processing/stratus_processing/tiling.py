@@ -464,7 +464,7 @@ def plan_loads(process: Mapping[str, Any], env: EvalEnv, *, registry: ProcessReg
             return context, grids.pop()
         context.loads.clear()
     planning_env = replace(env, tile=context,
-                           single_precision_outputs=outputs_single_precision(process["process_graph"]))
+                           single_precision_outputs=outputs_single_precision(graph))
     for node_id, node in graph.nodes.items():
         if node.process_id in LOAD_PROCESSES:
             if _references_nodes(node.arguments):

@@ -11,6 +11,7 @@ import rasterio
 import stratus_processing.processes  # noqa: F401  (registers the processes)
 from stratus_processing.frozen_loads import loads_from_json, loads_to_json
 from stratus_processing.io.load import LoadPlan
+from stratus_processing.graph import ProcessGraph
 from stratus_processing.precision import DOUBLE, SINGLE, load_dtype, outputs_single_precision
 from stratus_processing.runner import evaluate
 from stratus_processing.tiling import plan_loads
@@ -23,6 +24,10 @@ def mean_ndvi(**save_arguments):
     return mean_ndvi_graph(**save_arguments)
 
 
+def single_precision(flat_graph):
+    return outputs_single_precision(ProcessGraph(flat_graph))
+
+
 # --- the graph's rule ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("save_arguments", [
@@ -31,7 +36,7 @@ def mean_ndvi(**save_arguments):
     {"format": "GTiff", "options": {"datatype": "int8", "nodata": -1}},
 ], ids=["gtiff", "gtiff-lowercase", "netcdf", "float32", "uint16", "int8"])
 def test_graphs_storing_only_float32_or_narrower_rasters_allow_single_precision(save_arguments):
-    assert outputs_single_precision(mean_ndvi(**save_arguments))
+    assert single_precision(mean_ndvi(**save_arguments))
 
 
 @pytest.mark.parametrize("save_arguments", [
@@ -42,7 +47,7 @@ def test_graphs_storing_only_float32_or_narrower_rasters_allow_single_precision(
 ], ids=["json", "csv", "float64", "int32", "uint32", "format-parameter", "options-parameter",
         "datatype-parameter"])
 def test_graphs_storing_numbers_text_or_wider_rasters_keep_double_precision(save_arguments):
-    assert not outputs_single_precision(mean_ndvi(**save_arguments))
+    assert not single_precision(mean_ndvi(**save_arguments))
 
 
 def test_every_end_node_must_store_a_float32_raster():
@@ -53,16 +58,15 @@ def test_every_end_node_must_store_a_float32_raster():
     model = {**graph, "other": {"process_id": "absolute", "arguments": {"x": 1}}}
     no_save = {key: node for key, node in graph.items() if key != "save"} | {
         "mean": {**graph["mean"], "result": True}}
-    assert not outputs_single_precision(with_json)
-    assert not outputs_single_precision(model)
-    assert not outputs_single_precision(no_save)
-    assert not outputs_single_precision({}) and not outputs_single_precision(None)
+    assert not single_precision(with_json)
+    assert not single_precision(model)
+    assert not single_precision(no_save)
     # and a save_result inside a callback is not an end node of the graph (its `from_node` are its own)
     inner = {**graph, "mean": {**graph["mean"], "arguments": {**graph["mean"]["arguments"], "reducer": {
         "process_graph": {"m": {"process_id": "mean", "arguments": {"data": {"from_parameter": "data"}}},
                           "save": {"process_id": "save_result", "arguments": {
                               "data": {"from_node": "m"}, "format": "JSON"}, "result": True}}}}}}
-    assert outputs_single_precision(inner)
+    assert single_precision(inner)
 
 
 def test_only_sources_float32_holds_exactly_are_read_in_single_precision():

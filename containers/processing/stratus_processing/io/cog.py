@@ -370,8 +370,8 @@ def _covered_window(src: Any, grid: Grid) -> tuple[Window, tuple[slice, slice]] 
     return window, (slice(row_start - row_off, row_stop - row_off), slice(col_start - col_off, col_stop - col_off))
 
 
-def _read_window(src: Any, grid: Grid, band: int, *, masked: bool, out: np.ndarray | None = None,
-                 dtype: np.dtype = np.dtype(np.float64)) -> np.ndarray:
+def _read_window(src: Any, grid: Grid, band: int, *, masked: bool, out: np.ndarray | None,
+                 dtype: np.dtype) -> np.ndarray:
     """Read the part of `grid` the file covers; the rest stays NaN. GDAL converts to `dtype` while
     decoding (no intermediate integer array), into `out` when the file covers the whole grid; with
     `masked` the file's mask marks no-data."""
@@ -460,7 +460,7 @@ class _DecodedWindows:
                 _DecodedWindow(source, window, values, nodata, int(window.width * window.height), owner))
 
     def take(self, path: str, band: int, grid: Grid, nodata: float | None, out: np.ndarray | None, *,
-             scale: float = 1.0, offset: float = 0.0, dtype: np.dtype = np.dtype(np.float64)) -> np.ndarray | None:
+             scale: float, offset: float, dtype: np.dtype) -> np.ndarray | None:
         """`grid`'s values as `dtype` (that of `out` when given) times `scale` plus `offset`, NaN for
         no-data, when a kept window holds them (None: not kept). Bit for bit what GDAL's conversion to
         `dtype` then the scaling in `dtype` give."""
