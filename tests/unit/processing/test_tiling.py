@@ -343,6 +343,28 @@ def test_tile_size_shrinks_with_dates_and_bands(demo_s3):
     assert choose_tile_size([plan(4, 2), plan(60, 4)]) == 256
 
 
+def test_float32_loads_make_tiles_of_the_area_their_bytes_allow_and_read_ahead_as_float64_ones():
+    from stratus_processing.io.load import LoadPlan
+
+    grid = Grid(CRS.from_epsg(32633), Affine(10, 0, 0, 0, -10, 0), 10980, 10980)
+
+    def plan(days, bands, dtype):
+        return LoadPlan(grid, tuple(range(bands)), tuple(() for _ in range(days)), True, {}, dtype=np.dtype(dtype))
+
+    # 4 dates × 2 bands: 32 MiB a 1024 px tile in float32 (the budget), 64 MiB in float64
+    assert [choose_tile_size([plan(4, 2, "float32")]), choose_tile_size([plan(4, 2, "float64")])] == [1024, 512]
+    # 12 dates: 96 MiB a 1024 px tile even in float32, so 512 px tiles (24 MiB, under the cap)
+    assert choose_tile_size([plan(12, 2, "float32")]) == 512
+    # 64 dates × 2 float32 bands fill the cap at 512 px where float64 needs 256 px tiles
+    assert [choose_tile_size([plan(64, 2, "float32")]), choose_tile_size([plan(64, 2, "float64")])] == [512, 256]
+    # What a tile holds is counted in its type; the size guard and the read-ahead count float64
+    tile = tile_grids(grid, 512)[0]
+    single, double = plan(4, 2, "float32"), plan(4, 2, "float64")
+    assert single.held_bytes(tile) * 2 == double.held_bytes(tile) == single.size_bytes(tile) == double.size_bytes(tile)
+    assert tiles_per_batch([single], tile) == tiles_per_batch([double], tile)
+    assert batches_ahead([single], tile) == batches_ahead([double], tile)
+
+
 def test_tiles_of_a_random_forest_stay_within_the_budget_where_light_graphs_take_the_cap(demo_s3):
     from stratus_processing.io.load import LoadPlan
 

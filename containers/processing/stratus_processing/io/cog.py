@@ -75,6 +75,10 @@ _GDAL_READ_OPTIONS: dict[str, Any] = {
     # once each, block-aligned, so a large cache only holds memory; this is enough for warped
     # reads, whose source blocks neighbouring output rows share. (rasterio wants an int here.)
     "GDAL_CACHEMAX": 128 * 1024 * 1024,
+    # A read spanning several blocks (a tile, a read-ahead batch) decodes them on every core (and fetches
+    # their ranges over HTTP in parallel). Tiles were decoded by one read-ahead thread, which bounded
+    # them: 4 × 2 uint16 bands of 5,490² px decode in 0.94 s instead of 1.72 s (engine_floor 3.64 → 3.48 s).
+    "GDAL_NUM_THREADS": "ALL_CPUS",
 }
 
 # A pixel offset within this fraction of an integer counts as aligned (float noise in transforms).

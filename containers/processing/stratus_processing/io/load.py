@@ -70,10 +70,17 @@ class LoadPlan:
         return sum(len(day) for day in self.days)
 
     def size_bytes(self, grid: Grid | None = None) -> int:
-        """Bytes of `grid`'s values counted as float64, whatever `dtype`: the size guard and the tile
-        budgets count the same for every graph, and a float32 load holds half of it."""
+        """Bytes of `grid`'s values counted as float64, whatever `dtype`: the size guard refuses the
+        same loads for every graph, whatever type its results are saved in."""
+        return self._values(grid) * np.dtype(cubes.CUBE_DTYPE).itemsize
+
+    def held_bytes(self, grid: Grid | None = None) -> int:
+        """Bytes `grid`'s values take in memory, in `dtype` (what tile budgets count)."""
+        return self._values(grid) * self.dtype.itemsize
+
+    def _values(self, grid: Grid | None) -> int:
         grid = grid or self.grid
-        return len(self.days) * len(self.bands) * grid.width * grid.height * np.dtype(cubes.CUBE_DTYPE).itemsize
+        return len(self.days) * len(self.bands) * grid.width * grid.height
 
 
 def plan_load(items: Sequence[StacItem], bands: Sequence[BandInfo], extent: tuple[CRS, Bounds] | None,
