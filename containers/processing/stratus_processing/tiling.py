@@ -10,8 +10,8 @@ exactly that window of the whole result. So the runner:
    cube as before, which is correct, just not bounded;
 2. plans every load node once (`plan_load`: the STAC search, properties filter, time steps and the
    full target grid), evaluating only that node; all loads must land on one grid;
-3. splits the grid into tiles (1024 px when light, 512 px up to 128 MiB of loaded data, 32 MiB for
-   graphs that predict with a model, smaller beyond: `choose_tile_size`, `TileBudget`; aligned to
+3. splits the grid into tiles (the largest edge of 1024, 512, 256, ... px whose loaded data fits in
+   128 MiB, 32 MiB for graphs that predict with a model: `choose_tile_size`, `TileBudget`; aligned to
    the COGs' 512 px blocks), and evaluates the whole graph
    once per tile, two tiles at a time (GDAL and numpy release the GIL, so reading one tile
    overlaps computing the other):
@@ -61,19 +61,18 @@ _SPATIAL_DIMENSIONS = frozenset({cubes.X, cubes.Y})
 # Tile edges tried, largest first (px): multiples or divisors of the COG block size, so tiles write
 # whole blocks.
 TILE_SIZES = (1024, 512, 256, 128, 64)
-# Bytes of loaded data (in the loads' type, all dates × bands of all loads) one tile may hold;
-# intermediate cubes of the graph come on top (band math on a tile makes a few of its size, in the same
-# type), and two tiles are in flight. Each tile costs a few ms of Python (graph evaluation, xarray
-# objects) whatever its size, which holds the GIL the decoding threads and the other tile need: 256 px
-# tiles of 12 dates took 68 s on a 10,980² px tile where 512 px ones took 42 s, and 1024 px tiles of
-# 4 dates × 2 float32 bands (32 MiB) run 8 % faster than 512 px ones (engine_floor: 3.27 against 3.56 s,
-# peak RSS 500 against 405 MiB).
-# So tiles of EFFICIENT_TILE px or less may hold up to TILE_LOAD_CAP_BYTES (a 512 px tile: 32 dates ×
-# 2 bands), larger ones TILE_LOAD_BUDGET_BYTES: memory grows with dates up to the cap, and stays
-# flat beyond it.
-TILE_LOAD_BUDGET_BYTES = 32 * 1024 * 1024
-EFFICIENT_TILE = 512
+# Bytes of loaded data (in the loads' type, all dates × bands of all loads) one tile may hold: the
+# largest edge whose tile fits is taken. Intermediate cubes of the graph come on top (band math on a
+# tile makes a few of its size, in the same type), and two tiles are in flight, so memory grows with
+# dates up to the cap and stays flat beyond it (smaller tiles). Larger tiles are faster: each tile costs
+# a few ms of Python (graph evaluation, xarray objects) that holds the GIL the other tile needs, and GDAL
+# decodes a larger window's blocks on more threads at once. engine_floor, float32 NDVI mean: 4 dates ×
+# 5,490² px in 3.27 s with 1024 px tiles, 3.56 s with 512 px (peak RSS 500 / 405 MiB); 12 dates ×
+# 10,980² px (96 MiB a 1024 px tile) in 23.5 s against 30.1 s (704 / 442 MiB); 256 px tiles of 12
+# dates took 68 s where 512 px ones took 42 s (float64, before GDAL decoded on several threads).
 TILE_LOAD_CAP_BYTES = 128 * 1024 * 1024
+# What a tile of a HEAVY_PER_PIXEL graph may hold.
+TILE_LOAD_BUDGET_BYTES = 32 * 1024 * 1024
 TILE_WORKERS = 2
 # Processes whose work per pixel dwarfs a tile's fixed cost and its reads (a forest's trees: seconds
 # per 512 px tile): a graph that calls one keeps its tiles within TILE_LOAD_BUDGET_BYTES whatever their
@@ -91,7 +90,7 @@ READ_AHEAD_TILES = 4
 # windows are kept decoded in the files' type (about a quarter of that for uint16 bands) until its
 # tiles have read them, so fewer tiles make a batch when dates × bands fill each tile, and memory stays
 # flat in them.
-READ_AHEAD_BATCH_BUDGET_BYTES = 2 * TILE_LOAD_BUDGET_BYTES
+READ_AHEAD_BATCH_BUDGET_BYTES = 64 * 1024 * 1024
 # Batches queued ahead of the one being evaluated. They are fetched one after another, on one
 # thread: rows of a COG lie one after another in the file, so /vsicurl/ sees a sequential read and
 # fetches further ahead by itself; in parallel, two fetches would download the same bytes.
@@ -296,8 +295,8 @@ def _references_nodes(value: Any) -> bool:
 
 @dataclass(frozen=True)
 class TileBudget:
-    """How much a graph's tiles may hold: `cap_bytes` of loaded data for a tile of EFFICIENT_TILE px or
-    less, and at most `most_ahead` read-ahead batches (both smaller for HEAVY_PER_PIXEL graphs)."""
+    """How much a graph's tiles may hold: `cap_bytes` of loaded data, and at most `most_ahead`
+    read-ahead batches (both smaller for HEAVY_PER_PIXEL graphs)."""
 
     cap_bytes: int
     most_ahead: int
@@ -310,12 +309,10 @@ class TileBudget:
 
 
 def choose_tile_size(plans: Iterable[LoadPlan], *, cap_bytes: int = TILE_LOAD_CAP_BYTES) -> int:
-    """The largest tile edge whose loaded data (all loads, in their type) fits: TILE_LOAD_BUDGET_BYTES
-    for edges above EFFICIENT_TILE, `cap_bytes` for the others."""
+    """The largest tile edge whose loaded data (all loads, in their type) fits in `cap_bytes`."""
     bytes_per_pixel = sum(plan.held_bytes() // max(plan.grid.width * plan.grid.height, 1) for plan in plans)
     for size in TILE_SIZES:
-        limit = TILE_LOAD_BUDGET_BYTES if size > EFFICIENT_TILE else cap_bytes
-        if size * size * bytes_per_pixel <= limit:
+        if size * size * bytes_per_pixel <= cap_bytes:
             return size
     return TILE_SIZES[-1]
 

@@ -331,10 +331,10 @@ def test_tile_size_shrinks_with_dates_and_bands(demo_s3):
     def plan(days, bands):
         return LoadPlan(grid, tuple(range(bands)), tuple(() for _ in range(days)), True, {})
 
-    assert choose_tile_size([plan(4, 2)]) == 512  # 16 MiB of float64 per tile (1024 px: 64 MiB)
-    assert choose_tile_size([plan(8, 2)]) == 512  # 32 MiB: the budget
-    assert choose_tile_size([plan(12, 2)]) == 512  # 48 MiB: over the budget, but 512 px tiles may hold
-    assert choose_tile_size([plan(32, 2)]) == 512  # up to 128 MiB (smaller tiles cost more per pixel)
+    assert choose_tile_size([plan(4, 2)]) == 1024  # 64 MiB of float64 per 1024 px tile
+    assert choose_tile_size([plan(8, 2)]) == 1024  # 128 MiB: the cap
+    assert choose_tile_size([plan(12, 2)]) == 512  # 1024 px: 192 MiB, over the cap; 512 px: 48 MiB
+    assert choose_tile_size([plan(32, 2)]) == 512  # 128 MiB
     assert choose_tile_size([plan(33, 2)]) == 256  # beyond it smaller tiles, as large as the cap allows:
     assert choose_tile_size([plan(128, 2)]) == 256  # memory is flat from here on
     assert choose_tile_size([plan(129, 2)]) == 128
@@ -351,10 +351,10 @@ def test_float32_loads_make_tiles_of_the_area_their_bytes_allow_and_read_ahead_a
     def plan(days, bands, dtype):
         return LoadPlan(grid, tuple(range(bands)), tuple(() for _ in range(days)), True, {}, dtype=np.dtype(dtype))
 
-    # 4 dates × 2 bands: 32 MiB a 1024 px tile in float32 (the budget), 64 MiB in float64
-    assert [choose_tile_size([plan(4, 2, "float32")]), choose_tile_size([plan(4, 2, "float64")])] == [1024, 512]
-    # 12 dates: 96 MiB a 1024 px tile even in float32, so 512 px tiles (24 MiB, under the cap)
-    assert choose_tile_size([plan(12, 2, "float32")]) == 512
+    # 12 dates × 2 bands: 96 MiB a 1024 px tile in float32 (under the cap), 192 MiB in float64
+    assert [choose_tile_size([plan(12, 2, "float32")]), choose_tile_size([plan(12, 2, "float64")])] == [1024, 512]
+    # 16 dates: 128 MiB in float32 (the cap); 17: 512 px tiles
+    assert [choose_tile_size([plan(16, 2, "float32")]), choose_tile_size([plan(17, 2, "float32")])] == [1024, 512]
     # 64 dates × 2 float32 bands fill the cap at 512 px where float64 needs 256 px tiles
     assert [choose_tile_size([plan(64, 2, "float32")]), choose_tile_size([plan(64, 2, "float64")])] == [512, 256]
     # What a tile holds is counted in its type; the size guard and the read-ahead count float64
@@ -388,14 +388,13 @@ def test_read_ahead_batches_hold_fewer_tiles_as_dates_and_bands_fill_them():
     def plan(days, bands):
         return LoadPlan(grid, tuple(range(bands)), tuple(() for _ in range(days)), True, {})
 
-    def per_batch(days, bands):
-        plans = [plan(days, bands)]
-        return tiles_per_batch(plans, tile_grids(grid, choose_tile_size(plans))[0])
+    def per_batch(days, bands, size=512):
+        return tiles_per_batch([plan(days, bands)], tile_grids(grid, size)[0])
 
-    # A batch's tiles hold at most twice a tile's budget of loaded values: 4 × 16 MiB tiles at 4 dates
-    # × 2 bands, 2 × 32 MiB at 8, one 512 px tile of 48 MiB at 12 dates
-    assert [per_batch(4, 2), per_batch(8, 2), per_batch(12, 2)] == [4, 2, 1]
-    assert per_batch(1, 1) == READ_AHEAD_TILES
+    # A batch's tiles hold at most 64 MiB of loaded values (counted as float64): 4 × 16 MiB 512 px tiles at
+    # 4 dates × 2 bands, 2 × 32 MiB at 8, one tile of 48 MiB at 12 dates, or a 1024 px tile of 64 MiB at 4
+    assert [per_batch(4, 2), per_batch(8, 2), per_batch(12, 2), per_batch(4, 2, 1024)] == [4, 2, 1, 1]
+    assert per_batch(1, 1, 1024) == READ_AHEAD_TILES
     batches, _ = read_ahead_batches(tile_grids(grid, 512)[:6], per_batch=2)
     assert [b.width for b in batches] == [1024, 1024, 1024]
 
@@ -409,7 +408,8 @@ def test_fewer_batches_go_ahead_when_a_single_tile_fills_a_batch_beyond_its_budg
         plans = [LoadPlan(grid, tuple(range(bands)), tuple(() for _ in range(days)), True, {})]
         return batches_ahead(plans, tile_grids(grid, choose_tile_size(plans))[0])
 
-    # Batches within their budget go READ_AHEAD_BATCHES ahead (4 dates × 2 bands, 12 × 2: one 48 MiB tile);
+    # Batches within their budget go READ_AHEAD_BATCHES ahead (4 dates × 2 bands: one 1024 px tile of
+    # 64 MiB, 12 × 2: one 512 px tile of 48 MiB);
     # one 512 px tile of 40 predictors (80 MiB) one batch ahead, of 32 dates × 2 bands (128 MiB) too
     assert [ahead(4, 2), ahead(12, 2), ahead(1, 1)] == [READ_AHEAD_BATCHES] * 3
     assert [ahead(1, 40), ahead(32, 2)] == [1, 1]
