@@ -154,7 +154,7 @@ class BandStatistics:
 
     @classmethod
     def of(cls, written: np.ndarray, valid: np.ndarray) -> BandStatistics:
-        values = written[valid]
+        values = written.reshape(-1) if valid.all() else written[valid]  # (a view where nothing is missing)
         stats = cls(total=written.size, count=int(values.size))
         if values.size:
             stats.mean = float(values.mean(dtype=np.float64))
@@ -209,7 +209,8 @@ class OutputType:
     def convert(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The values as written, and where they are valid (not no-data)."""
         if self.is_float:
-            written = values.astype(self.dtype)
+            # Not copied when already of the type and no-data stays NaN: nothing changes them
+            written = values.astype(self.dtype, copy=not math.isnan(self.nodata))
             valid = np.isfinite(written)
             if not math.isnan(self.nodata):
                 written[np.isnan(written)] = self.nodata
