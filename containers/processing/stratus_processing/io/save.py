@@ -7,8 +7,10 @@ result never has to be in memory as a whole. Both paths go through the same code
 files.
 
 - GTiff: each tile goes into an uncompressed tiled GeoTIFF (one per time step when the cube still
-  has `t`); once complete, GDAL's COG driver copies it into the published COG (compression with
-  all CPUs, overviews). Files `result.tif` or `result_<YYYY-MM-DD>.tif`; bands named after labels.
+  has `t`), and, for float results, its share of the overviews into one GeoTIFF per level
+  (`io.overviews`); once complete, GDAL's COG driver copies them into the published COG (compression
+  with all CPUs; integer results' overviews built by GDAL then). Files `result.tif` or
+  `result_<YYYY-MM-DD>.tif`; bands named after labels.
 - netCDF: one CF-1.8 file written by slices with netCDF4 (see `NetCDFSink`).
 
 Every raster asset carries `raster:bands` statistics of the values as written, accumulated per
@@ -44,6 +46,7 @@ from stratus_processing.deferred import xr
 from stratus_processing import cube as cubes
 from stratus_processing.errors import DataCubeEmptyException, FormatUnsuitableException
 from stratus_processing.grid import Grid
+from stratus_processing.io.overviews import OverviewPyramid, overview_sizes
 from stratus_processing.results import AssetRecord, ResultStore
 
 GTIFF_MEDIA_TYPE = MEDIA_TYPES[GTIFF]
@@ -261,6 +264,7 @@ class RasterSink(ABC):
         written, valid = self._output_type.convert(values)
         statistics = [[BandStatistics.of(written[s, b], valid[s, b]) for b in range(written.shape[1])]
                       for s in range(written.shape[0])]
+        derived = self._derived(layout, written, valid, row, col)
         with self._lock:
             if self.layout is None:
                 self.layout = layout
@@ -268,7 +272,7 @@ class RasterSink(ABC):
             elif (layout.times, layout.bands) != (self.layout.times, self.layout.bands):
                 raise ValueError("a window has other time steps or bands than the rest of the result")
             if valid.any():  # an all-no-data window stays unwritten: the files read no-data there
-                self._write(written, row, col)
+                self._write(written, row, col, derived)
             self._statistics[(row, col)] = statistics
 
     def finalize(self) -> list[AssetRecord]:
@@ -317,8 +321,13 @@ class RasterSink(ABC):
     @abstractmethod
     def _open(self, layout: CubeLayout) -> None: ...
 
+    def _derived(self, layout: CubeLayout, written: np.ndarray, valid: np.ndarray, row: int, col: int) -> Any:
+        """What the sink computes from a window besides its values (outside the lock, in the window's
+        thread), handed to `_write`."""
+        return None
+
     @abstractmethod
-    def _write(self, values: np.ndarray, row: int, col: int) -> None:
+    def _write(self, values: np.ndarray, row: int, col: int, derived: Any) -> None:
         """`values` shaped (steps, bands, height, width), already in the output type."""
 
     @abstractmethod
@@ -326,6 +335,11 @@ class RasterSink(ABC):
 
     @abstractmethod
     def _publish(self, layout: CubeLayout, statistics: list[list[BandStatistics]]) -> list[AssetRecord]: ...
+
+
+def _steps(layout: CubeLayout) -> int:
+    """Files of a GeoTIFF result: one per time step, one without `t`."""
+    return len(layout.times) if layout.times is not None else 1
 
 
 def _cores() -> int:
@@ -350,19 +364,30 @@ class GTiffSink(RasterSink):
         super().__init__(store, grid, options)
         self._paths: list[Path] = []
         self._datasets: list[Any] = []
+        # Float results' overviews are built by the windows (`io.overviews`), integers' by GDAL (NEAREST)
+        self._own_overviews = self._wants_overviews and self._output_type.is_float
+        self._pyramid: OverviewPyramid | None = None
+        self._pyramid_lock = threading.Lock()
+
+    @property
+    def _wants_overviews(self) -> bool:
+        return self.options.get("overviews", True) not in (False, "OFF")  # "AUTO"/"OFF": geopyspark's values
+
+    def _profile(self, layout: CubeLayout) -> dict[str, Any]:
+        """The intermediate GeoTIFFs' profile (uncompressed: the COG copy compresses)."""
+        tiled = self.grid.width >= COG_BLOCK_SIZE and self.grid.height >= COG_BLOCK_SIZE
+        return {"driver": "GTiff", "width": self.grid.width, "height": self.grid.height,
+                "count": layout.band_count, "dtype": self._output_type.dtype.name, "crs": self.grid.crs,
+                "transform": self.grid.transform, "nodata": self._output_type.nodata, "bigtiff": "IF_SAFER",
+                "sparse_ok": True,
+                **({"tiled": True, "blockxsize": COG_BLOCK_SIZE, "blockysize": COG_BLOCK_SIZE} if tiled else {})}
 
     def _open(self, layout: CubeLayout) -> None:
-        steps = len(layout.times) if layout.times is not None else 1
-        tiled = self.grid.width >= COG_BLOCK_SIZE and self.grid.height >= COG_BLOCK_SIZE
-        profile = {"driver": "GTiff", "width": self.grid.width, "height": self.grid.height,
-                   "count": layout.band_count, "dtype": self._output_type.dtype.name, "crs": self.grid.crs,
-                   "transform": self.grid.transform, "nodata": self._output_type.nodata, "bigtiff": "IF_SAFER",
-                   "sparse_ok": True,
-                   **({"tiled": True, "blockxsize": COG_BLOCK_SIZE, "blockysize": COG_BLOCK_SIZE} if tiled else {})}
+        profile = self._profile(layout)
         # rasterio environments are per thread: the datasets outlive this one (tiles are written from
         # other threads), which is fine, GDAL's block cache being process-wide.
         with write_env():
-            for step in range(steps):
+            for step in range(_steps(layout)):
                 path = self._staging / f"step_{step}.tif"
                 dataset = rasterio.open(path, "w", **profile)
                 for index, band in enumerate(layout.bands or [], start=1):
@@ -370,15 +395,44 @@ class GTiffSink(RasterSink):
                 self._paths.append(path)
                 self._datasets.append(dataset)
 
-    def _write(self, values: np.ndarray, row: int, col: int) -> None:
+    def _derived(self, layout: CubeLayout, written: np.ndarray, valid: np.ndarray, row: int,
+                 col: int) -> list[np.ndarray] | None:
+        pyramid = self._overview_pyramid(layout)
+        if pyramid is None:
+            return None
+        if not pyramid.accepts(row, col, *written.shape[-2:]):
+            self._own_overviews = False  # blocks shared with a neighbour: GDAL builds the overviews
+            return None
+        return pyramid.reduce(written, valid)
+
+    def _overview_pyramid(self, layout: CubeLayout) -> OverviewPyramid | None:
+        """The overviews built window by window: float results with overviews, on grids larger than a
+        block, while every window has been aligned (created by the first window)."""
+        if not self._own_overviews:
+            return None
+        with self._pyramid_lock:
+            if self._pyramid is None and self._own_overviews:
+                profile = self._profile(layout)
+                if overview_sizes(profile["width"], profile["height"]):
+                    with write_env():
+                        self._pyramid = OverviewPyramid(self._staging, profile, _steps(layout))
+                else:
+                    self._own_overviews = False
+            return self._pyramid if self._own_overviews else None
+
+    def _write(self, values: np.ndarray, row: int, col: int, derived: list[np.ndarray] | None) -> None:
         window = Window(col, row, values.shape[-1], values.shape[-2])
         for dataset, step in zip(self._datasets, values, strict=True):
             dataset.write(step, window=window)
+        if derived is not None and self._own_overviews and self._pyramid is not None:
+            self._pyramid.write(derived, row, col)
 
     def _close(self) -> None:
         datasets, self._datasets = self._datasets, []
         for dataset in datasets:
             dataset.close()
+        if self._pyramid is not None:
+            self._pyramid.close()
 
     def _publish(self, layout: CubeLayout, statistics: list[list[BandStatistics]]) -> list[AssetRecord]:
         if layout.times is not None:
@@ -396,36 +450,39 @@ class GTiffSink(RasterSink):
         return records
 
     def _to_cogs(self, sources: list[Path]) -> list[Path]:
-        """The COG of each intermediate file, made side by side: building overviews is serial
-        within GDAL's copy (only compression uses every core), so a cube with several time steps
-        keeps every core busy by copying that many files at once."""
+        """The COG of each intermediate file, made side by side: building overviews (where GDAL
+        builds them) is serial within GDAL's copy (only compression uses every core), so a cube with
+        several time steps keeps every core busy by copying that many files at once."""
         targets = [source.with_name(f"{source.stem}.cog.tif") for source in sources]
 
-        def convert(pair: tuple[Path, Path]) -> None:
-            self._to_cog(*pair)
-            pair[0].unlink(missing_ok=True)
+        def convert(step: int) -> None:
+            self._to_cog(step, sources[step], targets[step])
+            sources[step].unlink(missing_ok=True)
         if len(sources) <= 1:
-            for pair in zip(sources, targets, strict=True):
-                convert(pair)
+            for step in range(len(sources)):
+                convert(step)
         else:
             with ThreadPoolExecutor(max_workers=min(len(sources), _cores()),
                                     thread_name_prefix="cog") as pool:
-                list(pool.map(convert, zip(sources, targets, strict=True)))
+                list(pool.map(convert, range(len(sources))))
         return targets
 
-    def _to_cog(self, source: Path, target: Path) -> None:
+    def _to_cog(self, step: int, source: Path, target: Path) -> None:
         compression = self.options.get("compression") or "DEFLATE"
         options: dict[str, Any] = {**_COG_CREATION_OPTIONS, "compress": compression}
         if compression != "NONE":
             options["predictor"] = "YES"
         if compression == "DEFLATE":
             options["level"] = COG_DEFLATE_LEVEL
-        if self.options.get("overviews", True) not in (False, "OFF"):  # "AUTO"/"OFF": geopyspark's values
-            options.update(overviews="AUTO",
-                           overview_resampling="AVERAGE" if self._output_type.is_float else "NEAREST")
-        else:
-            options["overviews"] = "NONE"
         with write_env():
+            if not self._wants_overviews:
+                options["overviews"] = "NONE"
+            elif self._own_overviews and self._pyramid is not None:
+                source = self._pyramid.source_with_overviews(step, source)
+                options["overviews"] = "FORCE_USE_EXISTING"
+            else:
+                options.update(overviews="AUTO",
+                               overview_resampling="AVERAGE" if self._output_type.is_float else "NEAREST")
             rasterio.shutil.copy(str(source), str(target), driver="COG", **options)
 
 
@@ -492,7 +549,7 @@ class NetCDFSink(RasterSink):
             variable.setncatts(attributes)
             self._variables.append(variable)
 
-    def _write(self, values: np.ndarray, row: int, col: int) -> None:
+    def _write(self, values: np.ndarray, row: int, col: int, derived: Any) -> None:
         rows, cols = slice(row, row + values.shape[-2]), slice(col, col + values.shape[-1])
         for band, variable in enumerate(self._variables):
             if self._has_time:
