@@ -28,7 +28,8 @@ from typing import Any
 from stratus import aws
 from stratus.adapters.s3_json import read_json
 from stratus.errors import OpenEOApiException, ProcessGraphInvalidException, ProcessGraphMissingException
-from stratus.events import EventPublisher, JobStatus, LogEvent, LogLevel, StatusEvent
+from stratus import events
+from stratus.events import EventPublisher, JobStatus, LogLevel
 from stratus.run_contract import RunConfig, RunSnapshot
 from stratus.settings import Settings
 
@@ -75,8 +76,8 @@ class EventReporter:
     def log(self, message: str, *, level: LogLevel = LogLevel.INFO,
             path: list[dict[str, Any]] | None = None, data: Any = None, code: str | None = None) -> None:
         logger.log(logging.ERROR if level == LogLevel.ERROR else logging.INFO, message)
-        self._publisher.log(LogEvent(job_id=self._job_id, level=level, message=message, path=path, data=data,
-                                     code=code))
+        self._publisher.log(events.LogEvent(job_id=self._job_id, level=level, message=message, path=path,
+                                            data=data, code=code))
 
     def progress(self, fraction: float) -> None:
         low, high = _EVALUATION_PROGRESS
@@ -88,8 +89,9 @@ class EventReporter:
                usage: dict[str, Any] | None = None, error_code: str | None = None) -> None:
         if progress is not None:
             self._last_percent = progress
-        self._publisher.status(StatusEvent(job_id=self._job_id, run_id=self._run_id, status=status,
-                                           progress=progress, reason=reason, usage=usage, error_code=error_code))
+        self._publisher.status(events.StatusEvent(job_id=self._job_id, run_id=self._run_id, status=status,
+                                                  progress=progress, reason=reason, usage=usage,
+                                                  error_code=error_code))
 
 
 def run_job(config: RunConfig, settings: Settings, *, s3: Any, publisher: EventPublisher, rasters: RasterReader,
