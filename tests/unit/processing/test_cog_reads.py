@@ -87,6 +87,20 @@ def test_tiled_and_whole_reads_of_the_real_cogs_give_the_same_values(server, tmp
     np.testing.assert_array_equal(tiled[0][red != 0], red[red != 0])
 
 
+def test_a_tiled_run_over_http_fetches_every_cog_ahead_of_its_tiles(server, tmp_path):
+    prefetched = []
+
+    class RecordingReader(RasterReader):
+        def prefetch(self, href, grid, **kwargs):
+            prefetched.append(href)
+            return super().prefetch(href, grid, **kwargs)
+
+    with RecordingReader() as rasters:
+        evaluate(load_and_save(server), make_env(tmp_path, rasters), tile_size=COG_TILE)
+        assert rasters.kept_bytes == 0  # every window fetched ahead was read
+    assert {href.rsplit("/", 1)[1] for href in prefetched} == set(COGS)
+
+
 def test_a_tiled_run_opens_each_cog_once_and_fetches_its_blocks_in_few_requests(tmp_path):
     # Given a server of its own (GDAL's caches are process-wide and keyed by URL: a new port is a
     # new URL) and a fresh reader (one run)

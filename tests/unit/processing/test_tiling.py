@@ -174,6 +174,33 @@ def test_tiles_read_only_their_window(demo_s3, tmp_path):
     assert env.reporter.fractions == sorted(env.reporter.fractions) and env.reporter.fractions[-1] == 1.0
 
 
+def test_tiles_of_local_files_read_them_without_read_ahead(demo_s3, tmp_path):
+    # Given a reader that records what is fetched ahead (the demo COGs are files on local disk here)
+    prefetched = []
+
+    class RecordingReader(RasterReader):
+        def prefetch(self, href, grid, **kwargs):
+            prefetched.append(href)
+            return super().prefetch(href, grid, **kwargs)
+
+    reader = RecordingReader(resolve_href=demo_s3.resolve_href)
+    env = make_env(demo_s3, tmp_path, reader)
+    # When
+    evaluate(ndvi_mean(), env, tile_size=TILE)
+    # Then each tile read its own windows: nothing was fetched ahead, nothing kept
+    assert any(e["message"].startswith("Tiled execution: 9 tile(s)") for e in env.reporter.logs)
+    assert prefetched == [] and reader.kept_bytes == 0
+
+
+def test_assets_on_gdal_network_file_systems_are_remote():
+    reader = RasterReader()
+    assert all(reader.is_remote(href) for href in ("s3://bucket/B04.tif", "https://example.com/B04.tif",
+                                                   "/vsizip//vsicurl/https://example.com/a.zip/B04.tif"))
+    assert not any(reader.is_remote(href) for href in ("/data/B04.tif", "B04.tif", "/vsimem/B04.tif"))
+    # What counts is where GDAL reads: the test stand-in for S3 serves local files
+    assert not RasterReader(resolve_href=lambda href: "/tmp/B04.tif").is_remote("s3://bucket/B04.tif")
+
+
 def test_errors_in_a_tile_carry_the_node_and_leave_no_output(demo_s3, tmp_path):
     process = ndvi_mean()
     process["process_graph"]["ndvi"]["arguments"]["target_band"] = "B04"  # exists: BandExists

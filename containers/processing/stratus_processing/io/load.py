@@ -181,11 +181,15 @@ def load_cube(plan: LoadPlan, reader: RasterReader, grid: Grid | None = None, *,
 
 def prefetch(plan: LoadPlan, reader: RasterReader, grid: Grid, *, owner: object = None) -> None:
     """Fetch ahead the blocks that loading `grid` (a window of the plan's grid) will read, so that
-    loading windows of it later needs no request (see `RasterReader.prefetch`, `owner` too)."""
-    assets = {item.assets[key]["href"]: (item.raster_band(key).get("nodata"), item.gdal_options(key))
+    loading windows of it later needs no request (see `RasterReader.prefetch`, `owner` too). Assets
+    on local disk are left to the reads: they wait for no request, and a tile decoding its own window
+    finds the values still in its core's cache when it converts them (engine_floor, 4 dates × 5,490² px
+    on local files: 3.06-3.6 s with read-ahead, 2.7 s without)."""
+    assets = {href: (item.raster_band(key).get("nodata"), item.gdal_options(key))
               for day in plan.days for item in day
               if bboxes_intersect(plan.footprints[item.id], grid.bounds)
-              for band in plan.bands if (key := item.asset_for(band)) is not None}
+              for band in plan.bands if (key := item.asset_for(band)) is not None
+              if reader.is_remote(href := item.assets[key]["href"])}
     list(fetch_pool().map(lambda href: reader.prefetch(href, grid, nodata=assets[href][0],
                                                        gdal_options=assets[href][1], owner=owner), assets))
 
