@@ -100,6 +100,10 @@ def test_any_aligned_split_gives_the_overviews_of_the_whole_grid_bit_for_bit(tmp
     whole = [overview_levels(path) for path in written_cogs(tmp_path, "whole", values, window=max(WIDTH, HEIGHT))]
     tiled = [overview_levels(path) for path in written_cogs(tmp_path, "tiled", values, window=window)]
     assert len(whole) == len(tiled) == 2
+    # each step's COG has its own step's overviews
+    for step, levels in enumerate(whole):
+        full = np.stack([values[step], values[step] * 2]).astype(np.float32).astype(np.float64)
+        np.testing.assert_array_equal(levels[0], block_means(full, 2).astype(np.float32))
     for whole_levels, tiled_levels in zip(whole, tiled, strict=True):
         for mine, theirs in zip(tiled_levels, whole_levels, strict=True):
             np.testing.assert_array_equal(mine, theirs)
@@ -112,6 +116,14 @@ def test_windows_that_share_blocks_leave_the_overviews_to_gdal(tmp_path):
         assert src.overviews(1) == [2, 4]
     # GDAL's AVERAGE levels, rounded down
     assert [level.shape for level in overview_levels(path)] == [(2, 350, 550), (2, 175, 275)]
+
+
+def test_results_of_many_time_steps_leave_the_overviews_to_gdal(tmp_path, monkeypatch):
+    # Given a bound of 2 open level files: 2 steps × 2 levels are beyond it
+    monkeypatch.setattr("stratus_processing.io.save.MAX_OPEN_FILES", 2)
+    paths = written_cogs(tmp_path, "steps", field(dates=2), window=256)
+    # Then GDAL's levels (rounded down), in both COGs
+    assert [[level.shape for level in overview_levels(path)] for path in paths] == [[(2, 350, 550), (2, 175, 275)]] * 2
 
 
 def test_a_float_nodata_value_marks_the_blocks_without_data(tmp_path):

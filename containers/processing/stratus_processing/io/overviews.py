@@ -32,6 +32,10 @@ from rasterio.windows import Window
 
 # Overviews are added down to the first level whose both sides fit in one block (GDAL's AUTO).
 SMALLEST_LEVEL_PX = 512
+# Files (time steps × levels) a pyramid may hold open; beyond, the sink leaves the overviews to GDAL. A
+# step's levels must be files of their own: GDAL's COG copy takes an overview's bands from the first
+# band of its file on, whatever band a VRT names.
+MAX_OPEN_FILES = 64
 
 
 def overview_sizes(width: int, height: int, block: int = SMALLEST_LEVEL_PX) -> list[tuple[int, int]]:

@@ -46,7 +46,7 @@ from stratus_processing.deferred import xr
 from stratus_processing import cube as cubes
 from stratus_processing.errors import DataCubeEmptyException, FormatUnsuitableException
 from stratus_processing.grid import Grid
-from stratus_processing.io.overviews import OverviewPyramid, overview_sizes
+from stratus_processing.io.overviews import MAX_OPEN_FILES, OverviewPyramid, overview_sizes
 from stratus_processing.results import AssetRecord, ResultStore
 
 GTIFF_MEDIA_TYPE = MEDIA_TYPES[GTIFF]
@@ -407,13 +407,15 @@ class GTiffSink(RasterSink):
 
     def _overview_pyramid(self, layout: CubeLayout) -> OverviewPyramid | None:
         """The overviews built window by window: float results with overviews, on grids larger than a
-        block, while every window has been aligned (created by the first window)."""
+        block, in at most MAX_OPEN_FILES files (steps × levels), while every window has been aligned
+        (created by the first window)."""
         if not self._own_overviews:
             return None
         with self._pyramid_lock:
             if self._pyramid is None and self._own_overviews:
                 profile = self._profile(layout)
-                if overview_sizes(profile["width"], profile["height"]):
+                levels = len(overview_sizes(profile["width"], profile["height"]))
+                if 0 < levels and _steps(layout) * levels <= MAX_OPEN_FILES:
                     with write_env():
                         self._pyramid = OverviewPyramid(self._staging, profile, _steps(layout))
                 else:
