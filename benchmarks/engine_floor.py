@@ -84,7 +84,13 @@ def cores() -> int:
 
 
 def dates(count: int) -> list[str]:
-    return [f"2022-{6 + day // 30:02d}-{1 + day % 30:02d}T09:50:59Z" for day in range(0, 10 * count, 10)]
+    """Every 10 days from 2022-06-01 (months of 30 days: the first 21 dates are those of the data
+    generated before this went past December)."""
+    moments = []
+    for day in range(0, 10 * count, 10):
+        months = 5 + day // 30  # since January 2022
+        moments.append(f"{2022 + months // 12}-{1 + months % 12:02d}-{1 + day % 30:02d}T09:50:59Z")
+    return moments
 
 
 def data_dir(size: int, date_count: int) -> Path:
