@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 import rasterio
-from affine import Affine
 import rasterio.shutil
+from affine import Affine
 from rasterio.windows import Window
 
 # Overviews are added down to the first level whose both sides fit in one block (GDAL's AUTO).

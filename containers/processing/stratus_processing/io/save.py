@@ -403,7 +403,8 @@ class GTiffSink(RasterSink):
         if not pyramid.accepts(row, col, *written.shape[-2:]):
             self._own_overviews = False  # blocks shared with a neighbour: GDAL builds the overviews
             return None
-        return pyramid.reduce(written, valid)
+        # (an all-no-data window stays unwritten, its overviews too: the files read no-data there)
+        return pyramid.reduce(written, valid) if valid.any() else None
 
     def _overview_pyramid(self, layout: CubeLayout) -> OverviewPyramid | None:
         """The overviews built window by window: float results with overviews, on grids larger than a
