@@ -19,10 +19,28 @@ from rasterio.crs import CRS
 from rasterio.windows import Window
 from stratus_processing.cube import make_cube
 from stratus_processing.grid import Grid
+from stratus_processing.io.cog import RasterReader
 
 # The extent the end-to-end NDVI scenario uses: on the demo's 10 m grid, 96 × 84 px.
 BOLZANO_EXTENT = {"west": 679720, "east": 680680, "south": 5151080, "north": 5151920, "crs": 32632}
 JUNE_2022 = ["2022-06-01", "2022-07-01"]
+
+
+class RecordingReader(RasterReader):
+    """A real reader that also records the grids it reads onto and the assets it fetches ahead."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.read_grids: list[Grid] = []
+        self.prefetched: list[str] = []
+
+    def read(self, href: str, grid: Grid, **kwargs: Any) -> np.ndarray:
+        self.read_grids.append(grid)
+        return super().read(href, grid, **kwargs)
+
+    def prefetch(self, href: str, grid: Grid, **kwargs: Any) -> None:
+        self.prefetched.append(href)
+        super().prefetch(href, grid, **kwargs)
 
 
 class DirectoryS3:

@@ -27,7 +27,7 @@ from stratus_processing.runner import evaluate
 from stratus_processing.tiling import READ_AHEAD_BATCHES, TILE_WORKERS
 
 from tests.support_stac_server import S2_SCENE, S2_SCENE_ID, StacTestServer, earth_search_server, require_real_data
-from tests.unit.processing.processing_testkit import small_grid
+from tests.unit.processing.processing_testkit import RecordingReader, small_grid
 
 ORIGIN_X, ORIGIN_Y = 257580, 2800020  # the cut-out's north-west corner (UTM 29N)
 WHOLE_CUT_OUT = {"west": ORIGIN_X, "east": ORIGIN_X + 51200, "north": ORIGIN_Y, "south": ORIGIN_Y - 51200,
@@ -88,17 +88,10 @@ def test_tiled_and_whole_reads_of_the_real_cogs_give_the_same_values(server, tmp
 
 
 def test_a_tiled_run_over_http_fetches_every_cog_ahead_of_its_tiles(server, tmp_path):
-    prefetched = []
-
-    class RecordingReader(RasterReader):
-        def prefetch(self, href, grid, **kwargs):
-            prefetched.append(href)
-            return super().prefetch(href, grid, **kwargs)
-
     with RecordingReader() as rasters:
         evaluate(load_and_save(server), make_env(tmp_path, rasters), tile_size=COG_TILE)
         assert rasters.kept_bytes == 0  # every window fetched ahead was read
-    assert {href.rsplit("/", 1)[1] for href in prefetched} == set(COGS)
+    assert {href.rsplit("/", 1)[1] for href in rasters.prefetched} == set(COGS)
 
 
 def test_a_tiled_run_opens_each_cog_once_and_fetches_its_blocks_in_few_requests(tmp_path):
