@@ -9,7 +9,6 @@ reaches the tile.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,18 +27,13 @@ from stratus_processing.geometry import covered_pixels
 from stratus_processing.grid import WGS84, Grid, transform_bounds
 from stratus_processing.io.cog import RasterReader
 from stratus_processing.io.stac import BandInfo, StacItem, bboxes_intersect, most_common_crs
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+from stratus_processing.machine import usable_cores
 
 
 # Reads of local files, and of tiles whose windows were fetched ahead, decode in these threads (all
 # loads and tiles share them; GDAL releases the GIL while decoding): CPU work, one thread per core,
 # more would only hold more tiles' arrays at once. Whole-cube reads over the network use the fetch threads.
-READ_CONCURRENCY = _cores()
+READ_CONCURRENCY = usable_cores()
 # Fetches in flight at once ahead of the reads (`prefetch`): a fetch waits ~30-60 ms for S3 (first
 # byte, then ~1-2 MB) and decodes for ~10 ms, so 2 vCPUs stay busy with about 8 in flight.
 FETCH_CONCURRENCY = 8

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import shutil
 import tempfile
@@ -47,6 +46,7 @@ from stratus_processing import cube as cubes
 from stratus_processing.errors import DataCubeEmptyException, FormatUnsuitableException
 from stratus_processing.grid import Grid
 from stratus_processing.io.overviews import MAX_OPEN_FILES, OverviewPyramid, overview_sizes
+from stratus_processing.machine import usable_cores
 from stratus_processing.results import AssetRecord, ResultStore
 
 GTIFF_MEDIA_TYPE = MEDIA_TYPES[GTIFF]
@@ -342,12 +342,6 @@ def _steps(layout: CubeLayout) -> int:
     return len(layout.times) if layout.times is not None else 1
 
 
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
 
 def write_env() -> rasterio.Env:
     """GDAL settings for writing local files: an explicit no-credentials session keeps rasterio
@@ -465,7 +459,7 @@ class GTiffSink(RasterSink):
             for step in range(len(sources)):
                 convert(step)
         else:
-            with ThreadPoolExecutor(max_workers=min(len(sources), _cores()),
+            with ThreadPoolExecutor(max_workers=min(len(sources), usable_cores()),
                                     thread_name_prefix="cog") as pool:
                 list(pool.map(convert, range(len(sources))))
         return targets
