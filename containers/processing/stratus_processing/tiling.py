@@ -479,7 +479,8 @@ def plan_loads(process: Mapping[str, Any], env: EvalEnv, *, registry: ProcessReg
 
 
 class ReadAhead:
-    """Fetches the blocks of the tiles in batches (`tiles_per_batch` neighbours in a row), while the
+    """Fetches the blocks of the tiles' remote assets (local files are left to the tiles' own reads,
+    `io.load.prefetch`) in batches (`tiles_per_batch` neighbours in a row), while the
     batches before them are evaluated: `before(i)` queues tile i's batch and the `batches_ahead`
     after it (READ_AHEAD_BATCHES, fewer for heavy tiles, at most `most_ahead`), and waits for tile
     i's. A batch's window of each asset is fetched and decoded once, and kept in the file's type until
