@@ -30,9 +30,9 @@ from stratus_processing.io.stac import BandInfo, StacItem, bboxes_intersect, mos
 from stratus_processing.machine import usable_cores
 
 
-# Reads of local files, and of tiles whose windows were fetched ahead, decode in these threads (all
-# loads and tiles share them; GDAL releases the GIL while decoding): CPU work, one thread per core,
-# more would only hold more tiles' arrays at once. Whole-cube reads over the network use the fetch threads.
+# Reads of local files decode in these threads (all loads and tiles share them; GDAL releases the GIL
+# while decoding): CPU work, one thread per core, more would only hold more tiles' arrays at once. Loads
+# that read over the network use the fetch threads (`load_cube`); tiles filling the cores read in their own.
 READ_CONCURRENCY = usable_cores()
 # Fetches in flight at once ahead of the reads (`prefetch`): a fetch waits ~30-60 ms for S3 (first
 # byte, then ~1-2 MB) and decodes for ~10 ms, so 2 vCPUs stay busy with about 8 in flight.
@@ -130,8 +130,7 @@ def load_cube(plan: LoadPlan, reader: RasterReader, grid: Grid | None = None, *,
     wins where both have data. Items whose footprint misses `grid` aren't opened. `side_by_side`:
     how many such loads run at once (tiles evaluated in parallel): when they fill the cores, each
     reads its layers in its own thread rather than queueing them behind the other's in the read
-    threads (a tile's layers mostly come converted from windows read ahead; 3.9 against 4.0 s on
-    5,490² px × 4 dates)."""
+    threads (a tile decodes its local files itself, or converts windows of remote ones read ahead)."""
     grid = grid or plan.grid
     layers = [(day_index, band_index, [(item, key) for item in day
                                        if bboxes_intersect(plan.footprints[item.id], grid.bounds)

@@ -106,6 +106,11 @@ class CubeLayout:
         return len(self.bands) if self.bands is not None else 1
 
     @property
+    def step_count(self) -> int:
+        """Time steps (one without `t`): a GeoTIFF result's files."""
+        return len(self.times) if self.times is not None else 1
+
+    @property
     def instants(self) -> list[datetime]:
         return [t for t in self.times or () if isinstance(t, datetime)]
 
@@ -337,11 +342,6 @@ class RasterSink(ABC):
     def _publish(self, layout: CubeLayout, statistics: list[list[BandStatistics]]) -> list[AssetRecord]: ...
 
 
-def _steps(layout: CubeLayout) -> int:
-    """Files of a GeoTIFF result: one per time step, one without `t`."""
-    return len(layout.times) if layout.times is not None else 1
-
-
 
 def write_env() -> rasterio.Env:
     """GDAL settings for writing local files: an explicit no-credentials session keeps rasterio
@@ -381,7 +381,7 @@ class GTiffSink(RasterSink):
         # rasterio environments are per thread: the datasets outlive this one (tiles are written from
         # other threads), which is fine, GDAL's block cache being process-wide.
         with write_env():
-            for step in range(_steps(layout)):
+            for step in range(layout.step_count):
                 path = self._staging / f"step_{step}.tif"
                 dataset = rasterio.open(path, "w", **profile)
                 for index, band in enumerate(layout.bands or [], start=1):
@@ -410,9 +410,9 @@ class GTiffSink(RasterSink):
             if self._pyramid is None and self._own_overviews:
                 profile = self._profile(layout)
                 levels = len(overview_sizes(profile["width"], profile["height"]))
-                if 0 < levels and _steps(layout) * levels <= MAX_OPEN_FILES:
+                if 0 < levels and layout.step_count * levels <= MAX_OPEN_FILES:
                     with write_env():
-                        self._pyramid = OverviewPyramid(self._staging, profile, _steps(layout))
+                        self._pyramid = OverviewPyramid(self._staging, profile, layout.step_count)
                 else:
                     self._own_overviews = False
             return self._pyramid if self._own_overviews else None
